@@ -1,0 +1,129 @@
+/**
+ * PGB's configuration: a JSON file (PGB_CONFIG, default config/pgb.example.json) whose strings may
+ * say ${ENV_VAR} or ${ENV_VAR:-default}, plus a few environment variables. Everything is validated at
+ * start; a bad field stops the process with a message naming it.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { z } from "zod";
+import { Secret } from "../core/secret.ts";
+import { PAY_TYPES } from "../core/pay-type.ts";
+
+const secretString = z.string().min(1).transform((value) => new Secret(value));
+
+const RouteSchema = z.object({
+  nationCode: z.string().regex(/^([A-Za-z]{2}|\*)$/, "a two-letter nation code or *").transform((s) => s.toUpperCase()),
+  payType: z.union([z.literal("*"), z.enum(PAY_TYPES)]),
+  pg: z.string().min(1),
+});
+
+const originSchema = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "");
+  } catch {
+    return false;
+  }
+}, "an origin such as https://shop.example.com (scheme, host and optional port, no path)").transform((value) => new URL(value).origin);
+
+export const TenantConfigSchema = z.object({
+  apiKeys: z.array(secretString).min(1, "at least one API key"),
+  notifyUrl: z.url({ protocol: /^https?$/ }),
+  notifySecret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, "a Standard Webhooks secret: whsec_ followed by base64")
+    .transform((value) => new Secret(value)),
+  redirectOrigins: z.array(originSchema).min(1),
+  routes: z.array(RouteSchema).min(1),
+  /** Per-PG settings; each connector validates its own entry. */
+  pgs: z.record(z.string(), z.record(z.string(), z.unknown())),
+});
+
+export const FileConfigSchema = z.object({
+  publicUrl: z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/$/, "")),
+  /** Serves a tiny stand-in host under /demo for trying PGB by hand. Off in production. */
+  demoHost: z.boolean().default(false),
+  checkoutTtlMinutes: z.number().int().min(5).max(24 * 60).default(30),
+  tenants: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "DBType: letters, digits, _ or -"), TenantConfigSchema),
+});
+
+export type TenantConfig = z.infer<typeof TenantConfigSchema>;
+export type FileConfig = z.infer<typeof FileConfigSchema>;
+
+export interface Config extends FileConfig {
+  port: number;
+  host: string;
+  databaseUrl: Secret | undefined;
+  dataDir: string;
+  logLevel: string;
+  configPath: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Replaces ${NAME} and ${NAME:-default} in every string of the parsed JSON. */
+export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = "$"): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined && found !== "") return found;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`config ${path}: environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => interpolateEnv(item, env, `${path}[${i}]`));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, `${path}.${k}`)]));
+  }
+  return value;
+}
+
+export function formatZodIssues(error: z.ZodError, prefix: string): string {
+  return error.issues
+    .map((issue) => `${prefix}${issue.path.length ? "." + issue.path.join(".") : ""}: ${issue.message}`)
+    .join("\n");
+}
+
+export function parseFileConfig(json: unknown, env: NodeJS.ProcessEnv): FileConfig {
+  const parsed = FileConfigSchema.safeParse(interpolateEnv(json, env));
+  if (!parsed.success) throw new ConfigError(formatZodIssues(parsed.error, "config"));
+  const config = parsed.data;
+  const allKeys = new Map<string, string>();
+  for (const [dbType, tenant] of Object.entries(config.tenants)) {
+    for (const key of tenant.apiKeys) {
+      const owner = allKeys.get(key.reveal());
+      if (owner !== undefined) throw new ConfigError(`config tenants.${dbType}.apiKeys: a key is shared with tenant ${owner}`);
+      allKeys.set(key.reveal(), dbType);
+    }
+    tenant.routes.forEach((route, i) => {
+      if (!Object.hasOwn(tenant.pgs, route.pg)) {
+        throw new ConfigError(`config tenants.${dbType}.routes[${i}].pg: "${route.pg}" has no entry in tenants.${dbType}.pgs`);
+      }
+    });
+  }
+  return config;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const configPath = resolve(env.PGB_CONFIG ?? "config/pgb.example.json");
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(configPath, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${configPath}: ${(error as Error).message}`);
+  }
+  const file = parseFileConfig(json, env);
+  const port = Number(env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port number`);
+  return {
+    ...file,
+    port,
+    host: env.HOST ?? "127.0.0.1",
+    databaseUrl: env.DATABASE_URL ? new Secret(env.DATABASE_URL) : undefined,
+    dataDir: resolve(env.PGB_DATA_DIR ?? "./data"),
+    logLevel: env.LOG_LEVEL ?? "info",
+    configPath,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Opens PGB's database: PostgreSQL when DATABASE_URL is set, otherwise PGlite (PostgreSQL compiled
+ * to WASM) in a data folder. Both speak the same SQL, so one set of migrations serves both.
+ */
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import { Migrator, type Migration } from "kysely/migration";
+import { PGliteDialect } from "kysely-pglite-dialect";
+import pg from "pg";
+import type { Database } from "./schema.ts";
+import * as core0001 from "./migrations/0001-core.ts";
+
+export type Db = Kysely<Database>;
+
+export interface DatabaseHandle {
+  db: Db;
+  kind: "postgres" | "pglite";
+  /** Present on PostgreSQL: a pool for LISTEN/NOTIFY and advisory locks outside Kysely. */
+  pool?: pg.Pool;
+  close(): Promise<void>;
+}
+
+export type DatabaseTarget = { kind: "postgres"; url: string; poolSize?: number } | { kind: "pglite"; dataDir?: string };
+
+// BIGINT stays exact: node-postgres returns it as a string and the repositories make a bigint of it.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
+
+export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
+  if (target.kind === "postgres") {
+    const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize ?? 10 });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return {
+      db,
+      kind: "postgres",
+      pool,
+      close: () => db.destroy(),
+    };
+  }
+  if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
+  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
+  await pglite.waitReady;
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return { db, kind: "pglite", close: () => db.destroy() };
+}
+
+/** Core migrations plus any a connector brings (a fake PG's own records, say). */
+export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
+  const migrations: Record<string, Migration> = { "0001-core": core0001, ...extra };
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
+    migrationTableName: "pgb_migrations",
+    migrationLockTableName: "pgb_migrations_lock",
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === "Error");
+  if (error !== undefined || failed !== undefined) {
+    throw new Error(`migration ${failed?.migrationName ?? ""} failed: ${String((error as Error | undefined)?.message ?? error)}`);
+  }
+}
