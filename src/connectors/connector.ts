@@ -161,5 +161,16 @@ export interface ConnectorFactory<S extends z.ZodType = z.ZodType> {
   /** Tables of the connector's own (a fake PG's records). Named `<pg>-<n>`. */
   readonly migrations?: Record<string, Migration>;
   /** HTTP routes of the connector's own (a PGB-hosted checkout page). Registered once at start. */
-  registerRoutes?(app: FastifyInstance, deps: ConnectorDeps & { settingsFor(tenant: string): z.infer<S> | undefined }): void | Promise<void>;
+  registerRoutes?(app: FastifyInstance, deps: ConnectorRouteDeps<z.infer<S>>): void | Promise<void>;
+}
+
+export interface ConnectorRouteDeps<Settings> extends ConnectorDeps {
+  /** The tenants that configured this PG, with their validated settings. */
+  tenantsWithSettings(): Array<{ tenant: string; settings: Settings }>;
+  /**
+   * Hands a webhook that arrived on a connector-owned path (Stripe's legacy /PGBReturn/WebHook, say)
+   * to the core's durable intake for `tenant`, exactly as the generic per-tenant path does. Answers
+   * the HTTP status and body to send back to the PG.
+   */
+  acceptWebhook(tenant: string, input: WebhookInput): Promise<{ status: number; body: unknown }>;
 }
