@@ -2,11 +2,13 @@
  * Table types for Kysely. Money columns are BIGINT minor units; drivers hand them back as string
  * (node-postgres) or number (PGlite), so repositories convert with BigInt() at the edge.
  */
-import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+import type { ColumnType, GeneratedAlways, Insertable, Selectable } from "kysely";
 
 type Int8 = ColumnType<string | number | bigint, string | bigint, string | bigint>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+/** Defaults to now() on insert; set explicitly on update. */
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json = ColumnType<unknown, string, string>;
 
 export interface OrdersTable {
@@ -37,11 +39,11 @@ export interface PaymentsTable {
   expires_at: Timestamp;
   paid_at: Timestamp | null;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
 }
 
 export interface PaymentEventsTable {
-  id: Generated<Int8>;
+  id: GeneratedAlways<string>;
   payment_id: string;
   from_status: string | null;
   to_status: string;
@@ -65,13 +67,13 @@ export interface MoneyMovementsTable {
   failure_code: string | null;
   failure_message: string | null;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
 }
 
 export interface NotificationsTable {
   /** Doubles as the Standard Webhooks `webhook-id`, stable across retries. */
   id: string;
-  seq: Generated<Int8>;
+  seq: GeneratedAlways<string>;
   tenant: string;
   payment_id: string;
   order_id: number;
@@ -86,7 +88,7 @@ export interface NotificationsTable {
 }
 
 export interface PgWebhooksTable {
-  id: Generated<Int8>;
+  id: GeneratedAlways<string>;
   pg: string;
   tenant: string;
   event_id: string;

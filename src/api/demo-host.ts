@@ -1,0 +1,86 @@
+/**
+ * A stand-in host for trying PGB by hand (config `demoHost: true`, on in the example config only).
+ * It does what the real host does: calls POST /PGB/PayStart with its API key, sends the browser to
+ * the checkout, shows the page the customer lands on, and receives PGB's signed notifications.
+ */
+import formbody from "@fastify/formbody";
+import type { FastifyInstance } from "fastify";
+import { Webhook } from "standardwebhooks";
+import type { CoreDeps } from "../core/deps.ts";
+import { escapeHtml } from "./html.ts";
+
+const received: Array<{ at: string; verified: boolean; body: string }> = [];
+
+export function registerDemoHost(app: FastifyInstance, deps: CoreDeps): void {
+  const [tenant, tenantConfig] = Object.entries(deps.config.tenants)[0] ?? [];
+  if (tenant === undefined || tenantConfig === undefined) return;
+
+  void app.register(async (scope) => {
+    await scope.register(formbody);
+    scope.get("/demo", async (_request, reply) => {
+      const orderId = Math.floor(Date.now() / 1000) % 2_000_000_000;
+      const list = received
+        .slice(-10)
+        .reverse()
+        .map((n) => `<li>${escapeHtml(n.at)} ${n.verified ? "✔ signature verified" : "✘ bad signature"} <code>${escapeHtml(n.body)}</code></li>`)
+        .join("");
+      return reply.type("text/html; charset=utf-8").send(`<!doctype html><meta charset="utf-8"><title>Demo shop</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto}label{display:block;margin:.3rem 0}code{font-size:.8rem}</style>
+<h1>Demo shop (a stand-in host, DBType ${escapeHtml(tenant)})</h1>
+<form method="post" action="/demo/buy">
+<label>OrderId <input name="OrderId" value="${orderId}"></label>
+<label>TotalPrice <input name="TotalPrice" value="15000"></label>
+<label>NationCode <input name="NationCode" value="KR"></label>
+<label>PayType <select name="PayType"><option>CARD</option><option>VIRTUAL_ACCOUNT</option></select></label>
+<button type="submit">Buy</button></form>
+<h2>Notifications received from PGB</h2><ul>${list || "<li>none yet</li>"}</ul>`);
+    });
+
+    scope.post("/demo/buy", async (request, reply) => {
+      const form = request.body as Record<string, string>;
+      const response = await app.inject({
+        method: "POST",
+        url: "/PGB/PayStart",
+        headers: { authorization: `Bearer ${tenantConfig.apiKeys[0]!.reveal()}`, "content-type": "application/json; charset=utf-8" },
+        payload: {
+          DBType: tenant,
+          OrderId: Number(form.OrderId),
+          PayType: form.PayType,
+          TotalPrice: form.TotalPrice,
+          JoinerId: 1,
+          OrderDescription: "Demo order",
+          RedirectUrl: `${deps.config.publicUrl}/demo/return`,
+          NationCode: form.NationCode,
+        },
+      });
+      const result = response.json() as { IsSuccess: boolean; RedirectUrl: string | null; ErrorCode: string; ErrorMessage: string | null };
+      if (!result.IsSuccess || result.RedirectUrl === null) {
+        return reply.code(response.statusCode).type("text/html; charset=utf-8").send(`<!doctype html><meta charset="utf-8"><p>PayStart failed: ${escapeHtml(result.ErrorCode)} ${escapeHtml(result.ErrorMessage ?? "")}</p><a href="/demo">back</a>`);
+      }
+      return reply.code(303).header("location", result.RedirectUrl).send();
+    });
+
+    scope.get("/demo/return", async (request, reply) => {
+      const query = request.query as Record<string, string>;
+      return reply.type("text/html; charset=utf-8").send(`<!doctype html><meta charset="utf-8"><title>Order result</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto}</style>
+<h1 id="result">Order ${escapeHtml(query.OrderId ?? "?")}: ${escapeHtml(query.Result ?? "?")}</h1>
+<p>This is the host's page. A real host trusts the signed notification, not this URL.</p><a href="/demo">back to the shop</a>`);
+    });
+
+    // Notifications arrive here when the tenant's notifyUrl points at it.
+    scope.post("/demo/notify", { config: { rawBody: true } }, async (request, reply) => {
+      const body = JSON.stringify(request.body);
+      let verified = false;
+      try {
+        new Webhook(tenantConfig.notifySecret.reveal()).verify(body, request.headers as Record<string, string>);
+        verified = true;
+      } catch {
+        verified = false;
+      }
+      received.push({ at: new Date().toISOString(), verified, body });
+      if (received.length > 100) received.shift();
+      return reply.code(204).send();
+    });
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * Wires PGB together: configuration → connectors per tenant → use-case deps → HTTP routes.
+ * `main.ts` runs it as a server; tests build it around an in-memory database.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import pino, { type Logger } from "pino";
+import { ConfigError, formatZodIssues, type Config } from "./config/config.ts";
+import type { Connector, ConnectorDeps, ConnectorFactory } from "./connectors/connector.ts";
+import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
+import type { CoreDeps } from "./core/deps.ts";
+import { receiveWebhook } from "./core/use-cases/receive-webhook.ts";
+import { registerHostRoutes } from "./api/host-routes.ts";
+import { registerPgRoutes } from "./api/pg-routes.ts";
+import { registerErrorHandling } from "./api/error-handling.ts";
+import { registerDemoHost } from "./api/demo-host.ts";
+import { migrate, type DatabaseHandle } from "./storage/database.ts";
+
+export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost">;
+
+export interface BuildAppOptions {
+  config: AppConfig;
+  database: DatabaseHandle;
+  logger?: Logger;
+  factories?: readonly ConnectorFactory[];
+  now?: () => Date;
+}
+
+export interface PgbApp {
+  app: FastifyInstance;
+  deps: CoreDeps;
+}
+
+/** Log redaction: credentials and anything that looks like card data never reach a log line. */
+export const LOG_REDACT = {
+  paths: ["req.headers.authorization", "req.headers.cookie", "headers.authorization", "*.apiKey", "*.secretKey", "*.webhookSecret", "*.notifySecret", "*.password", "*.cardNumber"],
+  censor: "[redacted]",
+};
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: LOG_REDACT, base: { service: "pgb" } });
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
+  const factories = options.factories ?? CONNECTOR_FACTORIES;
+  const logger = options.logger ?? createLogger("silent");
+  const { config, database } = options;
+  await migrate(database.db, Object.assign({}, ...factories.map((f) => f.migrations ?? {})));
+
+  const connectorDeps: ConnectorDeps = { db: database.db, logger, publicUrl: config.publicUrl };
+  const connectors = new Map<string, Connector>();
+  const settingsByPg = new Map<string, Array<{ tenant: string; settings: unknown }>>();
+  for (const [tenant, tenantConfig] of Object.entries(config.tenants)) {
+    for (const [pg, raw] of Object.entries(tenantConfig.pgs)) {
+      const factory = factories.find((f) => f.pg === pg);
+      if (factory === undefined) throw new ConfigError(`config tenants.${tenant}.pgs.${pg}: no such PG (known: ${factories.map((f) => f.pg).join(", ")})`);
+      const parsed = factory.settingsSchema.safeParse(raw);
+      if (!parsed.success) throw new ConfigError(formatZodIssues(parsed.error, `config tenants.${tenant}.pgs.${pg}`));
+      connectors.set(`${tenant}\u0000${pg}`, factory.create(parsed.data, { tenant, deps: connectorDeps }));
+      settingsByPg.set(pg, [...(settingsByPg.get(pg) ?? []), { tenant, settings: parsed.data }]);
+    }
+  }
+
+  const deps: CoreDeps = {
+    db: database.db,
+    config,
+    logger,
+    connectorFor: (tenant, pg) => connectors.get(`${tenant}\u0000${pg}`),
+    now: options.now ?? (() => new Date()),
+  };
+
+  const fastifyOptions: FastifyServerOptions = {
+    loggerInstance: logger,
+    bodyLimit: 64 * 1024,
+    trustProxy: true,
+    requestIdHeader: "x-request-id",
+  };
+  const app = Fastify(fastifyOptions);
+  registerErrorHandling(app);
+  app.get("/health/live", async () => ({ status: "ok" }));
+  app.get("/health/ready", async (_request, reply) => {
+    try {
+      await database.db.selectFrom("pgb_migrations" as never).select((eb) => eb.fn.countAll().as("n")).execute();
+      return { status: "ready" };
+    } catch {
+      return reply.code(503).send({ status: "not ready" });
+    }
+  });
+  registerHostRoutes(app, deps);
+  registerPgRoutes(app, deps);
+  for (const factory of factories) {
+    await factory.registerRoutes?.(app, {
+      ...connectorDeps,
+      tenantsWithSettings: () => (settingsByPg.get(factory.pg) ?? []) as Array<{ tenant: string; settings: never }>,
+      acceptWebhook: (tenant, input) => receiveWebhook(deps, factory.pg, tenant, input),
+    });
+  }
+  if (config.demoHost) registerDemoHost(app, deps);
+  await app.ready();
+  return { app, deps };
+}

@@ -1,0 +1,301 @@
+/**
+ * The TEST PG itself: a fake payment gateway built into PGB so the whole flow runs with no PG account.
+ * It keeps its own records (tables test_pg_*), like a real PG would on its side, serves a checkout page
+ * that works without JavaScript, and sends signed webhooks (Standard Webhooks scheme) to PGB. PGB's
+ * TEST connector talks to it only through the methods a real PG's API would offer.
+ */
+import { sql, type Kysely } from "kysely";
+import { Webhook } from "standardwebhooks";
+import type { Logger } from "pino";
+import { newId } from "../../core/ids.ts";
+
+export type TestPgStatus = "OPEN" | "WAITING_FOR_DEPOSIT" | "PAID" | "FAILED" | "CANCELLED_BY_CUSTOMER" | "EXPIRED";
+
+export interface TestPgPayment {
+  id: string;
+  tenant: string;
+  merchantReference: string;
+  amountMinor: bigint;
+  currency: string;
+  payType: string;
+  description: string;
+  status: TestPgStatus;
+  returnUrl: string;
+  webhookUrl: string;
+  refundedMinor: bigint;
+  account: { bank: string; accountNumber: string; holderName: string; dueDate: string } | null;
+  expiresAt: Date;
+}
+
+export interface TestPgTables {
+  test_pg_payments: {
+    id: string;
+    tenant: string;
+    merchant_reference: string;
+    idempotency_key: string;
+    amount: string | number | bigint;
+    currency: string;
+    pay_type: string;
+    description: string;
+    status: string;
+    return_url: string;
+    webhook_url: string;
+    refunded: string | number | bigint;
+    account: unknown;
+    expires_at: Date | string;
+    created_at: Date | string;
+    updated_at: Date | string;
+  };
+  test_pg_refunds: {
+    id: string;
+    payment_id: string;
+    idempotency_key: string;
+    amount: string | number | bigint;
+    created_at: Date | string;
+  };
+}
+
+export const testPgMigrations = {
+  "test-pg-0001": {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`CREATE TABLE test_pg_payments (
+        id text PRIMARY KEY,
+        tenant text NOT NULL,
+        merchant_reference text NOT NULL,
+        idempotency_key text NOT NULL UNIQUE,
+        amount bigint NOT NULL CHECK (amount > 0),
+        currency text NOT NULL,
+        pay_type text NOT NULL,
+        description text NOT NULL,
+        status text NOT NULL,
+        return_url text NOT NULL,
+        webhook_url text NOT NULL,
+        refunded bigint NOT NULL DEFAULT 0,
+        account jsonb,
+        expires_at timestamptz NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CHECK (refunded >= 0 AND refunded <= amount)
+      )`.execute(db);
+      await sql`CREATE TABLE test_pg_refunds (
+        id text PRIMARY KEY,
+        payment_id text NOT NULL REFERENCES test_pg_payments(id),
+        idempotency_key text NOT NULL UNIQUE,
+        amount bigint NOT NULL CHECK (amount > 0),
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`.execute(db);
+    },
+    async down(): Promise<void> {},
+  },
+};
+
+export class TestPgError extends Error {
+  constructor(readonly code: string, message: string, readonly httpStatus: number) {
+    super(message);
+  }
+}
+
+export type CustomerAction = "pay" | "fail" | "cancel" | "issue-account" | "deposit";
+
+export interface WebhookTarget {
+  secret: string;
+  /** "drop" loses every webhook (for lost-webhook tests); "duplicate" sends each twice. */
+  delivery: "send" | "drop" | "duplicate";
+}
+
+export class FakeTestPg {
+  constructor(
+    private readonly db: Kysely<TestPgTables>,
+    private readonly logger: Logger,
+    private readonly publicUrl: string,
+    private readonly webhookTargetFor: (tenant: string) => WebhookTarget | undefined,
+  ) {}
+
+  checkoutUrl(id: string): string {
+    return `${this.publicUrl}/test-pg/checkout/${id}`;
+  }
+
+  async create(input: {
+    tenant: string;
+    merchantReference: string;
+    idempotencyKey: string;
+    amountMinor: bigint;
+    currency: string;
+    payType: string;
+    description: string;
+    returnUrl: string;
+    webhookUrl: string;
+    expiresAt: Date;
+  }): Promise<TestPgPayment> {
+    const id = newId("tp");
+    const inserted = await this.db
+      .insertInto("test_pg_payments")
+      .values({
+        id,
+        tenant: input.tenant,
+        merchant_reference: input.merchantReference,
+        idempotency_key: `${input.tenant}:${input.idempotencyKey}`,
+        amount: input.amountMinor.toString(),
+        currency: input.currency,
+        pay_type: input.payType,
+        description: input.description,
+        status: "OPEN",
+        return_url: input.returnUrl,
+        webhook_url: input.webhookUrl,
+        refunded: "0",
+        account: null,
+        expires_at: input.expiresAt,
+        created_at: new Date(),
+        updated_at: new Date(),
+      })
+      .onConflict((oc) => oc.column("idempotency_key").doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted !== undefined) return toPayment(inserted);
+    // A replayed create answers the first result, as an idempotent PG does.
+    const first = await this.db.selectFrom("test_pg_payments").selectAll().where("idempotency_key", "=", `${input.tenant}:${input.idempotencyKey}`).executeTakeFirstOrThrow();
+    return toPayment(first);
+  }
+
+  async findById(id: string): Promise<TestPgPayment | undefined> {
+    const row = await this.db.selectFrom("test_pg_payments").select("tenant").where("id", "=", id).executeTakeFirst();
+    return row && this.get(row.tenant, id);
+  }
+
+  async get(tenant: string, id: string): Promise<TestPgPayment> {
+    const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", id).where("tenant", "=", tenant).executeTakeFirst();
+    if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
+    const payment = toPayment(row);
+    if ((payment.status === "OPEN" || payment.status === "WAITING_FOR_DEPOSIT") && payment.expiresAt.getTime() <= Date.now()) {
+      return this.setStatus(payment, "EXPIRED", [payment.status]);
+    }
+    return payment;
+  }
+
+  /** What the customer (or the bank, for a deposit) does on the checkout page. */
+  async act(id: string, action: CustomerAction): Promise<TestPgPayment> {
+    const payment = await this.findById(id);
+    if (payment === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
+    const isVirtualAccount = payment.payType === "VIRTUAL_ACCOUNT";
+    switch (action) {
+      case "pay":
+        if (isVirtualAccount) throw new TestPgError("INVALID_ACTION", "a virtual-account payment is paid by deposit", 400);
+        return this.setStatus(payment, "PAID", ["OPEN"]);
+      case "fail":
+        return this.setStatus(payment, "FAILED", ["OPEN"]);
+      case "cancel":
+        return this.setStatus(payment, "CANCELLED_BY_CUSTOMER", ["OPEN"]);
+      case "issue-account": {
+        if (!isVirtualAccount) throw new TestPgError("INVALID_ACTION", "only a virtual-account payment issues an account", 400);
+        const dueDate = new Date(Math.min(payment.expiresAt.getTime(), Date.now() + 3 * 86_400_000)).toISOString();
+        const account = { bank: "TEST BANK", accountNumber: `X${String(Date.now()).slice(-10)}${Math.floor(Math.random() * 90 + 10)}`, holderName: "PGB TEST", dueDate };
+        return this.setStatus(payment, "WAITING_FOR_DEPOSIT", ["OPEN"], { account: JSON.stringify(account) });
+      }
+      case "deposit":
+        return this.setStatus(payment, "PAID", ["WAITING_FOR_DEPOSIT"]);
+    }
+  }
+
+  async expire(tenant: string, id: string): Promise<void> {
+    const payment = await this.get(tenant, id);
+    if (payment.status === "OPEN" || payment.status === "WAITING_FOR_DEPOSIT") await this.setStatus(payment, "EXPIRED", [payment.status]);
+  }
+
+  /** Refunds are idempotent on the key: a resent refund answers the first result. */
+  async refund(tenant: string, id: string, amountMinor: bigint, idempotencyKey: string): Promise<{ refundId: string; payment: TestPgPayment }> {
+    return this.db.transaction().execute(async (trx) => {
+      const earlier = await trx.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
+      if (earlier !== undefined) {
+        if (BigInt(earlier.amount) !== amountMinor || earlier.payment_id !== id) throw new TestPgError("IDEMPOTENCY_MISMATCH", "idempotency key reused with other parameters", 422);
+        return { refundId: earlier.id, payment: toPayment(await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirstOrThrow()) };
+      }
+      const row = await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).where("tenant", "=", tenant).forUpdate().executeTakeFirst();
+      if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
+      const payment = toPayment(row);
+      if (payment.status !== "PAID") throw new TestPgError("NOT_REFUNDABLE", `payment is ${payment.status}`, 409);
+      if (amountMinor <= 0n || payment.refundedMinor + amountMinor > payment.amountMinor) {
+        throw new TestPgError("REFUND_EXCEEDS_PAYMENT", "refund exceeds what is left of the payment", 422);
+      }
+      const refundId = newId("tprf");
+      await trx.insertInto("test_pg_refunds").values({ id: refundId, payment_id: id, idempotency_key: `${tenant}:${idempotencyKey}`, amount: amountMinor.toString(), created_at: new Date() }).execute();
+      const updated = await trx
+        .updateTable("test_pg_payments")
+        .set({ refunded: sql`refunded + ${amountMinor.toString()}::bigint`, updated_at: new Date() })
+        .where("id", "=", id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return { refundId, payment: toPayment(updated) };
+    });
+  }
+
+  private async setStatus(payment: TestPgPayment, to: TestPgStatus, from: TestPgStatus[], extra: { account?: string } = {}): Promise<TestPgPayment> {
+    const row = await this.db
+      .updateTable("test_pg_payments")
+      .set({ status: to, updated_at: new Date(), ...extra })
+      .where("id", "=", payment.id)
+      .where("status", "in", from)
+      .returningAll()
+      .executeTakeFirst();
+    if (row === undefined) throw new TestPgError("INVALID_STATE", `payment is ${payment.status}; cannot become ${to}`, 409);
+    const updated = toPayment(row);
+    this.sendWebhook(updated);
+    return updated;
+  }
+
+  /**
+   * Fire and forget, like a PG: the webhook races the customer's browser coming back. A failed
+   * delivery is retried a few times with backoff; a real PG retries for days.
+   */
+  private sendWebhook(payment: TestPgPayment): void {
+    const target = this.webhookTargetFor(payment.tenant);
+    if (target === undefined || target.delivery === "drop") return;
+    const event = { id: newId("evt"), type: "payment.updated", created: new Date().toISOString(), data: { paymentId: payment.id, merchantReference: payment.merchantReference, status: payment.status } };
+    const body = JSON.stringify(event);
+    const signer = new Webhook(target.secret);
+    const copies = target.delivery === "duplicate" ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) void this.deliver(payment.webhookUrl, event.id, body, signer, 0);
+  }
+
+  private async deliver(url: string, eventId: string, body: string, signer: Webhook, attempt: number): Promise<void> {
+    const timestamp = new Date();
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": eventId,
+          "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
+          "webhook-signature": signer.sign(eventId, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (response.ok) return;
+      throw new Error(`HTTP ${response.status}`);
+    } catch (error) {
+      if (attempt >= 4) {
+        this.logger.warn({ eventId, err: (error as Error).message }, "TEST PG gave up delivering a webhook");
+        return;
+      }
+      setTimeout(() => void this.deliver(url, eventId, body, signer, attempt + 1), 200 * 4 ** attempt).unref();
+    }
+  }
+}
+
+function toPayment(row: TestPgTables["test_pg_payments"]): TestPgPayment {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    merchantReference: row.merchant_reference,
+    amountMinor: BigInt(row.amount),
+    currency: row.currency,
+    payType: row.pay_type,
+    description: row.description,
+    status: row.status as TestPgStatus,
+    returnUrl: row.return_url,
+    webhookUrl: row.webhook_url,
+    refundedMinor: BigInt(row.refunded),
+    account: (row.account as TestPgPayment["account"]) ?? null,
+    expiresAt: new Date(row.expires_at),
+  };
+}

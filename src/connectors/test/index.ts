@@ -1,0 +1,162 @@
+/**
+ * The TEST connector: PGB's connector for its built-in fake PG. Behaves like a real connector: it
+ * verifies the fake PG's signed webhooks and always answers from the fake PG's own records.
+ */
+import type { Kysely } from "kysely";
+import { Webhook, WebhookVerificationError } from "standardwebhooks";
+import { z } from "zod";
+import { isCurrencyCode } from "../../core/currency.ts";
+import { ConnectorError, type Connector, type ConnectorDeps, type ConnectorFactory, type PgPayment, type WebhookAction } from "../connector.ts";
+import { FakeTestPg, TestPgError, testPgMigrations, type TestPgPayment, type TestPgTables } from "./fake-pg.ts";
+import { registerCheckoutPages } from "./checkout-page.ts";
+import { toPgStatus, WebhookEventSchema } from "./wire.ts";
+
+export const SettingsSchema = z.object({
+  /** The secret the fake PG signs its webhooks with (Standard Webhooks, whsec_…). */
+  webhookSecret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, "a whsec_ secret"),
+  /** For tests of lost or duplicated webhooks. */
+  webhookDelivery: z.enum(["send", "drop", "duplicate"]).default("send"),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+/**
+ * One fake PG per database: it is a PG, and the tenants are its merchants. Kept beside the database
+ * handle so that several PGB apps in one process (tests) each get their own.
+ */
+const fakePgs = new WeakMap<object, { fake: FakeTestPg; settings: Map<string, Settings> }>();
+
+function fakePgFor(deps: ConnectorDeps): { fake: FakeTestPg; settings: Map<string, Settings> } {
+  let entry = fakePgs.get(deps.db);
+  if (entry === undefined) {
+    const settings = new Map<string, Settings>();
+    const fake = new FakeTestPg(deps.db as unknown as Kysely<TestPgTables>, deps.logger, deps.publicUrl, (tenant) => {
+      const s = settings.get(tenant);
+      return s && { secret: s.webhookSecret, delivery: s.webhookDelivery };
+    });
+    entry = { fake, settings };
+    fakePgs.set(deps.db, entry);
+  }
+  return entry;
+}
+
+export const testConnector: ConnectorFactory<typeof SettingsSchema> = {
+  pg: "TEST",
+  settingsSchema: SettingsSchema,
+  migrations: testPgMigrations,
+
+  create(settings, { tenant, deps }) {
+    const { fake, settings: byTenant } = fakePgFor(deps);
+    byTenant.set(tenant, settings);
+    return new TestConnector(tenant, settings, fake);
+  },
+
+  registerRoutes(app, deps) {
+    registerCheckoutPages(app, fakePgFor(deps).fake);
+  },
+};
+
+/** Test hook: the fake PG behind a database, to change webhook delivery mid-test. */
+export function testPgSettings(db: object, tenant: string): Settings | undefined {
+  return fakePgs.get(db)?.settings.get(tenant);
+}
+
+class TestConnector implements Connector {
+  readonly pg = "TEST";
+  readonly #webhook: Webhook;
+
+  constructor(
+    private readonly tenant: string,
+    settings: Settings,
+    private readonly fake: FakeTestPg,
+  ) {
+    this.#webhook = new Webhook(settings.webhookSecret);
+  }
+
+  async createCheckout(input: Parameters<Connector["createCheckout"]>[0]) {
+    const created = await call(() =>
+      this.fake.create({
+        tenant: this.tenant,
+        merchantReference: input.paymentId,
+        idempotencyKey: input.idempotencyKey,
+        amountMinor: input.amount.minor,
+        currency: input.amount.currency,
+        payType: input.payType,
+        description: input.description,
+        returnUrl: input.returnUrl,
+        webhookUrl: input.webhookUrl,
+        expiresAt: input.expiresAt,
+      }),
+    );
+    return { pgTransactionId: created.id, checkoutUrl: this.fake.checkoutUrl(created.id) };
+  }
+
+  async parseWebhook(input: Parameters<Connector["parseWebhook"]>[0]): Promise<WebhookAction> {
+    const headers = {
+      "webhook-id": header(input.headers["webhook-id"]),
+      "webhook-timestamp": header(input.headers["webhook-timestamp"]),
+      "webhook-signature": header(input.headers["webhook-signature"]),
+    };
+    let verified: unknown;
+    try {
+      verified = this.#webhook.verify(input.rawBody.toString("utf8"), headers);
+    } catch (error) {
+      if (error instanceof WebhookVerificationError) return { kind: "rejected", reason: `signature: ${error.message}` };
+      return { kind: "rejected", reason: "body is not JSON" };
+    }
+    const event = WebhookEventSchema.safeParse(verified);
+    if (!event.success) return { kind: "rejected", reason: "not a TEST PG event" };
+    return { kind: "payment", eventId: event.data.id, pgTransactionId: event.data.data.paymentId, paymentReference: event.data.data.merchantReference };
+  }
+
+  async fetchPayment(ref: { pgTransactionId: string }): Promise<PgPayment> {
+    return toPgPayment(await call(() => this.fake.get(this.tenant, ref.pgTransactionId)));
+  }
+
+  async handleReturn(input: { pgTransactionId: string | null; paymentReference: string }): Promise<PgPayment> {
+    // The TEST PG needs no confirm step: the browser's query is ignored and the PG's record decides.
+    if (input.pgTransactionId === null) throw new ConnectorError("fatal", `payment ${input.paymentReference} has no TEST transaction`);
+    return this.fetchPayment({ pgTransactionId: input.pgTransactionId });
+  }
+
+  async refund(input: Parameters<Connector["refund"]>[0]) {
+    const result = await call(() => this.fake.refund(this.tenant, input.pgTransactionId, input.amount.minor, input.idempotencyKey));
+    return { status: "SUCCEEDED" as const, pgRefundId: result.refundId };
+  }
+
+  async expireCheckout(ref: { pgTransactionId: string }): Promise<void> {
+    await call(() => this.fake.expire(this.tenant, ref.pgTransactionId));
+  }
+}
+
+function toPgPayment(p: TestPgPayment): PgPayment {
+  if (!isCurrencyCode(p.currency)) throw new ConnectorError("fatal", `TEST payment ${p.id} has currency ${p.currency}`);
+  const status = toPgStatus(p.status, p.refundedMinor, p.amountMinor);
+  return {
+    pgTransactionId: p.id,
+    status,
+    amount: { minor: p.amountMinor, currency: p.currency },
+    paymentReference: p.merchantReference,
+    ...(status === "FAILED" || status === "EXPIRED" ? { failure: { code: p.status, message: failureMessage(p.status) } } : {}),
+    ...(p.account ? { virtualAccount: p.account } : {}),
+  };
+}
+
+function failureMessage(status: TestPgPayment["status"]): string {
+  if (status === "CANCELLED_BY_CUSTOMER") return "the customer cancelled on the checkout page";
+  if (status === "EXPIRED") return "the checkout expired";
+  return "the payment was declined";
+}
+
+/** The fake PG's errors become connector errors the way a real PG's HTTP errors would. */
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof TestPgError) throw new ConnectorError(error.httpStatus >= 500 ? "retryable" : "declined", error.message, error.code, error.httpStatus);
+    throw error;
+  }
+}
+
+function header(value: string | string[] | undefined): string {
+  return Array.isArray(value) ? (value[0] ?? "") : (value ?? "");
+}

@@ -1,0 +1,58 @@
+/**
+ * The customer's browser comes back from the PG to PGB. PGB lets the connector do what the PG needs
+ * (a confirm call, say), settles the payment from the PG's answer — never from the query string —
+ * and sends the browser on to the host's RedirectUrl with the order id and the result.
+ */
+import { ConnectorError } from "../../connectors/connector.ts";
+import type { CoreDeps } from "../deps.ts";
+import { findPayment } from "../../storage/payment-repository.ts";
+import { settlePayment } from "./settle-payment.ts";
+
+export type ReturnOutcome = { kind: "redirect"; location: string } | { kind: "not-found" };
+
+export async function browserReturn(deps: CoreDeps, pg: string, paymentId: string, query: Record<string, string>): Promise<ReturnOutcome> {
+  const payment = await findPayment(deps.db, paymentId);
+  if (payment === undefined || payment.pg !== pg) return { kind: "not-found" };
+  const connector = deps.connectorFor(payment.tenant, payment.pg);
+  let current = payment;
+  if (connector !== undefined && (payment.status === "READY" || payment.status === "WAITING_FOR_DEPOSIT")) {
+    try {
+      const pgPayment = await connector.handleReturn({
+        pgTransactionId: payment.pgTransactionId,
+        paymentReference: payment.id,
+        amount: { minor: payment.amount, currency: payment.currency },
+        query,
+        ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
+      });
+      current = (await settlePayment(deps, payment, pgPayment, "BROWSER_RETURN")).payment;
+    } catch (error) {
+      if (!(error instanceof ConnectorError)) throw error;
+      // The host's page learns the outcome from PGB later (notification or GET /PGB/Payment).
+      deps.logger.warn({ paymentId, pg, errorClass: error.errorClass, pgCode: error.pgCode }, "browser return could not be settled with the PG");
+    }
+  }
+  const target = new URL(current.hostRedirectUrl);
+  target.searchParams.set("DBType", current.tenant);
+  target.searchParams.set("OrderId", String(current.orderId));
+  target.searchParams.set("PaymentId", current.id);
+  target.searchParams.set("Result", resultOf(current.status));
+  return { kind: "redirect", location: target.toString() };
+}
+
+/** What the host's page is told. It must not trust it: the signed notification is the truth. */
+function resultOf(status: string): string {
+  switch (status) {
+    case "PAID":
+    case "PARTIALLY_CANCELLED":
+    case "CANCELLED":
+      return "PAID";
+    case "WAITING_FOR_DEPOSIT":
+      return "WAITING_FOR_DEPOSIT";
+    case "FAILED":
+    case "EXPIRED":
+    case "SUPERSEDED":
+      return "FAILED";
+    default:
+      return "PENDING";
+  }
+}

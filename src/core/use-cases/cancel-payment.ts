@@ -1,0 +1,252 @@
+/**
+ * PartialCancel and FullCancel: refund part or all of an order's captured payment.
+ *
+ * Rules (design.md §2): CurrentTotalPrice must be PGB's remaining balance (optimistic concurrency);
+ * Current − Refund = Modified; a refund never exceeds the balance, even under concurrent calls; a
+ * retry of a cancel that already succeeded returns the original success instead of refunding twice.
+ *
+ * The refund row is written (reserving the amount) under the payment's row lock before the PG is
+ * called, and only one refund per payment may wait for the PG at a time, so concurrent cancels can
+ * never together refund more than was paid.
+ */
+import { createHash } from "node:crypto";
+import { ConnectorError, type RefundOutcome } from "../../connectors/connector.ts";
+import { fail, succeed, type Result } from "../errors.ts";
+import { formatMinor, type Money } from "../money.ts";
+import type { CurrencyCode } from "../currency.ts";
+import type { CoreDeps } from "../deps.ts";
+import { connectorFailure } from "./connector-failure.ts";
+import type { MoneyMovementRow } from "../../storage/schema.ts";
+import {
+  appendEvent,
+  balanceOf,
+  insertRefund,
+  lockCapturedPayment,
+  paymentsOfOrder,
+  transition,
+  updateMovement,
+  type Payment,
+} from "../../storage/payment-repository.ts";
+
+export interface CancelInput {
+  tenant: string;
+  orderId: number;
+  nationCode: string;
+  /** What the host believes the balance is. */
+  current: Money;
+  /** undefined = the whole balance (FullCancel). */
+  refund: Money | undefined;
+  /** What the host expects to remain; undefined = zero (FullCancel). */
+  modified: Money | undefined;
+  /** FullCancel names the PG and pay type it believes the order was paid with. */
+  expectPg?: string;
+  expectPayType?: string;
+  idempotencyKey: string | undefined;
+  refundAccount?: { bank: string; accountNumber: string; holderName: string };
+  reason: string;
+}
+
+export interface CancelOutput {
+  paymentId: string;
+  refundId: string;
+  currency: CurrencyCode;
+  refunded: bigint;
+  balanceBefore: bigint;
+  balanceAfter: bigint;
+  paid: bigint;
+  /** PENDING: the PG accepted the refund and settles it later; the host is notified then. */
+  refundStatus: "SUCCEEDED" | "PENDING";
+  /** True when this answer replays an earlier identical cancel. */
+  replayed: boolean;
+}
+
+export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise<Result<CancelOutput>> {
+  const currency = input.current.currency;
+  if (input.refund !== undefined && input.modified !== undefined && input.current.minor - input.refund.minor !== input.modified.minor) {
+    return fail("AMOUNT_MISMATCH", `CurrentTotalPrice ${fmt(input.current)} − RefundPrice ${fmt(input.refund)} ≠ ModifiedTotalPrice ${fmt(input.modified)}`);
+  }
+  const fingerprint = createHash("sha256")
+    .update(JSON.stringify([input.current.minor.toString(), input.refund?.minor.toString() ?? "ALL", input.modified?.minor.toString() ?? "0", currency]))
+    .digest("hex");
+
+  const reserved = await deps.db.transaction().execute(async (trx) => {
+    const payment = await lockCapturedPayment(trx, input.tenant, input.orderId);
+    if (payment === undefined) {
+      const any = await paymentsOfOrder(trx, input.tenant, input.orderId);
+      return any.length === 0
+        ? fail("ORDER_NOT_FOUND", `no payment for order ${input.orderId}`)
+        : fail("PAYMENT_NOT_PAID", `order ${input.orderId} is not paid (its payment is ${any[any.length - 1]!.status})`);
+    }
+    if (payment.nationCode !== input.nationCode.toUpperCase() || payment.currency !== currency) {
+      return fail("NATION_MISMATCH", `order ${input.orderId} was paid in ${payment.nationCode} (${payment.currency})`);
+    }
+    if (input.expectPg !== undefined && input.expectPg.toUpperCase() !== payment.pg) {
+      return fail("PG_TYPE_MISMATCH", `order ${input.orderId} was paid through ${payment.pg}, not ${input.expectPg}`);
+    }
+    if (input.expectPayType !== undefined && input.expectPayType.toUpperCase() !== payment.payType) {
+      return fail("PAY_TYPE_MISMATCH", `order ${input.orderId} was paid by ${payment.payType}, not ${input.expectPayType}`);
+    }
+
+    const refunds = await trx.selectFrom("money_movements").selectAll().where("payment_id", "=", payment.id).where("kind", "=", "REFUND").execute();
+    if (input.idempotencyKey !== undefined) {
+      const earlier = refunds.find((r) => r.idempotency_key === input.idempotencyKey);
+      if (earlier !== undefined) {
+        if (earlier.request_fingerprint !== fingerprint) return fail("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request");
+        return replayOf(payment, earlier);
+      }
+    }
+    // A retry without a key: the same amounts as a refund that already went through.
+    const sameAmounts = refunds.find(
+      (r) =>
+        r.status !== "FAILED" &&
+        BigInt(r.balance_before ?? -1) === input.current.minor &&
+        (input.refund === undefined ? BigInt(r.balance_after ?? -1) === 0n : BigInt(r.amount) === input.refund.minor),
+    );
+    if (sameAmounts !== undefined) return replayOf(payment, sameAmounts);
+
+    const balance = await balanceOf(trx, payment);
+    if (balance.inFlight > 0) return fail("CANCEL_IN_PROGRESS", `a refund on order ${input.orderId} is still waiting for the PG`);
+    if (payment.status === "CANCELLED" || balance.remaining === 0n) return fail("PAYMENT_ALREADY_CANCELLED", `order ${input.orderId} is fully cancelled`);
+    const amount = input.refund?.minor ?? balance.remaining;
+    if (amount > balance.remaining) {
+      return fail("REFUND_EXCEEDS_BALANCE", `RefundPrice ${formatMinor(amount, currency)} exceeds the remaining ${formatMinor(balance.remaining, currency)}`);
+    }
+    if (input.current.minor !== balance.remaining) {
+      return fail("STALE_CURRENT_PRICE", `CurrentTotalPrice ${fmt(input.current)} is not the remaining balance ${formatMinor(balance.remaining, currency)}`, {
+        remaining: formatMinor(balance.remaining, currency),
+      });
+    }
+    const row = await insertRefund(trx, {
+      paymentId: payment.id,
+      amount,
+      balanceBefore: balance.remaining,
+      balanceAfter: balance.remaining - amount,
+      idempotencyKey: input.idempotencyKey ?? null,
+      fingerprint,
+    });
+    await appendEvent(trx, {
+      paymentId: payment.id,
+      from: payment.status,
+      to: payment.status,
+      event: "REFUND_REQUESTED",
+      source: "HOST_API",
+      detail: { refundId: row.id, amount: formatMinor(amount, currency), balanceBefore: formatMinor(balance.remaining, currency) },
+    });
+    return { ok: true as const, value: { kind: "new" as const, payment, refund: row, paid: balance.captured } };
+  });
+
+  if (!reserved.ok) return reserved;
+  if (reserved.value.kind === "replay") return succeed(reserved.value.output);
+  const { payment, refund, paid } = reserved.value;
+  return executeRefund(deps, payment, refund, paid, input);
+}
+
+type Reservation =
+  | { kind: "replay"; output: CancelOutput }
+  | { kind: "new"; payment: Payment; refund: MoneyMovementRow; paid: bigint };
+
+function replayOf(payment: Payment, earlier: MoneyMovementRow): Result<Reservation> {
+  switch (earlier.status) {
+    case "SUCCEEDED":
+    case "PENDING":
+      if (earlier.status === "PENDING" && earlier.pg_reference === null) {
+        return fail("CANCEL_IN_PROGRESS", "this cancel is still waiting for the PG's answer");
+      }
+      return succeed({ kind: "replay", output: outputOf(payment, earlier, earlier.status, true) });
+    case "UNKNOWN":
+      return fail("CANCEL_IN_PROGRESS", "this cancel is still waiting for the PG's answer");
+    case "FAILED":
+      return fail("PG_DECLINED", `this cancel failed earlier: ${earlier.failure_code ?? ""} ${earlier.failure_message ?? ""}`.trim());
+  }
+}
+
+async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, paid: bigint, input: CancelInput): Promise<Result<CancelOutput>> {
+  const connector = deps.connectorFor(payment.tenant, payment.pg);
+  let outcome: RefundOutcome;
+  try {
+    if (connector === undefined) throw new ConnectorError("fatal", `PG ${payment.pg} is no longer configured for ${payment.tenant}`);
+    outcome = await connector.refund({
+      pgTransactionId: payment.pgTransactionId ?? payment.id,
+      paymentReference: payment.id,
+      amount: { minor: BigInt(refund.amount), currency: payment.currency },
+      idempotencyKey: refund.id,
+      reason: input.reason,
+      ...(input.refundAccount ? { refundAccount: input.refundAccount } : {}),
+      ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof ConnectorError)) throw error;
+    // Only an indeterminate failure may have moved money: keep its reservation for the reconciler.
+    const status = error.errorClass === "indeterminate" ? "UNKNOWN" : "FAILED";
+    await deps.db.transaction().execute(async (trx) => {
+      await updateMovement(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message });
+      await appendEvent(trx, {
+        paymentId: payment.id,
+        from: payment.status,
+        to: payment.status,
+        event: status === "UNKNOWN" ? "REFUND_UNKNOWN" : "REFUND_FAILED",
+        source: "HOST_API",
+        detail: { refundId: refund.id, errorClass: error.errorClass, pgCode: error.pgCode ?? null, message: error.message },
+      });
+    });
+    return connectorFailure(error, "refund");
+  }
+
+  if (outcome.status === "FAILED") {
+    await deps.db.transaction().execute(async (trx) => {
+      await updateMovement(trx, refund.id, { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message });
+      await appendEvent(trx, {
+        paymentId: payment.id,
+        from: payment.status,
+        to: payment.status,
+        event: "REFUND_FAILED",
+        source: "HOST_API",
+        detail: { refundId: refund.id, pgCode: outcome.code, message: outcome.message },
+      });
+    });
+    return fail("PG_DECLINED", `the PG refused the refund: ${outcome.code} ${outcome.message}`, { pgCode: outcome.code });
+  }
+  if (outcome.status === "PENDING") {
+    await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
+    return succeed(outputOf(payment, { ...refund, pg_reference: outcome.pgRefundId }, "PENDING", false, paid));
+  }
+  await completeRefund(deps, payment, refund, outcome.pgRefundId, "HOST_API");
+  return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
+}
+
+/** Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host. */
+export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "WEBHOOK" | "RECONCILER"): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    await updateMovement(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
+    const remaining = (await balanceOf(trx, payment)).remaining;
+    const to = remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
+    const changed = await transition(trx, {
+      paymentId: payment.id,
+      to,
+      from: ["PAID", "PARTIALLY_CANCELLED"],
+      event: "REFUNDED",
+      source,
+      detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      notification: { RefundPrice: formatMinor(BigInt(refund.amount), payment.currency), RefundId: refund.id },
+    });
+    if (changed === undefined) throw new Error(`payment ${payment.id} could not move to ${to}`);
+  });
+}
+
+function outputOf(payment: Payment, refund: MoneyMovementRow, status: "SUCCEEDED" | "PENDING", replayed: boolean, paid = payment.amount): CancelOutput {
+  return {
+    paymentId: payment.id,
+    refundId: refund.id,
+    currency: payment.currency,
+    refunded: BigInt(refund.amount),
+    balanceBefore: BigInt(refund.balance_before ?? 0),
+    balanceAfter: BigInt(refund.balance_after ?? 0),
+    paid,
+    refundStatus: status,
+    replayed,
+  };
+}
+
+function fmt(money: Money): string {
+  return formatMinor(money.minor, money.currency);
+}

@@ -1,0 +1,19 @@
+import { assertUnreachable, fail, type Failure } from "../errors.ts";
+import type { ConnectorError } from "../../connectors/connector.ts";
+
+/** The single mapping from a connector's failure class to what the host is told. */
+export function connectorFailure(error: ConnectorError, doing: string): Failure {
+  const detail = { pgCode: error.pgCode ?? null, pgHttpStatus: error.httpStatus ?? null };
+  switch (error.errorClass) {
+    case "declined":
+      return fail("PG_DECLINED", `the PG declined to ${doing}: ${error.pgCode ?? ""} ${error.message}`.trim(), detail);
+    case "retryable":
+      return fail("PG_UNAVAILABLE", `the PG could not ${doing} right now; nothing was changed, retry later`, detail);
+    case "indeterminate":
+      return fail("PG_RESULT_UNKNOWN", `the PG did not confirm whether it could ${doing}; PGB will settle it with the PG and notify`, detail);
+    case "fatal":
+      return fail("PG_ERROR", `the PG answered an unexpected error while trying to ${doing}`, detail);
+    default:
+      return assertUnreachable(error.errorClass);
+  }
+}

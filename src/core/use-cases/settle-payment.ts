@@ -1,0 +1,128 @@
+/**
+ * Applies what the PG says about a payment (fetched by PGB itself, never taken from a webhook body or
+ * a browser's query string) to PGB's record. Used by webhooks, browser returns and the reconciler
+ * alike, so a webhook racing the browser completes the payment exactly once: the second one finds the
+ * guard already moved and changes nothing.
+ */
+import type { PgPayment } from "../../connectors/connector.ts";
+import { assertUnreachable } from "../errors.ts";
+import { formatMoney } from "../money.ts";
+import type { EventSource, PaymentStatus } from "../payment-state.ts";
+import type { CoreDeps } from "../deps.ts";
+import { appendEvent, findPayment, insertCapture, transition, type Payment } from "../../storage/payment-repository.ts";
+
+export type SettleOutcome =
+  | { kind: "changed"; payment: Payment }
+  | { kind: "unchanged"; payment: Payment }
+  /** The PG's answer contradicts PGB's record (amount, currency or reference): never acted upon. */
+  | { kind: "mismatch"; payment: Payment; reason: string };
+
+export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment: PgPayment, source: EventSource, trigger: Record<string, unknown> = {}): Promise<SettleOutcome> {
+  const mismatch = mismatchOf(payment, pgPayment);
+  if (mismatch !== undefined) {
+    deps.logger.error(
+      { alert: "PG_MISMATCH", paymentId: payment.id, pg: payment.pg, pgTransactionId: pgPayment.pgTransactionId, reason: mismatch, source },
+      "the PG's record of a payment does not match PGB's; not acting on it",
+    );
+    await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "PG_MISMATCH", source, detail: { reason: mismatch, ...trigger } });
+    return { kind: "mismatch", payment, reason: mismatch };
+  }
+
+  const target = targetStatus(pgPayment);
+  if (target === undefined || target === payment.status) return { kind: "unchanged", payment };
+
+  if (target === "PAID" && (payment.status === "SUPERSEDED" || payment.status === "EXPIRED" || payment.status === "FAILED")) {
+    // Paid at the PG after PGB closed this attempt: money arrived that no live attempt expects. An
+    // operator must refund it; PGB never silently keeps or drops it.
+    deps.logger.error({ alert: "LATE_PAYMENT", paymentId: payment.id, status: payment.status }, "the PG reports a payment on an attempt PGB closed");
+    await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "LATE_PAYMENT", source, detail: { pgTransactionId: pgPayment.pgTransactionId, ...trigger } });
+    return { kind: "unchanged", payment };
+  }
+
+  const details = pgPayment.details === undefined && pgPayment.virtualAccount === undefined
+    ? undefined
+    : JSON.stringify({ ...(payment.pgDetails ?? {}), ...(pgPayment.details ?? {}), ...(pgPayment.virtualAccount ? { virtualAccount: pgPayment.virtualAccount } : {}) });
+  const common = {
+    paymentId: payment.id,
+    source,
+    detail: { pgStatus: pgPayment.status, pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), ...trigger },
+  };
+
+  const changed = await deps.db.transaction().execute(async (trx) => {
+    switch (target) {
+      case "PAID": {
+        const paid = await transition(trx, {
+          ...common,
+          to: "PAID",
+          from: ["READY", "WAITING_FOR_DEPOSIT"],
+          event: "PAID",
+          patch: { paid_at: deps.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
+        });
+        if (paid !== undefined) await insertCapture(trx, paid, pgPayment.pgTransactionId);
+        return paid;
+      }
+      case "WAITING_FOR_DEPOSIT":
+        return transition(trx, {
+          ...common,
+          to: "WAITING_FOR_DEPOSIT",
+          from: ["READY"],
+          event: "DEPOSIT_WAITING",
+          patch: { pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
+          notification: pgPayment.virtualAccount ? { VirtualAccount: hostVirtualAccount(pgPayment.virtualAccount) } : {},
+        });
+      case "FAILED":
+      case "EXPIRED":
+        return transition(trx, {
+          ...common,
+          to: target,
+          from: ["READY", "WAITING_FOR_DEPOSIT"],
+          event: target,
+          patch: { failure_code: pgPayment.failure?.code ?? null, failure_message: pgPayment.failure?.message ?? null },
+          notification: { FailureCode: pgPayment.failure?.code ?? null, FailureMessage: pgPayment.failure?.message ?? null },
+        });
+      default:
+        return undefined;
+    }
+  });
+  if (changed !== undefined) return { kind: "changed", payment: changed };
+  const current = (await findPayment(deps.db, payment.id)) ?? payment;
+  return { kind: "unchanged", payment: current };
+}
+
+/** Which PGB state the PG's answer leads to; undefined = nothing to do from here. */
+function targetStatus(pgPayment: PgPayment): PaymentStatus | undefined {
+  switch (pgPayment.status) {
+    case "PENDING":
+      return undefined;
+    case "WAITING_FOR_DEPOSIT":
+      return "WAITING_FOR_DEPOSIT";
+    case "PAID":
+      return "PAID";
+    case "FAILED":
+      return "FAILED";
+    case "EXPIRED":
+      return "EXPIRED";
+    case "PARTIALLY_REFUNDED":
+    case "REFUNDED":
+      // Refunds are driven by PGB's own refund rows; a PG-side refund is reconciled there, not here.
+      return undefined;
+    default:
+      return assertUnreachable(pgPayment.status);
+  }
+}
+
+function mismatchOf(payment: Payment, pgPayment: PgPayment): string | undefined {
+  if (pgPayment.paymentReference !== payment.id) return `the PG's reference ${pgPayment.paymentReference} is not payment ${payment.id}`;
+  if (pgPayment.amount.currency !== payment.currency) return `currency ${pgPayment.amount.currency} ≠ ${payment.currency}`;
+  if (pgPayment.amount.minor !== payment.amount) {
+    return `amount ${formatMoney(pgPayment.amount)} ≠ ${formatMoney({ minor: payment.amount, currency: payment.currency })}`;
+  }
+  if (payment.pgTransactionId !== null && pgPayment.pgTransactionId !== payment.pgTransactionId && payment.status !== "READY") {
+    return `PG transaction ${pgPayment.pgTransactionId} is not ${payment.pgTransactionId}`;
+  }
+  return undefined;
+}
+
+function hostVirtualAccount(va: NonNullable<PgPayment["virtualAccount"]>): Record<string, string> {
+  return { Bank: va.bank, AccountNumber: va.accountNumber, HolderName: va.holderName, DueDate: va.dueDate };
+}

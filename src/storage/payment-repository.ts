@@ -1,0 +1,309 @@
+/**
+ * All SQL that reads and changes payments. Every state change goes through `transition`, which writes
+ * the payment row, its history row and (when the host must hear of it) its outbox row in the caller's
+ * transaction, guarded by the state the change may start from. A guard that matches nothing means
+ * another actor got there first: the caller learns that and does nothing twice.
+ */
+import { sql, type Kysely, type Transaction } from "kysely";
+import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
+import { formatMinor } from "../core/money.ts";
+import { newId } from "../core/ids.ts";
+import {
+  CAPTURED_STATUSES,
+  LIVE_STATUSES,
+  notificationFor,
+  PaymentStatusSchema,
+  sourcesOf,
+  type EventSource,
+  type PaymentStatus,
+} from "../core/payment-state.ts";
+import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRow } from "./schema.ts";
+
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface Payment {
+  id: string;
+  tenant: string;
+  orderId: number;
+  joinerId: number;
+  payType: string;
+  nationCode: string;
+  currency: CurrencyCode;
+  amount: bigint;
+  description: string;
+  hostRedirectUrl: string;
+  requestFingerprint: string;
+  pg: string;
+  pgTransactionId: string | null;
+  checkoutUrl: string | null;
+  status: PaymentStatus;
+  pgDetails: Record<string, unknown> | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+  expiresAt: Date;
+  paidAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function toPayment(row: PaymentRow): Payment {
+  if (!isCurrencyCode(row.currency)) throw new Error(`payment ${row.id} has unknown currency ${row.currency}`);
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    orderId: row.order_id,
+    joinerId: row.joiner_id,
+    payType: row.pay_type,
+    nationCode: row.nation_code,
+    currency: row.currency,
+    amount: BigInt(row.amount),
+    description: row.description,
+    hostRedirectUrl: row.host_redirect_url,
+    requestFingerprint: row.request_fingerprint,
+    pg: row.pg,
+    pgTransactionId: row.pg_transaction_id,
+    checkoutUrl: row.checkout_url,
+    status: PaymentStatusSchema.parse(row.status),
+    pgDetails: (row.pg_details as Record<string, unknown> | null) ?? null,
+    failureCode: row.failure_code,
+    failureMessage: row.failure_message,
+    expiresAt: new Date(row.expires_at),
+    paidAt: row.paid_at === null ? null : new Date(row.paid_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+/** Creates the order's lock row if needed and locks it: PayStarts for one order run one at a time. */
+export async function lockOrder(trx: Transaction<Database>, tenant: string, orderId: number): Promise<void> {
+  await trx.insertInto("orders").values({ tenant, order_id: orderId }).onConflict((oc) => oc.doNothing()).execute();
+  await trx.selectFrom("orders").select("order_id").where("tenant", "=", tenant).where("order_id", "=", orderId).forUpdate().execute();
+}
+
+export async function paymentsOfOrder(db: Executor, tenant: string, orderId: number): Promise<Payment[]> {
+  const rows = await db
+    .selectFrom("payments")
+    .selectAll()
+    .where("tenant", "=", tenant)
+    .where("order_id", "=", orderId)
+    .orderBy("created_at", "asc")
+    .orderBy("id", "asc")
+    .execute();
+  return rows.map(toPayment);
+}
+
+export async function findPayment(db: Executor, id: string, options: { forUpdate?: boolean } = {}): Promise<Payment | undefined> {
+  let query = db.selectFrom("payments").selectAll().where("id", "=", id);
+  if (options.forUpdate) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row && toPayment(row);
+}
+
+export async function findPaymentByPgTransaction(db: Executor, pg: string, pgTransactionId: string): Promise<Payment | undefined> {
+  const row = await db.selectFrom("payments").selectAll().where("pg", "=", pg).where("pg_transaction_id", "=", pgTransactionId).executeTakeFirst();
+  return row && toPayment(row);
+}
+
+/** The order's captured payment, locked for the refund bookkeeping that follows. */
+export async function lockCapturedPayment(trx: Transaction<Database>, tenant: string, orderId: number): Promise<Payment | undefined> {
+  const row = await trx
+    .selectFrom("payments")
+    .selectAll()
+    .where("tenant", "=", tenant)
+    .where("order_id", "=", orderId)
+    .where("status", "in", [...CAPTURED_STATUSES])
+    .forUpdate()
+    .executeTakeFirst();
+  return row && toPayment(row);
+}
+
+export async function insertPayment(trx: Transaction<Database>, payment: NewPayment, source: EventSource): Promise<void> {
+  await trx.insertInto("payments").values(payment).execute();
+  await appendEvent(trx, { paymentId: payment.id, from: null, to: PaymentStatusSchema.parse(payment.status), event: "CREATED", source, detail: {} });
+}
+
+export async function appendEvent(
+  db: Executor,
+  e: { paymentId: string; from: PaymentStatus | null; to: PaymentStatus; event: string; source: EventSource; detail: Record<string, unknown> },
+): Promise<void> {
+  await db
+    .insertInto("payment_events")
+    .values({ payment_id: e.paymentId, from_status: e.from, to_status: e.to, event: e.event, source: e.source, detail: JSON.stringify(e.detail) })
+    .execute();
+}
+
+export interface TransitionInput {
+  paymentId: string;
+  to: PaymentStatus;
+  /** Defaults to every state the state machine allows into `to`. */
+  from?: readonly PaymentStatus[];
+  event: string;
+  source: EventSource;
+  detail?: Record<string, unknown>;
+  patch?: Partial<Pick<NewPayment, "pg_transaction_id" | "checkout_url" | "pg_details" | "failure_code" | "failure_message" | "paid_at">>;
+  /** Extra fields for the host notification (the refund that caused it, say). */
+  notification?: Record<string, unknown>;
+}
+
+/**
+ * The one place a payment changes state. Returns the payment after the change, or undefined when the
+ * guard did not match (already changed by someone else). Must run inside a transaction.
+ */
+export async function transition(trx: Transaction<Database>, input: TransitionInput): Promise<Payment | undefined> {
+  const from = input.from ?? sourcesOf(input.to);
+  const row = await trx
+    .updateTable("payments")
+    .set({ ...input.patch, status: input.to, updated_at: sql<Date>`now()` })
+    .where("id", "=", input.paymentId)
+    .where("status", "in", [...from])
+    .returningAll()
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  const payment = toPayment(row);
+  const previous = await trx
+    .selectFrom("payment_events")
+    .select("to_status")
+    .where("payment_id", "=", payment.id)
+    .orderBy("id", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  const fromStatus = previous ? PaymentStatusSchema.parse(previous.to_status) : null;
+  await appendEvent(trx, { paymentId: payment.id, from: fromStatus, to: input.to, event: input.event, source: input.source, detail: input.detail ?? {} });
+  const type = fromStatus === null ? undefined : notificationFor(fromStatus, input.to);
+  if (type !== undefined) {
+    const balance = await balanceOf(trx, payment);
+    await enqueueNotification(trx, payment, type, {
+      ...hostAmounts(payment, balance),
+      ...input.notification,
+    });
+  }
+  return payment;
+}
+
+export interface Balance {
+  captured: bigint;
+  /** Refunds that succeeded or may have (pending, unknown): reserved so nothing refunds twice. */
+  refunded: bigint;
+  remaining: bigint;
+  inFlight: number;
+}
+
+export async function balanceOf(db: Executor, payment: Pick<Payment, "id">): Promise<Balance> {
+  const rows = await db
+    .selectFrom("money_movements")
+    .select(["kind", "status", sql<string>`sum(amount)::text`.as("total"), sql<string>`count(*)::text`.as("count")])
+    .where("payment_id", "=", payment.id)
+    .groupBy(["kind", "status"])
+    .execute();
+  let captured = 0n;
+  let refunded = 0n;
+  let inFlight = 0;
+  for (const r of rows) {
+    if (r.kind === "CAPTURE" && r.status === "SUCCEEDED") captured += BigInt(r.total);
+    if (r.kind === "REFUND" && r.status !== "FAILED") refunded += BigInt(r.total);
+    if (r.kind === "REFUND" && (r.status === "PENDING" || r.status === "UNKNOWN")) inFlight += Number(r.count);
+  }
+  return { captured, refunded, remaining: captured - refunded, inFlight };
+}
+
+function hostAmounts(payment: Payment, balance: Balance): Record<string, unknown> {
+  return {
+    TotalPrice: formatMinor(payment.amount, payment.currency),
+    PaidPrice: formatMinor(balance.captured, payment.currency),
+    CancelledPrice: formatMinor(balance.refunded, payment.currency),
+    RemainingPrice: formatMinor(balance.remaining, payment.currency),
+  };
+}
+
+async function enqueueNotification(trx: Transaction<Database>, payment: Payment, type: string, extra: Record<string, unknown>): Promise<void> {
+  const id = newId("msg");
+  const payload = {
+    Type: type,
+    NotificationId: id,
+    DBType: payment.tenant,
+    OrderId: payment.orderId,
+    JoinerId: payment.joinerId,
+    PaymentId: payment.id,
+    PGType: payment.pg,
+    PayType: payment.payType,
+    NationCode: payment.nationCode,
+    Currency: payment.currency,
+    PGTransactionId: payment.pgTransactionId,
+    Status: payment.status,
+    ...extra,
+    OccurredAt: new Date().toISOString(),
+  };
+  await trx
+    .insertInto("notifications")
+    .values({
+      id,
+      tenant: payment.tenant,
+      payment_id: payment.id,
+      order_id: payment.orderId,
+      type,
+      payload: JSON.stringify(payload),
+      status: "PENDING",
+      next_attempt_at: sql<Date>`now()`,
+    })
+    .execute();
+}
+
+export async function insertRefund(
+  trx: Transaction<Database>,
+  r: { paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string },
+): Promise<MoneyMovementRow> {
+  return trx
+    .insertInto("money_movements")
+    .values({
+      id: newId("mm"),
+      payment_id: r.paymentId,
+      kind: "REFUND",
+      amount: r.amount.toString(),
+      status: "PENDING",
+      balance_before: r.balanceBefore.toString(),
+      balance_after: r.balanceAfter.toString(),
+      idempotency_key: r.idempotencyKey,
+      request_fingerprint: r.fingerprint,
+      updated_at: sql<Date>`now()`,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function insertCapture(trx: Transaction<Database>, payment: Payment, pgReference: string | null): Promise<void> {
+  await trx
+    .insertInto("money_movements")
+    .values({
+      id: newId("mm"),
+      payment_id: payment.id,
+      kind: "CAPTURE",
+      amount: payment.amount.toString(),
+      status: "SUCCEEDED",
+      pg_reference: pgReference,
+      updated_at: sql<Date>`now()`,
+    })
+    .execute();
+}
+
+export async function updateMovement(
+  db: Executor,
+  id: string,
+  patch: { status: MoneyMovementRow["status"]; pg_reference?: string | null; failure_code?: string | null; failure_message?: string | null },
+): Promise<void> {
+  await db.updateTable("money_movements").set({ ...patch, updated_at: sql<Date>`now()` }).where("id", "=", id).execute();
+}
+
+export async function refundsOf(db: Executor, paymentId: string): Promise<MoneyMovementRow[]> {
+  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").orderBy("created_at").orderBy("id").execute();
+}
+
+export async function movementsOf(db: Executor, paymentIds: string[]): Promise<MoneyMovementRow[]> {
+  if (paymentIds.length === 0) return [];
+  return db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute();
+}
+
+export async function eventsOf(db: Executor, paymentIds: string[]): Promise<PaymentEventRow[]> {
+  if (paymentIds.length === 0) return [];
+  return db.selectFrom("payment_events").selectAll().where("payment_id", "in", paymentIds).orderBy("id").execute();
+}
+
