@@ -143,6 +143,8 @@ export interface TransitionInput {
   patch?: Partial<Pick<NewPayment, "pg_transaction_id" | "checkout_url" | "pg_details" | "failure_code" | "failure_message" | "paid_at">>;
   /** Extra fields for the host notification (the refund that caused it, say). */
   notification?: Record<string, unknown>;
+  /** Rows that belong to the change (the capture of a PAID), written before the notification is built. */
+  effects?: (trx: Transaction<Database>, payment: Payment) => Promise<void>;
 }
 
 /**
@@ -160,6 +162,7 @@ export async function transition(trx: Transaction<Database>, input: TransitionIn
     .executeTakeFirst();
   if (row === undefined) return undefined;
   const payment = toPayment(row);
+  await input.effects?.(trx, payment);
   const previous = await trx
     .selectFrom("payment_events")
     .select("to_status")

@@ -51,15 +51,14 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
   const changed = await deps.db.transaction().execute(async (trx) => {
     switch (target) {
       case "PAID": {
-        const paid = await transition(trx, {
+        return transition(trx, {
           ...common,
           to: "PAID",
           from: ["READY", "WAITING_FOR_DEPOSIT"],
           event: "PAID",
           patch: { paid_at: deps.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
+          effects: (t, paid) => insertCapture(t, paid, pgPayment.pgTransactionId),
         });
-        if (paid !== undefined) await insertCapture(trx, paid, pgPayment.pgTransactionId);
-        return paid;
       }
       case "WAITING_FOR_DEPOSIT":
         return transition(trx, {

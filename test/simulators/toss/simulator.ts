@@ -207,6 +207,11 @@ export class TossSimulator {
     this.#faults.push({ kind: "delay", remaining: options.n ?? 1, delayMs: ms, path: options.path });
   }
 
+  /** Toss keeps Idempotency-Keys for 15 days; this is day 16. */
+  forgetIdempotencyKeys(): void {
+    this.#idempotency.clear();
+  }
+
   configureWebhooks(options: { url: string; events?: WebhookEvent[]; depositCallbackLayout?: "top" | "data"; hold?: boolean }): void {
     this.#webhookUrl = options.url;
     this.#webhookEvents = options.events ?? ["PAYMENT_STATUS_CHANGED", "DEPOSIT_CALLBACK"];

@@ -1,0 +1,128 @@
+/**
+ * Starts a real PGB (HTTP on a loopback port, so the TEST PG's webhooks travel over HTTP as a real
+ * PG's would) on a fresh database, and talks to it the way the .NET host does.
+ */
+import { createServer } from "node:net";
+import { buildApp, type PgbApp } from "../../src/app.ts";
+import { parseFileConfig, type FileConfig } from "../../src/config/config.ts";
+import type { ConnectorFactory } from "../../src/connectors/connector.ts";
+import type { DatabaseHandle } from "../../src/storage/database.ts";
+import { openTestDatabase, type Backend } from "./backends.ts";
+
+export const DEMO_KEY = "key-demo-1";
+export const DEMO_KEY_ROTATED = "key-demo-2";
+export const OTHER_KEY = "key-other-1";
+export const NOTIFY_SECRET = "whsec_dGVzdC1ub3RpZnktc2VjcmV0LTEyMzQ1Njc4";
+export const TEST_PG_SECRET = "whsec_dGVzdC1wZy1zZWNyZXQtMTIzNDU2Nzg5MA==";
+export const HOST_ORIGIN = "https://shop.example.com";
+
+export interface TestPgb extends PgbApp {
+  url: string;
+  database: DatabaseHandle;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export function testConfig(url: string, overrides: { tenants?: Record<string, unknown> } = {}): FileConfig {
+  return parseFileConfig(
+    {
+      publicUrl: url,
+      demoHost: false,
+      tenants: overrides.tenants ?? {
+        DEMO: {
+          apiKeys: [DEMO_KEY, DEMO_KEY_ROTATED],
+          notifyUrl: "http://127.0.0.1:9/notify",
+          notifySecret: NOTIFY_SECRET,
+          redirectOrigins: [HOST_ORIGIN],
+          routes: [
+            { nationCode: "GB", payType: "*", pg: "TEST" },
+            { nationCode: "*", payType: "CARD", pg: "TEST" },
+            { nationCode: "KR", payType: "VIRTUAL_ACCOUNT", pg: "TEST" },
+            { nationCode: "US", payType: "*", pg: "TEST" },
+          ],
+          pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
+        },
+        OTHER: {
+          apiKeys: [OTHER_KEY],
+          notifyUrl: "http://127.0.0.1:9/notify",
+          notifySecret: NOTIFY_SECRET,
+          redirectOrigins: ["https://other.example.com"],
+          routes: [{ nationCode: "*", payType: "*", pg: "TEST" }],
+          pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
+        },
+      },
+    },
+    {},
+  );
+}
+
+export async function startPgb(
+  backend: Backend,
+  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[] } = {},
+): Promise<TestPgb> {
+  const database = await openTestDatabase(backend);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const config = testConfig(url, options.tenants ? { tenants: options.tenants } : {});
+  const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}) });
+  await pgb.app.listen({ port, host: "127.0.0.1" });
+  return {
+    ...pgb,
+    url,
+    database,
+    async close() {
+      await pgb.app.close();
+      await database.close();
+    },
+  };
+}
+
+export interface HostResponse {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** POSTs exactly the bytes given (or the object serialised), with the headers a .NET HttpClient sends. */
+export async function hostPost(pgb: { url: string }, path: string, body: unknown, options: { key?: string | null; headers?: Record<string, string> } = {}): Promise<HostResponse> {
+  const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8", ...options.headers };
+  const key = options.key === undefined ? DEMO_KEY : options.key;
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  const response = await fetch(`${pgb.url}${path}`, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+export async function hostGet(pgb: { url: string }, path: string, key: string | null = DEMO_KEY): Promise<HostResponse> {
+  const response = await fetch(`${pgb.url}${path}`, { headers: key === null ? {} : { authorization: `Bearer ${key}` } });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+let nextOrder = 1000;
+/** A fresh OrderId per call, so tests in one file never share an order. */
+export function newOrderId(): number {
+  return nextOrder++;
+}
+
+/** PayStart exactly as the .NET host's PayStartRequest serialises (PascalCase, null description). */
+export function payStartBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    DBType: "DEMO",
+    OrderId: newOrderId(),
+    PayType: "CARD",
+    TotalPrice: "15000",
+    JoinerId: 42,
+    OrderDescription: null,
+    RedirectUrl: `${HOST_ORIGIN}/order/complete`,
+    NationCode: "KR",
+    ...overrides,
+  };
+}
