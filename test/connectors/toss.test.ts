@@ -576,6 +576,7 @@ describe("Toss webhooks", () => {
   });
 
   it("Webhooks Toss sends twice, in either order, give the same event ids", async () => {
+    await sim.flushWebhooks();
     received = [];
     sim.configureWebhooks({ url: webhookUrl(), hold: true, depositCallbackLayout: "data" });
     try {

@@ -91,6 +91,8 @@ interface Fault {
   error: StripeErrorBody;
   /** True: Stripe began executing and saved the answer against the key (replayed on retry). */
   recorded: boolean;
+  /** Stripe-Should-Retry, which Stripe sends e.g. with a 429 lock_timeout the client may retry. */
+  shouldRetry?: boolean;
 }
 interface Answer {
   status: number;
@@ -197,8 +199,14 @@ export class StripeSimulator {
   }
 
   /** The next `count` API calls answer `status` with a Stripe-shaped error (before any execution). */
-  failNext(count: number, status: 400 | 401 | 402 | 404 | 409 | 429 | 500 | 502 | 503, options: { recorded?: boolean; code?: string; message?: string } = {}): void {
-    for (let i = 0; i < count; i++) this.#faults.push({ status, error: faultBody(status, options.code, options.message), recorded: options.recorded ?? false });
+  failNext(
+    count: number,
+    status: 400 | 401 | 402 | 404 | 409 | 429 | 500 | 502 | 503,
+    options: { recorded?: boolean; code?: string; message?: string; shouldRetry?: boolean } = {},
+  ): void {
+    for (let i = 0; i < count; i++) {
+      this.#faults.push({ status, error: faultBody(status, options.code, options.message), recorded: options.recorded ?? false, ...(options.shouldRetry === undefined ? {} : { shouldRetry: options.shouldRetry }) });
+    }
   }
 
   /**
@@ -425,7 +433,10 @@ export class StripeSimulator {
       throw error;
     }
     const fault = this.#faults.shift();
-    if (fault !== undefined && !fault.recorded) return { status: fault.status, body: { error: fault.error }, record: false };
+    if (fault !== undefined && !fault.recorded) {
+      const headers: Record<string, string> = fault.shouldRetry === undefined ? {} : { "Stripe-Should-Retry": String(fault.shouldRetry) };
+      return { status: fault.status, body: { error: fault.error }, record: false, headers };
+    }
 
     if (method !== "POST" || idempotencyKey === undefined) return fault === undefined ? this.#route(method, url.pathname, params) : recordedFault(fault);
     if (idempotencyKey.length > 255) return invalid("Idempotency-Key must be at most 255 characters long.", "idempotency_key");
