@@ -41,6 +41,8 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
   const keys = new ApiKeyIndex(deps.config.tenants);
 
   void app.register(async (scope) => {
+    // The host speaks JSON only; anything else is a 415, not a string to guess at.
+    scope.removeContentTypeParser("text/plain");
     // Authenticate before the body is even parsed: an unauthenticated caller gets no work out of PGB.
     scope.addHook("onRequest", async (request, reply) => {
       const tenant = keys.tenantOf(request.headers.authorization);

@@ -7,9 +7,11 @@ import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import Fastify, { type FastifyInstance } from "fastify";
+import { pino } from "pino";
 import Stripe from "stripe";
-import { ConnectorError, type CheckoutInput, type WebhookInput } from "../../src/connectors/connector.ts";
-import { createStripeConnector, StripeSettingsSchema, stripeConnector, type StripeConnector } from "../../src/connectors/stripe/index.ts";
+import { ConnectorError, type CheckoutInput, type ConnectorRouteDeps, type WebhookInput } from "../../src/connectors/connector.ts";
+import { createStripeConnector, StripeSettingsSchema, stripeConnector, type StripeConnector, type StripeSettings } from "../../src/connectors/stripe/index.ts";
 import type { Money } from "../../src/core/money.ts";
 import { StripeSimulator } from "../simulators/stripe/simulator.ts";
 
@@ -578,6 +580,74 @@ describe("Stripe connector against the Stripe simulator", () => {
         const event = Stripe.webhooks.constructEvent(delivery.rawBody, String(delivery.headers["stripe-signature"]), WEBHOOK_SECRET);
         assert.match(event.id, /^evt_/);
       }
+    });
+  });
+
+  describe("legacy webhook path /PGBReturn/WebHook", () => {
+    const otherSecret = `whsec_${randomBytes(24).toString("base64")}`;
+    let routeSim: StripeSimulator;
+    let app: FastifyInstance;
+    const accepted: Array<{ tenant: string; input: WebhookInput }> = [];
+
+    before(async () => {
+      routeSim = await StripeSimulator.start();
+      const settings = (webhookSecret: string): StripeSettings => StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret, apiBase: routeSim.url });
+      const deps: ConnectorRouteDeps<StripeSettings> = {
+        db: {} as ConnectorRouteDeps<StripeSettings>["db"],
+        logger: pino({ level: "silent" }),
+        publicUrl: "http://127.0.0.1",
+        tenantsWithSettings: () => [
+          { tenant: "other", settings: settings(otherSecret) },
+          { tenant: TENANT, settings: settings(WEBHOOK_SECRET) },
+        ],
+        acceptWebhook: async (tenant, input) => {
+          accepted.push({ tenant, input });
+          return { status: 200, body: { received: true } };
+        },
+      };
+      app = Fastify();
+      app.post("/json-elsewhere", async (request) => ({ echoed: request.body }));
+      await stripeConnector.registerRoutes!(app, deps);
+      await app.listen({ port: 0, host: "127.0.0.1" });
+      const { port } = app.server.address() as AddressInfo;
+      routeSim.setWebhookEndpoint(`http://127.0.0.1:${port}/PGBReturn/WebHook`, WEBHOOK_SECRET, ["checkout.session.completed"]);
+    });
+
+    after(async () => {
+      await routeSim.close();
+      await app.close();
+    });
+
+    it("hands a delivery to the tenant whose signing secret verifies it, with the exact raw bytes", async () => {
+      const stripe = createStripeConnector(StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: routeSim.url }), TENANT);
+      const { pgTransactionId } = await stripe.createCheckout(checkoutInput(KRW_10000));
+      routeSim.pay(pgTransactionId);
+      await routeSim.waitForWebhooks();
+      const delivery = routeSim.deliveries.find((candidate) => candidate.type === "checkout.session.completed");
+      assert.equal(delivery?.outcome, 200);
+      assert.equal(accepted.length, 1);
+      assert.equal(accepted[0]?.tenant, TENANT);
+      assert.equal(accepted[0]?.input.rawBody.toString("utf8"), delivery?.body);
+      assert.equal((await stripe.parseWebhook(accepted[0]!.input)).kind, "payment");
+    });
+
+    it("answers 400 to a delivery no tenant's secret verifies, and to one without a signature", async () => {
+      const body = JSON.stringify({ id: "evt_x", object: "event", type: "checkout.session.completed", data: { object: {} } });
+      const forged = await app.inject({
+        method: "POST",
+        url: "/PGBReturn/WebHook",
+        headers: { "content-type": "application/json", "stripe-signature": Stripe.webhooks.generateTestHeaderString({ payload: body, secret: `whsec_${randomBytes(24).toString("base64")}` }) },
+        payload: body,
+      });
+      assert.equal(forged.statusCode, 400);
+      const unsigned = await app.inject({ method: "POST", url: "/PGBReturn/WebHook", headers: { "content-type": "application/json" }, payload: body });
+      assert.equal(unsigned.statusCode, 400);
+      assert.equal(accepted.filter((entry) => entry.input.rawBody.toString("utf8") === body).length, 0);
+    });
+
+    it("keeps the raw-body parser to its own route, so the app's other JSON routes still parse JSON", async () => {
+      const answer = await app.inject({ method: "POST", url: "/json-elsewhere", headers: { "content-type": "application/json" }, payload: '{"a":1}' });
+      assert.deepEqual(answer.json(), { echoed: { a: 1 } });
     });
   });
 

@@ -389,6 +389,17 @@ describe("Toss virtual accounts", () => {
     assert.equal(paid.status, "PAID");
   });
 
+  it("A fail or tampered return for a virtual account already issued answers Toss's record instead of failing it", async () => {
+    const started = await startCheckout("VIRTUAL_ACCOUNT", 34000);
+    const { paymentKey } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
+    const confirmsBefore = confirmRequests();
+    const failed = await returnWith(started, { result: "fail", code: "PAY_PROCESS_CANCELED", message: "x", orderId: started.paymentId });
+    assert.equal(failed.status, "WAITING_FOR_DEPOSIT");
+    const tampered = await returnWith(started, { paymentKey, orderId: started.paymentId, amount: "1" });
+    assert.equal(tampered.status, "WAITING_FOR_DEPOSIT");
+    assert.equal(confirmRequests(), confirmsBefore);
+  });
+
   it("A virtual account whose deposit window closes unpaid reads as EXPIRED whichever way Toss marks it", async () => {
     for (const as of ["EXPIRED", "CANCELED", "WAITING_FOR_DEPOSIT"] as const) {
       const started = await startCheckout("VIRTUAL_ACCOUNT", 21000);

@@ -420,6 +420,12 @@ class TossConnector implements Connector {
   }): Promise<PgPayment> {
     const reference = input.paymentReference;
     const knownId = input.pgTransactionId ?? reference;
+    const row = await this.#store.find(reference);
+    if (row?.status === "RETURNED") {
+      // Already confirmed (an issued virtual account, a reloaded success page): a later return URL,
+      // forged or stale, must not fail it. Toss's record answers.
+      return this.fetchPayment({ pgTransactionId: knownId, paymentReference: reference, details: input.details });
+    }
     const success = successReturnParams(input.query);
     if (success === undefined) {
       if (input.query.result === "fail" || input.query.code !== undefined) {
@@ -431,7 +437,6 @@ class TossConnector implements Connector {
     }
 
     // The query is the customer's browser talking: nothing in it is confirmed before it matches.
-    const row = await this.#store.find(reference);
     const expectedOrderId = row?.tossOrderId ?? tossOrderIdFor(reference);
     if (success.orderId !== expectedOrderId) {
       return mismatch(reference, knownId, input.amount, "ORDER_ID_MISMATCH", "The orderId in the return does not match this payment; not confirmed.");
