@@ -39,12 +39,57 @@ export const TenantConfigSchema = z.object({
   pgs: z.record(z.string(), z.record(z.string(), z.unknown())),
 });
 
+/**
+ * The background workers (issue 3). Every field has a default, so the section may be left out; tests
+ * pass shorter intervals to startWorkers directly.
+ */
+export const WorkersConfigSchema = z.object({
+  notifications: z
+    .object({
+      /** Attempts before a notification is parked as DEAD (replayable). */
+      maxAttempts: z.number().int().min(1).max(100).default(18),
+      /** Time-out of one HTTP attempt to the host. */
+      timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      /** First retry delay; doubles per attempt (with jitter) up to maxBackoffMs. */
+      backoffMs: z.number().int().min(1).default(1_000),
+      maxBackoffMs: z.number().int().min(1).default(3_600_000),
+      /** Deliveries in flight per PGB process. */
+      concurrency: z.number().int().min(1).max(256).default(16),
+    })
+    .prefault({}),
+  webhooks: z
+    .object({
+      /** A stored webhook still RECEIVED this long after arrival lost its process: retry it. */
+      staleAfterMs: z.number().int().min(1).default(30_000),
+      maxAttempts: z.number().int().min(1).max(1000).default(25),
+      backoffMs: z.number().int().min(1).default(2_000),
+      maxBackoffMs: z.number().int().min(1).default(600_000),
+    })
+    .prefault({}),
+  reconciler: z
+    .object({
+      intervalMs: z.number().int().min(10).default(30_000),
+      /** A payment left READY / WAITING_FOR_DEPOSIT this long is asked about at the PG. */
+      paymentAfterMs: z.number().int().min(0).default(120_000),
+      /** Longest pause between two checks of one payment that stays pending. */
+      maxCheckIntervalMs: z.number().int().min(1).default(3_600_000),
+      /** A refund left PENDING without the PG's answer this long is asked about (longer than any PG call). */
+      refundAfterMs: z.number().int().min(0).default(120_000),
+      batchSize: z.number().int().min(1).max(1000).default(100),
+    })
+    .prefault({}),
+  /** Fallback poll of the outbox and the webhook store, besides the database's wake-up signal. */
+  pollIntervalMs: z.number().int().min(5).default(1_000),
+});
+export type WorkersConfig = z.infer<typeof WorkersConfigSchema>;
+
 export const FileConfigSchema = z.object({
   publicUrl: z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/$/, "")),
   /** Serves a tiny stand-in host under /demo for trying PGB by hand. Off in production. */
   demoHost: z.boolean().default(false),
   checkoutTtlMinutes: z.number().int().min(5).max(24 * 60).default(30),
   tenants: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "DBType: letters, digits, _ or -"), TenantConfigSchema),
+  workers: WorkersConfigSchema.prefault({}),
 });
 
 export type TenantConfig = z.infer<typeof TenantConfigSchema>;

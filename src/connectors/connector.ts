@@ -102,6 +102,9 @@ export type RefundOutcome =
   | { status: "PENDING"; pgRefundId: string }
   | { status: "FAILED"; pgRefundId?: string; code: string; message: string };
 
+/** What a PG knows of a refund PGB sent, or may have sent. */
+export type RefundLookup = RefundOutcome | { status: "NOT_FOUND" };
+
 /**
  * How a PG call failed. `declined`: the PG said no (nothing happened). `retryable`: it did not
  * happen and may be tried again. `indeterminate`: the call may or may not have taken effect (a
@@ -145,6 +148,22 @@ export interface Connector {
 
   /** Make an unpaid checkout unpayable (superseded or abandoned). Idempotent. */
   expireCheckout(ref: { pgTransactionId: string; paymentReference: string }): Promise<void>;
+
+  /**
+   * Optional. Called by the reconciler for a refund whose outcome PGB does not know (the refund call
+   * timed out, the process died mid-call, or the PG settles refunds later). Answers what the PG
+   * records for the refund sent with `idempotencyKey` (PGB's refund row id); NOT_FOUND only when
+   * the PG is certain it never received it, which lets PGB release the reserved amount. A connector
+   * without this method gets `refund` re-sent with the same idempotency key instead.
+   */
+  lookupRefund?(ref: {
+    pgTransactionId: string;
+    paymentReference: string;
+    idempotencyKey: string;
+    pgRefundId?: string;
+    amount: Money;
+    details?: Record<string, unknown>;
+  }): Promise<RefundLookup>;
 }
 
 export interface ConnectorDeps {

@@ -10,6 +10,7 @@ import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import type { Database } from "./schema.ts";
 import * as core0001 from "./migrations/0001-core.ts";
+import * as delivery0002 from "./migrations/0002-delivery.ts";
 
 export type Db = Kysely<Database>;
 
@@ -18,6 +19,8 @@ export interface DatabaseHandle {
   kind: "postgres" | "pglite";
   /** Present on PostgreSQL: a pool for LISTEN/NOTIFY and advisory locks outside Kysely. */
   pool?: pg.Pool;
+  /** Present on PGlite: the embedded database, for its in-process LISTEN. */
+  pglite?: PGlite;
   close(): Promise<void>;
 }
 
@@ -29,6 +32,9 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
 export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
   if (target.kind === "postgres") {
     const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize ?? 10 });
+    // An idle connection dropped by the server (restart, failover) must not crash PGB: the pool
+    // replaces it on next use. Without this handler node-postgres rethrows it as uncaught.
+    pool.on("error", (error) => process.emitWarning(`PostgreSQL connection lost: ${error.message}`));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,
@@ -41,12 +47,12 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
   await pglite.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-  return { db, kind: "pglite", close: () => db.destroy() };
+  return { db, kind: "pglite", pglite, close: () => db.destroy() };
 }
 
 /** Core migrations plus any a connector brings (a fake PG's own records, say). */
 export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
-  const migrations: Record<string, Migration> = { "0001-core": core0001, ...extra };
+  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, ...extra };
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },

@@ -358,17 +358,19 @@ describe("Toss confirm failures", () => {
 
   it("ALREADY_PROCESSED_PAYMENT on confirm reads the payment back instead of failing", async () => {
     const started = await startCheckout("CARD", 15500);
-    const { paymentKey } = await payAndReturn(started, "CARD");
-    // The key is gone (Toss keeps them 15 days), so Toss itself says "already processed".
-    sim.forgetIdempotencyKeys();
-    const result = await toss.handleReturn({
-      pgTransactionId: null,
-      paymentReference: started.paymentId,
-      amount: money(15500n, "KRW"),
-      query: { paymentKey, orderId: started.paymentId, amount: "15500" },
+    const paymentKey = sim.authorize(started.paymentId, 15500, "CARD");
+    // Confirmed at Toss by a call PGB has no record of (a crash before PGB noted the answer, say).
+    const direct = await fetch(`${sim.url}/v1/payments/confirm`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from(`${SECRET_KEY}:`).toString("base64")}`, "content-type": "application/json", "idempotency-key": randomUUID() },
+      body: JSON.stringify({ paymentKey, orderId: started.paymentId, amount: 15500 }),
     });
+    assert.equal(direct.status, 200);
+    const result = await returnWith(started, { paymentKey, orderId: started.paymentId, amount: "15500" });
     assert.equal(result.status, "PAID");
-    assert.equal(sim.requests.at(-2)?.status, 400, "Toss answered ALREADY_PROCESSED_PAYMENT");
+    assert.equal(result.pgTransactionId, paymentKey);
+    const confirms = sim.requests.filter((r) => r.path === "/v1/payments/confirm");
+    assert.equal(confirms.at(-1)?.status, 400, "Toss answered ALREADY_PROCESSED_PAYMENT");
   });
 });
 

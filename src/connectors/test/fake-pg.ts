@@ -201,6 +201,12 @@ export class FakeTestPg {
     if (payment.status === "OPEN" || payment.status === "WAITING_FOR_DEPOSIT") await this.setStatus(payment, "EXPIRED", [payment.status]);
   }
 
+  /** The refund sent with this idempotency key, if the fake PG ever received it. */
+  async findRefund(tenant: string, idempotencyKey: string): Promise<{ refundId: string; paymentId: string; amountMinor: bigint } | undefined> {
+    const row = await this.db.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
+    return row && { refundId: row.id, paymentId: row.payment_id, amountMinor: BigInt(row.amount) };
+  }
+
   /** Refunds are idempotent on the key: a resent refund answers the first result. */
   async refund(tenant: string, id: string, amountMinor: bigint, idempotencyKey: string): Promise<{ refundId: string; payment: TestPgPayment }> {
     return this.db.transaction().execute(async (trx) => {

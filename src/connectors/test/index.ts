@@ -6,7 +6,8 @@ import type { Kysely } from "kysely";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
 import { isCurrencyCode } from "../../core/currency.ts";
-import { ConnectorError, type Connector, type ConnectorDeps, type ConnectorFactory, type PgPayment, type WebhookAction } from "../connector.ts";
+import { ConnectorError, type Connector, type ConnectorDeps, type ConnectorFactory, type PgPayment, type RefundLookup, type WebhookAction } from "../connector.ts";
+import type { Money } from "../../core/money.ts";
 import { FakeTestPg, TestPgError, testPgMigrations, type TestPgPayment, type TestPgTables } from "./fake-pg.ts";
 import { registerCheckoutPages } from "./checkout-page.ts";
 import { toPgStatus, WebhookEventSchema } from "./wire.ts";
@@ -125,6 +126,15 @@ class TestConnector implements Connector {
 
   async expireCheckout(ref: { pgTransactionId: string }): Promise<void> {
     await call(() => this.fake.expire(this.tenant, ref.pgTransactionId));
+  }
+
+  async lookupRefund(ref: { pgTransactionId: string; idempotencyKey: string; amount: Money }): Promise<RefundLookup> {
+    const found = await call(() => this.fake.findRefund(this.tenant, ref.idempotencyKey));
+    if (found === undefined) return { status: "NOT_FOUND" };
+    if (found.paymentId !== ref.pgTransactionId || found.amountMinor !== ref.amount.minor) {
+      throw new ConnectorError("fatal", `TEST refund ${found.refundId} does not match the refund PGB asked about`);
+    }
+    return { status: "SUCCEEDED", pgRefundId: found.refundId };
   }
 }
 

@@ -4,12 +4,14 @@
  * webhook is answered 2xx only once it is safely stored; a failure while acting on it leaves it
  * stored as FAILED for a retry, never lost.
  */
-import { sql } from "kysely";
+import { sql, type Kysely } from "kysely";
+import { z } from "zod";
 import type { WebhookInput } from "../../connectors/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { newId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, type Payment } from "../../storage/payment-repository.ts";
 import { settlePayment } from "./settle-payment.ts";
+import type { DeliveryDatabase } from "../../storage/migrations/0002-delivery.ts";
 
 export type WebhookReply = { status: number; body: { received: boolean; duplicate?: boolean; error?: string } };
 
@@ -32,28 +34,65 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
     return { status: 400, body: { received: false, error: "webhook rejected" } };
   }
 
-  const stored = await deps.db
+  const stored = await deliveryDb(deps)
     .insertInto("pg_webhooks")
-    .values({ pg, tenant, event_id: action.eventId, status: action.kind === "ignored" ? "PROCESSED" : "RECEIVED", headers, body, error: action.kind === "ignored" ? action.reason : null })
+    .values({
+      pg,
+      tenant,
+      event_id: action.eventId,
+      status: action.kind === "ignored" ? "PROCESSED" : "RECEIVED",
+      headers,
+      body,
+      error: action.kind === "ignored" ? action.reason : null,
+      action: JSON.stringify(action),
+    })
     .onConflict((oc) => oc.columns(["pg", "tenant", "event_id"]).doNothing())
     .returning("id")
     .executeTakeFirst();
   if (stored === undefined) return { status: 200, body: { received: true, duplicate: true } };
   if (action.kind === "ignored") return { status: 200, body: { received: true } };
 
-  try {
-    const payment = await locate(deps, pg, action.pgTransactionId, action.paymentReference);
-    if (payment === undefined || payment.tenant !== tenant) {
-      await markWebhook(deps, stored.id, "PROCESSED", "no PGB payment matches this event");
-      return { status: 200, body: { received: true } };
-    }
-    await actOn(deps, payment, { webhookId: String(stored.id), eventId: action.eventId });
-    await markWebhook(deps, stored.id, "PROCESSED", null);
-  } catch (error) {
-    deps.logger.error({ pg, tenant, eventId: action.eventId, err: (error as Error).message }, "webhook stored but processing failed; it will be retried");
-    await markWebhook(deps, stored.id, "FAILED", (error as Error).message);
-  }
+  await processStoredWebhook(deps, String(stored.id));
   return { status: 200, body: { received: true } };
+}
+
+/**
+ * Acts on a stored webhook: finds PGB's payment and settles it from the PG's own answer. Never
+ * throws: a failure is recorded on the row (FAILED, attempts + 1) for the webhook retrier.
+ */
+export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<"PROCESSED" | "FAILED"> {
+  const row = await deliveryDb(deps).selectFrom("pg_webhooks").select(["id", "pg", "tenant", "event_id", "action"]).where("id", "=", id).executeTakeFirst();
+  if (row === undefined) return "FAILED";
+  const action = StoredActionSchema.safeParse(row.action);
+  if (!action.success) {
+    await markWebhook(deps, id, "FAILED", "the stored webhook has no parsed action to act on");
+    return "FAILED";
+  }
+  try {
+    const payment = await locate(deps, row.pg, action.data.pgTransactionId, action.data.paymentReference);
+    if (payment === undefined || payment.tenant !== row.tenant) {
+      await markWebhook(deps, id, "PROCESSED", "no PGB payment matches this event");
+      return "PROCESSED";
+    }
+    await actOn(deps, payment, { webhookId: id, eventId: row.event_id });
+    await markWebhook(deps, id, "PROCESSED", null);
+    return "PROCESSED";
+  } catch (error) {
+    deps.logger.error({ pg: row.pg, tenant: row.tenant, eventId: row.event_id, err: (error as Error).message }, "webhook stored but processing failed; it will be retried");
+    await markWebhook(deps, id, "FAILED", (error as Error).message);
+    return "FAILED";
+  }
+}
+
+/** The part of a WebhookAction a retry needs. */
+const StoredActionSchema = z.object({
+  kind: z.enum(["payment", "refund"]),
+  pgTransactionId: z.string().optional(),
+  paymentReference: z.string().optional(),
+});
+
+function deliveryDb(deps: CoreDeps): Kysely<DeliveryDatabase> {
+  return deps.db as unknown as Kysely<DeliveryDatabase>;
 }
 
 /** Re-reads the payment from its PG and settles it. Also what a retry of a stored webhook does. */

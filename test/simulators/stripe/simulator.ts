@@ -93,6 +93,8 @@ interface Fault {
   recorded: boolean;
   /** Stripe-Should-Retry, which Stripe sends e.g. with a 429 lock_timeout the client may retry. */
   shouldRetry?: boolean;
+  /** Applies only to calls whose "METHOD /path" starts with this ("" = any call). */
+  on: string;
 }
 interface Answer {
   status: number;
@@ -143,7 +145,7 @@ export class StripeSimulator {
   #idempotency = new Map<string, IdempotencyEntry>();
   #sessionExtras = new Map<string, { productName: string; intentMetadata: Record<string, string> }>();
   #faults: Fault[] = [];
-  #delays: number[] = [];
+  #delays: Array<{ ms: number; on: string }> = [];
   #refundPlans: RefundPlan[] = [];
   #webhook: { url: string; secret: string; enabledEvents: ReadonlySet<string> | null } | null = null;
   #webhookPlans: Array<"drop" | "duplicate" | { delayMs: number }> = [];
@@ -198,14 +200,23 @@ export class StripeSimulator {
     for (const session of this.sessions.values()) this.#expireIfDue(session);
   }
 
-  /** The next `count` API calls answer `status` with a Stripe-shaped error (before any execution). */
+  /**
+   * The next `count` API calls (only those whose "METHOD /path" starts with `on`, if given) answer
+   * `status` with a Stripe-shaped error, before any execution unless `recorded`.
+   */
   failNext(
     count: number,
     status: 400 | 401 | 402 | 404 | 409 | 429 | 500 | 502 | 503,
-    options: { recorded?: boolean; code?: string; message?: string; shouldRetry?: boolean } = {},
+    options: { recorded?: boolean; code?: string; message?: string; shouldRetry?: boolean; on?: string } = {},
   ): void {
     for (let i = 0; i < count; i++) {
-      this.#faults.push({ status, error: faultBody(status, options.code, options.message), recorded: options.recorded ?? false, ...(options.shouldRetry === undefined ? {} : { shouldRetry: options.shouldRetry }) });
+      this.#faults.push({
+        status,
+        error: faultBody(status, options.code, options.message),
+        recorded: options.recorded ?? false,
+        on: options.on ?? "",
+        ...(options.shouldRetry === undefined ? {} : { shouldRetry: options.shouldRetry }),
+      });
     }
   }
 
@@ -213,8 +224,8 @@ export class StripeSimulator {
    * The next `count` API calls are executed at once but answered only after `ms`: a client that
    * times out meanwhile has had its call take effect without learning so.
    */
-  delayNext(ms: number, count = 1): void {
-    for (let i = 0; i < count; i++) this.#delays.push(ms);
+  delayNext(ms: number, count = 1, on = ""): void {
+    for (let i = 0; i < count; i++) this.#delays.push({ ms, on });
   }
 
   /** The next refund is created with status "failed" (and a refund.failed event). */
@@ -414,8 +425,8 @@ export class StripeSimulator {
     const idempotencyKey = headerOf(request, "idempotency-key");
     const answer = await this.#answerApi(method, url, rawBody, idempotencyKey, request);
     this.requests.push({ method, path: url.pathname, idempotencyKey, status: answer.status, replayed: answer.headers?.["Idempotent-Replayed"] === "true" });
-    const delay = this.#delays.shift();
-    if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay));
+    const delay = takeFirst(this.#delays, `${method} ${url.pathname}`);
+    if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay.ms));
     if (response.destroyed) return;
     const headers: Record<string, string> = { "Stripe-Version": headerOf(request, "stripe-version") ?? API_VERSION, ...answer.headers };
     if (idempotencyKey !== undefined && method === "POST") headers["Idempotency-Key"] = idempotencyKey;
@@ -432,7 +443,7 @@ export class StripeSimulator {
       if (error instanceof FormError) return invalid(error.message, error.param);
       throw error;
     }
-    const fault = this.#faults.shift();
+    const fault = takeFirst(this.#faults, `${method} ${url.pathname}`);
     if (fault !== undefined && !fault.recorded) {
       const headers: Record<string, string> = fault.shouldRetry === undefined ? {} : { "Stripe-Should-Retry": String(fault.shouldRetry) };
       return { status: fault.status, body: { error: fault.error }, record: false, headers };
@@ -883,6 +894,12 @@ export class StripeSimulator {
 /** Stripe sends events pretty-printed; the signature covers these exact bytes. */
 function eventBody(event: SimEvent): string {
   return JSON.stringify(event, null, 2);
+}
+
+/** Removes and answers the first planned fault or delay that applies to `call` ("METHOD /path"). */
+function takeFirst<T extends { on: string }>(plans: T[], call: string): T | undefined {
+  const index = plans.findIndex((plan) => call.startsWith(plan.on));
+  return index === -1 ? undefined : plans.splice(index, 1)[0];
 }
 
 function delay(ms: number): Promise<void> {

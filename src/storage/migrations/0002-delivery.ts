@@ -1,0 +1,96 @@
+import { sql, type ColumnType, type GeneratedAlways, type Kysely } from "kysely";
+import type { Database } from "../schema.ts";
+
+/**
+ * Reliable delivery (issue 3): the record of every notification attempt, the claim columns that let
+ * many PGB processes share the outbox and the webhook retries, the reconciler's per-subject backoff,
+ * and the wake-up signal (NOTIFY) that lets a dispatcher see a new outbox row within milliseconds.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable("notification_attempts")
+    .addColumn("id", "bigserial", (c) => c.primaryKey())
+    .addColumn("notification_id", "text", (c) => c.notNull().references("notifications.id"))
+    .addColumn("attempt", "integer", (c) => c.notNull())
+    .addColumn("started_at", "timestamptz", (c) => c.notNull())
+    .addColumn("duration_ms", "integer", (c) => c.notNull())
+    .addColumn("status_code", "integer")
+    .addColumn("error", "text")
+    .addColumn("outcome", "text", (c) => c.notNull().check(sql`outcome IN ('DELIVERED','RETRY','DEAD')`))
+    .addColumn("next_attempt_at", "timestamptz")
+    .addColumn("worker", "text", (c) => c.notNull())
+    .execute();
+  await sql`CREATE INDEX notification_attempts_by_notification ON notification_attempts (notification_id, id)`.execute(db);
+
+  // A claim is a lease: the claimer pushes next_attempt_at past its attempt's time-out and stamps its
+  // token. A process that dies mid-attempt simply lets the lease run out; another one takes over.
+  await sql`ALTER TABLE notifications ADD COLUMN claim_token text`.execute(db);
+  await sql`ALTER TABLE notifications ADD COLUMN replayed_at timestamptz`.execute(db);
+  await sql`CREATE INDEX notifications_undelivered_by_order ON notifications (tenant, order_id, seq) WHERE status <> 'DELIVERED'`.execute(db);
+
+  // What the connector made of the webhook, so a retry needs neither the (by then stale) signature
+  // nor the connector's parser.
+  await sql`ALTER TABLE pg_webhooks ADD COLUMN action jsonb`.execute(db);
+  await sql`ALTER TABLE pg_webhooks ADD COLUMN next_attempt_at timestamptz`.execute(db);
+  await sql`ALTER TABLE pg_webhooks ADD COLUMN claim_token text`.execute(db);
+
+  await db.schema
+    .createTable("reconcile_checks")
+    .addColumn("subject", "text", (c) => c.primaryKey())
+    .addColumn("kind", "text", (c) => c.notNull().check(sql`kind IN ('PAYMENT','REFUND')`))
+    .addColumn("checks", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("last_checked_at", "timestamptz", (c) => c.notNull())
+    .addColumn("next_check_at", "timestamptz", (c) => c.notNull())
+    .addColumn("last_result", "text")
+    .execute();
+
+  // Wakes every listening dispatcher when the outbox or the webhook store grows. NOTIFY is
+  // delivered at commit, so a woken dispatcher always finds the row.
+  await sql`CREATE FUNCTION pgb_wake_delivery() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('pgb_delivery', TG_TABLE_NAME); RETURN NULL; END $$`.execute(db);
+  await sql`CREATE TRIGGER notifications_wake AFTER INSERT ON notifications
+            FOR EACH STATEMENT EXECUTE FUNCTION pgb_wake_delivery()`.execute(db);
+}
+
+export async function down(): Promise<void> {
+  throw new Error("PGB's migrations move forward only");
+}
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface NotificationAttemptsTable {
+  id: GeneratedAlways<string>;
+  notification_id: string;
+  attempt: number;
+  started_at: Timestamp;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  outcome: "DELIVERED" | "RETRY" | "DEAD";
+  next_attempt_at: Timestamp | null;
+  worker: string;
+}
+
+export interface ReconcileChecksTable {
+  subject: string;
+  kind: "PAYMENT" | "REFUND";
+  checks: ColumnType<number, number | undefined, number>;
+  last_checked_at: Timestamp;
+  next_check_at: Timestamp;
+  last_result: string | null;
+}
+
+/** The core tables plus the columns and tables this migration adds. */
+export interface DeliveryDatabase extends Omit<Database, "notifications" | "pg_webhooks"> {
+  notifications: Database["notifications"] & {
+    claim_token: string | null;
+    replayed_at: Timestamp | null;
+  };
+  pg_webhooks: Database["pg_webhooks"] & {
+    action: ColumnType<unknown, string | null | undefined, string | null>;
+    next_attempt_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+    claim_token: ColumnType<string | null, string | null | undefined, string | null>;
+  };
+  notification_attempts: NotificationAttemptsTable;
+  reconcile_checks: ReconcileChecksTable;
+}
