@@ -14,12 +14,19 @@ export const CURRENCY_EXPONENTS = {
   SGD: 2,
   TWD: 2,
   THB: 2,
+  PLN: 2,
+  SEK: 2,
+  DKK: 2,
+  CZK: 2,
+  HUF: 2,
+  RON: 2,
 } as const;
 
 export type CurrencyCode = keyof typeof CURRENCY_EXPONENTS;
 export const CurrencyCodeSchema = z.enum(Object.keys(CURRENCY_EXPONENTS) as [CurrencyCode, ...CurrencyCode[]]);
 
-const EURO_AREA = ["AT", "BE", "HR", "CY", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PT", "SK", "SI", "ES"] as const;
+// Bulgaria joined the euro on 2026-01-01.
+const EURO_AREA = ["AT", "BE", "BG", "HR", "CY", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PT", "SK", "SI", "ES"] as const;
 
 const NATION_CURRENCY: Readonly<Record<string, CurrencyCode>> = {
   KR: "KRW",
@@ -30,6 +37,13 @@ const NATION_CURRENCY: Readonly<Record<string, CurrencyCode>> = {
   TW: "TWD",
   VN: "VND",
   TH: "THB",
+  // EU members outside the euro area.
+  PL: "PLN",
+  SE: "SEK",
+  DK: "DKK",
+  CZ: "CZK",
+  HU: "HUF",
+  RO: "RON",
   ...Object.fromEntries(EURO_AREA.map((nation) => [nation, "EUR" as const])),
 };
 
