@@ -260,6 +260,16 @@ for (const backend of backends()) {
       assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["DEPOSIT_WAITING", "PAYMENT_EXPIRED"]);
     });
 
+    it("withdraws an issued virtual account at Toss when a new PayStart supersedes its order's payment", async () => {
+      const { orderId, paymentId } = await waitingAccount("25000");
+      const again = await hostPost(pgb, "/PGB/PayStart", payStartBody({ OrderId: orderId, NationCode: "KR", PayType: "VIRTUAL_ACCOUNT", TotalPrice: "26000" }));
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.notEqual(again.body.PaymentId, paymentId);
+      assert.equal(sim.payment(paymentId)?.status, "CANCELED", "the old account no longer takes deposits");
+      const oldPage = await fetch(`${pgb.url}/PGBReturn/toss/checkout/${paymentId}`);
+      assert.equal(oldPage.status, 410);
+    });
+
     it("cancels a card payment in parts down to zero through PartialCancel", async () => {
       const { orderId, paymentId } = await paidCard("10000");
       let current = 10000;

@@ -18,6 +18,7 @@ import {
   type ConnectorRouteDeps,
   type PgPayment,
   type RefundInput,
+  type RefundLookup,
   type RefundOutcome,
   type WebhookAction,
   type WebhookInput,
@@ -25,6 +26,7 @@ import {
 import {
   paymentIntentIdOf,
   toPgPayment,
+  toStripeAmount,
   toRefundCreateParams,
   toRefundOutcome,
   toSessionCreateParams,
@@ -38,6 +40,7 @@ import {
   StripeRefundSchema,
   type StripeCheckoutSession,
   type StripePaymentIntent,
+  type StripeRefund,
 } from "./wire.ts";
 
 export const STRIPE_PG = "STRIPE";
@@ -82,11 +85,8 @@ export function createStripeClient(settings: StripeSettings): Stripe {
   return new Stripe(settings.secretKey.reveal(), config);
 }
 
-/** A Stripe connector for one tenant. `fetchRefund` is beyond the Connector contract (see report). */
-export interface StripeConnector extends Connector {
-  /** Stripe's current word on one refund (pending refunds settle later). */
-  fetchRefund(ref: { pgRefundId: string }): Promise<RefundOutcome>;
-}
+/** A Stripe connector for one tenant; it implements the optional refund lookup. */
+export type StripeConnector = Connector & Required<Pick<Connector, "lookupRefund">>;
 
 export function createStripeConnector(settings: StripeSettings, tenant: string, stripe: Stripe = createStripeClient(settings)): StripeConnector {
   async function retrieveSession(id: string): Promise<StripeCheckoutSession> {
@@ -97,6 +97,35 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
   async function retrieveIntent(id: string): Promise<StripePaymentIntent> {
     const raw = await call("GET", "retrieve payment intent", () => stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] }));
     return parseAnswer(StripePaymentIntentSchema, raw, "GET", "payment intent");
+  }
+
+  async function retrieveRefund(id: string): Promise<StripeRefund> {
+    const raw = await call("GET", "retrieve refund", () => stripe.refunds.retrieve(id));
+    return parseAnswer(StripeRefundSchema, raw, "GET", "refund");
+  }
+
+  /** The PaymentIntent to refund: from the payment's stored details, else from the session. */
+  async function intentIdFor(ref: { pgTransactionId: string; details?: Record<string, unknown> }): Promise<string | null> {
+    const stored = ref.details?.paymentIntentId;
+    if (typeof stored === "string" && stored.startsWith("pi_")) return stored;
+    return paymentIntentIdOf(await retrieveSession(ref.pgTransactionId));
+  }
+
+  async function createRefund(input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference">, intentId: string): Promise<StripeRefund> {
+    const params = toRefundCreateParams(input, intentId, tenant);
+    const raw = await call("POST", "create refund", () => stripe.refunds.create(params, { idempotencyKey: input.idempotencyKey }));
+    return parseAnswer(StripeRefundSchema, raw, "POST", "refund");
+  }
+
+  /** The intent's refund PGB sent with `idempotencyKey` (its metadata names PGB's refund row). */
+  async function findRefundByKey(intentId: string, idempotencyKey: string): Promise<StripeRefund | undefined> {
+    const found = await call("GET", "list refunds", async () => {
+      for await (const candidate of stripe.refunds.list({ payment_intent: intentId, limit: 100 })) {
+        if (candidate.metadata?.[PGB_METADATA.refundId] === idempotencyKey) return candidate;
+      }
+      return undefined;
+    });
+    return found === undefined ? undefined : parseAnswer(StripeRefundSchema, found, "GET", "refund");
   }
 
   async function fetchPayment(ref: { pgTransactionId: string }): Promise<PgPayment> {
@@ -150,14 +179,11 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
     },
 
     async refund(input: RefundInput): Promise<RefundOutcome> {
-      let intentId = typeof input.details?.paymentIntentId === "string" ? input.details.paymentIntentId : null;
-      if (intentId === null) intentId = paymentIntentIdOf(await retrieveSession(input.pgTransactionId));
+      const intentId = await intentIdFor(input);
       if (intentId === null) {
         throw new ConnectorError("declined", `Stripe session ${input.pgTransactionId} has no payment to refund`, "payment_intent_missing");
       }
-      const params = toRefundCreateParams(input, intentId, tenant);
-      const raw = await call("POST", "create refund", () => stripe.refunds.create(params, { idempotencyKey: input.idempotencyKey }));
-      return toRefundOutcome(parseAnswer(StripeRefundSchema, raw, "POST", "refund"));
+      return toRefundOutcome(await createRefund(input, intentId));
     },
 
     async expireCheckout(ref): Promise<void> {
@@ -177,9 +203,25 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
       }
     },
 
-    async fetchRefund(ref): Promise<RefundOutcome> {
-      const raw = await call("GET", "retrieve refund", () => stripe.refunds.retrieve(ref.pgRefundId));
-      return toRefundOutcome(parseAnswer(StripeRefundSchema, raw, "GET", "refund"));
+    /**
+     * A refund PGB does not know the outcome of: pending at Stripe (known id), or sent without an
+     * answer (time-out, crash). Never answers NOT_FOUND for a paid session: a refund still executing
+     * at Stripe could appear after any lookup. Instead, when the intent lists no refund carrying
+     * PGB's key, the refund is re-sent with that key, which Stripe replays if it did receive it, or
+     * performs now, as the host asked and PGB reserved.
+     */
+    async lookupRefund(ref): Promise<RefundLookup> {
+      if (ref.pgRefundId !== undefined) return toRefundOutcome(await retrieveRefund(ref.pgRefundId));
+      const intentId = await intentIdFor(ref);
+      // Without a captured payment Stripe cannot have refunded anything: that much is certain.
+      if (intentId === null) return { status: "NOT_FOUND" };
+      const listed = await findRefundByKey(intentId, ref.idempotencyKey);
+      const refund = listed ?? (await createRefund(ref, intentId));
+      if (refund.amount !== toStripeAmount(ref.amount)) {
+        throw new ConnectorError("fatal", `Stripe refund ${refund.id} is for ${refund.amount}, not the amount PGB sent with key ${ref.idempotencyKey}`);
+      }
+      // A replayed answer is the first one; the refund may have settled since.
+      return toRefundOutcome(refund.status === "succeeded" ? refund : await retrieveRefund(refund.id));
     },
   };
 }
@@ -221,6 +263,8 @@ export function toConnectorError(error: unknown, method: Method, what: string): 
   // Reusing a key with other parameters is a bug in PGB's keys, never the customer's doing.
   if (error instanceof Stripe.errors.StripeIdempotencyError) return new ConnectorError("fatal", message, code ?? "idempotency_error", status);
   if (error instanceof Stripe.errors.StripeRateLimitError) return new ConnectorError("retryable", message, code ?? "rate_limit", status);
+  // 409: another request with this key (or on this object) is still executing at Stripe.
+  if (status === 409) return new ConnectorError("retryable", message, code ?? "conflict", status);
   if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
     return new ConnectorError("declined", message, code ?? "invalid_request_error", status);
   }

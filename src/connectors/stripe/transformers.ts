@@ -122,7 +122,11 @@ export function toSessionCreateParams(input: CheckoutInput, now: Date): Stripe.C
   };
 }
 
-export function toRefundCreateParams(input: RefundInput, paymentIntentId: string, tenant: string): Stripe.RefundCreateParams {
+/**
+ * The refund for one PGB refund row. Everything here derives from the row (no free text), so the
+ * reconciler can resend exactly the same parameters under the same idempotency key.
+ */
+export function toRefundCreateParams(input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference">, paymentIntentId: string, tenant: string): Stripe.RefundCreateParams {
   return {
     payment_intent: paymentIntentId,
     amount: toStripeAmount(input.amount),
@@ -131,8 +135,6 @@ export function toRefundCreateParams(input: RefundInput, paymentIntentId: string
       [PGB_METADATA.paymentId]: input.paymentReference,
       [PGB_METADATA.refundId]: input.idempotencyKey,
       [PGB_METADATA.tenant]: tenant,
-      // Stripe's `reason` is a closed enum; the host's words go into metadata (500 chars max).
-      pgb_reason: input.reason.slice(0, 500),
     },
   };
 }

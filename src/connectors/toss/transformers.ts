@@ -21,10 +21,6 @@ export function tossOrderIdFor(paymentReference: string): string {
   return `pgb-${createHash("sha256").update(paymentReference).digest("base64url").slice(0, 40)}`;
 }
 
-export function isTossOrderId(value: string): boolean {
-  return TOSS_ORDER_ID.test(value);
-}
-
 /** The method names Toss's v2 browser SDK takes in requestPayment, by PGB PayType. */
 export type TossSdkMethod = "CARD" | "VIRTUAL_ACCOUNT" | "TRANSFER" | "MOBILE_PHONE";
 

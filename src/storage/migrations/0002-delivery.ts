@@ -42,6 +42,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("last_checked_at", "timestamptz", (c) => c.notNull())
     .addColumn("next_check_at", "timestamptz", (c) => c.notNull())
     .addColumn("last_result", "text")
+    .addColumn("claimed_until", "timestamptz")
     .execute();
 
   // Wakes every listening dispatcher when the outbox or the webhook store grows. NOTIFY is
@@ -78,6 +79,7 @@ export interface ReconcileChecksTable {
   last_checked_at: Timestamp;
   next_check_at: Timestamp;
   last_result: string | null;
+  claimed_until: Timestamp | null;
 }
 
 /** The core tables plus the columns and tables this migration adds. */

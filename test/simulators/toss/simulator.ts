@@ -107,7 +107,8 @@ export class TossSimulator {
   #dropWebhooks = 0;
   readonly #held: WebhookDelivery[] = [];
   readonly #inFlight = new Set<Promise<void>>();
-  #sequence = 0;
+  /** Where the window sends the browser for each payment, as the SDK call named them. */
+  readonly #browserTargets = new Map<string, { successUrl: string; failUrl: string }>();
 
   /** Everything the API received, in order (no bodies: tests assert on behaviour, not on bytes). */
   readonly requests: Array<{ method: string; path: string; idempotencyKey: string | undefined; status: number; replayed: boolean }> = [];
@@ -478,7 +479,7 @@ export class TossSimulator {
       return;
     }
     if (path.startsWith("/sim/")) {
-      this.#browser(method, path, url, raw, res);
+      this.#browser(method, path, url, res);
       return;
     }
     if (!path.startsWith("/v1/")) {
@@ -662,7 +663,7 @@ export class TossSimulator {
   // ---------------------------------------------------------------------------------------------
   // The payment window the SDK stand-in opens
 
-  #browser(method: string, path: string, url: URL, raw: string, res: ServerResponse): void {
+  #browser(method: string, path: string, url: URL, res: ServerResponse): void {
     if (method === "GET" && path === "/sim/checkout") {
       const q = url.searchParams;
       const successUrl = q.get("successUrl") ?? "";
@@ -725,11 +726,8 @@ export class TossSimulator {
       }
       return;
     }
-    void raw;
     html(res, 404, `<h1>Not found</h1>`);
   }
-
-  readonly #browserTargets = new Map<string, { successUrl: string; failUrl: string }>();
 }
 
 // ---------------------------------------------------------------------------------------------
