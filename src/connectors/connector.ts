@@ -7,7 +7,7 @@
  * its PG's unit once, in its own transformers.
  */
 import type { FastifyInstance } from "fastify";
-import type { Migration } from "kysely/migration";
+import type { Migration } from "kysely";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type { Money } from "../core/money.ts";
