@@ -68,19 +68,24 @@ export function registerDemoHost(app: FastifyInstance, deps: CoreDeps): void {
 <p>This is the host's page. A real host trusts the signed notification, not this URL.</p><a href="/demo">back to the shop</a>`);
     });
 
-    // Notifications arrive here when the tenant's notifyUrl points at it.
-    scope.post("/demo/notify", { config: { rawBody: true } }, async (request, reply) => {
-      const body = JSON.stringify(request.body);
-      let verified = false;
-      try {
-        new Webhook(tenantConfig.notifySecret.reveal()).verify(body, request.headers as Record<string, string>);
-        verified = true;
-      } catch {
-        verified = false;
-      }
-      received.push({ at: new Date().toISOString(), verified, body });
-      if (received.length > 100) received.shift();
-      return reply.code(204).send();
+    // Notifications arrive here when the tenant's notifyUrl points at it. The signature covers the
+    // exact bytes sent, so the body is kept raw.
+    await scope.register(async (notify) => {
+      notify.removeAllContentTypeParsers();
+      notify.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
+      notify.post("/demo/notify", async (request, reply) => {
+        const body = typeof request.body === "string" ? request.body : "";
+        let verified = false;
+        try {
+          new Webhook(tenantConfig.notifySecret.reveal()).verify(body, request.headers as Record<string, string>);
+          verified = true;
+        } catch {
+          verified = false;
+        }
+        received.push({ at: new Date().toISOString(), verified, body });
+        if (received.length > 100) received.shift();
+        return reply.code(204).send();
+      });
     });
   });
 }
