@@ -1,19 +1,18 @@
 /**
  * The payment state machine (design.md §4). One payment per PayStart attempt.
  *
- *   INITIATED ──checkout created──▶ READY ──▶ WAITING_FOR_DEPOSIT ──▶ PAID ──▶ PARTIALLY_CANCELLED ──▶ CANCELLED
- *        │                            │  ╲            │                  ╲──────────────────────────────▶ CANCELLED
- *        └──▶ FAILED                  │   ╲──▶ PAID   └──▶ FAILED / EXPIRED
- *                                     └──▶ FAILED / EXPIRED / SUPERSEDED
+ *   READY ──▶ WAITING_FOR_DEPOSIT ──▶ PAID ──▶ PARTIALLY_CANCELLED ──▶ CANCELLED
+ *     │  ╲            │                  ╲──────────────────────────────▶ CANCELLED
+ *     │   ╲──▶ PAID   └──▶ FAILED / EXPIRED / SUPERSEDED
+ *     └──▶ FAILED / EXPIRED / SUPERSEDED
  *
- * INITIATED exists so the PG call that creates the checkout runs outside any database transaction.
+ * A payment row is written once its checkout exists at the PG, so it starts READY.
  * SUPERSEDED is an attempt replaced by a newer PayStart for the same order; the host caused it, so
  * it is not notified.
  */
 import { z } from "zod";
 
 export const PAYMENT_STATUSES = [
-  "INITIATED",
   "READY",
   "WAITING_FOR_DEPOSIT",
   "PAID",
@@ -27,7 +26,6 @@ export const PaymentStatusSchema = z.enum(PAYMENT_STATUSES);
 export type PaymentStatus = z.infer<typeof PaymentStatusSchema>;
 
 const TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
-  INITIATED: ["READY", "FAILED"],
   READY: ["WAITING_FOR_DEPOSIT", "PAID", "FAILED", "EXPIRED", "SUPERSEDED"],
   WAITING_FOR_DEPOSIT: ["PAID", "FAILED", "EXPIRED", "SUPERSEDED"],
   PAID: ["PARTIALLY_CANCELLED", "CANCELLED"],
@@ -48,7 +46,7 @@ export function sourcesOf(to: PaymentStatus): PaymentStatus[] {
 }
 
 /** A checkout the customer can still pay: at most one per order. */
-export const LIVE_STATUSES = ["INITIATED", "READY", "WAITING_FOR_DEPOSIT"] as const satisfies readonly PaymentStatus[];
+export const LIVE_STATUSES = ["READY", "WAITING_FOR_DEPOSIT"] as const satisfies readonly PaymentStatus[];
 /** Money was captured: at most one per order. */
 export const CAPTURED_STATUSES = ["PAID", "PARTIALLY_CANCELLED", "CANCELLED"] as const satisfies readonly PaymentStatus[];
 
@@ -70,12 +68,9 @@ export const NOTIFICATION_TYPES = [
 ] as const;
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 
-/**
- * Which notification a transition produces; undefined = the host is not told. A checkout that never
- * got created (INITIATED → FAILED) is not notified: the host already had the error as PayStart's answer.
- */
+/** Which notification a transition produces; undefined = the host is not told. */
 export function notificationFor(from: PaymentStatus, to: PaymentStatus): NotificationType | undefined {
-  if (from === "INITIATED") return undefined;
+  if (from === to && to !== "PARTIALLY_CANCELLED") return undefined;
   switch (to) {
     case "PAID":
       return "PAYMENT_COMPLETED";
@@ -89,7 +84,6 @@ export function notificationFor(from: PaymentStatus, to: PaymentStatus): Notific
       return "PAYMENT_PARTIALLY_CANCELLED";
     case "CANCELLED":
       return "PAYMENT_CANCELLED";
-    case "INITIATED":
     case "READY":
     case "SUPERSEDED":
       return undefined;

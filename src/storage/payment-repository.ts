@@ -74,12 +74,6 @@ export function toPayment(row: PaymentRow): Payment {
   };
 }
 
-/** Creates the order's lock row if needed and locks it: PayStarts for one order run one at a time. */
-export async function lockOrder(trx: Transaction<Database>, tenant: string, orderId: number): Promise<void> {
-  await trx.insertInto("orders").values({ tenant, order_id: orderId }).onConflict((oc) => oc.doNothing()).execute();
-  await trx.selectFrom("orders").select("order_id").where("tenant", "=", tenant).where("order_id", "=", orderId).forUpdate().execute();
-}
-
 export async function paymentsOfOrder(db: Executor, tenant: string, orderId: number): Promise<Payment[]> {
   const rows = await db
     .selectFrom("payments")
@@ -117,9 +111,26 @@ export async function lockCapturedPayment(trx: Transaction<Database>, tenant: st
   return row && toPayment(row);
 }
 
-export async function insertPayment(trx: Transaction<Database>, payment: NewPayment, source: EventSource): Promise<void> {
+/**
+ * Inserts a new attempt with its first history rows in one statement. The partial unique indexes
+ * (one live, one captured attempt per order) are the guard: a racing PayStart for the same order
+ * fails here with a unique violation instead of creating a second live checkout.
+ */
+export async function insertPayment(
+  trx: Transaction<Database>,
+  payment: NewPayment,
+  events: Array<{ from: PaymentStatus | null; to: PaymentStatus; event: string; source: EventSource; detail: Record<string, unknown> }>,
+): Promise<void> {
   await trx.insertInto("payments").values(payment).execute();
-  await appendEvent(trx, { paymentId: payment.id, from: null, to: PaymentStatusSchema.parse(payment.status), event: "CREATED", source, detail: {} });
+  if (events.length === 0) return;
+  await trx
+    .insertInto("payment_events")
+    .values(events.map((e) => ({ payment_id: payment.id, from_status: e.from, to_status: e.to, event: e.event, source: e.source, detail: JSON.stringify(e.detail) })))
+    .execute();
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "23505";
 }
 
 export async function appendEvent(
@@ -153,26 +164,23 @@ export interface TransitionInput {
  */
 export async function transition(trx: Transaction<Database>, input: TransitionInput): Promise<Payment | undefined> {
   const from = input.from ?? sourcesOf(input.to);
+  // The sub-select locks the row and reports the state it had, so the history row records the real
+  // "from" without a second read; the outer guard re-checks it after the lock.
   const row = await trx
     .updateTable("payments")
     .set({ ...input.patch, status: input.to, updated_at: sql<Date>`now()` })
-    .where("id", "=", input.paymentId)
-    .where("status", "in", [...from])
-    .returningAll()
+    .from(trx.selectFrom("payments").select(["id as locked_id", "status as previous_status"]).where("id", "=", input.paymentId).forUpdate().as("locked"))
+    .whereRef("payments.id", "=", "locked.locked_id")
+    .where("payments.status", "in", [...from])
+    .returningAll("payments")
+    .returning("locked.previous_status")
     .executeTakeFirst();
   if (row === undefined) return undefined;
   const payment = toPayment(row);
+  const fromStatus = PaymentStatusSchema.parse(row.previous_status);
   await input.effects?.(trx, payment);
-  const previous = await trx
-    .selectFrom("payment_events")
-    .select("to_status")
-    .where("payment_id", "=", payment.id)
-    .orderBy("id", "desc")
-    .limit(1)
-    .executeTakeFirst();
-  const fromStatus = previous ? PaymentStatusSchema.parse(previous.to_status) : null;
   await appendEvent(trx, { paymentId: payment.id, from: fromStatus, to: input.to, event: input.event, source: input.source, detail: input.detail ?? {} });
-  const type = fromStatus === null ? undefined : notificationFor(fromStatus, input.to);
+  const type = notificationFor(fromStatus, input.to);
   if (type !== undefined) {
     const balance = await balanceOf(trx, payment);
     await enqueueNotification(trx, payment, type, {

@@ -11,12 +11,6 @@ type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json = ColumnType<unknown, string, string>;
 
-export interface OrdersTable {
-  tenant: string;
-  order_id: number;
-  created_at: CreatedAt;
-}
-
 export interface PaymentsTable {
   id: string;
   tenant: string;
@@ -102,7 +96,6 @@ export interface PgWebhooksTable {
 }
 
 export interface Database {
-  orders: OrdersTable;
   payments: PaymentsTable;
   payment_events: PaymentEventsTable;
   money_movements: MoneyMovementsTable;

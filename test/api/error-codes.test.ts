@@ -71,14 +71,21 @@ describe(`every ErrorCode is reachable (${backend})`, () => {
     expect(await hostPost(pgb, "/PGB/FullCancel", full(Number(unpaid.OrderId), 15000)), "PAYMENT_NOT_PAID");
   });
 
-  it("answers a PayStart while another for the same order is creating its checkout with PAYSTART_IN_PROGRESS", async () => {
+  it("answers the loser of two racing PayStarts for one order with PAYSTART_IN_PROGRESS, and expires its checkout", async () => {
     const body = payStartBody();
     const release = faults.holdNext("createCheckout");
-    const first = hostPost(pgb, "/PGB/PayStart", body);
+    const held = hostPost(pgb, "/PGB/PayStart", body);
     await new Promise((r) => setTimeout(r, 100));
-    expect(await hostPost(pgb, "/PGB/PayStart", body), "PAYSTART_IN_PROGRESS");
+    const winner = await hostPost(pgb, "/PGB/PayStart", body);
+    expect(winner, "OK");
+    const expiresBefore = faults.calls.expireCheckout;
     release();
-    expect(await first, "OK");
+    expect(await held, "PAYSTART_IN_PROGRESS");
+    for (let i = 0; i < 50 && faults.calls.expireCheckout === expiresBefore; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(faults.calls.expireCheckout, expiresBefore + 1, "the loser's checkout is expired at the PG");
+    // The host's retry gets the winner's checkout.
+    const retry = await hostPost(pgb, "/PGB/PayStart", body);
+    assert.equal(retry.body.RedirectUrl, winner.body.RedirectUrl);
   });
 
   it("answers a cancel while another refund of the order waits for the PG with CANCEL_IN_PROGRESS", async () => {

@@ -16,7 +16,7 @@ function assertResultShape(body: Record<string, unknown>): void {
 }
 
 async function rowCounts(pgb: TestPgb): Promise<string> {
-  const tables = ["orders", "payments", "payment_events", "money_movements", "notifications"] as const;
+  const tables = ["payments", "payment_events", "money_movements", "notifications"] as const;
   const counts = await Promise.all(tables.map((t) => pgb.database.db.selectFrom(t).select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow()));
   return counts.map((c, i) => `${tables[i]}=${c.n}`).join(" ");
 }

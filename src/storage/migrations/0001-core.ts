@@ -3,14 +3,6 @@ import { sql, type Kysely } from "kysely";
 /** The core tables. Guards that keep money right live here as constraints, not only in code. */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
-    .createTable("orders")
-    .addColumn("tenant", "text", (c) => c.notNull())
-    .addColumn("order_id", "integer", (c) => c.notNull())
-    .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
-    .addPrimaryKeyConstraint("orders_pk", ["tenant", "order_id"])
-    .execute();
-
-  await db.schema
     .createTable("payments")
     .addColumn("id", "text", (c) => c.primaryKey())
     .addColumn("tenant", "text", (c) => c.notNull())
@@ -34,11 +26,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("paid_at", "timestamptz")
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
-    .addForeignKeyConstraint("payments_order_fk", ["tenant", "order_id"], "orders", ["tenant", "order_id"])
     .execute();
   // An order has at most one live checkout and at most one captured payment (design.md §4).
   await sql`CREATE UNIQUE INDEX payments_one_live ON payments (tenant, order_id)
-            WHERE status IN ('INITIATED','READY','WAITING_FOR_DEPOSIT')`.execute(db);
+            WHERE status IN ('READY','WAITING_FOR_DEPOSIT')`.execute(db);
   await sql`CREATE UNIQUE INDEX payments_one_captured ON payments (tenant, order_id)
             WHERE status IN ('PAID','PARTIALLY_CANCELLED','CANCELLED')`.execute(db);
   await sql`CREATE INDEX payments_by_order ON payments (tenant, order_id, created_at)`.execute(db);

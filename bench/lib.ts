@@ -1,0 +1,134 @@
+/** Process, database and load helpers for the benchmark. Loopback only; every loop is bounded. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import autocannon from "autocannon";
+import pg from "pg";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export interface Server {
+  url: string;
+  process: ChildProcess;
+  /** Milliseconds from spawn to the first successful readiness probe. */
+  startupMs: number;
+  stop(): Promise<void>;
+}
+
+/** Spawns a server process and waits until `readyPath` answers 200 (or the process prints "ready"). */
+export async function startServer(script: string, env: Record<string, string>, readyPath: string | null, options: { cpuProf?: string } = {}): Promise<Server> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = ["--import", "tsx", ...(options.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`] : []), script];
+  const started = performance.now();
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, PORT: String(port), PGB_PUBLIC_URL: url, LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${script} exited ${child.exitCode}: ${output.slice(-2000)}`);
+    if (readyPath === null ? output.includes("ready") : await probe(`${url}${readyPath}`)) break;
+    await sleep(readyPath === null ? 20 : 25);
+  }
+  const startupMs = performance.now() - started;
+  if (Date.now() >= deadline) throw new Error(`${script} not ready after 60 s: ${output.slice(-2000)}`);
+  return {
+    url,
+    process: child,
+    startupMs,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+async function probe(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/** A database of its own for one benchmark run, dropped afterwards. */
+export async function scratchDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void>; version: string }> {
+  const name = `pgb_bench_${randomBytes(5).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  const version = (await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]!.server_version;
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    version,
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  total: number;
+  non2xx: number;
+  errors: number;
+}
+
+export async function load(options: {
+  url: string;
+  path: string;
+  connections: number;
+  durationSeconds: number;
+  headers: Record<string, string>;
+  body: () => string;
+  onResponse?: (status: number, body: string) => void;
+}): Promise<LoadResult> {
+  const result = await autocannon({
+    url: `${options.url}${options.path}`,
+    connections: options.connections,
+    duration: options.durationSeconds,
+    method: "POST",
+    headers: options.headers,
+    requests: [
+      {
+        method: "POST",
+        path: options.path,
+        setupRequest: (request: Record<string, unknown>) => ({ ...request, body: options.body() }),
+        ...(options.onResponse ? { onResponse: (status: number, body: string) => options.onResponse!(status, body) } : {}),
+      },
+    ],
+  } as unknown as autocannon.Options);
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    total: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}

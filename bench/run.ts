@@ -1,0 +1,307 @@
+/**
+ * `npm run bench`: PGB's own cost, measured beside a baseline in the same run (issue 6).
+ *
+ *   npm run bench                 full run (~10 s per scenario), writes bench/results/<date>.md
+ *   npm run bench -- --smoke      1–2 s per scenario, writes nothing (part of npm test)
+ *   npm run bench -- --profile    also CPU-profiles PGB during the PayStart scenario
+ *
+ * PostgreSQL from BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres); each run
+ * uses scratch databases it drops. Without PostgreSQL only the embedded scenarios run. Every scenario
+ * checks what it drove (payments in the expected state, balances exact) and the run fails loudly if not.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import { load, scratchDatabase, startServer, type LoadResult, type Server } from "./lib.ts";
+
+const args = new Set(process.argv.slice(2));
+const SMOKE = args.has("--smoke");
+const PROFILE = args.has("--profile");
+/** `--only 1,4` runs just those scenarios. */
+const ONLY = (() => {
+  const i = process.argv.indexOf("--only");
+  return i < 0 ? undefined : new Set(process.argv[i + 1]!.split(","));
+})();
+const wanted = (n: string) => ONLY === undefined || ONLY.has(n);
+const DURATION = SMOKE ? 1 : Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP = SMOKE ? 0.5 : 3;
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const KEY = "bench-key";
+const HEADERS = { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${KEY}` };
+
+interface Row {
+  scenario: string;
+  subject: string;
+  figures: string;
+  ratio?: string;
+}
+const rows: Row[] = [];
+const failures: string[] = [];
+const notes: string[] = [];
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+let orderSeq = 1;
+function payStartBody(dbType = "BENCH"): string {
+  return JSON.stringify({ DBType: dbType, OrderId: orderSeq++, PayType: "CARD", TotalPrice: "15000", JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" });
+}
+
+async function measure(url: string, path: string, body: () => string, onResponse?: (status: number, body: string) => void): Promise<LoadResult> {
+  if (WARMUP > 0) await load({ url, path, connections: CONNECTIONS, durationSeconds: WARMUP, headers: HEADERS, body });
+  return load({ url, path, connections: CONNECTIONS, durationSeconds: DURATION, headers: HEADERS, body, ...(onResponse ? { onResponse } : {}) });
+}
+
+function fmt(r: LoadResult): string {
+  return `${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms (${r.total} requests, ${r.non2xx} non-2xx, ${r.errors} errors)`;
+}
+
+async function hasPostgres(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every payment PGB created in a PayStart scenario must be READY with a checkout, none lost. */
+async function checkPayStarts(databaseUrl: string, expectedAtLeast: number, label: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const { rows: counts } = await client.query<{ status: string; n: string }>("SELECT status, count(*)::text AS n FROM payments GROUP BY status");
+  await client.end();
+  const ready = Number(counts.find((c) => c.status === "READY")?.n ?? 0);
+  const other = counts.filter((c) => c.status !== "READY");
+  if (ready < expectedAtLeast || other.length > 0) failures.push(`${label}: expected ≥ ${expectedAtLeast} READY payments and nothing else, found ${JSON.stringify(counts)}`);
+}
+
+async function scenarioPayStart(adminUrl: string): Promise<number> {
+  log(`\n[1] PayStart with the TEST PG vs baseline (PostgreSQL, ${CONNECTIONS} connections, ${DURATION} s)`);
+  const baseDb = await scratchDatabase(adminUrl);
+  const pgbDb = await scratchDatabase(adminUrl);
+  let baseline: Server | undefined;
+  let pgb: Server | undefined;
+  try {
+    baseline = await startServer("bench/baseline-server.ts", { DATABASE_URL: baseDb.url }, null);
+    const base = await measure(baseline.url, "/PGB/PayStart", () => payStartBody());
+    await baseline.stop();
+    log(`    baseline: ${fmt(base)}`);
+
+    const profileDir = PROFILE ? join("bench", "results", "profiles") : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    pgb = await startServer("src/main.ts", { DATABASE_URL: pgbDb.url, PGB_CONFIG: "bench/bench-config.json" }, "/health/ready", profileDir ? { cpuProf: profileDir } : {});
+    const first = orderSeq;
+    const mine = await measure(pgb.url, "/PGB/PayStart", () => payStartBody());
+    await pgb.stop();
+    log(`    PGB:      ${fmt(mine)}`);
+    const ratio = mine.requestsPerSecond / base.requestsPerSecond;
+    log(`    PGB ÷ baseline: ${ratio.toFixed(2)}× requests/s (target ≥ 0.60×)`);
+    rows.push({ scenario: "1 PayStart (TEST PG)", subject: "baseline", figures: fmt(base) });
+    rows.push({ scenario: "1 PayStart (TEST PG)", subject: "PGB", figures: fmt(mine), ratio: `${ratio.toFixed(2)}× baseline` });
+    if (mine.non2xx > 0 || mine.errors > 0) failures.push(`PayStart: ${mine.non2xx} non-2xx, ${mine.errors} errors`);
+    await checkPayStarts(pgbDb.url, Math.min(mine.total, orderSeq - first) - CONNECTIONS, "PayStart");
+    if (profileDir) summariseProfile(profileDir);
+    return pgb.startupMs;
+  } finally {
+    await baseline?.stop();
+    await pgb?.stop();
+    await baseDb.drop();
+    await pgbDb.drop();
+  }
+}
+
+async function scenarioEmbedded(): Promise<void> {
+  log(`\n[5] PayStart on the embedded database (PGlite, ${CONNECTIONS} connections, ${DURATION} s)`);
+  const dir = mkdtempSync(join(tmpdir(), "pgb-bench-"));
+  let pgb: Server | undefined;
+  try {
+    pgb = await startServer("src/main.ts", { PGB_DATA_DIR: dir, PGB_CONFIG: "bench/bench-config.json", DATABASE_URL: "" }, "/health/ready");
+    const mine = await measure(pgb.url, "/PGB/PayStart", () => payStartBody());
+    log(`    PGB on PGlite: ${fmt(mine)}`);
+    rows.push({ scenario: "5 PayStart (embedded PGlite)", subject: "PGB", figures: fmt(mine) });
+    if (mine.non2xx > 0 || mine.errors > 0) failures.push(`embedded PayStart: ${mine.non2xx} non-2xx, ${mine.errors} errors`);
+  } finally {
+    await pgb?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Pays `count` orders through the TEST PG's checkout page, as customers would. */
+async function paidOrders(pgb: Server, count: number, price: number): Promise<number[]> {
+  const ids: number[] = [];
+  const batch = 16;
+  for (let start = 0; start < count; start += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, count - start) }, async () => {
+        const orderId = orderSeq++;
+        const r = await fetch(`${pgb.url}/PGB/PayStart`, {
+          method: "POST",
+          headers: HEADERS,
+          body: JSON.stringify({ DBType: "BENCH", OrderId: orderId, PayType: "CARD", TotalPrice: String(price), JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" }),
+        });
+        const body = (await r.json()) as { RedirectUrl: string };
+        const pay = await fetch(`${body.RedirectUrl}/pay`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "go=pay", redirect: "manual" });
+        await fetch(new URL(pay.headers.get("location")!, pgb.url), { redirect: "manual" });
+        ids.push(orderId);
+      }),
+    );
+  }
+  return ids;
+}
+
+async function scenarioCancelStorm(adminUrl: string): Promise<void> {
+  const orders = SMOKE ? 40 : 600;
+  log(`\n[4] Cancel storm: partial cancels spread over ${orders} paid orders (${CONNECTIONS} connections, ${DURATION} s)`);
+  const db = await scratchDatabase(adminUrl);
+  let pgb: Server | undefined;
+  try {
+    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json" }, "/health/ready");
+    const price = 1_000_000;
+    const ids = await paidOrders(pgb, orders, price);
+    const balance = new Map(ids.map((id) => [id, price]));
+    let next = 0;
+    let succeeded = 0;
+    const result = await load({
+      url: pgb.url,
+      path: "/PGB/PartialCancel",
+      connections: CONNECTIONS,
+      durationSeconds: DURATION,
+      headers: HEADERS,
+      body: () => {
+        const orderId = ids[next++ % ids.length]!;
+        const current = balance.get(orderId)!;
+        return JSON.stringify({ DBType: "BENCH", OrderId: orderId, RefundPrice: "100", CurrentTotalPrice: String(current), ModifedTotalPrice: String(current - 100), JoinerId: 1, NationCode: "KR" });
+      },
+      onResponse: (status, text) => {
+        const body = JSON.parse(text) as { OrderId: number; RemainingPrice: string | null; Replayed?: boolean };
+        if (status === 200 && !body.Replayed) succeeded++;
+        if (body.RemainingPrice !== null && body.OrderId) balance.set(body.OrderId, Number(body.RemainingPrice));
+      },
+    });
+    log(`    PGB: ${fmt(result)} — ${succeeded} refunds, the rest stale or in progress (409) by design`);
+    rows.push({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds` });
+    await pgb.stop();
+
+    // The money check: every unit agrees between PGB's rows, its derived balance and the TEST PG.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows: bad } = await client.query(`
+      SELECT p.id, p.status, cap.amount AS captured, coalesce(r.refunded, 0) AS refunded, t.refunded AS pg_refunded
+      FROM payments p
+      JOIN money_movements cap ON cap.payment_id = p.id AND cap.kind = 'CAPTURE'
+      LEFT JOIN (SELECT payment_id, sum(amount) AS refunded FROM money_movements WHERE kind = 'REFUND' AND status = 'SUCCEEDED' GROUP BY payment_id) r ON r.payment_id = p.id
+      JOIN test_pg_payments t ON t.id = p.pg_transaction_id
+      WHERE coalesce(r.refunded, 0) <> t.refunded OR coalesce(r.refunded, 0) > cap.amount
+         OR (coalesce(r.refunded, 0) > 0 AND p.status NOT IN ('PARTIALLY_CANCELLED', 'CANCELLED'))`);
+    const { rows: totals } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'SUCCEEDED'");
+    const { rows: stuck } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status <> 'SUCCEEDED'");
+    const { rows: paid } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM payments WHERE status IN ('PAID','PARTIALLY_CANCELLED','CANCELLED')");
+    await client.end();
+    if (bad.length > 0) failures.push(`cancel storm: ${bad.length} orders whose money disagrees, e.g. ${JSON.stringify(bad[0])}`);
+    if (Number(totals[0]!.n) !== succeeded) failures.push(`cancel storm: ${succeeded} successful answers but ${totals[0]!.n} refund rows`);
+    if (Number(stuck[0]!.n) !== 0) failures.push(`cancel storm: ${stuck[0]!.n} refunds not settled`);
+    if (Number(paid[0]!.n) !== orders) failures.push(`cancel storm: ${paid[0]!.n} of ${orders} orders paid`);
+    log(`    balances checked: ${orders} orders, ${totals[0]!.n} refunds, PGB and the TEST PG agree to the unit: ${bad.length === 0 ? "yes" : "NO"}`);
+  } finally {
+    await pgb?.stop();
+    await db.drop();
+  }
+}
+
+async function scenarioStartup(adminUrl: string | null): Promise<void> {
+  log("\n[6] Start-up: process start → /health/ready");
+  const dir = mkdtempSync(join(tmpdir(), "pgb-bench-start-"));
+  try {
+    for (const label of ["embedded, new data folder", "embedded, existing data folder"]) {
+      const s = await startServer("src/main.ts", { PGB_DATA_DIR: dir, PGB_CONFIG: "bench/bench-config.json", DATABASE_URL: "" }, "/health/ready");
+      await s.stop();
+      log(`    ${label}: ${s.startupMs.toFixed(0)} ms (target < 3000 ms)`);
+      rows.push({ scenario: "6 Start-up", subject: label, figures: `${s.startupMs.toFixed(0)} ms` });
+    }
+    if (adminUrl !== null) {
+      const db = await scratchDatabase(adminUrl);
+      try {
+        for (const label of ["PostgreSQL, new database", "PostgreSQL, migrated database"]) {
+          const s = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json" }, "/health/ready");
+          await s.stop();
+          log(`    ${label}: ${s.startupMs.toFixed(0)} ms (target < 3000 ms)`);
+          rows.push({ scenario: "6 Start-up", subject: label, figures: `${s.startupMs.toFixed(0)} ms` });
+        }
+      } finally {
+        await db.drop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Prints the functions with the most self time in the newest CPU profile. */
+function summariseProfile(dir: string): void {
+  const file = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")).sort().at(-1);
+  if (file === undefined) return;
+  const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as {
+    nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const t = self.get(node.id) ?? 0;
+    total += t;
+    const where = node.callFrame.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/src\//, "src/");
+    const name = `${node.callFrame.functionName || "(anonymous)"} ${where}:${node.callFrame.lineNumber + 1}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + t);
+  }
+  log(`    CPU profile ${join(dir, file)} — top self time:`);
+  for (const [name, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 15)) log(`      ${((100 * t) / total).toFixed(1).padStart(5)}%  ${name}`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const postgres = await hasPostgres();
+  log(`PGB benchmark ${SMOKE ? "(smoke)" : ""} — Node ${process.version}, ${cpus().length} cores, PostgreSQL ${postgres ? "at BENCH_DATABASE_URL" : "not reachable: embedded scenarios only"}`);
+  let pgVersion = "none";
+  if (postgres) {
+    const probeDb = await scratchDatabase(ADMIN_URL);
+    pgVersion = probeDb.version;
+    await probeDb.drop();
+    if (wanted("1")) await scenarioPayStart(ADMIN_URL);
+    if (wanted("4")) await scenarioCancelStorm(ADMIN_URL);
+  } else {
+    notes.push("PostgreSQL was not reachable: scenarios 1–4 skipped.");
+  }
+  if (wanted("5")) await scenarioEmbedded();
+  if (wanted("6")) await scenarioStartup(postgres ? ADMIN_URL : null);
+
+  log("\n| scenario | subject | figures | ratio |\n|---|---|---|---|");
+  for (const r of rows) log(`| ${r.scenario} | ${r.subject} | ${r.figures} | ${r.ratio ?? ""} |`);
+  for (const n of notes) log(`note: ${n}`);
+  if (!SMOKE) {
+    const date = new Date().toISOString().slice(0, 10);
+    const file = join("bench", "results", `${date}.md`);
+    const header = `# PGB benchmark ${date}\n\nNode ${process.version}, PostgreSQL ${pgVersion}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} connections, ${DURATION} s per scenario after ${WARMUP} s warm-up.\n\n`;
+    const table = `| scenario | subject | figures | ratio |\n|---|---|---|---|\n${rows.map((r) => `| ${r.scenario} | ${r.subject} | ${r.figures} | ${r.ratio ?? ""} |`).join("\n")}\n`;
+    writeFileSync(file, header + table + (notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}\n` : "") + (failures.length ? `\nFAILED:\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""));
+    log(`\nwritten ${file}`);
+  }
+  log(`\nbenchmark took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  if (failures.length > 0) {
+    log(`\nBENCHMARK FAILED — what it drove is not right:\n${failures.map((f) => `  - ${f}`).join("\n")}`);
+    process.exit(1);
+  }
+  log("correctness checks: all passed");
+}
+
+await main();
+await sleep(0);
