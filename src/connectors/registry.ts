@@ -2,6 +2,8 @@
  * Every PG PGB can route to. Adding a PG: one folder under src/connectors/ and one line here.
  */
 import type { ConnectorFactory } from "./connector.ts";
+import { stripeConnector } from "./stripe/index.ts";
 import { testConnector } from "./test/index.ts";
+import { tossConnector } from "./toss/index.ts";
 
-export const CONNECTOR_FACTORIES: readonly ConnectorFactory[] = [testConnector];
+export const CONNECTOR_FACTORIES: readonly ConnectorFactory[] = [testConnector, stripeConnector, tossConnector];

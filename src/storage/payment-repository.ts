@@ -117,15 +117,28 @@ export async function lockCapturedPayment(trx: Transaction<Database>, tenant: st
  * fails here with a unique violation instead of creating a second live checkout.
  */
 export async function insertPayment(
-  trx: Transaction<Database>,
+  db: Executor,
   payment: NewPayment,
-  events: Array<{ from: PaymentStatus | null; to: PaymentStatus; event: string; source: EventSource; detail: Record<string, unknown> }>,
+  event: { to: PaymentStatus; event: string; source: EventSource; detail: Record<string, unknown> },
 ): Promise<void> {
-  await trx.insertInto("payments").values(payment).execute();
-  if (events.length === 0) return;
-  await trx
+  // One statement, so it is atomic without a transaction of its own: the payment and its first
+  // history row exist together or not at all.
+  await db
+    .with("created", (q) => q.insertInto("payments").values(payment).returning("id"))
     .insertInto("payment_events")
-    .values(events.map((e) => ({ payment_id: payment.id, from_status: e.from, to_status: e.to, event: e.event, source: e.source, detail: JSON.stringify(e.detail) })))
+    .columns(["payment_id", "from_status", "to_status", "event", "source", "detail"])
+    .expression((eb) =>
+      eb
+        .selectFrom("created")
+        .select([
+          "created.id",
+          sql<null>`null::text`.as("from_status"),
+          sql.lit(event.to).as("to_status"),
+          eb.val(event.event).as("event"),
+          eb.val(event.source).as("source"),
+          sql`${JSON.stringify(event.detail)}::jsonb`.as("detail"),
+        ]),
+    )
     .execute();
 }
 

@@ -83,38 +83,39 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
     return connectorFailure(error, "create the checkout");
   }
 
+  const row = {
+    id: paymentId,
+    tenant: input.tenant,
+    order_id: input.orderId,
+    joiner_id: input.joinerId,
+    pay_type: input.payType,
+    nation_code: input.nationCode,
+    currency: input.amount.currency,
+    amount: input.amount.minor.toString(),
+    description: input.description,
+    host_redirect_url: input.redirectUrl,
+    request_fingerprint: fingerprint,
+    pg,
+    pg_transaction_id: created.pgTransactionId,
+    checkout_url: created.checkoutUrl,
+    status: "READY",
+    expires_at: expiresAt,
+  };
+  const event = { to: "READY" as const, event: "CHECKOUT_CREATED", source: "HOST_API" as const, detail: { pgTransactionId: created.pgTransactionId, amount: formatMoney(input.amount), currency: input.amount.currency } };
   let outcome: "created" | "race" | "paid";
   try {
-    outcome = await deps.db.transaction().execute(async (trx) => {
-      if (live !== undefined) {
+    if (live === undefined) {
+      await insertPayment(deps.db, row, event);
+      outcome = "created";
+    } else {
+      outcome = await deps.db.transaction().execute(async (trx) => {
         const superseded = await transition(trx, { paymentId: live.id, to: "SUPERSEDED", from: [live.status], event: "SUPERSEDED", source: "HOST_API", detail: { by: paymentId } });
         // The attempt moved since we read it: paid by its customer, or superseded by a racing PayStart.
         if (superseded === undefined) return (await paymentsOfOrder(trx, input.tenant, input.orderId)).some((p) => isCaptured(p.status)) ? "paid" : "race";
-      }
-      await insertPayment(
-        trx,
-        {
-          id: paymentId,
-          tenant: input.tenant,
-          order_id: input.orderId,
-          joiner_id: input.joinerId,
-          pay_type: input.payType,
-          nation_code: input.nationCode,
-          currency: input.amount.currency,
-          amount: input.amount.minor.toString(),
-          description: input.description,
-          host_redirect_url: input.redirectUrl,
-          request_fingerprint: fingerprint,
-          pg,
-          pg_transaction_id: created.pgTransactionId,
-          checkout_url: created.checkoutUrl,
-          status: "READY",
-          expires_at: expiresAt,
-        },
-        [{ from: null, to: "READY", event: "CHECKOUT_CREATED", source: "HOST_API", detail: { pgTransactionId: created.pgTransactionId, amount: formatMoney(input.amount), currency: input.amount.currency } }],
-      );
-      return "created";
-    });
+        await insertPayment(trx, row, event);
+        return "created";
+      });
+    }
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     outcome = "race";

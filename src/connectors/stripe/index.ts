@@ -1,0 +1,372 @@
+/**
+ * The Stripe connector: Checkout Sessions through the official `stripe` SDK. PayStart creates a
+ * session, the customer pays on Stripe's page, webhooks (signed, verified against the raw body) tell
+ * PGB to re-read the session, and refunds go against the session's PaymentIntent.
+ *
+ * Every POST carries an idempotency key from PGB (the payment attempt's, the refund row's), so the
+ * SDK's own network retries and PGB's retries after a crash can never charge or refund twice.
+ */
+import type { FastifyInstance } from "fastify";
+import Stripe from "stripe";
+import { z } from "zod";
+import { Secret } from "../../core/secret.ts";
+import {
+  ConnectorError,
+  type CheckoutCreated,
+  type CheckoutInput,
+  type Connector,
+  type ConnectorFactory,
+  type ConnectorRouteDeps,
+  type PgPayment,
+  type RefundInput,
+  type RefundLookup,
+  type RefundOutcome,
+  type WebhookAction,
+  type WebhookInput,
+} from "../connector.ts";
+import {
+  paymentIntentIdOf,
+  toPgPayment,
+  toStripeAmount,
+  toRefundCreateParams,
+  toRefundOutcome,
+  toSessionCreateParams,
+  toWebhookAction,
+} from "./transformers.ts";
+import {
+  PGB_METADATA,
+  StripeCheckoutSessionSchema,
+  StripeEventSchema,
+  StripePaymentIntentSchema,
+  StripeRefundSchema,
+  type StripeCheckoutSession,
+  type StripePaymentIntent,
+  type StripeRefund,
+} from "./wire.ts";
+
+export const STRIPE_PG = "STRIPE";
+
+export const StripeSettingsSchema = z.object({
+  /** sk_… (or a restricted rk_… key with Checkout, PaymentIntents read and Refunds write). */
+  secretKey: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/, "a Stripe secret key: sk_test_…, sk_live_… or a restricted rk_… key")
+    .transform((value) => new Secret(value)),
+  /** The signing secret of the webhook endpoint that points at PGB. */
+  webhookSecret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]+$/, "a Stripe webhook signing secret: whsec_…")
+    .transform((value) => new Secret(value)),
+  /** Another API base than https://api.stripe.com, e.g. a local simulator: "http://127.0.0.1:12111". */
+  apiBase: z
+    .url({ protocol: /^https?$/ })
+    .refine((value) => ["", "/"].includes(new URL(value).pathname), "scheme, host and port only: the SDK adds /v1/…")
+    .optional(),
+  /** Per-call time-out in milliseconds (the SDK's default is 80 s). */
+  timeout: z.number().int().min(100).max(120_000).optional(),
+  /** The SDK's own retries of 409/429/5xx and connection failures; safe because every POST carries a key. */
+  maxNetworkRetries: z.number().int().min(0).max(5).default(2),
+});
+export type StripeSettings = z.infer<typeof StripeSettingsSchema>;
+
+export function createStripeClient(settings: StripeSettings): Stripe {
+  const config: ConstructorParameters<typeof Stripe>[1] = {
+    maxNetworkRetries: settings.maxNetworkRetries,
+    telemetry: false,
+    appInfo: { name: "PGB" },
+    ...(settings.timeout === undefined ? {} : { timeout: settings.timeout }),
+  };
+  if (settings.apiBase !== undefined) {
+    const base = new URL(settings.apiBase);
+    const protocol = base.protocol === "http:" ? "http" : "https";
+    config.host = base.hostname;
+    config.port = base.port === "" ? (protocol === "http" ? 80 : 443) : Number(base.port);
+    config.protocol = protocol;
+  }
+  return new Stripe(settings.secretKey.reveal(), config);
+}
+
+/** A Stripe connector for one tenant; it implements the optional refund lookup. */
+export type StripeConnector = Connector & Required<Pick<Connector, "lookupRefund">>;
+
+export function createStripeConnector(settings: StripeSettings, tenant: string, stripe: Stripe = createStripeClient(settings)): StripeConnector {
+  async function retrieveSession(id: string): Promise<StripeCheckoutSession> {
+    const raw = await call("GET", "retrieve checkout session", () => stripe.checkout.sessions.retrieve(id));
+    return parseAnswer(StripeCheckoutSessionSchema, raw, "GET", "checkout session");
+  }
+
+  async function retrieveIntent(id: string): Promise<StripePaymentIntent> {
+    const raw = await call("GET", "retrieve payment intent", () => stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] }));
+    return parseAnswer(StripePaymentIntentSchema, raw, "GET", "payment intent");
+  }
+
+  async function retrieveRefund(id: string): Promise<StripeRefund> {
+    const raw = await call("GET", "retrieve refund", () => stripe.refunds.retrieve(id));
+    return parseAnswer(StripeRefundSchema, raw, "GET", "refund");
+  }
+
+  /** The PaymentIntent to refund: from the payment's stored details, else from the session. */
+  async function intentIdFor(ref: { pgTransactionId: string; details?: Record<string, unknown> }): Promise<string | null> {
+    const stored = ref.details?.paymentIntentId;
+    if (typeof stored === "string" && stored.startsWith("pi_")) return stored;
+    return paymentIntentIdOf(await retrieveSession(ref.pgTransactionId));
+  }
+
+  async function createRefund(input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference">, intentId: string): Promise<StripeRefund> {
+    const params = toRefundCreateParams(input, intentId, tenant);
+    const raw = await call("POST", "create refund", () => stripe.refunds.create(params, { idempotencyKey: input.idempotencyKey }));
+    return parseAnswer(StripeRefundSchema, raw, "POST", "refund");
+  }
+
+  /** The intent's refund PGB sent with `idempotencyKey` (its metadata names PGB's refund row). */
+  async function findRefundByKey(intentId: string, idempotencyKey: string): Promise<StripeRefund | undefined> {
+    const found = await call("GET", "list refunds", async () => {
+      for await (const candidate of stripe.refunds.list({ payment_intent: intentId, limit: 100 })) {
+        if (candidate.metadata?.[PGB_METADATA.refundId] === idempotencyKey) return candidate;
+      }
+      return undefined;
+    });
+    return found === undefined ? undefined : parseAnswer(StripeRefundSchema, found, "GET", "refund");
+  }
+
+  async function fetchPayment(ref: { pgTransactionId: string }): Promise<PgPayment> {
+    const session = await retrieveSession(ref.pgTransactionId);
+    const intentId = paymentIntentIdOf(session);
+    const intent = intentId === null ? null : await retrieveIntent(intentId);
+    return toPgPayment(session, intent);
+  }
+
+  return {
+    pg: STRIPE_PG,
+
+    async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
+      const params = toSessionCreateParams(input, new Date());
+      const raw = await call("POST", "create checkout session", () =>
+        stripe.checkout.sessions.create(params, { idempotencyKey: input.idempotencyKey }),
+      );
+      const session = parseAnswer(StripeCheckoutSessionSchema, raw, "POST", "checkout session");
+      if (session.url === null) {
+        // Only a replay of a key whose session was since paid or expired answers without a URL.
+        throw new ConnectorError("declined", `Stripe session ${session.id} is ${session.status ?? "not open"}`, "checkout_session_not_open");
+      }
+      return { pgTransactionId: session.id, checkoutUrl: session.url };
+    },
+
+    async parseWebhook(input: WebhookInput): Promise<WebhookAction> {
+      const header = headerValue(input.headers, "stripe-signature");
+      if (header === undefined) return { kind: "rejected", reason: "no Stripe-Signature header" };
+      let event: unknown;
+      try {
+        // Default tolerance (300 s): a replayed old delivery fails here even with a valid signature.
+        event = stripe.webhooks.constructEvent(input.rawBody, header, settings.webhookSecret.reveal());
+      } catch (error) {
+        return { kind: "rejected", reason: `signature verification failed: ${error instanceof Error ? error.message : "unknown error"}` };
+      }
+      const parsed = StripeEventSchema.safeParse(event);
+      if (!parsed.success) return { kind: "rejected", reason: "the body is not a Stripe event" };
+      return toWebhookAction(parsed.data, tenant);
+    },
+
+    fetchPayment,
+
+    async handleReturn(input): Promise<PgPayment> {
+      // The query is the browser's word: it only helps when PGB has no session id yet. The core
+      // compares the answer's reference and amount with its record before any transition.
+      const sessionId = input.pgTransactionId ?? input.query.session_id;
+      if (sessionId === undefined || sessionId === "") {
+        throw new ConnectorError("declined", "the browser returned without a Stripe session id", "missing_session_id");
+      }
+      return fetchPayment({ pgTransactionId: sessionId });
+    },
+
+    async refund(input: RefundInput): Promise<RefundOutcome> {
+      const intentId = await intentIdFor(input);
+      if (intentId === null) {
+        throw new ConnectorError("declined", `Stripe session ${input.pgTransactionId} has no payment to refund`, "payment_intent_missing");
+      }
+      return toRefundOutcome(await createRefund(input, intentId));
+    },
+
+    async expireCheckout(ref): Promise<void> {
+      try {
+        await call("POST", "expire checkout session", () =>
+          stripe.checkout.sessions.expire(ref.pgTransactionId, {}, { idempotencyKey: `pgb-expire-${ref.pgTransactionId}` }),
+        );
+      } catch (error) {
+        if (!(error instanceof ConnectorError) || error.errorClass !== "declined") throw error;
+        // Stripe refuses to expire a session that is no longer open: find out which way it went.
+        const session = await retrieveSession(ref.pgTransactionId);
+        if (session.status === "expired") return;
+        if (session.status === "complete") {
+          throw new ConnectorError("declined", `Stripe session ${session.id} is already complete and cannot be expired`, "checkout_session_complete");
+        }
+        throw error;
+      }
+    },
+
+    /**
+     * A refund PGB does not know the outcome of: pending at Stripe (known id), or sent without an
+     * answer (time-out, crash). Never answers NOT_FOUND for a paid session: a refund still executing
+     * at Stripe could appear after any lookup. Instead, when the intent lists no refund carrying
+     * PGB's key, the refund is re-sent with that key, which Stripe replays if it did receive it, or
+     * performs now, as the host asked and PGB reserved.
+     */
+    async lookupRefund(ref): Promise<RefundLookup> {
+      if (ref.pgRefundId !== undefined) return toRefundOutcome(await retrieveRefund(ref.pgRefundId));
+      const intentId = await intentIdFor(ref);
+      // Without a captured payment Stripe cannot have refunded anything: that much is certain.
+      if (intentId === null) return { status: "NOT_FOUND" };
+      const listed = await findRefundByKey(intentId, ref.idempotencyKey);
+      const refund = listed ?? (await createRefund(ref, intentId));
+      if (refund.amount !== toStripeAmount(ref.amount)) {
+        throw new ConnectorError("fatal", `Stripe refund ${refund.id} is for ${refund.amount}, not the amount PGB sent with key ${ref.idempotencyKey}`);
+      }
+      // A replayed answer is the first one; the refund may have settled since.
+      return toRefundOutcome(refund.status === "succeeded" ? refund : await retrieveRefund(refund.id));
+    },
+  };
+}
+
+type Method = "GET" | "POST";
+
+/** Runs one SDK call and turns whatever it throws into a ConnectorError. */
+async function call<T>(method: Method, what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toConnectorError(error, method, what);
+  }
+}
+
+/** Connection failures that mean the request never left: nothing can have happened at Stripe. */
+const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
+
+/**
+ * The one mapper from the SDK's errors to PGB's four classes. A POST Stripe answered did not take
+ * effect unless it succeeded (Stripe replays the first answer to a key), so an answered 429/5xx is
+ * retryable; a POST whose answer was lost (time-out, reset) may have, so it is indeterminate.
+ */
+export function toConnectorError(error: unknown, method: Method, what: string): ConnectorError {
+  if (error instanceof ConnectorError) return error;
+  if (!(error instanceof Stripe.errors.StripeError)) {
+    return new ConnectorError("fatal", `${what}: ${redact(error instanceof Error ? error.message : String(error))}`);
+  }
+  const message = `${what}: Stripe says ${redact(error.message)}`;
+  const code = error.code ?? (error instanceof Stripe.errors.StripeCardError ? error.decline_code : undefined) ?? undefined;
+  const status = error.statusCode;
+  if (error instanceof Stripe.errors.StripeConnectionError) {
+    if (method === "GET" || NOT_SENT_CODES.has(connectionCode(error) ?? "")) return new ConnectorError("retryable", message, "connection_error");
+    return new ConnectorError("indeterminate", message, "connection_error");
+  }
+  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) {
+    return new ConnectorError("fatal", message, code ?? "authentication_error", status);
+  }
+  // Reusing a key with other parameters is a bug in PGB's keys, never the customer's doing.
+  if (error instanceof Stripe.errors.StripeIdempotencyError) return new ConnectorError("fatal", message, code ?? "idempotency_error", status);
+  if (error instanceof Stripe.errors.StripeRateLimitError) return new ConnectorError("retryable", message, code ?? "rate_limit", status);
+  // 409: another request with this key (or on this object) is still executing at Stripe.
+  if (status === 409) return new ConnectorError("retryable", message, code ?? "conflict", status);
+  if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
+    return new ConnectorError("declined", message, code ?? "invalid_request_error", status);
+  }
+  if (error instanceof Stripe.errors.StripeAPIError || (status !== undefined && status >= 500)) {
+    return new ConnectorError("retryable", message, code ?? "api_error", status);
+  }
+  return new ConnectorError("fatal", message, code, status);
+}
+
+function connectionCode(error: InstanceType<typeof Stripe.errors.StripeConnectionError>): string | undefined {
+  const detail: unknown = error.detail;
+  if (detail !== null && typeof detail === "object" && "code" in detail && typeof detail.code === "string") return detail.code;
+  return undefined;
+}
+
+/** Stripe echoes a masked key in 401 messages; mask anything key-like again, to be sure. */
+function redact(text: string): string {
+  return text.replace(/\b(sk|rk|pk)_(test|live)_[A-Za-z0-9*]+/g, "$1_$2_[redacted]").replace(/\bwhsec_[A-Za-z0-9+/=]+/g, "whsec_[redacted]");
+}
+
+/**
+ * Parses what the SDK returned. A shape PGB cannot read after a POST means Stripe did act (it
+ * answered 2xx), so the outcome is unknown to PGB: indeterminate, for the reconciler to settle.
+ */
+function parseAnswer<S extends z.ZodType>(schema: S, raw: unknown, method: Method, what: string): z.infer<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+  return throwUnreadable(method, `Stripe answered a ${what} PGB cannot read (${issues})`);
+}
+
+function throwUnreadable(method: Method, message: string): never {
+  throw new ConnectorError(method === "POST" ? "indeterminate" : "fatal", message, "unexpected_response");
+}
+
+function headerValue(headers: WebhookInput["headers"], name: string): string | undefined {
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() !== name) continue;
+    if (typeof value === "string") return value;
+    if (Array.isArray(value) && value.length === 1) return value[0];
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Finds the tenants whose signing secret verifies this delivery (several may share one Stripe account). */
+export function tenantsVerifying(
+  tenants: ReadonlyArray<{ tenant: string; settings: StripeSettings }>,
+  rawBody: Buffer,
+  header: string,
+): Array<{ tenant: string; event: unknown }> {
+  const verified: Array<{ tenant: string; event: unknown }> = [];
+  for (const { tenant, settings } of tenants) {
+    try {
+      verified.push({ tenant, event: Stripe.webhooks.constructEvent(rawBody, header, settings.webhookSecret.reveal()) });
+    } catch {
+      // Not this tenant's secret (or not genuine at all): try the next.
+    }
+  }
+  return verified;
+}
+
+const EventTenantSchema = z.object({ data: z.object({ object: z.object({ metadata: z.object({ [PGB_METADATA.tenant]: z.string() }) }) }) });
+
+/** Of the tenants whose secret verified, the one the event's metadata names, else the first. */
+export function chooseTenant(verified: ReadonlyArray<{ tenant: string; event: unknown }>): string | undefined {
+  const named = verified.find((candidate) => {
+    const parsed = EventTenantSchema.safeParse(candidate.event);
+    return parsed.success && parsed.data.data.object.metadata[PGB_METADATA.tenant] === candidate.tenant;
+  });
+  return (named ?? verified[0])?.tenant;
+}
+
+const LEGACY_WEBHOOK_PATH = "/PGBReturn/WebHook";
+const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+
+async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<StripeSettings>): Promise<void> {
+  // Encapsulated so the raw-body parser applies to this route only; signatures are over exact bytes.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scope.post(LEGACY_WEBHOOK_PATH, async (request, reply) => {
+      const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const header = headerValue(request.headers, "stripe-signature");
+      const tenant = header === undefined ? undefined : chooseTenant(tenantsVerifying(deps.tenantsWithSettings(), rawBody, header));
+      if (tenant === undefined) {
+        // Headers and body stay out of the log: the signature is a credential-derived value.
+        deps.logger.warn({ path: LEGACY_WEBHOOK_PATH, bytes: rawBody.length, signed: header !== undefined }, "Stripe webhook verified with no tenant's signing secret");
+        return reply.code(400).send({ error: "signature verification failed" });
+      }
+      const answer = await deps.acceptWebhook(tenant, { headers: request.headers, rawBody });
+      return reply.code(answer.status).send(answer.body);
+    });
+  });
+}
+
+export const stripeConnector: ConnectorFactory<typeof StripeSettingsSchema> = {
+  pg: STRIPE_PG,
+  settingsSchema: StripeSettingsSchema,
+  create(settings, context) {
+    return createStripeConnector(settings, context.tenant);
+  },
+  registerRoutes,
+};
