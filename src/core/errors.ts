@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   PAY_TYPE_MISMATCH: { status: 422, description: "PayType is not the one the order was paid with." },
   NATION_MISMATCH: { status: 422, description: "NationCode is not the one the order was paid in." },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: "The Idempotency-Key was used before with a different request." },
+  REFUND_ACCOUNT_REQUIRED: { status: 422, description: "Refunding a deposited virtual account needs RefundAccount {Bank, AccountNumber, HolderName}." },
   PG_DECLINED: { status: 422, description: "The PG refused the operation; ErrorMessage carries its reason." },
   PG_ERROR: { status: 502, description: "The PG answered with an error PGB did not expect; nothing was changed." },
   PG_RESULT_UNKNOWN: { status: 502, description: "The PG did not answer a money-moving call in time; PGB will settle it with the PG and notify." },

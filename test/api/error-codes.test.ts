@@ -119,6 +119,7 @@ describe(`every ErrorCode is reachable (${backend})`, () => {
       [new ConnectorError("declined", "not refundable", "NOT_CANCELABLE", 400), "PG_DECLINED", "10000"],
       [new ConnectorError("retryable", "503", undefined, 503), "PG_UNAVAILABLE", "10000"],
       [new ConnectorError("fatal", "401", undefined, 401), "PG_ERROR", "10000"],
+      [new ConnectorError("declined", "needs an account", "REFUND_ACCOUNT_REQUIRED"), "REFUND_ACCOUNT_REQUIRED", "10000"],
       [new ConnectorError("indeterminate", "timed out after sending"), "PG_RESULT_UNKNOWN", "9000"],
     ];
     for (const [error, code, remaining] of cases) {

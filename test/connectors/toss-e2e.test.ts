@@ -306,8 +306,8 @@ for (const backend of backends()) {
 
       const refused = await hostPost(pgb, "/PGB/FullCancel", fullCancel);
       assert.equal(refused.body.IsSuccess, false);
-      assert.equal(refused.body.ErrorCode, "PG_DECLINED");
-      assert.match(String(refused.body.ErrorMessage), /REFUND_ACCOUNT_REQUIRED/);
+      assert.equal(refused.body.ErrorCode, "REFUND_ACCOUNT_REQUIRED");
+      assert.match(String(refused.body.ErrorMessage), /RefundAccount/);
       assert.equal(sim.effectiveCancels, cancelsBefore);
 
       const refunded = await hostPost(pgb, "/PGB/FullCancel", { ...fullCancel, RefundAccount: { Bank: "88", AccountNumber: "110-123-456789", HolderName: "홍길동" } });

@@ -39,6 +39,14 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
     return { kind: "unchanged", payment };
   }
 
+  if (target === "WAITING_FOR_DEPOSIT" && (payment.status === "PAID" || payment.status === "PARTIALLY_CANCELLED" || payment.status === "CANCELLED")) {
+    // A virtual-account deposit the bank reversed after the PG reported it (Toss moves DONE back to
+    // WAITING_FOR_DEPOSIT). PGB already told the host PAID: an operator has to look at this order.
+    deps.logger.error({ alert: "DEPOSIT_REVERSED", paymentId: payment.id, status: payment.status }, "the PG reports a deposit reversed on a paid payment");
+    await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "DEPOSIT_REVERSED", source, detail: { pgTransactionId: pgPayment.pgTransactionId, ...trigger } });
+    return { kind: "unchanged", payment };
+  }
+
   const details = pgPayment.details === undefined && pgPayment.virtualAccount === undefined
     ? undefined
     : JSON.stringify({ ...(payment.pgDetails ?? {}), ...(pgPayment.details ?? {}), ...(pgPayment.virtualAccount ? { virtualAccount: pgPayment.virtualAccount } : {}) });
