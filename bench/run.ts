@@ -185,9 +185,10 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
         if (body.RemainingPrice !== null && body.OrderId) balance.set(body.OrderId, Number(body.RemainingPrice));
       },
     });
-    log(`    PGB: ${fmt(result)} — ${succeeded} refunds, the rest stale or in progress (409) by design`);
+    log(`    PGB: ${fmt(result)} — ${succeeded} refunds answered (a 409 is a stale or in-progress cancel, refused by design)`);
     rows.push({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds` });
-    await pgb.stop();
+    // Requests still in flight when the load stopped finish on the server: let them, then check.
+    await sleep(1500);
 
     // The money check: every unit agrees between PGB's rows, its derived balance and the TEST PG.
     const client = new pg.Client({ connectionString: db.url });
@@ -205,7 +206,9 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
     const { rows: paid } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM payments WHERE status IN ('PAID','PARTIALLY_CANCELLED','CANCELLED')");
     await client.end();
     if (bad.length > 0) failures.push(`cancel storm: ${bad.length} orders whose money disagrees, e.g. ${JSON.stringify(bad[0])}`);
-    if (Number(totals[0]!.n) !== succeeded) failures.push(`cancel storm: ${succeeded} successful answers but ${totals[0]!.n} refund rows`);
+    const refundRows = Number(totals[0]!.n);
+    // Each successful answer is one refund row; at most one request per connection was cut off unanswered.
+    if (refundRows < succeeded || refundRows > succeeded + CONNECTIONS) failures.push(`cancel storm: ${succeeded} successful answers but ${refundRows} refund rows`);
     if (Number(stuck[0]!.n) !== 0) failures.push(`cancel storm: ${stuck[0]!.n} refunds not settled`);
     if (Number(paid[0]!.n) !== orders) failures.push(`cancel storm: ${paid[0]!.n} of ${orders} orders paid`);
     log(`    balances checked: ${orders} orders, ${totals[0]!.n} refunds, PGB and the TEST PG agree to the unit: ${bad.length === 0 ? "yes" : "NO"}`);
