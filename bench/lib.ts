@@ -46,8 +46,10 @@ export async function startServer(script: string, env: Record<string, string>, r
   }
   const startupMs = performance.now() - started;
   if (Date.now() >= deadline) throw new Error(`${script} not ready after 60 s: ${output.slice(-2000)}`);
+  // A server that picks its own port announces it as "ready <url>".
+  const announced = /ready (http:\/\/\S+)/.exec(output)?.[1];
   return {
-    url,
+    url: announced ?? url,
     process: child,
     startupMs,
     async stop() {

@@ -82,6 +82,9 @@ async function checkPayStarts(databaseUrl: string, expectedAtLeast: number, labe
   if (ready < expectedAtLeast || other.length > 0) failures.push(`${label}: expected ≥ ${expectedAtLeast} READY payments and nothing else, found ${JSON.stringify(counts)}`);
 }
 
+let testPgPayStart: LoadResult | undefined;
+let baselinePayStart: LoadResult | undefined;
+
 async function scenarioPayStart(adminUrl: string): Promise<number> {
   log(`\n[1] PayStart with the TEST PG vs baseline (PostgreSQL, ${CONNECTIONS} connections, ${DURATION} s)`);
   const baseDb = await scratchDatabase(adminUrl);
@@ -102,6 +105,8 @@ async function scenarioPayStart(adminUrl: string): Promise<number> {
     await pgb.stop();
     log(`    PGB:      ${fmt(mine)}`);
     const ratio = mine.requestsPerSecond / base.requestsPerSecond;
+    baselinePayStart = base;
+    testPgPayStart = mine;
     log(`    PGB ÷ baseline: ${ratio.toFixed(2)}× requests/s (target ≥ 0.60×)`);
     rows.push({ scenario: "1 PayStart (TEST PG)", subject: "baseline", figures: fmt(base) });
     rows.push({ scenario: "1 PayStart (TEST PG)", subject: "PGB", figures: fmt(mine), ratio: `${ratio.toFixed(2)}× baseline` });
@@ -114,6 +119,31 @@ async function scenarioPayStart(adminUrl: string): Promise<number> {
     await pgb?.stop();
     await baseDb.drop();
     await pgbDb.drop();
+  }
+}
+
+async function scenarioStripe(adminUrl: string): Promise<void> {
+  log(`\n[2] PayStart with the Stripe connector against the Stripe simulator (PostgreSQL, ${CONNECTIONS} connections, ${DURATION} s)`);
+  const db = await scratchDatabase(adminUrl);
+  let simulator: Server | undefined;
+  let pgb: Server | undefined;
+  try {
+    simulator = await startServer("bench/stripe-simulator-process.ts", {}, null);
+    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_PG: "STRIPE", BENCH_STRIPE_API_BASE: simulator.url }, "/health/ready");
+    const mine = await measure(pgb.url, "/PGB/PayStart", () => payStartBody());
+    log(`    PGB + Stripe simulator: ${fmt(mine)}`);
+    const vsBaseline = baselinePayStart ? mine.requestsPerSecond / baselinePayStart.requestsPerSecond : undefined;
+    const vsTest = testPgPayStart ? mine.requestsPerSecond / testPgPayStart.requestsPerSecond : undefined;
+    const ratio = [vsBaseline && `${vsBaseline.toFixed(2)}× baseline`, vsTest && `${vsTest.toFixed(2)}× PGB with TEST PG`].filter(Boolean).join(", ");
+    log(`    ${ratio} (the difference to the TEST PG is the cost of the Stripe hop: SDK, HTTP, the simulator)`);
+    rows.push({ scenario: "2 PayStart (Stripe simulator)", subject: "PGB", figures: fmt(mine), ratio });
+    if (mine.non2xx > 0 || mine.errors > 0) failures.push(`Stripe PayStart: ${mine.non2xx} non-2xx, ${mine.errors} errors`);
+    await sleep(500);
+    await checkPayStarts(db.url, mine.total - CONNECTIONS, "Stripe PayStart");
+  } finally {
+    await pgb?.stop();
+    await simulator?.stop();
+    await db.drop();
   }
 }
 
@@ -286,6 +316,7 @@ async function main(): Promise<void> {
     pgVersion = probeDb.version;
     await probeDb.drop();
     if (wanted("1")) await scenarioPayStart(ADMIN_URL);
+    if (wanted("2")) await scenarioStripe(ADMIN_URL);
     if (wanted("4")) await scenarioCancelStorm(ADMIN_URL);
   } else {
     notes.push("PostgreSQL was not reachable: scenarios 1–4 skipped.");
