@@ -10,7 +10,7 @@ import { fail, type Failure } from "../core/errors.ts";
 import { formatMinor, parseMoney, type Money } from "../core/money.ts";
 import { parsePayType } from "../core/pay-type.ts";
 import { payStart } from "../core/use-cases/pay-start.ts";
-import { cancelPayment, type CancelOutput } from "../core/use-cases/cancel-payment.ts";
+import { cancelPayment, type CancelInput, type CancelOutput } from "../core/use-cases/cancel-payment.ts";
 import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
 import { ApiKeyIndex } from "./auth.ts";
 import { bindCaseInsensitive } from "./case-insensitive.ts";
@@ -83,26 +83,19 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
       const body = bind(request, PartialCancelBodySchema, PARTIAL_CANCEL_FIELDS, PARTIAL_CANCEL_ALIASES);
       if (!body.ok) return sendFailure(reply, body, CANCEL_EMPTY);
       const b = body.value;
-      const currency = currencyForNation(b.NationCode);
-      if (currency === undefined) return sendFailure(reply, fail("UNSUPPORTED_NATION", `NationCode ${b.NationCode} is not supported`), CANCEL_EMPTY);
-      const refund = price("RefundPrice", b.RefundPrice, currency, { allowZero: false });
+      const common = cancelCommon(request, b);
+      if (!common.ok) return sendFailure(reply, common, CANCEL_EMPTY);
+      const refund = price("RefundPrice", b.RefundPrice, common.currency, { allowZero: false });
       if (!refund.ok) return sendFailure(reply, refund, CANCEL_EMPTY);
-      const current = price("CurrentTotalPrice", b.CurrentTotalPrice, currency, { allowZero: false });
+      const current = price("CurrentTotalPrice", b.CurrentTotalPrice, common.currency, { allowZero: false });
       if (!current.ok) return sendFailure(reply, current, CANCEL_EMPTY);
-      const modified = price("ModifiedTotalPrice", b.ModifiedTotalPrice, currency, { allowZero: true });
+      const modified = price("ModifiedTotalPrice", b.ModifiedTotalPrice, common.currency, { allowZero: true });
       if (!modified.ok) return sendFailure(reply, modified, CANCEL_EMPTY);
-      const key = idempotencyKey(request);
-      if (!key.ok) return sendFailure(reply, key, CANCEL_EMPTY);
-
       const result = await cancelPayment(deps, {
-        tenant: b.DBType,
-        orderId: b.OrderId,
-        nationCode: b.NationCode,
+        ...common.input,
         current: current.value,
         refund: refund.value,
         modified: modified.value,
-        idempotencyKey: key.value,
-        ...(b.RefundAccount ? { refundAccount: { bank: b.RefundAccount.Bank, accountNumber: b.RefundAccount.AccountNumber, holderName: b.RefundAccount.HolderName } } : {}),
         reason: "partial cancel requested by the host",
       });
       return renderCancel(reply, b.OrderId, result);
@@ -112,24 +105,17 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
       const body = bind(request, FullCancelBodySchema, FULL_CANCEL_FIELDS);
       if (!body.ok) return sendFailure(reply, body, CANCEL_EMPTY);
       const b = body.value;
-      const currency = currencyForNation(b.NationCode);
-      if (currency === undefined) return sendFailure(reply, fail("UNSUPPORTED_NATION", `NationCode ${b.NationCode} is not supported`), CANCEL_EMPTY);
-      const current = price("CurrentTotalPrice", String(b.CurrentTotalPrice), currency, { allowZero: false });
+      const common = cancelCommon(request, b);
+      if (!common.ok) return sendFailure(reply, common, CANCEL_EMPTY);
+      const current = price("CurrentTotalPrice", String(b.CurrentTotalPrice), common.currency, { allowZero: false });
       if (!current.ok) return sendFailure(reply, current, CANCEL_EMPTY);
-      const key = idempotencyKey(request);
-      if (!key.ok) return sendFailure(reply, key, CANCEL_EMPTY);
-
       const result = await cancelPayment(deps, {
-        tenant: b.DBType,
-        orderId: b.OrderId,
-        nationCode: b.NationCode,
+        ...common.input,
         current: current.value,
         refund: undefined,
         modified: undefined,
         expectPg: b.PGType,
         expectPayType: b.PayType,
-        idempotencyKey: key.value,
-        ...(b.RefundAccount ? { refundAccount: { bank: b.RefundAccount.Bank, accountNumber: b.RefundAccount.AccountNumber, holderName: b.RefundAccount.HolderName } } : {}),
         reason: "full cancel requested by the host",
       });
       return renderCancel(reply, b.OrderId, result);
@@ -161,6 +147,23 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
     if (parsed.data.DBType !== request.tenant) return fail("TENANT_FORBIDDEN", `this API key does not act on DBType ${parsed.data.DBType}`);
     return { ok: true, value: parsed.data };
   }
+}
+
+/** What both cancels read alike: the currency of the nation, the Idempotency-Key, the refund account. */
+function cancelCommon(
+  request: FastifyRequest,
+  b: { DBType: string; OrderId: number; NationCode: string; RefundAccount?: { Bank: string; AccountNumber: string; HolderName: string } | null | undefined },
+): { ok: true; currency: CurrencyCode; input: Pick<CancelInput, "tenant" | "orderId" | "nationCode" | "idempotencyKey" | "refundAccount"> } | Failure {
+  const currency = currencyForNation(b.NationCode);
+  if (currency === undefined) return fail("UNSUPPORTED_NATION", `NationCode ${b.NationCode} is not supported`);
+  const key = idempotencyKey(request);
+  if (!key.ok) return key;
+  const account = b.RefundAccount ? { bank: b.RefundAccount.Bank, accountNumber: b.RefundAccount.AccountNumber, holderName: b.RefundAccount.HolderName } : undefined;
+  return {
+    ok: true,
+    currency,
+    input: { tenant: b.DBType, orderId: b.OrderId, nationCode: b.NationCode, idempotencyKey: key.value, ...(account ? { refundAccount: account } : {}) },
+  };
 }
 
 function price(field: string, text: string, currency: CurrencyCode, options: { allowZero: boolean }): { ok: true; value: Money } | Failure {
