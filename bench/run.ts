@@ -13,8 +13,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createServer } from "node:http";
 import pg from "pg";
-import { load, scratchDatabase, startServer, type LoadResult, type Server } from "./lib.ts";
+import { Webhook } from "standardwebhooks";
+import { freePort, load, scratchDatabase, startServer, type LoadResult, type Server } from "./lib.ts";
 
 const args = new Set(process.argv.slice(2));
 const SMOKE = args.has("--smoke");
@@ -30,6 +32,7 @@ const WARMUP = SMOKE ? 0.5 : 3;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const KEY = "bench-key";
+const BENCH_TEST_PG_SECRET = "whsec_YmVuY2gtdGVzdC1wZy1zZWNyZXQtMTIzNDU2";
 const HEADERS = { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${KEY}` };
 
 interface Row {
@@ -145,6 +148,131 @@ async function scenarioStripe(adminUrl: string): Promise<void> {
     await simulator?.stop();
     await db.drop();
   }
+}
+
+/** Percentile of a sorted list (nearest rank). */
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
+  const rates = SMOKE ? [100] : [200, 400, 800, 1600];
+  const perRate = (rate: number) => Math.round(rate * (SMOKE ? 1 : Math.max(3, DURATION / 2)));
+  log(`\n[3] Webhook → host notified: signed TEST-PG webhooks at fixed rates (${rates.join(", ")}/s), a fake host receiving the notifications`);
+  const db = await scratchDatabase(adminUrl);
+  const host = await startFakeHost();
+  let pgb: Server | undefined;
+  try {
+    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify`, BENCH_TEST_PG_WEBHOOKS: "drop" }, "/health/ready");
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const signer = new Webhook(BENCH_TEST_PG_SECRET);
+    let sustained = 0;
+    for (const rate of rates) {
+      const count = perRate(rate);
+      // Checkouts the customers have paid at the TEST PG (its own record says PAID); the PG's webhooks
+      // are what the benchmark sends, at a fixed rate, signed as the TEST PG signs them.
+      const orders: Array<{ orderId: number; paymentId: string; tp: string }> = [];
+      for (let i = 0; i < count; i += 50) {
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(50, count - i) }, async () => {
+            const orderId = orderSeq++;
+            const r = await fetch(`${pgb!.url}/PGB/PayStart`, { method: "POST", headers: HEADERS, body: JSON.stringify({ DBType: "BENCH", OrderId: orderId, PayType: "CARD", TotalPrice: "15000", JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" }) });
+            const body = (await r.json()) as { PaymentId: string; RedirectUrl: string };
+            return { orderId, paymentId: body.PaymentId, tp: body.RedirectUrl.split("/").pop()! };
+          }),
+        );
+        orders.push(...batch);
+      }
+      await client.query("UPDATE test_pg_payments SET status = 'PAID' WHERE id = ANY($1)", [orders.map((o) => o.tp)]);
+      const accepted = new Map<number, number>();
+      const started = performance.now();
+      const sends: Array<Promise<void>> = [];
+      for (let i = 0; i < orders.length; i++) {
+        const due = started + (i * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        const o = orders[i]!;
+        const id = `evt_bench_${o.paymentId}`;
+        const payload = JSON.stringify({ id, type: "payment.updated", created: new Date().toISOString(), data: { paymentId: o.tp, merchantReference: o.paymentId, status: "PAID" } });
+        const now = new Date();
+        sends.push(
+          fetch(`${pgb!.url}/PGBReturn/test/webhook/BENCH`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "webhook-signature": signer.sign(id, now, payload) },
+            body: payload,
+          }).then(async (r) => {
+            await r.arrayBuffer();
+            if (r.status === 200) accepted.set(o.orderId, performance.now());
+            else failures.push(`webhook for order ${o.orderId} answered ${r.status}`);
+          }),
+        );
+      }
+      await Promise.all(sends);
+      const sendSeconds = (performance.now() - started) / 1000;
+      const deadline = Date.now() + 30_000;
+      while (orders.some((o) => !host.received.has(o.orderId)) && Date.now() < deadline) await sleep(20);
+      const drainSeconds = (performance.now() - started) / 1000;
+      const latencies = orders.filter((o) => host.received.has(o.orderId) && accepted.has(o.orderId)).map((o) => host.received.get(o.orderId)! - accepted.get(o.orderId)!).sort((a, b) => a - b);
+      const missing = orders.filter((o) => !host.received.has(o.orderId)).length;
+      const achieved = count / sendSeconds;
+      const keptUp = missing === 0 && drainSeconds <= sendSeconds + 1;
+      if (keptUp && achieved >= rate * 0.9) sustained = rate;
+      const line = `${rate}/s offered (${achieved.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms after the webhook was accepted; backlog drained ${(drainSeconds - sendSeconds).toFixed(1)} s after the last webhook${missing ? `; ${missing} NOT NOTIFIED` : ""}`;
+      log(`    ${line}`);
+      rows.push({ scenario: "3 Webhook → host notified", subject: `${rate}/s`, figures: line, ...(rate === 200 ? { ratio: `p99 ${percentile(latencies, 0.99).toFixed(1)} ms (target < 100 ms)` } : {}) });
+      if (missing > 0) failures.push(`webhook → host: ${missing} of ${count} paid orders never notified at ${rate}/s`);
+      if (!keptUp) break;
+    }
+    // Correctness: every webhooked payment is PAID once, notified once per event (duplicates by webhook-id only).
+    const { rows: states } = await client.query<{ status: string; n: string }>("SELECT status, count(*)::text AS n FROM payments GROUP BY status");
+    const { rows: doubles } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM (SELECT payment_id FROM notifications GROUP BY payment_id HAVING count(*) > 1) d");
+    await client.end();
+    const notPaid = states.filter((s) => s.status !== "PAID");
+    if (notPaid.length > 0) failures.push(`webhook → host: payments not PAID: ${JSON.stringify(notPaid)}`);
+    if (Number(doubles[0]!.n) > 0) failures.push(`webhook → host: ${doubles[0]!.n} payments with more than one notification`);
+    if (host.duplicates > 0) notes.push(`the fake host saw ${host.duplicates} redelivered notifications (at-least-once; deduplicated by webhook-id)`);
+    log(`    sustained rate with no growing backlog: ${sustained ? `${sustained}/s` : "below the lowest rate tried"}; all payments PAID and notified once: ${notPaid.length === 0 && Number(doubles[0]!.n) === 0 ? "yes" : "NO"}`);
+  } finally {
+    await pgb?.stop();
+    await host.close();
+    await db.drop();
+  }
+}
+
+/** A host that answers notifications at once and remembers when each order's first one arrived. */
+async function startFakeHost(): Promise<{ url: string; received: Map<number, number>; duplicates: number; close(): Promise<void> }> {
+  const received = new Map<number, number>();
+  const seen = new Set<string>();
+  const state = { duplicates: 0 };
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (c: Buffer) => chunks.push(c));
+    request.on("end", () => {
+      const at = performance.now();
+      const id = String(request.headers["webhook-id"] ?? "");
+      if (seen.has(id)) state.duplicates++;
+      seen.add(id);
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { OrderId: number; Type: string };
+        if (body.Type === "PAYMENT_COMPLETED" && !received.has(body.OrderId)) received.set(body.OrderId, at);
+      } catch {
+        // not JSON: still answered, the benchmark checks arrival only
+      }
+      response.writeHead(204).end();
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    get duplicates() {
+      return state.duplicates;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 async function scenarioEmbedded(): Promise<void> {
@@ -317,6 +445,7 @@ async function main(): Promise<void> {
     await probeDb.drop();
     if (wanted("1")) await scenarioPayStart(ADMIN_URL);
     if (wanted("2")) await scenarioStripe(ADMIN_URL);
+    if (wanted("3")) await scenarioWebhookToHost(ADMIN_URL);
     if (wanted("4")) await scenarioCancelStorm(ADMIN_URL);
   } else {
     notes.push("PostgreSQL was not reachable: scenarios 1–4 skipped.");
