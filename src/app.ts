@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import pino, { type Logger } from "pino";
-import { ConfigError, formatZodIssues, type Config } from "./config/config.ts";
+import { ConfigError, formatZodIssues, WorkersConfigSchema, type Config } from "./config/config.ts";
 import type { Connector, ConnectorDeps, ConnectorFactory } from "./connectors/connector.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
 import type { CoreDeps } from "./core/deps.ts";
@@ -13,9 +13,12 @@ import { registerHostRoutes } from "./api/host-routes.ts";
 import { registerPgRoutes } from "./api/pg-routes.ts";
 import { registerErrorHandling } from "./api/error-handling.ts";
 import { registerDemoHost } from "./api/demo-host.ts";
+import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { migrate, type DatabaseHandle } from "./storage/database.ts";
+import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
+import { Reconciler } from "./workers/reconciler.ts";
 
-export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost">;
+export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers">>;
 
 export interface BuildAppOptions {
   config: AppConfig;
@@ -28,6 +31,10 @@ export interface BuildAppOptions {
 export interface PgbApp {
   app: FastifyInstance;
   deps: CoreDeps;
+  database: DatabaseHandle;
+  metrics: PgbMetrics;
+  /** Answers POST /PGB/Sync; the timed reconciler is started by startWorkers (src/workers). */
+  reconciler: Reconciler;
 }
 
 /** Log redaction: credentials and anything that looks like card data never reach a log line. */
@@ -87,6 +94,9 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   });
   registerHostRoutes(app, deps);
   registerPgRoutes(app, deps);
+  const metrics = createMetrics(database.db);
+  const reconciler = new Reconciler(deps, database, metrics, WorkersConfigSchema.parse(config.workers ?? {}).reconciler);
+  registerOpsRoutes(app, deps, { metrics, reconciler });
   for (const factory of factories) {
     await factory.registerRoutes?.(app, {
       ...connectorDeps,
@@ -96,5 +106,5 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   }
   if (config.demoHost) registerDemoHost(app, deps);
   await app.ready();
-  return { app, deps };
+  return { app, deps, database, metrics, reconciler };
 }

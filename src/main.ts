@@ -4,6 +4,7 @@
 import { ConfigError, loadConfig } from "./config/config.ts";
 import { buildApp, createLogger } from "./app.ts";
 import { openDatabase } from "./storage/database.ts";
+import { startWorkers } from "./workers/index.ts";
 
 const startedAt = performance.now();
 
@@ -39,18 +40,32 @@ async function main(): Promise<void> {
     "PGB ready",
   );
   if (config.demoHost) logger.info(`demo shop: ${config.publicUrl}/demo`);
+  const workers = await startWorkers(pgb, config.workers);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "PGB stopping: no new requests, finishing those in flight");
-    await pgb.app.close();
-    await database.close();
+    logger.info({ signal }, "PGB stopping: no new requests, finishing those in flight and the claimed deliveries");
+    // A second signal, or a hang past the grace period, ends the process anyway: whatever is still
+    // claimed then is released by its lease running out, and another PGB process takes it over.
+    const hardStop = setTimeout(() => {
+      logger.warn("PGB did not stop in time; exiting");
+      process.exit(1);
+    }, config.workers.notifications.timeoutMs + 15_000);
+    hardStop.unref();
+    try {
+      await Promise.all([pgb.app.close(), workers.stop()]);
+      await database.close();
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, "error while stopping");
+      process.exit(1);
+    }
+    logger.info("PGB stopped");
     process.exit(0);
   };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => (stopping ? process.exit(1) : void stop("SIGTERM")));
+  process.on("SIGINT", () => (stopping ? process.exit(1) : void stop("SIGINT")));
 }
 
 main().catch((error: unknown) => {

@@ -31,9 +31,7 @@ export class WorkerLoop {
       return;
     }
     clearTimeout(this.#timer);
-    this.#running = this.#round().finally(() => {
-      this.#running = undefined;
-    });
+    this.#running = this.#round();
   }
 
   async #round(): Promise<void> {
@@ -43,10 +41,12 @@ export class WorkerLoop {
     } catch (error) {
       this.logger.error({ worker: this.name, err: (error as Error).message }, "worker round failed; retrying later");
     }
+    // Cleared before deciding what comes next, so a kick from here on starts a new round.
+    this.#running = undefined;
     if (this.#stopped) return;
     if (this.#again) {
       this.#again = false;
-      queueMicrotask(() => this.kick());
+      this.kick();
       return;
     }
     this.#timer = setTimeout(() => this.kick(), Math.max(0, delay));

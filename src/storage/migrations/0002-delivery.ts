@@ -45,6 +45,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("claimed_until", "timestamptz")
     .execute();
 
+  // Per order, seq must follow commit order, or a dispatcher could send a later event whose
+  // transaction committed first. Two transactions notifying the same order (two attempts of one
+  // order settling at once, say) take turns on an order-wide lock, and seq is drawn under it.
+  await sql`CREATE FUNCTION notifications_order_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              PERFORM pg_advisory_xact_lock(hashtext('pgb-notifications'), hashtext(NEW.tenant || ':' || NEW.order_id::text));
+              NEW.seq := nextval(pg_get_serial_sequence('notifications', 'seq'));
+              RETURN NEW;
+            END $$`.execute(db);
+  await sql`CREATE TRIGGER notifications_order_seq BEFORE INSERT ON notifications
+            FOR EACH ROW EXECUTE FUNCTION notifications_order_seq()`.execute(db);
+
   // Wakes every listening dispatcher when the outbox or the webhook store grows. NOTIFY is
   // delivered at commit, so a woken dispatcher always finds the row.
   await sql`CREATE FUNCTION pgb_wake_delivery() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,0 +1,144 @@
+/**
+ * Operations routes (issue 3), next to the host API and authenticated the same way (a tenant's API
+ * key acts on its own DBType only):
+ *
+ * - POST /PGB/Sync {DBType, OrderId}: ask the PG about the order now (reconciler) and answer the
+ *   order's payment as GET /PGB/Payment does, plus what each check concluded.
+ * - GET /PGB/Notifications?DBType=&OrderId=: every notification of the order, in order, with each
+ *   delivery attempt (time, HTTP status, error, next attempt).
+ * - POST /PGB/Notifications/Replay {DBType, NotificationId | OrderId}: DEAD notifications back to
+ *   PENDING with a fresh attempt budget.
+ * - GET /metrics: Prometheus (no key; expose it on an internal network only).
+ */
+import type { FastifyInstance } from "fastify";
+import type { Kysely } from "kysely";
+import { z } from "zod";
+import type { CoreDeps } from "../core/deps.ts";
+import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
+import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
+import type { PgbMetrics } from "../workers/metrics.ts";
+import { replayNotifications } from "../workers/notification-dispatcher.ts";
+import type { Reconciler } from "../workers/reconciler.ts";
+import { ApiKeyIndex } from "./auth.ts";
+import { bindCaseInsensitive } from "./case-insensitive.ts";
+import { sendFailure, sendResult } from "./host-result.ts";
+import { firstIssue, PaymentQuerySchema } from "./host-schemas.ts";
+
+const INT32_MAX = 2_147_483_647;
+const orderIdSchema = z.number({ error: "must be an integer number" }).int("must be an integer").min(1, "must be at least 1").max(INT32_MAX, "is larger than a 32-bit int");
+const dbTypeSchema = z.string({ error: "is required" }).trim().min(1, "must not be empty").max(64);
+
+const SyncBodySchema = z.object({ DBType: dbTypeSchema, OrderId: orderIdSchema });
+const ReplayBodySchema = z
+  .object({
+    DBType: dbTypeSchema,
+    NotificationId: z.string().regex(/^msg_[0-9a-z]{1,64}$/, "must be a notification id (msg_…)").nullish(),
+    OrderId: orderIdSchema.nullish(),
+  })
+  .refine((b) => (b.NotificationId == null) !== (b.OrderId == null), { message: "give either NotificationId or OrderId", path: ["NotificationId"] });
+
+export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { metrics: PgbMetrics; reconciler: Reconciler }): void {
+  const keys = new ApiKeyIndex(deps.config.tenants);
+  const db = deps.db as unknown as Kysely<DeliveryDatabase>;
+
+  app.get("/metrics", async (_request, reply) => {
+    const body = await ops.metrics.registry.metrics();
+    return reply.type(ops.metrics.registry.contentType).send(body);
+  });
+
+  void app.register(async (scope) => {
+    scope.addHook("onRequest", async (request, reply) => {
+      const tenant = keys.tenantOf(request.headers.authorization);
+      if (tenant === undefined) {
+        return sendResult(reply.header("www-authenticate", 'Bearer realm="PGB"'), "UNAUTHORIZED", "missing or invalid API key (Authorization: Bearer <key>)");
+      }
+      request.tenant = tenant;
+    });
+
+    scope.post("/PGB/Sync", async (request, reply) => {
+      const bound = bindCaseInsensitive(request.body, ["DBType", "OrderId"]);
+      if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
+      const body = SyncBodySchema.safeParse(bound.value);
+      if (!body.success) return sendResult(reply, "INVALID_FIELD", firstIssue(body.error));
+      if (body.data.DBType !== request.tenant) return sendResult(reply, "TENANT_FORBIDDEN", `this API key does not act on DBType ${body.data.DBType}`);
+      const checks = await ops.reconciler.syncOrder(body.data.DBType, body.data.OrderId);
+      if (checks === undefined) return sendResult(reply, "ORDER_NOT_FOUND", `no payment for order ${body.data.OrderId}`);
+      const view = await getOrderPayment(deps, body.data.DBType, body.data.OrderId);
+      if (!view.ok) return sendFailure(reply, view);
+      return sendResult(reply, "OK", null, {
+        ...view.value,
+        Checks: checks.map((c) => ({ Subject: c.subject, Kind: c.kind, Result: c.result.toUpperCase(), Detail: c.detail ?? null })),
+      });
+    });
+
+    scope.get("/PGB/Notifications", async (request, reply) => {
+      const bound = bindCaseInsensitive(request.query, ["DBType", "OrderId"]);
+      if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
+      const query = PaymentQuerySchema.safeParse(bound.value);
+      if (!query.success) return sendResult(reply, "INVALID_FIELD", firstIssue(query.error));
+      if (query.data.DBType !== request.tenant) return sendResult(reply, "TENANT_FORBIDDEN", "this API key does not act on that DBType");
+      const notifications = await db
+        .selectFrom("notifications")
+        .selectAll()
+        .where("tenant", "=", query.data.DBType)
+        .where("order_id", "=", query.data.OrderId)
+        .orderBy("seq")
+        .execute();
+      if (notifications.length === 0) {
+        const any = await db.selectFrom("payments").select("id").where("tenant", "=", query.data.DBType).where("order_id", "=", query.data.OrderId).limit(1).execute();
+        if (any.length === 0) return sendResult(reply, "ORDER_NOT_FOUND", `no payment for order ${query.data.OrderId}`);
+      }
+      const attempts = notifications.length === 0
+        ? []
+        : await db.selectFrom("notification_attempts").selectAll().where("notification_id", "in", notifications.map((n) => n.id)).orderBy("id").execute();
+      const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+      return sendResult(reply, "OK", null, {
+        DBType: query.data.DBType,
+        OrderId: query.data.OrderId,
+        Notifications: notifications.map((n) => ({
+          NotificationId: n.id,
+          Seq: String(n.seq),
+          PaymentId: n.payment_id,
+          Type: n.type,
+          Status: n.status,
+          Attempts: n.attempts,
+          NextAttemptAt: n.status === "PENDING" ? iso(n.next_attempt_at) : null,
+          LastError: n.last_error,
+          DeliveredAt: iso(n.delivered_at),
+          ReplayedAt: iso(n.replayed_at),
+          CreatedAt: iso(n.created_at),
+          Payload: n.payload,
+          AttemptLog: attempts
+            .filter((a) => a.notification_id === n.id)
+            .map((a) => ({
+              Attempt: a.attempt,
+              At: iso(a.started_at),
+              DurationMs: a.duration_ms,
+              StatusCode: a.status_code,
+              Error: a.error,
+              Outcome: a.outcome,
+              NextAttemptAt: iso(a.next_attempt_at),
+            })),
+        })),
+      });
+    });
+
+    scope.post("/PGB/Notifications/Replay", async (request, reply) => {
+      const bound = bindCaseInsensitive(request.body, ["DBType", "NotificationId", "OrderId"]);
+      if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
+      const body = ReplayBodySchema.safeParse(bound.value);
+      if (!body.success) return sendResult(reply, "INVALID_FIELD", firstIssue(body.error));
+      const tenant = body.data.DBType;
+      if (tenant !== request.tenant) return sendResult(reply, "TENANT_FORBIDDEN", `this API key does not act on DBType ${tenant}`);
+      const id = body.data.NotificationId ?? undefined;
+      const replayed = await replayNotifications(db, tenant, id !== undefined ? { id } : { orderId: body.data.OrderId! });
+      if (replayed.length === 0 && id !== undefined) {
+        const found = await db.selectFrom("notifications").select(["status"]).where("id", "=", id).where("tenant", "=", tenant).executeTakeFirst();
+        if (found === undefined) return sendResult(reply, "NOT_FOUND", `no notification ${id} for DBType ${tenant}`);
+        // Not dead: nothing to replay. Still a success, so an operator's retried click is harmless.
+        return sendResult(reply, "OK", `notification ${id} is ${found.status}, not DEAD; nothing replayed`, { Replayed: [] });
+      }
+      return sendResult(reply, "OK", null, { Replayed: replayed });
+    });
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * The background workers of one PGB process: the notification dispatcher, the webhook retrier and
+ * the reconciler. They share nothing but the database with the workers of other processes, so any
+ * number of PGB processes may run them at once. `main.ts` starts them; tests start them with short
+ * intervals.
+ */
+import type { PgbApp } from "../app.ts";
+import { WorkersConfigSchema, type WorkersConfig } from "../config/config.ts";
+import { NotificationDispatcher } from "./notification-dispatcher.ts";
+import { Reconciler } from "./reconciler.ts";
+import { listenForWakeUps } from "./wake-up.ts";
+import { WebhookRetrier } from "./webhook-retrier.ts";
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type WorkersOptions = DeepPartial<WorkersConfig> & {
+  /** Leave a worker out (tests of one worker alone). */
+  disable?: Array<"notifications" | "webhooks" | "reconciler">;
+};
+
+export interface RunningWorkers {
+  dispatcher: NotificationDispatcher | undefined;
+  reconciler: Reconciler | undefined;
+  /** Stops claiming new work, finishes or releases what is claimed. */
+  stop(): Promise<void>;
+}
+
+export async function startWorkers(pgb: PgbApp, options: WorkersOptions = {}): Promise<RunningWorkers> {
+  const { disable = [], ...rest } = options;
+  const settings = WorkersConfigSchema.parse(rest);
+  const { deps, database, metrics } = pgb;
+
+  const dispatcher = disable.includes("notifications") ? undefined : new NotificationDispatcher(deps, metrics, settings.notifications, settings.pollIntervalMs);
+  const retrier = disable.includes("webhooks") ? undefined : new WebhookRetrier(deps, metrics, settings.webhooks, settings.pollIntervalMs);
+  const reconciler = disable.includes("reconciler") ? undefined : new Reconciler(deps, database, metrics, settings.reconciler);
+
+  const wakeUp = dispatcher === undefined ? undefined : await listenForWakeUps(database, deps.logger, () => dispatcher.wake());
+  dispatcher?.start();
+  retrier?.start();
+  reconciler?.start();
+  deps.logger.info({ workers: ["notifications", "webhooks", "reconciler"].filter((w) => !disable.includes(w as never)) }, "workers started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    dispatcher,
+    reconciler,
+    stop() {
+      stopping ??= (async () => {
+        await wakeUp?.close();
+        await Promise.all([dispatcher?.stop(), retrier?.stop(), reconciler?.stop()]);
+        deps.logger.info("workers stopped");
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Prometheus metrics (GET /metrics). Queue sizes are read from the database at scrape time, so every
+ * PGB process reports the same truth about the shared outbox; counters and histograms count what
+ * this process did. One registry per app, so several apps in one test process do not collide.
+ */
+import { sql } from "kysely";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Db } from "../storage/database.ts";
+
+export interface PgbMetrics {
+  registry: Registry;
+  notificationAttempts: Counter<"outcome">;
+  notificationAttemptSeconds: Histogram<"outcome">;
+  webhookRetries: Counter<"result">;
+  reconcilerActions: Counter<"action">;
+}
+
+export function createMetrics(db: Db): PgbMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "pgb_" });
+
+  new Gauge({
+    name: "pgb_notifications",
+    help: "Host notifications by delivery state: pending (never tried), retrying (failed at least once, will retry), dead (gave up; replayable).",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await sql<{ state: string; n: string }>`
+        SELECT CASE WHEN status = 'DEAD' THEN 'dead' WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END AS state, count(*)::text AS n
+        FROM notifications WHERE status <> 'DELIVERED' GROUP BY 1`.execute(db);
+      const counts: Record<string, number> = { pending: 0, retrying: 0, dead: 0 };
+      for (const r of rows.rows) counts[r.state] = Number(r.n);
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+
+  new Gauge({
+    name: "pgb_notification_oldest_undelivered_seconds",
+    help: "Age of the oldest notification not yet delivered (0 when none); dead ones excluded.",
+    registers: [registry],
+    async collect() {
+      const row = await sql<{ age: number | null }>`
+        SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM notifications WHERE status = 'PENDING'`.execute(db);
+      this.set(Number(row.rows[0]?.age ?? 0));
+    },
+  });
+
+  new Gauge({
+    name: "pgb_webhook_processing_lag_seconds",
+    help: "Age of the oldest stored PG webhook not yet processed (RECEIVED or FAILED); 0 when none.",
+    registers: [registry],
+    async collect() {
+      const row = await sql<{ age: number | null }>`
+        SELECT extract(epoch FROM now() - min(received_at))::float8 AS age FROM pg_webhooks WHERE status IN ('RECEIVED','FAILED')`.execute(db);
+      this.set(Number(row.rows[0]?.age ?? 0));
+    },
+  });
+
+  new Gauge({
+    name: "pgb_webhooks_unprocessed",
+    help: "Stored PG webhooks waiting for (re)processing, by status.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await sql<{ status: string; n: string }>`
+        SELECT status, count(*)::text AS n FROM pg_webhooks WHERE status IN ('RECEIVED','FAILED') GROUP BY status`.execute(db);
+      const counts: Record<string, number> = { RECEIVED: 0, FAILED: 0 };
+      for (const r of rows.rows) counts[r.status] = Number(r.n);
+      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+
+  return {
+    registry,
+    notificationAttempts: new Counter({
+      name: "pgb_notification_attempts_total",
+      help: "Delivery attempts to hosts made by this process, by outcome (delivered, retry, dead).",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    notificationAttemptSeconds: new Histogram({
+      name: "pgb_notification_attempt_seconds",
+      help: "Duration of one delivery attempt to a host.",
+      labelNames: ["outcome"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    webhookRetries: new Counter({
+      name: "pgb_webhook_retries_total",
+      help: "Stored PG webhooks re-processed by this process's retrier, by result.",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+    reconcilerActions: new Counter({
+      name: "pgb_reconciler_actions_total",
+      help: "What this process's reconciler concluded per check: paid, failed, expired, deposit_waiting, unchanged, mismatch, refund_succeeded, refund_failed, refund_pending, closed, late_payment, busy, error.",
+      labelNames: ["action"] as const,
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,257 @@
+/**
+ * Delivers the outbox (table notifications) to each tenant's notifyUrl (design.md §3).
+ *
+ * - At least once: a row leaves PENDING only when the host answered 2xx (DELIVERED) or the attempt
+ *   limit is reached (DEAD, replayable). A process that dies mid-attempt loses nothing: its claim is
+ *   a lease that runs out, and another process sends the notification again under the same id.
+ * - Signed with Standard Webhooks; `webhook-id` is the notification id, stable across retries, so
+ *   the host deduplicates.
+ * - Per order, in the order the events happened: a notification is claimable only when every
+ *   earlier one (lower seq) of its order is DELIVERED. A dead one therefore holds back the later
+ *   ones of its order until it is replayed; other orders are not affected.
+ * - Shared by any number of processes: claims use FOR UPDATE SKIP LOCKED.
+ * - Every attempt is recorded in notification_attempts.
+ */
+import { randomBytes } from "node:crypto";
+import { sql, type Kysely } from "kysely";
+import type { Logger } from "pino";
+import { Webhook } from "standardwebhooks";
+import type { WorkersConfig } from "../config/config.ts";
+import type { CoreDeps } from "../core/deps.ts";
+import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
+import { backoffMs } from "./backoff.ts";
+import type { PgbMetrics } from "./metrics.ts";
+import { WorkerLoop } from "./worker-loop.ts";
+
+interface Claimed {
+  id: string;
+  tenant: string;
+  payload: unknown;
+  attempts: number;
+}
+
+type AttemptResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string };
+
+/** Room left after an attempt's time-out before another process may take the notification over. */
+const LEASE_MARGIN_MS = 5_000;
+const USER_AGENT = "PGB-Notifier/1 (+Standard Webhooks)";
+
+export class NotificationDispatcher {
+  readonly #db: Kysely<DeliveryDatabase>;
+  readonly #settings: WorkersConfig["notifications"];
+  readonly #loop: WorkerLoop;
+  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #aborts = new Set<AbortController>();
+  readonly #token = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  readonly #logger: Logger;
+
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly metrics: PgbMetrics,
+    settings: WorkersConfig["notifications"],
+    private readonly pollIntervalMs: number,
+  ) {
+    this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
+    this.#settings = settings;
+    this.#logger = deps.logger.child({ worker: "notification-dispatcher" });
+    this.#loop = new WorkerLoop("notification-dispatcher", this.#logger, () => this.#tick(), pollIntervalMs);
+  }
+
+  /** The token this process stamps on its claims (shown in attempt records as `worker`). */
+  get worker(): string {
+    return this.#token;
+  }
+
+  start(): void {
+    this.#loop.start();
+  }
+
+  /** Something new may be deliverable (a database wake-up, a replay). */
+  wake(): void {
+    this.#loop.kick();
+  }
+
+  /**
+   * Stops claiming, lets attempts in flight finish (each is bounded by its time-out), and hands back
+   * anything still claimed so another process can send it right away.
+   */
+  async stop(graceMs = this.#settings.timeoutMs + 1_000): Promise<void> {
+    await this.#loop.stop();
+    const all = Promise.allSettled([...this.#inFlight.values()]);
+    const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([all, timer]);
+    for (const abort of this.#aborts) abort.abort(new Error("PGB is shutting down"));
+    await Promise.race([Promise.allSettled([...this.#inFlight.values()]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    await this.#db
+      .updateTable("notifications")
+      .set({ claim_token: null, next_attempt_at: sql<Date>`now()` })
+      .where("claim_token", "=", this.#token)
+      .where("status", "=", "PENDING")
+      .execute();
+  }
+
+  async #tick(): Promise<number> {
+    const free = this.#settings.concurrency - this.#inFlight.size;
+    if (free > 0) {
+      const claimed = await this.#claim(free);
+      for (const row of claimed) {
+        const job = this.#deliver(row)
+          .catch((error: unknown) => this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried"))
+          .finally(() => {
+            this.#inFlight.delete(row.id);
+            this.#loop.kick();
+          });
+        this.#inFlight.set(row.id, job);
+      }
+      if (claimed.length === free) return 0;
+    }
+    return this.#untilNextDue();
+  }
+
+  /** Claims due notifications whose earlier ones (same order) are all delivered. */
+  async #claim(limit: number): Promise<Claimed[]> {
+    const leaseMs = this.#settings.timeoutMs + LEASE_MARGIN_MS;
+    const result = await sql<Claimed>`
+      UPDATE notifications n
+      SET claim_token = ${this.#token},
+          attempts = n.attempts + 1,
+          next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+      WHERE n.id IN (
+        SELECT c.id FROM notifications c
+        WHERE c.status = 'PENDING' AND c.next_attempt_at <= now()
+          AND NOT EXISTS (
+            SELECT 1 FROM notifications e
+            WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
+        ORDER BY c.next_attempt_at, c.seq
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING n.id, n.tenant, n.payload, n.attempts`.execute(this.#db);
+    return result.rows;
+  }
+
+  /** How long until the next eligible notification falls due, at most the poll interval. */
+  async #untilNextDue(): Promise<number> {
+    const result = await sql<{ ms: number | null }>`
+      SELECT (extract(epoch FROM min(c.next_attempt_at) - now()) * 1000)::float8 AS ms
+      FROM notifications c
+      WHERE c.status = 'PENDING'
+        AND NOT EXISTS (
+          SELECT 1 FROM notifications e
+          WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')`.execute(this.#db);
+    const ms = result.rows[0]?.ms;
+    if (ms === null || ms === undefined) return this.pollIntervalMs;
+    // Never spin: something due "now" that could not be claimed is held by another process.
+    return Math.min(this.pollIntervalMs, Math.max(10, Math.ceil(Number(ms))));
+  }
+
+  async #deliver(row: Claimed): Promise<void> {
+    const startedAt = new Date();
+    const started = performance.now();
+    const result = await this.#send(row);
+    const durationMs = Math.round(performance.now() - started);
+
+    let outcome: "DELIVERED" | "RETRY" | "DEAD";
+    let nextAttemptAt: Date | null = null;
+    if (result.ok) outcome = "DELIVERED";
+    else if (row.attempts >= this.#settings.maxAttempts) outcome = "DEAD";
+    else {
+      outcome = "RETRY";
+      nextAttemptAt = new Date(Date.now() + backoffMs(row.attempts, this.#settings.backoffMs, this.#settings.maxBackoffMs));
+    }
+    const error = result.ok ? null : result.error;
+
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("notification_attempts")
+        .values({
+          notification_id: row.id,
+          attempt: row.attempts,
+          started_at: startedAt,
+          duration_ms: durationMs,
+          status_code: result.statusCode,
+          error,
+          outcome,
+          next_attempt_at: nextAttemptAt,
+          worker: this.#token,
+        })
+        .execute();
+      // Guarded by the claim: if the lease ran out and another process took over, it decides.
+      const update = trx.updateTable("notifications").where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
+      if (outcome === "DELIVERED") {
+        await update.set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null }).execute();
+      } else if (outcome === "DEAD") {
+        await update.set({ status: "DEAD", last_error: error, claim_token: null }).execute();
+      } else {
+        await update.set({ next_attempt_at: nextAttemptAt!, last_error: error, claim_token: null }).execute();
+      }
+    });
+
+    this.metrics.notificationAttempts.inc({ outcome: outcome.toLowerCase() });
+    this.metrics.notificationAttemptSeconds.observe({ outcome: outcome.toLowerCase() }, durationMs / 1000);
+    if (outcome === "DEAD") {
+      this.#logger.error({ alert: "NOTIFICATION_DEAD", notificationId: row.id, tenant: row.tenant, attempts: row.attempts, err: error }, "gave up delivering a notification; replay it once the host is fixed");
+    } else if (outcome === "RETRY") {
+      this.#logger.warn({ notificationId: row.id, tenant: row.tenant, attempt: row.attempts, statusCode: result.statusCode, err: error, nextAttemptAt }, "notification not accepted by the host; will retry");
+    }
+  }
+
+  async #send(row: Claimed): Promise<AttemptResult> {
+    const tenant = Object.hasOwn(this.deps.config.tenants, row.tenant) ? this.deps.config.tenants[row.tenant] : undefined;
+    if (tenant === undefined) return { ok: false, statusCode: null, error: `tenant ${row.tenant} is not configured` };
+    const body = JSON.stringify(row.payload);
+    const timestamp = new Date();
+    let signature: string;
+    try {
+      signature = new Webhook(tenant.notifySecret.reveal()).sign(row.id, timestamp, body);
+    } catch (error) {
+      return { ok: false, statusCode: null, error: `cannot sign: ${(error as Error).message}` };
+    }
+    const abort = new AbortController();
+    this.#aborts.add(abort);
+    try {
+      const response = await fetch(tenant.notifyUrl, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json; charset=utf-8",
+          "user-agent": USER_AGENT,
+          "webhook-id": row.id,
+          "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
+          "webhook-signature": signature,
+        },
+        body,
+        redirect: "manual",
+        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(this.#settings.timeoutMs)]),
+      });
+      const text = await response.text().catch(() => "");
+      if (response.status >= 200 && response.status < 300) return { ok: true, statusCode: response.status };
+      return { ok: false, statusCode: response.status, error: `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}` };
+    } catch (error) {
+      return { ok: false, statusCode: null, error: describeFetchError(error, this.#settings.timeoutMs) };
+    } finally {
+      this.#aborts.delete(abort);
+    }
+  }
+}
+
+function describeFetchError(error: unknown, timeoutMs: number): string {
+  const e = error as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
+  if (e.name === "AbortError") return `aborted: ${e.message}`;
+  const cause = e.cause?.code ?? e.cause?.message;
+  return cause ? `${e.message}: ${cause}` : e.message;
+}
+
+/** Operator replay: a DEAD notification goes back to PENDING with a fresh attempt budget. */
+export async function replayNotifications(db: Kysely<DeliveryDatabase>, tenant: string, filter: { id: string } | { orderId: number }): Promise<string[]> {
+  return db.transaction().execute(async (trx) => {
+    let query = trx
+      .updateTable("notifications")
+      .set({ status: "PENDING", attempts: 0, next_attempt_at: sql<Date>`now()`, claim_token: null, last_error: null, replayed_at: sql<Date>`now()` })
+      .where("tenant", "=", tenant)
+      .where("status", "=", "DEAD");
+    query = "id" in filter ? query.where("id", "=", filter.id) : query.where("order_id", "=", filter.orderId);
+    const rows = await query.returning("id").execute();
+    if (rows.length > 0) await sql`SELECT pg_notify('pgb_delivery', 'replay')`.execute(trx);
+    return rows.map((r) => r.id);
+  });
+}

@@ -1,0 +1,406 @@
+/**
+ * The reconciler (design.md §4): asks the PG about what PGB could not settle on its own and finishes
+ * it through the same guarded transitions (and notifications) as the webhook path.
+ *
+ * - A payment left READY / WAITING_FOR_DEPOSIT for `paymentAfterMs` (lost webhook, customer never
+ *   came back, a crash) is fetched from its PG and settled. Checks of one payment back off
+ *   (reconcile_checks) so a customer who takes their time costs a few PG calls, not one per pass.
+ * - A checkout past its expiry (a virtual account past its due date) that the PG still calls
+ *   pending is expired at the PG, read once more (it may have been paid in the meantime) and becomes
+ *   EXPIRED, which notifies the host.
+ * - A refund left UNKNOWN (the refund call timed out) or PENDING without the PG's answer for
+ *   `refundAfterMs` (the process died mid-call; or the PG settles refunds later) is looked up at the
+ *   PG (Connector.lookupRefund), or, for a connector without it, re-sent with the same idempotency
+ *   key, which by the connector contract never refunds twice. Then it is completed or marked FAILED.
+ *
+ * Runs on a timer in every PGB process, but one pass at a time across all of them (a PostgreSQL
+ * advisory lock), and on demand for one order (POST /PGB/Sync). Each subject is claimed in
+ * reconcile_checks, so a Sync racing the timer never acts twice.
+ */
+import { sql, type Kysely } from "kysely";
+import type { Logger } from "pino";
+import type { WorkersConfig } from "../config/config.ts";
+import { ConnectorError, type PgPayment, type RefundLookup } from "../connectors/connector.ts";
+import type { CoreDeps } from "../core/deps.ts";
+import { formatMinor } from "../core/money.ts";
+import { completeRefund } from "../core/use-cases/cancel-payment.ts";
+import { settlePayment } from "../core/use-cases/settle-payment.ts";
+import type { DatabaseHandle } from "../storage/database.ts";
+import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
+import { appendEvent, findPayment, paymentsOfOrder, transition, updateMovement, type Payment } from "../storage/payment-repository.ts";
+import type { MoneyMovementRow } from "../storage/schema.ts";
+import type { PgbMetrics } from "./metrics.ts";
+import { WorkerLoop } from "./worker-loop.ts";
+
+export type ReconcilerSettings = WorkersConfig["reconciler"];
+
+/** What one check concluded; also the metric label. */
+export type CheckResult =
+  | "paid"
+  | "failed"
+  | "expired"
+  | "deposit_waiting"
+  | "unchanged"
+  | "mismatch"
+  | "refund_succeeded"
+  | "refund_failed"
+  | "refund_pending"
+  | "closed"
+  | "late_payment"
+  | "busy"
+  | "error";
+
+export interface CheckReport {
+  subject: string;
+  kind: "PAYMENT" | "REFUND";
+  result: CheckResult;
+  detail?: string;
+}
+
+/** Key of the advisory lock that makes the timed pass a singleton across PGB processes ("PGB" + 1). */
+const LEADER_LOCK_KEY = 0x504742_0001n;
+/** How long a claimed subject stays claimed if its process dies mid-check. */
+const CLAIM_MS = 120_000;
+
+export class Reconciler {
+  readonly #db: Kysely<DeliveryDatabase>;
+  readonly #logger: Logger;
+  readonly #loop: WorkerLoop;
+
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly database: DatabaseHandle,
+    private readonly metrics: PgbMetrics,
+    private readonly settings: ReconcilerSettings,
+  ) {
+    this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
+    this.#logger = deps.logger.child({ worker: "reconciler" });
+    this.#loop = new WorkerLoop("reconciler", this.#logger, async () => {
+      await this.runPassAsLeader();
+      return this.settings.intervalMs;
+    }, this.settings.intervalMs);
+  }
+
+  start(): void {
+    this.#loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.#loop.stop();
+  }
+
+  /** One timed pass, unless another PGB process is running one right now. */
+  async runPassAsLeader(): Promise<CheckReport[] | undefined> {
+    const pool = this.database.pool;
+    if (pool === undefined) return this.runPass();
+    const client = await pool.connect();
+    try {
+      const locked = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY.toString()]);
+      if (locked.rows[0]?.locked !== true) return undefined;
+      try {
+        return await this.runPass();
+      } finally {
+        await client.query("SELECT pg_advisory_unlock($1)", [LEADER_LOCK_KEY.toString()]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Everything due now: stale payments, then unsettled refunds. */
+  async runPass(): Promise<CheckReport[]> {
+    const s = this.settings;
+    const payments = await sql<{ id: string }>`
+      SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
+      WHERE p.status IN ('READY','WAITING_FOR_DEPOSIT')
+        AND p.updated_at <= now() - ${s.paymentAfterMs} * interval '1 millisecond'
+        AND (c.subject IS NULL OR c.next_check_at <= now())
+      ORDER BY coalesce(c.next_check_at, p.updated_at)
+      LIMIT ${s.batchSize}`.execute(this.#db);
+    const refunds = await sql<{ id: string }>`
+      SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
+      WHERE m.kind = 'REFUND'
+        AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.updated_at <= now() - ${s.refundAfterMs} * interval '1 millisecond'))
+        AND (c.subject IS NULL OR c.next_check_at <= now())
+      ORDER BY coalesce(c.next_check_at, m.updated_at)
+      LIMIT ${s.batchSize}`.execute(this.#db);
+    // Checkouts replaced by a newer PayStart that may still be payable at the PG (PayStart's own
+    // expire call is best effort).
+    const superseded = await sql<{ id: string }>`
+      SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
+      WHERE p.status = 'SUPERSEDED' AND p.pg_transaction_id IS NOT NULL
+        AND p.expires_at > now()
+        AND p.updated_at <= now() - ${s.paymentAfterMs} * interval '1 millisecond'
+        AND (c.subject IS NULL OR c.next_check_at <= now())
+      ORDER BY p.updated_at
+      LIMIT ${s.batchSize}`.execute(this.#db);
+    const reports: CheckReport[] = [];
+    for (const { id } of payments.rows) reports.push(await this.checkPayment(id));
+    for (const { id } of refunds.rows) reports.push(await this.checkRefund(id));
+    for (const { id } of superseded.rows) reports.push(await this.checkSuperseded(id));
+    return reports;
+  }
+
+  /** POST /PGB/Sync: every live payment and every unsettled refund of one order, now. */
+  async syncOrder(tenant: string, orderId: number): Promise<CheckReport[] | undefined> {
+    const attempts = await paymentsOfOrder(this.deps.db, tenant, orderId);
+    if (attempts.length === 0) return undefined;
+    const reports: CheckReport[] = [];
+    for (const p of attempts) {
+      if (p.status === "READY" || p.status === "WAITING_FOR_DEPOSIT") reports.push(await this.checkPayment(p.id));
+    }
+    const ids = attempts.map((p) => p.id);
+    const refunds = await this.#db
+      .selectFrom("money_movements")
+      .select(["id", "status", "updated_at"])
+      .where("payment_id", "in", ids)
+      .where("kind", "=", "REFUND")
+      .where("status", "in", ["PENDING", "UNKNOWN"])
+      .execute();
+    for (const r of refunds) {
+      // A PENDING refund without the PG's answer may still be in its cancel call: leave it that long.
+      const young = r.status === "PENDING" && Date.now() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
+      reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(r.id));
+    }
+    return reports;
+  }
+
+  async checkPayment(paymentId: string): Promise<CheckReport> {
+    const report = await this.#claimed(paymentId, "PAYMENT", async () => {
+      const payment = await findPayment(this.deps.db, paymentId);
+      if (payment === undefined || (payment.status !== "READY" && payment.status !== "WAITING_FOR_DEPOSIT")) return { result: "unchanged" as const, done: true };
+      return this.#reconcilePayment(payment);
+    });
+    return { subject: paymentId, kind: "PAYMENT", ...report };
+  }
+
+  /** Makes sure a superseded checkout can no longer be paid at the PG. */
+  async checkSuperseded(paymentId: string): Promise<CheckReport> {
+    const report = await this.#claimed(paymentId, "PAYMENT", async () => {
+      const payment = await findPayment(this.deps.db, paymentId);
+      if (payment === undefined || payment.status !== "SUPERSEDED" || payment.pgTransactionId === null) return { result: "unchanged" as const, done: true };
+      const connector = this.deps.connectorFor(payment.tenant, payment.pg);
+      if (connector === undefined) return { result: "error" as const, done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
+      const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
+      let pgPayment = await connector.fetchPayment(ref);
+      if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") {
+        await connector.expireCheckout({ pgTransactionId: payment.pgTransactionId, paymentReference: payment.id });
+        pgPayment = await connector.fetchPayment(ref);
+      }
+      if (pgPayment.status === "PAID") {
+        // Paid before it could be closed: settle-payment raises the LATE_PAYMENT alert for an operator.
+        await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
+        return { result: "late_payment" as const, done: true };
+      }
+      if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") return { result: "unchanged" as const, done: false, detail: "still open at the PG" };
+      return { result: "closed" as const, done: true };
+    });
+    return { subject: paymentId, kind: "PAYMENT", ...report };
+  }
+
+  async checkRefund(refundId: string): Promise<CheckReport> {
+    const report = await this.#claimed(refundId, "REFUND", async () => {
+      const refund = await this.#db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst();
+      if (refund === undefined || (refund.status !== "PENDING" && refund.status !== "UNKNOWN")) return { result: "unchanged" as const, done: true };
+      const payment = await findPayment(this.deps.db, refund.payment_id);
+      if (payment === undefined) return { result: "error" as const, done: false, detail: "refund of an unknown payment" };
+      return this.#reconcileRefund(payment, refund as MoneyMovementRow);
+    });
+    return { subject: refundId, kind: "REFUND", ...report };
+  }
+
+  async #reconcilePayment(payment: Payment): Promise<Outcome> {
+    const connector = this.deps.connectorFor(payment.tenant, payment.pg);
+    if (connector === undefined) return { result: "error", done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
+    if (payment.pgTransactionId === null) return { result: "error", done: false, detail: "no PG transaction to ask about" };
+    const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
+
+    let pgPayment = await connector.fetchPayment(ref);
+    let settled = await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
+    if (settled.kind === "mismatch") return { result: "mismatch", done: false, detail: settled.reason };
+    let current = settled.payment;
+    if (current.status !== "READY" && current.status !== "WAITING_FOR_DEPOSIT") return { result: resultOf(current.status), done: true };
+
+    const deadline = deadlineOf(current, pgPayment);
+    if (deadline.getTime() > this.deps.now().getTime()) {
+      return { result: current.status === payment.status ? "unchanged" : "deposit_waiting", done: false, nextCheckAt: deadline };
+    }
+    // Past its expiry and still pending at the PG: close it there first, then believe only the PG's
+    // answer (the customer may have paid in the last second).
+    await connector.expireCheckout({ pgTransactionId: payment.pgTransactionId, paymentReference: payment.id });
+    pgPayment = await connector.fetchPayment(ref);
+    settled = await settlePayment(this.deps, current, pgPayment, "RECONCILER", { reconciler: true, expiredByPgb: true });
+    if (settled.kind === "mismatch") return { result: "mismatch", done: false, detail: settled.reason };
+    current = settled.payment;
+    if (current.status !== "READY" && current.status !== "WAITING_FOR_DEPOSIT") return { result: resultOf(current.status), done: true };
+    if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") {
+      // A PG that cannot expire a checkout: PGB closes the attempt; a payment arriving later is a
+      // LATE_PAYMENT for an operator (settle-payment.ts), never silently kept.
+      const expired = await this.deps.db.transaction().execute((trx) =>
+        transition(trx, {
+          paymentId: current.id,
+          to: "EXPIRED",
+          from: ["READY", "WAITING_FOR_DEPOSIT"],
+          event: "EXPIRED",
+          source: "RECONCILER",
+          detail: { reason: "past its expiry; the PG still called it pending", pgStatus: pgPayment.status, deadline: deadline.toISOString() },
+          patch: { failure_code: "EXPIRED", failure_message: "the checkout expired before it was paid" },
+          notification: { FailureCode: "EXPIRED", FailureMessage: "the checkout expired before it was paid" },
+        }),
+      );
+      if (expired !== undefined) return { result: "expired", done: true };
+    }
+    return { result: "unchanged", done: false };
+  }
+
+  async #reconcileRefund(payment: Payment, refund: MoneyMovementRow): Promise<Outcome> {
+    const connector = this.deps.connectorFor(payment.tenant, payment.pg);
+    if (connector === undefined) return { result: "error", done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
+    const amount = { minor: BigInt(refund.amount), currency: payment.currency };
+    const pgTransactionId = payment.pgTransactionId ?? payment.id;
+
+    let lookup: RefundLookup;
+    try {
+      lookup = connector.lookupRefund
+        ? await connector.lookupRefund({
+            pgTransactionId,
+            paymentReference: payment.id,
+            idempotencyKey: refund.id,
+            ...(refund.pg_reference ? { pgRefundId: refund.pg_reference } : {}),
+            amount,
+            ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
+          })
+        : await connector.refund({
+            pgTransactionId,
+            paymentReference: payment.id,
+            amount,
+            idempotencyKey: refund.id,
+            reason: "PGB reconciler: the outcome of this refund was unknown",
+            ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
+          });
+    } catch (error) {
+      if (error instanceof ConnectorError && error.errorClass === "declined" && !connector.lookupRefund) {
+        lookup = { status: "FAILED", code: error.pgCode ?? "DECLINED", message: error.message };
+      } else throw error;
+    }
+
+    switch (lookup.status) {
+      case "SUCCEEDED":
+        await completeRefund(this.deps, payment, refund, lookup.pgRefundId, "RECONCILER");
+        return { result: "refund_succeeded", done: true };
+      case "PENDING":
+        if (refund.status === "UNKNOWN" || refund.pg_reference !== lookup.pgRefundId) {
+          await updateMovement(this.deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
+        }
+        return { result: "refund_pending", done: false };
+      case "FAILED":
+        await this.#failRefund(payment, refund, lookup.code, lookup.message);
+        return { result: "refund_failed", done: true };
+      case "NOT_FOUND": {
+        // Only conclusive once any request the PG might still be chewing on would have arrived.
+        const age = Date.now() - new Date(refund.updated_at).getTime();
+        if (age < this.settings.refundAfterMs) return { result: "refund_pending", done: false, detail: "the PG has no record of it yet" };
+        await this.#failRefund(payment, refund, "NOT_RECEIVED", "the PG never received this refund");
+        return { result: "refund_failed", done: true };
+      }
+    }
+  }
+
+  /** Releases the refund's reservation: nothing moved at the PG. */
+  async #failRefund(payment: Payment, refund: MoneyMovementRow, code: string, message: string): Promise<void> {
+    await this.deps.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).forUpdate().executeTakeFirst();
+      if (row === undefined || (row.status !== "PENDING" && row.status !== "UNKNOWN")) return;
+      await updateMovement(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message });
+      await appendEvent(trx, {
+        paymentId: payment.id,
+        from: payment.status,
+        to: payment.status,
+        event: "REFUND_FAILED",
+        source: "RECONCILER",
+        detail: { refundId: refund.id, pgCode: code, message, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      });
+    });
+  }
+
+  /**
+   * Runs `check` only if this caller claims the subject; records the result and when to look again
+   * (backing off while nothing changes).
+   */
+  async #claimed(subject: string, kind: "PAYMENT" | "REFUND", check: () => Promise<Outcome>): Promise<Omit<CheckReport, "subject" | "kind">> {
+    const claim = await sql<{ checks: number }>`
+      INSERT INTO reconcile_checks (subject, kind, checks, last_checked_at, next_check_at, claimed_until)
+      VALUES (${subject}, ${kind}, 0, now(), now(), now() + ${CLAIM_MS} * interval '1 millisecond')
+      ON CONFLICT (subject) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
+        WHERE reconcile_checks.claimed_until IS NULL OR reconcile_checks.claimed_until < now()
+      RETURNING checks`.execute(this.#db);
+    const claimed = claim.rows[0];
+    if (claimed === undefined) return { result: "busy", detail: "another PGB process is checking it" };
+
+    let outcome: Outcome;
+    try {
+      outcome = await check();
+    } catch (error) {
+      const message = error instanceof ConnectorError ? `${error.errorClass}: ${error.message}` : (error as Error).message;
+      this.#logger.warn({ subject, kind, err: message }, "reconciler could not settle it this time");
+      outcome = { result: "error", done: false, detail: message };
+    }
+    this.metrics.reconcilerActions.inc({ action: outcome.result });
+    if (outcome.result !== "unchanged" && outcome.result !== "busy") {
+      this.#logger.info({ subject, kind, result: outcome.result, detail: outcome.detail }, "reconciled");
+    }
+    const checks = claimed.checks + 1;
+    const summary = [outcome.result, outcome.detail].filter(Boolean).join(": ").slice(0, 500);
+    const report = outcome.detail === undefined ? { result: outcome.result } : { result: outcome.result, detail: outcome.detail };
+    if (outcome.done) {
+      // Settled: never selected again; the row stays as the record of the last check.
+      await sql`UPDATE reconcile_checks SET checks = ${checks}, last_checked_at = now(), next_check_at = 'infinity',
+                last_result = ${summary}, claimed_until = NULL WHERE subject = ${subject}`.execute(this.#db);
+      return report;
+    }
+    const base = Math.max(kind === "PAYMENT" ? this.settings.paymentAfterMs : this.settings.refundAfterMs, 100);
+    const backoff = Math.min(this.settings.maxCheckIntervalMs, base * 2 ** Math.min(checks - 1, 20));
+    let next = new Date(Date.now() + backoff);
+    if (outcome.nextCheckAt !== undefined && outcome.nextCheckAt < next) next = new Date(Math.max(outcome.nextCheckAt.getTime(), Date.now()));
+    await this.#db
+      .updateTable("reconcile_checks")
+      .set({ checks, last_checked_at: sql<Date>`now()`, next_check_at: next, last_result: summary, claimed_until: null })
+      .where("subject", "=", subject)
+      .execute();
+    return report;
+  }
+}
+
+interface Outcome {
+  result: CheckResult;
+  /** Nothing left to check for this subject. */
+  done: boolean;
+  detail?: string;
+  /** Check again no later than this (a checkout's expiry). */
+  nextCheckAt?: Date;
+}
+
+function resultOf(status: Payment["status"]): CheckResult {
+  switch (status) {
+    case "PAID":
+      return "paid";
+    case "FAILED":
+      return "failed";
+    case "EXPIRED":
+      return "expired";
+    case "WAITING_FOR_DEPOSIT":
+      return "deposit_waiting";
+    default:
+      return "unchanged";
+  }
+}
+
+/** When an unpaid attempt stops being payable: the virtual account's due date, else the checkout's expiry. */
+function deadlineOf(payment: Payment, pgPayment: PgPayment): Date {
+  if (payment.status === "WAITING_FOR_DEPOSIT") {
+    const due = pgPayment.virtualAccount?.dueDate ?? (payment.pgDetails as { virtualAccount?: { dueDate?: string } } | null)?.virtualAccount?.dueDate;
+    const parsed = due === undefined ? NaN : Date.parse(due);
+    if (!Number.isNaN(parsed)) return new Date(Math.max(parsed, payment.expiresAt.getTime()));
+  }
+  return payment.expiresAt;
+}

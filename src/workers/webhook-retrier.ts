@@ -1,0 +1,73 @@
+/**
+ * Durable webhook intake, second half: a stored PG webhook whose processing failed (FAILED), or
+ * whose process died before finishing it (still RECEIVED after `staleAfterMs`), is processed again
+ * with exponential backoff, by whichever PGB process claims it first (FOR UPDATE SKIP LOCKED).
+ * Processing is the same as on arrival (processStoredWebhook) and idempotent: the payment's guarded
+ * transitions make a second run change nothing.
+ */
+import { randomBytes } from "node:crypto";
+import { sql, type Kysely } from "kysely";
+import type { Logger } from "pino";
+import type { WorkersConfig } from "../config/config.ts";
+import type { CoreDeps } from "../core/deps.ts";
+import { processStoredWebhook } from "../core/use-cases/receive-webhook.ts";
+import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
+import { backoffMs } from "./backoff.ts";
+import type { PgbMetrics } from "./metrics.ts";
+import { WorkerLoop } from "./worker-loop.ts";
+
+const LEASE_MS = 120_000;
+const BATCH = 20;
+
+export class WebhookRetrier {
+  readonly #db: Kysely<DeliveryDatabase>;
+  readonly #loop: WorkerLoop;
+  readonly #token = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  readonly #logger: Logger;
+
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly metrics: PgbMetrics,
+    private readonly settings: WorkersConfig["webhooks"],
+    private readonly pollIntervalMs: number,
+  ) {
+    this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
+    this.#logger = deps.logger.child({ worker: "webhook-retrier" });
+    this.#loop = new WorkerLoop("webhook-retrier", this.#logger, () => this.#tick(), pollIntervalMs);
+  }
+
+  start(): void {
+    this.#loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.#loop.stop();
+  }
+
+  async #tick(): Promise<number> {
+    const claimed = await sql<{ id: string; event_id: string; pg: string }>`
+      UPDATE pg_webhooks w
+      SET claim_token = ${this.#token}, next_attempt_at = now() + ${LEASE_MS} * interval '1 millisecond'
+      WHERE w.id IN (
+        SELECT c.id FROM pg_webhooks c
+        WHERE (c.status = 'RECEIVED' AND coalesce(c.next_attempt_at, c.received_at + ${this.settings.staleAfterMs} * interval '1 millisecond') <= now())
+           OR (c.status = 'FAILED' AND c.attempts < ${this.settings.maxAttempts}
+               AND coalesce(c.next_attempt_at, c.received_at + ${this.settings.backoffMs} * interval '1 millisecond') <= now())
+        ORDER BY c.id
+        LIMIT ${BATCH}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING w.id::text AS id, w.event_id, w.pg`.execute(this.#db);
+
+    for (const row of claimed.rows) {
+      const result = await processStoredWebhook(this.deps, row.id);
+      this.metrics.webhookRetries.inc({ result: result.toLowerCase() });
+      const after = await this.#db.selectFrom("pg_webhooks").select(["attempts", "status"]).where("id", "=", row.id).executeTakeFirstOrThrow();
+      const next = result === "FAILED" ? new Date(Date.now() + backoffMs(after.attempts, this.settings.backoffMs, this.settings.maxBackoffMs)) : null;
+      await this.#db.updateTable("pg_webhooks").set({ claim_token: null, next_attempt_at: next }).where("id", "=", row.id).where("claim_token", "=", this.#token).execute();
+      if (result === "FAILED" && after.attempts >= this.settings.maxAttempts) {
+        this.#logger.error({ alert: "WEBHOOK_GAVE_UP", webhookId: row.id, pg: row.pg, eventId: row.event_id, attempts: after.attempts }, "stopped retrying a PG webhook; the reconciler still asks the PG about its payment");
+      }
+    }
+    return claimed.rows.length === BATCH ? 0 : this.pollIntervalMs;
+  }
+}
