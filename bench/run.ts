@@ -107,12 +107,24 @@ async function scenarioPayStart(adminUrl: string): Promise<number> {
     const mine = await measure(pgb.url, "/PGB/PayStart", () => payStartBody());
     await pgb.stop();
     log(`    PGB:      ${fmt(mine)}`);
+    // The same SQL with none of PGB's layers, on PGB's (now migrated) schema.
+    const bare = await startServer("bench/bare-paystart-sql-server.ts", { DATABASE_URL: pgbDb.url }, null);
+    const bareResult = await measure(bare.url, "/PGB/PayStart", () => payStartBody());
+    await bare.stop();
+    log(`    PGB's three statements, bare: ${fmt(bareResult)}`);
     const ratio = mine.requestsPerSecond / base.requestsPerSecond;
     baselinePayStart = base;
     testPgPayStart = mine;
     log(`    PGB ÷ baseline: ${ratio.toFixed(2)}× requests/s (target ≥ 0.60×)`);
     rows.push({ scenario: "1 PayStart (TEST PG)", subject: "baseline", figures: fmt(base) });
     rows.push({ scenario: "1 PayStart (TEST PG)", subject: "PGB", figures: fmt(mine), ratio: `${ratio.toFixed(2)}× baseline` });
+    rows.push({
+      scenario: "1 PayStart (TEST PG)",
+      subject: "PGB's SQL alone (diagnostic)",
+      figures: fmt(bareResult),
+      ratio: `${(bareResult.requestsPerSecond / base.requestsPerSecond).toFixed(2)}× baseline; PGB = ${(mine.requestsPerSecond / bareResult.requestsPerSecond).toFixed(2)}× of it`,
+    });
+    if (bareResult.non2xx > 0 || bareResult.errors > 0) failures.push(`bare PayStart SQL: ${bareResult.non2xx} non-2xx, ${bareResult.errors} errors (do its statements still match PGB's schema?)`);
     if (mine.non2xx > 0 || mine.errors > 0) failures.push(`PayStart: ${mine.non2xx} non-2xx, ${mine.errors} errors`);
     await checkPayStarts(pgbDb.url, Math.min(mine.total, orderSeq - first) - CONNECTIONS, "PayStart");
     if (profileDir) summariseProfile(profileDir);
