@@ -20,14 +20,13 @@
 import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { WorkersConfig } from "../config/config.ts";
-import { ConnectorError, type PgPayment, type RefundLookup } from "../connectors/connector.ts";
+import { ConnectorError, type PgPayment } from "../connectors/connector.ts";
 import type { CoreDeps } from "../core/deps.ts";
-import { formatMinor } from "../core/money.ts";
-import { completeRefund } from "../core/use-cases/cancel-payment.ts";
+import { settleRefund } from "../core/use-cases/settle-refund.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
-import { appendEvent, findPayment, paymentsOfOrder, transition, updateMovement, type Payment } from "../storage/payment-repository.ts";
+import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
 import type { MoneyMovementRow } from "../storage/schema.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
@@ -254,73 +253,18 @@ export class Reconciler {
   }
 
   async #reconcileRefund(payment: Payment, refund: MoneyMovementRow): Promise<Outcome> {
-    const connector = this.deps.connectorFor(payment.tenant, payment.pg);
-    if (connector === undefined) return { result: "error", done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
-    const amount = { minor: BigInt(refund.amount), currency: payment.currency };
-    const pgTransactionId = payment.pgTransactionId ?? payment.id;
-
-    let lookup: RefundLookup;
-    try {
-      lookup = connector.lookupRefund
-        ? await connector.lookupRefund({
-            pgTransactionId,
-            paymentReference: payment.id,
-            idempotencyKey: refund.id,
-            ...(refund.pg_reference ? { pgRefundId: refund.pg_reference } : {}),
-            amount,
-            ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
-          })
-        : await connector.refund({
-            pgTransactionId,
-            paymentReference: payment.id,
-            amount,
-            idempotencyKey: refund.id,
-            reason: "PGB reconciler: the outcome of this refund was unknown",
-            ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
-          });
-    } catch (error) {
-      if (error instanceof ConnectorError && error.errorClass === "declined" && !connector.lookupRefund) {
-        lookup = { status: "FAILED", code: error.pgCode ?? "DECLINED", message: error.message };
-      } else throw error;
-    }
-
-    switch (lookup.status) {
-      case "SUCCEEDED":
-        await completeRefund(this.deps, payment, refund, lookup.pgRefundId, "RECONCILER");
+    // NOT_FOUND is only conclusive once any request the PG might still be chewing on would have arrived.
+    const old = Date.now() - new Date(refund.updated_at).getTime() >= this.settings.refundAfterMs;
+    switch (await settleRefund(this.deps, payment, refund, "RECONCILER", { failWhenNotFound: old })) {
+      case "succeeded":
         return { result: "refund_succeeded", done: true };
-      case "PENDING":
-        if (refund.status === "UNKNOWN" || refund.pg_reference !== lookup.pgRefundId) {
-          await updateMovement(this.deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
-        }
+      case "pending":
         return { result: "refund_pending", done: false };
-      case "FAILED":
-        await this.#failRefund(payment, refund, lookup.code, lookup.message);
+      case "not_found":
+        return { result: "refund_pending", done: false, detail: "the PG has no record of it yet" };
+      case "failed":
         return { result: "refund_failed", done: true };
-      case "NOT_FOUND": {
-        // Only conclusive once any request the PG might still be chewing on would have arrived.
-        const age = Date.now() - new Date(refund.updated_at).getTime();
-        if (age < this.settings.refundAfterMs) return { result: "refund_pending", done: false, detail: "the PG has no record of it yet" };
-        await this.#failRefund(payment, refund, "NOT_RECEIVED", "the PG never received this refund");
-        return { result: "refund_failed", done: true };
-      }
     }
-  }
-
-  /** Releases the refund's reservation: nothing moved at the PG. */
-  async #failRefund(payment: Payment, refund: MoneyMovementRow, code: string, message: string): Promise<void> {
-    await this.deps.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).forUpdate().executeTakeFirst();
-      if (row === undefined || (row.status !== "PENDING" && row.status !== "UNKNOWN")) return;
-      await updateMovement(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message });
-      await appendEvent(trx, {
-        paymentId: payment.id,
-        from: payment.status,
-        to: payment.status,
-        event: "REFUND_FAILED",
-        source: "RECONCILER",
-        detail: { refundId: refund.id, pgCode: code, message, amount: formatMinor(BigInt(refund.amount), payment.currency) },
-      });
-    });
   }
 
   /**

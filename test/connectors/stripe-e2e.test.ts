@@ -234,6 +234,28 @@ for (const backend of backends()) {
       assert.equal(retry.status, 200, JSON.stringify(retry.body));
     });
 
+    it("settles a refund Stripe leaves pending from Stripe's refund webhook, and releases the balance of one Stripe fails later", async () => {
+      const { orderId } = await paidByWebhook("10000");
+      sim.pendNextRefund();
+      const pending = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "10000", "3000", "7000"));
+      assert.equal(pending.status, 200, JSON.stringify(pending.body));
+      assert.equal(pending.body.RefundStatus, "PENDING");
+      // Reserved while pending: the balance the host must quote is already 7000.
+      assert.equal((await waitForOrder(pgb, orderId, () => true)).RemainingPrice, "7000");
+      sim.settleRefund([...sim.refunds.keys()].at(-1)!, true);
+      await sim.waitForWebhooks();
+      const done = await waitForOrder(pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
+      assert.equal(done.RemainingPrice, "7000");
+      assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED"]);
+
+      sim.pendNextRefund();
+      assert.equal((await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "7000", "2000", "5000"))).status, 200);
+      sim.settleRefund([...sim.refunds.keys()].at(-1)!, false);
+      await sim.waitForWebhooks();
+      const released = await waitForOrder(pgb, orderId, (b) => b.RemainingPrice === "7000" && (b.Refunds as Array<{ Status: string }>).some((r) => r.Status === "FAILED"));
+      assert.equal(released.Status, "PARTIALLY_CANCELLED");
+    });
+
     it("retries Stripe's 500 answers on PayStart with the same idempotency key and creates one session", async () => {
       const before = sim.sessions.size;
       sim.failNext(2, 500, { on: "POST /v1/checkout/sessions" });

@@ -214,9 +214,22 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
   return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
 }
 
-/** Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host. */
+/**
+ * Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host.
+ * Idempotent: the host's call, the reconciler and a refund webhook may all learn the same success;
+ * only the first one to lock the refund row while it is still open completes it.
+ */
 export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "WEBHOOK" | "RECONCILER"): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).forUpdate().executeTakeFirst();
+    if (row === undefined || row.status === "SUCCEEDED") return;
+    if (row.status === "FAILED") {
+      // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
+      // may already be promised elsewhere, so an operator decides.
+      deps.logger.error({ alert: "REFUND_CONFLICT", paymentId: payment.id, refundId: refund.id, pgRefundId }, "the PG reports a refund PGB had marked failed");
+      await appendEvent(trx, { paymentId: payment.id, from: payment.status, to: payment.status, event: "REFUND_CONFLICT", source, detail: { refundId: refund.id, pgRefundId } });
+      return;
+    }
     await updateMovement(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
     const remaining = (await balanceOf(trx, payment)).remaining;
     const to = remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";

@@ -9,7 +9,8 @@ import { z } from "zod";
 import type { WebhookInput } from "../../connectors/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { newId } from "../ids.ts";
-import { findPayment, findPaymentByPgTransaction, type Payment } from "../../storage/payment-repository.ts";
+import { findPayment, findPaymentByPgTransaction, refundsOf, type Payment } from "../../storage/payment-repository.ts";
+import { settleRefund } from "./settle-refund.ts";
 import { settlePayment } from "./settle-payment.ts";
 import type { DeliveryDatabase } from "../../storage/migrations/0002-delivery.ts";
 
@@ -75,6 +76,7 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
       return "PROCESSED";
     }
     await actOn(deps, payment, { webhookId: id, eventId: row.event_id });
+    if (action.data.kind === "refund") await settleOpenRefunds(deps, payment);
     await markWebhook(deps, id, "PROCESSED", null);
     return "PROCESSED";
   } catch (error) {
@@ -106,6 +108,18 @@ export async function actOn(deps: CoreDeps, payment: Payment, trigger: Record<st
     ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
   });
   await settlePayment(deps, payment, pgPayment, "WEBHOOK", trigger);
+}
+
+/**
+ * A refund webhook says some refund of this payment changed at the PG: ask the PG about each refund
+ * PGB is still waiting on (not one whose host call is still under way: that call finishes it).
+ */
+async function settleOpenRefunds(deps: CoreDeps, payment: Payment): Promise<void> {
+  const open = (await refundsOf(deps.db, payment.id)).filter((r) => r.status === "UNKNOWN" || (r.status === "PENDING" && r.pg_reference !== null));
+  for (const refund of open) {
+    const current = (await findPayment(deps.db, payment.id)) ?? payment;
+    await settleRefund(deps, current, refund, "WEBHOOK", { failWhenNotFound: false });
+  }
 }
 
 async function locate(deps: CoreDeps, pg: string, pgTransactionId: string | undefined, reference: string | undefined): Promise<Payment | undefined> {
