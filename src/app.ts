@@ -3,7 +3,8 @@
  * `main.ts` runs it as a server; tests build it around an in-memory database.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "./logging.ts";
 import { ConfigError, formatZodIssues, WorkersConfigSchema, type Config } from "./config/config.ts";
 import type { Connector, ConnectorDeps, ConnectorFactory } from "./connectors/connector.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
@@ -37,15 +38,7 @@ export interface PgbApp {
   reconciler: Reconciler;
 }
 
-/** Log redaction: credentials and anything that looks like card data never reach a log line. */
-export const LOG_REDACT = {
-  paths: ["req.headers.authorization", "req.headers.cookie", "headers.authorization", "*.apiKey", "*.secretKey", "*.webhookSecret", "*.notifySecret", "*.password", "*.cardNumber"],
-  censor: "[redacted]",
-};
-
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: LOG_REDACT, base: { service: "pgb" } });
-}
+export { createLogger } from "./logging.ts";
 
 export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const factories = options.factories ?? CONNECTOR_FACTORIES;
@@ -83,6 +76,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   };
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
+  drainOnClose(app, logger);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
     try {
@@ -107,4 +101,29 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   if (config.demoHost) registerDemoHost(app, deps);
   await app.ready();
   return { app, deps, database, metrics, reconciler };
+}
+
+/**
+ * On close, wait for handlers still running before the caller closes the database: a cancel whose
+ * client hung up mid-refund must still record what the PG did. (Fastify's close waits for open
+ * connections, not for handlers whose connection is already gone.)
+ */
+function drainOnClose(app: FastifyInstance, logger: Logger): void {
+  let running = 0;
+  let idle: (() => void) | undefined;
+  const tracked = new WeakSet<object>();
+  app.addHook("preHandler", async (request) => {
+    tracked.add(request);
+    running++;
+  });
+  app.addHook("onSend", async (request) => {
+    if (!tracked.delete(request)) return;
+    running--;
+    if (running === 0) idle?.();
+  });
+  app.addHook("onClose", async () => {
+    if (running === 0) return;
+    logger.info({ running }, "waiting for requests still being handled");
+    await Promise.race([new Promise<void>((resolve) => (idle = resolve)), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+  });
 }
