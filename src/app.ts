@@ -71,6 +71,8 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const fastifyOptions: FastifyServerOptions = {
     loggerInstance: logger,
     bodyLimit: 64 * 1024,
+    // A PG's ids can be long (the TEST PG's checkout ids are signed tokens of a few hundred characters).
+    routerOptions: { maxParamLength: 2048 },
     trustProxy: true,
     requestIdHeader: "x-request-id",
   };

@@ -231,6 +231,18 @@ for (const backend of backends()) {
       assert.equal(view.Status, "READY");
     });
 
+    it("refuses a TEST checkout id whose amount was altered, so nobody can pay less than PGB asked", async () => {
+      const started = await hostPost(pgb, "/PGB/PayStart", payStartBody({ TotalPrice: "50000" }));
+      const id = String(started.body.RedirectUrl).split("/").pop()!;
+      const [body, signature] = id.slice(3).split(".");
+      const claims = JSON.parse(Buffer.from(body!, "base64url").toString("utf8")) as Record<string, unknown>;
+      const forged = `tp_${Buffer.from(JSON.stringify({ ...claims, a: "1" })).toString("base64url")}.${signature}`;
+      assert.equal((await fetch(`${pgb.url}/test-pg/checkout/${forged}`)).status, 404);
+      const pay = await fetch(`${pgb.url}/test-pg/checkout/${forged}/pay`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "go=pay", redirect: "manual" });
+      assert.equal(pay.status, 404);
+      assert.equal((await fetch(String(started.body.RedirectUrl))).status, 200, "the genuine id still works");
+    });
+
     it("answers the browser return of an unknown payment with 404", async () => {
       const response = await fetch(`${pgb.url}/PGBReturn/test/return/pay_doesnotexist`, { redirect: "manual" });
       assert.equal(response.status, 404);

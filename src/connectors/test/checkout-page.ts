@@ -10,7 +10,7 @@ import { isCurrencyCode } from "../../core/currency.ts";
 import { escapeHtml } from "../../api/html.ts";
 import { TestPgError, type CustomerAction, type FakeTestPg, type TestPgPayment } from "./fake-pg.ts";
 
-const ParamsSchema = z.object({ id: z.string().regex(/^tp_[0-9a-z]+$/) });
+const ParamsSchema = z.object({ id: z.string().max(4000).regex(/^tp_[A-Za-z0-9_.-]+$/) });
 const ActionParamsSchema = ParamsSchema.extend({ action: z.enum(["pay", "fail", "cancel", "issue-account", "deposit"]) });
 
 export function registerCheckoutPages(app: FastifyInstance, fake: FakeTestPg): void {

@@ -3,7 +3,13 @@
  * It keeps its own records (tables test_pg_*), like a real PG would on its side, serves a checkout page
  * that works without JavaScript, and sends signed webhooks (Standard Webhooks scheme) to PGB. PGB's
  * TEST connector talks to it only through the methods a real PG's API would offer.
+ *
+ * Like Toss's, its checkout needs no server-side record until the customer acts: the checkout id is a
+ * self-describing token signed with a key derived from the merchant's TEST secret, and the record is
+ * written when the customer (or the merchant's expire) first changes it. So a PayStart costs PGB one
+ * write, not two, while a forged or altered checkout id is refused.
  */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import { Webhook } from "standardwebhooks";
 import type { Logger } from "pino";
@@ -25,6 +31,22 @@ export interface TestPgPayment {
   refundedMinor: bigint;
   account: { bank: string; accountNumber: string; holderName: string; dueDate: string } | null;
   expiresAt: Date;
+  /** False while the checkout exists only as its signed id (nobody has acted on it yet). */
+  stored: boolean;
+}
+
+/** What a checkout id carries until the checkout is stored. Short keys keep the URL short. */
+interface CheckoutClaims {
+  t: string;
+  r: string;
+  k: string;
+  a: string;
+  c: string;
+  p: string;
+  d: string;
+  u: string;
+  w: string;
+  e: number;
 }
 
 export interface TestPgTables {
@@ -127,54 +149,106 @@ export class FakeTestPg {
     webhookUrl: string;
     expiresAt: Date;
   }): Promise<TestPgPayment> {
-    const id = newId("tp");
-    const inserted = await this.db
-      .insertInto("test_pg_payments")
-      .values({
-        id,
-        tenant: input.tenant,
-        merchant_reference: input.merchantReference,
-        idempotency_key: `${input.tenant}:${input.idempotencyKey}`,
-        amount: input.amountMinor.toString(),
-        currency: input.currency,
-        pay_type: input.payType,
-        description: input.description,
-        status: "OPEN",
-        return_url: input.returnUrl,
-        webhook_url: input.webhookUrl,
-        refunded: "0",
-        account: null,
-        expires_at: input.expiresAt,
-        created_at: new Date(),
-        updated_at: new Date(),
-      })
-      .onConflict((oc) => oc.column("idempotency_key").doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (inserted !== undefined) return toPayment(inserted);
-    // A replayed create answers the first result, as an idempotent PG does.
-    const first = await this.db.selectFrom("test_pg_payments").selectAll().where("idempotency_key", "=", `${input.tenant}:${input.idempotencyKey}`).executeTakeFirstOrThrow();
-    return toPayment(first);
+    const claims: CheckoutClaims = {
+      t: input.tenant,
+      r: input.merchantReference,
+      k: input.idempotencyKey,
+      a: input.amountMinor.toString(),
+      c: input.currency,
+      p: input.payType,
+      d: input.description.slice(0, 120),
+      u: input.returnUrl,
+      w: input.webhookUrl,
+      e: input.expiresAt.getTime(),
+    };
+    const key = this.tokenKey(input.tenant);
+    if (key === undefined) throw new TestPgError("UNKNOWN_MERCHANT", `no TEST merchant ${input.tenant}`, 401);
+    // The same request answers the same checkout, as an idempotent PG does.
+    const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
+    const id = `tp_${body}.${createHmac("sha256", key).update(body).digest("base64url").slice(0, 32)}`;
+    return fromClaims(id, claims);
   }
 
   async findById(id: string): Promise<TestPgPayment | undefined> {
-    const row = await this.db.selectFrom("test_pg_payments").select("tenant").where("id", "=", id).executeTakeFirst();
-    return row && this.get(row.tenant, id);
+    const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirst();
+    if (row !== undefined) return this.expireIfDue(toPayment(row));
+    const claims = this.verify(id);
+    return claims && fromClaims(id, claims);
   }
 
   async get(tenant: string, id: string): Promise<TestPgPayment> {
-    const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", id).where("tenant", "=", tenant).executeTakeFirst();
-    if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
-    const payment = toPayment(row);
+    const payment = await this.findById(id);
+    if (payment === undefined || payment.tenant !== tenant) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
+    return payment;
+  }
+
+  private async expireIfDue(payment: TestPgPayment): Promise<TestPgPayment> {
     if ((payment.status === "OPEN" || payment.status === "WAITING_FOR_DEPOSIT") && payment.expiresAt.getTime() <= Date.now()) {
       return this.setStatus(payment, "EXPIRED", [payment.status]);
     }
     return payment;
   }
 
+  /** Writes the record of a checkout that so far exists only as its signed id. */
+  private async store(payment: TestPgPayment, claims: CheckoutClaims): Promise<TestPgPayment> {
+    if (payment.stored) return payment;
+    await this.db
+      .insertInto("test_pg_payments")
+      .values({
+        id: payment.id,
+        tenant: claims.t,
+        merchant_reference: claims.r,
+        idempotency_key: `${claims.t}:${claims.k}:${payment.id.slice(-32)}`,
+        amount: claims.a,
+        currency: claims.c,
+        pay_type: claims.p,
+        description: claims.d,
+        status: "OPEN",
+        return_url: claims.u,
+        webhook_url: claims.w,
+        refunded: "0",
+        account: null,
+        expires_at: new Date(claims.e),
+        created_at: new Date(),
+        updated_at: new Date(),
+      })
+      .onConflict((oc) => oc.column("id").doNothing())
+      .execute();
+    const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", payment.id).executeTakeFirstOrThrow();
+    return this.expireIfDue(toPayment(row));
+  }
+
+  private async stored(id: string): Promise<TestPgPayment | undefined> {
+    const payment = await this.findById(id);
+    if (payment === undefined || payment.stored) return payment;
+    return this.store(payment, this.verify(id)!);
+  }
+
+  private tokenKey(tenant: string): Buffer | undefined {
+    const target = this.webhookTargetFor(tenant);
+    return target && createHash("sha256").update(`TEST PG checkout ids|${target.secret}`).digest();
+  }
+
+  /** The claims of a genuine checkout id, or undefined for anything forged, altered or malformed. */
+  private verify(id: string): CheckoutClaims | undefined {
+    const match = /^tp_([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{32})$/.exec(id);
+    if (match === null) return undefined;
+    let claims: CheckoutClaims;
+    try {
+      claims = JSON.parse(Buffer.from(match[1]!, "base64url").toString("utf8")) as CheckoutClaims;
+    } catch {
+      return undefined;
+    }
+    const key = typeof claims?.t === "string" ? this.tokenKey(claims.t) : undefined;
+    if (key === undefined) return undefined;
+    const expected = Buffer.from(createHmac("sha256", key).update(match[1]!).digest("base64url").slice(0, 32));
+    const given = Buffer.from(match[2]!);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? claims : undefined;
+  }
+
   /** What the customer (or the bank, for a deposit) does on the checkout page. */
   async act(id: string, action: CustomerAction): Promise<TestPgPayment> {
-    const payment = await this.findById(id);
+    const payment = await this.stored(id);
     if (payment === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
     const isVirtualAccount = payment.payType === "VIRTUAL_ACCOUNT";
     switch (action) {
@@ -197,7 +271,8 @@ export class FakeTestPg {
   }
 
   async expire(tenant: string, id: string): Promise<void> {
-    const payment = await this.get(tenant, id);
+    await this.get(tenant, id);
+    const payment = (await this.stored(id))!;
     if (payment.status === "OPEN" || payment.status === "WAITING_FOR_DEPOSIT") await this.setStatus(payment, "EXPIRED", [payment.status]);
   }
 
@@ -288,8 +363,30 @@ export class FakeTestPg {
   }
 }
 
+function fromClaims(id: string, c: CheckoutClaims): TestPgPayment {
+  const expiresAt = new Date(c.e);
+  return {
+    id,
+    tenant: c.t,
+    merchantReference: c.r,
+    amountMinor: BigInt(c.a),
+    currency: c.c,
+    payType: c.p,
+    description: c.d,
+    // Nobody has acted on it: open until it expires (read-only; the record is written on first action).
+    status: expiresAt.getTime() <= Date.now() ? "EXPIRED" : "OPEN",
+    returnUrl: c.u,
+    webhookUrl: c.w,
+    refundedMinor: 0n,
+    account: null,
+    expiresAt,
+    stored: false,
+  };
+}
+
 function toPayment(row: TestPgTables["test_pg_payments"]): TestPgPayment {
   return {
+    stored: true,
     id: row.id,
     tenant: row.tenant,
     merchantReference: row.merchant_reference,
