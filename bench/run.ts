@@ -111,7 +111,7 @@ async function scenarioPayStart(adminUrl: string): Promise<number> {
     const bare = await startServer("bench/bare-paystart-sql-server.ts", { DATABASE_URL: pgbDb.url }, null);
     const bareResult = await measure(bare.url, "/PGB/PayStart", () => payStartBody());
     await bare.stop();
-    log(`    PGB's three statements, bare: ${fmt(bareResult)}`);
+    log(`    PGB's two statements, bare: ${fmt(bareResult)}`);
     const ratio = mine.requestsPerSecond / base.requestsPerSecond;
     baselinePayStart = base;
     testPgPayStart = mine;
