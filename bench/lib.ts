@@ -1,21 +1,10 @@
 /** Process, database and load helpers for the benchmark. Loopback only; every loop is bounded. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
-import pg from "pg";
+import { freePort, scratchDatabase, type ScratchDatabase } from "../test/support/scratch.ts";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+export { freePort };
 
 export interface Server {
   url: string;
@@ -71,25 +60,8 @@ async function probe(url: string): Promise<boolean> {
 }
 
 /** A database of its own for one benchmark run, dropped afterwards. */
-export async function scratchDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void>; version: string }> {
-  const name = `pgb_bench_${randomBytes(5).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  const version = (await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]!.server_version;
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    version,
-    async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+export function benchDatabase(adminUrl: string): Promise<ScratchDatabase> {
+  return scratchDatabase(adminUrl, "pgb_bench");
 }
 
 export interface LoadResult {

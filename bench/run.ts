@@ -16,7 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createServer } from "node:http";
 import pg from "pg";
 import { Webhook } from "standardwebhooks";
-import { freePort, load, scratchDatabase, startServer, type LoadResult, type Server } from "./lib.ts";
+import { benchDatabase as scratchDatabase, freePort, load, startServer, type LoadResult, type Server } from "./lib.ts";
 
 const args = new Set(process.argv.slice(2));
 const SMOKE = args.has("--smoke");

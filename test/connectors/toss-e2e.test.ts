@@ -12,7 +12,7 @@ import { chromium } from "playwright-core";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { testConnector } from "../../src/connectors/test/index.ts";
 import { backends } from "../support/backends.ts";
-import { waitForOrder } from "../support/checkout.ts";
+import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { DEMO_KEY, HOST_ORIGIN, hostPost, NOTIFY_SECRET, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { TossSimulator } from "../simulators/toss/simulator.ts";
 
@@ -94,17 +94,9 @@ for (const backend of backends()) {
       return pressed.headers.get("location")!;
     }
 
-    /** PGB's return URL answers with the host's RedirectUrl. */
-    async function followReturn(location: string): Promise<URL> {
-      const response = await fetch(location, { redirect: "manual" });
-      assert.equal(response.status, 303, await response.text());
-      return new URL(response.headers.get("location")!);
-    }
+    const followReturn = (location: string): Promise<URL> => followPgbReturn(pgb, location);
 
-    async function notifications(orderId: number): Promise<Array<{ type: string; payload: Record<string, unknown> }>> {
-      const rows = await pgb.database.db.selectFrom("notifications").select(["type", "payload"]).where("order_id", "=", orderId).orderBy("seq").execute();
-      return rows.map((r) => ({ type: r.type, payload: r.payload as Record<string, unknown> }));
-    }
+    const notifications = (orderId: number) => notificationsOf(pgb, orderId);
 
     async function paidCard(total: string): Promise<{ orderId: number; paymentId: string }> {
       const started = await payStart({ PayType: "CARD", TotalPrice: total });

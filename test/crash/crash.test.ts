@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { DEMO_KEY, freePort, HOST_ORIGIN, NOTIFY_SECRET, TEST_PG_SECRET } from "../support/pgb.ts";
+import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { FakeHost } from "../workers/support.ts";
 
 const adminUrl = process.env.TEST_DATABASE_URL;
@@ -32,7 +32,7 @@ interface PgbProcess {
 }
 
 describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl === undefined ? "set TEST_DATABASE_URL to run the crash test" : false }, () => {
-  const dbName = `pgb_crash_${randomBytes(5).toString("hex")}`;
+  let scratch: ScratchDatabase | undefined;
   const dir = mkdtempSync(join(tmpdir(), "pgb-crash-"));
   const host = new FakeHost();
   const procs: PgbProcess[] = [];
@@ -40,13 +40,8 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
   let db: pg.Pool;
 
   before(async () => {
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    const url = new URL(adminUrl!);
-    url.pathname = `/${dbName}`;
-    dbUrl = url.toString();
+    scratch = await scratchDatabase(adminUrl!, "pgb_crash");
+    dbUrl = scratch.url;
     db = new pg.Pool({ connectionString: dbUrl, max: 4 });
     await host.up();
     host.flakiness = 0.1;
@@ -86,10 +81,7 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     for (const p of procs) p.child?.kill("SIGKILL");
     await host.down();
     await db?.end();
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await scratch?.drop();
   });
 
   function startProcess(p: PgbProcess): Promise<void> {

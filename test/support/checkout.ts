@@ -28,6 +28,12 @@ export async function followReturn(pgb: TestPgb, location: string): Promise<URL>
   return new URL(response.headers.get("location")!);
 }
 
+/** The order's outbox rows, oldest first, as the host will receive them. */
+export async function notificationsOf(pgb: TestPgb, orderId: number): Promise<Array<{ type: string; payload: Record<string, unknown> }>> {
+  const rows = await pgb.database.db.selectFrom("notifications").select(["type", "payload"]).where("order_id", "=", orderId).orderBy("seq").execute();
+  return rows.map((row) => ({ type: row.type, payload: row.payload as Record<string, unknown> }));
+}
+
 /** Polls PGB's own view of an order until `predicate` holds (webhooks arrive asynchronously). */
 export async function waitForOrder(pgb: TestPgb, orderId: number, predicate: (body: Record<string, unknown>) => boolean, dbType = "DEMO"): Promise<Record<string, unknown>> {
   let last: Record<string, unknown> = {};

@@ -2,12 +2,14 @@
  * Starts a real PGB (HTTP on a loopback port, so the TEST PG's webhooks travel over HTTP as a real
  * PG's would) on a fresh database, and talks to it the way the .NET host does.
  */
-import { createServer } from "node:net";
 import { buildApp, type PgbApp } from "../../src/app.ts";
 import { parseFileConfig, type FileConfig } from "../../src/config/config.ts";
 import type { ConnectorFactory } from "../../src/connectors/connector.ts";
 import type { DatabaseHandle } from "../../src/storage/database.ts";
 import { openTestDatabase, type Backend } from "./backends.ts";
+import { freePort } from "./scratch.ts";
+
+export { freePort };
 
 export const DEMO_KEY = "key-demo-1";
 export const DEMO_KEY_ROTATED = "key-demo-2";
@@ -20,17 +22,6 @@ export interface TestPgb extends PgbApp {
   url: string;
   database: DatabaseHandle;
   close(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 export function testConfig(url: string, overrides: { tenants?: Record<string, unknown> } = {}): FileConfig {

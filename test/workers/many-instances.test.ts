@@ -4,33 +4,27 @@
  * PostgreSQL only (PGlite is one process's embedded database).
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import pg from "pg";
 import { buildApp } from "../../src/app.ts";
 import { openDatabase } from "../../src/storage/database.ts";
 import { startWorkers, type RunningWorkers } from "../../src/workers/index.ts";
 import { paidOrder } from "../support/checkout.ts";
 import { freePort, testConfig, type TestPgb } from "../support/pgb.ts";
+import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { eventually, FakeHost, FAST, tenantsNotifying } from "./support.ts";
 
 const adminUrl = process.env.TEST_DATABASE_URL;
 
 describe("two PGB instances on one PostgreSQL", { skip: adminUrl === undefined ? "set TEST_DATABASE_URL to run it" : false }, () => {
-  const dbName = `pgb_two_${randomBytes(5).toString("hex")}`;
+  let scratch: ScratchDatabase | undefined;
   const host = new FakeHost();
   const instances: Array<TestPgb & { workers: RunningWorkers }> = [];
 
   before(async () => {
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    const url = new URL(adminUrl!);
-    url.pathname = `/${dbName}`;
+    scratch = await scratchDatabase(adminUrl!, "pgb_two");
     await host.up();
     for (let i = 0; i < 2; i++) {
-      const database = await openDatabase({ kind: "postgres", url: url.toString() });
+      const database = await openDatabase({ kind: "postgres", url: scratch.url });
       const port = await freePort();
       const base = `http://127.0.0.1:${port}`;
       const pgb = await buildApp({ config: testConfig(base, { tenants: tenantsNotifying(host.url) }), database });
@@ -52,10 +46,7 @@ describe("two PGB instances on one PostgreSQL", { skip: adminUrl === undefined ?
   after(async () => {
     for (const instance of instances) await instance.close();
     await host.down();
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await scratch?.drop();
   });
 
   it("delivers each notification exactly once between them when nothing crashes", async () => {
