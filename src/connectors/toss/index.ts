@@ -14,6 +14,7 @@ import type { FastifyInstance } from "fastify";
 import { sql, type ColumnType, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { escapeHtml } from "../../api/html.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import { PayTypeSchema } from "../../core/pay-type.ts";
 import { Secret } from "../../core/secret.ts";
@@ -859,10 +860,6 @@ function orderNameOf(input: CheckoutInput): string {
 
 // ---------------------------------------------------------------------------------------------
 // The checkout page: loads Toss's SDK with the tenant's client key and opens the payment window.
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 /** JSON that cannot end the <script> element it sits in nor be read as HTML. */
 function jsonForScript(value: unknown): string {
