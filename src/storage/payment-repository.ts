@@ -167,6 +167,8 @@ export interface TransitionInput {
   patch?: Partial<Pick<NewPayment, "pg_transaction_id" | "checkout_url" | "pg_details" | "failure_code" | "failure_message" | "paid_at">>;
   /** Extra fields for the host notification (the refund that caused it, say). */
   notification?: Record<string, unknown>;
+  /** The balance after the change, when the caller already knows it (saves reading it again). */
+  balance?: Balance;
   /** Rows that belong to the change (the capture of a PAID), written before the notification is built. */
   effects?: (trx: Transaction<Database>, payment: Payment) => Promise<void>;
 }
@@ -195,7 +197,7 @@ export async function transition(trx: Transaction<Database>, input: TransitionIn
   await appendEvent(trx, { paymentId: payment.id, from: fromStatus, to: input.to, event: input.event, source: input.source, detail: input.detail ?? {} });
   const type = notificationFor(fromStatus, input.to);
   if (type !== undefined) {
-    const balance = await balanceOf(trx, payment);
+    const balance = input.balance ?? (await balanceOf(trx, payment));
     await enqueueNotification(trx, payment, type, {
       ...hostAmounts(payment, balance),
       ...input.notification,
@@ -213,19 +215,18 @@ export interface Balance {
 }
 
 export async function balanceOf(db: Executor, payment: Pick<Payment, "id">): Promise<Balance> {
-  const rows = await db
-    .selectFrom("money_movements")
-    .select(["kind", "status", sql<string>`sum(amount)::text`.as("total"), sql<string>`count(*)::text`.as("count")])
-    .where("payment_id", "=", payment.id)
-    .groupBy(["kind", "status"])
-    .execute();
+  return balanceFrom(await db.selectFrom("money_movements").select(["kind", "status", "amount"]).where("payment_id", "=", payment.id).execute());
+}
+
+/** The one definition of a payment's balance, from its money movements. */
+export function balanceFrom(movements: ReadonlyArray<Pick<MoneyMovementRow, "kind" | "status" | "amount">>): Balance {
   let captured = 0n;
   let refunded = 0n;
   let inFlight = 0;
-  for (const r of rows) {
-    if (r.kind === "CAPTURE" && r.status === "SUCCEEDED") captured += BigInt(r.total);
-    if (r.kind === "REFUND" && r.status !== "FAILED") refunded += BigInt(r.total);
-    if (r.kind === "REFUND" && (r.status === "PENDING" || r.status === "UNKNOWN")) inFlight += Number(r.count);
+  for (const m of movements) {
+    if (m.kind === "CAPTURE" && m.status === "SUCCEEDED") captured += BigInt(m.amount);
+    if (m.kind === "REFUND" && m.status !== "FAILED") refunded += BigInt(m.amount);
+    if (m.kind === "REFUND" && (m.status === "PENDING" || m.status === "UNKNOWN")) inFlight++;
   }
   return { captured, refunded, remaining: captured - refunded, inFlight };
 }

@@ -19,6 +19,7 @@ import { connectorFailure } from "./connector-failure.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import {
   appendEvent,
+  balanceFrom,
   balanceOf,
   insertRefund,
   lockCapturedPayment,
@@ -87,7 +88,8 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
       return fail("PAY_TYPE_MISMATCH", `order ${input.orderId} was paid by ${payment.payType}, not ${input.expectPayType}`);
     }
 
-    const refunds = await trx.selectFrom("money_movements").selectAll().where("payment_id", "=", payment.id).where("kind", "=", "REFUND").execute();
+    const movements = await trx.selectFrom("money_movements").selectAll().where("payment_id", "=", payment.id).execute();
+    const refunds = movements.filter((m) => m.kind === "REFUND");
     if (input.idempotencyKey !== undefined) {
       const earlier = refunds.find((r) => r.idempotency_key === input.idempotencyKey);
       if (earlier !== undefined) {
@@ -104,7 +106,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
     );
     if (sameAmounts !== undefined) return replayOf(payment, sameAmounts);
 
-    const balance = await balanceOf(trx, payment);
+    const balance = balanceFrom(movements);
     if (balance.inFlight > 0) return fail("CANCEL_IN_PROGRESS", `a refund on order ${input.orderId} is still waiting for the PG`);
     if (payment.status === "CANCELLED" || balance.remaining === 0n) return fail("PAYMENT_ALREADY_CANCELLED", `order ${input.orderId} is fully cancelled`);
     const amount = input.refund?.minor ?? balance.remaining;
@@ -221,18 +223,24 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
  */
 export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "WEBHOOK" | "RECONCILER"): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).forUpdate().executeTakeFirst();
-    if (row === undefined || row.status === "SUCCEEDED") return;
-    if (row.status === "FAILED") {
+    const completed = await trx
+      .updateTable("money_movements")
+      .set({ status: "SUCCEEDED", pg_reference: pgRefundId, updated_at: new Date() })
+      .where("id", "=", refund.id)
+      .where("status", "in", ["PENDING", "UNKNOWN"])
+      .returning("id")
+      .executeTakeFirst();
+    if (completed === undefined) {
+      const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).executeTakeFirst();
+      if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
       // may already be promised elsewhere, so an operator decides.
       deps.logger.error({ alert: "REFUND_CONFLICT", paymentId: payment.id, refundId: refund.id, pgRefundId }, "the PG reports a refund PGB had marked failed");
       await appendEvent(trx, { paymentId: payment.id, from: payment.status, to: payment.status, event: "REFUND_CONFLICT", source, detail: { refundId: refund.id, pgRefundId } });
       return;
     }
-    await updateMovement(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
-    const remaining = (await balanceOf(trx, payment)).remaining;
-    const to = remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
+    const balance = await balanceOf(trx, payment);
+    const to = balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
     const changed = await transition(trx, {
       paymentId: payment.id,
       to,
@@ -241,6 +249,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
       source,
       detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
       notification: { RefundPrice: formatMinor(BigInt(refund.amount), payment.currency), RefundId: refund.id },
+      balance,
     });
     if (changed === undefined) throw new Error(`payment ${payment.id} could not move to ${to}`);
   });
