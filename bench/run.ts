@@ -339,9 +339,11 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
   const orders = SMOKE ? 40 : 600;
   log(`\n[4] Cancel storm: partial cancels spread over ${orders} paid orders (${CONNECTIONS} connections, ${DURATION} s)`);
   const db = await scratchDatabase(adminUrl);
+  // A host that takes the notifications, so the outbox drains as it would in production.
+  const host = await startFakeHost();
   let pgb: Server | undefined;
   try {
-    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json" }, "/health/ready");
+    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify` }, "/health/ready");
     const price = 1_000_000;
     const ids = await paidOrders(pgb, orders, price);
     const balance = new Map(ids.map((id) => [id, price]));
@@ -393,6 +395,7 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
     log(`    balances checked: ${orders} orders, ${totals[0]!.n} refunds, PGB and the TEST PG agree to the unit: ${bad.length === 0 ? "yes" : "NO"}`);
   } finally {
     await pgb?.stop();
+    await host.close();
     await db.drop();
   }
 }

@@ -224,9 +224,18 @@ export class FakeTestPg {
     return this.store(payment, this.verify(id)!);
   }
 
+  readonly #tokenKeys = new Map<string, Buffer>();
+
+  /** The key that signs a merchant's checkout ids, derived from its TEST secret (cached per secret). */
   private tokenKey(tenant: string): Buffer | undefined {
     const target = this.webhookTargetFor(tenant);
-    return target && createHash("sha256").update(`TEST PG checkout ids|${target.secret}`).digest();
+    if (target === undefined) return undefined;
+    let key = this.#tokenKeys.get(target.secret);
+    if (key === undefined) {
+      key = createHash("sha256").update(`TEST PG checkout ids|${target.secret}`).digest();
+      this.#tokenKeys.set(target.secret, key);
+    }
+    return key;
   }
 
   /** The claims of a genuine checkout id, or undefined for anything forged, altered or malformed. */
