@@ -114,14 +114,18 @@ function drainOnClose(app: FastifyInstance, logger: Logger): void {
   let running = 0;
   let idle: (() => void) | undefined;
   const tracked = new WeakSet<object>();
-  app.addHook("preHandler", async (request) => {
+  // Callback-style hooks: these run on every request, and skip a promise each.
+  app.addHook("preHandler", (request, _reply, done) => {
     tracked.add(request);
     running++;
+    done();
   });
-  app.addHook("onSend", async (request) => {
-    if (!tracked.delete(request)) return;
-    running--;
-    if (running === 0) idle?.();
+  app.addHook("onSend", (request, _reply, payload, done) => {
+    if (tracked.delete(request)) {
+      running--;
+      if (running === 0) idle?.();
+    }
+    done(null, payload);
   });
   app.addHook("onClose", async () => {
     if (running === 0) return;
