@@ -480,7 +480,8 @@ async function main(): Promise<void> {
   log("\n| scenario | subject | figures | ratio |\n|---|---|---|---|");
   for (const r of rows) log(`| ${r.scenario} | ${r.subject} | ${r.figures} | ${r.ratio ?? ""} |`);
   for (const n of notes) log(`note: ${n}`);
-  if (!SMOKE) {
+  // Only a full run writes the results file: a partial one would overwrite it with some scenarios.
+  if (!SMOKE && ONLY === undefined) {
     const date = new Date().toISOString().slice(0, 10);
     const file = join("bench", "results", `${date}.md`);
     const header = `# PGB benchmark ${date}\n\nNode ${process.version}, PostgreSQL ${pgVersion}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} connections, ${DURATION} s per scenario after ${WARMUP} s warm-up.\n\n`;
