@@ -167,6 +167,9 @@ export class Reconciler {
   async checkPayment(paymentId: string): Promise<CheckReport> {
     const report = await this.#claimed(paymentId, "PAYMENT", async () => {
       const payment = await findPayment(this.deps.db, paymentId);
+      // Superseded since it was selected: it still has to be closed at the PG, and this check is the
+      // one that holds its claim, so it does that now rather than marking the subject settled.
+      if (payment?.status === "SUPERSEDED") return this.#closeSuperseded(payment);
       if (payment === undefined || (payment.status !== "READY" && payment.status !== "WAITING_FOR_DEPOSIT")) return { result: "unchanged" as const, done: true };
       return this.#reconcilePayment(payment);
     });
@@ -178,23 +181,28 @@ export class Reconciler {
     const report = await this.#claimed(paymentId, "PAYMENT", async () => {
       const payment = await findPayment(this.deps.db, paymentId);
       if (payment === undefined || payment.status !== "SUPERSEDED" || payment.pgTransactionId === null) return { result: "unchanged" as const, done: true };
-      const connector = this.deps.connectorFor(payment.tenant, payment.pg);
-      if (connector === undefined) return { result: "error" as const, done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
-      const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
-      let pgPayment = await connector.fetchPayment(ref);
-      if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") {
-        await connector.expireCheckout({ pgTransactionId: payment.pgTransactionId, paymentReference: payment.id });
-        pgPayment = await connector.fetchPayment(ref);
-      }
-      if (pgPayment.status === "PAID") {
-        // Paid before it could be closed: settle-payment raises the LATE_PAYMENT alert for an operator.
-        await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
-        return { result: "late_payment" as const, done: true };
-      }
-      if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") return { result: "unchanged" as const, done: false, detail: "still open at the PG" };
-      return { result: "closed" as const, done: true };
+      return this.#closeSuperseded(payment);
     });
     return { subject: paymentId, kind: "PAYMENT", ...report };
+  }
+
+  async #closeSuperseded(payment: Payment): Promise<Outcome> {
+    if (payment.pgTransactionId === null) return { result: "unchanged", done: true };
+    const connector = this.deps.connectorFor(payment.tenant, payment.pg);
+    if (connector === undefined) return { result: "error", done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
+    const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
+    let pgPayment = await connector.fetchPayment(ref);
+    if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") {
+      await connector.expireCheckout({ pgTransactionId: payment.pgTransactionId, paymentReference: payment.id });
+      pgPayment = await connector.fetchPayment(ref);
+    }
+    if (pgPayment.status === "PAID") {
+      // Paid before it could be closed: settle-payment raises the LATE_PAYMENT alert for an operator.
+      await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
+      return { result: "late_payment", done: true };
+    }
+    if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") return { result: "unchanged", done: false, detail: "still open at the PG" };
+    return { result: "closed", done: true };
   }
 
   async checkRefund(refundId: string): Promise<CheckReport> {
