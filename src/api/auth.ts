@@ -3,7 +3,9 @@
  * the comparison does not leak a key's prefix through timing, and a key may rotate (several per tenant).
  */
 import { createHash } from "node:crypto";
+import type { FastifyInstance } from "fastify";
 import type { Config } from "../config/config.ts";
+import { sendResult } from "./host-result.ts";
 
 export class ApiKeyIndex {
   readonly #tenantByKeyHash = new Map<string, string>();
@@ -25,4 +27,18 @@ export class ApiKeyIndex {
 
 function hash(key: string): string {
   return createHash("sha256").update(key).digest("hex");
+}
+
+/**
+ * Authenticates every request of `scope` before its body is even parsed (an unauthenticated caller
+ * gets no work out of PGB) and records the key's tenant on the request.
+ */
+export function requireTenantKey(scope: FastifyInstance, keys: ApiKeyIndex): void {
+  scope.addHook("onRequest", async (request, reply) => {
+    const tenant = keys.tenantOf(request.headers.authorization);
+    if (tenant === undefined) {
+      return sendResult(reply.header("www-authenticate", 'Bearer realm="PGB"'), "UNAUTHORIZED", "missing or invalid API key (Authorization: Bearer <key>)");
+    }
+    request.tenant = tenant;
+  });
 }

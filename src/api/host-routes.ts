@@ -12,7 +12,7 @@ import { parsePayType } from "../core/pay-type.ts";
 import { payStart } from "../core/use-cases/pay-start.ts";
 import { cancelPayment, type CancelInput, type CancelOutput } from "../core/use-cases/cancel-payment.ts";
 import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
-import { ApiKeyIndex } from "./auth.ts";
+import { ApiKeyIndex, requireTenantKey } from "./auth.ts";
 import { bindCaseInsensitive } from "./case-insensitive.ts";
 import {
   firstIssue,
@@ -43,14 +43,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
   void app.register(async (scope) => {
     // The host speaks JSON only; anything else is a 415, not a string to guess at.
     scope.removeContentTypeParser("text/plain");
-    // Authenticate before the body is even parsed: an unauthenticated caller gets no work out of PGB.
-    scope.addHook("onRequest", async (request, reply) => {
-      const tenant = keys.tenantOf(request.headers.authorization);
-      if (tenant === undefined) {
-        return sendResult(reply.header("www-authenticate", 'Bearer realm="PGB"'), "UNAUTHORIZED", "missing or invalid API key (Authorization: Bearer <key>)");
-      }
-      request.tenant = tenant;
-    });
+    requireTenantKey(scope, keys);
 
     scope.post("/PGB/PayStart", async (request, reply) => {
       const body = bind(request, PayStartBodySchema, PAY_START_FIELDS);

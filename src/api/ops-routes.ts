@@ -19,7 +19,7 @@ import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import type { PgbMetrics } from "../workers/metrics.ts";
 import { replayNotifications } from "../workers/notification-dispatcher.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
-import { ApiKeyIndex } from "./auth.ts";
+import { ApiKeyIndex, requireTenantKey } from "./auth.ts";
 import { bindCaseInsensitive } from "./case-insensitive.ts";
 import { sendFailure, sendResult } from "./host-result.ts";
 import { firstIssue, PaymentQuerySchema } from "./host-schemas.ts";
@@ -47,13 +47,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { m
   });
 
   void app.register(async (scope) => {
-    scope.addHook("onRequest", async (request, reply) => {
-      const tenant = keys.tenantOf(request.headers.authorization);
-      if (tenant === undefined) {
-        return sendResult(reply.header("www-authenticate", 'Bearer realm="PGB"'), "UNAUTHORIZED", "missing or invalid API key (Authorization: Bearer <key>)");
-      }
-      request.tenant = tenant;
-    });
+    requireTenantKey(scope, keys);
 
     scope.post("/PGB/Sync", async (request, reply) => {
       const bound = bindCaseInsensitive(request.body, ["DBType", "OrderId"]);

@@ -10,7 +10,6 @@ import { formatMinor } from "../core/money.ts";
 import { newId } from "../core/ids.ts";
 import {
   CAPTURED_STATUSES,
-  LIVE_STATUSES,
   notificationFor,
   PaymentStatusSchema,
   sourcesOf,

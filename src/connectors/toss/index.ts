@@ -11,7 +11,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { sql, type ColumnType, type Kysely } from "kysely";
+import { sql, type ColumnType, type Kysely, type Selectable } from "kysely";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { escapeHtml } from "../../api/html.ts";
@@ -338,20 +338,7 @@ class CancelLedger {
   }
 }
 
-function toRow(row: {
-  payment_reference: string;
-  tenant: string;
-  toss_order_id: string;
-  order_name: string;
-  amount: string | number | bigint;
-  currency: string;
-  pay_type: string;
-  return_url: string;
-  status: CheckoutStatus;
-  payment_key: string | null;
-  deposit_secret: string | null;
-  expires_at: Date;
-}): CheckoutRow {
+function toRow(row: Selectable<TossCheckoutsTable>): CheckoutRow {
   return {
     paymentReference: row.payment_reference,
     tenant: row.tenant,
