@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser } from "playwright-core";
-import { freePort, hostPost, NOTIFY_SECRET, payStartBody, startPgb, TEST_PG_SECRET, DEMO_KEY, type TestPgb } from "../support/pgb.ts";
+import { demoTenant, freePort, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { waitForOrder } from "../support/checkout.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -31,16 +31,7 @@ describe("checkout in a real browser", { skip }, () => {
     });
     await new Promise<void>((resolve) => host.listen(port, "127.0.0.1", resolve));
     pgb = await startPgb("pglite", {
-      tenants: {
-        DEMO: {
-          apiKeys: [DEMO_KEY],
-          notifyUrl: `${hostOrigin}/notify`,
-          notifySecret: NOTIFY_SECRET,
-          redirectOrigins: [hostOrigin],
-          routes: [{ nationCode: "*", payType: "*", pg: "TEST" }],
-          pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
-        },
-      },
+      tenants: { DEMO: demoTenant({ notifyUrl: `${hostOrigin}/notify`, redirectOrigins: [hostOrigin] }) },
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,

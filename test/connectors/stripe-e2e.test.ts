@@ -13,24 +13,20 @@ import { stripeConnector } from "../../src/connectors/stripe/index.ts";
 import { testConnector } from "../../src/connectors/test/index.ts";
 import { backends } from "../support/backends.ts";
 import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
-import { DEMO_KEY, HOST_ORIGIN, hostPost, NOTIFY_SECRET, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
+import { demoTenant, HOST_ORIGIN, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { StripeSimulator } from "../simulators/stripe/simulator.ts";
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 
 function tenants(sim: StripeSimulator): Record<string, unknown> {
   return {
-    DEMO: {
-      apiKeys: [DEMO_KEY],
-      notifyUrl: "http://127.0.0.1:9/notify",
-      notifySecret: NOTIFY_SECRET,
-      redirectOrigins: [HOST_ORIGIN],
+    DEMO: demoTenant({
       routes: [
         { nationCode: "KR", payType: "*", pg: "STRIPE" },
         { nationCode: "US", payType: "*", pg: "STRIPE" },
       ],
       pgs: { STRIPE: { secretKey: sim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: sim.url, timeout: 1_000, maxNetworkRetries: 2 } },
-    },
+    }),
   };
 }
 

@@ -13,7 +13,7 @@ import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { testConnector } from "../../src/connectors/test/index.ts";
 import { backends } from "../support/backends.ts";
 import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
-import { DEMO_KEY, HOST_ORIGIN, hostPost, NOTIFY_SECRET, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
+import { demoTenant, HOST_ORIGIN, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { TossSimulator } from "../simulators/toss/simulator.ts";
 
 const SECRET_KEY = "test_sk_e2eSimulatorSecret0001";
@@ -22,14 +22,10 @@ const CHROMIUM = "/usr/bin/chromium";
 
 function tenants(sim: TossSimulator): Record<string, unknown> {
   return {
-    DEMO: {
-      apiKeys: [DEMO_KEY],
-      notifyUrl: "http://127.0.0.1:9/notify",
-      notifySecret: NOTIFY_SECRET,
-      redirectOrigins: [HOST_ORIGIN],
+    DEMO: demoTenant({
       routes: [{ nationCode: "KR", payType: "*", pg: "TOSS" }],
       pgs: { TOSS: { secretKey: SECRET_KEY, clientKey: CLIENT_KEY, apiBase: sim.url, sdkScriptUrl: sim.sdkScriptUrl, timeoutMs: 1_000 } },
-    },
+    }),
   };
 }
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { DEMO_KEY, freePort, HOST_ORIGIN, NOTIFY_SECRET, TEST_PG_SECRET } from "../support/pgb.ts";
+import { DEMO_KEY, demoTenant, freePort, HOST_ORIGIN } from "../support/pgb.ts";
 import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { FakeHost } from "../workers/support.ts";
 
@@ -51,14 +51,7 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
         publicUrl: "${PGB_PUBLIC_URL}",
         demoHost: false,
         tenants: {
-          DEMO: {
-            apiKeys: [DEMO_KEY],
-            notifyUrl: host.url,
-            notifySecret: NOTIFY_SECRET,
-            redirectOrigins: [HOST_ORIGIN],
-            routes: [{ nationCode: "*", payType: "*", pg: "TEST" }],
-            pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
-          },
+          DEMO: demoTenant({ notifyUrl: host.url }),
         },
         workers: {
           pollIntervalMs: 100,

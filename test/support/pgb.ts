@@ -24,33 +24,38 @@ export interface TestPgb extends PgbApp {
   close(): Promise<void>;
 }
 
+/**
+ * A tenant block as the config file spells it: the DEMO tenant routing everything to the TEST PG,
+ * with whatever a test changes (its own routes and PGs, its notifyUrl or redirect origins).
+ */
+export function demoTenant(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiKeys: [DEMO_KEY],
+    notifyUrl: "http://127.0.0.1:9/notify",
+    notifySecret: NOTIFY_SECRET,
+    redirectOrigins: [HOST_ORIGIN],
+    routes: [{ nationCode: "*", payType: "*", pg: "TEST" }],
+    pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
+    ...overrides,
+  };
+}
+
 export function testConfig(url: string, overrides: { tenants?: Record<string, unknown> } = {}): FileConfig {
   return parseFileConfig(
     {
       publicUrl: url,
       demoHost: false,
       tenants: overrides.tenants ?? {
-        DEMO: {
+        DEMO: demoTenant({
           apiKeys: [DEMO_KEY, DEMO_KEY_ROTATED],
-          notifyUrl: "http://127.0.0.1:9/notify",
-          notifySecret: NOTIFY_SECRET,
-          redirectOrigins: [HOST_ORIGIN],
           routes: [
             { nationCode: "GB", payType: "*", pg: "TEST" },
             { nationCode: "*", payType: "CARD", pg: "TEST" },
             { nationCode: "KR", payType: "VIRTUAL_ACCOUNT", pg: "TEST" },
             { nationCode: "US", payType: "*", pg: "TEST" },
           ],
-          pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
-        },
-        OTHER: {
-          apiKeys: [OTHER_KEY],
-          notifyUrl: "http://127.0.0.1:9/notify",
-          notifySecret: NOTIFY_SECRET,
-          redirectOrigins: ["https://other.example.com"],
-          routes: [{ nationCode: "*", payType: "*", pg: "TEST" }],
-          pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
-        },
+        }),
+        OTHER: demoTenant({ apiKeys: [OTHER_KEY], redirectOrigins: ["https://other.example.com"] }),
       },
     },
     {},

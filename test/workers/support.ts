@@ -12,7 +12,7 @@ import { testConnector } from "../../src/connectors/test/index.ts";
 import { createLogger } from "../../src/app.ts";
 import { startWorkers, type RunningWorkers, type WorkersOptions } from "../../src/workers/index.ts";
 import type { Backend } from "../support/backends.ts";
-import { DEMO_KEY, HOST_ORIGIN, NOTIFY_SECRET, startPgb, TEST_PG_SECRET, type TestPgb } from "../support/pgb.ts";
+import { demoTenant, NOTIFY_SECRET, startPgb, type TestPgb } from "../support/pgb.ts";
 
 export interface Received {
   id: string;
@@ -103,16 +103,7 @@ export class FakeHost {
 }
 
 export function tenantsNotifying(notifyUrl: string): Record<string, unknown> {
-  return {
-    DEMO: {
-      apiKeys: [DEMO_KEY],
-      notifyUrl,
-      notifySecret: NOTIFY_SECRET,
-      redirectOrigins: [HOST_ORIGIN],
-      routes: [{ nationCode: "*", payType: "*", pg: "TEST" }],
-      pgs: { TEST: { webhookSecret: TEST_PG_SECRET } },
-    },
-  };
+  return { DEMO: demoTenant({ notifyUrl }) };
 }
 
 /** Short intervals for tests; nothing here is a deadline a test waits on. */
