@@ -19,7 +19,7 @@ import { migrate, type DatabaseHandle } from "./storage/database.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
 
-export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers">>;
+export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs">>;
 
 export interface BuildAppOptions {
   config: AppConfig;

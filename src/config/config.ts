@@ -88,6 +88,8 @@ export const FileConfigSchema = z.object({
   /** Serves a tiny stand-in host under /demo for trying PGB by hand. Off in production. */
   demoHost: z.boolean().default(false),
   checkoutTtlMinutes: z.number().int().min(5).max(24 * 60).default(30),
+  /** How long PayStart waits for the PG to close the checkout it supersedes before answering anyway. */
+  supersedeCloseBudgetMs: z.number().int().min(0).max(30_000).default(3_000),
   tenants: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "DBType: letters, digits, _ or -"), TenantConfigSchema),
   workers: WorkersConfigSchema.prefault({}),
 });

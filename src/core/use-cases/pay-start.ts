@@ -10,6 +10,10 @@
  *
  * A crash between (2) and (3) leaves a checkout at the PG that nobody was given the URL of; it expires
  * there unpaid.
+ *
+ * The superseded checkout is closed at the PG before PayStart answers (within a time budget), so a host
+ * that has the new URL cannot meet a customer still paying the old one. A close that fails or overruns
+ * the budget is left to the reconciler, which closes superseded checkouts.
  */
 import { createHash } from "node:crypto";
 import { ConnectorError, type Connector } from "../../connectors/connector.ts";
@@ -127,8 +131,21 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
       ? fail("ORDER_ALREADY_PAID", `order ${input.orderId} is already paid`)
       : fail("PAYSTART_IN_PROGRESS", `another PayStart for order ${input.orderId} ran at the same time; retry to get its checkout`);
   }
-  if (live !== undefined) void expireAtPg(deps, live);
+  if (live !== undefined) await withinBudget(expireAtPg(deps, live), deps.config.supersedeCloseBudgetMs ?? 3_000);
   return succeed({ paymentId, checkoutUrl: created.checkoutUrl, pg, reused: false });
+}
+
+/** Waits for `work` at most `budgetMs`; the work goes on (and logs its own failure) past that. */
+async function withinBudget(work: Promise<void>, budgetMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, budgetMs);
+  });
+  try {
+    await Promise.race([work, budget]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Best effort: a superseded checkout should not stay payable. The reconciler retries what fails here. */
