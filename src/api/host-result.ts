@@ -1,7 +1,7 @@
 import type { FastifyReply } from "fastify";
 import { httpStatusOf, type ErrorCode, type Failure } from "../core/errors.ts";
 
-/** Every answer to the host has this shape, success or failure (design.md §2). */
+/** Every answer to the host has this shape, success or failure (README, "Host API"). */
 export function sendResult(reply: FastifyReply, code: ErrorCode, message: string | null, fields: Record<string, unknown> = {}): FastifyReply {
   return reply
     .code(httpStatusOf(code))

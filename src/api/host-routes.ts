@@ -1,5 +1,5 @@
 /**
- * The host API (design.md §2): POST /PGB/PayStart, /PGB/PartialCancel, /PGB/FullCancel and
+ * The host API (README, "Host API"): POST /PGB/PayStart, /PGB/PartialCancel, /PGB/FullCancel and
  * GET /PGB/Payment. A route only binds and validates input, calls a use case and renders its result.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";

@@ -1,5 +1,5 @@
 /**
- * The host's request bodies (design.md §2), exactly as the .NET host serializes them: PascalCase,
+ * The host's request bodies (README, "Host API"), exactly as the .NET host serializes them: PascalCase,
  * prices as decimal strings (FullCancel's CurrentTotalPrice as an int), JSON null for absent strings.
  */
 import { z } from "zod";

@@ -1,5 +1,5 @@
 /**
- * The payment state machine (design.md §4). One payment per PayStart attempt.
+ * The payment state machine (README, "Payment state"). One payment per PayStart attempt.
  *
  *   READY ──▶ WAITING_FOR_DEPOSIT ──▶ PAID ──▶ PARTIALLY_CANCELLED ──▶ CANCELLED
  *     │  ╲            │                  ╲──────────────────────────────▶ CANCELLED
@@ -57,7 +57,7 @@ export function isCaptured(status: PaymentStatus): boolean {
   return (CAPTURED_STATUSES as readonly PaymentStatus[]).includes(status);
 }
 
-/** What the host is told (design.md §3). */
+/** What the host is told (README, "Delivery to the host"). */
 export const NOTIFICATION_TYPES = [
   "PAYMENT_COMPLETED",
   "DEPOSIT_WAITING",

@@ -1,5 +1,5 @@
 /**
- * Delivers the outbox (table notifications) to each tenant's notifyUrl (design.md §3).
+ * Delivers the outbox (table notifications) to each tenant's notifyUrl (README, "Delivery to the host").
  *
  * - At least once: a row leaves PENDING only when the host answered 2xx (DELIVERED) or the attempt
  *   limit is reached (DEAD, replayable). A process that dies mid-attempt loses nothing: its claim is

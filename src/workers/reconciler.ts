@@ -1,5 +1,5 @@
 /**
- * The reconciler (design.md §4): asks the PG about what PGB could not settle on its own and finishes
+ * The reconciler (README, "Payment state"): asks the PG about what PGB could not settle on its own and finishes
  * it through the same guarded transitions (and notifications) as the webhook path.
  *
  * - A payment left READY / WAITING_FOR_DEPOSIT for `paymentAfterMs` (lost webhook, customer never

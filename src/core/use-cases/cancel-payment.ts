@@ -1,7 +1,7 @@
 /**
  * PartialCancel and FullCancel: refund part or all of an order's captured payment.
  *
- * Rules (design.md §2): CurrentTotalPrice must be PGB's remaining balance (optimistic concurrency);
+ * Rules (README, "Host API"): CurrentTotalPrice must be PGB's remaining balance (optimistic concurrency);
  * Current − Refund = Modified; a refund never exceeds the balance, even under concurrent calls; a
  * retry of a cancel that already succeeded returns the original success instead of refunding twice.
  *

@@ -27,7 +27,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  // An order has at most one live checkout and at most one captured payment (design.md §4).
+  // An order has at most one live checkout and at most one captured payment (README, "Payment state").
   await sql`CREATE UNIQUE INDEX payments_one_live ON payments (tenant, order_id)
             WHERE status IN ('READY','WAITING_FOR_DEPOSIT')`.execute(db);
   await sql`CREATE UNIQUE INDEX payments_one_captured ON payments (tenant, order_id)
