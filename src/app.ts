@@ -3,9 +3,10 @@
  * `main.ts` runs it as a server; tests build it around an in-memory database.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { ServerOptions } from "node:http";
 import type { Logger } from "pino";
 import { createLogger } from "./logging.ts";
-import { ConfigError, formatZodIssues, WorkersConfigSchema, type Config } from "./config/config.ts";
+import { ConfigError, formatZodIssues, HttpConfigSchema, WorkersConfigSchema, type Config } from "./config/config.ts";
 import type { Connector, ConnectorDeps, ConnectorFactory } from "./connectors/connector.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
 import type { CoreDeps } from "./core/deps.ts";
@@ -15,11 +16,12 @@ import { registerPgRoutes } from "./api/pg-routes.ts";
 import { registerErrorHandling } from "./api/error-handling.ts";
 import { registerDemoHost } from "./api/demo-host.ts";
 import { registerOpsRoutes } from "./api/ops-routes.ts";
+import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
 import { migrate, type DatabaseHandle } from "./storage/database.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
 
-export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs">>;
+export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs" | "http">>;
 
 export interface BuildAppOptions {
   config: AppConfig;
@@ -68,16 +70,23 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     now: options.now ?? (() => new Date()),
   };
 
-  const fastifyOptions: FastifyServerOptions = {
+  const http = config.http ?? HttpConfigSchema.parse({});
+  const fastifyOptions: FastifyServerOptions & { http: ServerOptions } = {
     loggerInstance: logger,
     bodyLimit: 64 * 1024,
     // A PG's ids can be long (the TEST PG's checkout ids are signed tokens of a few hundred characters).
     routerOptions: { maxParamLength: 2048 },
-    trustProxy: true,
-    requestIdHeader: "x-request-id",
+    trustProxy: http.trustProxy,
+    genReqId: requestIdOf,
+    disableRequestLogging: true,
+    requestTimeout: http.requestTimeoutMs,
+    connectionTimeout: http.connectionTimeoutMs,
+    // Node checks requestTimeout on this interval (30 s by default): check often enough to honour it.
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(http.requestTimeoutMs / 4))) },
   };
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
+  registerRequestHygiene(app);
   drainOnClose(app, logger);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
@@ -89,7 +98,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     }
   });
   registerHostRoutes(app, deps);
-  registerPgRoutes(app, deps);
+  registerPgRoutes(app, deps, { rateLimit: http.webhookRateLimit, bodyLimits: new Map(factories.map((f) => [f.pg, f.maxWebhookBytes])) });
   const metrics = createMetrics(database.db);
   const reconciler = new Reconciler(deps, database, metrics, WorkersConfigSchema.parse(config.workers ?? {}).reconciler);
   registerOpsRoutes(app, deps, { metrics, reconciler });

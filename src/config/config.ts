@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { Secret } from "../core/secret.ts";
 import { PAY_TYPES } from "../core/pay-type.ts";
+import { refuseExampleSettingsInPublic } from "./public-exposure.ts";
 
 const secretString = z.string().min(1).transform((value) => new Secret(value));
 
@@ -64,6 +65,10 @@ export const WorkersConfigSchema = z.object({
       maxAttempts: z.number().int().min(1).max(1000).default(25),
       backoffMs: z.number().int().min(1).default(2_000),
       maxBackoffMs: z.number().int().min(1).default(600_000),
+      /** REJECTED webhooks (their excerpt and hash) are kept this long for the audit trail, then purged. */
+      rejectedRetentionDays: z.number().min(0).default(7),
+      /** An unsigned webhook (Toss) makes PGB read its payment from the PG at most once per window. */
+      unsignedReadWindowMs: z.number().int().min(0).default(10_000),
     })
     .prefault({}),
   reconciler: z
@@ -83,6 +88,20 @@ export const WorkersConfigSchema = z.object({
 });
 export type WorkersConfig = z.infer<typeof WorkersConfigSchema>;
 
+/** The HTTP edge's limits (README "Security"). */
+export const HttpConfigSchema = z
+  .object({
+    /** Time to receive a whole request (Node's requestTimeout): a body trickled in slowly is cut off. */
+    requestTimeoutMs: z.number().int().min(1000).default(30_000),
+    /** A socket silent this long is closed (longer than any PG call a request waits for). */
+    connectionTimeoutMs: z.number().int().min(1000).default(120_000),
+    /** Whose X-Forwarded-For to believe (Fastify's trustProxy): true, or your load balancers' addresses / CIDRs, comma-separated. */
+    trustProxy: z.union([z.boolean(), z.string()]).default("loopback"),
+    /** PG webhooks accepted per source address and tenant per window; more answer 429 (PGs retry). */
+    webhookRateLimit: z.object({ max: z.number().int().min(1).default(1200), windowMs: z.number().int().min(1000).default(60_000) }).prefault({}),
+  })
+  .prefault({});
+
 export const FileConfigSchema = z.object({
   publicUrl: z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/$/, "")),
   /** Serves a tiny stand-in host under /demo for trying PGB by hand. Off in production. */
@@ -92,6 +111,7 @@ export const FileConfigSchema = z.object({
   supersedeCloseBudgetMs: z.number().int().min(0).max(30_000).default(3_000),
   tenants: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "DBType: letters, digits, _ or -"), TenantConfigSchema),
   workers: WorkersConfigSchema.prefault({}),
+  http: HttpConfigSchema,
 });
 
 export type TenantConfig = z.infer<typeof TenantConfigSchema>;
@@ -150,6 +170,7 @@ export function parseFileConfig(json: unknown, env: NodeJS.ProcessEnv): FileConf
       }
     });
   }
+  refuseExampleSettingsInPublic(config);
   return config;
 }
 

@@ -78,7 +78,11 @@ export interface WebhookInput {
 
 /** A verified webhook, reduced to what the core needs. The core re-reads the payment before acting. */
 export type WebhookAction =
-  | { kind: "payment"; eventId: string; pgTransactionId?: string; paymentReference?: string }
+  /**
+   * `unsigned`: nothing proves the PG sent it (Toss signs no webhook); PGB then reads the payment from
+   * the PG at most once per short window, so forged callbacks cannot spend the merchant's API quota.
+   */
+  | { kind: "payment"; eventId: string; pgTransactionId?: string; paymentReference?: string; unsigned?: true }
   | { kind: "refund"; eventId: string; pgTransactionId?: string; paymentReference?: string; pgRefundId?: string }
   /** Genuine but nothing PGB acts on (another product's event, an unsupported type). */
   | { kind: "ignored"; eventId: string; reason: string }
@@ -176,6 +180,11 @@ export interface ConnectorDeps {
 export interface ConnectorFactory<S extends z.ZodType = z.ZodType> {
   readonly pg: string;
   readonly settingsSchema: S;
+  /**
+   * The largest webhook body this PG really sends, in bytes. PGB reads no more from anyone posting
+   * to this PG's webhook path (answers 413), so an anonymous caller cannot make it buffer or store more.
+   */
+  readonly maxWebhookBytes: number;
   create(settings: z.infer<S>, context: { tenant: string; deps: ConnectorDeps }): Connector;
   /** Tables of the connector's own (a fake PG's records). Named `<pg>-<n>`. */
   readonly migrations?: Record<string, Migration>;

@@ -6,7 +6,7 @@ import type { Db } from "../storage/database.ts";
 /** What every use case needs, passed as one object so tests can swap any part. */
 export interface CoreDeps {
   db: Db;
-  config: Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants"> & Partial<Pick<Config, "supersedeCloseBudgetMs">>;
+  config: Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants"> & Partial<Pick<Config, "supersedeCloseBudgetMs" | "workers">>;
   logger: Logger;
   /** The connector for one tenant's PG, or undefined if the tenant has not configured it. */
   connectorFor(tenant: string, pg: string): Connector | undefined;

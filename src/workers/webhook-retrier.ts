@@ -15,15 +15,19 @@ import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { backoffMs } from "./backoff.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
+import { purgeExpiredWebhooks } from "./webhook-retention.ts";
 
 const LEASE_MS = 120_000;
 const BATCH = 20;
+/** How often the retention purge runs (it also runs on the first tick). */
+const PURGE_EVERY_MS = 60_000;
 
 export class WebhookRetrier {
   readonly #db: Kysely<DeliveryDatabase>;
   readonly #loop: WorkerLoop;
   readonly #token = `${process.pid}-${randomBytes(6).toString("hex")}`;
   readonly #logger: Logger;
+  #lastPurge = 0;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -45,6 +49,11 @@ export class WebhookRetrier {
   }
 
   async #tick(): Promise<number> {
+    if (Date.now() - this.#lastPurge >= PURGE_EVERY_MS) {
+      this.#lastPurge = Date.now();
+      const purged = await purgeExpiredWebhooks(this.#db as Kysely<unknown>, this.settings.rejectedRetentionDays);
+      if (purged > 0) this.#logger.info({ purged, retentionDays: this.settings.rejectedRetentionDays }, "purged rejected and ignored webhooks past their retention");
+    }
     const claimed = await sql<{ id: string; event_id: string; pg: string }>`
       UPDATE pg_webhooks w
       SET claim_token = ${this.#token}, next_attempt_at = now() + ${LEASE_MS} * interval '1 millisecond'

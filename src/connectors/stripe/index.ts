@@ -340,7 +340,8 @@ export function chooseTenant(verified: ReadonlyArray<{ tenant: string; event: un
 }
 
 const LEGACY_WEBHOOK_PATH = "/PGBReturn/WebHook";
-const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+/** Stripe's events are a few KiB (an object with its 50 metadata keys at most); 256 KiB leaves room. */
+const WEBHOOK_BODY_LIMIT = 256 * 1024;
 
 async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<StripeSettings>): Promise<void> {
   // Encapsulated so the raw-body parser applies to this route only; signatures are over exact bytes.
@@ -365,6 +366,7 @@ async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<Str
 export const stripeConnector: ConnectorFactory<typeof StripeSettingsSchema> = {
   pg: STRIPE_PG,
   settingsSchema: StripeSettingsSchema,
+  maxWebhookBytes: WEBHOOK_BODY_LIMIT,
   create(settings, context) {
     return createStripeConnector(settings, context.tenant);
   },

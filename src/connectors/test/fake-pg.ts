@@ -7,7 +7,9 @@
  * Like Toss's, its checkout needs no server-side record until the customer acts: the checkout id is a
  * self-describing token signed with a key derived from the merchant's TEST secret, and the record is
  * written when the customer (or the merchant's expire) first changes it. So a PayStart costs PGB one
- * write, not two, while a forged or altered checkout id is refused.
+ * write, not two, while a forged or altered checkout id is refused. Where the customer returns and
+ * where webhooks go come from PGB's own publicUrl, never from the id: the TEST secret of the example
+ * config is public, and a minted id must not send a browser or a signed POST anywhere else.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { sql, type Kysely } from "kysely";
@@ -44,8 +46,6 @@ interface CheckoutClaims {
   c: string;
   p: string;
   d: string;
-  u: string;
-  w: string;
   e: number;
 }
 
@@ -145,8 +145,6 @@ export class FakeTestPg {
     currency: string;
     payType: string;
     description: string;
-    returnUrl: string;
-    webhookUrl: string;
     expiresAt: Date;
   }): Promise<TestPgPayment> {
     const claims: CheckoutClaims = {
@@ -157,8 +155,6 @@ export class FakeTestPg {
       c: input.currency,
       p: input.payType,
       d: input.description.slice(0, 120),
-      u: input.returnUrl,
-      w: input.webhookUrl,
       e: input.expiresAt.getTime(),
     };
     const key = this.tokenKey(input.tenant);
@@ -166,14 +162,14 @@ export class FakeTestPg {
     // The same request answers the same checkout, as an idempotent PG does.
     const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
     const id = `tp_${body}.${createHmac("sha256", key).update(body).digest("base64url").slice(0, 32)}`;
-    return fromClaims(id, claims);
+    return this.fromClaims(id, claims);
   }
 
   async findById(id: string): Promise<TestPgPayment | undefined> {
     const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirst();
-    if (row !== undefined) return this.expireIfDue(toPayment(row));
+    if (row !== undefined) return this.expireIfDue(this.toPayment(row));
     const claims = this.verify(id);
-    return claims && fromClaims(id, claims);
+    return claims && this.fromClaims(id, claims);
   }
 
   async get(tenant: string, id: string): Promise<TestPgPayment> {
@@ -204,8 +200,8 @@ export class FakeTestPg {
         pay_type: claims.p,
         description: claims.d,
         status: "OPEN",
-        return_url: claims.u,
-        webhook_url: claims.w,
+        return_url: this.returnUrl(claims.r),
+        webhook_url: this.webhookUrl(claims.t),
         refunded: "0",
         account: null,
         expires_at: new Date(claims.e),
@@ -215,7 +211,7 @@ export class FakeTestPg {
       .onConflict((oc) => oc.column("id").doNothing())
       .execute();
     const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", payment.id).executeTakeFirstOrThrow();
-    return this.expireIfDue(toPayment(row));
+    return this.expireIfDue(this.toPayment(row));
   }
 
   private async stored(id: string): Promise<TestPgPayment | undefined> {
@@ -297,11 +293,11 @@ export class FakeTestPg {
       const earlier = await trx.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
       if (earlier !== undefined) {
         if (BigInt(earlier.amount) !== amountMinor || earlier.payment_id !== id) throw new TestPgError("IDEMPOTENCY_MISMATCH", "idempotency key reused with other parameters", 422);
-        return { refundId: earlier.id, payment: toPayment(await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirstOrThrow()) };
+        return { refundId: earlier.id, payment: this.toPayment(await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirstOrThrow()) };
       }
       const row = await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).where("tenant", "=", tenant).forUpdate().executeTakeFirst();
       if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
-      const payment = toPayment(row);
+      const payment = this.toPayment(row);
       if (payment.status !== "PAID") throw new TestPgError("NOT_REFUNDABLE", `payment is ${payment.status}`, 409);
       if (amountMinor <= 0n || payment.refundedMinor + amountMinor > payment.amountMinor) {
         throw new TestPgError("REFUND_EXCEEDS_PAYMENT", "refund exceeds what is left of the payment", 422);
@@ -314,7 +310,7 @@ export class FakeTestPg {
         .where("id", "=", id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      return { refundId, payment: toPayment(updated) };
+      return { refundId, payment: this.toPayment(updated) };
     });
   }
 
@@ -327,7 +323,7 @@ export class FakeTestPg {
       .returningAll()
       .executeTakeFirst();
     if (row === undefined) throw new TestPgError("INVALID_STATE", `payment is ${payment.status}; cannot become ${to}`, 409);
-    const updated = toPayment(row);
+    const updated = this.toPayment(row);
     this.sendWebhook(updated);
     return updated;
   }
@@ -370,44 +366,54 @@ export class FakeTestPg {
       setTimeout(() => void this.deliver(url, eventId, body, signer, attempt + 1), 200 * 4 ** attempt).unref();
     }
   }
-}
 
-function fromClaims(id: string, c: CheckoutClaims): TestPgPayment {
-  const expiresAt = new Date(c.e);
-  return {
-    id,
-    tenant: c.t,
-    merchantReference: c.r,
-    amountMinor: BigInt(c.a),
-    currency: c.c,
-    payType: c.p,
-    description: c.d,
-    // Nobody has acted on it: open until it expires (read-only; the record is written on first action).
-    status: expiresAt.getTime() <= Date.now() ? "EXPIRED" : "OPEN",
-    returnUrl: c.u,
-    webhookUrl: c.w,
-    refundedMinor: 0n,
-    account: null,
-    expiresAt,
-    stored: false,
-  };
-}
+  /** PGB's browser return for this payment: the same place PGB's connector would tell a real PG. */
+  private returnUrl(merchantReference: string): string {
+    return `${this.publicUrl}/PGBReturn/test/return/${encodeURIComponent(merchantReference)}`;
+  }
 
-function toPayment(row: TestPgTables["test_pg_payments"]): TestPgPayment {
-  return {
-    stored: true,
-    id: row.id,
-    tenant: row.tenant,
-    merchantReference: row.merchant_reference,
-    amountMinor: BigInt(row.amount),
-    currency: row.currency,
-    payType: row.pay_type,
-    description: row.description,
-    status: row.status as TestPgStatus,
-    returnUrl: row.return_url,
-    webhookUrl: row.webhook_url,
-    refundedMinor: BigInt(row.refunded),
-    account: (row.account as TestPgPayment["account"]) ?? null,
-    expiresAt: new Date(row.expires_at),
-  };
+  private webhookUrl(tenant: string): string {
+    return `${this.publicUrl}/PGBReturn/test/webhook/${encodeURIComponent(tenant)}`;
+  }
+
+  private fromClaims(id: string, c: CheckoutClaims): TestPgPayment {
+    const expiresAt = new Date(c.e);
+    return {
+      id,
+      tenant: c.t,
+      merchantReference: c.r,
+      amountMinor: BigInt(c.a),
+      currency: c.c,
+      payType: c.p,
+      description: c.d,
+      // Nobody has acted on it: open until it expires (read-only; the record is written on first action).
+      status: expiresAt.getTime() <= Date.now() ? "EXPIRED" : "OPEN",
+      returnUrl: this.returnUrl(c.r),
+      webhookUrl: this.webhookUrl(c.t),
+      refundedMinor: 0n,
+      account: null,
+      expiresAt,
+      stored: false,
+    };
+  }
+
+  private toPayment(row: TestPgTables["test_pg_payments"]): TestPgPayment {
+    return {
+      stored: true,
+      id: row.id,
+      tenant: row.tenant,
+      merchantReference: row.merchant_reference,
+      amountMinor: BigInt(row.amount),
+      currency: row.currency,
+      payType: row.pay_type,
+      description: row.description,
+      status: row.status as TestPgStatus,
+      // Derived, not read back: a row written from an older checkout id may name another site.
+      returnUrl: this.returnUrl(row.merchant_reference),
+      webhookUrl: this.webhookUrl(row.tenant),
+      refundedMinor: BigInt(row.refunded),
+      account: (row.account as TestPgPayment["account"]) ?? null,
+      expiresAt: new Date(row.expires_at),
+    };
+  }
 }

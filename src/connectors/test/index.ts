@@ -10,6 +10,8 @@ import { ConnectorError, type Connector, type ConnectorDeps, type ConnectorFacto
 import type { Money } from "../../core/money.ts";
 import { FakeTestPg, TestPgError, testPgMigrations, type TestPgPayment, type TestPgTables } from "./fake-pg.ts";
 import { registerCheckoutPages } from "./checkout-page.ts";
+import { ConfigError } from "../../config/config.ts";
+import { isLoopbackUrl } from "../../config/public-exposure.ts";
 import { toPgStatus, WebhookEventSchema } from "./wire.ts";
 
 export const SettingsSchema = z.object({
@@ -17,6 +19,11 @@ export const SettingsSchema = z.object({
   webhookSecret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, "a whsec_ secret"),
   /** For tests of lost or duplicated webhooks. */
   webhookDelivery: z.enum(["send", "drop", "duplicate"]).default("send"),
+  /**
+   * The TEST PG takes no real money but marks orders paid: on a publicUrl that is not loopback PGB
+   * refuses to start with it unless the tenant says so here (a staging host, say).
+   */
+  allowPublicUrl: z.boolean().default(false),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
@@ -43,9 +50,16 @@ function fakePgFor(deps: ConnectorDeps): { fake: FakeTestPg; settings: Map<strin
 export const testConnector: ConnectorFactory<typeof SettingsSchema> = {
   pg: "TEST",
   settingsSchema: SettingsSchema,
+  // Its events name a payment and a status: a few hundred bytes.
+  maxWebhookBytes: 16 * 1024,
   migrations: testPgMigrations,
 
   create(settings, { tenant, deps }) {
+    if (!settings.allowPublicUrl && !isLoopbackUrl(deps.publicUrl)) {
+      throw new ConfigError(
+        `config tenants.${tenant}.pgs.TEST.allowPublicUrl: the TEST PG marks orders paid without money; set it to true to use it at ${deps.publicUrl} (not a loopback address), or route this tenant to a real PG`,
+      );
+    }
     const { fake, settings: byTenant } = fakePgFor(deps);
     byTenant.set(tenant, settings);
     return new TestConnector(tenant, settings, fake);
@@ -83,8 +97,6 @@ class TestConnector implements Connector {
         currency: input.amount.currency,
         payType: input.payType,
         description: input.description,
-        returnUrl: input.returnUrl,
-        webhookUrl: input.webhookUrl,
         expiresAt: input.expiresAt,
       }),
     );

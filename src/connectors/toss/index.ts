@@ -777,7 +777,7 @@ class TossConnector implements Connector {
       const row = await this.#store.findByOrderId(this.#tenant, event.data.data.orderId);
       const eventId = statusChangedEventId(event.data);
       if (row === undefined) return { kind: "ignored", eventId, reason: "no PGB payment has this orderId" };
-      return { kind: "payment", eventId, pgTransactionId: event.data.data.paymentKey, paymentReference: row.paymentReference };
+      return { kind: "payment", eventId, pgTransactionId: event.data.data.paymentKey, paymentReference: row.paymentReference, unsigned: true };
     }
 
     if (eventType === undefined || eventType === "DEPOSIT_CALLBACK") {
@@ -794,6 +794,7 @@ class TossConnector implements Connector {
       }
       const action: WebhookAction = { kind: "payment", eventId, paymentReference: row.paymentReference };
       if (row.paymentKey !== null) action.pgTransactionId = row.paymentKey;
+      if (row.depositSecret === null) action.unsigned = true;
       return action;
     }
 
@@ -959,6 +960,8 @@ async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<Tos
 export const tossConnector: ConnectorFactory<typeof TossSettingsSchema> = {
   pg: PG,
   settingsSchema: TossSettingsSchema,
+  // A PAYMENT_STATUS_CHANGED carries one Payment object (a few KiB); a DEPOSIT_CALLBACK is smaller.
+  maxWebhookBytes: 64 * 1024,
   create: (settings, context) => new TossConnector(settings, context.tenant, context.deps),
   migrations: { "toss-0001": migration0001, "toss-0002": migration0002 },
   registerRoutes,

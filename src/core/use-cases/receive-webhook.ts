@@ -4,6 +4,7 @@
  * webhook is answered 2xx only once it is safely stored; a failure while acting on it leaves it
  * stored as FAILED for a retry, never lost.
  */
+import { createHash } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import { z } from "zod";
 import type { WebhookInput } from "../../connectors/connector.ts";
@@ -12,25 +13,39 @@ import { newId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, refundsOf, type Payment } from "../../storage/payment-repository.ts";
 import { settleRefund } from "./settle-refund.ts";
 import { settlePayment } from "./settle-payment.ts";
-import type { DeliveryDatabase } from "../../storage/migrations/0002-delivery.ts";
+import type { RetentionDatabase } from "../../storage/migrations/0004-webhook-retention.ts";
+import { ReadThrottle } from "../read-throttle.ts";
 
 export type WebhookReply = { status: number; body: { received: boolean; duplicate?: boolean; error?: string } };
 
 /** Headers worth keeping for the audit trail; anything else (cookies, auth) is not stored. */
 const KEPT_HEADERS = /^(content-type|user-agent|webhook-|stripe-signature|tosspayments-|paypal-|x-forwarded-for)/i;
 
+/**
+ * How much of a body PGB keeps when it need not keep it all: one that failed verification, one it
+ * ignores, one nobody signed (its parsed action is what a retry uses). The SHA-256 and size of the
+ * whole body are kept beside it, so a PG's support can still match it.
+ */
+export const BODY_EXCERPT_CHARS = 512;
+
+function kept(raw: Buffer, whole: boolean): { body: string; body_sha256: string; body_bytes: number } {
+  const text = raw.toString("utf8");
+  // PostgreSQL text cannot hold U+0000.
+  const body = (whole ? text : text.slice(0, BODY_EXCERPT_CHARS)).replaceAll("\u0000", "\uFFFD");
+  return { body, body_sha256: createHash("sha256").update(raw).digest("hex"), body_bytes: raw.length };
+}
+
 export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string, input: WebhookInput): Promise<WebhookReply> {
   const connector = deps.connectorFor(tenant, pg);
   if (connector === undefined) return { status: 404, body: { received: false, error: "unknown PG or tenant" } };
   const headers = JSON.stringify(Object.fromEntries(Object.entries(input.headers).filter(([k]) => KEPT_HEADERS.test(k))));
-  const body = input.rawBody.toString("utf8");
   const action = await connector.parseWebhook(input);
 
   if (action.kind === "rejected") {
-    deps.logger.warn({ pg, tenant, reason: action.reason }, "rejected a webhook");
-    await deps.db
+    deps.logger.warn({ pg, tenant, reason: action.reason, bytes: input.rawBody.length }, "rejected a webhook");
+    await deliveryDb(deps)
       .insertInto("pg_webhooks")
-      .values({ pg, tenant, event_id: `rejected:${newId("evt")}`, status: "REJECTED", headers, body, error: action.reason })
+      .values({ pg, tenant, event_id: `rejected:${newId("evt")}`, status: "REJECTED", headers, ...kept(input.rawBody, false), error: action.reason })
       .execute();
     return { status: 400, body: { received: false, error: "webhook rejected" } };
   }
@@ -43,7 +58,7 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
       event_id: action.eventId,
       status: action.kind === "ignored" ? "PROCESSED" : "RECEIVED",
       headers,
-      body,
+      ...kept(input.rawBody, action.kind !== "ignored" && !(action.kind === "payment" && action.unsigned === true)),
       error: action.kind === "ignored" ? action.reason : null,
       action: JSON.stringify(action),
     })
@@ -69,6 +84,17 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
     await markWebhook(deps, id, "FAILED", "the stored webhook has no parsed action to act on");
     return "FAILED";
   }
+  if (action.data.unsigned === true) {
+    // Anyone can send an unsigned webhook naming a payment: read that payment from the PG at most
+    // once per window, or forged callbacks would spend the merchant's API quota.
+    const key = `${row.tenant}|${row.pg}|${action.data.paymentReference ?? action.data.pgTransactionId ?? ""}`;
+    const retry = () =>
+      void processStoredWebhook(deps, id).catch((error: unknown) => deps.logger.warn({ err: (error as Error).message, webhookId: id }, "a coalesced webhook read failed; the retrier or the reconciler takes over"));
+    if (!unsignedReadThrottle(deps).take(key, retry)) {
+      await markWebhook(deps, id, "PROCESSED", "coalesced: this payment was read from the PG moments ago; one more read follows when the window ends");
+      return "PROCESSED";
+    }
+  }
   try {
     const payment = await locate(deps, row.pg, action.data.pgTransactionId, action.data.paymentReference);
     if (payment === undefined || payment.tenant !== row.tenant) {
@@ -91,10 +117,22 @@ const StoredActionSchema = z.object({
   kind: z.enum(["payment", "refund"]),
   pgTransactionId: z.string().optional(),
   paymentReference: z.string().optional(),
+  unsigned: z.literal(true).optional(),
 });
 
-function deliveryDb(deps: CoreDeps): Kysely<DeliveryDatabase> {
-  return deps.db as unknown as Kysely<DeliveryDatabase>;
+function deliveryDb(deps: CoreDeps): Kysely<RetentionDatabase> {
+  return deps.db as unknown as Kysely<RetentionDatabase>;
+}
+
+const throttles = new WeakMap<object, ReadThrottle>();
+/** One per database (so per PGB app in tests), like the database it guards the PG's quota for. */
+function unsignedReadThrottle(deps: CoreDeps): ReadThrottle {
+  let throttle = throttles.get(deps.db);
+  if (throttle === undefined) {
+    throttle = new ReadThrottle(deps.config.workers?.webhooks.unsignedReadWindowMs ?? 10_000);
+    throttles.set(deps.db, throttle);
+  }
+  return throttle;
 }
 
 /** Re-reads the payment from its PG and settles it. Also what a retry of a stored webhook does. */
