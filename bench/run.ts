@@ -16,6 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createServer } from "node:http";
 import pg from "pg";
 import { Webhook } from "standardwebhooks";
+import { openCheckout, submitCheckoutForm } from "../test/support/checkout.ts";
 import { benchDatabase as scratchDatabase, freePort, load, startServer, type LoadResult, type Server } from "./lib.ts";
 
 const args = new Set(process.argv.slice(2));
@@ -201,7 +202,8 @@ async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
       for (let i = 0; i < orders.length; i += 50) {
         await Promise.all(
           orders.slice(i, i + 50).map(async (o) => {
-            const r = await fetch(`${pgb!.url}/test-pg/checkout/${o.tp}/pay`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "go=pay", redirect: "manual" });
+            const form = await openCheckout(`${pgb!.url}/test-pg/checkout/${o.tp}`);
+            const r = await submitCheckoutForm(`${pgb!.url}/test-pg/checkout/${o.tp}/pay`, "pay", form);
             await r.arrayBuffer();
             if (r.status !== 303) failures.push(`paying order ${o.orderId} on the TEST page answered ${r.status}`);
           }),
@@ -326,7 +328,7 @@ async function paidOrders(pgb: Server, count: number, price: number): Promise<nu
           body: JSON.stringify({ DBType: "BENCH", OrderId: orderId, PayType: "CARD", TotalPrice: String(price), JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" }),
         });
         const body = (await r.json()) as { RedirectUrl: string };
-        const pay = await fetch(`${body.RedirectUrl}/pay`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "go=pay", redirect: "manual" });
+        const pay = await submitCheckoutForm(`${body.RedirectUrl}/pay`, "pay", await openCheckout(body.RedirectUrl));
         await fetch(new URL(pay.headers.get("location")!, pgb.url), { redirect: "manual" });
         ids.push(orderId);
       }),

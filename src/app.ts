@@ -2,7 +2,7 @@
  * Wires PGB together: configuration → connectors per tenant → use-case deps → HTTP routes.
  * `main.ts` runs it as a server; tests build it around an in-memory database.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { ServerOptions } from "node:http";
 import type { Logger } from "pino";
 import { createLogger } from "./logging.ts";
@@ -78,7 +78,8 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     routerOptions: { maxParamLength: 2048 },
     trustProxy: http.trustProxy,
     genReqId: requestIdOf,
-    disableRequestLogging: true,
+    // One access-log line per request instead (src/api/request-hygiene.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: http.requestTimeoutMs,
     connectionTimeout: http.connectionTimeoutMs,
     // Node checks requestTimeout on this interval (30 s by default): check often enough to honour it.

@@ -38,7 +38,11 @@ function maskDeep(value: unknown, depth: number): unknown {
   if (typeof value === "string") return maskCardNumbers(value);
   if (depth > 4 || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
-  if (value instanceof Error) return value;
+  // An error's message and properties (a driver's failing query, say) can carry a card number too.
+  if (value instanceof Error) {
+    const fields = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v, depth + 1)]));
+    return { type: value.name, message: maskCardNumbers(value.message), ...(value.stack ? { stack: maskCardNumbers(value.stack) } : {}), ...fields };
+  }
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v, depth + 1)]));
 }
 

@@ -16,6 +16,7 @@ import pg from "pg";
 import { DEMO_KEY, demoTenant, freePort, HOST_ORIGIN } from "../support/pgb.ts";
 import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { FakeHost } from "../workers/support.ts";
+import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
 
 const adminUrl = process.env.TEST_DATABASE_URL;
 const PROCESSES = 3;
@@ -139,13 +140,8 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     const path = new URL(checkoutUrl).pathname;
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        const response = await fetch(`${live().url}${path}/pay`, {
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded" },
-          body: "go=pay",
-          redirect: "manual",
-          signal: AbortSignal.timeout(10_000),
-        });
+        const form = await openCheckout(`${live().url}${path}`);
+        const response = await submitCheckoutForm(`${live().url}${path}/pay`, "pay", form, AbortSignal.timeout(10_000));
         if (response.status === 409) return; // already paid by an earlier try whose answer was lost
         if (response.status !== 303) throw new Error(`pay answered ${response.status}`);
         if (followReturn) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Webhook } from "standardwebhooks";
 import { backends } from "../support/backends.ts";
-import { followReturn, paidOrder, pressButton, waitForOrder } from "../support/checkout.ts";
+import { followReturn, openCheckout, paidOrder, pressButton, submitCheckoutForm, waitForOrder } from "../support/checkout.ts";
 import { hostPost, payStartBody, startPgb, TEST_PG_SECRET, type TestPgb } from "../support/pgb.ts";
 import { testPgSettings } from "../../src/connectors/test/index.ts";
 
@@ -238,7 +238,8 @@ for (const backend of backends()) {
       const claims = JSON.parse(Buffer.from(body!, "base64url").toString("utf8")) as Record<string, unknown>;
       const forged = `tp_${Buffer.from(JSON.stringify({ ...claims, a: "1" })).toString("base64url")}.${signature}`;
       assert.equal((await fetch(`${pgb.url}/test-pg/checkout/${forged}`)).status, 404);
-      const pay = await fetch(`${pgb.url}/test-pg/checkout/${forged}/pay`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "go=pay", redirect: "manual" });
+      // With a valid CSRF token (from the genuine page), so that the forged id is what gets refused.
+      const pay = await submitCheckoutForm(`${pgb.url}/test-pg/checkout/${forged}/pay`, "pay", await openCheckout(String(started.body.RedirectUrl)));
       assert.equal(pay.status, 404);
       assert.equal((await fetch(String(started.body.RedirectUrl))).status, 200, "the genuine id still works");
     });

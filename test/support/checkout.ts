@@ -6,17 +6,31 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { TestPgb } from "./pgb.ts";
 import { hostGet, hostPost, payStartBody } from "./pgb.ts";
 
-export async function pressButton(checkoutUrl: string, action: "pay" | "fail" | "cancel" | "issue-account" | "deposit"): Promise<string> {
+/** The TEST page as a browser holds it: its HTML, the CSRF cookie it set and the token in its forms. */
+export async function openCheckout(checkoutUrl: string): Promise<{ status: number; html: string; cookie: string; token: string }> {
   const page = await fetch(checkoutUrl);
   const html = await page.text();
-  const form = new RegExp(`action="([^"]+/${action})"`).exec(html);
-  if (form === null) throw new Error(`no ${action} button on ${checkoutUrl}: ${html.slice(0, 400)}`);
-  const response = await fetch(new URL(form[1]!, checkoutUrl), {
+  const cookie = (page.headers.getSetCookie()[0] ?? "").split(";")[0] ?? "";
+  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+  return { status: page.status, html, cookie, token };
+}
+
+/** POSTs one of the TEST page's forms with the page's cookie and CSRF token. */
+export function submitCheckoutForm(url: string | URL, action: string, form: { cookie: string; token: string }, signal?: AbortSignal): Promise<Response> {
+  return fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: `go=${action}`,
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie: form.cookie },
+    body: `_csrf=${encodeURIComponent(form.token)}&go=${action}`,
     redirect: "manual",
+    ...(signal ? { signal } : {}),
   });
+}
+
+export async function pressButton(checkoutUrl: string, action: "pay" | "fail" | "cancel" | "issue-account" | "deposit"): Promise<string> {
+  const opened = await openCheckout(checkoutUrl);
+  const form = new RegExp(`action="([^"]+/${action})"`).exec(opened.html);
+  if (form === null) throw new Error(`no ${action} button on ${checkoutUrl}: ${opened.html.slice(0, 400)}`);
+  const response = await submitCheckoutForm(new URL(form[1]!, checkoutUrl), action, opened);
   if (response.status !== 303) throw new Error(`${action} answered ${response.status}: ${await response.text()}`);
   return response.headers.get("location")!;
 }

@@ -2,6 +2,7 @@
  * Starts a real PGB (HTTP on a loopback port, so the TEST PG's webhooks travel over HTTP as a real
  * PG's would) on a fresh database, and talks to it the way the .NET host does.
  */
+import type { Logger } from "pino";
 import { buildApp, type PgbApp } from "../../src/app.ts";
 import { parseFileConfig, type FileConfig } from "../../src/config/config.ts";
 import type { ConnectorFactory } from "../../src/connectors/connector.ts";
@@ -40,11 +41,12 @@ export function demoTenant(overrides: Record<string, unknown> = {}): Record<stri
   };
 }
 
-export function testConfig(url: string, overrides: { tenants?: Record<string, unknown> } = {}): FileConfig {
+export function testConfig(url: string, overrides: { tenants?: Record<string, unknown>; extra?: Record<string, unknown> } = {}): FileConfig {
   return parseFileConfig(
     {
       publicUrl: url,
       demoHost: false,
+      ...overrides.extra,
       tenants: overrides.tenants ?? {
         DEMO: demoTenant({
           apiKeys: [DEMO_KEY, DEMO_KEY_ROTATED],
@@ -64,13 +66,14 @@ export function testConfig(url: string, overrides: { tenants?: Record<string, un
 
 export async function startPgb(
   backend: Backend,
-  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[] } = {},
+  /** `config`: more top-level config fields (http, workers, demoHost...), as the file spells them. */
+  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger } = {},
 ): Promise<TestPgb> {
   const database = await openTestDatabase(backend);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const config = testConfig(url, options.tenants ? { tenants: options.tenants } : {});
-  const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}) });
+  const config = testConfig(url, { ...(options.tenants ? { tenants: options.tenants } : {}), ...(options.config ? { extra: options.config } : {}) });
+  const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}), ...(options.logger ? { logger: options.logger } : {}) });
   await pgb.app.listen({ port, host: "127.0.0.1" });
   return {
     ...pgb,

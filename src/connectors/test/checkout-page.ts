@@ -1,9 +1,13 @@
 /**
  * The TEST PG's checkout page, served by PGB. Plain HTML forms, no JavaScript: Pay / Fail / Cancel,
  * and for a virtual account an "issue account" step and then a "deposit" that stands in for the bank.
+ * No other site may frame it, and each form carries a CSRF token (double-submit: a secret in a
+ * SameSite cookie, the token in the form) checked before any action.
  */
+import cookie from "@fastify/cookie";
+import csrf from "@fastify/csrf-protection";
 import formbody from "@fastify/formbody";
-import type { FastifyInstance } from "fastify";
+import type { FastifyError, FastifyInstance } from "fastify";
 import { z } from "zod";
 import { formatMinor } from "../../core/money.ts";
 import { isCurrencyCode } from "../../core/currency.ts";
@@ -13,19 +17,32 @@ import { TestPgError, type CustomerAction, type FakeTestPg, type TestPgPayment }
 const ParamsSchema = z.object({ id: z.string().max(4000).regex(/^tp_[A-Za-z0-9_.-]+$/) });
 const ActionParamsSchema = ParamsSchema.extend({ action: z.enum(["pay", "fail", "cancel", "issue-account", "deposit"]) });
 
-export function registerCheckoutPages(app: FastifyInstance, fake: FakeTestPg): void {
+export function registerCheckoutPages(app: FastifyInstance, fake: FakeTestPg, publicUrl: string): void {
   void app.register(async (scope) => {
     await scope.register(formbody);
+    await scope.register(cookie);
+    await scope.register(csrf, {
+      cookieKey: "tp_csrf",
+      cookieOpts: { path: "/test-pg/", sameSite: "strict", httpOnly: true, secure: publicUrl.startsWith("https:") },
+    });
+    scope.addHook("onSend", (_request, reply, payload, done) => {
+      reply.header("x-frame-options", "DENY").header("content-security-policy", "frame-ancestors 'none'").header("cache-control", "no-store");
+      done(null, payload);
+    });
+    scope.setErrorHandler((error: FastifyError, _request, reply) => {
+      if (error.statusCode !== 403) throw error;
+      return reply.code(403).type("text/html; charset=utf-8").send(page("Form expired", "<p>This form is no longer valid. Go back and reload the checkout page.</p>"));
+    });
 
     scope.get("/test-pg/checkout/:id", async (request, reply) => {
       const params = ParamsSchema.safeParse(request.params);
       if (!params.success) return reply.code(404).type("text/html; charset=utf-8").send(page("Not found", "<p>No such checkout.</p>"));
       const found = await fake.findById(params.data.id);
       if (found === undefined) return reply.code(404).type("text/html; charset=utf-8").send(page("Not found", "<p>No such checkout.</p>"));
-      return reply.type("text/html; charset=utf-8").send(checkoutHtml(found));
+      return reply.type("text/html; charset=utf-8").send(checkoutHtml(found, reply.generateCsrf()));
     });
 
-    scope.post("/test-pg/checkout/:id/:action", async (request, reply) => {
+    scope.post("/test-pg/checkout/:id/:action", { preHandler: scope.csrfProtection }, async (request, reply) => {
       const params = ActionParamsSchema.safeParse(request.params);
       if (!params.success) return reply.code(404).type("text/html; charset=utf-8").send(page("Not found", "<p>No such checkout.</p>"));
       try {
@@ -41,10 +58,10 @@ export function registerCheckoutPages(app: FastifyInstance, fake: FakeTestPg): v
   });
 }
 
-function checkoutHtml(p: TestPgPayment): string {
+function checkoutHtml(p: TestPgPayment, csrfToken: string): string {
   const amount = isCurrencyCode(p.currency) ? `${formatMinor(p.amountMinor, p.currency)} ${p.currency}` : `${p.amountMinor} ${p.currency}`;
   const button = (action: string, label: string) =>
-    `<form method="post" action="/test-pg/checkout/${escapeHtml(p.id)}/${action}"><button type="submit" name="go" value="${action}">${label}</button></form>`;
+    `<form method="post" action="/test-pg/checkout/${escapeHtml(p.id)}/${action}"><input type="hidden" name="_csrf" value="${escapeHtml(csrfToken)}"><button type="submit" name="go" value="${action}">${label}</button></form>`;
   let actions: string;
   switch (p.status) {
     case "OPEN":

@@ -66,7 +66,7 @@ export const testConnector: ConnectorFactory<typeof SettingsSchema> = {
   },
 
   registerRoutes(app, deps) {
-    registerCheckoutPages(app, fakePgFor(deps).fake);
+    registerCheckoutPages(app, fakePgFor(deps).fake, deps.publicUrl);
   },
 };
 
