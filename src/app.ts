@@ -87,7 +87,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   };
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
-  registerRequestHygiene(app);
+  registerRequestHygiene(app, http);
   drainOnClose(app, logger);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {

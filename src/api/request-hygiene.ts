@@ -1,7 +1,7 @@
 /**
  * What every request goes through at the edge, whatever its route: a request id PGB can trust, one
- * access-log line per request, and no NUL character in any string (PostgreSQL cannot store one, so
- * it would surface as a 500 with the failing SQL in the log).
+ * access-log line per request, a deadline for receiving the body, and no NUL character in any string
+ * (PostgreSQL cannot store one, so it would surface as a 500 with the failing SQL in the log).
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
@@ -21,7 +21,22 @@ export function requestIdOf(request: IncomingMessage): string {
   return randomUUID();
 }
 
-export function registerRequestHygiene(app: FastifyInstance): void {
+export function registerRequestHygiene(app: FastifyInstance, options: { requestTimeoutMs: number }): void {
+  // Node's requestTimeout stops a slow sender of headers, not of a body (Node 20): a body still
+  // arriving requestTimeoutMs after the request began is cut off here, with 408 and a closed socket.
+  app.addHook("onRequest", (request, _reply, done) => {
+    if (request.raw.complete) return done();
+    const timer = setTimeout(() => {
+      if (request.raw.complete) return;
+      request.log.warn({ method: request.method, route: request.routeOptions.url ?? "(no route)" }, "request body not received in time; connection closed");
+      request.raw.socket?.end("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      request.raw.socket?.destroySoon();
+    }, options.requestTimeoutMs);
+    timer.unref();
+    request.raw.once("close", () => clearTimeout(timer));
+    request.raw.once("end", () => clearTimeout(timer));
+    done();
+  });
   app.addHook("onSend", (request, reply, payload, done) => {
     reply.header("x-request-id", request.id);
     done(null, payload);
