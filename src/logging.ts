@@ -40,8 +40,12 @@ function maskDeep(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   // An error's message and properties (a driver's failing query, say) can carry a card number too.
   if (value instanceof Error) {
-    const fields = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v, depth + 1)]));
-    return { type: value.name, message: maskCardNumbers(value.message), ...(value.stack ? { stack: maskCardNumbers(value.stack) } : {}), ...fields };
+    // Same prototype, so pino's error serializer still names its type.
+    const masked = Object.create(Object.getPrototypeOf(value) as object) as Error;
+    for (const [k, v] of Object.entries(value)) (masked as unknown as Record<string, unknown>)[k] = maskDeep(v, depth + 1);
+    masked.message = maskCardNumbers(value.message);
+    if (value.stack !== undefined) masked.stack = maskCardNumbers(value.stack);
+    return masked;
   }
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v, depth + 1)]));
 }
@@ -55,7 +59,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     hooks: {
       logMethod(args, method) {
         // The message string itself (the last string argument) is masked too.
-        const masked = args.map((a) => (typeof a === "string" ? maskCardNumbers(a) : a)) as Parameters<typeof method>;
+        // logger.error(err) takes its message from the error: give it the masked one.
+        const given = args[0] instanceof Error && typeof args[1] !== "string" ? [{ err: args[0] }, args[0].message, ...args.slice(1)] : args;
+        const masked = given.map((a) => (typeof a === "string" ? maskCardNumbers(a) : a)) as Parameters<typeof method>;
         method.apply(this, masked);
       },
     },

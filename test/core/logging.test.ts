@@ -32,4 +32,17 @@ describe("logging", () => {
     const line = lines.join("");
     assert.doesNotMatch(line, /top-secret|sk_live_abc|whsec_zzz/);
   });
+
+  it("masks card numbers inside logged error objects: message, stack and properties such as a driver's failing query", () => {
+    const { lines, stream } = capture();
+    const logger = createLogger("info", stream);
+    const error = Object.assign(new Error("insert failed for 4111111111111111"), { query: "INSERT INTO payments VALUES ('5555 5555 5555 4444')", code: "22021" });
+    logger.error({ err: error }, "unhandled error");
+    logger.error(error);
+    const line = lines.join("");
+    assert.doesNotMatch(line, /4111111111111111|5555 5555 5555 4444/);
+    assert.match(line, /\[card …1111\]/);
+    assert.match(line, /\[card …4444\]/);
+    assert.match(line, /22021/, "the error's other fields are kept");
+  });
 });

@@ -67,10 +67,10 @@ export function testConfig(url: string, overrides: { tenants?: Record<string, un
 export async function startPgb(
   backend: Backend,
   /** `config`: more top-level config fields (http, workers, demoHost...), as the file spells them. */
-  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger } = {},
+  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger; port?: number } = {},
 ): Promise<TestPgb> {
   const database = await openTestDatabase(backend);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const config = testConfig(url, { ...(options.tenants ? { tenants: options.tenants } : {}), ...(options.config ? { extra: options.config } : {}) });
   const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}), ...(options.logger ? { logger: options.logger } : {}) });
