@@ -210,7 +210,7 @@ for (const backend of backends()) {
           done();
         },
       });
-      pgb = await startPgb(backend, { logger: createLogger("info", stream), config: { http: { requestTimeoutMs: 1000 } } });
+      pgb = await startPgb(backend, { logger: createLogger("info", stream), config: { http: { requestTimeoutMs: 1000, connectionTimeoutMs: 1500 } } });
     });
     after(async () => {
       await pgb.close();
@@ -260,6 +260,18 @@ for (const backend of backends()) {
       assert.equal(typeof entry.durationMs, "number");
       assert.equal(typeof entry.reqId, "string");
       assert.ok(!lines.join("").includes('"req":{}') && !lines.join("").includes('"res":{}'));
+    });
+
+    it("closes a connection that opens and sends nothing (connectionTimeoutMs)", async () => {
+      const { port, hostname } = new URL(pgb.url);
+      const startedAt = Date.now();
+      const socket = connect(Number(port), hostname);
+      socket.on("error", () => undefined);
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+      await Promise.race([closed, sleep(10_000)]);
+      const elapsed = Date.now() - startedAt;
+      socket.destroy();
+      assert.ok(elapsed < 5_000, `the idle connection stayed open ${elapsed} ms`);
     });
 
     it("cuts off a body trickled in slower than requestTimeoutMs on the unauthenticated webhook path", async () => {

@@ -15,7 +15,7 @@ import { TossSimulator } from "../simulators/toss/simulator.ts";
 
 const SECRET_KEY = "test_sk_throttleSimulatorSecret01";
 const CLIENT_KEY = "test_ck_throttleSimulatorClient01";
-const WINDOW_MS = 1_500;
+const WINDOW_MS = 4_000;
 
 for (const backend of backends()) {
   describe(`unsigned Toss webhooks on ${backend}`, () => {
@@ -48,15 +48,19 @@ for (const backend of backends()) {
       const reads = () => sim.requests.filter((r) => r.method === "GET" && r.path.startsWith("/v1/payments")).length;
       const before = reads();
 
+      const sendingFrom = Date.now();
       for (let i = 0; i < 20; i++) {
         // A forger varies the body so that each hint is a new event.
         const body = { ...template, createdAt: `2026-03-02T10:00:${String(i).padStart(2, "0")}.000000` };
         const response = await fetch(`${pgb.url}/PGBReturn/toss/webhook/DEMO`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
         assert.equal(response.status, 200);
       }
-      assert.equal(reads() - before, 1, "one read for the first hint");
+      // One read per window the 20 hints spanned (one window unless the machine is very slow).
+      const windows = Math.floor((Date.now() - sendingFrom) / WINDOW_MS) + 1;
+      const atOnce = reads() - before;
+      assert.ok(atOnce >= 1 && atOnce <= windows, `${atOnce} reads for 20 hints over ${windows} window(s)`);
       await sleep(WINDOW_MS + 700);
-      assert.equal(reads() - before, 2, "one trailing read when the window ends");
+      assert.equal(reads() - before, atOnce + 1, "one trailing read when the window ends");
       const stored = await pgb.database.db.selectFrom("pg_webhooks").select(["body", "error"]).where("pg", "=", "TOSS").where("event_id", "like", `%2026-03-02T10:00:%`).execute();
       assert.equal(stored.length, 20, "every hint is stored (deduplicated by event), none is lost");
       assert.ok(stored.every((row) => row.body.length <= 512), "an unsigned body is kept as an excerpt");
