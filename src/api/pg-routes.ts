@@ -36,7 +36,8 @@ export function registerPgRoutes(app: FastifyInstance, deps: CoreDeps, limits: W
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
     scope.setErrorHandler((error: FastifyError, _request, reply) => {
       if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return reply.code(413).send({ received: false, error: "body larger than this PG sends" });
-      if (error.statusCode === 429) return reply.code(429).send({ received: false, error: error.message || "too many webhooks" });
+      // @fastify/rate-limit throws what errorResponseBuilder built.
+      if (error.statusCode === 429) return reply.code(429).send({ received: false, error: (error as { error?: string }).error ?? "too many webhooks" });
       throw error;
     });
     for (const [pg, bodyLimit] of limits.bodyLimits) {

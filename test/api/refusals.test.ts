@@ -128,6 +128,7 @@ for (const backend of backends()) {
       const limited = await post("DEMO", "203.0.113.7");
       assert.equal(limited.status, 429);
       assert.ok(limited.headers.get("retry-after"), "tells the sender when to retry");
+      assert.match(((await limited.json()) as { error: string }).error, /too many webhooks from this address for this tenant/);
       assert.equal((await post("DEMO", "203.0.113.8")).status, 400);
       assert.equal((await post("OTHER", "203.0.113.7")).status, 400);
       assert.equal(await rowCount(pgb), before + 7, "the limited request stored nothing");
