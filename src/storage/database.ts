@@ -10,6 +10,7 @@ import pg from "pg";
 import type { Database } from "./schema.ts";
 import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
+import * as console0005 from "./migrations/0005-console.ts";
 
 export type Db = Kysely<Database>;
 
@@ -51,7 +52,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
 
 /** Core migrations plus any a connector brings (a fake PG's own records, say). */
 export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
-  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, ...extra };
+  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, "0005-console": console0005, ...extra };
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
