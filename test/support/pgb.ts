@@ -40,11 +40,12 @@ export function demoTenant(overrides: Record<string, unknown> = {}): Record<stri
   };
 }
 
-export function testConfig(url: string, overrides: { tenants?: Record<string, unknown> } = {}): FileConfig {
+export function testConfig(url: string, overrides: { tenants?: Record<string, unknown>; console?: Record<string, unknown> } = {}): FileConfig {
   return parseFileConfig(
     {
       publicUrl: url,
       demoHost: false,
+      ...(overrides.console ? { console: overrides.console } : {}),
       tenants: overrides.tenants ?? {
         DEMO: demoTenant({
           apiKeys: [DEMO_KEY, DEMO_KEY_ROTATED],
@@ -64,12 +65,12 @@ export function testConfig(url: string, overrides: { tenants?: Record<string, un
 
 export async function startPgb(
   backend: Backend,
-  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[] } = {},
+  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; console?: Record<string, unknown> } = {},
 ): Promise<TestPgb> {
   const database = await openTestDatabase(backend);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const config = testConfig(url, options.tenants ? { tenants: options.tenants } : {});
+  const config = testConfig(url, { ...(options.tenants ? { tenants: options.tenants } : {}), ...(options.console ? { console: options.console } : {}) });
   const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}) });
   await pgb.app.listen({ port, host: "127.0.0.1" });
   return {
