@@ -140,7 +140,7 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
       authed.get<{ Querystring: Record<string, string | undefined> }>("/console/payments", async (request, reply) => {
         const ctx = await context(request, reply);
         const q = request.query;
-        const form: SearchForm = { q: (q.q ?? "").trim().slice(0, 200), tenant: pick(q.tenant, tenants), pg: pick(q.pg, pgs), status: (q.status ?? "").slice(0, 32), from: dateText(q.from), to: dateText(q.to) };
+        const form: SearchForm = { q: (q.q ?? "").trim().slice(0, 2048), tenant: pick(q.tenant, tenants), pg: pick(q.pg, pgs), status: (q.status ?? "").slice(0, 32), from: dateText(q.from), to: dateText(q.to) };
         const after = decodeCursor(q.after);
         const to = form.to ? new Date(new Date(`${form.to}T00:00:00Z`).getTime() + 86_400_000) : undefined;
         const result = await searchPayments(db, {
