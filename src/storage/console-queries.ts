@@ -38,6 +38,15 @@ export interface PaymentListRow {
 const INT32_MAX = 2_147_483_647;
 
 export async function searchPayments(db: ConsoleDb, search: PaymentSearch): Promise<{ rows: PaymentListRow[]; next: { createdAt: Date; id: string } | undefined }> {
+  const rows = (await searchQuery(db, search).execute()) as PaymentListRow[];
+  const more = rows.length > search.limit;
+  const page = more ? rows.slice(0, search.limit) : rows;
+  const last = page[page.length - 1];
+  return { rows: page, next: more && last ? { createdAt: new Date(last.created_at), id: last.id } : undefined };
+}
+
+/** The search as a query (one row more than a page, to know whether another page follows); the benchmark explains it. */
+export function searchQuery(db: ConsoleDb, search: PaymentSearch) {
   let query = db
     .selectFrom("payments as p")
     .select(["p.id", "p.tenant", "p.order_id", "p.joiner_id", "p.pg", "p.pay_type", "p.currency", "p.amount", "p.status", "p.pg_transaction_id", "p.created_at"]);
@@ -70,11 +79,7 @@ export async function searchPayments(db: ConsoleDb, search: PaymentSearch): Prom
   if (search.from) query = query.where("p.created_at", ">=", search.from);
   if (search.to) query = query.where("p.created_at", "<", search.to);
   if (search.after) query = query.where(sql`(p.created_at, p.id)`, "<", sql`(${search.after.createdAt}::timestamptz, ${search.after.id})`);
-  const rows = (await query.orderBy("p.created_at", "desc").orderBy("p.id", "desc").limit(search.limit + 1).execute()) as PaymentListRow[];
-  const more = rows.length > search.limit;
-  const page = more ? rows.slice(0, search.limit) : rows;
-  const last = page[page.length - 1];
-  return { rows: page, next: more && last ? { createdAt: new Date(last.created_at), id: last.id } : undefined };
+  return query.orderBy("p.created_at", "desc").orderBy("p.id", "desc").limit(search.limit + 1);
 }
 
 /** Everything the payment page shows: the order's attempts and every record about them. */

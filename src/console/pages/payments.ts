@@ -100,6 +100,12 @@ function timelineOf(story: PaymentStory, currency: string): TimelineEntry[] {
   return entries.sort((x, y) => x.at.getTime() - y.at.getTime());
 }
 
+/** A PG's id can be a long token (the TEST PG's are signed); the page shows its ends, the tooltip all of it. */
+function shortened(id: string | null): Html | string {
+  if (id === null) return "—";
+  return id.length <= 48 ? id : html`<span title="${id}">${id.slice(0, 28)}…${id.slice(-12)}</span>`;
+}
+
 export function paymentPage(ctx: PageContext, story: PaymentStory, flash?: { kind: "ok" | "error"; text: string }): string {
   const { t, operator } = ctx;
   const p = story.payment;
@@ -135,13 +141,13 @@ export function paymentPage(ctx: PageContext, story: PaymentStory, flash?: { kin
 <tr><th>${t("Paid")}</th><td data-testid="paid">${money(balance.captured, p.currency)}</td></tr>
 <tr><th>${t("Refunded")}</th><td data-testid="refunded">${money(balance.refunded, p.currency)}</td></tr>
 <tr><th>${t("Remaining")}</th><td data-testid="remaining">${money(balance.remaining, p.currency)}</td></tr>
-<tr><th>PG transaction</th><td class="mono">${p.pg_transaction_id ?? "—"}</td></tr>
+<tr><th>PG transaction</th><td class="mono">${shortened(p.pg_transaction_id)}</td></tr>
 ${when(va, () => html`<tr><th>${t("Virtual account")}</th><td data-testid="virtual-account">${va!.bank} <code>${va!.accountNumber}</code> (${va!.holderName}), due ${va!.dueDate}</td></tr>`)}
 </tbody></table></section>
 ${when(actions.length > 0, () => html`<section class="card" aria-labelledby="actions" data-testid="actions"><h2 id="actions">${t("Actions")}</h2>${actions}</section>`)}
 <section class="card" aria-labelledby="attempts"><h2 id="attempts">${t("Attempts")}</h2>
 <table><thead><tr><th>PaymentId</th><th>${t("Status")}</th><th class="num">${t("Total")}</th><th>PG transaction</th><th>Created</th><th>Expires</th></tr></thead><tbody>
-${story.attempts.map((a) => html`<tr><td><a class="mono" href="/console/payments/${a.id}"${a.id === p.id ? html` aria-current="true"` : ""}>${a.id}</a></td><td class="status ${a.status}">${a.status}</td><td class="num">${money(a.amount, a.currency)}</td><td class="mono">${a.pg_transaction_id ?? ""}</td><td>${iso(a.created_at)}</td><td>${iso(a.expires_at)}</td></tr>`)}
+${story.attempts.map((a) => html`<tr><td><a class="mono" href="/console/payments/${a.id}"${a.id === p.id ? html` aria-current="true"` : ""}>${a.id}</a></td><td class="status ${a.status}">${a.status}</td><td class="num">${money(a.amount, a.currency)}</td><td class="mono">${shortened(a.pg_transaction_id)}</td><td>${iso(a.created_at)}</td><td>${iso(a.expires_at)}</td></tr>`)}
 </tbody></table></section>
 <section class="card" aria-labelledby="timeline"><h2 id="timeline">${t("Timeline")}</h2>
 <table class="timeline" data-testid="timeline"><thead><tr><th>Time (UTC)</th><th>Kind</th><th>What</th><th>Detail</th></tr></thead><tbody>
