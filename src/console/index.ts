@@ -14,7 +14,7 @@ import type { CoreDeps } from "../core/deps.ts";
 import { ALERT_TYPES } from "../core/alerts.ts";
 import { listAlerts, openAlertCount } from "../storage/alert-repository.ts";
 import { overview, paymentStory, searchPayments } from "../storage/console-queries.ts";
-import { appendAudit, findOperatorForLogin, listAudit, markLogin, type ConsoleDb } from "../storage/operator-repository.ts";
+import { appendAudit, deleteExpiredSessions, findOperatorForLogin, listAudit, markLogin, type ConsoleDb } from "../storage/operator-repository.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
 import { registerActions } from "./actions.ts";
 import { canSeeTenant, registerAuthPlugins, requireOperator } from "./auth.ts";
@@ -109,6 +109,7 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
         request.session.operatorId = operator.id;
         request.session.loginAt = Date.now();
         await markLogin(db, operator.id);
+        await deleteExpiredSessions(db);
         await appendAudit(db, { operatorId: operator.id, operator: operator.username, action: "login", outcome: "ok", detail: { ip: request.ip } });
         return reply.code(303).redirect(safeNext(request.body?.next) || "/console/payments");
       },

@@ -46,11 +46,6 @@ export async function findOperator(db: ConsoleDb, id: string): Promise<Operator 
   return row && toOperator(row);
 }
 
-export async function listOperators(db: ConsoleDb): Promise<Operator[]> {
-  const rows = await db.selectFrom("operators").select(["id", "username", "role", "tenants", "disabled_at"]).orderBy("username").execute();
-  return rows.map(toOperator);
-}
-
 export async function markLogin(db: ConsoleDb, id: string): Promise<void> {
   await db.updateTable("operators").set({ last_login_at: sql`now()` }).where("id", "=", id).execute();
 }

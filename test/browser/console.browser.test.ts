@@ -177,7 +177,7 @@ describe("operator console in a real browser", { skip }, () => {
     await Promise.all([page.waitForURL(`**/console/payments/${story.paymentId}`), form.locator("button").click()]);
     assert.match((await page.textContent(".flash.ok")) ?? "", /Refunded 2000 KRW \(SUCCEEDED\); remaining 8000 KRW/);
     assert.equal(await page.textContent("[data-testid=remaining]"), "8000 KRW");
-    await page.setViewportSize({ width: 1000, height: 1100 });
+    await page.setViewportSize({ width: 1000, height: 860 });
     await page.screenshot({ path: `${SHOTS}/payment-finance.png` });
     const atPg = await (pgb.database.db as unknown as Kysely<{ test_pg_refunds: { amount: string | number; idempotency_key: string } }>).selectFrom("test_pg_refunds").select(["amount", "idempotency_key"]).execute();
     const mine = await db.selectFrom("money_movements").select(["id"]).where("payment_id", "=", story.paymentId).where("kind", "=", "REFUND").where("amount", "=", "2000").executeTakeFirstOrThrow();

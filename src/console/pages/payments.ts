@@ -62,7 +62,8 @@ interface TimelineEntry {
 
 function json(value: unknown): string {
   if (value === null || value === undefined) return "";
-  const text = JSON.stringify(value);
+  // Long tokens (a TEST PG checkout id is a few hundred characters) are shortened; the search finds them whole.
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" && v.length > 48 ? `${v.slice(0, 28)}…${v.slice(-12)}` : v));
   return text === "{}" ? "" : text;
 }
 
