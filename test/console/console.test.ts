@@ -14,7 +14,7 @@ import type { ConsoleDatabase } from "../../src/storage/migrations/0005-console.
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
 import { createLogger } from "../../src/app.ts";
-import type { TestPgb } from "../support/pgb.ts";
+import { hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
 import { ConsoleClient, createOperators, seedOverview, startConsolePgb, type SeededPayment } from "./support.ts";
 
 for (const backend of backends()) {
@@ -103,6 +103,51 @@ for (const backend of backends()) {
       const listed = await limited.get(`/console/payments?q=${paymentId}`);
       assert.doesNotMatch(listed.html, new RegExp(`href="/console/payments/${paymentId}"`));
       assert.match(listed.html, /No payments match/);
+    });
+
+    it("refunds all through the host's cancel rules: a stale form and a double submit refund nothing more", async () => {
+      const { paymentId } = await paidOrder(pgb);
+      const finance = new ConsoleClient(pgb.url);
+      await finance.login("finance");
+      const page = `/console/payments/${paymentId}`;
+      const key = `console-${crypto.randomUUID()}`;
+      const stale = await finance.act(page, `${page}/refund`, { amount: "", reason: "stale", confirm: "yes", current: "14000", idempotencyKey: `console-${crypto.randomUUID()}` });
+      assert.equal(stale.status, 303);
+      assert.match((await finance.get(page)).html, /Refund refused: STALE_CURRENT_PRICE/);
+      const unconfirmed = await finance.act(page, `${page}/refund`, { amount: "", reason: "no tick", current: "15000", idempotencyKey: key });
+      assert.equal(unconfirmed.status, 400);
+      const full = await finance.act(page, `${page}/refund`, { amount: "", reason: "order cancelled", confirm: "yes", current: "15000", idempotencyKey: key });
+      assert.equal(full.status, 303);
+      const after = await finance.get(page);
+      assert.match(after.html, /Refunded 15000 KRW \(SUCCEEDED\); remaining 0 KRW/);
+      assert.match(after.html, /data-testid="status">CANCELLED</);
+      assert.doesNotMatch(after.html, /data-action="refund"/, "nothing left to refund");
+      const again = await finance.act(page, `${page}/refund`, { amount: "", reason: "order cancelled", confirm: "yes", current: "15000", idempotencyKey: key });
+      assert.equal(again.status, 303);
+      assert.match((await finance.get(page)).html, /already done/);
+      const refunds = await db.selectFrom("money_movements").select(["amount", "status"]).where("payment_id", "=", paymentId).where("kind", "=", "REFUND").execute();
+      assert.deepEqual(refunds.map((r) => [String(r.amount), r.status]), [["15000", "SUCCEEDED"]]);
+      const notified = await db.selectFrom("notifications").select("type").where("payment_id", "=", paymentId).orderBy("seq").execute();
+      assert.deepEqual(notified.map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_CANCELLED"]);
+    });
+
+    it("lets support expire an open checkout at the PG and sync one, each in the audit log", async () => {
+      const started = await hostPost(pgb, "/PGB/PayStart", payStartBody());
+      const paymentId = String(started.body.PaymentId);
+      const support = new ConsoleClient(pgb.url);
+      await support.login("support");
+      const page = `/console/payments/${paymentId}`;
+      assert.equal((await support.act(page, `${page}/sync`, { confirm: "yes" })).status, 303);
+      assert.match((await support.get(page)).html, /Synced with the PG: pay_\w+: unchanged/);
+      assert.equal((await support.act(page, `${page}/expire`, { confirm: "yes" })).status, 303);
+      const after = await support.get(page);
+      assert.match(after.html, /Expiry: expired, now EXPIRED/);
+      assert.match(after.html, /EXPIRY_REQUESTED/);
+      const checkout = await fetch(String(started.body.RedirectUrl));
+      assert.doesNotMatch(await checkout.text(), /value="pay"/, "the TEST PG no longer offers to pay");
+      const audit = await db.selectFrom("audit_log").select(["action", "outcome", "before", "after"]).where("payment_id", "=", paymentId).orderBy("id").execute();
+      assert.deepEqual(audit.map((a) => [a.action, a.outcome]), [["payment.sync", "ok"], ["payment.expire", "ok"]]);
+      assert.deepEqual([(audit[1]!.before as { status: string }).status, (audit[1]!.after as { status: string }).status], ["READY", "EXPIRED"]);
     });
 
     it("finds a payment by each search key, filters and pages", async () => {
