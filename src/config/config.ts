@@ -91,7 +91,7 @@ export const ConsoleConfigSchema = z.object({
   idleMinutes: z.number().int().min(1).max(24 * 60).default(30),
   /** A session ends this long after sign-in however busy. */
   maxHours: z.number().int().min(1).max(7 * 24).default(12),
-  /** Sign-in attempts per client address per minute. */
+  /** Sign-in attempts per operator name per minute. */
   loginAttemptsPerMinute: z.number().int().min(1).max(1000).default(10),
 });
 export type ConsoleConfig = z.infer<typeof ConsoleConfigSchema>;

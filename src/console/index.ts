@@ -91,7 +91,11 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
 
     scope.post<{ Body: { username?: unknown; password?: unknown; next?: unknown } }>(
       "/console/login",
-      { config: { rateLimit: { max: settings.loginAttemptsPerMinute, timeWindow: 60_000 } } },
+      {
+        // Counted per operator name, after the body is parsed: a client address is easy to vary (and
+        // behind a proxy comes from a header), a guessed account is not.
+        config: { rateLimit: { max: settings.loginAttemptsPerMinute, timeWindow: 60_000, hook: "preHandler", keyGenerator: (request) => `login:${loginName(request.body)}` } },
+      },
       async (request, reply) => {
         const lang = langOf(request, reply);
         const t = translator(lang);
@@ -102,7 +106,9 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
         const operator = username ? await findOperatorForLogin(db, username) : undefined;
         const valid = await verifyPassword(password, operator?.passwordHash ?? (await decoyHash()));
         if (operator === undefined || !valid || operator.disabled) {
-          await appendAudit(db, { operatorId: operator?.id ?? null, operator: username || "(empty)", action: "login", outcome: "refused", detail: { ip: request.ip } });
+          // Refusals are audited for real operators only: names made up by strangers are not stored.
+          if (operator !== undefined) await appendAudit(db, { operatorId: operator.id, operator: operator.username, action: "login", outcome: "refused", detail: { ip: request.ip } });
+          else request.log.warn({ ip: request.ip }, "console sign-in with an unknown operator name");
           return reply.code(401).type("text/html; charset=utf-8").send(loginPage(lang, t, { error: "Wrong username or password.", next: safeNext(request.body?.next) }));
         }
         await request.session.regenerate();
@@ -194,6 +200,11 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
       registerActions(authed, deps, db, options.reconciler);
     });
   });
+}
+
+function loginName(body: unknown): string {
+  const name = (body as { username?: unknown } | undefined)?.username;
+  return typeof name === "string" ? name.trim().slice(0, 64).toLowerCase() : "";
 }
 
 function pick(value: string | undefined, allowed: readonly string[]): string {
