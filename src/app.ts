@@ -16,11 +16,12 @@ import { registerErrorHandling } from "./api/error-handling.ts";
 import { registerDemoHost } from "./api/demo-host.ts";
 import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
+import { registerConsole } from "./console/index.ts";
 import { migrate, type DatabaseHandle } from "./storage/database.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
 
-export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs" | "http">>;
+export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs" | "http" | "console">>;
 
 export interface BuildAppOptions {
   config: AppConfig;
@@ -110,6 +111,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     });
   }
   if (config.demoHost) registerDemoHost(app, deps);
+  if (config.console) await registerConsole(app, deps, { settings: config.console, reconciler });
   await app.ready();
   return { app, deps, database, metrics, reconciler };
 }

@@ -102,6 +102,19 @@ export const HttpConfigSchema = z
   })
   .prefault({});
 
+/** The operator console at /console (issue 13). Left out: no console. */
+export const ConsoleConfigSchema = z.object({
+  /** Signs the session cookie; 32+ characters, from the environment. */
+  sessionSecret: z.string().min(32, "at least 32 characters").transform((value) => new Secret(value)),
+  /** A session unused this long ends. */
+  idleMinutes: z.number().int().min(1).max(24 * 60).default(30),
+  /** A session ends this long after sign-in however busy. */
+  maxHours: z.number().int().min(1).max(7 * 24).default(12),
+  /** Sign-in attempts per operator name per minute. */
+  loginAttemptsPerMinute: z.number().int().min(1).max(1000).default(10),
+});
+export type ConsoleConfig = z.infer<typeof ConsoleConfigSchema>;
+
 export const FileConfigSchema = z.object({
   publicUrl: z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/$/, "")),
   /** Serves a tiny stand-in host under /demo for trying PGB by hand. Off in production. */
@@ -112,6 +125,7 @@ export const FileConfigSchema = z.object({
   tenants: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "DBType: letters, digits, _ or -"), TenantConfigSchema),
   workers: WorkersConfigSchema.prefault({}),
   http: HttpConfigSchema,
+  console: ConsoleConfigSchema.optional(),
 });
 
 export type TenantConfig = z.infer<typeof TenantConfigSchema>;

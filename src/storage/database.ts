@@ -11,6 +11,7 @@ import type { Database } from "./schema.ts";
 import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
 import * as retention0004 from "./migrations/0004-webhook-retention.ts";
+import * as console0005 from "./migrations/0005-console.ts";
 
 export type Db = Kysely<Database>;
 
@@ -52,7 +53,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
 
 /** Core migrations plus any a connector brings (a fake PG's own records, say). */
 export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
-  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, "0004-webhook-retention": retention0004, ...extra };
+  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, "0004-webhook-retention": retention0004, "0005-console": console0005, ...extra };
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },

@@ -3,9 +3,11 @@
  * PGB process reports the same truth about the shared outbox; counters and histograms count what
  * this process did. One registry per app, so several apps in one test process do not collide.
  */
-import { sql } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../storage/database.ts";
+import { openAlertsByType } from "../storage/alert-repository.ts";
+import type { ConsoleDatabase } from "../storage/migrations/0005-console.ts";
 
 export interface PgbMetrics {
   registry: Registry;
@@ -67,6 +69,17 @@ export function createMetrics(db: Db): PgbMetrics {
       const counts: Record<string, number> = { RECEIVED: 0, FAILED: 0 };
       for (const r of rows.rows) counts[r.status] = Number(r.n);
       for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+
+  new Gauge({
+    name: "pgb_alerts_open",
+    help: "Alerts in the console's inbox not yet acknowledged, by type.",
+    labelNames: ["type"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { type, n } of await openAlertsByType(db as unknown as Kysely<ConsoleDatabase>)) this.set({ type }, n);
     },
   });
 

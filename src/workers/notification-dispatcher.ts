@@ -17,6 +17,7 @@ import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import { Webhook } from "standardwebhooks";
 import type { WorkersConfig } from "../config/config.ts";
+import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { backoffMs } from "./backoff.ts";
@@ -26,6 +27,7 @@ import { WorkerLoop } from "./worker-loop.ts";
 interface Claimed {
   id: string;
   tenant: string;
+  payment_id: string;
   payload: unknown;
   attempts: number;
 }
@@ -125,7 +127,7 @@ export class NotificationDispatcher {
         ORDER BY c.next_attempt_at, c.seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
-      RETURNING n.id, n.tenant, n.payload, n.attempts`.execute(this.#db);
+      RETURNING n.id, n.tenant, n.payment_id, n.payload, n.attempts`.execute(this.#db);
     return result.rows;
   }
 
@@ -189,7 +191,10 @@ export class NotificationDispatcher {
     this.metrics.notificationAttempts.inc({ outcome: outcome.toLowerCase() });
     this.metrics.notificationAttemptSeconds.observe({ outcome: outcome.toLowerCase() }, durationMs / 1000);
     if (outcome === "DEAD") {
-      this.#logger.error({ alert: "NOTIFICATION_DEAD", notificationId: row.id, tenant: row.tenant, attempts: row.attempts, err: error }, "gave up delivering a notification; replay it once the host is fixed");
+      await raiseAlert(
+        { db: this.deps.db, logger: this.#logger },
+        { type: "NOTIFICATION_DEAD", subject: row.id, paymentId: row.payment_id, tenant: row.tenant, details: { notificationId: row.id, attempts: row.attempts, err: error }, message: "gave up delivering a notification; replay it once the host is fixed" },
+      );
     } else if (outcome === "RETRY") {
       this.#logger.warn({ notificationId: row.id, tenant: row.tenant, attempt: row.attempts, statusCode: result.statusCode, err: error, nextAttemptAt }, "notification not accepted by the host; will retry");
     }

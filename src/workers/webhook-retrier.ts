@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { WorkersConfig } from "../config/config.ts";
+import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { processStoredWebhook } from "../core/use-cases/receive-webhook.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
@@ -74,7 +75,10 @@ export class WebhookRetrier {
       const next = result === "FAILED" ? new Date(Date.now() + backoffMs(after.attempts, this.settings.backoffMs, this.settings.maxBackoffMs)) : null;
       await this.#db.updateTable("pg_webhooks").set({ claim_token: null, next_attempt_at: next }).where("id", "=", row.id).where("claim_token", "=", this.#token).execute();
       if (result === "FAILED" && after.attempts >= this.settings.maxAttempts) {
-        this.#logger.error({ alert: "WEBHOOK_GAVE_UP", webhookId: row.id, pg: row.pg, eventId: row.event_id, attempts: after.attempts }, "stopped retrying a PG webhook; the reconciler still asks the PG about its payment");
+        await raiseAlert(
+          { db: this.deps.db, logger: this.#logger },
+          { type: "WEBHOOK_GAVE_UP", subject: `webhook:${row.id}`, details: { webhookId: row.id, pg: row.pg, eventId: row.event_id, attempts: after.attempts }, message: "stopped retrying a PG webhook; the reconciler still asks the PG about its payment" },
+        );
       }
     }
     return claimed.rows.length === BATCH ? 0 : this.pollIntervalMs;

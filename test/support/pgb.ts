@@ -41,12 +41,13 @@ export function demoTenant(overrides: Record<string, unknown> = {}): Record<stri
   };
 }
 
-export function testConfig(url: string, overrides: { tenants?: Record<string, unknown>; extra?: Record<string, unknown> } = {}): FileConfig {
+export function testConfig(url: string, overrides: { tenants?: Record<string, unknown>; extra?: Record<string, unknown>; console?: Record<string, unknown> } = {}): FileConfig {
   return parseFileConfig(
     {
       publicUrl: url,
       demoHost: false,
       ...overrides.extra,
+      ...(overrides.console ? { console: overrides.console } : {}),
       tenants: overrides.tenants ?? {
         DEMO: demoTenant({
           apiKeys: [DEMO_KEY, DEMO_KEY_ROTATED],
@@ -67,12 +68,12 @@ export function testConfig(url: string, overrides: { tenants?: Record<string, un
 export async function startPgb(
   backend: Backend,
   /** `config`: more top-level config fields (http, workers, demoHost...), as the file spells them. */
-  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger; port?: number } = {},
+  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger; port?: number; console?: Record<string, unknown> } = {},
 ): Promise<TestPgb> {
   const database = await openTestDatabase(backend);
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const config = testConfig(url, { ...(options.tenants ? { tenants: options.tenants } : {}), ...(options.config ? { extra: options.config } : {}) });
+  const config = testConfig(url, { ...(options.tenants ? { tenants: options.tenants } : {}), ...(options.config ? { extra: options.config } : {}), ...(options.console ? { console: options.console } : {}) });
   const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}), ...(options.logger ? { logger: options.logger } : {}) });
   await pgb.app.listen({ port, host: "127.0.0.1" });
   return {

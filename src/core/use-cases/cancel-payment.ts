@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { ConnectorError, type RefundOutcome } from "../../connectors/connector.ts";
+import { raiseAlert } from "../alerts.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
 import type { CurrencyCode } from "../currency.ts";
@@ -45,6 +46,8 @@ export interface CancelInput {
   idempotencyKey: string | undefined;
   refundAccount?: { bank: string; accountNumber: string; holderName: string };
   reason: string;
+  /** Who asked: the host's API (default) or an operator in the console; recorded in the history. */
+  source?: "HOST_API" | "OPERATOR";
 }
 
 export interface CancelOutput {
@@ -131,7 +134,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
       from: payment.status,
       to: payment.status,
       event: "REFUND_REQUESTED",
-      source: "HOST_API",
+      source: input.source ?? "HOST_API",
       detail: { refundId: row.id, amount: formatMinor(amount, currency), balanceBefore: formatMinor(balance.remaining, currency) },
     });
     return { ok: true as const, value: { kind: "new" as const, payment, refund: row, paid: balance.captured } };
@@ -187,7 +190,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
         from: payment.status,
         to: payment.status,
         event: status === "UNKNOWN" ? "REFUND_UNKNOWN" : "REFUND_FAILED",
-        source: "HOST_API",
+        source: input.source ?? "HOST_API",
         detail: { refundId: refund.id, errorClass: error.errorClass, pgCode: error.pgCode ?? null, message: error.message },
       });
     });
@@ -202,7 +205,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
         from: payment.status,
         to: payment.status,
         event: "REFUND_FAILED",
-        source: "HOST_API",
+        source: input.source ?? "HOST_API",
         detail: { refundId: refund.id, pgCode: outcome.code, message: outcome.message },
       });
     });
@@ -212,7 +215,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
     await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
     return succeed(outputOf(payment, { ...refund, pg_reference: outcome.pgRefundId }, "PENDING", false, paid));
   }
-  await completeRefund(deps, payment, refund, outcome.pgRefundId, "HOST_API");
+  await completeRefund(deps, payment, refund, outcome.pgRefundId, input.source ?? "HOST_API");
   return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
 }
 
@@ -221,7 +224,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
  * Idempotent: the host's call, the reconciler and a refund webhook may all learn the same success;
  * only the first one to lock the refund row while it is still open completes it.
  */
-export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "WEBHOOK" | "RECONCILER"): Promise<void> {
+export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER"): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const completed = await trx
       .updateTable("money_movements")
@@ -235,7 +238,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
       if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
       // may already be promised elsewhere, so an operator decides.
-      deps.logger.error({ alert: "REFUND_CONFLICT", paymentId: payment.id, refundId: refund.id, pgRefundId }, "the PG reports a refund PGB had marked failed");
+      await raiseAlert(deps, { type: "REFUND_CONFLICT", paymentId: payment.id, tenant: payment.tenant, subject: refund.id, details: { refundId: refund.id, pgRefundId }, message: "the PG reports a refund PGB had marked failed" }, trx);
       await appendEvent(trx, { paymentId: payment.id, from: payment.status, to: payment.status, event: "REFUND_CONFLICT", source, detail: { refundId: refund.id, pgRefundId } });
       return;
     }

@@ -5,6 +5,7 @@
  * guard already moved and changes nothing.
  */
 import type { PgPayment } from "../../connectors/connector.ts";
+import { raiseAlert } from "../alerts.ts";
 import { assertUnreachable } from "../errors.ts";
 import { formatMoney } from "../money.ts";
 import type { EventSource, PaymentStatus } from "../payment-state.ts";
@@ -20,10 +21,13 @@ export type SettleOutcome =
 export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment: PgPayment, source: EventSource, trigger: Record<string, unknown> = {}): Promise<SettleOutcome> {
   const mismatch = mismatchOf(payment, pgPayment);
   if (mismatch !== undefined) {
-    deps.logger.error(
-      { alert: "PG_MISMATCH", paymentId: payment.id, pg: payment.pg, pgTransactionId: pgPayment.pgTransactionId, reason: mismatch, source },
-      "the PG's record of a payment does not match PGB's; not acting on it",
-    );
+    await raiseAlert(deps, {
+      type: "PG_MISMATCH",
+      paymentId: payment.id,
+      tenant: payment.tenant,
+      details: { pg: payment.pg, pgTransactionId: pgPayment.pgTransactionId, reason: mismatch, source },
+      message: "the PG's record of a payment does not match PGB's; not acting on it",
+    });
     await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "PG_MISMATCH", source, detail: { reason: mismatch, ...trigger } });
     return { kind: "mismatch", payment, reason: mismatch };
   }
@@ -34,7 +38,7 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
   if (target === "PAID" && (payment.status === "SUPERSEDED" || payment.status === "EXPIRED" || payment.status === "FAILED")) {
     // Paid at the PG after PGB closed this attempt: money arrived that no live attempt expects. An
     // operator must refund it; PGB never silently keeps or drops it.
-    deps.logger.error({ alert: "LATE_PAYMENT", paymentId: payment.id, status: payment.status }, "the PG reports a payment on an attempt PGB closed");
+    await raiseAlert(deps, { type: "LATE_PAYMENT", paymentId: payment.id, tenant: payment.tenant, details: { status: payment.status, pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), source }, message: "the PG reports a payment on an attempt PGB closed" });
     await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "LATE_PAYMENT", source, detail: { pgTransactionId: pgPayment.pgTransactionId, ...trigger } });
     return { kind: "unchanged", payment };
   }
@@ -42,7 +46,7 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
   if (target === "WAITING_FOR_DEPOSIT" && (payment.status === "PAID" || payment.status === "PARTIALLY_CANCELLED" || payment.status === "CANCELLED")) {
     // A virtual-account deposit the bank reversed after the PG reported it (Toss moves DONE back to
     // WAITING_FOR_DEPOSIT). PGB already told the host PAID: an operator has to look at this order.
-    deps.logger.error({ alert: "DEPOSIT_REVERSED", paymentId: payment.id, status: payment.status }, "the PG reports a deposit reversed on a paid payment");
+    await raiseAlert(deps, { type: "DEPOSIT_REVERSED", paymentId: payment.id, tenant: payment.tenant, details: { status: payment.status, pgTransactionId: pgPayment.pgTransactionId, source }, message: "the PG reports a deposit reversed on a paid payment" });
     await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "DEPOSIT_REVERSED", source, detail: { pgTransactionId: pgPayment.pgTransactionId, ...trigger } });
     return { kind: "unchanged", payment };
   }
