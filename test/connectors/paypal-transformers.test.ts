@@ -5,22 +5,27 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConnectorError } from "../../src/connectors/connector.ts";
+import { randomUUID } from "node:crypto";
 import {
   approvalLink,
   captureStatusToPg,
   classifyPayPalError,
   eventReferences,
   fromPayPalAmount,
+  isAllowedCertUrl,
   orderStatusToPg,
   PAYPAL_PGB_CURRENCIES,
   pgPaymentFromOrder,
+  readTransmissionHeaders,
   refundOutcome,
   toConnectorError,
   toPayPalAmount,
+  verifyPayPalTransmission,
   webhookAction,
 } from "../../src/connectors/paypal/transformers.ts";
 import { PayPalOrderSchema, PayPalRefundSchema, PayPalWebhookEventSchema } from "../../src/connectors/paypal/wire.ts";
 import { money } from "../../src/core/money.ts";
+import { makeSigningIdentity, paypalSignedMessage, signMessage } from "../simulators/paypal/signing.ts";
 
 function fatal(code: string) {
   return (error: unknown) => error instanceof ConnectorError && error.errorClass === "fatal" && error.pgCode === code;
@@ -229,5 +234,70 @@ describe("PayPal webhook references", () => {
 
   it("ignores events PGB does not act on", () => {
     assert.equal(webhookAction(event("PAYMENT.AUTHORIZATION.CREATED", { id: "A" })).kind, "ignored");
+  });
+});
+
+describe("PayPal webhook signatures (certificate check)", () => {
+  const identity = makeSigningIdentity();
+  const webhookId = "8PT597110X687430L";
+  const body = Buffer.from(JSON.stringify({ id: "WH-1", event_type: "PAYMENT.CAPTURE.COMPLETED", resource: { id: "CAP1", amount: { currency_code: "USD", value: "19.99" } } }));
+  const signed = (overrides: Record<string, string> = {}, forWebhook = webhookId, signedBody: Buffer = body) => {
+    const id = randomUUID();
+    const time = new Date().toISOString();
+    return {
+      "PAYPAL-TRANSMISSION-ID": id,
+      "PAYPAL-TRANSMISSION-TIME": time,
+      "PAYPAL-TRANSMISSION-SIG": signMessage(paypalSignedMessage(id, time, forWebhook, signedBody), identity.privateKey),
+      "PAYPAL-CERT-URL": "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77",
+      "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+      ...overrides,
+    };
+  };
+  const check = (headers: Record<string, string>, raw = body, now = new Date()) => {
+    const read = readTransmissionHeaders(headers);
+    assert.ok(read.ok, "headers read");
+    return verifyPayPalTransmission({ headers: read.value, rawBody: raw, webhookId, certificatePem: identity.certificatePem, now });
+  };
+
+  it("accepts a genuine transmission, headers in any case", () => {
+    assert.deepEqual(check(signed()), { ok: true });
+  });
+
+  it("refuses a changed body, another webhook's signature, another transmission id, a foreign key and another algorithm", () => {
+    assert.equal(check(signed(), Buffer.from(body.toString().replace("19.99", "19.98"))).ok, false);
+    assert.equal(check(signed({}, "OTHERWEBHOOK00001")).ok, false);
+    assert.equal(check({ ...signed(), "PAYPAL-TRANSMISSION-ID": randomUUID() }).ok, false);
+    const stranger = makeSigningIdentity();
+    const id = randomUUID();
+    const time = new Date().toISOString();
+    assert.equal(check(signed({ "PAYPAL-TRANSMISSION-ID": id, "PAYPAL-TRANSMISSION-TIME": time, "PAYPAL-TRANSMISSION-SIG": signMessage(paypalSignedMessage(id, time, webhookId, body), stranger.privateKey) })).ok, false);
+    assert.equal(check(signed({ "PAYPAL-AUTH-ALGO": "SHA1withRSA" })).ok, false);
+    assert.equal(check(signed({ "PAYPAL-TRANSMISSION-SIG": "not base64 at all!" })).ok, false);
+  });
+
+  it("refuses outside the certificate's validity and a certificate that is not one", () => {
+    assert.equal(check(signed(), body, new Date(Date.now() + 20 * 365 * 86_400_000)).ok, false);
+    const read = readTransmissionHeaders(signed());
+    assert.ok(read.ok);
+    assert.equal(verifyPayPalTransmission({ headers: read.value, rawBody: body, webhookId, certificatePem: "<html>", now: new Date() }).ok, false);
+  });
+
+  it("says which headers are missing", () => {
+    const { "PAYPAL-TRANSMISSION-SIG": _sig, ...rest } = signed();
+    const read = readTransmissionHeaders(rest);
+    assert.equal(read.ok, false);
+    assert.match(read.ok ? "" : read.reason, /paypal-transmission-sig/);
+  });
+
+  it("fetches certificates only from PayPal's API hosts over HTTPS, unless told otherwise", () => {
+    assert.equal(isAllowedCertUrl("https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"), true);
+    assert.equal(isAllowedCertUrl("https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-1"), true);
+    assert.equal(isAllowedCertUrl("http://api.paypal.com/v1/notifications/certs/CERT-1"), false);
+    assert.equal(isAllowedCertUrl("https://api.paypal.com.evil.example/v1/notifications/certs/CERT-1"), false);
+    assert.equal(isAllowedCertUrl("https://evil.example/v1/notifications/certs/CERT-1"), false);
+    assert.equal(isAllowedCertUrl("https://api.paypal.com/v1/oauth2/token"), false);
+    assert.equal(isAllowedCertUrl("https://user@api.paypal.com/v1/notifications/certs/CERT-1"), false);
+    assert.equal(isAllowedCertUrl("not a url"), false);
+    assert.equal(isAllowedCertUrl("http://127.0.0.1:4000/v1/notifications/certs/CERT-1", ["http://127.0.0.1:4000"]), true);
   });
 });

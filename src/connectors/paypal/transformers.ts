@@ -2,6 +2,8 @@
  * Pure mappings between PGB's types and PayPal's wire objects: amounts, the status tables, refund
  * outcomes, error classes and webhook references. No I/O here, so every table is unit-tested.
  */
+import { createVerify, X509Certificate } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { CURRENCY_EXPONENTS, currencyExponent, isCurrencyCode, type CurrencyCode } from "../../core/currency.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
@@ -10,6 +12,7 @@ import {
   PayPalErrorSchema,
   PayPalEventResourceSchema,
   PayPalOAuthErrorSchema,
+  PayPalTransmissionHeadersSchema,
   type PayPalCapture,
   type PayPalCaptureStatus,
   type PayPalLink,
@@ -17,6 +20,7 @@ import {
   type PayPalOrder,
   type PayPalOrderStatus,
   type PayPalRefund,
+  type PayPalTransmissionHeaders,
   type PayPalWebhookEvent,
 } from "./wire.ts";
 
@@ -285,4 +289,66 @@ export function webhookAction(event: PayPalWebhookEvent): WebhookAction {
     default:
       return { kind: "ignored", eventId: event.id, reason: `PGB does not act on ${event.event_type}` };
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook signatures: PayPal's certificate check, on the raw bytes PayPal sent.
+
+/** Where PayPal serves its signing certificates (PAYPAL-CERT-URL); anything else is refused before any fetch. */
+export const PAYPAL_CERT_ORIGINS: readonly string[] = [
+  "https://api.paypal.com", "https://api-m.paypal.com", "https://api.sandbox.paypal.com", "https://api-m.sandbox.paypal.com",
+];
+
+/**
+ * True when `certUrl` may be fetched: its origin is one of `allowedOrigins` (PayPal's, or a
+ * simulator's in tests) and it names a certificate path. Trust in the certificate rests on this: it
+ * comes over HTTPS from PayPal's own API host.
+ */
+export function isAllowedCertUrl(certUrl: string, allowedOrigins: readonly string[] = PAYPAL_CERT_ORIGINS): boolean {
+  if (!URL.canParse(certUrl)) return false;
+  const url = new URL(certUrl);
+  return allowedOrigins.includes(url.origin) && url.pathname.startsWith("/v1/notifications/certs/") && url.search === "" && url.username === "" && url.password === "";
+}
+
+/** The transmission headers of a webhook, or why they are missing or malformed. */
+export function readTransmissionHeaders(headers: Record<string, string | string[] | undefined>): { ok: true; value: PayPalTransmissionHeaders } | { ok: false; reason: string } {
+  const single = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v[0] : v]));
+  const parsed = PayPalTransmissionHeadersSchema.safeParse(single);
+  if (!parsed.success) return { ok: false, reason: `missing or malformed PayPal transmission headers (${parsed.error.issues.map((i) => i.path.join(".")).join(", ")})` };
+  return { ok: true, value: parsed.data };
+}
+
+/** What PayPal signs: `<transmission id>|<transmission time>|<webhook id>|<CRC32 of the raw body, unsigned decimal>`. */
+export function paypalTransmissionMessage(transmissionId: string, transmissionTime: string, webhookId: string, rawBody: Buffer | string): string {
+  return `${transmissionId}|${transmissionTime}|${webhookId}|${crc32(rawBody) >>> 0}`;
+}
+
+/**
+ * PayPal's documented certificate check: SHA256withRSA over the transmission message for this
+ * tenant's webhook id, with the public key of the certificate at PAYPAL-CERT-URL (which the caller
+ * fetched from an allowed origin), within the certificate's validity. Never throws.
+ */
+export function verifyPayPalTransmission(input: {
+  headers: PayPalTransmissionHeaders;
+  rawBody: Buffer;
+  webhookId: string;
+  certificatePem: string;
+  now: Date;
+}): { ok: true } | { ok: false; reason: string } {
+  const h = input.headers;
+  if (h["paypal-auth-algo"] !== "SHA256withRSA") return { ok: false, reason: `unsupported PAYPAL-AUTH-ALGO ${h["paypal-auth-algo"].slice(0, 40)}` };
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(input.certificatePem);
+  } catch {
+    return { ok: false, reason: "PAYPAL-CERT-URL did not serve a certificate" };
+  }
+  if (input.now < new Date(certificate.validFrom) || input.now > new Date(certificate.validTo)) return { ok: false, reason: "PayPal's certificate is not valid now" };
+  const message = paypalTransmissionMessage(h["paypal-transmission-id"], h["paypal-transmission-time"], input.webhookId, input.rawBody);
+  try {
+    if (createVerify("RSA-SHA256").update(message, "utf8").verify(certificate.publicKey, h["paypal-transmission-sig"], "base64")) return { ok: true };
+  } catch {
+    // A malformed signature is just a wrong one.
+  }
+  return { ok: false, reason: "the PayPal transmission signature does not verify for this webhook id" };
 }

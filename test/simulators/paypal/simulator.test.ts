@@ -9,7 +9,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { crc32 } from "node:zlib";
-import { fromPayPalAmount, toPayPalAmount } from "../../../src/connectors/paypal/transformers.ts";
+import { fromPayPalAmount, isAllowedCertUrl, readTransmissionHeaders, toPayPalAmount, verifyPayPalTransmission } from "../../../src/connectors/paypal/transformers.ts";
 import { money } from "../../../src/core/money.ts";
 import { PayPalSimulator } from "./simulator.ts";
 
@@ -482,6 +482,21 @@ describe("PayPal simulator", () => {
         assert.equal(await verifiesByCertificate(raw, sim.webhookId), true);
         assert.equal(await verifiesByCertificate(raw, "OTHERWEBHOOKID00"), false, "the signature binds the webhook id");
         assert.equal(await verifiesByCertificate({ ...raw, body: raw.body.replace("19.99", "19.98") }, sim.webhookId), false, "and the body");
+      }
+    });
+
+    it("sends webhooks that PGB's certificate check accepts, with the certificate fetched from an allowed PAYPAL-CERT-URL", async () => {
+      await paidCapture();
+      const events = await webhooks();
+      assert.equal(events.length, 2);
+      for (const { raw } of events) {
+        const read = readTransmissionHeaders(raw.headers);
+        assert.ok(read.ok);
+        assert.equal(isAllowedCertUrl(read.value["paypal-cert-url"]), false, "the simulator is not PayPal");
+        assert.equal(isAllowedCertUrl(read.value["paypal-cert-url"], [sim.url]), true);
+        const certificatePem = await (await fetch(read.value["paypal-cert-url"])).text();
+        assert.deepEqual(verifyPayPalTransmission({ headers: read.value, rawBody: Buffer.from(raw.body), webhookId: sim.webhookId, certificatePem, now: new Date() }), { ok: true });
+        assert.equal(verifyPayPalTransmission({ headers: read.value, rawBody: Buffer.from(raw.body), webhookId: "OTHERWEBHOOKID00", certificatePem, now: new Date() }).ok, false);
       }
     });
 
