@@ -34,8 +34,9 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { approvalPage, closedPage } from "./page.ts";
+import { approveHref, minimalOrder, refundLinks, renderCapture, renderOrder, renderRefund } from "./render.ts";
 import {
-  formatAmount, paypalError, paypalFee, paypalId, readMoney,
+  formatAmount, paypalError, paypalId, readMoney,
   type Amount, type Answer, type ErrorDetail, type Funding, type SimCapture, type SimOrder, type SimRefund,
 } from "./model.ts";
 import { makeSigningIdentity, paypalSignedMessage, signMessage, verifyMessage, type SigningIdentity } from "./signing.ts";
@@ -465,7 +466,7 @@ export class PayPalSimulator {
       ...(typeof context.cancel_url === "string" ? { cancelUrl: context.cancel_url } : {}),
     };
     this.orders.set(order.id, order);
-    const render = () => (representation ? this.#renderOrder(order) : this.#minimalOrder(order));
+    const render = () => (representation ? this.#renderOrder(order) : minimalOrder(this.#baseUrl, order));
     return { answer: { status: 201, body: render() }, replay: () => ({ status: 200, body: render() }) };
   }
 
@@ -487,7 +488,7 @@ export class PayPalSimulator {
       delete order.funding;
       order.updateTime = this.#isoNow();
       return refuse("INSTRUMENT_DECLINED", "The instrument presented  was either declined by the processor or bank, or it can't be used for this payment.", [
-        { href: this.#approveHref(order), rel: "redirect", method: "GET" },
+        { href: approveHref(this.#baseUrl, order), rel: "redirect", method: "GET" },
       ]);
     }
     if (order.invoiceId !== undefined && [...this.captures.values()].some((c) => c.invoiceId === order.invoiceId && c.status !== "DECLINED" && c.status !== "FAILED")) {
@@ -548,7 +549,7 @@ export class PayPalSimulator {
     if (pend) refund.reason = "ECHECK";
     this.#updateCaptureAfterRefund(capture);
     if (!pend) this.#emit("PAYMENT.CAPTURE.REFUNDED", "refund", `A ${formatAmount(amount).value} ${amount.currency} capture payment was refunded`, this.#renderRefund(refund));
-    const render = () => (representation ? this.#renderRefund(refund) : { id: refund.id, status: refund.status, links: this.#refundLinks(refund) });
+    const render = () => (representation ? this.#renderRefund(refund) : { id: refund.id, status: refund.status, links: refundLinks(this.#baseUrl, refund) });
     return { answer: { status: 201, body: render() }, replay: () => ({ status: 200, body: render() }) };
   }
 
@@ -687,105 +688,18 @@ export class PayPalSimulator {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Rendering.
-
-  #approveHref(order: SimOrder): string {
-    return `${this.#baseUrl}/checkoutnow?token=${order.id}`;
-  }
-
-  #orderLinks(order: SimOrder): Array<{ href: string; rel: string; method: string }> {
-    const self = `${this.#baseUrl}/v2/checkout/orders/${order.id}`;
-    const links = [{ href: self, rel: "self", method: "GET" }];
-    if (order.status === "CREATED" || order.status === "PAYER_ACTION_REQUIRED") {
-      links.push({ href: this.#approveHref(order), rel: order.usesExperienceContext ? "payer-action" : "approve", method: "GET" });
-    }
-    if (order.status !== "COMPLETED" && order.status !== "VOIDED") {
-      links.push({ href: self, rel: "update", method: "PATCH" }, { href: `${self}/capture`, rel: "capture", method: "POST" });
-    }
-    return links;
-  }
-
-  #minimalOrder(order: SimOrder): Record<string, unknown> {
-    return { id: order.id, status: order.status, links: this.#orderLinks(order) };
-  }
+  // Rendering (render.ts), with this simulator's address and records.
 
   #renderOrder(order: SimOrder): Record<string, unknown> {
-    const unit: Record<string, unknown> = {
-      reference_id: order.referenceId,
-      amount: formatAmount(order.amount),
-      payee: { email_address: "merchant@example.com", merchant_id: "SIMMERCHANT01" },
-      ...(order.description === undefined ? {} : { description: order.description }),
-      ...(order.customId === undefined ? {} : { custom_id: order.customId }),
-      ...(order.invoiceId === undefined ? {} : { invoice_id: order.invoiceId }),
-    };
-    const capture = order.captureId === undefined ? undefined : this.captures.get(order.captureId);
-    if (capture) unit.payments = { captures: [this.#renderCapture(capture, false)] };
-    return {
-      id: order.id,
-      intent: "CAPTURE",
-      status: order.status,
-      ...(order.payerId === undefined ? {} : {
-        payment_source: { paypal: { email_address: "buyer@example.com", account_id: order.payerId, account_status: "VERIFIED", name: { given_name: "Sim", surname: "Buyer" } } },
-        payer: { name: { given_name: "Sim", surname: "Buyer" }, email_address: "buyer@example.com", payer_id: order.payerId },
-      }),
-      purchase_units: [unit],
-      create_time: order.createTime,
-      update_time: order.updateTime,
-      links: this.#orderLinks(order),
-    };
+    return renderOrder(this.#baseUrl, order, order.captureId === undefined ? undefined : this.captures.get(order.captureId));
   }
 
-  #renderCapture(capture: SimCapture, withSupplementary = true): Record<string, unknown> {
-    const fee = paypalFee(capture.amount);
-    const self = `${this.#baseUrl}/v2/payments/captures/${capture.id}`;
-    return {
-      id: capture.id,
-      status: capture.status,
-      ...(capture.reason === undefined ? {} : { status_details: { reason: capture.reason } }),
-      amount: formatAmount(capture.amount),
-      final_capture: true,
-      seller_protection: { status: "ELIGIBLE", dispute_categories: ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"] },
-      ...(capture.status === "COMPLETED" || capture.status === "PARTIALLY_REFUNDED" || capture.status === "REFUNDED" ? {
-        seller_receivable_breakdown: {
-          gross_amount: formatAmount(capture.amount),
-          paypal_fee: formatAmount(fee),
-          net_amount: formatAmount({ minor: capture.amount.minor - fee.minor, currency: capture.amount.currency }),
-        },
-      } : {}),
-      ...(capture.invoiceId === undefined ? {} : { invoice_id: capture.invoiceId }),
-      ...(capture.customId === undefined ? {} : { custom_id: capture.customId }),
-      ...(withSupplementary ? { supplementary_data: { related_ids: { order_id: capture.orderId } } } : {}),
-      links: [
-        { href: self, rel: "self", method: "GET" },
-        { href: `${self}/refund`, rel: "refund", method: "POST" },
-        { href: `${this.#baseUrl}/v2/checkout/orders/${capture.orderId}`, rel: "up", method: "GET" },
-      ],
-      create_time: capture.createTime,
-      update_time: capture.updateTime,
-    };
-  }
-
-  #refundLinks(refund: SimRefund): Array<{ href: string; rel: string; method: string }> {
-    return [
-      { href: `${this.#baseUrl}/v2/payments/refunds/${refund.id}`, rel: "self", method: "GET" },
-      { href: `${this.#baseUrl}/v2/payments/captures/${refund.captureId}`, rel: "up", method: "GET" },
-    ];
+  #renderCapture(capture: SimCapture): Record<string, unknown> {
+    return renderCapture(this.#baseUrl, capture);
   }
 
   #renderRefund(refund: SimRefund): Record<string, unknown> {
-    return {
-      id: refund.id,
-      amount: formatAmount(refund.amount),
-      status: refund.status,
-      ...(refund.reason === undefined ? {} : { status_details: { reason: refund.reason } }),
-      ...(refund.invoiceId === undefined ? {} : { invoice_id: refund.invoiceId }),
-      ...(refund.customId === undefined ? {} : { custom_id: refund.customId }),
-      ...(refund.noteToPayer === undefined ? {} : { note_to_payer: refund.noteToPayer }),
-      seller_payable_breakdown: { gross_amount: formatAmount(refund.amount), net_amount: formatAmount(refund.amount), total_refunded_amount: formatAmount(refund.amount) },
-      links: this.#refundLinks(refund),
-      create_time: refund.createTime,
-      update_time: refund.updateTime,
-    };
+    return renderRefund(this.#baseUrl, refund);
   }
 
   // -------------------------------------------------------------------------------------------
