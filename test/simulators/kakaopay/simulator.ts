@@ -13,11 +13,12 @@
  * failNext answers 5xx (before or after the call took effect); dropNext takes effect and then
  * cuts the connection (the answer is lost); delayNext answers late. The clock is injectable.
  */
-import { randomBytes, randomInt } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ERRORS, errorBody, type SimError } from "./errors.ts";
 import { buyerPage, messagePage, withParam } from "./page.ts";
+import { cardInfo, digits, html, int, kstLocal, parseObject, readBody, redirect, send, sleep, str } from "./http.ts";
 
 export type SimStatus =
   | "READY"
@@ -36,7 +37,6 @@ export type SimStatus =
 
 /** KakaoPay: a tid must be approved within 15 minutes of the ready call. */
 export const TID_LIFETIME_MS = 15 * 60_000;
-const KST_OFFSET_MS = 9 * 3_600_000;
 const BEFORE_AUTH: readonly SimStatus[] = ["READY", "SEND_TMS", "OPEN_PAYMENT", "SELECT_METHOD", "ARS_WAITING"];
 
 interface Amounts {
@@ -545,76 +545,4 @@ export class KakaoPaySimulator {
 
 function fail(error: SimError, detail?: string): Reply {
   return { status: error.status, body: errorBody(detail === undefined ? error : { ...error, message: `${error.message}: ${detail}` }) };
-}
-
-function str(value: unknown, max: number): string | undefined {
-  return typeof value === "string" && value.length > 0 && value.length <= max ? value : undefined;
-}
-
-/** KakaoPay's own samples send integers as JSON strings ("quantity": "1"), and it accepts both. */
-function int(value: unknown): number | undefined {
-  const n = typeof value === "string" && /^(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : value;
-  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-}
-
-function digits(n: number): string {
-  let out = "";
-  while (out.length < n) out += String(randomInt(0, 10));
-  return out;
-}
-
-function cardInfo(): Record<string, string> {
-  return {
-    interest_free_install: "N",
-    bin: "621640",
-    card_type: "체크",
-    card_mid: "123456789",
-    approved_id: digits(8),
-    install_month: "00",
-    installment_type: "CARD_INSTALLMENT",
-    kakaopay_purchase_corp: "비씨카드",
-    kakaopay_purchase_corp_code: "104",
-    kakaopay_issuer_corp: "수협은행",
-    kakaopay_issuer_corp_code: "212",
-  };
-}
-
-/** KakaoPay's datetimes: Korea local time, seconds, no zone ("2023-07-15T21:18:22"). */
-export function kstLocal(date: Date): string {
-  return new Date(date.getTime() + KST_OFFSET_MS).toISOString().slice(0, 19);
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.destroyed || res.headersSent) return;
-  res.writeHead(status, { "content-type": "application/json;charset=UTF-8" });
-  res.end(JSON.stringify(body));
-}
-
-function html(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "text/html; charset=utf-8" });
-  res.end(body);
-}
-
-function redirect(res: ServerResponse, location: string): void {
-  res.writeHead(303, { location });
-  res.end();
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-function parseObject(raw: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(raw);
-    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
