@@ -6,7 +6,9 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Logger } from "pino";
 import { createLogger } from "./logging.ts";
 import { ConfigError, formatZodIssues, HttpConfigSchema, WorkersConfigSchema, type Config } from "./config/config.ts";
-import type { Connector, ConnectorDeps, ConnectorFactory } from "./connectors/connector.ts";
+import { refuseRoutesBeyondCapabilities } from "./config/route-capabilities.ts";
+import type { Connector } from "./core/ports/connector.ts";
+import type { ConnectorDeps, ConnectorFactory } from "./connectors/factory.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
 import type { CoreDeps } from "./core/deps.ts";
 import { receiveWebhook } from "./core/use-cases/receive-webhook.ts";
@@ -62,11 +64,14 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     }
   }
 
+  refuseRoutesBeyondCapabilities(config.tenants, (pg) => factories.find((f) => f.pg === pg)?.capabilities);
+
   const deps: CoreDeps = {
     db: database.db,
     config,
     logger,
     connectorFor: (tenant, pg) => connectors.get(`${tenant}\u0000${pg}`),
+    capabilitiesOf: (pg) => factories.find((f) => f.pg === pg)?.capabilities,
     now: options.now ?? (() => new Date()),
   };
 

@@ -1,7 +1,7 @@
 /**
  * Every PG PGB can route to. Adding a PG: one folder under src/connectors/ and one line here.
  */
-import type { ConnectorFactory } from "./connector.ts";
+import type { ConnectorFactory } from "./factory.ts";
 import { stripeConnector } from "./stripe/index.ts";
 import { testConnector } from "./test/index.ts";
 import { tossConnector } from "./toss/index.ts";

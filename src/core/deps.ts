@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config, TenantConfig } from "../config/config.ts";
-import type { Connector } from "../connectors/connector.ts";
+import type { PgCapabilities } from "./ports/capabilities.ts";
+import type { Connector } from "./ports/connector.ts";
 import type { Db } from "../storage/database.ts";
 
 /** What every use case needs, passed as one object so tests can swap any part. */
@@ -10,6 +11,8 @@ export interface CoreDeps {
   logger: Logger;
   /** The connector for one tenant's PG, or undefined if the tenant has not configured it. */
   connectorFor(tenant: string, pg: string): Connector | undefined;
+  /** What a PG can do, as its connector declares it; undefined for a PG PGB does not know. */
+  capabilitiesOf(pg: string): PgCapabilities | undefined;
   now(): Date;
 }
 

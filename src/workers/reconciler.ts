@@ -20,7 +20,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { WorkersConfig } from "../config/config.ts";
-import { ConnectorError, type PgPayment } from "../connectors/connector.ts";
+import { ConnectorError, type PgPayment } from "../core/ports/connector.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { settleRefund } from "../core/use-cases/settle-refund.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";

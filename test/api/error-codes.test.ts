@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ConnectorError } from "../../src/connectors/connector.ts";
+import { ConnectorError } from "../../src/core/ports/connector.ts";
 import { ERROR_CATALOGUE, type ErrorCode } from "../../src/core/errors.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";

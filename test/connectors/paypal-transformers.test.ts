@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConnectorError } from "../../src/connectors/connector.ts";
+import { ConnectorError } from "../../src/core/ports/connector.ts";
 import { randomUUID } from "node:crypto";
 import {
   approvalLink,

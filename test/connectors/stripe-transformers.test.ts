@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CURRENCY_EXPONENTS, currencyExponent, type CurrencyCode } from "../../src/core/currency.ts";
-import { ConnectorError, type CheckoutInput } from "../../src/connectors/connector.ts";
+import { ConnectorError, type CheckoutInput } from "../../src/core/ports/connector.ts";
 import {
   checkoutExpiresAt,
   fromStripeAmount,

@@ -2,7 +2,8 @@
  * The TEST connector with faults on demand: the next call to a method can throw a ConnectorError (or
  * a plain bug), or wait on a gate first. Used to drive PGB through every PG failure class.
  */
-import type { Connector, ConnectorFactory } from "../../src/connectors/connector.ts";
+import type { Connector } from "../../src/core/ports/connector.ts";
+import type { ConnectorFactory } from "../../src/connectors/factory.ts";
 import { testConnector } from "../../src/connectors/test/index.ts";
 
 type Method = "createCheckout" | "refund" | "fetchPayment" | "handleReturn" | "expireCheckout";

@@ -5,7 +5,7 @@
 import type { Logger } from "pino";
 import { buildApp, type PgbApp } from "../../src/app.ts";
 import { parseFileConfig, type FileConfig } from "../../src/config/config.ts";
-import type { ConnectorFactory } from "../../src/connectors/connector.ts";
+import type { ConnectorFactory } from "../../src/connectors/factory.ts";
 import type { DatabaseHandle } from "../../src/storage/database.ts";
 import { openTestDatabase, type Backend } from "./backends.ts";
 import { freePort } from "./scratch.ts";

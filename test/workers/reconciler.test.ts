@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import type { Kysely } from "kysely";
 import { testPgSettings } from "../../src/connectors/test/index.ts";
 import type { TestPgTables } from "../../src/connectors/test/fake-pg.ts";
-import { ConnectorError } from "../../src/connectors/connector.ts";
+import { ConnectorError } from "../../src/core/ports/connector.ts";
 import { backends } from "../support/backends.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
 import { paidOrder, pressButton, waitForOrder } from "../support/checkout.ts";

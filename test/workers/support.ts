@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Webhook } from "standardwebhooks";
-import { ConnectorError, type Connector, type ConnectorFactory } from "../../src/connectors/connector.ts";
+import { ConnectorError, type Connector } from "../../src/core/ports/connector.ts";
+import { type ConnectorFactory } from "../../src/connectors/factory.ts";
 import { testConnector } from "../../src/connectors/test/index.ts";
 import { createLogger } from "../../src/app.ts";
 import { startWorkers, type RunningWorkers, type WorkersOptions } from "../../src/workers/index.ts";

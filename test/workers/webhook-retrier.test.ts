@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ConnectorError } from "../../src/connectors/connector.ts";
+import { ConnectorError } from "../../src/core/ports/connector.ts";
 import { testPgSettings } from "../../src/connectors/test/index.ts";
 import { backends } from "../support/backends.ts";
 import { pressButton, waitForOrder } from "../support/checkout.ts";

@@ -5,7 +5,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { assertUnreachable } from "../../core/errors.ts";
 import { MAX_MINOR_UNITS, money, type Money } from "../../core/money.ts";
-import type { ConnectorErrorClass, PgPayment, PgPaymentStatus, RefundLookup, RefundOutcome } from "../connector.ts";
+import type { ConnectorErrorClass, PgPayment, PgPaymentStatus, RefundLookup, RefundOutcome } from "../../core/ports/connector.ts";
 import {
   KakaoPayErrorSchema,
   type KakaoPayApproveResponse,

@@ -7,7 +7,7 @@ import { crc32 } from "node:zlib";
 import { CURRENCY_EXPONENTS, currencyExponent, isCurrencyCode, type CurrencyCode } from "../../core/currency.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
-import { ConnectorError, type ConnectorErrorClass, type PgPayment, type PgPaymentStatus, type RefundOutcome, type WebhookAction } from "../connector.ts";
+import { ConnectorError, type ConnectorErrorClass, type PgPayment, type PgPaymentStatus, type RefundOutcome, type WebhookAction } from "../../core/ports/connector.ts";
 import {
   PayPalErrorSchema,
   PayPalEventResourceSchema,

@@ -10,20 +10,8 @@ import type { FastifyInstance } from "fastify";
 import Stripe from "stripe";
 import { z } from "zod";
 import { Secret } from "../../core/secret.ts";
-import {
-  ConnectorError,
-  type CheckoutCreated,
-  type CheckoutInput,
-  type Connector,
-  type ConnectorFactory,
-  type ConnectorRouteDeps,
-  type PgPayment,
-  type RefundInput,
-  type RefundLookup,
-  type RefundOutcome,
-  type WebhookAction,
-  type WebhookInput,
-} from "../connector.ts";
+import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import { type ConnectorFactory, type ConnectorRouteDeps } from "../factory.ts";
 import {
   paymentIntentIdOf,
   toPgPayment,
@@ -43,6 +31,7 @@ import {
   type StripePaymentIntent,
   type StripeRefund,
 } from "./wire.ts";
+import { STRIPE_CAPABILITIES } from "./capabilities.ts";
 
 export const STRIPE_PG = "STRIPE";
 
@@ -367,6 +356,7 @@ export const stripeConnector: ConnectorFactory<typeof StripeSettingsSchema> = {
   pg: STRIPE_PG,
   settingsSchema: StripeSettingsSchema,
   maxWebhookBytes: WEBHOOK_BODY_LIMIT,
+  capabilities: STRIPE_CAPABILITIES,
   create(settings, context) {
     return createStripeConnector(settings, context.tenant);
   },

@@ -6,7 +6,7 @@ import type Stripe from "stripe";
 import { currencyExponent, isCurrencyCode } from "../../core/currency.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
-import { ConnectorError, type CheckoutInput, type PgPayment, type PgPaymentStatus, type RefundInput, type RefundOutcome, type WebhookAction } from "../connector.ts";
+import { ConnectorError, type CheckoutInput, type PgPayment, type PgPaymentStatus, type RefundInput, type RefundOutcome, type WebhookAction } from "../../core/ports/connector.ts";
 import {
   PGB_METADATA,
   StripeChargeReferenceSchema,

@@ -6,13 +6,15 @@ import type { Kysely } from "kysely";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
 import { isCurrencyCode } from "../../core/currency.ts";
-import { ConnectorError, type Connector, type ConnectorDeps, type ConnectorFactory, type PgPayment, type RefundLookup, type WebhookAction } from "../connector.ts";
+import { ConnectorError, type Connector, type PgPayment, type RefundLookup, type WebhookAction } from "../../core/ports/connector.ts";
+import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
 import type { Money } from "../../core/money.ts";
 import { FakeTestPg, TestPgError, testPgMigrations, type TestPgPayment, type TestPgTables } from "./fake-pg.ts";
 import { registerCheckoutPages } from "./checkout-page.ts";
 import { ConfigError } from "../../config/config.ts";
 import { isLoopbackUrl } from "../../config/public-exposure.ts";
 import { toPgStatus, WebhookEventSchema } from "./wire.ts";
+import { TEST_PG_CAPABILITIES } from "./capabilities.ts";
 
 export const SettingsSchema = z.object({
   /** The secret the fake PG signs its webhooks with (Standard Webhooks, whsec_…). */
@@ -52,6 +54,7 @@ export const testConnector: ConnectorFactory<typeof SettingsSchema> = {
   settingsSchema: SettingsSchema,
   // Its events name a payment and a status: a few hundred bytes.
   maxWebhookBytes: 16 * 1024,
+  capabilities: TEST_PG_CAPABILITIES,
   migrations: testPgMigrations,
 
   create(settings, { tenant, deps }) {

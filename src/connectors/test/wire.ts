@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { PgPaymentStatus } from "../connector.ts";
+import type { PgPaymentStatus } from "../../core/ports/connector.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { TestPgStatus } from "./fake-pg.ts";
 

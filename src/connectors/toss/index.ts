@@ -20,21 +20,8 @@ import { PayTypeSchema } from "../../core/pay-type.ts";
 import { Secret } from "../../core/secret.ts";
 import type { Money } from "../../core/money.ts";
 import type { Db } from "../../storage/database.ts";
-import {
-  ConnectorError,
-  type CheckoutCreated,
-  type CheckoutInput,
-  type Connector,
-  type ConnectorDeps,
-  type ConnectorFactory,
-  type ConnectorRouteDeps,
-  type PgPayment,
-  type RefundInput,
-  type RefundLookup,
-  type RefundOutcome,
-  type WebhookAction,
-  type WebhookInput,
-} from "../connector.ts";
+import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import { type ConnectorDeps, type ConnectorFactory, type ConnectorRouteDeps } from "../factory.ts";
 import {
   confirmIdempotencyKey,
   depositCallbackEventId,
@@ -62,6 +49,7 @@ import {
   type TossConfirmRequest,
   type TossPayment,
 } from "./wire.ts";
+import { TOSS_CAPABILITIES } from "./capabilities.ts";
 
 const PG = "TOSS";
 const DEFAULT_API_BASE = "https://api.tosspayments.com";
@@ -962,6 +950,7 @@ export const tossConnector: ConnectorFactory<typeof TossSettingsSchema> = {
   settingsSchema: TossSettingsSchema,
   // A PAYMENT_STATUS_CHANGED carries one Payment object (a few KiB); a DEPOSIT_CALLBACK is smaller.
   maxWebhookBytes: 64 * 1024,
+  capabilities: TOSS_CAPABILITIES,
   create: (settings, context) => new TossConnector(settings, context.tenant, context.deps),
   migrations: { "toss-0001": migration0001, "toss-0002": migration0002 },
   registerRoutes,

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { assertUnreachable } from "../../core/errors.ts";
 import { money, type Money } from "../../core/money.ts";
 import type { PayType } from "../../core/pay-type.ts";
-import type { PgPayment, PgPaymentStatus, RefundOutcome, VirtualAccount } from "../connector.ts";
+import type { PgPayment, PgPaymentStatus, RefundOutcome, VirtualAccount } from "../../core/ports/connector.ts";
 import type { TossCancel, TossDepositCallback, TossPayment, TossPaymentStatus, TossPaymentStatusChanged } from "./wire.ts";
 
 /** Toss's orderId rule: 6–64 characters of letters, digits, `-` and `_`. */

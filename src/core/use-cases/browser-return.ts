@@ -3,7 +3,7 @@
  * (a confirm call, say), settles the payment from the PG's answer — never from the query string —
  * and sends the browser on to the host's RedirectUrl with the order id and the result.
  */
-import { ConnectorError } from "../../connectors/connector.ts";
+import { ConnectorError } from "../ports/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { findPayment } from "../../storage/payment-repository.ts";
 import { settlePayment } from "./settle-payment.ts";

@@ -10,7 +10,7 @@
  * never together refund more than was paid.
  */
 import { createHash } from "node:crypto";
-import { ConnectorError, type RefundOutcome } from "../../connectors/connector.ts";
+import { ConnectorError, type RefundOutcome } from "../ports/connector.ts";
 import { raiseAlert } from "../alerts.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";

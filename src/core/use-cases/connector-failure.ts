@@ -1,5 +1,5 @@
 import { assertUnreachable, fail, type Failure } from "../errors.ts";
-import type { ConnectorError } from "../../connectors/connector.ts";
+import type { ConnectorError } from "../ports/connector.ts";
 
 /** The single mapping from a connector's failure class to what the host is told. */
 export function connectorFailure(error: ConnectorError, doing: string): Failure {

@@ -16,7 +16,7 @@
  * the budget is left to the reconciler, which closes superseded checkouts.
  */
 import { createHash } from "node:crypto";
-import { ConnectorError, type Connector } from "../../connectors/connector.ts";
+import { ConnectorError, type Connector } from "../ports/connector.ts";
 import { formatMoney, type Money } from "../money.ts";
 import { newId } from "../ids.ts";
 import { isCaptured, isLive } from "../payment-state.ts";

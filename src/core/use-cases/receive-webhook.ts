@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import { z } from "zod";
-import type { WebhookInput } from "../../connectors/connector.ts";
+import type { WebhookInput } from "../ports/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { newId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, refundsOf, type Payment } from "../../storage/payment-repository.ts";
@@ -18,8 +18,16 @@ import { ReadThrottle } from "../read-throttle.ts";
 
 export type WebhookReply = { status: number; body: { received: boolean; duplicate?: boolean; error?: string } };
 
-/** Headers worth keeping for the audit trail; anything else (cookies, auth) is not stored. */
-const KEPT_HEADERS = /^(content-type|user-agent|webhook-|stripe-signature|tosspayments-|paypal-|x-forwarded-for)/i;
+/**
+ * Headers worth keeping for the audit trail: these, and those the PG declares its webhooks carry
+ * (capabilities.webhookHeaders); anything else (cookies, auth) is not stored.
+ */
+const KEPT_HEADERS = ["content-type", "user-agent", "x-forwarded-for"];
+
+function keptHeaders(headers: WebhookInput["headers"], pgHeaders: readonly string[]): string {
+  const prefixes = [...KEPT_HEADERS, ...pgHeaders];
+  return JSON.stringify(Object.fromEntries(Object.entries(headers).filter(([k]) => prefixes.some((prefix) => k.toLowerCase().startsWith(prefix)))));
+}
 
 /**
  * How much of a body PGB keeps when it need not keep it all: one that failed verification, one it
@@ -38,7 +46,7 @@ function kept(raw: Buffer, whole: boolean): { body: string; body_sha256: string;
 export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string, input: WebhookInput): Promise<WebhookReply> {
   const connector = deps.connectorFor(tenant, pg);
   if (connector === undefined) return { status: 404, body: { received: false, error: "unknown PG or tenant" } };
-  const headers = JSON.stringify(Object.fromEntries(Object.entries(input.headers).filter(([k]) => KEPT_HEADERS.test(k))));
+  const headers = keptHeaders(input.headers, deps.capabilitiesOf(pg)?.webhookHeaders ?? []);
   const action = await connector.parseWebhook(input);
 
   if (action.kind === "rejected") {

@@ -4,7 +4,7 @@
  * alike, so a webhook racing the browser completes the payment exactly once: the second one finds the
  * guard already moved and changes nothing.
  */
-import type { PgPayment } from "../../connectors/connector.ts";
+import type { PgPayment } from "../ports/connector.ts";
 import { raiseAlert } from "../alerts.ts";
 import { assertUnreachable } from "../errors.ts";
 import { formatMoney } from "../money.ts";

@@ -3,7 +3,7 @@
  * time-out) from the PG's own answer. Shared by the reconciler and by the PG's refund webhooks, so a
  * refund is completed or failed through one path only.
  */
-import { ConnectorError, type RefundLookup } from "../../connectors/connector.ts";
+import { ConnectorError, type RefundLookup } from "../ports/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import type { EventSource } from "../payment-state.ts";

@@ -1,18 +1,13 @@
 /**
- * The contract between PGB's core and one payment gateway. The core never imports a PG's code: it
- * talks to this interface only, and a connector never touches PGB's database. Adding a PG means one
- * folder under src/connectors/ and one line in registry.ts.
+ * The port between PGB's core and one payment gateway. The core talks to this interface only and
+ * imports no connector; a connector implements it (src/connectors/<pg>/) and declares what its PG can
+ * do (capabilities.ts), which the configuration is checked against at start.
  *
  * Amounts cross this boundary as Money (integer minor units + currency); each connector converts to
  * its PG's unit once, in its own transformers.
  */
-import type { FastifyInstance } from "fastify";
-import type { Migration } from "kysely";
-import type { Logger } from "pino";
-import type { z } from "zod";
-import type { Money } from "../core/money.ts";
-import type { PayType } from "../core/pay-type.ts";
-import type { Db } from "../storage/database.ts";
+import type { Money } from "../money.ts";
+import type { PayType } from "../pay-type.ts";
 
 /** What a PG says about a payment when PGB asks it (never what a webhook body claims). */
 export type PgPaymentStatus =
@@ -89,6 +84,36 @@ export type WebhookAction =
   /** Signature missing, wrong or stale; or the body is not the PG's shape. */
   | { kind: "rejected"; reason: string };
 
+/** A checkout PGB created at the PG. */
+export interface CheckoutRef {
+  pgTransactionId: string;
+  /** PGB's payment id. */
+  paymentReference: string;
+}
+
+/** A payment as PGB knows it at the PG, with the connector-private facts kept beside it. */
+export interface PaymentRef extends CheckoutRef {
+  details?: Record<string, unknown>;
+}
+
+/** The customer's browser came back to PGB's return URL for this payment. */
+export interface ReturnInput {
+  /** Null when the PG names its transaction only on the return (Toss's paymentKey). */
+  pgTransactionId: string | null;
+  paymentReference: string;
+  amount: Money;
+  query: Record<string, string>;
+  details?: Record<string, unknown>;
+}
+
+/** A refund PGB sent, or may have sent. */
+export interface RefundRef extends PaymentRef {
+  /** PGB's refund row id. */
+  idempotencyKey: string;
+  pgRefundId?: string;
+  amount: Money;
+}
+
 export interface RefundInput {
   pgTransactionId: string;
   paymentReference: string;
@@ -138,20 +163,20 @@ export interface Connector {
   parseWebhook(input: WebhookInput): Promise<WebhookAction>;
 
   /** Ask the PG for the payment's current truth. */
-  fetchPayment(ref: { pgTransactionId: string; paymentReference: string; details?: Record<string, unknown> }): Promise<PgPayment>;
+  fetchPayment(ref: PaymentRef): Promise<PgPayment>;
 
   /**
    * The customer's browser came back to PGB's return URL with `query`. Do whatever the PG requires
    * (Toss: confirm; Stripe: nothing) and answer what the PG now says. The core compares the answer
    * with its record before any transition.
    */
-  handleReturn(input: { pgTransactionId: string | null; paymentReference: string; amount: Money; query: Record<string, string>; details?: Record<string, unknown> }): Promise<PgPayment>;
+  handleReturn(input: ReturnInput): Promise<PgPayment>;
 
   /** Refund part or all of a captured payment. */
   refund(input: RefundInput): Promise<RefundOutcome>;
 
   /** Make an unpaid checkout unpayable (superseded or abandoned). Idempotent. */
-  expireCheckout(ref: { pgTransactionId: string; paymentReference: string }): Promise<void>;
+  expireCheckout(ref: CheckoutRef): Promise<void>;
 
   /**
    * Optional. Called by the reconciler for a refund whose outcome PGB does not know (the refund call
@@ -160,45 +185,5 @@ export interface Connector {
    * the PG is certain it never received it, which lets PGB release the reserved amount. A connector
    * without this method gets `refund` re-sent with the same idempotency key instead.
    */
-  lookupRefund?(ref: {
-    pgTransactionId: string;
-    paymentReference: string;
-    idempotencyKey: string;
-    pgRefundId?: string;
-    amount: Money;
-    details?: Record<string, unknown>;
-  }): Promise<RefundLookup>;
-}
-
-export interface ConnectorDeps {
-  db: Db;
-  logger: Logger;
-  publicUrl: string;
-}
-
-/** One PG: validates its per-tenant settings and builds a connector per tenant. */
-export interface ConnectorFactory<S extends z.ZodType = z.ZodType> {
-  readonly pg: string;
-  readonly settingsSchema: S;
-  /**
-   * The largest webhook body this PG really sends, in bytes. PGB reads no more from anyone posting
-   * to this PG's webhook path (answers 413), so an anonymous caller cannot make it buffer or store more.
-   */
-  readonly maxWebhookBytes: number;
-  create(settings: z.infer<S>, context: { tenant: string; deps: ConnectorDeps }): Connector;
-  /** Tables of the connector's own (a fake PG's records). Named `<pg>-<n>`. */
-  readonly migrations?: Record<string, Migration>;
-  /** HTTP routes of the connector's own (a PGB-hosted checkout page). Registered once at start. */
-  registerRoutes?(app: FastifyInstance, deps: ConnectorRouteDeps<z.infer<S>>): void | Promise<void>;
-}
-
-export interface ConnectorRouteDeps<Settings> extends ConnectorDeps {
-  /** The tenants that configured this PG, with their validated settings. */
-  tenantsWithSettings(): Array<{ tenant: string; settings: Settings }>;
-  /**
-   * Hands a webhook that arrived on a connector-owned path (Stripe's legacy /PGBReturn/WebHook, say)
-   * to the core's durable intake for `tenant`, exactly as the generic per-tenant path does. Answers
-   * the HTTP status and body to send back to the PG.
-   */
-  acceptWebhook(tenant: string, input: WebhookInput): Promise<{ status: number; body: unknown }>;
+  lookupRefund?(ref: RefundRef): Promise<RefundLookup>;
 }

@@ -1,0 +1,47 @@
+/**
+ * How a PG is plugged in: a factory validates a tenant's settings for the PG, declares the PG's
+ * capabilities and builds one connector per tenant. Adding a PG means one folder under
+ * src/connectors/ and one line in registry.ts (docs/architecture.md, "Adding a PG").
+ */
+import type { FastifyInstance } from "fastify";
+import type { Migration } from "kysely";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import type { PgCapabilities } from "../core/ports/capabilities.ts";
+import type { Connector, WebhookInput } from "../core/ports/connector.ts";
+import type { Db } from "../storage/database.ts";
+
+export interface ConnectorDeps {
+  db: Db;
+  logger: Logger;
+  publicUrl: string;
+}
+
+/** One PG: validates its per-tenant settings and builds a connector per tenant. */
+export interface ConnectorFactory<S extends z.ZodType = z.ZodType> {
+  readonly pg: string;
+  readonly settingsSchema: S;
+  /**
+   * The largest webhook body this PG really sends, in bytes. PGB reads no more from anyone posting
+   * to this PG's webhook path (answers 413), so an anonymous caller cannot make it buffer or store more.
+   */
+  readonly maxWebhookBytes: number;
+  /** What the PG can do; every tenant's routes are checked against it at start. */
+  readonly capabilities: PgCapabilities;
+  create(settings: z.infer<S>, context: { tenant: string; deps: ConnectorDeps }): Connector;
+  /** Tables of the connector's own (a fake PG's records). Named `<pg>-<n>`. */
+  readonly migrations?: Record<string, Migration>;
+  /** HTTP routes of the connector's own (a PGB-hosted checkout page). Registered once at start. */
+  registerRoutes?(app: FastifyInstance, deps: ConnectorRouteDeps<z.infer<S>>): void | Promise<void>;
+}
+
+export interface ConnectorRouteDeps<Settings> extends ConnectorDeps {
+  /** The tenants that configured this PG, with their validated settings. */
+  tenantsWithSettings(): Array<{ tenant: string; settings: Settings }>;
+  /**
+   * Hands a webhook that arrived on a connector-owned path (Stripe's legacy /PGBReturn/WebHook, say)
+   * to the core's durable intake for `tenant`, exactly as the generic per-tenant path does. Answers
+   * the HTTP status and body to send back to the PG.
+   */
+  acceptWebhook(tenant: string, input: WebhookInput): Promise<{ status: number; body: unknown }>;
+}
