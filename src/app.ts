@@ -50,7 +50,8 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const { config, database } = options;
   await migrate(database.db, Object.assign({}, ...factories.map((f) => f.migrations ?? {})));
 
-  const connectorDeps: ConnectorDeps = { db: database.db, logger, publicUrl: config.publicUrl };
+  const metrics = createMetrics(database.db);
+  const connectorDeps: ConnectorDeps = { db: database.db, logger, publicUrl: config.publicUrl, pgCallMetrics: metrics.pgCalls };
   const connectors = new Map<string, Connector>();
   const settingsByPg = new Map<string, Array<{ tenant: string; settings: unknown }>>();
   for (const [tenant, tenantConfig] of Object.entries(config.tenants)) {
@@ -105,7 +106,6 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   });
   registerHostRoutes(app, deps);
   registerPgRoutes(app, deps, { rateLimit: http.webhookRateLimit, bodyLimits: new Map(factories.map((f) => [f.pg, f.maxWebhookBytes])) });
-  const metrics = createMetrics(database.db);
   const reconciler = new Reconciler(deps, database, metrics, WorkersConfigSchema.parse(config.workers ?? {}).reconciler);
   registerOpsRoutes(app, deps, { metrics, reconciler });
   for (const factory of factories) {

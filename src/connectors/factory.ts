@@ -10,11 +10,14 @@ import type { z } from "zod";
 import type { PgCapabilities } from "../core/ports/capabilities.ts";
 import type { Connector, WebhookInput } from "../core/ports/connector.ts";
 import type { Db } from "../storage/database.ts";
+import type { PgCallMetrics } from "./kit/pg-http-client.ts";
 
 export interface ConnectorDeps {
   db: Db;
   logger: Logger;
   publicUrl: string;
+  /** Per-PG call metrics for the shared HTTP client (kit/pg-http-client.ts). */
+  pgCallMetrics?: PgCallMetrics;
 }
 
 /** One PG: validates its per-tenant settings and builds a connector per tenant. */

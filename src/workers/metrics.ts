@@ -5,6 +5,7 @@
  */
 import { sql, type Kysely } from "kysely";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { PgCallMetrics } from "../connectors/kit/pg-http-client.ts";
 import type { Db } from "../storage/database.ts";
 import { openAlertsByType } from "../storage/alert-repository.ts";
 import type { ConsoleDatabase } from "../storage/migrations/0005-console.ts";
@@ -15,6 +16,30 @@ export interface PgbMetrics {
   notificationAttemptSeconds: Histogram<"outcome">;
   webhookRetries: Counter<"result">;
   reconcilerActions: Counter<"action">;
+  /** Every call to a PG, through the shared HTTP client or a PG's SDK. */
+  pgCalls: PgCallMetrics;
+}
+
+function pgCallMetrics(registry: Registry): PgCallMetrics {
+  const calls = new Counter({
+    name: "pgb_pg_calls_total",
+    help: "Calls to PGs made by this process, by PG, operation and outcome (ok, or the failure's class: declined, retryable, indeterminate, fatal).",
+    labelNames: ["pg", "operation", "outcome"] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "pgb_pg_call_seconds",
+    help: "Time a PG took to answer (or to fail), by PG and operation.",
+    labelNames: ["pg", "operation"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  return {
+    observe({ pg, operation, outcome, seconds }) {
+      calls.inc({ pg, operation, outcome });
+      latency.observe({ pg, operation }, seconds);
+    },
+  };
 }
 
 export function createMetrics(db: Db): PgbMetrics {
@@ -85,6 +110,7 @@ export function createMetrics(db: Db): PgbMetrics {
 
   return {
     registry,
+    pgCalls: pgCallMetrics(registry),
     notificationAttempts: new Counter({
       name: "pgb_notification_attempts_total",
       help: "Delivery attempts to hosts made by this process, by outcome (delivered, retry, dead).",

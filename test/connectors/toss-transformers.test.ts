@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { money } from "../../src/core/money.ts";
-import { classifyHttpError } from "../../src/connectors/toss/index.ts";
+import { classifyHttpError } from "../../src/connectors/toss/client.ts";
 import {
   bankName,
   confirmIdempotencyKey,

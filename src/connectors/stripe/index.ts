@@ -32,6 +32,8 @@ import {
   type StripeRefund,
 } from "./wire.ts";
 import { STRIPE_CAPABILITIES } from "./capabilities.ts";
+import { classifyPgFailure, transportFailure, type PgAnswerMeaning } from "../kit/pg-failure.ts";
+import type { PgCallMetrics } from "../kit/pg-http-client.ts";
 
 export const STRIPE_PG = "STRIPE";
 
@@ -78,7 +80,8 @@ export function createStripeClient(settings: StripeSettings): Stripe {
 /** A Stripe connector for one tenant; it implements the optional refund lookup. */
 export type StripeConnector = Connector & Required<Pick<Connector, "lookupRefund">>;
 
-export function createStripeConnector(settings: StripeSettings, tenant: string, stripe: Stripe = createStripeClient(settings)): StripeConnector {
+export function createStripeConnector(settings: StripeSettings, tenant: string, stripe: Stripe = createStripeClient(settings), metrics?: PgCallMetrics): StripeConnector {
+  const call = <T>(method: Method, what: string, run: () => Promise<T>): Promise<T> => callStripe(metrics, method, what, run);
   async function retrieveSession(id: string): Promise<StripeCheckoutSession> {
     const raw = await call("GET", "retrieve checkout session", () => stripe.checkout.sessions.retrieve(id));
     return parseAnswer(StripeCheckoutSessionSchema, raw, "GET", "checkout session");
@@ -219,49 +222,52 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
 type Method = "GET" | "POST";
 
 /** Runs one SDK call and turns whatever it throws into a ConnectorError. */
-async function call<T>(method: Method, what: string, run: () => Promise<T>): Promise<T> {
+/** One SDK call: its failure through the shared rule, its outcome and latency in the per-PG metrics. */
+async function callStripe<T>(metrics: PgCallMetrics | undefined, method: Method, what: string, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
   try {
-    return await run();
+    const answer = await run();
+    metrics?.observe({ pg: STRIPE_PG, operation: what, outcome: "ok", seconds: (performance.now() - started) / 1000 });
+    return answer;
   } catch (error) {
-    throw toConnectorError(error, method, what);
+    const failure = toConnectorError(error, method, what);
+    metrics?.observe({ pg: STRIPE_PG, operation: what, outcome: failure.errorClass, seconds: (performance.now() - started) / 1000 });
+    throw failure;
   }
 }
 
-/** Connection failures that mean the request never left: nothing can have happened at Stripe. */
-const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
-
 /**
- * The one mapper from the SDK's errors to PGB's four classes. A POST Stripe answered did not take
- * effect unless it succeeded (Stripe replays the first answer to a key), so an answered 429/5xx is
- * retryable; a POST whose answer was lost (time-out, reset) may have, so it is indeterminate.
+ * Stripe's errors read through the shared failure rule (kit/pg-failure.ts). An error Stripe answered
+ * means it did not act (it replays the first answer to a key), so an answered 429/409/5xx is
+ * "unprocessed" and may be retried; a call whose answer was lost may have acted.
  */
 export function toConnectorError(error: unknown, method: Method, what: string): ConnectorError {
   if (error instanceof ConnectorError) return error;
   if (!(error instanceof Stripe.errors.StripeError)) {
     return new ConnectorError("fatal", `${what}: ${redact(error instanceof Error ? error.message : String(error))}`);
   }
-  const message = `${what}: Stripe says ${redact(error.message)}`;
+  const writes = method === "POST";
+  const pgMessage = redact(error.message);
+  if (error instanceof Stripe.errors.StripeConnectionError) {
+    // The class comes from the connection's own code; the code reported stays Stripe's.
+    const failure = transportFailure(connectionCode(error), false);
+    return classifyPgFailure(failure.kind === "not-sent" ? { ...failure, code: "connection_error" } : { kind: "no-answer", code: "connection_error" }, writes, `${what}: Stripe says ${pgMessage}`);
+  }
   const code = error.code ?? (error instanceof Stripe.errors.StripeCardError ? error.decline_code : undefined) ?? undefined;
   const status = error.statusCode;
-  if (error instanceof Stripe.errors.StripeConnectionError) {
-    if (method === "GET" || NOT_SENT_CODES.has(connectionCode(error) ?? "")) return new ConnectorError("retryable", message, "connection_error");
-    return new ConnectorError("indeterminate", message, "connection_error");
-  }
-  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) {
-    return new ConnectorError("fatal", message, code ?? "authentication_error", status);
-  }
+  const answered = (meaning: PgAnswerMeaning, fallbackCode: string | undefined): ConnectorError => {
+    const pgCode = code ?? fallbackCode;
+    return classifyPgFailure({ kind: "answered", meaning, ...(status !== undefined ? { httpStatus: status } : {}), ...(pgCode !== undefined ? { pgCode } : {}), pgMessage }, writes, what);
+  };
+  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) return answered("misconfigured", "authentication_error");
   // Reusing a key with other parameters is a bug in PGB's keys, never the customer's doing.
-  if (error instanceof Stripe.errors.StripeIdempotencyError) return new ConnectorError("fatal", message, code ?? "idempotency_error", status);
-  if (error instanceof Stripe.errors.StripeRateLimitError) return new ConnectorError("retryable", message, code ?? "rate_limit", status);
+  if (error instanceof Stripe.errors.StripeIdempotencyError) return answered("misconfigured", "idempotency_error");
+  if (error instanceof Stripe.errors.StripeRateLimitError) return answered("unprocessed", "rate_limit");
   // 409: another request with this key (or on this object) is still executing at Stripe.
-  if (status === 409) return new ConnectorError("retryable", message, code ?? "conflict", status);
-  if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
-    return new ConnectorError("declined", message, code ?? "invalid_request_error", status);
-  }
-  if (error instanceof Stripe.errors.StripeAPIError || (status !== undefined && status >= 500)) {
-    return new ConnectorError("retryable", message, code ?? "api_error", status);
-  }
-  return new ConnectorError("fatal", message, code, status);
+  if (status === 409) return answered("unprocessed", "conflict");
+  if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) return answered("declined", "invalid_request_error");
+  if (error instanceof Stripe.errors.StripeAPIError || (status !== undefined && status >= 500)) return answered("unprocessed", "api_error");
+  return answered("misconfigured", undefined);
 }
 
 function connectionCode(error: InstanceType<typeof Stripe.errors.StripeConnectionError>): string | undefined {
@@ -358,7 +364,7 @@ export const stripeConnector: ConnectorFactory<typeof StripeSettingsSchema> = {
   maxWebhookBytes: WEBHOOK_BODY_LIMIT,
   capabilities: STRIPE_CAPABILITIES,
   create(settings, context) {
-    return createStripeConnector(settings, context.tenant);
+    return createStripeConnector(settings, context.tenant, undefined, context.deps.pgCallMetrics);
   },
   registerRoutes,
 };

@@ -15,6 +15,7 @@ import { ConfigError } from "../../config/config.ts";
 import { isLoopbackUrl } from "../../config/public-exposure.ts";
 import { toPgStatus, WebhookEventSchema } from "./wire.ts";
 import { TEST_PG_CAPABILITIES } from "./capabilities.ts";
+import { classifyPgFailure } from "../kit/pg-failure.ts";
 
 export const SettingsSchema = z.object({
   /** The secret the fake PG signs its webhooks with (Standard Webhooks, whsec_…). */
@@ -172,12 +173,16 @@ function failureMessage(status: TestPgPayment["status"]): string {
   return "the payment was declined";
 }
 
-/** The fake PG's errors become connector errors the way a real PG's HTTP errors would. */
+/** The fake PG's errors become connector errors through the same rule as a real PG's HTTP errors. */
 async function call<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (error instanceof TestPgError) throw new ConnectorError(error.httpStatus >= 500 ? "retryable" : "declined", error.message, error.code, error.httpStatus);
+    if (error instanceof TestPgError) {
+      // The fake PG answers its 5xx before acting (fault injection), so those are unprocessed.
+      const meaning = error.httpStatus >= 500 ? "unprocessed" : "declined";
+      throw classifyPgFailure({ kind: "answered", meaning, httpStatus: error.httpStatus, pgCode: error.code, pgMessage: error.message }, true, "TEST PG");
+    }
     throw error;
   }
 }

@@ -27,7 +27,6 @@ import {
   depositCallbackEventId,
   failedReturn,
   formatWon,
-  idempotencyKey,
   moneyToWon,
   normaliseMethod,
   readDetails,
@@ -41,8 +40,6 @@ import {
 } from "./transformers.ts";
 import {
   TossDepositCallbackSchema,
-  TossErrorSchema,
-  TossPaymentSchema,
   TossPaymentStatusChangedSchema,
   TossWebhookEnvelopeSchema,
   type TossCancelRequest,
@@ -50,6 +47,7 @@ import {
   type TossPayment,
 } from "./wire.ts";
 import { TOSS_CAPABILITIES } from "./capabilities.ts";
+import { TossApi } from "./client.ts";
 
 const PG = "TOSS";
 const DEFAULT_API_BASE = "https://api.tosspayments.com";
@@ -344,90 +342,6 @@ function toRow(row: Selectable<TossCheckoutsTable>): CheckoutRow {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The one HTTP helper: base URL, Basic auth, Idempotency-Key, time-out, redacted logging, and the
-// sorting of every failure into the four ConnectorError classes.
-
-/** Codes Toss uses for its own transient faults, whatever the HTTP status (PROVIDER_ERROR is a 400). */
-const TRANSIENT_CODES = new Set([
-  "PROVIDER_ERROR",
-  "FAILED_INTERNAL_SYSTEM_PROCESSING",
-  "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
-  "UNKNOWN_PAYMENT_ERROR",
-  "FAILED_CARD_COMPANY_RESPONSE",
-  "COMMON_ERROR",
-  "IDEMPOTENT_REQUEST_PROCESSING",
-]);
-/** Our keys are wrong or unusable: no retry will help, an operator must. */
-const FATAL_CODES = new Set(["INVALID_API_KEY", "UNAUTHORIZED_KEY", "UNAUTHORIZED", "INCORRECT_BASIC_AUTH_FORMAT", "INVALID_AUTHORIZE_AUTH"]);
-/** Failures before a byte reached Toss: safe to retry even for a POST. */
-const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
-
-type Method = "GET" | "POST";
-
-class TossApi {
-  readonly #apiBase: string;
-  readonly #authorization: Secret;
-  readonly #timeoutMs: number;
-  readonly #logger: Logger;
-
-  constructor(settings: TossSettings, logger: Logger) {
-    this.#apiBase = settings.apiBase;
-    this.#authorization = new Secret(`Basic ${Buffer.from(`${settings.secretKey.reveal()}:`).toString("base64")}`);
-    this.#timeoutMs = settings.timeoutMs;
-    this.#logger = logger;
-  }
-
-  get(path: string): Promise<TossPayment> {
-    return this.#call("GET", path, undefined, undefined);
-  }
-
-  post(path: string, body: object, key: string): Promise<TossPayment> {
-    return this.#call("POST", path, body, idempotencyKey(key));
-  }
-
-  async #call(method: Method, path: string, body: object | undefined, key: string | undefined): Promise<TossPayment> {
-    const headers: Record<string, string> = { authorization: this.#authorization.reveal(), accept: "application/json" };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    if (key !== undefined) headers["idempotency-key"] = key;
-    const started = performance.now();
-    const logPath = redactPath(path);
-    let status: number;
-    let text: string;
-    try {
-      const response = await fetch(`${this.#apiBase}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? null : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      status = response.status;
-      text = await response.text();
-    } catch (error) {
-      const failure = classifyNetworkError(method, logPath, error);
-      this.#logger.warn({ pg: PG, method, path: logPath, ms: Math.round(performance.now() - started), errorClass: failure.errorClass, err: failure.message }, "Toss call failed");
-      throw failure;
-    }
-    const ms = Math.round(performance.now() - started);
-    if (status >= 200 && status < 300) {
-      const parsed = TossPaymentSchema.safeParse(parseJson(text));
-      if (!parsed.success) {
-        this.#logger.error({ pg: PG, method, path: logPath, status, ms, issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`) }, "Toss answered an unexpected shape");
-        // A POST that answered 2xx took effect even if we cannot read it: the reconciler must ask.
-        throw new ConnectorError(method === "POST" ? "indeterminate" : "fatal", `Toss ${method} ${logPath}: unexpected answer shape`, undefined, status);
-      }
-      this.#logger.info({ pg: PG, method, path: logPath, status, ms, tossStatus: parsed.data.status }, "Toss call");
-      return parsed.data;
-    }
-    const failure = classifyHttpError(method, logPath, status, text);
-    this.#logger.warn({ pg: PG, method, path: logPath, status, ms, pgCode: failure.pgCode, errorClass: failure.errorClass }, "Toss refused");
-    throw failure;
-  }
-}
-
-/** paymentKeys are not secret, but they are long and unhelpful in logs; keep a short tail. */
-function redactPath(path: string): string {
-  return path.replace(/^\/v1\/payments\/(?!orders\/|confirm$)([^/]+)/, (_m, key: string) => `/v1/payments/…${key.slice(-6)}`);
-}
 
 function parseJson(text: string): unknown {
   try {
@@ -436,35 +350,6 @@ function parseJson(text: string): unknown {
     return undefined;
   }
 }
-
-export function classifyHttpError(method: Method, path: string, status: number, text: string): ConnectorError {
-  const parsed = TossErrorSchema.safeParse(parseJson(text));
-  const code = parsed.success ? parsed.data.code : undefined;
-  const message = parsed.success ? parsed.data.message : `HTTP ${status}`;
-  const describe = `Toss ${method} ${path}: ${status}${code ? ` ${code}` : ""}: ${message}`;
-  if (status === 401 || (code !== undefined && FATAL_CODES.has(code))) return new ConnectorError("fatal", describe, code, status);
-  if (status === 429) return new ConnectorError("retryable", describe, code, status); // refused unprocessed
-  if (status >= 500 || (code !== undefined && TRANSIENT_CODES.has(code))) {
-    return new ConnectorError(method === "GET" ? "retryable" : "indeterminate", describe, code, status);
-  }
-  // A 4xx without Toss's error body is not Toss talking (a wrong apiBase, a proxy): misconfiguration.
-  if (code === undefined) return new ConnectorError("fatal", describe, undefined, status);
-  return new ConnectorError("declined", describe, code, status);
-}
-
-function classifyNetworkError(method: Method, path: string, error: unknown): ConnectorError {
-  const name = (error as { name?: string } | null)?.name;
-  const causeCode = ((error as { cause?: { code?: string } } | null)?.cause?.code ?? "") as string;
-  if (name === "TimeoutError" || name === "AbortError") {
-    return new ConnectorError(method === "GET" ? "retryable" : "indeterminate", `Toss ${method} ${path}: no answer in time`, "TIMEOUT");
-  }
-  if (method === "GET" || NOT_SENT_CODES.has(causeCode)) {
-    return new ConnectorError("retryable", `Toss ${method} ${path}: ${causeCode || "network error"}`, causeCode || "NETWORK");
-  }
-  return new ConnectorError("indeterminate", `Toss ${method} ${path}: connection lost (${causeCode || "network error"})`, causeCode || "NETWORK");
-}
-
-// ---------------------------------------------------------------------------------------------
 
 function isConnectorError(error: unknown): error is ConnectorError {
   return error instanceof ConnectorError;
@@ -484,7 +369,7 @@ class TossConnector implements Connector {
   constructor(settings: TossSettings, tenant: string, deps: ConnectorDeps) {
     this.#tenant = tenant;
     this.#logger = deps.logger.child({ pg: PG, tenant });
-    this.#api = new TossApi(settings, this.#logger);
+    this.#api = new TossApi(settings, this.#logger, deps.pgCallMetrics);
     this.#store = new CheckoutStore(deps.db);
     this.#cancels = new CancelLedger(deps.db);
     this.#publicUrl = deps.publicUrl.replace(/\/+$/, "");
@@ -571,7 +456,7 @@ class TossConnector implements Connector {
           status: error.pgCode === "EXPIRED_PAYMENT" ? "EXPIRED" : "FAILED",
           amount: input.amount,
           paymentReference: reference,
-          failure: { code: error.pgCode ?? "DECLINED", message: tossMessageOf(error) },
+          failure: { code: error.pgCode ?? "DECLINED", message: (error.pgMessage ?? error.message) },
         };
       }
       throw error;
@@ -728,7 +613,7 @@ class TossConnector implements Connector {
       payment = await this.#api.post(`/v1/payments/${enc(row.paymentKey)}/cancel`, row.request, row.idempotencyKey);
     } catch (error) {
       if (isConnectorError(error) && error.errorClass === "declined") {
-        const failed: RefundOutcome = { status: "FAILED", code: error.pgCode ?? "DECLINED", message: tossMessageOf(error) };
+        const failed: RefundOutcome = { status: "FAILED", code: error.pgCode ?? "DECLINED", message: (error.pgMessage ?? error.message) };
         await this.#cancels.settle(row.idempotencyKey, failed);
         if (purpose === "lookup") return failed;
       }
@@ -824,11 +709,6 @@ function notStarted(row: CheckoutRow, pgTransactionId: string): PgPayment {
 }
 
 /** ConnectorError messages carry our prefix; the history keeps Toss's own words. */
-function tossMessageOf(error: ConnectorError): string {
-  const at = error.message.indexOf(`${error.pgCode}: `);
-  return at >= 0 ? error.message.slice(at + (error.pgCode?.length ?? 0) + 2) : error.message;
-}
-
 function orderNameOf(input: CheckoutInput): string {
   const name = input.description.trim() || `Order ${input.orderId}`;
   return [...name].slice(0, ORDER_NAME_MAX).join("");

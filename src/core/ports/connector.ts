@@ -148,6 +148,8 @@ export class ConnectorError extends Error {
     message: string,
     readonly pgCode?: string,
     readonly httpStatus?: number,
+    /** The PG's own message, as it gave it (not parsed back out of `message`). */
+    readonly pgMessage?: string,
   ) {
     super(message);
   }

@@ -9,7 +9,7 @@ export function connectorFailure(error: ConnectorError, doing: string): Failure 
       if (error.pgCode === "REFUND_ACCOUNT_REQUIRED") {
         return fail("REFUND_ACCOUNT_REQUIRED", "this payment was a deposited virtual account: send RefundAccount {Bank, AccountNumber, HolderName} to refund it", detail);
       }
-      return fail("PG_DECLINED", `the PG declined to ${doing}: ${error.pgCode ?? ""} ${error.message}`.trim(), detail);
+      return fail("PG_DECLINED", `the PG declined to ${doing}: ${error.pgCode ?? ""} ${error.pgMessage ?? error.message}`.trim(), detail);
     case "retryable":
       return fail("PG_UNAVAILABLE", `the PG could not ${doing} right now; nothing was changed, retry later`, detail);
     case "indeterminate":
