@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Config, TenantConfig } from "../config/config.ts";
 import type { PgCapabilities } from "./ports/capabilities.ts";
-import type { Connector } from "./ports/connector.ts";
+import { ConnectorError, type Connector } from "./ports/connector.ts";
 import type { Db } from "../storage/database.ts";
 
 /** What every use case needs, passed as one object so tests can swap any part. */
@@ -26,4 +26,18 @@ export function returnUrlFor(deps: CoreDeps, pg: string, paymentId: string): str
 
 export function webhookUrlFor(deps: CoreDeps, pg: string, tenant: string): string {
   return `${deps.config.publicUrl}/PGBReturn/${pg.toLowerCase()}/webhook/${encodeURIComponent(tenant)}`;
+}
+
+/**
+ * A payment whose PG its tenant no longer configures: the one answer, a fatal connector error (an
+ * operator must restore the PG's settings), wherever PGB needs that PG.
+ */
+export function notConfigured(tenant: string, pg: string): ConnectorError {
+  return new ConnectorError("fatal", `PG ${pg} is not configured for ${tenant}`, "PG_NOT_CONFIGURED");
+}
+
+export function connectorOf(deps: CoreDeps, tenant: string, pg: string): Connector {
+  const connector = deps.connectorFor(tenant, pg);
+  if (connector === undefined) throw notConfigured(tenant, pg);
+  return connector;
 }

@@ -21,7 +21,7 @@ import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { WorkersConfig } from "../config/config.ts";
 import { ConnectorError, type PgPayment } from "../core/ports/connector.ts";
-import type { CoreDeps } from "../core/deps.ts";
+import { notConfigured, type CoreDeps } from "../core/deps.ts";
 import { settleRefund } from "../core/use-cases/settle-refund.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
@@ -189,7 +189,7 @@ export class Reconciler {
   async #closeSuperseded(payment: Payment): Promise<Outcome> {
     if (payment.pgTransactionId === null) return { result: "unchanged", done: true };
     const connector = this.deps.connectorFor(payment.tenant, payment.pg);
-    if (connector === undefined) return { result: "error", done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
+    if (connector === undefined) return { result: "error", done: false, detail: notConfigured(payment.tenant, payment.pg).message };
     const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
     let pgPayment = await connector.fetchPayment(ref);
     if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") {
@@ -218,7 +218,7 @@ export class Reconciler {
 
   async #reconcilePayment(payment: Payment): Promise<Outcome> {
     const connector = this.deps.connectorFor(payment.tenant, payment.pg);
-    if (connector === undefined) return { result: "error", done: false, detail: `PG ${payment.pg} is not configured for ${payment.tenant}` };
+    if (connector === undefined) return { result: "error", done: false, detail: notConfigured(payment.tenant, payment.pg).message };
     if (payment.pgTransactionId === null) return { result: "error", done: false, detail: "no PG transaction to ask about" };
     const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
 

@@ -15,7 +15,7 @@ import { raiseAlert } from "../alerts.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
 import type { CurrencyCode } from "../currency.ts";
-import type { CoreDeps } from "../deps.ts";
+import { notConfigured, type CoreDeps } from "../deps.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import {
@@ -169,7 +169,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
   const connector = deps.connectorFor(payment.tenant, payment.pg);
   let outcome: RefundOutcome;
   try {
-    if (connector === undefined) throw new ConnectorError("fatal", `PG ${payment.pg} is no longer configured for ${payment.tenant}`);
+    if (connector === undefined) throw notConfigured(payment.tenant, payment.pg);
     outcome = await connector.refund({
       pgTransactionId: payment.pgTransactionId ?? payment.id,
       paymentReference: payment.id,

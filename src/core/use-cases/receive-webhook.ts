@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import { z } from "zod";
 import type { WebhookInput } from "../ports/connector.ts";
-import type { CoreDeps } from "../deps.ts";
+import { connectorOf, type CoreDeps } from "../deps.ts";
 import { newId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, refundsOf, type Payment } from "../../storage/payment-repository.ts";
 import { settleRefund } from "./settle-refund.ts";
@@ -145,8 +145,7 @@ function unsignedReadThrottle(deps: CoreDeps): ReadThrottle {
 
 /** Re-reads the payment from its PG and settles it. Also what a retry of a stored webhook does. */
 export async function actOn(deps: CoreDeps, payment: Payment, trigger: Record<string, unknown>): Promise<void> {
-  const connector = deps.connectorFor(payment.tenant, payment.pg);
-  if (connector === undefined) throw new Error(`PG ${payment.pg} not configured for ${payment.tenant}`);
+  const connector = connectorOf(deps, payment.tenant, payment.pg);
   if (payment.pgTransactionId === null) return;
   const pgPayment = await connector.fetchPayment({
     pgTransactionId: payment.pgTransactionId,

@@ -4,7 +4,7 @@
  * refund is completed or failed through one path only.
  */
 import { ConnectorError, type RefundLookup } from "../ports/connector.ts";
-import type { CoreDeps } from "../deps.ts";
+import { connectorOf, type CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import type { EventSource } from "../payment-state.ts";
 import { appendEvent, updateMovement, type Payment } from "../../storage/payment-repository.ts";
@@ -20,8 +20,7 @@ export async function settleRefund(
   source: "WEBHOOK" | "RECONCILER",
   options: { failWhenNotFound: boolean },
 ): Promise<RefundSettlement> {
-  const connector = deps.connectorFor(payment.tenant, payment.pg);
-  if (connector === undefined) throw new Error(`PG ${payment.pg} is not configured for ${payment.tenant}`);
+  const connector = connectorOf(deps, payment.tenant, payment.pg);
   const amount = { minor: BigInt(refund.amount), currency: payment.currency };
   const pgTransactionId = payment.pgTransactionId ?? payment.id;
 
