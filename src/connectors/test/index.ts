@@ -74,6 +74,11 @@ export const testConnector: ConnectorFactory<typeof SettingsSchema> = {
   },
 };
 
+/** Test hook: the fake PG behind a database, to act as its customer (the conformance battery). */
+export function testPgFor(db: object): FakeTestPg | undefined {
+  return fakePgs.get(db)?.fake;
+}
+
 /** Test hook: the fake PG behind a database, to change webhook delivery mid-test. */
 export function testPgSettings(db: object, tenant: string): Settings | undefined {
   return fakePgs.get(db)?.settings.get(tenant);

@@ -1,0 +1,241 @@
+/**
+ * The conformance battery: what every connector must do with its PG, each case named after the
+ * behaviour PGB relies on. A connector passes it with its simulator through a driver (drivers/),
+ * which plays the customer, the PG's faults and the PG's books. Cases a PG's capabilities rule out
+ * are skipped by name, with the reason.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { it } from "node:test";
+import type { Money } from "../../../src/core/money.ts";
+import type { PgCapabilities } from "../../../src/core/ports/capabilities.ts";
+import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PaymentRef, type RefundInput, type WebhookInput } from "../../../src/core/ports/connector.ts";
+
+export const CASES = [
+  "checkout created with the exact amount in the PG's unit",
+  "idempotent create",
+  "webhook verified, or re-read where unsigned",
+  "forged, replayed or tampered webhook refused",
+  "payment read back with the PG's own amount and currency",
+  "partial and full refund",
+  "refund retried after a time-out refunds once",
+  "PG throttling retried",
+  "PG down: retryable, nothing changed",
+  "expiry",
+] as const;
+export type CaseName = (typeof CASES)[number];
+
+export interface Paid {
+  input: CheckoutInput;
+  created: CheckoutCreated;
+  /** What PGB keeps to talk about the payment later (the PG's transaction id, details). */
+  ref: PaymentRef;
+}
+
+/** What a driver declares before anything starts: the cases that do not apply follow from it. */
+export interface Declared {
+  pg: string;
+  capabilities: PgCapabilities;
+  /** Cases that do not apply for a reason other than a capability, with the reason. */
+  notApplicable: Partial<Record<CaseName, string>>;
+}
+
+export interface ConformanceDriver extends Declared {
+  /** The battery's amount, and the same amount in the PG's own unit. */
+  amount: Money;
+  unitAmount: number;
+  nationCode: string;
+  /** A connector for one tenant; `impatient`: a short time-out and no retries of its own. */
+  connector(options?: { impatient?: boolean }): Connector;
+  /** A connector whose PG is unreachable (nobody listens at its address). */
+  unreachableConnector(): Connector;
+  /** The amount, in the PG's unit, the PG (or the page PGB serves for it) will charge for the checkout. */
+  amountAtPg(created: CheckoutCreated, input: CheckoutInput): Promise<number>;
+  /** How many checkouts the PG holds for this payment. */
+  checkoutsAtPg(input: CheckoutInput, createdIds: string[]): Promise<number>;
+  /** The customer pays on the PG's page (and comes back, where the PG needs the return). */
+  pay(connector: Connector, input: CheckoutInput, created: CheckoutCreated): Promise<PaymentRef>;
+  /** The webhook the PG sent about the paid payment, as PGB's intake received it. */
+  genuineWebhook(paid: Paid): Promise<WebhookInput>;
+  /** A copy that no longer verifies: signed with another secret, signed long ago, altered after signing. */
+  forgedWebhooks?(paid: Paid, genuine: WebhookInput): Promise<Array<{ what: string; webhook: WebhookInput }>>;
+  /** How many refunds the PG has recorded for the payment. */
+  refundsAtPg(paid: Paid): Promise<number>;
+  /** Faults on the PG's side, for the next call(s). */
+  delayNextAnswer?(ms: number): void;
+  throttleNext?(): void;
+}
+
+export function checkoutInputFor(driver: ConformanceDriver, overrides: Partial<CheckoutInput> = {}): CheckoutInput {
+  const paymentId = `pay_${randomUUID().replaceAll("-", "")}`;
+  return {
+    paymentId,
+    tenant: "SHOP",
+    orderId: Math.floor(Math.random() * 1e9),
+    joinerId: 7,
+    amount: driver.amount,
+    payType: "CARD",
+    nationCode: driver.nationCode,
+    description: "Conformance order",
+    returnUrl: `http://127.0.0.1:9/PGBReturn/${driver.pg.toLowerCase()}/return/${paymentId}`,
+    webhookUrl: `http://127.0.0.1:9/PGBReturn/${driver.pg.toLowerCase()}/webhook/SHOP`,
+    expiresAt: new Date(Date.now() + 60 * 60_000),
+    idempotencyKey: `paystart-${paymentId}`,
+    ...overrides,
+  };
+}
+
+/** Why a case does not apply to this PG, from its capabilities first, then from the driver. */
+export function skipReason(driver: Declared, name: CaseName): string | undefined {
+  const c = driver.capabilities;
+  if (name === "forged, replayed or tampered webhook refused" && c.webhooks !== "signed") {
+    return c.webhooks === "unsigned" ? `${driver.pg} signs no webhook: its webhooks are hints, and PGB re-reads the payment from ${driver.pg}` : `${driver.pg} sends no webhooks`;
+  }
+  if (name === "webhook verified, or re-read where unsigned" && c.webhooks === "none") return `${driver.pg} sends no webhooks`;
+  return driver.notApplicable[name];
+}
+
+async function rejectsAs(promise: Promise<unknown>, errorClass: ConnectorError["errorClass"]): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof ConnectorError, `expected a ConnectorError, got ${String(error)}`);
+    assert.equal(error.errorClass, errorClass, error.message);
+    return true;
+  });
+}
+
+/** Registers every case in the current describe block; `driver` is called once the suite has started. */
+export function battery(declared: Declared, driver: () => ConformanceDriver): void {
+  const body: Record<CaseName, () => Promise<void>> = {
+    "checkout created with the exact amount in the PG's unit": async () => {
+      const d = driver();
+      const input = checkoutInputFor(d);
+      const created = await d.connector().createCheckout(input);
+      assert.equal(await d.amountAtPg(created, input), d.unitAmount);
+    },
+
+    "idempotent create": async () => {
+      const d = driver();
+      const connector = d.connector();
+      const input = checkoutInputFor(d);
+      const first = await connector.createCheckout(input);
+      const again = await connector.createCheckout(input);
+      assert.equal(again.pgTransactionId, first.pgTransactionId);
+      assert.equal(await d.checkoutsAtPg(input, [first.pgTransactionId, again.pgTransactionId]), 1);
+    },
+
+    "webhook verified, or re-read where unsigned": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      const action = await d.connector().parseWebhook(await d.genuineWebhook(paid));
+      assert.equal(action.kind, "payment", JSON.stringify(action));
+      if (action.kind !== "payment") return;
+      assert.ok(action.paymentReference === paid.input.paymentId || action.pgTransactionId === paid.ref.pgTransactionId, "the action names the payment");
+      // An unsigned hint must say so, so that the core reads the PG (throttled) before acting.
+      assert.equal(action.unsigned === true, d.capabilities.webhooks === "unsigned");
+    },
+
+    "forged, replayed or tampered webhook refused": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      const genuine = await d.genuineWebhook(paid);
+      const connector = d.connector();
+      const forged = (await d.forgedWebhooks?.(paid, genuine)) ?? [];
+      assert.ok(forged.length >= 3, "the driver forges, replays and tampers");
+      for (const { what, webhook } of forged) assert.equal((await connector.parseWebhook(webhook)).kind, "rejected", what);
+    },
+
+    "payment read back with the PG's own amount and currency": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      const read = await d.connector().fetchPayment(paid.ref);
+      assert.equal(read.status, "PAID");
+      assert.deepEqual(read.amount, d.amount);
+      assert.equal(read.paymentReference, paid.input.paymentId);
+    },
+
+    "partial and full refund": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      const connector = d.connector();
+      const part = { minor: d.amount.minor / 4n, currency: d.amount.currency } as Money;
+      const rest = { minor: d.amount.minor - part.minor, currency: d.amount.currency } as Money;
+      const refundOf = (amount: Money) => refundRequest(paid, amount);
+      if (d.capabilities.partialRefunds) {
+        assert.equal((await connector.refund(refundOf(part))).status, "SUCCEEDED");
+        assert.equal(await d.refundsAtPg(paid), 1, "one refund at the PG after the partial refund");
+        assert.equal((await connector.fetchPayment(paid.ref)).status, "PARTIALLY_REFUNDED");
+        assert.equal((await connector.refund(refundOf(rest))).status, "SUCCEEDED");
+        assert.equal(await d.refundsAtPg(paid), 2, "two refunds at the PG after refunding the rest");
+      } else {
+        assert.equal((await connector.refund(refundOf(d.amount))).status, "SUCCEEDED");
+        assert.equal(await d.refundsAtPg(paid), 1);
+      }
+      assert.equal((await connector.fetchPayment(paid.ref)).status, "REFUNDED");
+    },
+
+    "refund retried after a time-out refunds once": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      const request = refundRequest(paid, d.amount);
+      d.delayNextAnswer!(1_500);
+      await rejectsAs(d.connector({ impatient: true }).refund(request), "indeterminate");
+      await new Promise((resolve) => setTimeout(resolve, 1_700));
+      const connector = d.connector();
+      // What the reconciler does: ask the PG where it can, else resend with the same key.
+      const found = connector.lookupRefund !== undefined && d.capabilities.refundLookup ? await connector.lookupRefund({ ...request, ...(paid.ref.details ? { details: paid.ref.details } : {}) }) : await connector.refund(request);
+      assert.equal(found.status, "SUCCEEDED", JSON.stringify(found));
+      assert.equal((await connector.refund(request)).status, "SUCCEEDED");
+      assert.equal(await d.refundsAtPg(paid), 1, "the PG refunded once");
+    },
+
+    "PG throttling retried": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      const request = refundRequest(paid, d.amount);
+      d.throttleNext!();
+      await rejectsAs(d.connector({ impatient: true }).refund(request), "retryable");
+      assert.equal((await d.connector({ impatient: true }).refund(request)).status, "SUCCEEDED");
+      assert.equal(await d.refundsAtPg(paid), 1, "the PG refunded once");
+    },
+
+    "PG down: retryable, nothing changed": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      // The core answers a retryable failure PG_UNAVAILABLE and keeps the balance as it was.
+      await rejectsAs(d.unreachableConnector().refund(refundRequest(paid, d.amount)), "retryable");
+      assert.equal(await d.refundsAtPg(paid), 0);
+      assert.equal((await d.connector().fetchPayment(paid.ref)).status, "PAID");
+    },
+
+    expiry: async () => {
+      const d = driver();
+      const connector = d.connector();
+      const input = checkoutInputFor(d);
+      const created = await connector.createCheckout(input);
+      await connector.expireCheckout({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId });
+      await connector.expireCheckout({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId });
+      const read = await connector.fetchPayment({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId });
+      assert.notEqual(read.status, "PAID");
+      await assert.rejects(d.pay(connector, input, created), "an expired checkout cannot be paid");
+      assert.notEqual((await connector.fetchPayment({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId })).status, "PAID");
+    },
+  };
+
+  for (const name of CASES) {
+    const skip = skipReason(declared, name);
+    if (skip !== undefined) it(name, { skip: `does not apply: ${skip}` }, () => undefined);
+    else it(name, body[name]);
+  }
+}
+
+async function payOnce(d: ConformanceDriver): Promise<Paid> {
+  const connector = d.connector();
+  const input = checkoutInputFor(d);
+  const created = await connector.createCheckout(input);
+  const ref = await d.pay(connector, input, created);
+  return { input, created, ref };
+}
+
+function refundRequest(paid: Paid, amount: Money): RefundInput {
+  return { pgTransactionId: paid.ref.pgTransactionId, paymentReference: paid.input.paymentId, amount, idempotencyKey: `mm_${randomUUID()}`, reason: "conformance", ...(paid.ref.details ? { details: paid.ref.details } : {}) };
+}

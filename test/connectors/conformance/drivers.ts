@@ -1,0 +1,209 @@
+/**
+ * One driver per registered connector: its simulator, its customer and its faults, for the battery.
+ * A new connector adds its driver here (docs/architecture.md, "Adding a PG").
+ */
+import { randomBytes } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { sql } from "kysely";
+import { pino } from "pino";
+import { Webhook } from "standardwebhooks";
+import type { Connector, WebhookInput } from "../../../src/core/ports/connector.ts";
+import type { ConnectorDeps } from "../../../src/connectors/factory.ts";
+import { StripeSettingsSchema, createStripeConnector } from "../../../src/connectors/stripe/index.ts";
+import { STRIPE_CAPABILITIES } from "../../../src/connectors/stripe/capabilities.ts";
+import { testConnector, testPgFor } from "../../../src/connectors/test/index.ts";
+import { TEST_PG_CAPABILITIES } from "../../../src/connectors/test/capabilities.ts";
+import { tossConnector } from "../../../src/connectors/toss/index.ts";
+import { TOSS_CAPABILITIES } from "../../../src/connectors/toss/capabilities.ts";
+import type { DatabaseHandle } from "../../../src/storage/database.ts";
+import { StripeSimulator } from "../../simulators/stripe/simulator.ts";
+import { TossSimulator } from "../../simulators/toss/simulator.ts";
+import { freePort } from "../../support/scratch.ts";
+import type { ConformanceDriver, Declared } from "./battery.ts";
+
+const silent = pino({ level: "silent" });
+
+const IN_PROCESS = "the TEST PG runs inside PGB: there is no network between them to lose, slow down or throttle";
+
+export const DECLARED = {
+  TEST: {
+    pg: "TEST",
+    capabilities: TEST_PG_CAPABILITIES,
+    notApplicable: { "refund retried after a time-out refunds once": IN_PROCESS, "PG throttling retried": IN_PROCESS, "PG down: retryable, nothing changed": IN_PROCESS },
+  },
+  STRIPE: { pg: "STRIPE", capabilities: STRIPE_CAPABILITIES, notApplicable: {} },
+  TOSS: { pg: "TOSS", capabilities: TOSS_CAPABILITIES, notApplicable: {} },
+} as const satisfies Record<string, Declared>;
+/** An address nobody listens on (a port just freed: fetch refuses some well-known ports outright). */
+async function unreachable(): Promise<string> {
+  return `http://127.0.0.1:${await freePort()}`;
+}
+
+/** PGB's webhook intake as a PG sees it: keeps each delivery's headers and exact bytes. */
+export class WebhookReceiver {
+  readonly received: WebhookInput[] = [];
+  #server!: http.Server;
+  url = "";
+
+  static async start(): Promise<WebhookReceiver> {
+    const receiver = new WebhookReceiver();
+    receiver.#server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        receiver.received.push({ headers: request.headers, rawBody: Buffer.concat(chunks) });
+        response.writeHead(200, { "content-type": "application/json" }).end('{"received":true}');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.#server.listen(0, "127.0.0.1", resolve));
+    receiver.url = `http://127.0.0.1:${(receiver.#server.address() as AddressInfo).port}`;
+    return receiver;
+  }
+
+  /** The first delivery whose body contains `needle`, waiting for it a while. */
+  async waitFor(needle: string): Promise<WebhookInput> {
+    for (let i = 0; i < 100; i++) {
+      const found = this.received.find((delivery) => delivery.rawBody.toString("utf8").includes(needle));
+      if (found !== undefined) return found;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`no webhook mentioning ${needle}`);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+function altered(webhook: WebhookInput): WebhookInput {
+  const text = webhook.rawBody.toString("utf8");
+  const index = text.lastIndexOf("}");
+  return { headers: webhook.headers, rawBody: Buffer.from(`${text.slice(0, index)},"x":1${text.slice(index)}`, "utf8") };
+}
+
+async function count(db: DatabaseHandle, query: ReturnType<typeof sql<{ n: string }>>): Promise<number> {
+  return Number((await query.execute(db.db)).rows[0]?.n ?? 0);
+}
+
+export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver): Promise<ConformanceDriver & { close(): Promise<void> }> {
+  const secret = `whsec_${randomBytes(24).toString("base64")}`;
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: receiver.url };
+  const settings = testConnector.settingsSchema.parse({ webhookSecret: secret });
+  const make = (): Connector => testConnector.create(settings, { tenant: "SHOP", deps });
+  make();
+  const fake = testPgFor(db.db)!;
+  return {
+    ...DECLARED.TEST,
+    amount: { minor: 1999n, currency: "USD" },
+    unitAmount: 1999,
+    nationCode: "US",
+    connector: make,
+    unreachableConnector: make,
+    amountAtPg: async (created) => Number((await fake.get("SHOP", created.pgTransactionId)).amountMinor),
+    // The TEST PG writes nothing until the customer acts: its checkout is its signed id.
+    checkoutsAtPg: async (_input, ids) => new Set(ids).size,
+    async pay(_connector, _input, created) {
+      await fake.act(created.pgTransactionId, "pay");
+      return { pgTransactionId: created.pgTransactionId, paymentReference: _input.paymentId };
+    },
+    genuineWebhook: (paid) => receiver.waitFor(paid.created.pgTransactionId),
+    async forgedWebhooks(_paid, genuine) {
+      const body = genuine.rawBody.toString("utf8");
+      const id = String(genuine.headers["webhook-id"]);
+      const sign = (key: string, at: Date): WebhookInput => ({
+        headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(key).sign(id, at, body) },
+        rawBody: Buffer.from(body, "utf8"),
+      });
+      return [
+        { what: "signed with another secret", webhook: sign(`whsec_${randomBytes(24).toString("base64")}`, new Date()) },
+        { what: "replayed an hour later", webhook: sign(secret, new Date(Date.now() - 3_600_000)) },
+        { what: "altered after signing", webhook: altered(genuine) },
+      ];
+    },
+    refundsAtPg: (paid) => count(db, sql<{ n: string }>`SELECT count(*)::text AS n FROM test_pg_refunds WHERE payment_id = ${paid.created.pgTransactionId}`),
+    close: async () => undefined,
+  };
+}
+
+export async function stripeDriver(receiver: WebhookReceiver): Promise<ConformanceDriver & { close(): Promise<void> }> {
+  const sim = await StripeSimulator.start();
+  const down = await unreachable();
+  const secret = `whsec_${randomBytes(24).toString("base64")}`;
+  sim.setWebhookEndpoint(`${receiver.url}/PGBReturn/stripe/webhook/SHOP`, secret);
+  const make = (overrides: Record<string, unknown> = {}): Connector =>
+    createStripeConnector(StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: secret, apiBase: sim.url, timeout: 3000, maxNetworkRetries: 2, ...overrides }), "SHOP");
+  const intentOf = (sessionId: string): string | null => sim.sessions.get(sessionId)?.payment_intent ?? null;
+  return {
+    ...DECLARED.STRIPE,
+    amount: { minor: 1999n, currency: "USD" },
+    unitAmount: 1999,
+    nationCode: "US",
+    connector: (options) => (options?.impatient ? make({ maxNetworkRetries: 0, timeout: 500 }) : make()),
+    unreachableConnector: () => make({ apiBase: down, maxNetworkRetries: 0 }),
+    amountAtPg: async (created) => sim.sessions.get(created.pgTransactionId)?.amount_total ?? -1,
+    checkoutsAtPg: async (input) => [...sim.sessions.values()].filter((session) => session.client_reference_id === input.paymentId).length,
+    async pay(_connector, input, created) {
+      sim.pay(created.pgTransactionId);
+      return { pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId };
+    },
+    async genuineWebhook(paid) {
+      await sim.waitForWebhooks();
+      const event = sim.eventsOfType("checkout.session.completed").find((e) => e.data.object.id === paid.created.pgTransactionId)!;
+      return receiver.waitFor(event.id);
+    },
+    async forgedWebhooks(paid, genuine) {
+      const event = sim.eventsOfType("checkout.session.completed").find((e) => e.data.object.id === paid.created.pgTransactionId)!;
+      return [
+        { what: "signed with another secret", webhook: sim.signedDelivery(event.id, { secret: `whsec_${randomBytes(24).toString("base64")}` }) },
+        { what: "replayed an hour later", webhook: sim.signedDelivery(event.id, { timestamp: Math.floor(Date.now() / 1000) - 3600 }) },
+        { what: "altered after signing", webhook: altered(genuine) },
+      ];
+    },
+    refundsAtPg: async (paid) => [...sim.refunds.values()].filter((refund) => refund.payment_intent === intentOf(paid.created.pgTransactionId)).length,
+    delayNextAnswer: (ms) => sim.delayNext(ms, 1, "POST /v1/refunds"),
+    throttleNext: () => sim.failNext(1, 429, { on: "POST /v1/refunds" }),
+    close: () => sim.close(),
+  };
+}
+
+export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver): Promise<ConformanceDriver & { close(): Promise<void> }> {
+  const secretKey = "test_sk_conformanceSecretKey01";
+  const clientKey = "test_ck_conformanceClientKey01";
+  const sim = await TossSimulator.start({ secretKey, clientKey });
+  const down = await unreachable();
+  sim.configureWebhooks({ url: `${receiver.url}/PGBReturn/toss/webhook/SHOP` });
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const make = (overrides: Record<string, unknown> = {}): Connector =>
+    tossConnector.create(tossConnector.settingsSchema.parse({ secretKey, clientKey, apiBase: sim.url, sdkScriptUrl: sim.sdkScriptUrl, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
+  return {
+    ...DECLARED.TOSS,
+    amount: { minor: 15000n, currency: "KRW" },
+    unitAmount: 15000,
+    nationCode: "KR",
+    connector: (options) => (options?.impatient ? make({ timeoutMs: 500 }) : make()),
+    unreachableConnector: () => make({ apiBase: down }),
+    // Toss has no server-side checkout: the page PGB serves asks Toss's SDK for the amount in its row.
+    amountAtPg: async (_created, input) => count(db, sql<{ n: string }>`SELECT amount::text AS n FROM toss_checkouts WHERE payment_reference = ${input.paymentId}`),
+    checkoutsAtPg: (input) => count(db, sql<{ n: string }>`SELECT count(*)::text AS n FROM toss_checkouts WHERE payment_reference = ${input.paymentId}`),
+    async pay(connector, input, created) {
+      const paymentKey = sim.authorize(input.paymentId, Number(input.amount.minor), "CARD");
+      const result = await connector.handleReturn({
+        pgTransactionId: created.pgTransactionId,
+        paymentReference: input.paymentId,
+        amount: input.amount,
+        query: { paymentType: "NORMAL", paymentKey, orderId: input.paymentId, amount: String(input.amount.minor) },
+      });
+      if (result.status !== "PAID") throw new Error(`Toss did not take the payment: ${result.status}`);
+      return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
+    },
+    async genuineWebhook(paid) {
+      await sim.flushWebhooks();
+      return receiver.waitFor(paid.input.paymentId);
+    },
+    refundsAtPg: async (paid) => sim.payment(paid.input.paymentId)?.cancels.length ?? -1,
+    delayNextAnswer: (ms) => sim.delayNext(ms, { path: /\/cancel$/ }),
+    throttleNext: () => sim.failNext(1, 429, "TOO_MANY_REQUESTS", { path: /\/cancel$/ }),
+    close: () => sim.close(),
+  };
+}
