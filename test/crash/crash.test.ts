@@ -185,7 +185,7 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     cancelRefused: string[];
   }
 
-  it("keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database", { timeout: 120_000 }, async () => {
+  it("keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database", { timeout: 180_000 }, async () => {
     const stats: Stats = { payStarts: 0, payStartFailed: 0, paid: 0, partialCancels: 0, fullCancels: 0, unknownRefunds: 0, cancelRefused: [] };
     const startedAt = Date.now();
     let nextOrder = 500_000;
@@ -252,7 +252,11 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
 
     const traffic = Promise.all(Array.from({ length: CUSTOMERS }, () => customer()));
     const chaosDone = chaos();
+    // Traffic runs its time and until three processes were killed: on a busy machine a restart takes
+    // seconds, and a run with fewer kills would prove less (bounded, so a stuck restart still ends it).
     await sleep(TRAFFIC_MS);
+    const killed = () => procs.reduce((n, p) => n + p.kills, 0);
+    for (let waited = 0; killed() < 3 && waited < 2 * TRAFFIC_MS; waited += 250) await sleep(250);
     stopTraffic = true;
     await Promise.all([traffic, chaosDone]);
     for (const p of procs) if (!p.alive) await startProcess(p);
