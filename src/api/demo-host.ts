@@ -10,7 +10,7 @@ import type { FastifyInstance } from "fastify";
 import { Webhook } from "standardwebhooks";
 import { z } from "zod";
 import type { CoreDeps } from "../core/deps.ts";
-import { escapeHtml } from "./html.ts";
+import { escapeHtml } from "../html.ts";
 
 export const DEMO_TENANT = "DEMO";
 

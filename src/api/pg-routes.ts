@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { CoreDeps } from "../core/deps.ts";
 import { browserReturn } from "../core/use-cases/browser-return.ts";
 import { receiveWebhook } from "../core/use-cases/receive-webhook.ts";
-import { escapeHtml } from "./html.ts";
+import { escapeHtml } from "../html.ts";
 
 const WebhookParams = z.object({ tenant: z.string().min(1).max(64) });
 const ReturnParams = z.object({ pg: z.string().regex(/^[a-z0-9_-]{1,32}$/i), paymentId: z.string().regex(/^pay_[0-9a-z]{1,64}$/) });

@@ -2,7 +2,7 @@
  * Server-rendered HTML with escaping by default: every value interpolated into `html` is escaped
  * unless it is itself the result of `html` (or `raw`). Pages need no front-end build step.
  */
-import { escapeHtml } from "../api/html.ts";
+import { escapeHtml } from "../html.ts";
 
 export class Html {
   constructor(readonly text: string) {}

@@ -11,7 +11,7 @@ import type { FastifyError, FastifyInstance } from "fastify";
 import { z } from "zod";
 import { formatMinor } from "../../core/money.ts";
 import { isCurrencyCode } from "../../core/currency.ts";
-import { escapeHtml } from "../../api/html.ts";
+import { escapeHtml } from "../../html.ts";
 import { TestPgError, type CustomerAction, type FakeTestPg, type TestPgPayment } from "./fake-pg.ts";
 
 const ParamsSchema = z.object({ id: z.string().max(4000).regex(/^tp_[A-Za-z0-9_.-]+$/) });

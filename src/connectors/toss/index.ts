@@ -14,7 +14,7 @@ import type { FastifyInstance } from "fastify";
 import { sql, type ColumnType, type Kysely, type Selectable } from "kysely";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { escapeHtml } from "../../api/html.ts";
+import { escapeHtml } from "../../html.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import { PayTypeSchema } from "../../core/pay-type.ts";
 import { Secret } from "../../core/secret.ts";
