@@ -3,7 +3,7 @@
  */
 import type { ConnectorFactory } from "./factory.ts";
 import { stripeConnector } from "./stripe/index.ts";
-import { testConnector } from "./test/index.ts";
+import { testConnector } from "./test-pg/index.ts";
 import { tossConnector } from "./toss/index.ts";
 
 export const CONNECTOR_FACTORIES: readonly ConnectorFactory[] = [testConnector, stripeConnector, tossConnector];

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import Stripe from "stripe";
 import { stripeConnector } from "../../src/connectors/stripe/index.ts";
-import { testConnector } from "../../src/connectors/test/index.ts";
+import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
 import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { demoTenant, HOST_ORIGIN, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";

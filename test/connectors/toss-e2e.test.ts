@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { chromium } from "playwright-core";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
-import { testConnector } from "../../src/connectors/test/index.ts";
+import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
 import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { demoTenant, HOST_ORIGIN, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { testConnector } from "../../src/connectors/test/index.ts";
+import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { backends } from "../support/backends.ts";
 import { demoTenant, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";

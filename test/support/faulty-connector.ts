@@ -4,7 +4,7 @@
  */
 import type { Connector } from "../../src/core/ports/connector.ts";
 import type { ConnectorFactory } from "../../src/connectors/factory.ts";
-import { testConnector } from "../../src/connectors/test/index.ts";
+import { testConnector } from "../../src/connectors/test-pg/index.ts";
 
 type Method = "createCheckout" | "refund" | "fetchPayment" | "handleReturn" | "expireCheckout";
 type Fault = { kind: "throw"; error: Error } | { kind: "gate"; until: Promise<void> };

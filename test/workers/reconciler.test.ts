@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { Kysely } from "kysely";
-import { testPgSettings } from "../../src/connectors/test/index.ts";
-import type { TestPgTables } from "../../src/connectors/test/fake-pg.ts";
+import { testPgSettings } from "../../src/connectors/test-pg/index.ts";
+import type { TestPgTables } from "../../src/connectors/test-pg/fake-pg.ts";
 import { ConnectorError } from "../../src/core/ports/connector.ts";
 import { backends } from "../support/backends.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";

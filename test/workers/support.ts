@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Webhook } from "standardwebhooks";
 import { ConnectorError, type Connector } from "../../src/core/ports/connector.ts";
 import { type ConnectorFactory } from "../../src/connectors/factory.ts";
-import { testConnector } from "../../src/connectors/test/index.ts";
+import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { createLogger } from "../../src/app.ts";
 import { startWorkers, type RunningWorkers, type WorkersOptions } from "../../src/workers/index.ts";
 import type { Backend } from "../support/backends.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ConnectorError } from "../../src/core/ports/connector.ts";
-import { testPgSettings } from "../../src/connectors/test/index.ts";
+import { testPgSettings } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
 import { pressButton, waitForOrder } from "../support/checkout.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";

@@ -4,7 +4,7 @@
  */
 import { after, before, describe } from "node:test";
 import { migrate, type DatabaseHandle } from "../../../src/storage/database.ts";
-import { testConnector } from "../../../src/connectors/test/index.ts";
+import { testConnector } from "../../../src/connectors/test-pg/index.ts";
 import { tossConnector } from "../../../src/connectors/toss/index.ts";
 import { backends, openTestDatabase } from "../../support/backends.ts";
 import { battery, type ConformanceDriver } from "./battery.ts";

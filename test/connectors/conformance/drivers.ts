@@ -12,8 +12,8 @@ import type { Connector, WebhookInput } from "../../../src/core/ports/connector.
 import type { ConnectorDeps } from "../../../src/connectors/factory.ts";
 import { StripeSettingsSchema, createStripeConnector } from "../../../src/connectors/stripe/index.ts";
 import { STRIPE_CAPABILITIES } from "../../../src/connectors/stripe/capabilities.ts";
-import { testConnector, testPgFor } from "../../../src/connectors/test/index.ts";
-import { TEST_PG_CAPABILITIES } from "../../../src/connectors/test/capabilities.ts";
+import { testConnector, testPgFor } from "../../../src/connectors/test-pg/index.ts";
+import { TEST_PG_CAPABILITIES } from "../../../src/connectors/test-pg/capabilities.ts";
 import { tossConnector } from "../../../src/connectors/toss/index.ts";
 import { TOSS_CAPABILITIES } from "../../../src/connectors/toss/capabilities.ts";
 import type { DatabaseHandle } from "../../../src/storage/database.ts";
