@@ -7,349 +7,35 @@
  *
  * Toss's payment webhooks are unsigned: they are hints. The core re-reads the payment (fetchPayment)
  * before any transition, and a DEPOSIT_CALLBACK whose `secret` differs from the one Toss gave at
- * issuance is rejected here.
+ * issuance is rejected (webhooks.ts).
+ *
+ * By concern: settings.ts (the tenant's settings), wire.ts (Toss's shapes), transformers.ts (pure
+ * mapping), client.ts (the HTTP client and Toss's error codes), store.ts (the connector's tables),
+ * page.ts and routes.ts (the checkout page), webhooks.ts, capabilities.ts; this file is the connector.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance } from "fastify";
-import { sql, type ColumnType, type Kysely, type Selectable } from "kysely";
 import type { Logger } from "pino";
-import { z } from "zod";
-import { escapeHtml } from "../../html.ts";
 import { assertUnreachable } from "../../core/errors.ts";
-import { PayTypeSchema } from "../../core/pay-type.ts";
-import { Secret } from "../../core/secret.ts";
 import type { Money } from "../../core/money.ts";
-import type { Db } from "../../storage/database.ts";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
-import { type ConnectorDeps, type ConnectorFactory, type ConnectorRouteDeps } from "../factory.ts";
-import {
-  confirmIdempotencyKey,
-  depositCallbackEventId,
-  failedReturn,
-  formatWon,
-  moneyToWon,
-  normaliseMethod,
-  readDetails,
-  refundOutcomeOf,
-  returnAmountMatches,
-  sdkMethodFor,
-  statusChangedEventId,
-  successReturnParams,
-  toPgPayment,
-  tossOrderIdFor,
-} from "./transformers.ts";
-import {
-  TossDepositCallbackSchema,
-  TossPaymentStatusChangedSchema,
-  TossWebhookEnvelopeSchema,
-  type TossCancelRequest,
-  type TossConfirmRequest,
-  type TossPayment,
-} from "./wire.ts";
+import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
+import { confirmIdempotencyKey, failedReturn, moneyToWon, normaliseMethod, readDetails, refundOutcomeOf, returnAmountMatches, sdkMethodFor, successReturnParams, toPgPayment, tossOrderIdFor } from "./transformers.ts";
+import { type TossCancelRequest, type TossConfirmRequest, type TossPayment } from "./wire.ts";
 import { TOSS_CAPABILITIES } from "./capabilities.ts";
 import { TossApi } from "./client.ts";
+import { parseTossWebhook } from "./webhooks.ts";
+import { registerRoutes } from "./routes.ts";
+import { TossSettingsSchema, type TossSettings } from "./settings.ts";
+import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow } from "./store.ts";
+
 
 const PG = "TOSS";
-const DEFAULT_API_BASE = "https://api.tosspayments.com";
-const DEFAULT_SDK_SCRIPT_URL = "https://js.tosspayments.com/v2/standard";
 /** Toss's orderName limit. */
 const ORDER_NAME_MAX = 100;
 const CANCEL_REASON_MAX = 200;
 /** Toss remembers an Idempotency-Key for 15 days; a day's margin. */
 const IDEMPOTENCY_WINDOW_MS = 14 * 24 * 3_600_000;
 
-const httpUrl = z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/+$/, ""));
-
-export const TossSettingsSchema = z
-  .object({
-    secretKey: z
-      .string()
-      .regex(/^(test|live)_sk_[A-Za-z0-9_-]+$/, "a Toss secret key: test_sk_… or live_sk_…")
-      .transform((value) => new Secret(value)),
-    clientKey: z.string().regex(/^(test|live)_ck_[A-Za-z0-9_-]+$/, "a Toss client key: test_ck_… or live_ck_…"),
-    apiBase: httpUrl.default(DEFAULT_API_BASE),
-    /** Toss's v2 browser SDK; a simulator serves a stand-in at its own address. */
-    sdkScriptUrl: z.url({ protocol: /^https?$/ }).default(DEFAULT_SDK_SCRIPT_URL),
-    timeoutMs: z.number().int().min(100).max(120_000).default(15_000),
-    /** How long an issued virtual account accepts the deposit; Toss's default (168 h) when unset. */
-    virtualAccountValidHours: z.number().int().min(1).max(720).optional(),
-  })
-  .refine((s) => s.secretKey.reveal().startsWith(s.clientKey.slice(0, 5)), {
-    message: "secretKey and clientKey must both be test keys or both be live keys",
-    path: ["clientKey"],
-  });
-export type TossSettings = z.infer<typeof TossSettingsSchema>;
-
 // ---------------------------------------------------------------------------------------------
-// The connector's own table: what the checkout page needs, since Toss keeps nothing before the
-// customer opens its window. Also the paymentKey and deposit secret once learnt, for webhooks.
-
-type CheckoutStatus = "OPEN" | "RETURNED" | "FAILED" | "EXPIRED";
-
-interface TossCheckoutsTable {
-  payment_reference: string;
-  tenant: string;
-  toss_order_id: string;
-  order_name: string;
-  amount: ColumnType<string | number | bigint, string | bigint, string | bigint>;
-  currency: string;
-  pay_type: string;
-  return_url: string;
-  status: CheckoutStatus;
-  payment_key: string | null;
-  deposit_secret: string | null;
-  expires_at: ColumnType<Date, Date | string, Date | string>;
-  created_at: ColumnType<Date, Date | string | undefined, never>;
-  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
-}
-
-type CancelStatus = "SENT" | "DONE" | "PENDING" | "FAILED";
-
-/**
- * One row per cancel PGB sends, written before the call. Toss replays a cancel only for the same
- * Idempotency-Key *and* the same body, and cannot be asked about a cancel by that key, so the row
- * keeps the exact request until its outcome is known (it may hold a refund account; it is erased
- * then) and the outcome after.
- */
-interface TossCancelsTable {
-  idempotency_key: string;
-  tenant: string;
-  payment_reference: string;
-  payment_key: string;
-  amount: ColumnType<string | number | bigint, string | bigint, string | bigint>;
-  request: ColumnType<unknown, string | null, string | null>;
-  status: CancelStatus;
-  transaction_key: string | null;
-  failure_code: string | null;
-  failure_message: string | null;
-  created_at: ColumnType<Date, Date | string | undefined, never>;
-  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
-}
-
-// A type alias, not an interface: withTables<T> wants an index-signature-compatible record.
-type TossTables = {
-  toss_checkouts: TossCheckoutsTable;
-  toss_cancels: TossCancelsTable;
-};
-
-type TossDb = Kysely<TossTables>;
-
-const migration0001 = {
-  async up(db: Kysely<unknown>): Promise<void> {
-    await db.schema
-      .createTable("toss_checkouts")
-      .addColumn("payment_reference", "text", (c) => c.primaryKey())
-      .addColumn("tenant", "text", (c) => c.notNull())
-      .addColumn("toss_order_id", "text", (c) => c.notNull().unique())
-      .addColumn("order_name", "text", (c) => c.notNull())
-      .addColumn("amount", "bigint", (c) => c.notNull().check(sql`amount > 0`))
-      .addColumn("currency", "text", (c) => c.notNull())
-      .addColumn("pay_type", "text", (c) => c.notNull())
-      .addColumn("return_url", "text", (c) => c.notNull())
-      .addColumn("status", "text", (c) => c.notNull().check(sql`status IN ('OPEN','RETURNED','FAILED','EXPIRED')`))
-      .addColumn("payment_key", "text")
-      .addColumn("deposit_secret", "text")
-      .addColumn("expires_at", "timestamptz", (c) => c.notNull())
-      .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
-      .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
-      .execute();
-  },
-};
-
-const migration0002 = {
-  async up(db: Kysely<unknown>): Promise<void> {
-    await db.schema
-      .createTable("toss_cancels")
-      .addColumn("idempotency_key", "text", (c) => c.primaryKey())
-      .addColumn("tenant", "text", (c) => c.notNull())
-      .addColumn("payment_reference", "text", (c) => c.notNull())
-      .addColumn("payment_key", "text", (c) => c.notNull())
-      .addColumn("amount", "bigint", (c) => c.notNull().check(sql`amount > 0`))
-      .addColumn("request", "jsonb")
-      .addColumn("status", "text", (c) => c.notNull().check(sql`status IN ('SENT','DONE','PENDING','FAILED')`))
-      .addColumn("transaction_key", "text")
-      .addColumn("failure_code", "text")
-      .addColumn("failure_message", "text")
-      .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
-      .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
-      .execute();
-  },
-};
-
-interface CheckoutRow {
-  paymentReference: string;
-  tenant: string;
-  tossOrderId: string;
-  orderName: string;
-  amount: Money;
-  payType: string;
-  returnUrl: string;
-  status: CheckoutStatus;
-  paymentKey: string | null;
-  depositSecret: string | null;
-  expiresAt: Date;
-}
-
-class CheckoutStore {
-  readonly #db: TossDb;
-  constructor(db: Db) {
-    this.#db = db.withTables<TossTables>() as unknown as TossDb;
-  }
-
-  /** Idempotent: a PayStart retried with the same payment keeps the first row. */
-  async create(row: Omit<CheckoutRow, "status" | "paymentKey" | "depositSecret">): Promise<void> {
-    await this.#db
-      .insertInto("toss_checkouts")
-      .values({
-        payment_reference: row.paymentReference,
-        tenant: row.tenant,
-        toss_order_id: row.tossOrderId,
-        order_name: row.orderName,
-        amount: row.amount.minor,
-        currency: row.amount.currency,
-        pay_type: row.payType,
-        return_url: row.returnUrl,
-        status: "OPEN",
-        payment_key: null,
-        deposit_secret: null,
-        expires_at: row.expiresAt,
-      })
-      .onConflict((oc) => oc.column("payment_reference").doNothing())
-      .execute();
-  }
-
-  async find(paymentReference: string): Promise<CheckoutRow | undefined> {
-    const row = await this.#db.selectFrom("toss_checkouts").selectAll().where("payment_reference", "=", paymentReference).executeTakeFirst();
-    return row === undefined ? undefined : toRow(row);
-  }
-
-  async findByOrderId(tenant: string, tossOrderId: string): Promise<CheckoutRow | undefined> {
-    const row = await this.#db
-      .selectFrom("toss_checkouts")
-      .selectAll()
-      .where("tenant", "=", tenant)
-      .where("toss_order_id", "=", tossOrderId)
-      .executeTakeFirst();
-    return row === undefined ? undefined : toRow(row);
-  }
-
-  /** Keeps the paymentKey and the deposit secret Toss answered, for later webhooks and calls. */
-  async remember(paymentReference: string, payment: TossPayment): Promise<void> {
-    await this.#db
-      .updateTable("toss_checkouts")
-      .set(payment.secret ? { payment_key: payment.paymentKey, deposit_secret: payment.secret, updated_at: new Date() } : { payment_key: payment.paymentKey, updated_at: new Date() })
-      .where("payment_reference", "=", paymentReference)
-      .execute();
-  }
-
-  async setStatus(paymentReference: string, status: CheckoutStatus, from: readonly CheckoutStatus[]): Promise<void> {
-    await this.#db
-      .updateTable("toss_checkouts")
-      .set({ status, updated_at: new Date() })
-      .where("payment_reference", "=", paymentReference)
-      .where("status", "in", from)
-      .execute();
-  }
-}
-
-interface CancelRow {
-  idempotencyKey: string;
-  paymentReference: string;
-  paymentKey: string;
-  request: TossCancelRequest | null;
-  status: CancelStatus;
-  transactionKey: string | null;
-  failureCode: string | null;
-  failureMessage: string | null;
-  createdAt: Date;
-}
-
-class CancelLedger {
-  readonly #db: TossDb;
-  constructor(db: Db) {
-    this.#db = db.withTables<TossTables>() as unknown as TossDb;
-  }
-
-  /** Records the cancel about to be sent; a retry finds the first attempt's row (and its request). */
-  async begin(row: { idempotencyKey: string; tenant: string; paymentReference: string; paymentKey: string; amount: Money; request: TossCancelRequest }): Promise<CancelRow> {
-    await this.#db
-      .insertInto("toss_cancels")
-      .values({
-        idempotency_key: row.idempotencyKey,
-        tenant: row.tenant,
-        payment_reference: row.paymentReference,
-        payment_key: row.paymentKey,
-        amount: row.amount.minor,
-        request: JSON.stringify(row.request),
-        status: "SENT",
-      })
-      .onConflict((oc) => oc.column("idempotency_key").doNothing())
-      .execute();
-    const stored = await this.find(row.idempotencyKey);
-    if (stored === undefined) throw new Error(`toss_cancels row ${row.idempotencyKey} vanished`);
-    return stored;
-  }
-
-  async find(idempotencyKey: string): Promise<CancelRow | undefined> {
-    const row = await this.#db.selectFrom("toss_cancels").selectAll().where("idempotency_key", "=", idempotencyKey).executeTakeFirst();
-    if (row === undefined) return undefined;
-    const request = typeof row.request === "string" ? (JSON.parse(row.request) as TossCancelRequest) : ((row.request ?? null) as TossCancelRequest | null);
-    return {
-      idempotencyKey: row.idempotency_key,
-      paymentReference: row.payment_reference,
-      paymentKey: row.payment_key,
-      request,
-      status: row.status,
-      transactionKey: row.transaction_key,
-      failureCode: row.failure_code,
-      failureMessage: row.failure_message,
-      createdAt: new Date(row.created_at),
-    };
-  }
-
-  /** The outcome is known: keep it, and drop the request (and any bank account in it). */
-  async settle(idempotencyKey: string, outcome: RefundOutcome): Promise<void> {
-    await this.#db
-      .updateTable("toss_cancels")
-      .set({
-        status: outcome.status === "SUCCEEDED" ? "DONE" : outcome.status,
-        transaction_key: outcome.pgRefundId ?? null,
-        failure_code: outcome.status === "FAILED" ? outcome.code : null,
-        failure_message: outcome.status === "FAILED" ? outcome.message : null,
-        request: outcome.status === "PENDING" ? sql<string | null>`request` : null,
-        updated_at: new Date(),
-      })
-      .where("idempotency_key", "=", idempotencyKey)
-      .execute();
-  }
-}
-
-function toRow(row: Selectable<TossCheckoutsTable>): CheckoutRow {
-  return {
-    paymentReference: row.payment_reference,
-    tenant: row.tenant,
-    tossOrderId: row.toss_order_id,
-    orderName: row.order_name,
-    // Only KRW rows are ever written (createCheckout refuses anything else).
-    amount: { minor: BigInt(row.amount), currency: "KRW" },
-    payType: row.pay_type,
-    returnUrl: row.return_url,
-    status: row.status,
-    paymentKey: row.payment_key,
-    depositSecret: row.deposit_secret,
-    expiresAt: new Date(row.expires_at),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 function isConnectorError(error: unknown): error is ConnectorError {
   return error instanceof ConnectorError;
@@ -638,48 +324,10 @@ class TossConnector implements Connector {
     await this.#api.post(`/v1/payments/${enc(paymentKey)}/cancel`, { cancelReason: "Checkout expired before the deposit" } satisfies TossCancelRequest, `pgb-expire-${ref.paymentReference}`);
   }
 
-  async parseWebhook(input: WebhookInput): Promise<WebhookAction> {
-    const body = parseJson(input.rawBody.toString("utf8"));
-    const envelope = TossWebhookEnvelopeSchema.safeParse(body);
-    if (!envelope.success || body === null || typeof body !== "object") return { kind: "rejected", reason: "not a Toss webhook body" };
-    const eventType = envelope.data.eventType;
-
-    if (eventType === "PAYMENT_STATUS_CHANGED") {
-      const event = TossPaymentStatusChangedSchema.safeParse(body);
-      if (!event.success) return { kind: "rejected", reason: "PAYMENT_STATUS_CHANGED without a Toss Payment in data" };
-      const row = await this.#store.findByOrderId(this.#tenant, event.data.data.orderId);
-      const eventId = statusChangedEventId(event.data);
-      if (row === undefined) return { kind: "ignored", eventId, reason: "no PGB payment has this orderId" };
-      return { kind: "payment", eventId, pgTransactionId: event.data.data.paymentKey, paymentReference: row.paymentReference, unsigned: true };
-    }
-
-    if (eventType === undefined || eventType === "DEPOSIT_CALLBACK") {
-      const callback = TossDepositCallbackSchema.safeParse(body);
-      if (!callback.success) return { kind: "rejected", reason: "not a Toss DEPOSIT_CALLBACK body" };
-      const deposit = callback.data;
-      const eventId = depositCallbackEventId(deposit);
-      const row = await this.#store.findByOrderId(this.#tenant, deposit.orderId);
-      if (row === undefined) return { kind: "ignored", eventId, reason: "no PGB payment has this orderId" };
-      // Unsigned: the secret Toss gave at issuance is the only proof the callback is Toss's.
-      if (row.depositSecret !== null && !sameSecret(row.depositSecret, deposit.secret)) {
-        this.#logger.warn({ paymentReference: row.paymentReference }, "DEPOSIT_CALLBACK with a wrong secret rejected");
-        return { kind: "rejected", reason: "DEPOSIT_CALLBACK secret does not match the virtual account's" };
-      }
-      const action: WebhookAction = { kind: "payment", eventId, paymentReference: row.paymentReference };
-      if (row.paymentKey !== null) action.pgTransactionId = row.paymentKey;
-      if (row.depositSecret === null) action.unsigned = true;
-      return action;
-    }
-
-    const digest = createHash("sha256").update(input.rawBody).digest("hex").slice(0, 32);
-    return { kind: "ignored", eventId: `${eventType}:${envelope.data.createdAt ?? ""}:${digest}`, reason: `${eventType} is not a payment event` };
+  parseWebhook(input: WebhookInput): Promise<WebhookAction> {
+    return parseTossWebhook(input, this.#tenant, this.#store, this.#logger);
   }
-}
 
-function sameSecret(expected: string, given: string): boolean {
-  const a = createHash("sha256").update(expected).digest();
-  const b = createHash("sha256").update(given).digest();
-  return timingSafeEqual(a, b);
 }
 
 /** Where a payment is addressed at Toss: the paymentKey once known, from whichever source has it. */
@@ -714,116 +362,6 @@ function orderNameOf(input: CheckoutInput): string {
   return [...name].slice(0, ORDER_NAME_MAX).join("");
 }
 
-// ---------------------------------------------------------------------------------------------
-// The checkout page: loads Toss's SDK with the tenant's client key and opens the payment window.
-
-/** JSON that cannot end the <script> element it sits in nor be read as HTML. */
-function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
-function withQuery(url: string, params: Record<string, string>): string {
-  const target = new URL(url);
-  for (const [k, v] of Object.entries(params)) target.searchParams.set(k, v);
-  return target.toString();
-}
-
-interface PageRequest {
-  clientKey: string;
-  payment: Record<string, unknown>;
-}
-
-const PAGE_SCRIPT = `(function () {
-  var request = JSON.parse(document.getElementById("toss-request").textContent);
-  var status = document.getElementById("status");
-  var button = document.getElementById("pay");
-  var leave = document.getElementById("leave");
-  function fail(error) {
-    button.disabled = false;
-    leave.hidden = false;
-    status.textContent = (error && error.message) || "결제창을 열지 못했습니다. / The payment window could not be opened.";
-  }
-  function start() {
-    if (typeof TossPayments !== "function") { fail({ message: "결제 모듈을 불러오지 못했습니다. / Toss's payment script did not load." }); return; }
-    button.disabled = true;
-    status.textContent = "결제창을 여는 중… / Opening the payment window…";
-    try {
-      var payment = TossPayments(request.clientKey).payment({ customerKey: TossPayments.ANONYMOUS });
-      Promise.resolve(payment.requestPayment(request.payment)).catch(fail);
-    } catch (error) { fail(error); }
-  }
-  button.addEventListener("click", start);
-  start();
-})();`;
-
-function page(status: number, title: string, body: string, head = ""): { status: number; html: string } {
-  return {
-    status,
-    html: `<!doctype html>
-<html lang="ko"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}button{font-size:1.1rem;padding:.6rem 1.4rem}.amount{font-size:1.6rem;font-weight:600}</style>
-${head}</head><body>
-${body}
-</body></html>`,
-  };
-}
-
-export function renderCheckoutPage(row: CheckoutRow, settings: TossSettings, now: Date): { status: number; html: string } {
-  if (row.status === "EXPIRED" || row.expiresAt.getTime() <= now.getTime()) {
-    return page(410, "결제 시간 만료 / Checkout expired", `<h1>결제 시간이 만료되었습니다</h1><p>This checkout has expired. Please return to the shop and start the payment again.</p>`);
-  }
-  if (row.status !== "OPEN") {
-    return page(409, "이미 처리된 결제 / Already processed", `<h1>이미 처리된 결제입니다</h1><p>This checkout has already been completed or cancelled. Please return to the shop.</p>`);
-  }
-  const method = sdkMethodFor(PayTypeSchema.parse(row.payType));
-  if (method === undefined) return page(500, "Unsupported", `<h1>This payment method is not available.</h1>`);
-  const failUrl = withQuery(row.returnUrl, { result: "fail" });
-  const payment: Record<string, unknown> = {
-    method,
-    amount: { currency: "KRW", value: moneyToWon(row.amount) },
-    orderId: row.tossOrderId,
-    orderName: row.orderName,
-    successUrl: row.returnUrl,
-    failUrl,
-  };
-  if (method === "VIRTUAL_ACCOUNT" && settings.virtualAccountValidHours !== undefined) {
-    payment.virtualAccount = { validHours: settings.virtualAccountValidHours };
-  }
-  const request: PageRequest = { clientKey: settings.clientKey, payment };
-  const cancelUrl = withQuery(failUrl, { code: "PAY_PROCESS_CANCELED", message: "사용자에 의해 결제가 취소되었습니다.", orderId: row.tossOrderId });
-  return page(
-    200,
-    `${row.orderName} — 결제`,
-    `<h1>${escapeHtml(row.orderName)}</h1>
-<p class="amount">${escapeHtml(formatWon(row.amount))}</p>
-<p><button id="pay" type="button">결제하기 / Pay</button></p>
-<p id="status" role="status"></p>
-<p><a id="leave" href="${escapeHtml(cancelUrl)}" hidden>결제 취소하고 돌아가기 / Cancel and return to the shop</a></p>
-<script id="toss-request" type="application/json">${jsonForScript(request)}</script>
-<script>${PAGE_SCRIPT}</script>`,
-    `<script src="${escapeHtml(settings.sdkScriptUrl)}"></script>`,
-  );
-}
-
-async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<TossSettings>): Promise<void> {
-  const store = new CheckoutStore(deps.db);
-  app.get<{ Params: { ref: string } }>("/PGBReturn/toss/checkout/:ref", async (request, reply) => {
-    const row = await store.find(request.params.ref);
-    const settings = row === undefined ? undefined : deps.tenantsWithSettings().find((t) => t.tenant === row.tenant)?.settings;
-    const rendered =
-      row === undefined || settings === undefined
-        ? page(404, "결제를 찾을 수 없음 / Unknown checkout", `<h1>결제 정보를 찾을 수 없습니다</h1><p>This checkout does not exist. Please return to the shop and start the payment again.</p>`)
-        : renderCheckoutPage(row, settings, new Date());
-    return reply
-      .code(rendered.status)
-      .header("content-type", "text/html; charset=utf-8")
-      .header("cache-control", "no-store")
-      .header("x-content-type-options", "nosniff")
-      .header("content-security-policy", "frame-ancestors 'none'")
-      .send(rendered.html);
-  });
-}
 
 export const tossConnector: ConnectorFactory<typeof TossSettingsSchema> = {
   pg: PG,
@@ -832,6 +370,6 @@ export const tossConnector: ConnectorFactory<typeof TossSettingsSchema> = {
   maxWebhookBytes: 64 * 1024,
   capabilities: TOSS_CAPABILITIES,
   create: (settings, context) => new TossConnector(settings, context.tenant, context.deps),
-  migrations: { "toss-0001": migration0001, "toss-0002": migration0002 },
+  migrations: tossMigrations,
   registerRoutes,
 };
