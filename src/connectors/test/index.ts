@@ -6,7 +6,7 @@ import type { Kysely } from "kysely";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
 import { isCurrencyCode } from "../../core/currency.ts";
-import { ConnectorError, type Connector, type ConnectorDeps, type ConnectorFactory, type PgPayment, type RefundLookup, type WebhookAction } from "../connector.ts";
+import { ConnectorError, type Connector, type ConnectorDeps, type ConnectorFactory, type PgPayment, type PgRefund, type RefundLookup, type WebhookAction } from "../connector.ts";
 import type { Money } from "../../core/money.ts";
 import { FakeTestPg, TestPgError, testPgMigrations, type TestPgPayment, type TestPgTables } from "./fake-pg.ts";
 import { registerCheckoutPages } from "./checkout-page.ts";
@@ -70,6 +70,11 @@ export const testConnector: ConnectorFactory<typeof SettingsSchema> = {
   },
 };
 
+/** Test hook: the fake PG behind a database, to act as its dashboard (refund, fail a refund). */
+export function testPgFor(db: object): FakeTestPg | undefined {
+  return fakePgs.get(db)?.fake;
+}
+
 /** Test hook: the fake PG behind a database, to change webhook delivery mid-test. */
 export function testPgSettings(db: object, tenant: string): Settings | undefined {
   return fakePgs.get(db)?.settings.get(tenant);
@@ -118,7 +123,9 @@ class TestConnector implements Connector {
     }
     const event = WebhookEventSchema.safeParse(verified);
     if (!event.success) return { kind: "rejected", reason: "not a TEST PG event" };
-    return { kind: "payment", eventId: event.data.id, pgTransactionId: event.data.data.paymentId, paymentReference: event.data.data.merchantReference };
+    const about = { eventId: event.data.id, pgTransactionId: event.data.data.paymentId, paymentReference: event.data.data.merchantReference };
+    if (event.data.type === "refund.updated") return { kind: "refund", ...about, ...(event.data.data.refundId ? { pgRefundId: event.data.data.refundId } : {}) };
+    return { kind: "payment", ...about };
   }
 
   async fetchPayment(ref: { pgTransactionId: string }): Promise<PgPayment> {
@@ -140,13 +147,28 @@ class TestConnector implements Connector {
     await call(() => this.fake.expire(this.tenant, ref.pgTransactionId));
   }
 
+  async listRefunds(ref: { pgTransactionId: string }): Promise<PgRefund[]> {
+    const payment = await call(() => this.fake.get(this.tenant, ref.pgTransactionId));
+    if (!isCurrencyCode(payment.currency)) throw new ConnectorError("fatal", `TEST payment ${payment.id} has currency ${payment.currency}`);
+    const currency = payment.currency;
+    return (await call(() => this.fake.listRefunds(this.tenant, ref.pgTransactionId))).map((r) => ({
+      pgRefundId: r.refundId,
+      amount: { minor: r.amountMinor, currency },
+      status: r.status,
+      ...(r.status === "FAILED" ? { failure: { code: r.failureCode ?? "FAILED", message: "the TEST PG failed the refund after it had succeeded" } } : {}),
+      ...(r.merchantKey === null ? {} : { pgbRefundId: r.merchantKey }),
+    }));
+  }
+
   async lookupRefund(ref: { pgTransactionId: string; idempotencyKey: string; amount: Money }): Promise<RefundLookup> {
     const found = await call(() => this.fake.findRefund(this.tenant, ref.idempotencyKey));
     if (found === undefined) return { status: "NOT_FOUND" };
     if (found.paymentId !== ref.pgTransactionId || found.amountMinor !== ref.amount.minor) {
       throw new ConnectorError("fatal", `TEST refund ${found.refundId} does not match the refund PGB asked about`);
     }
-    return { status: "SUCCEEDED", pgRefundId: found.refundId };
+    return found.status === "FAILED"
+      ? { status: "FAILED", pgRefundId: found.refundId, code: found.failureCode ?? "FAILED", message: "the TEST PG failed the refund" }
+      : { status: "SUCCEEDED", pgRefundId: found.refundId };
   }
 }
 

@@ -7,7 +7,7 @@ import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor } from "../money.ts";
 import { isCaptured } from "../payment-state.ts";
-import { balanceOf, eventsOf, movementsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
+import { balanceFrom, balanceOf, eventsOf, movementsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
 
 export async function getOrderPayment(deps: CoreDeps, tenant: string, orderId: number): Promise<Result<Record<string, unknown>>> {
   const attempts = await paymentsOfOrder(deps.db, tenant, orderId);
@@ -36,14 +36,22 @@ export async function getOrderPayment(deps: CoreDeps, tenant: string, orderId: n
     FailureCode: current.failureCode,
     FailureMessage: current.failureMessage,
     PaidAt: current.paidAt?.toISOString() ?? null,
-    Attempts: attempts.map((p) => ({
-      PaymentId: p.id,
-      Status: p.status,
-      PGType: p.pg,
-      PayType: p.payType,
-      TotalPrice: formatMinor(p.amount, p.currency),
-      CreatedAt: p.createdAt.toISOString(),
-    })),
+    // Each attempt's own money: a late capture on a closed attempt (and its refund) shows here, never
+    // in the order's PaidPrice or balance above.
+    Attempts: attempts.map((p) => {
+      const own = balanceFrom(movements.filter((m) => m.payment_id === p.id));
+      return {
+        PaymentId: p.id,
+        Status: p.status,
+        PGType: p.pg,
+        PayType: p.payType,
+        TotalPrice: formatMinor(p.amount, p.currency),
+        CapturedPrice: formatMinor(own.captured, p.currency),
+        RefundedPrice: formatMinor(own.refunded, p.currency),
+        PGTransactionId: p.pgTransactionId,
+        CreatedAt: p.createdAt.toISOString(),
+      };
+    }),
     Refunds: movements
       .filter((m) => m.kind === "REFUND")
       .map((m) => ({
