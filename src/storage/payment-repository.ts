@@ -343,6 +343,9 @@ export function lateRefundId(paymentId: string): string {
   return `mm_late_${paymentId}`;
 }
 
+/** Marks a refund row PGB did not send (a dashboard refund): never replayed as a host's cancel. */
+export const EXTERNAL_REFUND_FINGERPRINT = "external";
+
 /**
  * A refund made at the PG outside PGB (its dashboard). Its idempotency key is the PG's refund id, so
  * the unique index refuses to count one twice however many events report it.
@@ -364,7 +367,7 @@ export async function insertExternalRefund(
       // Below zero only if PGB had reserved part of the balance for a refund of its own meanwhile.
       balance_after: after >= 0n ? after.toString() : null,
       idempotency_key: `pg:${r.pgRefundId}`,
-      request_fingerprint: "external",
+      request_fingerprint: EXTERNAL_REFUND_FINGERPRINT,
       pg_reference: r.pgRefundId,
       updated_at: sql<Date>`now()`,
     })

@@ -26,6 +26,7 @@ import {
   balanceOf,
   enqueueMoneyNotification,
   findPayment,
+  EXTERNAL_REFUND_FINGERPRINT,
   insertRefund,
   lockCapturedPayment,
   paymentsOfOrder,
@@ -110,6 +111,8 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
     const sameAmounts = refunds.find(
       (r) =>
         r.status !== "FAILED" &&
+        // Only the host's own refunds: one made in the PG's dashboard is not a cancel to replay.
+        r.request_fingerprint !== EXTERNAL_REFUND_FINGERPRINT &&
         BigInt(r.balance_before ?? -1) === input.current.minor &&
         (input.refund === undefined ? BigInt(r.balance_after ?? -1) === 0n : BigInt(r.amount) === input.refund.minor),
     );
