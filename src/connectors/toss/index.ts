@@ -38,11 +38,10 @@ import {
 import {
   confirmIdempotencyKey,
   depositCallbackEventId,
-  failedReturn,
   formatWon,
   idempotencyKey,
   moneyToWon,
-  normaliseMethod,
+  methodOf,
   readDetails,
   refundOutcomeOf,
   returnAmountMatches,
@@ -370,6 +369,11 @@ const TRANSIENT_CODES = new Set([
   "IDEMPOTENT_REQUEST_PROCESSING",
 ]);
 /** Our keys are wrong or unusable: no retry will help, an operator must. */
+/**
+ * Refused unprocessed and worth another try later, whatever the method: Toss throttling repeated
+ * calls on one payment (403, on GET too), and a refund the bank could not take just now (500).
+ */
+const RETRY_LATER_CODES = new Set(["FORBIDDEN_CONSECUTIVE_REQUEST", "FAILED_REFUND_PROCESS"]);
 const FATAL_CODES = new Set(["INVALID_API_KEY", "UNAUTHORIZED_KEY", "UNAUTHORIZED", "INCORRECT_BASIC_AUTH_FORMAT", "INVALID_AUTHORIZE_AUTH"]);
 /** Failures before a byte reached Toss: safe to retry even for a POST. */
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
@@ -455,7 +459,7 @@ export function classifyHttpError(method: Method, path: string, status: number, 
   const message = parsed.success ? parsed.data.message : `HTTP ${status}`;
   const describe = `Toss ${method} ${path}: ${status}${code ? ` ${code}` : ""}: ${message}`;
   if (status === 401 || (code !== undefined && FATAL_CODES.has(code))) return new ConnectorError("fatal", describe, code, status);
-  if (status === 429) return new ConnectorError("retryable", describe, code, status); // refused unprocessed
+  if (status === 429 || (code !== undefined && RETRY_LATER_CODES.has(code))) return new ConnectorError("retryable", describe, code, status); // refused unprocessed
   if (status >= 500 || (code !== undefined && TRANSIENT_CODES.has(code))) {
     return new ConnectorError(method === "GET" ? "retryable" : "indeterminate", describe, code, status);
   }
@@ -544,10 +548,11 @@ class TossConnector implements Connector {
     const success = successReturnParams(input.query);
     if (success === undefined) {
       if (input.query.result === "fail" || input.query.code !== undefined) {
-        await this.#store.setStatus(reference, "FAILED", ["OPEN"]);
-        return failedReturn(input.query, reference, knownId, input.amount);
+        // Anyone can call the fail URL with any code, and Toss ends nothing on it either (the
+        // customer may open the payment window again): only Toss's own record may end the payment.
+        this.#logger.info({ paymentReference: reference, code: (input.query.code ?? "").slice(0, 64) }, "Toss fail return; asking Toss instead of believing it");
       }
-      // A bare return (back button, a bookmark) says nothing: answer Toss's current truth.
+      // A bare or fail return (back button, a bookmark, a closed window) says nothing: answer Toss's current truth.
       return this.fetchPayment({ pgTransactionId: knownId, paymentReference: reference, details: input.details });
     }
 
@@ -580,7 +585,8 @@ class TossConnector implements Connector {
         await this.#store.setStatus(reference, "FAILED", ["OPEN"]);
         return {
           pgTransactionId: knownId,
-          status: error.pgCode === "EXPIRED_PAYMENT" ? "EXPIRED" : "FAILED",
+          // Past Toss's 10-minute confirm window the payment session is gone: 404 NOT_FOUND_PAYMENT_SESSION.
+          status: error.pgCode === "NOT_FOUND_PAYMENT_SESSION" ? "EXPIRED" : "FAILED",
           amount: input.amount,
           paymentReference: reference,
           failure: { code: error.pgCode ?? "DECLINED", message: tossMessageOf(error) },
@@ -659,7 +665,7 @@ class TossConnector implements Connector {
       const current = await this.#api.get(paymentKey !== undefined ? `/v1/payments/${enc(paymentKey)}` : `/v1/payments/orders/${enc(tossOrderId)}`);
       assertOurs(current, tossOrderId);
       paymentKey = current.paymentKey;
-      method = normaliseMethod(current.method);
+      method = methodOf(current);
     }
     // Money deposited into a virtual account can only go back to a bank account the customer names.
     if (method === "VIRTUAL_ACCOUNT" && input.refundAccount === undefined) {

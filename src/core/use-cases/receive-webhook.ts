@@ -103,8 +103,10 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
       return "PROCESSED";
     }
     await actOn(deps, payment, { webhookId: id, eventId: row.event_id });
+    // Any event may carry a refund's news (Toss reports a virtual-account refund transfer in the
+    // payment itself): settle the refunds still waiting on the PG.
+    await settleOpenRefunds(deps, payment);
     if (action.data.kind === "refund") {
-      await settleOpenRefunds(deps, payment);
       await reconcilePgRefunds(deps, (await findPayment(deps.db, payment.id)) ?? payment, "WEBHOOK");
     }
     await markWebhook(deps, id, "PROCESSED", null);
