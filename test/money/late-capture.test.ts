@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import { testPgSettings } from "../../src/connectors/test/index.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ConnectorError, type Connector, type ConnectorFactory } from "../../src/connectors/connector.ts";
+import { testConnector, testPgSettings } from "../../src/connectors/test/index.ts";
 import { backends } from "../support/backends.ts";
 import { followReturn, pressButton, waitForOrder } from "../support/checkout.ts";
 import { hostPost, payStartBody } from "../support/pgb.ts";
@@ -28,10 +30,10 @@ async function paidAfterSuperseded(rig: DeliveryRig, amounts: [string, string]) 
   const first = await payStart(rig, body);
   const settings = testPgSettings(rig.pgb.database.db, "DEMO")!;
   settings.webhookDelivery = "drop";
-  await pressButton(first.checkoutUrl, "pay"); // paid at the PG; the webhook is lost, the browser not back yet
+  const returnLocation = await pressButton(first.checkoutUrl, "pay"); // paid at the PG; the webhook is lost, the browser not back yet
   const second = await payStart(rig, { ...body, TotalPrice: amounts[1] });
   settings.webhookDelivery = "send";
-  return { orderId, body, first, second };
+  return { orderId, body, first, second, returnLocation };
 }
 
 /** The reconciler would find the paid checkout before the test's PayStart replaces it: not in these tests. */
@@ -106,25 +108,16 @@ for (const backend of backends()) {
         assert.deepEqual(await pgbBooks(rig.pgb, orderId), { captured: 30000n, refunded: 30000n });
       });
 
-      it("refunds a late capture once however many paths report it (the webhook twice, the browser coming back, Sync)", async () => {
-        const body = payStartBody({ TotalPrice: "7000" });
-        const orderId = Number(body.OrderId);
-        const first = await payStart(rig, body);
-        testPgSettings(rig.pgb.database.db, "DEMO")!.webhookDelivery = "duplicate";
-        const location = await pressButton(first.checkoutUrl, "pay");
-        // Supersede before PGB settles A: make the old attempt SUPERSEDED directly, as a PayStart racing the webhook does.
-        await rig.pgb.database.db.transaction().execute(async (trx) => {
-          const { transition } = await import("../../src/storage/payment-repository.ts");
-          await transition(trx, { paymentId: first.paymentId, to: "SUPERSEDED", from: ["READY"], event: "SUPERSEDED", source: "HOST_API", detail: { test: true } });
-        });
-        const landing = await followReturn(rig.pgb, location);
+      it("refunds a late capture once however many paths report it at once (the browser coming back, Sync, the reconciler's check)", async () => {
+        const { orderId, first, returnLocation } = await paidAfterSuperseded(rig, ["7000", "7500"]);
+        const [landing] = await Promise.all([
+          followReturn(rig.pgb, returnLocation),
+          hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId }),
+          hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId }),
+          rig.workers.reconciler!.checkSuperseded(first.paymentId),
+        ]);
         assert.equal(landing.searchParams.get("Result"), "FAILED", "the customer is told this checkout did not become the order's payment");
         await eventually("LATE_PAYMENT_REFUNDED at the host", async () => rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED"));
-        await hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId });
-        await eventually("webhooks processed", async () => {
-          const open = await rig.pgb.database.db.selectFrom("pg_webhooks").select("id").where("status", "in", ["RECEIVED", "FAILED"]).execute();
-          return open.length === 0;
-        });
         assert.deepEqual(await pgBooks(rig.pgb, orderId), { captured: 7000n, refunded: 7000n });
         assert.deepEqual(await pgbBooks(rig.pgb, orderId), { captured: 7000n, refunded: 7000n });
         const rows = await rig.pgb.database.db.selectFrom("notifications").select("type").where("order_id", "=", orderId).where("type", "=", "LATE_PAYMENT_REFUNDED").execute();
@@ -222,3 +215,64 @@ for (const backend of backends()) {
   });
 }
 
+
+/**
+ * The TEST connector whose refund call never comes back in time, as when the process dies during it:
+ * before the PG got it, or after. The call gives up (indeterminate) long after the reconciler took over.
+ */
+function hangingRefundConnector(state: { fault: "none" | "before-sending" | "after-sending"; refundCalls: number }): ConnectorFactory {
+  return {
+    ...testConnector,
+    create(settings, context) {
+      const inner: Connector = testConnector.create(settings as never, context);
+      return {
+        pg: inner.pg,
+        createCheckout: (input) => inner.createCheckout(input),
+        parseWebhook: (input) => inner.parseWebhook(input),
+        fetchPayment: (ref) => inner.fetchPayment(ref),
+        handleReturn: (input) => inner.handleReturn(input),
+        expireCheckout: (ref) => inner.expireCheckout(ref),
+        lookupRefund: (ref) => inner.lookupRefund!(ref),
+        listRefunds: (ref) => inner.listRefunds!(ref),
+        refund: async (input) => {
+          state.refundCalls++;
+          const fault = state.fault;
+          state.fault = "none";
+          if (fault === "none") return inner.refund(input);
+          if (fault === "after-sending") await inner.refund(input);
+          await sleep(2_000);
+          throw new ConnectorError("indeterminate", "the process running this call died");
+        },
+      };
+    },
+  };
+}
+
+for (const backend of backends()) {
+  describe(`a late capture's refund interrupted mid-call, on ${backend}`, () => {
+    const state = { fault: "none" as "none" | "before-sending" | "after-sending", refundCalls: 0 };
+    let rig: DeliveryRig;
+    before(async () => {
+      rig = await startRig(backend, { factories: [hangingRefundConnector(state)], workers: { reconciler: { paymentAfterMs: 600_000, refundAfterMs: 300 } } });
+    });
+    after(async () => rig.close());
+
+    for (const fault of ["before-sending", "after-sending"] as const) {
+      it(`is finished by the reconciler under the same key when the call died ${fault.replace("-", " ")} the PG got it: refunded once, notified once`, async () => {
+        const { orderId, first, second } = await paidAfterSuperseded(rig, ["3000", "3500"]);
+        state.fault = fault;
+        state.refundCalls = 0;
+        await hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId });
+        await eventually("LATE_PAYMENT_REFUNDED at the host", async () => rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED"));
+        await sleep(2_500); // the interrupted call gives up meanwhile; it must change nothing
+        assert.deepEqual(await pgBooks(rig.pgb, orderId), { captured: 3000n, refunded: 3000n });
+        assert.deepEqual(await pgbBooks(rig.pgb, orderId), { captured: 3000n, refunded: 3000n });
+        const refunds = await rig.pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", first.paymentId).where("kind", "=", "REFUND").execute();
+        assert.deepEqual(refunds.map((r) => [r.id, r.status]), [[`mm_late_${first.paymentId}`, "SUCCEEDED"]]);
+        assert.equal(rig.host.acceptedFor(orderId).filter((n) => n.type === "LATE_PAYMENT_REFUNDED").length, 1);
+        assert.equal(state.refundCalls, fault === "before-sending" ? 2 : 1, fault === "before-sending" ? "sent again by the reconciler" : "looked up, not sent again");
+        void second;
+      });
+    }
+  });
+}

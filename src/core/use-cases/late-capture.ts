@@ -107,7 +107,13 @@ export async function refundLateCapture(deps: CoreDeps, payment: Payment, refund
     }
     // Not refused: it may have happened, or may be tried again. The reconciler asks the PG and, if
     // the PG never got it, sends it again under the same key.
-    await updateMovement(deps.db, refund.id, { status: "UNKNOWN", failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message });
+    // Only while still open: the reconciler may have settled it while this call hung.
+    await deps.db
+      .updateTable("money_movements")
+      .set({ status: "UNKNOWN", failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message, updated_at: new Date() })
+      .where("id", "=", refund.id)
+      .where("status", "=", "PENDING")
+      .execute();
     deps.logger.warn({ paymentId: payment.id, refundId: refund.id, errorClass: error.errorClass, err: error.message }, "late capture refund not confirmed; the reconciler will settle it");
   }
 }
