@@ -7,14 +7,16 @@ import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor } from "../money.ts";
 import { isCaptured } from "../payment-state.ts";
-import { balanceFrom, balanceOf, eventsOf, movementsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
+import { balanceFrom, eventsOf, movementsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
 
 export async function getOrderPayment(deps: CoreDeps, tenant: string, orderId: number): Promise<Result<Record<string, unknown>>> {
   const attempts = await paymentsOfOrder(deps.db, tenant, orderId);
   if (attempts.length === 0) return fail("ORDER_NOT_FOUND", `no payment for order ${orderId}`);
   const current = attempts.find((p) => isCaptured(p.status)) ?? attempts[attempts.length - 1]!;
   const ids = attempts.map((p) => p.id);
-  const [balance, movements, events] = await Promise.all([balanceOf(deps.db, current), movementsOf(deps.db, ids), eventsOf(deps.db, ids)]);
+  const [movements, events] = await Promise.all([movementsOf(deps.db, ids), eventsOf(deps.db, ids)]);
+  // The balance from the same read as the refunds listed below, so the two always agree.
+  const balance = balanceFrom(movements.filter((m) => m.payment_id === current.id));
   const money = (minor: bigint | string | number) => formatMinor(BigInt(minor), current.currency);
   const va = (current.pgDetails as { virtualAccount?: { bank: string; accountNumber: string; holderName: string; dueDate: string } } | null)?.virtualAccount;
   return succeed({
