@@ -30,8 +30,7 @@ export async function browserReturn(deps: CoreDeps, pg: string, paymentId: strin
       // The host's page learns the outcome from PGB later (notification or GET /PGB/Payment).
       deps.logger.warn({ paymentId, pg, errorClass: error.errorClass, pgCode: error.pgCode }, "browser return could not be settled with the PG");
     }
-  }
-  else if (connector !== undefined && payment.pgTransactionId !== null && (payment.status === "SUPERSEDED" || payment.status === "EXPIRED" || payment.status === "FAILED")) {
+  } else if (connector !== undefined && payment.pgTransactionId !== null && (payment.status === "SUPERSEDED" || payment.status === "EXPIRED" || payment.status === "FAILED")) {
     // A customer back from a checkout PGB had closed may still have paid it: read (never confirm) the
     // PG's record, so a late capture is found now rather than by the next webhook or reconciler pass.
     try {
