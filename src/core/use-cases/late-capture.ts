@@ -9,6 +9,7 @@
  * attempt, before the PG is called: a process killed mid-refund leaves a PENDING row the reconciler
  * finishes with the same idempotency key, so the refund happens once and is never forgotten.
  */
+import { raiseAlert } from "../alerts.ts";
 import { ConnectorError, type PgPayment } from "../../connectors/connector.ts";
 import { tenantConfig, type CoreDeps } from "../deps.ts";
 import { formatMoney, formatMinor } from "../money.ts";
@@ -72,10 +73,13 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
     return { late, refund };
   });
   if (recorded === undefined) return (await findPayment(deps.db, payment.id)) ?? payment;
-  deps.logger.error(
-    { alert: "LATE_PAYMENT", paymentId: payment.id, status: payment.status, pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), lateCapture: mode },
-    mode === "refund" ? "the PG captured money on an attempt PGB had closed; refunding it" : "the PG captured money on an attempt PGB had closed; the host decides",
-  );
+  await raiseAlert(deps, {
+    type: "LATE_PAYMENT",
+    paymentId: payment.id,
+    tenant: payment.tenant,
+    details: { status: payment.status, pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), lateCapture: mode, source },
+    message: mode === "refund" ? "the PG captured money on an attempt PGB had closed; refunding it" : "the PG captured money on an attempt PGB had closed; the host decides",
+  });
   if (recorded.refund !== undefined) await refundLateCapture(deps, recorded.late, recorded.refund, source);
   return recorded.late;
 }

@@ -10,6 +10,7 @@
  *
  * Refunds PGB is still waiting on are left to settle-refund (the same webhook settles them there).
  */
+import { raiseAlert } from "../alerts.ts";
 import type { PgRefund } from "../../connectors/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
@@ -78,15 +79,17 @@ async function recordExternalRefund(deps: CoreDeps, payment: Payment, refund: Pg
     return { row, current, exceeded: before.remaining < refund.amount.minor };
   });
   if (recorded === undefined) return;
-  deps.logger.error(
-    {
-      alert: "EXTERNAL_REFUND",
-      paymentId: payment.id,
+  await raiseAlert(deps, {
+    type: "EXTERNAL_REFUND",
+    subject: recorded.row.id,
+    paymentId: payment.id,
+    tenant: payment.tenant,
+    details: {
       refundId: recorded.row.id,
       pgRefundId: refund.pgRefundId,
       amount: formatMinor(refund.amount.minor, payment.currency),
       ...(recorded.exceeded ? { exceededBalance: true } : {}),
     },
-    "a refund was made at the PG outside PGB; recorded and the host told",
-  );
+    message: "a refund was made at the PG outside PGB; recorded and the host told",
+  });
 }

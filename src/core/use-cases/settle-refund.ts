@@ -3,6 +3,7 @@
  * time-out) from the PG's own answer. Shared by the reconciler and by the PG's refund webhooks, so a
  * refund is completed or failed through one path only.
  */
+import { raiseAlert } from "../alerts.ts";
 import { ConnectorError, type RefundLookup } from "../../connectors/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
@@ -108,10 +109,14 @@ export async function failRefund(deps: CoreDeps, payment: Payment, refund: Money
     return true;
   });
   if (failed) {
-    deps.logger.error(
-      { alert: "REFUND_FAILED", paymentId: payment.id, refundId: refund.id, pgCode: code, amount: formatMinor(BigInt(refund.amount), payment.currency) },
-      "a refund PGB was waiting on failed at the PG; the host is told",
-    );
+    await raiseAlert(deps, {
+      type: "REFUND_FAILED",
+      subject: refund.id,
+      paymentId: payment.id,
+      tenant: payment.tenant,
+      details: { refundId: refund.id, pgCode: code, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      message: "a refund PGB was waiting on failed at the PG; the host is told",
+    });
   }
 }
 
@@ -141,9 +146,13 @@ export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: 
     return row;
   });
   if (reversed === undefined) return false;
-  deps.logger.error(
-    { alert: "REFUND_FAILED", paymentId: payment.id, refundId, pgCode: code, amount: formatMinor(BigInt(reversed.amount), payment.currency) },
-    "the PG reports failed a refund it had reported succeeded; the amount is back in the balance and the host is told",
-  );
+  await raiseAlert(deps, {
+    type: "REFUND_FAILED",
+    subject: refundId,
+    paymentId: payment.id,
+    tenant: payment.tenant,
+    details: { refundId, pgCode: code, amount: formatMinor(BigInt(reversed.amount), payment.currency), afterSuccess: true },
+    message: "the PG reports failed a refund it had reported succeeded; the amount is back in the balance and the host is told",
+  });
   return true;
 }
