@@ -16,6 +16,7 @@ import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { DEMO_KEY, demoTenant, freePort, HOST_ORIGIN } from "../support/pgb.ts";
 import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
+import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
 import { FakeHost } from "../workers/support.ts";
 
 const adminUrl = process.env.TEST_DATABASE_URL;
@@ -121,12 +122,25 @@ describe("late captures refunded while PGB processes are killed at random", { sk
     return undefined;
   }
 
-  /** The Pay button of a checkout page, pressed through whichever process is up; the browser comes back too. */
-  async function pay(checkoutUrl: string): Promise<void> {
+  /** The customer's checkout page, opened through whichever process is up (they all serve it). */
+  async function open(checkoutUrl: string): Promise<{ path: string; form: { cookie: string; token: string } } | undefined> {
     const path = new URL(checkoutUrl).pathname;
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        const response = await fetch(`${live().url}${path}/pay`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "go=pay", redirect: "manual", signal: AbortSignal.timeout(10_000) });
+        return { path, form: await openCheckout(`${live().url}${path}`) };
+      } catch {
+        await sleep(100);
+      }
+    }
+    return undefined;
+  }
+
+  /** Presses Pay on an opened page; the browser comes back to PGB too. */
+  async function pay(page: { path: string; form: { cookie: string; token: string } } | undefined): Promise<void> {
+    if (page === undefined) return;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        const response = await submitCheckoutForm(`${live().url}${page.path}/pay`, "pay", page.form, AbortSignal.timeout(10_000));
         if (response.status === 303) {
           const back = new URL(response.headers.get("location")!);
           await fetch(`${live().url}${back.pathname}${back.search}`, { redirect: "manual", signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
@@ -149,8 +163,9 @@ describe("late captures refunded while PGB processes are killed at random", { sk
         const first = await payStart(orderId, "5000");
         if (first?.status !== 200) continue;
         orders.push(orderId);
-        const [, second] = await Promise.all([pay(String(first.body.RedirectUrl)), payStart(orderId, "6000")]);
-        if (second?.status === 200) await pay(String(second.body.RedirectUrl));
+        const page = await open(String(first.body.RedirectUrl));
+        const [, second] = await Promise.all([pay(page), payStart(orderId, "6000")]);
+        if (second?.status === 200) await pay(await open(String(second.body.RedirectUrl)));
       }
     };
 

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ConnectorError, type Connector, type ConnectorFactory } from "../../src/connectors/connector.ts";
 import { testConnector, testPgSettings } from "../../src/connectors/test/index.ts";
 import { backends } from "../support/backends.ts";
-import { followReturn, pressButton, waitForOrder } from "../support/checkout.ts";
+import { followReturn, openCheckout, pressButton, submitCheckoutForm, waitForOrder } from "../support/checkout.ts";
 import { hostPost, payStartBody } from "../support/pgb.ts";
 import { eventually, startRig, type DeliveryRig } from "../workers/support.ts";
 import { captureAlerts, pgbBooks, pgBooks, pgTransactionOf, type Alert } from "./support.ts";
@@ -41,13 +41,11 @@ const QUIET_RECONCILER = { reconciler: { paymentAfterMs: 600_000 } };
 
 /** Opens the checkout page; answers a function that presses its Pay button (one POST, as a browser sends it). */
 async function openPage(checkoutUrl: string): Promise<() => Promise<string | undefined>> {
-  const html = await (await fetch(checkoutUrl)).text();
-  const form = /<form[^>]*action="([^"]+\/pay)"[^>]*>([\s\S]*?)<\/form>/.exec(html);
-  if (form === null) throw new Error(`no Pay button on ${checkoutUrl}`);
-  const fields = new URLSearchParams();
-  for (const input of form[2]!.matchAll(/<(?:input|button)[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.append(input[1]!, input[2]!);
+  const opened = await openCheckout(checkoutUrl);
+  const action = /action="([^"]+\/pay)"/.exec(opened.html)?.[1];
+  if (action === undefined) throw new Error(`no Pay button on ${checkoutUrl}`);
   return async () => {
-    const response = await fetch(new URL(form[1]!, checkoutUrl), { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: fields.toString(), redirect: "manual" });
+    const response = await submitCheckoutForm(new URL(action, checkoutUrl), "pay", opened);
     // 409: closed at the PG before the customer pressed Pay.
     return response.status === 303 ? (response.headers.get("location") ?? undefined) : undefined;
   };
