@@ -109,6 +109,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
         modified: undefined,
         expectPg: b.PGType,
         expectPayType: b.PayType,
+        ...(b.PaymentId ? { paymentId: b.PaymentId } : {}),
         reason: "full cancel requested by the host",
       });
       return renderCancel(reply, b.OrderId, result);

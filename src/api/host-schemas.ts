@@ -54,6 +54,8 @@ export const FullCancelBodySchema = z.object({
   JoinerId: int32(0),
   NationCode: requiredString(8),
   RefundAccount: RefundAccountSchema,
+  /** Optional: the attempt to refund, for a late capture PGB reported as LATE_PAYMENT (lateCapture "notify"). */
+  PaymentId: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, "must be a PaymentId PGB gave").nullish(),
 });
 export const FULL_CANCEL_FIELDS = Object.keys(FullCancelBodySchema.shape);
 

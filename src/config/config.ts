@@ -36,6 +36,12 @@ export const TenantConfigSchema = z.object({
     .transform((value) => new Secret(value)),
   redirectOrigins: z.array(originSchema).min(1),
   routes: z.array(RouteSchema).min(1),
+  /**
+   * Money the PG captured on an attempt that is not the order's paid one (superseded, expired or
+   * failed in PGB): `refund` gives it back at once and tells the host (LATE_PAYMENT_REFUNDED);
+   * `notify` only tells the host (LATE_PAYMENT), which refunds it with FullCancel and that PaymentId.
+   */
+  lateCapture: z.enum(["refund", "notify"]).default("refund"),
   /** Per-PG settings; each connector validates its own entry. */
   pgs: z.record(z.string(), z.record(z.string(), z.unknown())),
 });

@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import { insertAlert, type AlertExecutor } from "../storage/alert-repository.ts";
 
-export const ALERT_TYPES = ["LATE_PAYMENT", "DEPOSIT_REVERSED", "PG_MISMATCH", "REFUND_CONFLICT", "NOTIFICATION_DEAD", "WEBHOOK_GAVE_UP"] as const;
+export const ALERT_TYPES = ["LATE_PAYMENT", "DEPOSIT_REVERSED", "PG_MISMATCH", "REFUND_CONFLICT", "REFUND_FAILED", "EXTERNAL_REFUND", "NOTIFICATION_DEAD", "WEBHOOK_GAVE_UP"] as const;
 
 export interface Alert {
   type: string;

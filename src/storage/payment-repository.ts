@@ -16,6 +16,7 @@ import {
   type EventSource,
   type PaymentStatus,
 } from "../core/payment-state.ts";
+import { moneyNotificationFields, type MoneyNotification } from "../core/money-notifications.ts";
 import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRow } from "./schema.ts";
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -166,6 +167,8 @@ export interface TransitionInput {
   patch?: Partial<Pick<NewPayment, "pg_transaction_id" | "checkout_url" | "pg_details" | "failure_code" | "failure_message" | "paid_at">>;
   /** Extra fields for the host notification (the refund that caused it, say). */
   notification?: Record<string, unknown>;
+  /** Send this notification instead of the one the state change implies (a refund undone, say). */
+  notifyAs?: MoneyNotification;
   /** The balance after the change, when the caller already knows it (saves reading it again). */
   balance?: Balance;
   /** Rows that belong to the change (the capture of a PAID), written before the notification is built. */
@@ -194,6 +197,10 @@ export async function transition(trx: Transaction<Database>, input: TransitionIn
   const fromStatus = PaymentStatusSchema.parse(row.previous_status);
   await input.effects?.(trx, payment);
   await appendEvent(trx, { paymentId: payment.id, from: fromStatus, to: input.to, event: input.event, source: input.source, detail: input.detail ?? {} });
+  if (input.notifyAs !== undefined) {
+    await enqueueMoneyNotification(trx, payment, input.notifyAs, input.balance ?? (await balanceOf(trx, payment)));
+    return payment;
+  }
   const type = notificationFor(fromStatus, input.to);
   if (type !== undefined) {
     const balance = input.balance ?? (await balanceOf(trx, payment));
@@ -239,6 +246,17 @@ function hostAmounts(payment: Payment, balance: Balance): Record<string, unknown
   };
 }
 
+/**
+ * Queues one of the money notifications (money-notifications.ts). With `balance`, the order's amounts
+ * ride along; a late capture's notification leaves them out, since that attempt is not the order's.
+ */
+export async function enqueueMoneyNotification(trx: Transaction<Database>, payment: Payment, n: MoneyNotification, balance?: Balance): Promise<void> {
+  await enqueueNotification(trx, payment, n.type, {
+    ...(balance === undefined ? {} : hostAmounts(payment, balance)),
+    ...moneyNotificationFields(n, payment.currency),
+  });
+}
+
 async function enqueueNotification(trx: Transaction<Database>, payment: Payment, type: string, extra: Record<string, unknown>): Promise<void> {
   const id = newId("msg");
   const payload = {
@@ -274,12 +292,12 @@ async function enqueueNotification(trx: Transaction<Database>, payment: Payment,
 
 export async function insertRefund(
   trx: Transaction<Database>,
-  r: { paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string },
+  r: { id?: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string },
 ): Promise<MoneyMovementRow> {
   return trx
     .insertInto("money_movements")
     .values({
-      id: newId("mm"),
+      id: r.id ?? newId("mm"),
       payment_id: r.paymentId,
       kind: "REFUND",
       amount: r.amount.toString(),
@@ -307,6 +325,72 @@ export async function insertCapture(trx: Transaction<Database>, payment: Payment
       updated_at: sql<Date>`now()`,
     })
     .execute();
+}
+
+/**
+ * Records money the PG captured on an attempt that is not the order's paid one. Answers false when
+ * it was recorded before (webhook, browser return and reconciler may all learn it).
+ */
+export async function insertLateCapture(trx: Transaction<Database>, payment: Payment, pgReference: string): Promise<boolean> {
+  const existing = await trx.selectFrom("money_movements").select("id").where("payment_id", "=", payment.id).where("kind", "=", "CAPTURE").executeTakeFirst();
+  if (existing !== undefined) return false;
+  await insertCapture(trx, payment, pgReference);
+  return true;
+}
+
+/** A late capture's automatic refund: its row id, derived from the attempt, is its idempotency key. */
+export function lateRefundId(paymentId: string): string {
+  return `mm_late_${paymentId}`;
+}
+
+/** Marks a refund row PGB did not send (a dashboard refund): never replayed as a host's cancel. */
+export const EXTERNAL_REFUND_FINGERPRINT = "external";
+
+/**
+ * A refund made at the PG outside PGB (its dashboard). Its idempotency key is the PG's refund id, so
+ * the unique index refuses to count one twice however many events report it.
+ */
+export async function insertExternalRefund(
+  trx: Transaction<Database>,
+  r: { paymentId: string; amount: bigint; balanceBefore: bigint; pgRefundId: string },
+): Promise<MoneyMovementRow | undefined> {
+  const after = r.balanceBefore - r.amount;
+  return trx
+    .insertInto("money_movements")
+    .values({
+      id: newId("mm"),
+      payment_id: r.paymentId,
+      kind: "REFUND",
+      amount: r.amount.toString(),
+      status: "SUCCEEDED",
+      balance_before: r.balanceBefore.toString(),
+      // Below zero only if PGB had reserved part of the balance for a refund of its own meanwhile.
+      balance_after: after >= 0n ? after.toString() : null,
+      idempotency_key: `pg:${r.pgRefundId}`,
+      request_fingerprint: EXTERNAL_REFUND_FINGERPRINT,
+      pg_reference: r.pgRefundId,
+      updated_at: sql<Date>`now()`,
+    })
+    .onConflict((oc) => oc.columns(["payment_id", "idempotency_key"]).where("idempotency_key", "is not", null).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** The PG's transaction (and what it told about it) on an attempt PGB had closed, for its late refund. */
+export async function recordPgTransaction(trx: Transaction<Database>, paymentId: string, pgTransactionId: string, details: string | undefined): Promise<void> {
+  await trx
+    .updateTable("payments")
+    .set({ pg_transaction_id: pgTransactionId, ...(details === undefined ? {} : { pg_details: details }), updated_at: sql<Date>`now()` })
+    .where("id", "=", paymentId)
+    .execute();
+}
+
+export async function findMovement(db: Executor, id: string): Promise<MoneyMovementRow | undefined> {
+  return db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+export async function findRefundByPgReference(db: Executor, paymentId: string, pgReference: string): Promise<MoneyMovementRow | undefined> {
+  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").where("pg_reference", "=", pgReference).executeTakeFirst();
 }
 
 export async function updateMovement(

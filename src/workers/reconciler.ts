@@ -147,6 +147,8 @@ export class Reconciler {
     const reports: CheckReport[] = [];
     for (const p of attempts) {
       if (p.status === "READY" || p.status === "WAITING_FOR_DEPOSIT") reports.push(await this.checkPayment(p.id));
+      // A replaced checkout may have been paid before it was closed at the PG (a late capture).
+      else if (p.status === "SUPERSEDED" && p.pgTransactionId !== null) reports.push(await this.checkSuperseded(p.id));
     }
     const ids = attempts.map((p) => p.id);
     const refunds = await this.#db
@@ -197,7 +199,7 @@ export class Reconciler {
       pgPayment = await connector.fetchPayment(ref);
     }
     if (pgPayment.status === "PAID") {
-      // Paid before it could be closed: settle-payment raises the LATE_PAYMENT alert for an operator.
+      // Paid before it could be closed: settle-payment records the late capture and refunds it.
       await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
       return { result: "late_payment", done: true };
     }

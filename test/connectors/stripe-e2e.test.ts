@@ -245,6 +245,66 @@ for (const backend of backends()) {
       assert.equal(released.Status, "PARTIALLY_CANCELLED");
     });
 
+    it("a refund Stripe moves from succeeded to failed: refund FAILED, balance restored, REFUND_FAILED to the host", async () => {
+      const { orderId } = await paidByWebhook("15000");
+      const cancel = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "15000", "5000", "10000"));
+      assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+      await waitForOrder(pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
+      sim.failSucceededRefund([...sim.refunds.keys()].at(-1)!, "expired_or_canceled_card");
+      await sim.waitForWebhooks();
+      const view = await waitForOrder(pgb, orderId, (b) => b.Status === "PAID");
+      assert.equal(view.RemainingPrice, "15000");
+      assert.equal((view.Refunds as Array<{ RefundId: string; Status: string }>).find((r) => r.RefundId === cancel.body.RefundId)?.Status, "FAILED");
+      const sent = await notifications(orderId);
+      assert.deepEqual(sent.map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "REFUND_FAILED"], "refund.updated, refund.failed and charge.refund.updated: one notification");
+      assert.equal(sent[2]!.payload.RefundId, cancel.body.RefundId);
+      assert.equal(sent[2]!.payload.RefundPrice, "5000");
+      assert.equal(sent[2]!.payload.PGCode, "expired_or_canceled_card");
+    });
+
+    it("a refund made in Stripe's dashboard: recorded once from charge.refunded, the balance follows, the host is told", async () => {
+      const { orderId, sessionId, paymentId } = await paidByWebhook("12000");
+      const refund = sim.dashboardRefund(sessionId, 4000);
+      await sim.waitForWebhooks();
+      const view = await waitForOrder(pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
+      assert.equal(view.RemainingPrice, "8000");
+      const told = (await notifications(orderId)).find((n) => n.type === "PAYMENT_PARTIALLY_CANCELLED");
+      assert.equal(told?.payload.RefundOrigin, "PG");
+      assert.equal(told?.payload.RefundPrice, "4000");
+      // Stripe resends the event; PGB's own later refund lists the dashboard one too: still counted once.
+      const event = sim.events.find((e) => e.type === "charge.refunded" && (e.data.object as { id: string }).id === refund.charge)!;
+      await sim.resendEvent(event.id);
+      const rest = await hostPost(pgb, "/PGB/FullCancel", full(orderId, 8000));
+      assert.equal(rest.status, 200, JSON.stringify(rest.body));
+      await sim.waitForWebhooks();
+      const rows = await pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").execute();
+      assert.deepEqual(rows.map((r) => [String(r.amount), r.status]).sort(), [["4000", "SUCCEEDED"], ["8000", "SUCCEEDED"]]);
+      assert.equal((await waitForOrder(pgb, orderId, (b) => b.Status === "CANCELLED")).RemainingPrice, "0");
+    });
+
+    it("refunds and reports a payment Stripe completes on a session PGB had expired (superseded)", async () => {
+      const first = await payStart({ TotalPrice: "4000" });
+      const again = await hostPost(pgb, "/PGB/PayStart", payStartBody({ OrderId: first.orderId, NationCode: "KR", TotalPrice: "4500" }));
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      for (let i = 0; i < 100 && sim.sessions.get(first.sessionId)?.status !== "expired"; i++) await sleep(20);
+      sim.payAfterExpiry(first.sessionId);
+      await sim.waitForWebhooks();
+      const intentId = sim.sessions.get(first.sessionId)!.payment_intent!;
+      for (let i = 0; i < 100 && ![...sim.refunds.values()].some((r) => r.payment_intent === intentId); i++) await sleep(20);
+      const refunds = [...sim.refunds.values()].filter((r) => r.payment_intent === intentId);
+      assert.deepEqual(refunds.map((r) => [r.amount, r.status]), [[4000, "succeeded"]]);
+      assert.equal(refunds[0]!.metadata?.pgb_refund_id, `mm_late_${first.paymentId}`, "the idempotency key derives from the attempt");
+      await sim.waitForWebhooks();
+      const late = (await notifications(first.orderId)).filter((n) => n.type === "LATE_PAYMENT_REFUNDED");
+      assert.equal(late.length, 1);
+      assert.equal(late[0]!.payload.PaymentId, first.paymentId);
+      assert.equal(late[0]!.payload.PGTransactionId, first.sessionId);
+      assert.equal(late[0]!.payload.CapturedPrice, "4000");
+      const view = await waitForOrder(pgb, first.orderId, () => true);
+      assert.equal(view.Status, "READY", "the order's own checkout is untouched");
+      assert.equal(view.PaidPrice, "0");
+    });
+
     it("retries Stripe's 500 answers on PayStart with the same idempotency key and creates one session", async () => {
       const before = sim.sessions.size;
       sim.failNext(2, 500, { on: "POST /v1/checkout/sessions" });

@@ -14,7 +14,7 @@ import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
 import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { demoTenant, HOST_ORIGIN, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
-import { TossSimulator } from "../simulators/toss/simulator.ts";
+import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
 
 const SECRET_KEY = "test_sk_e2eSimulatorSecret0001";
 const CLIENT_KEY = "test_ck_e2eSimulatorClient0001";
@@ -38,9 +38,11 @@ for (const backend of backends()) {
   describe(`Toss end to end on ${backend}`, () => {
     let sim: TossSimulator;
     let pgb: TestPgb;
+    /** Kept so a test can switch a simulator behaviour (refund transfers left pending...) and back. */
+    const simOptions: TossSimulatorOptions = { secretKey: SECRET_KEY, clientKey: CLIENT_KEY };
 
     before(async () => {
-      sim = await TossSimulator.start({ secretKey: SECRET_KEY, clientKey: CLIENT_KEY });
+      sim = await TossSimulator.start(simOptions);
       pgb = await startPgb(backend, { tenants: tenants(sim), factories: [testConnector, tossConnector] });
       sim.configureWebhooks({ url: `${pgb.url}/PGBReturn/toss/webhook/DEMO` });
     });
@@ -148,12 +150,14 @@ for (const backend of backends()) {
         await page.waitForURL(`${sim.url}/sim/checkout?**`);
         await page.click("#cancel");
         await page.waitForURL(`${HOST_ORIGIN}/**`);
-        assert.equal(new URL(page.url()).searchParams.get("Result"), "FAILED");
+        // Closing Toss's window ends nothing at Toss: the customer may still pay this checkout.
+        assert.equal(new URL(page.url()).searchParams.get("Result"), "PENDING");
       } finally {
         await browser.close();
       }
-      const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "FAILED");
-      assert.equal(view.FailureCode, "PAY_PROCESS_CANCELED");
+      const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "READY");
+      assert.equal(view.FailureCode, null);
+      assert.deepEqual(await notifications(started.orderId), []);
     });
 
     it("pays by card over the redirects alone, confirming once and notifying PAYMENT_COMPLETED once", async () => {
@@ -303,6 +307,47 @@ for (const backend of backends()) {
       assert.equal(refunded.body.RemainingPrice, "0");
       assert.equal(sim.payment(paymentId)?.status, "CANCELED");
       assert.deepEqual(sim.payment(paymentId)?.cancels.at(-1)?.refundReceiveAccount, { bank: "88", accountNumber: "110123456789", holderName: "홍길동" });
+    });
+
+    it("does not fail a payment on a forged fail return: the checkout stays open and the customer's genuine success return is confirmed", async () => {
+      const started = await payStart({ PayType: "CARD", TotalPrice: "9900" });
+      const forged = await fetch(`${pgb.url}/PGBReturn/toss/return/${started.paymentId}?code=REJECT_CARD_COMPANY&message=forged&orderId=${started.paymentId}`, { redirect: "manual" });
+      assert.equal(forged.status, 303);
+      assert.equal(new URL(forged.headers.get("location")!).searchParams.get("Result"), "PENDING");
+      assert.equal((await waitForOrder(pgb, started.orderId, () => true)).Status, "READY");
+      assert.deepEqual(await notifications(started.orderId), []);
+
+      const landing = await followReturn(await tossWindow(started.redirectUrl, "approve"));
+      assert.equal(landing.searchParams.get("Result"), "PAID");
+      await sim.flushWebhooks();
+      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+    });
+
+    it("a virtual-account refund whose bank transfer Toss reports FAILED: refund FAILED, balance restored, REFUND_FAILED to the host", async () => {
+      const { orderId, paymentId } = await waitingAccount("45000");
+      sim.deposit(paymentId);
+      await waitForOrder(pgb, orderId, (b) => b.Status === "PAID");
+      simOptions.vaRefundTransfer = "pending";
+      try {
+        const cancel = await hostPost(pgb, "/PGB/PartialCancel", {
+          DBType: "DEMO", OrderId: orderId, RefundPrice: "15000", CurrentTotalPrice: "45000", ModifedTotalPrice: "30000", JoinerId: 42, NationCode: "KR",
+          RefundAccount: { Bank: "88", AccountNumber: "110-123-456789", HolderName: "홍길동" },
+        });
+        assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+        assert.equal(cancel.body.RefundStatus, "PENDING", "the transfer has not happened yet");
+        sim.failRefundTransfer(paymentId, "PARTIAL_FAILED");
+        await sim.flushWebhooks();
+        const view = await waitForOrder(pgb, orderId, (b) => (b.Refunds as Array<{ Status: string }>).some((r) => r.Status === "FAILED"));
+        assert.equal(view.Status, "PAID");
+        assert.equal(view.RemainingPrice, "45000");
+        const failed = (await notifications(orderId)).find((n) => n.type === "REFUND_FAILED");
+        assert.ok(failed, "the host is told");
+        assert.equal(failed.payload.RefundId, cancel.body.RefundId);
+        assert.equal(failed.payload.RefundPrice, "15000");
+        assert.equal(failed.payload.PGCode, "REFUND_PARTIAL_FAILED");
+      } finally {
+        delete simOptions.vaRefundTransfer;
+      }
     });
 
     it("settles a confirm answered with Toss's 500 after it took effect by reading the payment back, without a second confirm", async () => {

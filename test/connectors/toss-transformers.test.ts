@@ -6,7 +6,7 @@ import {
   bankName,
   confirmIdempotencyKey,
   depositCallbackEventId,
-  failedReturn,
+  methodOf,
   idempotencyKey,
   mapStatus,
   normaliseMethod,
@@ -165,10 +165,12 @@ describe("Toss orderId and amounts", () => {
     assert.equal(successReturnParams({ paymentKey: "k", orderId: "o" }), undefined);
   });
 
-  it("keeps Toss's fail code and message from the fail URL, with a fallback when they are missing", () => {
-    const failed = failedReturn({ code: "PAY_PROCESS_CANCELED", message: "사용자에 의해 결제가 취소되었습니다." }, "r", "r", money(1000n, "KRW"));
-    assert.deepEqual(failed.failure, { code: "PAY_PROCESS_CANCELED", message: "사용자에 의해 결제가 취소되었습니다." });
-    assert.equal(failedReturn({ result: "fail" }, "r", "r", money(1000n, "KRW")).failure?.code, "PAY_PROCESS_ABORTED");
+  it("knows a virtual account by its virtualAccount object when method is empty or null", () => {
+    const va = { accountNumber: "X1", bankCode: "88", customerName: "홍길동", dueDate: "2026-03-09T00:00:00+09:00", expired: false, settlementStatus: "COMPLETED", refundStatus: "NONE" };
+    assert.equal(methodOf({ method: null, virtualAccount: va } as never), "VIRTUAL_ACCOUNT");
+    assert.equal(methodOf({ method: "", virtualAccount: va } as never), "VIRTUAL_ACCOUNT");
+    assert.equal(methodOf({ method: "카드", virtualAccount: null } as never), "CARD");
+    assert.equal(methodOf({ method: null, virtualAccount: null } as never), undefined);
   });
 
   it("maps PayTypes to the SDK's methods and refuses PayPal", () => {

@@ -16,7 +16,7 @@ import { ConnectorError, type Connector, type PgPayment } from "../../src/core/p
 import { type ConnectorDeps } from "../../src/connectors/factory.ts";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { migrate, openDatabase, type DatabaseHandle } from "../../src/storage/database.ts";
-import { TossSimulator } from "../simulators/toss/simulator.ts";
+import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
 
 const SECRET_KEY = "test_sk_simulatorSecretKey0001";
 const CLIENT_KEY = "test_ck_simulatorClientKey0001";
@@ -26,6 +26,8 @@ let clock = Date.parse("2026-03-02T01:00:00Z");
 const now = (): Date => new Date(clock);
 
 let sim: TossSimulator;
+/** Kept so a test can switch one of the simulator's behaviours (method answered null...) and back. */
+const simOptions: TossSimulatorOptions = { secretKey: SECRET_KEY, clientKey: CLIENT_KEY, now };
 let handle: DatabaseHandle;
 let deps: ConnectorDeps;
 let toss: Connector;
@@ -96,7 +98,7 @@ async function rejects(promise: Promise<unknown>, errorClass: string, pgCode: st
 }
 
 before(async () => {
-  sim = await TossSimulator.start({ secretKey: SECRET_KEY, clientKey: CLIENT_KEY, now });
+  sim = await TossSimulator.start(simOptions);
   handle = await openDatabase({ kind: "pglite" });
   await migrate(handle.db, tossConnector.migrations);
   deps = { db: handle.db, logger: pino({ level: "silent" }), publicUrl: PUBLIC_URL };
@@ -233,9 +235,21 @@ describe("Toss card payments", () => {
     assert.equal(sim.effectiveConfirms - confirmsBefore, 1);
   });
 
-  it("A card the issuer rejects comes back on the fail URL and is FAILED with Toss's code and message", async () => {
+  it("A fail return, forged or genuine, ends nothing Toss has not ended: Toss's record answers, and a success return afterwards is confirmed", async () => {
     const started = await startCheckout("CARD", 3000);
-    const result = await returnWith(started, { result: "fail", code: "REJECT_CARD_COMPANY", message: "결제 승인이 거절되었습니다.", orderId: started.paymentId });
+    const forged = await returnWith(started, { result: "fail", code: "REJECT_CARD_COMPANY", message: "결제 승인이 거절되었습니다.", orderId: started.paymentId });
+    assert.equal(forged.status, "PENDING", "no payment at Toss yet: still open");
+    const { result } = await payAndReturn(started, "CARD");
+    assert.equal(result.status, "PAID");
+  });
+
+  it("A card the issuer rejects is FAILED with Toss's code and message, read from Toss's record", async () => {
+    const started = await startCheckout("CARD", 3100);
+    const paymentKey = sim.authorize(started.paymentId, 3100, "CARD");
+    const aborted = sim.payment(paymentKey)!;
+    aborted.status = "ABORTED";
+    aborted.failure = { code: "REJECT_CARD_COMPANY", message: "결제 승인이 거절되었습니다." };
+    const result = await returnWith(started, { code: "REJECT_CARD_COMPANY", message: "whatever the URL says", orderId: started.paymentId });
     assert.equal(result.status, "FAILED");
     assert.deepEqual(result.failure, { code: "REJECT_CARD_COMPANY", message: "결제 승인이 거절되었습니다." });
   });
@@ -273,13 +287,13 @@ describe("Toss card payments", () => {
     assert.equal(confirmRequests(), before);
   });
 
-  it("A payment not confirmed within Toss's ten minutes is EXPIRED with EXPIRED_PAYMENT", async () => {
+  it("A payment not confirmed within Toss's ten minutes is EXPIRED: the confirm answers 404 NOT_FOUND_PAYMENT_SESSION", async () => {
     const started = await startCheckout("CARD", 8000);
     const paymentKey = sim.authorize(started.paymentId, 8000, "CARD");
     clock += 11 * 60_000;
     const result = await returnWith(started, { paymentKey, orderId: started.paymentId, amount: "8000" });
     assert.equal(result.status, "EXPIRED");
-    assert.equal(result.failure?.code, "EXPIRED_PAYMENT");
+    assert.equal(result.failure?.code, "NOT_FOUND_PAYMENT_SESSION");
     assert.equal(sim.payment(paymentKey)?.status, "EXPIRED");
   });
 
@@ -613,6 +627,99 @@ describe("Toss refunds", () => {
     const { paymentKey } = await payAndReturn(started, "CARD");
     sim.failNext(1, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING", { path: `/v1/payments/${paymentKey}` });
     await rejects(toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId }), "retryable", "FAILED_INTERNAL_SYSTEM_PROCESSING");
+  });
+});
+
+describe("Toss's after-the-fact and throttling behaviours", () => {
+  const account = { bank: "88", accountNumber: "110123456789", holderName: "홍길동" };
+
+  it("FORBIDDEN_CONSECUTIVE_REQUEST (403) is retryable on GET and on a cancel, and the cancel retried later refunds once", async () => {
+    simOptions.consecutiveRequestWindowMs = 60_000;
+    try {
+      const started = await startCheckout("CARD", 6000);
+      const { paymentKey, result } = await payAndReturn(started, "CARD");
+      await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId }).catch(() => undefined);
+      await rejects(toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId }), "retryable", "FORBIDDEN_CONSECUTIVE_REQUEST");
+      const refund = { pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(6000n, "KRW"), idempotencyKey: randomUUID(), reason: "x", details: result.details };
+      await rejects(toss.refund(refund), "retryable", "FORBIDDEN_CONSECUTIVE_REQUEST");
+      simOptions.consecutiveRequestWindowMs = 0;
+      const before = sim.effectiveCancels;
+      assert.equal((await toss.refund(refund)).status, "SUCCEEDED");
+      assert.equal(sim.effectiveCancels - before, 1);
+    } finally {
+      simOptions.consecutiveRequestWindowMs = 0;
+    }
+  });
+
+  it("FAILED_REFUND_PROCESS (500) on a cancel is retryable, never a refusal, and the retry refunds once", async () => {
+    const started = await startCheckout("CARD", 6100);
+    const { paymentKey, result } = await payAndReturn(started, "CARD");
+    sim.failNext(1, 500, "FAILED_REFUND_PROCESS", { path: "/cancel", message: "은행 응답시간 지연이나 일시적인 오류로 환불요청에 실패했습니다." });
+    const refund = { pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(6100n, "KRW"), idempotencyKey: randomUUID(), reason: "x", details: result.details };
+    await rejects(toss.refund(refund), "retryable", "FAILED_REFUND_PROCESS");
+    const before = sim.effectiveCancels;
+    assert.equal((await toss.refund(refund)).status, "SUCCEEDED");
+    assert.equal(sim.effectiveCancels - before, 1);
+  });
+
+  for (const methodAnswer of ["null", "empty"] as const) {
+    it(`A virtual account whose answers carry method ${methodAnswer === "null" ? "null" : '""'} is still known as one: no refund without the refund account`, async () => {
+      simOptions.methodAnswer = methodAnswer;
+      try {
+        const started = await startCheckout("VIRTUAL_ACCOUNT", 42000);
+        const { paymentKey, result } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
+        assert.equal(result.status, "WAITING_FOR_DEPOSIT");
+        sim.deposit(started.paymentId);
+        for (const details of [result.details, undefined]) {
+          await rejects(
+            toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(42000n, "KRW"), idempotencyKey: randomUUID(), reason: "x", ...(details ? { details } : {}) }),
+            "declined",
+            "REFUND_ACCOUNT_REQUIRED",
+          );
+        }
+      } finally {
+        delete simOptions.methodAnswer;
+      }
+    });
+  }
+
+  for (const as of ["FAILED", "PARTIAL_FAILED"] as const) {
+    it(`A virtual-account refund whose bank transfer Toss reports ${as} is PENDING first, then FAILED, never SUCCEEDED`, async () => {
+      simOptions.vaRefundTransfer = "pending";
+      try {
+        const started = await startCheckout("VIRTUAL_ACCOUNT", 43000);
+        const { paymentKey, result } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
+        sim.deposit(started.paymentId);
+        const key = randomUUID();
+        const amount = as === "FAILED" ? 43000n : 13000n;
+        const outcome = await toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(amount, "KRW"), idempotencyKey: key, reason: "x", refundAccount: account, details: result.details });
+        assert.equal(outcome.status, "PENDING");
+        const lookup = { pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: key, amount: money(amount, "KRW") };
+        assert.equal((await toss.lookupRefund!(lookup)).status, "PENDING");
+        sim.failRefundTransfer(started.paymentId, as);
+        const failed = await toss.lookupRefund!(lookup);
+        assert.equal(failed.status, "FAILED");
+        assert.equal(failed.status === "FAILED" ? failed.code : undefined, `REFUND_${as}`);
+      } finally {
+        delete simOptions.vaRefundTransfer;
+      }
+    });
+  }
+
+  it("A virtual-account refund whose bank transfer completes is SUCCEEDED", async () => {
+    simOptions.vaRefundTransfer = "pending";
+    try {
+      const started = await startCheckout("VIRTUAL_ACCOUNT", 44000);
+      const { paymentKey, result } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
+      sim.deposit(started.paymentId);
+      const key = randomUUID();
+      await toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(44000n, "KRW"), idempotencyKey: key, reason: "x", refundAccount: account, details: result.details });
+      sim.completeRefundTransfer(started.paymentId);
+      const done = await toss.lookupRefund!({ pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: key, amount: money(44000n, "KRW") });
+      assert.equal(done.status, "SUCCEEDED");
+    } finally {
+      delete simOptions.vaRefundTransfer;
+    }
   });
 });
 

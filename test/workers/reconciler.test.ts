@@ -121,6 +121,14 @@ for (const backend of backends()) {
         assert.equal(view.Status, "PAID");
         assert.equal(view.RemainingPrice, "6000", "the reservation is released");
         assert.equal(BigInt((await testPgPayment(withLookup.pgb, paymentId)).refunded), 0n);
+        // The host had been told the outcome would follow: it is told the refund failed.
+        const failed = await eventually("REFUND_FAILED at the host", async () => withLookup.host.acceptedFor(orderId).find((r) => r.type === "REFUND_FAILED"));
+        const refundId = (view.Refunds as Array<{ RefundId: string; Status: string }>).find((r) => r.Status === "FAILED")!.RefundId;
+        assert.equal(failed.payload.RefundId, refundId);
+        assert.equal(failed.payload.RefundPrice, "6000");
+        assert.equal(failed.payload.PGCode, "NOT_RECEIVED");
+        assert.equal(failed.payload.RemainingPrice, "6000");
+        assert.equal(failed.payload.PaymentId, paymentId);
 
         const again = await hostPost(withLookup.pgb, "/PGB/FullCancel", full(orderId, 6000));
         assert.equal(again.status, 200, JSON.stringify(again.body));

@@ -10,13 +10,14 @@ import type { FastifyInstance } from "fastify";
 import Stripe from "stripe";
 import { z } from "zod";
 import { Secret } from "../../core/secret.ts";
-import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
 import { type ConnectorFactory, type ConnectorRouteDeps } from "../factory.ts";
 import {
   paymentIntentIdOf,
   toPgPayment,
   toStripeAmount,
   toRefundCreateParams,
+  toPgRefund,
   toRefundOutcome,
   toSessionCreateParams,
   toWebhookAction,
@@ -177,6 +178,18 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
         throw new ConnectorError("declined", `Stripe session ${input.pgTransactionId} has no payment to refund`, "payment_intent_missing");
       }
       return toRefundOutcome(await createRefund(input, intentId));
+    },
+
+    /** Every refund of the session's payment, including ones made in Stripe's dashboard. */
+    async listRefunds(ref): Promise<PgRefund[]> {
+      const intentId = await intentIdFor(ref);
+      if (intentId === null) return [];
+      const all = await call("GET", "list refunds", async () => {
+        const found: unknown[] = [];
+        for await (const refund of stripe.refunds.list({ payment_intent: intentId, limit: 100 })) found.push(refund);
+        return found;
+      });
+      return all.map((raw) => toPgRefund(parseAnswer(StripeRefundSchema, raw, "GET", "refund")));
     },
 
     async expireCheckout(ref): Promise<void> {

@@ -6,7 +6,7 @@ import type Stripe from "stripe";
 import { currencyExponent, isCurrencyCode } from "../../core/currency.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
-import { ConnectorError, type CheckoutInput, type PgPayment, type PgPaymentStatus, type RefundInput, type RefundOutcome, type WebhookAction } from "../../core/ports/connector.ts";
+import { ConnectorError, type CheckoutInput, type PgPayment, type PgPaymentStatus, type PgRefund, type RefundInput, type RefundOutcome, type WebhookAction } from "../../core/ports/connector.ts";
 import {
   PGB_METADATA,
   StripeChargeReferenceSchema,
@@ -265,13 +265,26 @@ export function toRefundOutcome(refund: StripeRefund): RefundOutcome {
   }
 }
 
+/** One of the intent's refunds as the core compares it with its own rows (pgbRefundId: PGB sent it). */
+export function toPgRefund(refund: StripeRefund): PgRefund {
+  const outcome = toRefundOutcome(refund);
+  const pgbRefundId = refund.metadata?.[PGB_METADATA.refundId];
+  return {
+    pgRefundId: refund.id,
+    amount: fromStripeAmount(refund.amount, refund.currency),
+    status: outcome.status,
+    ...(outcome.status === "FAILED" ? { failure: { code: outcome.code, message: outcome.message } } : {}),
+    ...(pgbRefundId === undefined ? {} : { pgbRefundId }),
+  };
+}
+
 export const PAYMENT_EVENT_TYPES: ReadonlySet<string> = new Set([
   "checkout.session.completed",
   "checkout.session.async_payment_succeeded",
   "checkout.session.async_payment_failed",
   "checkout.session.expired",
 ]);
-export const REFUND_EVENT_TYPES: ReadonlySet<string> = new Set(["charge.refunded", "refund.updated", "refund.failed"]);
+export const REFUND_EVENT_TYPES: ReadonlySet<string> = new Set(["charge.refunded", "refund.updated", "refund.failed", "charge.refund.updated"]);
 
 /**
  * A verified event → the action the core takes. Only references cross: the core re-reads the

@@ -11,7 +11,7 @@
  * where webhooks go come from PGB's own publicUrl, never from the id: the TEST secret of the example
  * config is public, and a minted id must not send a browser or a signed POST anywhere else.
  */
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import { Webhook } from "standardwebhooks";
 import type { Logger } from "pino";
@@ -73,6 +73,9 @@ export interface TestPgTables {
     payment_id: string;
     idempotency_key: string;
     amount: string | number | bigint;
+    /** SUCCEEDED, or FAILED when the TEST PG fails it after the fact (test-pg-0002). */
+    status: string;
+    failure_code: string | null;
     created_at: Date | string;
   };
 }
@@ -109,7 +112,25 @@ export const testPgMigrations = {
     },
     async down(): Promise<void> {},
   },
+  // A refund can fail after it succeeded (a card that no longer takes it), as at a real PG.
+  "test-pg-0002": {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`ALTER TABLE test_pg_refunds ADD COLUMN status text NOT NULL DEFAULT 'SUCCEEDED'`.execute(db);
+      await sql`ALTER TABLE test_pg_refunds ADD COLUMN failure_code text`.execute(db);
+    },
+    async down(): Promise<void> {},
+  },
 };
+
+export interface TestPgRefund {
+  refundId: string;
+  paymentId: string;
+  amountMinor: bigint;
+  status: "SUCCEEDED" | "FAILED";
+  failureCode: string | null;
+  /** The merchant's idempotency key (PGB's refund row id); null for a refund made in the dashboard. */
+  merchantKey: string | null;
+}
 
 export class TestPgError extends Error {
   constructor(readonly code: string, message: string, readonly httpStatus: number) {
@@ -282,9 +303,9 @@ export class FakeTestPg {
   }
 
   /** The refund sent with this idempotency key, if the fake PG ever received it. */
-  async findRefund(tenant: string, idempotencyKey: string): Promise<{ refundId: string; paymentId: string; amountMinor: bigint } | undefined> {
+  async findRefund(tenant: string, idempotencyKey: string): Promise<{ refundId: string; paymentId: string; amountMinor: bigint; status: string; failureCode: string | null } | undefined> {
     const row = await this.db.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
-    return row && { refundId: row.id, paymentId: row.payment_id, amountMinor: BigInt(row.amount) };
+    return row && { refundId: row.id, paymentId: row.payment_id, amountMinor: BigInt(row.amount), status: row.status, failureCode: row.failure_code };
   }
 
   /** Refunds are idempotent on the key: a resent refund answers the first result. */
@@ -303,7 +324,10 @@ export class FakeTestPg {
         throw new TestPgError("REFUND_EXCEEDS_PAYMENT", "refund exceeds what is left of the payment", 422);
       }
       const refundId = newId("tprf");
-      await trx.insertInto("test_pg_refunds").values({ id: refundId, payment_id: id, idempotency_key: `${tenant}:${idempotencyKey}`, amount: amountMinor.toString(), created_at: new Date() }).execute();
+      await trx
+        .insertInto("test_pg_refunds")
+        .values({ id: refundId, payment_id: id, idempotency_key: `${tenant}:${idempotencyKey}`, amount: amountMinor.toString(), status: "SUCCEEDED", failure_code: null, created_at: new Date() })
+        .execute();
       const updated = await trx
         .updateTable("test_pg_payments")
         .set({ refunded: sql`refunded + ${amountMinor.toString()}::bigint`, updated_at: new Date() })
@@ -312,6 +336,49 @@ export class FakeTestPg {
         .executeTakeFirstOrThrow();
       return { refundId, payment: this.toPayment(updated) };
     });
+  }
+
+  /** Every refund of a payment, PGB's and the dashboard's, oldest first. */
+  async listRefunds(tenant: string, id: string): Promise<TestPgRefund[]> {
+    await this.get(tenant, id);
+    const rows = await this.db.selectFrom("test_pg_refunds").selectAll().where("payment_id", "=", id).orderBy("created_at").orderBy("id").execute();
+    return rows.map((row) => ({
+      refundId: row.id,
+      paymentId: row.payment_id,
+      amountMinor: BigInt(row.amount),
+      status: row.status === "FAILED" ? "FAILED" : "SUCCEEDED",
+      failureCode: row.failure_code,
+      merchantKey: row.idempotency_key.startsWith(`${tenant}:`) ? row.idempotency_key.slice(tenant.length + 1) : null,
+    }));
+  }
+
+  /** The merchant refunds in the TEST PG's "dashboard", not through PGB. Sends a refund webhook. */
+  async dashboardRefund(id: string, amountMinor: bigint): Promise<string> {
+    const payment = await this.stored(id);
+    if (payment === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
+    const { refundId } = await this.refund(payment.tenant, id, amountMinor, `dashboard-${randomUUID()}`);
+    await this.db.updateTable("test_pg_refunds").set({ idempotency_key: `dashboard:${refundId}` }).where("id", "=", refundId).execute();
+    this.sendWebhook(payment, { type: "refund.updated", refundId });
+    return refundId;
+  }
+
+  /**
+   * A refund that had succeeded fails afterwards (the card account was closed, say): the money is back
+   * with the merchant, and the TEST PG says so in a refund webhook.
+   */
+  async failRefundAfterSuccess(refundId: string, failureCode = "CARD_ACCOUNT_CLOSED"): Promise<void> {
+    const refund = await this.db.selectFrom("test_pg_refunds").selectAll().where("id", "=", refundId).executeTakeFirst();
+    if (refund === undefined || refund.status !== "SUCCEEDED") throw new TestPgError("INVALID_STATE", `refund ${refundId} cannot fail now`, 409);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable("test_pg_refunds").set({ status: "FAILED", failure_code: failureCode }).where("id", "=", refundId).execute();
+      await trx
+        .updateTable("test_pg_payments")
+        .set({ refunded: sql`refunded - ${String(refund.amount)}::bigint`, updated_at: new Date() })
+        .where("id", "=", refund.payment_id)
+        .execute();
+    });
+    const payment = await this.findById(refund.payment_id);
+    if (payment !== undefined) this.sendWebhook(payment, { type: "refund.updated", refundId });
   }
 
   private async setStatus(payment: TestPgPayment, to: TestPgStatus, from: TestPgStatus[], extra: { account?: string } = {}): Promise<TestPgPayment> {
@@ -332,10 +399,11 @@ export class FakeTestPg {
    * Fire and forget, like a PG: the webhook races the customer's browser coming back. A failed
    * delivery is retried a few times with backoff; a real PG retries for days.
    */
-  private sendWebhook(payment: TestPgPayment): void {
+  private sendWebhook(payment: TestPgPayment, about: { type: "refund.updated"; refundId: string } | undefined = undefined): void {
     const target = this.webhookTargetFor(payment.tenant);
     if (target === undefined || target.delivery === "drop") return;
-    const event = { id: newId("evt"), type: "payment.updated", created: new Date().toISOString(), data: { paymentId: payment.id, merchantReference: payment.merchantReference, status: payment.status } };
+    const data = { paymentId: payment.id, merchantReference: payment.merchantReference, status: payment.status, ...(about ? { refundId: about.refundId } : {}) };
+    const event = { id: newId("evt"), type: about?.type ?? "payment.updated", created: new Date().toISOString(), data };
     const body = JSON.stringify(event);
     const signer = new Webhook(target.secret);
     const copies = target.delivery === "duplicate" ? 2 : 1;

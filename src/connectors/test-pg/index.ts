@@ -6,7 +6,7 @@ import type { Kysely } from "kysely";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
 import { isCurrencyCode } from "../../core/currency.ts";
-import { ConnectorError, type Connector, type PgPayment, type RefundLookup, type WebhookAction } from "../../core/ports/connector.ts";
+import { ConnectorError, type Connector, type PgPayment, type PgRefund, type RefundLookup, type WebhookAction } from "../../core/ports/connector.ts";
 import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
 import type { Money } from "../../core/money.ts";
 import { FakeTestPg, TestPgError, testPgMigrations, type TestPgPayment, type TestPgTables } from "./fake-pg.ts";
@@ -127,7 +127,9 @@ class TestConnector implements Connector {
     }
     const event = WebhookEventSchema.safeParse(verified);
     if (!event.success) return { kind: "rejected", reason: "not a TEST PG event" };
-    return { kind: "payment", eventId: event.data.id, pgTransactionId: event.data.data.paymentId, paymentReference: event.data.data.merchantReference };
+    const about = { eventId: event.data.id, pgTransactionId: event.data.data.paymentId, paymentReference: event.data.data.merchantReference };
+    if (event.data.type === "refund.updated") return { kind: "refund", ...about, ...(event.data.data.refundId ? { pgRefundId: event.data.data.refundId } : {}) };
+    return { kind: "payment", ...about };
   }
 
   async fetchPayment(ref: { pgTransactionId: string }): Promise<PgPayment> {
@@ -149,13 +151,28 @@ class TestConnector implements Connector {
     await call(() => this.fake.expire(this.tenant, ref.pgTransactionId));
   }
 
+  async listRefunds(ref: { pgTransactionId: string }): Promise<PgRefund[]> {
+    const payment = await call(() => this.fake.get(this.tenant, ref.pgTransactionId));
+    if (!isCurrencyCode(payment.currency)) throw new ConnectorError("fatal", `TEST payment ${payment.id} has currency ${payment.currency}`);
+    const currency = payment.currency;
+    return (await call(() => this.fake.listRefunds(this.tenant, ref.pgTransactionId))).map((r) => ({
+      pgRefundId: r.refundId,
+      amount: { minor: r.amountMinor, currency },
+      status: r.status,
+      ...(r.status === "FAILED" ? { failure: { code: r.failureCode ?? "FAILED", message: "the TEST PG failed the refund after it had succeeded" } } : {}),
+      ...(r.merchantKey === null ? {} : { pgbRefundId: r.merchantKey }),
+    }));
+  }
+
   async lookupRefund(ref: { pgTransactionId: string; idempotencyKey: string; amount: Money }): Promise<RefundLookup> {
     const found = await call(() => this.fake.findRefund(this.tenant, ref.idempotencyKey));
     if (found === undefined) return { status: "NOT_FOUND" };
     if (found.paymentId !== ref.pgTransactionId || found.amountMinor !== ref.amount.minor) {
       throw new ConnectorError("fatal", `TEST refund ${found.refundId} does not match the refund PGB asked about`);
     }
-    return { status: "SUCCEEDED", pgRefundId: found.refundId };
+    return found.status === "FAILED"
+      ? { status: "FAILED", pgRefundId: found.refundId, code: found.failureCode ?? "FAILED", message: "the TEST PG failed the refund" }
+      : { status: "SUCCEEDED", pgRefundId: found.refundId };
   }
 }
 

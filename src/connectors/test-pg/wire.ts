@@ -6,9 +6,9 @@ import type { TestPgStatus } from "./fake-pg.ts";
 /** The TEST PG's webhook body. It only names the payment; PGB re-reads the payment before acting. */
 export const WebhookEventSchema = z.object({
   id: z.string().min(1),
-  type: z.literal("payment.updated"),
+  type: z.enum(["payment.updated", "refund.updated"]),
   created: z.string(),
-  data: z.object({ paymentId: z.string().min(1), merchantReference: z.string().min(1), status: z.string() }),
+  data: z.object({ paymentId: z.string().min(1), merchantReference: z.string().min(1), status: z.string(), refundId: z.string().min(1).optional() }),
 });
 
 export function toPgStatus(status: TestPgStatus, refunded: bigint, amount: bigint): PgPaymentStatus {

@@ -27,6 +27,11 @@ const TRANSIENT_CODES = new Set([
   "COMMON_ERROR",
   "IDEMPOTENT_REQUEST_PROCESSING",
 ]);
+/**
+ * Refused unprocessed and worth another try later, whatever the method: Toss throttling repeated
+ * calls on one payment (403, on GET too), and a refund the bank could not take just now (500).
+ */
+const RETRY_LATER_CODES = new Set(["FORBIDDEN_CONSECUTIVE_REQUEST", "FAILED_REFUND_PROCESS"]);
 /** Our keys are wrong or unusable: no retry will help, an operator must. */
 const FATAL_CODES = new Set(["INVALID_API_KEY", "UNAUTHORIZED_KEY", "UNAUTHORIZED", "INCORRECT_BASIC_AUTH_FORMAT", "INVALID_AUTHORIZE_AUTH"]);
 
@@ -38,7 +43,7 @@ export function readTossError(status: number, body: unknown): PgErrorReading {
   const meaning: PgAnswerMeaning =
     status === 401 || (code !== undefined && FATAL_CODES.has(code))
       ? "misconfigured"
-      : status === 429
+      : status === 429 || (code !== undefined && RETRY_LATER_CODES.has(code))
         ? "unprocessed"
         : status >= 500 || (code !== undefined && TRANSIENT_CODES.has(code))
           ? "pg-fault"

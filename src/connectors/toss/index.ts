@@ -18,7 +18,7 @@ import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
 import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
-import { confirmIdempotencyKey, failedReturn, moneyToWon, normaliseMethod, readDetails, refundOutcomeOf, returnAmountMatches, sdkMethodFor, successReturnParams, toPgPayment, tossOrderIdFor } from "./transformers.ts";
+import { confirmIdempotencyKey, methodOf, moneyToWon, readDetails, refundOutcomeOf, returnAmountMatches, sdkMethodFor, successReturnParams, toPgPayment, tossOrderIdFor } from "./transformers.ts";
 import { type TossCancelRequest, type TossConfirmRequest, type TossPayment } from "./wire.ts";
 import { TOSS_CAPABILITIES } from "./capabilities.ts";
 import { TossApi } from "./client.ts";
@@ -103,10 +103,11 @@ class TossConnector implements Connector {
     const success = successReturnParams(input.query);
     if (success === undefined) {
       if (input.query.result === "fail" || input.query.code !== undefined) {
-        await this.#store.setStatus(reference, "FAILED", ["OPEN"]);
-        return failedReturn(input.query, reference, knownId, input.amount);
+        // Anyone can call the fail URL with any code, and Toss ends nothing on it either (the
+        // customer may open the payment window again): only Toss's own record may end the payment.
+        this.#logger.info({ paymentReference: reference, code: (input.query.code ?? "").slice(0, 64) }, "Toss fail return; asking Toss instead of believing it");
       }
-      // A bare return (back button, a bookmark) says nothing: answer Toss's current truth.
+      // A bare or fail return (back button, a bookmark, a closed window) says nothing: answer Toss's current truth.
       return this.fetchPayment({ pgTransactionId: knownId, paymentReference: reference, details: input.details });
     }
 
@@ -139,7 +140,8 @@ class TossConnector implements Connector {
         await this.#store.setStatus(reference, "FAILED", ["OPEN"]);
         return {
           pgTransactionId: knownId,
-          status: error.pgCode === "EXPIRED_PAYMENT" ? "EXPIRED" : "FAILED",
+          // Past Toss's 10-minute confirm window the payment session is gone: 404 NOT_FOUND_PAYMENT_SESSION.
+          status: error.pgCode === "NOT_FOUND_PAYMENT_SESSION" ? "EXPIRED" : "FAILED",
           amount: input.amount,
           paymentReference: reference,
           failure: { code: error.pgCode ?? "DECLINED", message: (error.pgMessage ?? error.message) },
@@ -218,7 +220,7 @@ class TossConnector implements Connector {
       const current = await this.#api.get(paymentKey !== undefined ? `/v1/payments/${enc(paymentKey)}` : `/v1/payments/orders/${enc(tossOrderId)}`);
       assertOurs(current, tossOrderId);
       paymentKey = current.paymentKey;
-      method = normaliseMethod(current.method);
+      method = methodOf(current);
     }
     // Money deposited into a virtual account can only go back to a bank account the customer names.
     if (method === "VIRTUAL_ACCOUNT" && input.refundAccount === undefined) {

@@ -178,10 +178,19 @@ export function toVirtualAccount(payment: TossPayment): VirtualAccount | undefin
   };
 }
 
+/**
+ * The payment's method. Real answers sometimes carry `method` as "" or null; the method's own object
+ * (virtualAccount) is there whatever `method` says, and it decides how a refund must be sent.
+ */
+export function methodOf(payment: Pick<TossPayment, "method" | "virtualAccount">): TossMethod | undefined {
+  if (payment.virtualAccount !== null && payment.virtualAccount !== undefined) return "VIRTUAL_ACCOUNT";
+  return normaliseMethod(payment.method);
+}
+
 /** One Toss Payment → what PGB's core compares with its record. */
 export function toPgPayment(payment: TossPayment, paymentReference: string): PgPayment {
   const status = mapStatus(payment);
-  const method = normaliseMethod(payment.method);
+  const method = methodOf(payment);
   const details: TossDetails = { paymentKey: payment.paymentKey, tossOrderId: payment.orderId };
   if (method !== undefined) details.method = method;
   if (payment.secret) details.secret = payment.secret;
@@ -218,24 +227,6 @@ function failureMessageFor(status: TossPaymentStatus): string {
   }
 }
 
-/** A browser that came back on the fail URL: Toss's code and message, as Toss gave them. */
-export function failedReturn(query: Record<string, string>, paymentReference: string, pgTransactionId: string, amount: Money): PgPayment {
-  return {
-    pgTransactionId,
-    status: "FAILED",
-    amount,
-    paymentReference,
-    failure: {
-      code: nonEmpty(query.code) ?? "PAY_PROCESS_ABORTED",
-      message: nonEmpty(query.message) ?? "The payment was not completed.",
-    },
-  };
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === "" ? undefined : value.slice(0, 500);
-}
-
 /** What a success return carries, if it carries it all. */
 export function successReturnParams(query: Record<string, string>): { paymentKey: string; orderId: string; amount: string } | undefined {
   const { paymentKey, orderId, amount } = query;
@@ -256,6 +247,13 @@ export function refundOutcomeOf(payment: TossPayment): RefundOutcome | undefined
   const cancel = latestCancel(payment.cancels ?? []);
   if (cancel === undefined) return undefined;
   const status = cancel.cancelStatus ?? "DONE";
+  // A deposited virtual account is refunded by a bank transfer Toss reports apart from the cancel:
+  // the cancel is DONE while the transfer is PENDING, and the transfer can still fail.
+  const transfer = payment.virtualAccount?.refundStatus;
+  if (status === "DONE" && (transfer === "FAILED" || transfer === "PARTIAL_FAILED")) {
+    return { status: "FAILED", pgRefundId: cancel.transactionKey, code: `REFUND_${transfer}`, message: `Toss reports the refund transfer to the customer's account ${transfer}.` };
+  }
+  if (status === "DONE" && transfer === "PENDING") return { status: "PENDING", pgRefundId: cancel.transactionKey };
   if (status === "DONE") return { status: "SUCCEEDED", pgRefundId: cancel.transactionKey };
   if (status === "ABORTED" || status === "FAILED") {
     return { status: "FAILED", pgRefundId: cancel.transactionKey, code: `CANCEL_${status}`, message: `Toss reports the cancel as ${status}.` };

@@ -131,6 +131,16 @@ export type RefundOutcome =
   | { status: "PENDING"; pgRefundId: string }
   | { status: "FAILED"; pgRefundId?: string; code: string; message: string };
 
+/** One refund as the PG records it, whoever made it (PGB, or someone in the PG's dashboard). */
+export interface PgRefund {
+  pgRefundId: string;
+  amount: Money;
+  status: "SUCCEEDED" | "PENDING" | "FAILED";
+  failure?: { code: string; message: string };
+  /** PGB's refund row id, when PGB sent this refund (the PG echoes the idempotency key or metadata). */
+  pgbRefundId?: string;
+}
+
 /** What a PG knows of a refund PGB sent, or may have sent. */
 export type RefundLookup = RefundOutcome | { status: "NOT_FOUND" };
 
@@ -188,4 +198,9 @@ export interface Connector {
    * without this method gets `refund` re-sent with the same idempotency key instead.
    */
   lookupRefund?(ref: RefundRef): Promise<RefundLookup>;
+  /**
+   * Optional. Every refund the PG records for this payment. With it PGB notices a refund made outside
+   * it (a dashboard refund) and a refund the PG failed after reporting it succeeded.
+   */
+  listRefunds?(ref: PaymentRef): Promise<PgRefund[]>;
 }

@@ -16,12 +16,17 @@ import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
 import type { CurrencyCode } from "../currency.ts";
 import { notConfigured, type CoreDeps } from "../deps.ts";
+import { isCaptured } from "../payment-state.ts";
 import { connectorFailure } from "./connector-failure.ts";
-import type { MoneyMovementRow } from "../../storage/schema.ts";
+import type { Transaction } from "kysely";
+import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
 import {
   appendEvent,
   balanceFrom,
   balanceOf,
+  enqueueMoneyNotification,
+  findPayment,
+  EXTERNAL_REFUND_FINGERPRINT,
   insertRefund,
   lockCapturedPayment,
   paymentsOfOrder,
@@ -44,6 +49,8 @@ export interface CancelInput {
   expectPg?: string;
   expectPayType?: string;
   idempotencyKey: string | undefined;
+  /** FullCancel of one attempt: a late capture the host was told of (LATE_PAYMENT), or the order's paid one. */
+  paymentId?: string;
   refundAccount?: { bank: string; accountNumber: string; holderName: string };
   reason: string;
   /** Who asked: the host's API (default) or an operator in the console; recorded in the history. */
@@ -74,7 +81,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
     .digest("hex");
 
   const reserved = await deps.db.transaction().execute(async (trx) => {
-    const payment = await lockCapturedPayment(trx, input.tenant, input.orderId);
+    const payment = input.paymentId === undefined ? await lockCapturedPayment(trx, input.tenant, input.orderId) : await lockAttemptWithMoney(trx, input.tenant, input.orderId, input.paymentId);
     if (payment === undefined) {
       const any = await paymentsOfOrder(trx, input.tenant, input.orderId);
       return any.length === 0
@@ -104,6 +111,8 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
     const sameAmounts = refunds.find(
       (r) =>
         r.status !== "FAILED" &&
+        // Only the host's own refunds: one made in the PG's dashboard is not a cancel to replay.
+        r.request_fingerprint !== EXTERNAL_REFUND_FINGERPRINT &&
         BigInt(r.balance_before ?? -1) === input.current.minor &&
         (input.refund === undefined ? BigInt(r.balance_after ?? -1) === 0n : BigInt(r.amount) === input.refund.minor),
     );
@@ -144,6 +153,15 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
   if (reserved.value.kind === "replay") return succeed(reserved.value.output);
   const { payment, refund, paid } = reserved.value;
   return executeRefund(deps, payment, refund, paid, input);
+}
+
+/** The named attempt of this order, locked, if money was captured on it (the paid attempt, or a late capture). */
+async function lockAttemptWithMoney(trx: Transaction<Database>, tenant: string, orderId: number, paymentId: string): Promise<Payment | undefined> {
+  const payment = await findPayment(trx, paymentId, { forUpdate: true });
+  if (payment === undefined || payment.tenant !== tenant || payment.orderId !== orderId) return undefined;
+  if (isCaptured(payment.status)) return payment;
+  const captured = await trx.selectFrom("money_movements").select("id").where("payment_id", "=", payment.id).where("kind", "=", "CAPTURE").executeTakeFirst();
+  return captured === undefined ? undefined : payment;
 }
 
 type Reservation =
@@ -233,6 +251,27 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
       .where("status", "in", ["PENDING", "UNKNOWN"])
       .returning("id")
       .executeTakeFirst();
+    const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
+    if (attempt !== undefined && !isCaptured(attempt.status)) {
+      // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps
+      // its state; the host learns that the money went back.
+      await appendEvent(trx, {
+        paymentId: attempt.id,
+        from: attempt.status,
+        to: attempt.status,
+        event: "LATE_PAYMENT_REFUNDED",
+        source,
+        detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      });
+      const balance = await balanceOf(trx, attempt);
+      await enqueueMoneyNotification(trx, attempt, {
+        type: "LATE_PAYMENT_REFUNDED",
+        captured: balance.captured,
+        refundId: refund.id,
+        refunded: BigInt(refund.amount),
+      });
+      return;
+    }
     if (completed === undefined) {
       const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).executeTakeFirst();
       if (row?.status !== "FAILED") return;

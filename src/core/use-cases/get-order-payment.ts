@@ -7,14 +7,16 @@ import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor } from "../money.ts";
 import { isCaptured } from "../payment-state.ts";
-import { balanceOf, eventsOf, movementsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
+import { balanceFrom, eventsOf, movementsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
 
 export async function getOrderPayment(deps: CoreDeps, tenant: string, orderId: number): Promise<Result<Record<string, unknown>>> {
   const attempts = await paymentsOfOrder(deps.db, tenant, orderId);
   if (attempts.length === 0) return fail("ORDER_NOT_FOUND", `no payment for order ${orderId}`);
   const current = attempts.find((p) => isCaptured(p.status)) ?? attempts[attempts.length - 1]!;
   const ids = attempts.map((p) => p.id);
-  const [balance, movements, events] = await Promise.all([balanceOf(deps.db, current), movementsOf(deps.db, ids), eventsOf(deps.db, ids)]);
+  const [movements, events] = await Promise.all([movementsOf(deps.db, ids), eventsOf(deps.db, ids)]);
+  // The balance from the same read as the refunds listed below, so the two always agree.
+  const balance = balanceFrom(movements.filter((m) => m.payment_id === current.id));
   const money = (minor: bigint | string | number) => formatMinor(BigInt(minor), current.currency);
   const va = (current.pgDetails as { virtualAccount?: { bank: string; accountNumber: string; holderName: string; dueDate: string } } | null)?.virtualAccount;
   return succeed({
@@ -36,14 +38,22 @@ export async function getOrderPayment(deps: CoreDeps, tenant: string, orderId: n
     FailureCode: current.failureCode,
     FailureMessage: current.failureMessage,
     PaidAt: current.paidAt?.toISOString() ?? null,
-    Attempts: attempts.map((p) => ({
-      PaymentId: p.id,
-      Status: p.status,
-      PGType: p.pg,
-      PayType: p.payType,
-      TotalPrice: formatMinor(p.amount, p.currency),
-      CreatedAt: p.createdAt.toISOString(),
-    })),
+    // Each attempt's own money: a late capture on a closed attempt (and its refund) shows here, never
+    // in the order's PaidPrice or balance above.
+    Attempts: attempts.map((p) => {
+      const own = balanceFrom(movements.filter((m) => m.payment_id === p.id));
+      return {
+        PaymentId: p.id,
+        Status: p.status,
+        PGType: p.pg,
+        PayType: p.payType,
+        TotalPrice: formatMinor(p.amount, p.currency),
+        CapturedPrice: formatMinor(own.captured, p.currency),
+        RefundedPrice: formatMinor(own.refunded, p.currency),
+        PGTransactionId: p.pgTransactionId,
+        CreatedAt: p.createdAt.toISOString(),
+      };
+    }),
     Refunds: movements
       .filter((m) => m.kind === "REFUND")
       .map((m) => ({

@@ -12,6 +12,7 @@ import { connectorOf, type CoreDeps } from "../deps.ts";
 import { newId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, refundsOf, type Payment } from "../../storage/payment-repository.ts";
 import { settleRefund } from "./settle-refund.ts";
+import { reconcilePgRefunds } from "./pg-refunds.ts";
 import { settlePayment } from "./settle-payment.ts";
 import type { RetentionDatabase } from "../../storage/migrations/0004-webhook-retention.ts";
 import { ReadThrottle } from "../read-throttle.ts";
@@ -110,7 +111,12 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
       return "PROCESSED";
     }
     await actOn(deps, payment, { webhookId: id, eventId: row.event_id });
-    if (action.data.kind === "refund") await settleOpenRefunds(deps, payment);
+    // Any event may carry a refund's news (Toss reports a virtual-account refund transfer in the
+    // payment itself): settle the refunds still waiting on the PG.
+    await settleOpenRefunds(deps, payment);
+    if (action.data.kind === "refund") {
+      await reconcilePgRefunds(deps, (await findPayment(deps.db, payment.id)) ?? payment, "WEBHOOK");
+    }
     await markWebhook(deps, id, "PROCESSED", null);
     return "PROCESSED";
   } catch (error) {

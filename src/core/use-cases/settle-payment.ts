@@ -10,6 +10,7 @@ import { assertUnreachable } from "../errors.ts";
 import { formatMoney } from "../money.ts";
 import type { EventSource, PaymentStatus } from "../payment-state.ts";
 import type { CoreDeps } from "../deps.ts";
+import { recordLateCapture } from "./late-capture.ts";
 import { appendEvent, findPayment, insertCapture, transition, type Payment } from "../../storage/payment-repository.ts";
 
 export type SettleOutcome =
@@ -35,12 +36,11 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
   const target = targetStatus(pgPayment);
   if (target === undefined || target === payment.status) return { kind: "unchanged", payment };
 
-  if (target === "PAID" && (payment.status === "SUPERSEDED" || payment.status === "EXPIRED" || payment.status === "FAILED")) {
-    // Paid at the PG after PGB closed this attempt: money arrived that no live attempt expects. An
-    // operator must refund it; PGB never silently keeps or drops it.
-    await raiseAlert(deps, { type: "LATE_PAYMENT", paymentId: payment.id, tenant: payment.tenant, details: { status: payment.status, pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), source }, message: "the PG reports a payment on an attempt PGB closed" });
-    await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "LATE_PAYMENT", source, detail: { pgTransactionId: pgPayment.pgTransactionId, ...trigger } });
-    return { kind: "unchanged", payment };
+  if (target === "PAID" && isClosed(payment.status)) {
+    // Paid at the PG after PGB closed this attempt: money arrived that no live attempt expects. It is
+    // recorded on this attempt and refunded (or the host told), never silently kept or dropped.
+    const late = await recordLateCapture(deps, payment, pgPayment, source, trigger);
+    return { kind: "unchanged", payment: late };
   }
 
   if (target === "WAITING_FOR_DEPOSIT" && (payment.status === "PAID" || payment.status === "PARTIALLY_CANCELLED" || payment.status === "CANCELLED")) {
@@ -97,7 +97,16 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
   });
   if (changed !== undefined) return { kind: "changed", payment: changed };
   const current = (await findPayment(deps.db, payment.id)) ?? payment;
+  if (target === "PAID" && isClosed(current.status)) {
+    // Closed (superseded, say) between our read and the guarded update: the capture is late after all.
+    return { kind: "unchanged", payment: await recordLateCapture(deps, current, pgPayment, source, trigger) };
+  }
   return { kind: "unchanged", payment: current };
+}
+
+/** An attempt PGB ended without a capture: money arriving on it now is a late capture. */
+function isClosed(status: PaymentStatus): boolean {
+  return status === "SUPERSEDED" || status === "EXPIRED" || status === "FAILED";
 }
 
 /** Which PGB state the PG's answer leads to; undefined = nothing to do from here. */
@@ -128,7 +137,9 @@ function mismatchOf(payment: Payment, pgPayment: PgPayment): string | undefined 
   if (pgPayment.amount.minor !== payment.amount) {
     return `amount ${formatMoney(pgPayment.amount)} ≠ ${formatMoney({ minor: payment.amount, currency: payment.currency })}`;
   }
-  if (payment.pgTransactionId !== null && pgPayment.pgTransactionId !== payment.pgTransactionId && payment.status !== "READY") {
+  // A PG that names its transaction only once paid (Toss's paymentKey) starts from PGB's own id.
+  const provisional = payment.pgTransactionId === payment.id;
+  if (payment.pgTransactionId !== null && !provisional && pgPayment.pgTransactionId !== payment.pgTransactionId && payment.status !== "READY") {
     return `PG transaction ${pgPayment.pgTransactionId} is not ${payment.pgTransactionId}`;
   }
   return undefined;

@@ -3,11 +3,14 @@
  * time-out) from the PG's own answer. Shared by the reconciler and by the PG's refund webhooks, so a
  * refund is completed or failed through one path only.
  */
+import { raiseAlert } from "../alerts.ts";
 import { ConnectorError, type RefundLookup } from "../ports/connector.ts";
 import { connectorOf, type CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import type { EventSource } from "../payment-state.ts";
-import { appendEvent, updateMovement, type Payment } from "../../storage/payment-repository.ts";
+import { isCaptured } from "../payment-state.ts";
+import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, updateMovement, type Payment } from "../../storage/payment-repository.ts";
+import { refundLateCapture } from "./late-capture.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import { completeRefund } from "./cancel-payment.ts";
 
@@ -65,24 +68,90 @@ export async function settleRefund(
       return "failed";
     case "NOT_FOUND":
       if (!options.failWhenNotFound) return "not_found";
+      if (!isCaptured(payment.status)) {
+        // A late capture's refund that never reached the PG (the process died before the call):
+        // nobody else will ask for it, so PGB sends it now, under the same key.
+        await refundLateCapture(deps, payment, refund, source);
+        return "pending";
+      }
       await failRefund(deps, payment, refund, "NOT_RECEIVED", "the PG never received this refund", source);
       return "failed";
   }
 }
 
-/** Releases the refund's reservation: nothing moved at the PG. Only from an open state, once. */
+/**
+ * Releases the refund's reservation: nothing moved at the PG. Only from an open state, once. The
+ * host hears of it (REFUND_FAILED): it had been told the refund was under way, or, for a late
+ * capture, that PGB would give the money back.
+ */
 export async function failRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, code: string, message: string, source: EventSource): Promise<void> {
-  await deps.db.transaction().execute(async (trx) => {
+  const failed = await deps.db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).forUpdate().executeTakeFirst();
-    if (row === undefined || (row.status !== "PENDING" && row.status !== "UNKNOWN")) return;
+    if (row === undefined || (row.status !== "PENDING" && row.status !== "UNKNOWN")) return false;
     await updateMovement(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message });
+    const current = (await findPayment(trx, payment.id, { forUpdate: true })) ?? payment;
     await appendEvent(trx, {
       paymentId: payment.id,
-      from: payment.status,
-      to: payment.status,
+      from: current.status,
+      to: current.status,
       event: "REFUND_FAILED",
       source,
       detail: { refundId: refund.id, pgCode: code, message, amount: formatMinor(BigInt(refund.amount), payment.currency) },
     });
+    const late = !isCaptured(current.status);
+    await enqueueMoneyNotification(
+      trx,
+      current,
+      { type: "REFUND_FAILED", refundId: refund.id, refunded: BigInt(refund.amount), pgCode: code, message, lateCapture: late },
+      late ? undefined : await balanceOf(trx, current),
+    );
+    return true;
   });
+  if (failed) {
+    await raiseAlert(deps, {
+      type: "REFUND_FAILED",
+      subject: refund.id,
+      paymentId: payment.id,
+      tenant: payment.tenant,
+      details: { refundId: refund.id, pgCode: code, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      message: "a refund PGB was waiting on failed at the PG; the host is told",
+    });
+  }
+}
+
+/**
+ * A refund the PG had reported succeeded and now reports failed (Stripe moves a card refund from
+ * succeeded to failed when the card can no longer take it). The row becomes FAILED, the amount is back
+ * in the balance (the payment's state follows it), the host gets REFUND_FAILED, an operator an alert.
+ * Once only: a second report finds the row FAILED already.
+ */
+export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: string, code: string, message: string, source: EventSource): Promise<boolean> {
+  const reversed = await deps.db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom("money_movements").selectAll().where("id", "=", refundId).forUpdate().executeTakeFirst();
+    if (row === undefined || row.status !== "SUCCEEDED" || row.kind !== "REFUND") return undefined;
+    await updateMovement(trx, refundId, { status: "FAILED", failure_code: code, failure_message: message });
+    const current = (await findPayment(trx, payment.id, { forUpdate: true })) ?? payment;
+    const balance = await balanceOf(trx, current);
+    const notice = { type: "REFUND_FAILED" as const, refundId, refunded: BigInt(row.amount), pgCode: code, message, lateCapture: !isCaptured(current.status) };
+    const detail = { refundId, pgCode: code, message, amount: formatMinor(BigInt(row.amount), current.currency) };
+    if (notice.lateCapture) {
+      await appendEvent(trx, { paymentId: current.id, from: current.status, to: current.status, event: "REFUND_REVERSED", source, detail });
+      await enqueueMoneyNotification(trx, current, notice);
+    } else {
+      const to = balance.refunded === 0n ? "PAID" : "PARTIALLY_CANCELLED";
+      const moved = await transition(trx, { paymentId: current.id, to, from: [current.status], event: "REFUND_REVERSED", source, detail, notifyAs: notice, balance });
+      if (moved === undefined) throw new Error(`payment ${current.id} could not move back to ${to}`);
+    }
+    return row;
+  });
+  if (reversed === undefined) return false;
+  await raiseAlert(deps, {
+    type: "REFUND_FAILED",
+    subject: refundId,
+    paymentId: payment.id,
+    tenant: payment.tenant,
+    details: { refundId, pgCode: code, amount: formatMinor(BigInt(reversed.amount), payment.currency), afterSuccess: true },
+    message: "the PG reports failed a refund it had reported succeeded; the amount is back in the balance and the host is told",
+  });
+  return true;
 }

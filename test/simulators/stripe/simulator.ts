@@ -261,6 +261,70 @@ export class StripeSimulator {
     return refund;
   }
 
+  /**
+   * A refund that had succeeded fails afterwards, as Stripe documents for card refunds (the card was
+   * closed, say): status succeeded → failed with a failure_reason, the amount goes back to the charge,
+   * and refund.updated, refund.failed and charge.refund.updated are sent.
+   */
+  failSucceededRefund(refundId: string, failureReason = "expired_or_canceled_card"): SimRefund {
+    const refund = this.#require(this.refunds, refundId, "refund");
+    if (refund.status !== "succeeded") throw new Error(`refund ${refundId} is ${refund.status}, not succeeded`);
+    const charge = this.#require(this.charges, refund.charge, "charge");
+    refund.status = "failed";
+    refund.failure_reason = failureReason as SimRefund["failure_reason"];
+    charge.amount_refunded -= refund.amount;
+    charge.refunded = charge.amount_refunded >= charge.amount;
+    this.#emit("refund.updated", refund, { status: "succeeded" });
+    this.#emit("refund.failed", refund);
+    this.#emit("charge.refund.updated", refund);
+    return refund;
+  }
+
+  /**
+   * The merchant refunds in Stripe's dashboard: a refund with no metadata of PGB's, announced by
+   * charge.refunded (whose charge carries the payment's metadata) and refund.created.
+   */
+  dashboardRefund(sessionId: string, amount?: number): SimRefund {
+    const session = this.#require(this.sessions, sessionId, "checkout.session");
+    const intent = session.payment_intent === null ? undefined : this.paymentIntents.get(session.payment_intent);
+    const charge = intent?.latest_charge ? this.charges.get(intent.latest_charge) : undefined;
+    if (intent === undefined || charge === undefined || charge.status !== "succeeded") throw new Error(`session ${sessionId} has no charge to refund`);
+    const value = amount ?? charge.amount - charge.amount_refunded;
+    if (value <= 0 || value > charge.amount - charge.amount_refunded) throw new Error(`cannot refund ${value} of charge ${charge.id}`);
+    const refund: SimRefund = {
+      id: `re_3${randomId(24)}`,
+      object: "refund",
+      amount: value,
+      balance_transaction: `txn_3${randomId(24)}`,
+      charge: charge.id,
+      created: this.now(),
+      currency: charge.currency,
+      metadata: {},
+      payment_intent: intent.id,
+      reason: "requested_by_customer",
+      receipt_number: null,
+      status: "succeeded",
+    };
+    this.refunds.set(refund.id, refund);
+    charge.amount_refunded += value;
+    charge.refunded = charge.amount_refunded >= charge.amount;
+    this.#emit("refund.created", refund);
+    this.#emit("charge.refunded", charge);
+    return refund;
+  }
+
+  /**
+   * The customer pays a session that was expired a moment before: the payment was already being
+   * confirmed when the expiry went through, and Stripe completes it anyway (a late capture).
+   */
+  payAfterExpiry(sessionId: string): { redirectUrl: string } {
+    const session = this.#require(this.sessions, sessionId, "checkout.session");
+    if (session.status !== "expired") throw new Error(`session ${sessionId} is ${session.status}, not expired`);
+    session.status = "open";
+    session.expires_at = Math.max(session.expires_at, this.now() + 1);
+    return this.pay(sessionId);
+  }
+
   /** The customer pays on the hosted page. Answers the URL Stripe redirects the browser to. */
   pay(sessionId: string, options: { delayed?: boolean } = {}): { redirectUrl: string } {
     const session = this.#openSession(sessionId);

@@ -92,6 +92,18 @@ export interface TossSimulatorOptions {
   now?: () => Date;
   /** "ko" answers `method` as Toss's Korean-locale API does ("카드"); "en" as its English docs show. */
   locale?: "ko" | "en";
+  /** Real answers sometimes carry `method` as "" or null; the method object (virtualAccount...) still says it. */
+  methodAnswer?: "label" | "empty" | "null";
+  /**
+   * Toss refuses a request on a payment that follows the previous one on it too closely, GET too:
+   * 403 FORBIDDEN_CONSECUTIVE_REQUEST. Off (0) unless a test sets the window.
+   */
+  consecutiveRequestWindowMs?: number;
+  /**
+   * A deposited virtual account's refund is a bank transfer: "instant" completes it with the cancel;
+   * "pending" leaves virtualAccount.refundStatus PENDING until completeRefundTransfer / failRefundTransfer.
+   */
+  vaRefundTransfer?: "instant" | "pending";
 }
 
 export class TossSimulator {
@@ -182,6 +194,26 @@ export class TossSimulator {
     const payment = this.#requireVa(orderId, "WAITING_FOR_DEPOSIT");
     payment.virtualAccount!.expired = true;
     payment.status = as;
+    this.#changed(payment);
+  }
+
+  /** The bank transfer of a virtual-account refund went through (vaRefundTransfer "pending"). */
+  completeRefundTransfer(orderId: string): void {
+    this.#refundTransfer(orderId, "COMPLETED");
+  }
+
+  /**
+   * The bank transfer of a virtual-account refund failed (a closed or wrong account): Toss reports it
+   * in virtualAccount.refundStatus, FAILED, or PARTIAL_FAILED after partial cancels.
+   */
+  failRefundTransfer(orderId: string, as: "FAILED" | "PARTIAL_FAILED" = "FAILED"): void {
+    this.#refundTransfer(orderId, as);
+  }
+
+  #refundTransfer(orderId: string, to: "COMPLETED" | "FAILED" | "PARTIAL_FAILED"): void {
+    const payment = [...this.#payments.values()].find((p) => p.orderId === orderId && p.method === "VIRTUAL_ACCOUNT");
+    if (payment === undefined || payment.virtualAccount === null || payment.cancels.length === 0) throw new Error(`no refunded virtual account ${orderId}`);
+    payment.virtualAccount.refundStatus = to;
     this.#changed(payment);
   }
 
@@ -315,11 +347,9 @@ export class TossSimulator {
     const now = this.#now().getTime();
     if (payment.status === "READY" && now - payment.requestedAt.getTime() > AUTH_WINDOW_MS) {
       payment.status = "EXPIRED";
-      payment.failure = { code: "EXPIRED_PAYMENT", message: "결제 유효 시간이 만료되었습니다." };
       this.#changed(payment);
     } else if (payment.status === "IN_PROGRESS" && payment.authenticatedAt !== null && now - payment.authenticatedAt.getTime() > CONFIRM_WINDOW_MS) {
       payment.status = "EXPIRED";
-      payment.failure = { code: "EXPIRED_PAYMENT", message: "결제 유효 시간이 만료되었습니다." };
       this.#changed(payment);
     }
   }
@@ -459,7 +489,7 @@ export class TossSimulator {
       vat,
       taxFreeAmount: 0,
       metadata: null,
-      method: this.#options.locale === "en" ? p.method : METHOD_LABELS_KO[p.method],
+      method: this.#options.methodAnswer === "null" ? null : this.#options.methodAnswer === "empty" ? "" : this.#options.locale === "en" ? p.method : METHOD_LABELS_KO[p.method],
       version: "2022-11-16",
     };
   }
@@ -497,6 +527,12 @@ export class TossSimulator {
     if (header(req, "authorization") !== `Basic ${Buffer.from(`${this.#options.secretKey}:`).toString("base64")}`) {
       record(401);
       send(res, 401, { code: "UNAUTHORIZED_KEY", message: "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다." });
+      return;
+    }
+
+    if (this.#throttled(path)) {
+      record(403);
+      send(res, 403, { code: "FORBIDDEN_CONSECUTIVE_REQUEST", message: "반복적인 요청은 허용되지 않습니다. 잠시 후 다시 시도해주세요." });
       return;
     }
 
@@ -540,6 +576,19 @@ export class TossSimulator {
     if (!res.destroyed) send(res, reply.status, reply.body);
   }
 
+  readonly #lastRequestAt = new Map<string, number>();
+
+  /** Requests on one payment (paymentKey or orderId in the path) closer together than the window. */
+  #throttled(path: string): boolean {
+    const window = this.#options.consecutiveRequestWindowMs ?? 0;
+    const subject = /^\/v1\/payments\/(?:orders\/)?([^/]+)/.exec(path)?.[1];
+    if (window <= 0 || subject === undefined || subject === "confirm") return false;
+    const now = Date.now();
+    const last = this.#lastRequestAt.get(subject);
+    this.#lastRequestAt.set(subject, now);
+    return last !== undefined && now - last < window;
+  }
+
   #takeFault(path: string): Fault | undefined {
     const index = this.#faults.findIndex((f) => f.remaining > 0 && (f.path === undefined || (typeof f.path === "string" ? path.includes(f.path) : f.path.test(path))));
     if (index < 0) return undefined;
@@ -576,7 +625,8 @@ export class TossSimulator {
     const payment = this.#payments.get(body.paymentKey);
     if (payment === undefined || payment.orderId !== body.orderId) return notFound();
     this.#tick(payment);
-    if (payment.status === "EXPIRED") return { status: 403, body: { code: "EXPIRED_PAYMENT", message: "결제 유효 시간이 만료되었습니다." } };
+    // Past the confirm window Toss no longer has the payment session (it answers 404, not a code of its own).
+    if (payment.status === "EXPIRED") return { status: 404, body: { code: "NOT_FOUND_PAYMENT_SESSION", message: "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다." } };
     if (payment.status !== "IN_PROGRESS") {
       if (payment.status === "READY") return { status: 403, body: { code: "NOT_AVAILABLE_PAYMENT", message: "결제 인증이 완료되지 않았습니다." } };
       return { status: 400, body: { code: "ALREADY_PROCESSED_PAYMENT", message: "이미 처리된 결제 입니다." } };
@@ -641,7 +691,7 @@ export class TossSimulator {
     payment.balanceAmount -= amount;
     payment.status = payment.balanceAmount === 0 ? "CANCELED" : "PARTIAL_CANCELED";
     payment.lastTransactionKey = payment.cancels.at(-1)!.transactionKey;
-    if (payment.virtualAccount !== null) payment.virtualAccount.refundStatus = "COMPLETED";
+    if (payment.virtualAccount !== null) payment.virtualAccount.refundStatus = this.#options.vaRefundTransfer === "pending" ? "PENDING" : "COMPLETED";
     this.effectiveCancels++;
     this.#changed(payment);
     return { status: 200, body: this.#json(payment) };
