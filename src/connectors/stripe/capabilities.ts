@@ -9,6 +9,7 @@ export const STRIPE_CAPABILITIES: PgCapabilities = {
   refundAccountForDepositedVirtualAccount: false,
   webhooks: "signed",
   refundLookup: true,
+  refundList: true,
   // A Checkout Session lives at most 24 hours.
   maxCheckoutMinutes: 24 * 60,
   webhookHeaders: ["stripe-signature"],

@@ -10,6 +10,7 @@ export const TEST_PG_CAPABILITIES: PgCapabilities = {
   refundAccountForDepositedVirtualAccount: false,
   webhooks: "signed",
   refundLookup: true,
+  refundList: true,
   maxCheckoutMinutes: null,
   webhookHeaders: ["webhook-"],
 };

@@ -8,6 +8,7 @@ export const TOSS_CAPABILITIES: PgCapabilities = {
   refundAccountForDepositedVirtualAccount: true,
   webhooks: "unsigned",
   refundLookup: true,
+  refundList: false,
   maxCheckoutMinutes: null,
   webhookHeaders: ["tosspayments-"],
 };

@@ -22,6 +22,8 @@ export interface PgCapabilities {
   webhooks: "signed" | "unsigned" | "none";
   /** Whether the PG can answer what became of a refund PGB sent (else the refund is re-sent with its key). */
   refundLookup: boolean;
+  /** Whether the PG lists a payment's refunds, so PGB notices dashboard refunds and refunds failing after success. */
+  refundList: boolean;
   /** The longest a checkout may stay open at the PG, in minutes (null: as long as PGB's checkoutTtlMinutes). */
   maxCheckoutMinutes: number | null;
   /** Lower-case name prefixes of the headers the PG's webhooks carry, kept with each stored webhook. */

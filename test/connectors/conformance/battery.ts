@@ -19,6 +19,7 @@ export const CASES = [
   "payment read back with the PG's own amount and currency",
   "partial and full refund",
   "refund retried after a time-out refunds once",
+  "refund that fails after success",
   "PG throttling retried",
   "PG down: retryable, nothing changed",
   "expiry",
@@ -61,6 +62,8 @@ export interface ConformanceDriver extends Declared {
   forgedWebhooks?(paid: Paid, genuine: WebhookInput): Promise<Array<{ what: string; webhook: WebhookInput }>>;
   /** How many refunds the PG has recorded for the payment. */
   refundsAtPg(paid: Paid): Promise<number>;
+  /** The PG fails a refund it had reported succeeded (the card account closed, say). */
+  failRefundAfterSuccess?(paid: Paid, pgRefundId: string): Promise<void>;
   /** Faults on the PG's side, for the next call(s). */
   delayNextAnswer?(ms: number): void;
   throttleNext?(): void;
@@ -92,6 +95,7 @@ export function skipReason(driver: Declared, name: CaseName): string | undefined
     return c.webhooks === "unsigned" ? `${driver.pg} signs no webhook: its webhooks are hints, and PGB re-reads the payment from ${driver.pg}` : `${driver.pg} sends no webhooks`;
   }
   if (name === "webhook verified, or re-read where unsigned" && c.webhooks === "none") return `${driver.pg} sends no webhooks`;
+  if (name === "refund that fails after success" && !c.refundList) return `${driver.pg} cannot list a payment's refunds, so PGB cannot learn of a refund failing afterwards from it`;
   return driver.notApplicable[name];
 }
 
@@ -186,6 +190,22 @@ export function battery(declared: Declared, driver: () => ConformanceDriver): vo
       assert.equal(found.status, "SUCCEEDED", JSON.stringify(found));
       assert.equal((await connector.refund(request)).status, "SUCCEEDED");
       assert.equal(await d.refundsAtPg(paid), 1, "the PG refunded once");
+    },
+
+    "refund that fails after success": async () => {
+      const d = driver();
+      const paid = await payOnce(d);
+      const connector = d.connector();
+      const request = refundRequest(paid, d.amount);
+      const outcome = await connector.refund(request);
+      assert.equal(outcome.status, "SUCCEEDED");
+      if (outcome.status !== "SUCCEEDED") return;
+      await d.failRefundAfterSuccess!(paid, outcome.pgRefundId);
+      const listed = (await connector.listRefunds!(paid.ref)).find((refund) => refund.pgRefundId === outcome.pgRefundId);
+      assert.equal(listed?.status, "FAILED", "the PG's list shows the refund failed");
+      assert.equal(listed?.pgbRefundId, request.idempotencyKey, "PGB can tell which of its refunds failed");
+      // The money is back with the merchant: the payment no longer reads refunded.
+      assert.equal((await connector.fetchPayment(paid.ref)).status, "PAID");
     },
 
     "PG throttling retried": async () => {

@@ -122,6 +122,7 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
       ];
     },
     refundsAtPg: (paid) => count(db, sql<{ n: string }>`SELECT count(*)::text AS n FROM test_pg_refunds WHERE payment_id = ${paid.created.pgTransactionId}`),
+    failRefundAfterSuccess: (_paid, pgRefundId) => fake.failRefundAfterSuccess(pgRefundId),
     close: async () => undefined,
   };
 }
@@ -161,6 +162,7 @@ export async function stripeDriver(receiver: WebhookReceiver): Promise<Conforman
       ];
     },
     refundsAtPg: async (paid) => [...sim.refunds.values()].filter((refund) => refund.payment_intent === intentOf(paid.created.pgTransactionId)).length,
+    failRefundAfterSuccess: async (_paid, pgRefundId) => void sim.failSucceededRefund(pgRefundId),
     delayNextAnswer: (ms) => sim.delayNext(ms, 1, "POST /v1/refunds"),
     throttleNext: () => sim.failNext(1, 429, { on: "POST /v1/refunds" }),
     close: () => sim.close(),
