@@ -14,7 +14,7 @@ function full(orderId: number, current: number, extra: Record<string, unknown> =
 
 async function testPgRefunded(pgb: TestPgb, paymentId: string): Promise<bigint> {
   const payment = await pgb.database.db.selectFrom("payments").select("pg_transaction_id").where("id", "=", paymentId).executeTakeFirstOrThrow();
-  const row = await (pgb.database.db as never as import("kysely").Kysely<import("../../src/connectors/test-pg/fake-pg.ts").TestPgTables>)
+  const row = await (pgb.database.db as never as import("kysely").Kysely<import("../../src/connectors/test-pg/records.ts").TestPgTables>)
     .selectFrom("test_pg_payments").select("refunded").where("id", "=", payment.pg_transaction_id!).executeTakeFirstOrThrow();
   return BigInt(row.refunded);
 }

@@ -4,7 +4,7 @@
  */
 import type { Kysely } from "kysely";
 import pino from "pino";
-import type { TestPgTables } from "../../src/connectors/test-pg/fake-pg.ts";
+import type { TestPgTables } from "../../src/connectors/test-pg/records.ts";
 import type { TestPgb } from "../support/pgb.ts";
 
 export interface Alert {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import type { Kysely } from "kysely";
 import { testPgSettings } from "../../src/connectors/test-pg/index.ts";
-import type { TestPgTables } from "../../src/connectors/test-pg/fake-pg.ts";
+import type { TestPgTables } from "../../src/connectors/test-pg/records.ts";
 import { ConnectorError } from "../../src/core/ports/connector.ts";
 import { backends } from "../support/backends.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";

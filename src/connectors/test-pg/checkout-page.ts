@@ -12,7 +12,8 @@ import { z } from "zod";
 import { formatMinor } from "../../core/money.ts";
 import { isCurrencyCode } from "../../core/currency.ts";
 import { escapeHtml } from "../../html.ts";
-import { TestPgError, type CustomerAction, type FakeTestPg, type TestPgPayment } from "./fake-pg.ts";
+import { TestPgError, type CustomerAction, type FakeTestPg } from "./fake-pg.ts";
+import type { TestPgPayment } from "./records.ts";
 
 const ParamsSchema = z.object({ id: z.string().max(4000).regex(/^tp_[A-Za-z0-9_.-]+$/) });
 const ActionParamsSchema = ParamsSchema.extend({ action: z.enum(["pay", "fail", "cancel", "issue-account", "deposit"]) });

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { PgPaymentStatus } from "../../core/ports/connector.ts";
 import { assertUnreachable } from "../../core/errors.ts";
-import type { TestPgStatus } from "./fake-pg.ts";
+import type { TestPgStatus } from "./records.ts";
 
 /** The TEST PG's webhook body. It only names the payment; PGB re-reads the payment before acting. */
 export const WebhookEventSchema = z.object({
