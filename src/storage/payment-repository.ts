@@ -290,124 +290,12 @@ async function enqueueNotification(trx: Transaction<Database>, payment: Payment,
     .execute();
 }
 
-export async function insertRefund(
-  trx: Transaction<Database>,
-  r: { id?: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string },
-): Promise<MoneyMovementRow> {
-  return trx
-    .insertInto("money_movements")
-    .values({
-      id: r.id ?? newId("mm"),
-      payment_id: r.paymentId,
-      kind: "REFUND",
-      amount: r.amount.toString(),
-      status: "PENDING",
-      balance_before: r.balanceBefore.toString(),
-      balance_after: r.balanceAfter.toString(),
-      idempotency_key: r.idempotencyKey,
-      request_fingerprint: r.fingerprint,
-      updated_at: sql<Date>`now()`,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
-export async function insertCapture(trx: Transaction<Database>, payment: Payment, pgReference: string | null): Promise<void> {
-  await trx
-    .insertInto("money_movements")
-    .values({
-      id: newId("mm"),
-      payment_id: payment.id,
-      kind: "CAPTURE",
-      amount: payment.amount.toString(),
-      status: "SUCCEEDED",
-      pg_reference: pgReference,
-      updated_at: sql<Date>`now()`,
-    })
-    .execute();
-}
-
-/**
- * Records money the PG captured on an attempt that is not the order's paid one. Answers false when
- * it was recorded before (webhook, browser return and reconciler may all learn it).
- */
-export async function insertLateCapture(trx: Transaction<Database>, payment: Payment, pgReference: string): Promise<boolean> {
-  const existing = await trx.selectFrom("money_movements").select("id").where("payment_id", "=", payment.id).where("kind", "=", "CAPTURE").executeTakeFirst();
-  if (existing !== undefined) return false;
-  await insertCapture(trx, payment, pgReference);
-  return true;
-}
-
-/** A late capture's automatic refund: its row id, derived from the attempt, is its idempotency key. */
-export function lateRefundId(paymentId: string): string {
-  return `mm_late_${paymentId}`;
-}
-
-/** Marks a refund row PGB did not send (a dashboard refund): never replayed as a host's cancel. */
-export const EXTERNAL_REFUND_FINGERPRINT = "external";
-
-/**
- * A refund made at the PG outside PGB (its dashboard). Its idempotency key is the PG's refund id, so
- * the unique index refuses to count one twice however many events report it.
- */
-export async function insertExternalRefund(
-  trx: Transaction<Database>,
-  r: { paymentId: string; amount: bigint; balanceBefore: bigint; pgRefundId: string },
-): Promise<MoneyMovementRow | undefined> {
-  const after = r.balanceBefore - r.amount;
-  return trx
-    .insertInto("money_movements")
-    .values({
-      id: newId("mm"),
-      payment_id: r.paymentId,
-      kind: "REFUND",
-      amount: r.amount.toString(),
-      status: "SUCCEEDED",
-      balance_before: r.balanceBefore.toString(),
-      // Below zero only if PGB had reserved part of the balance for a refund of its own meanwhile.
-      balance_after: after >= 0n ? after.toString() : null,
-      idempotency_key: `pg:${r.pgRefundId}`,
-      request_fingerprint: EXTERNAL_REFUND_FINGERPRINT,
-      pg_reference: r.pgRefundId,
-      updated_at: sql<Date>`now()`,
-    })
-    .onConflict((oc) => oc.columns(["payment_id", "idempotency_key"]).where("idempotency_key", "is not", null).doNothing())
-    .returningAll()
-    .executeTakeFirst();
-}
-
-/** The PG's transaction (and what it told about it) on an attempt PGB had closed, for its late refund. */
 export async function recordPgTransaction(trx: Transaction<Database>, paymentId: string, pgTransactionId: string, details: string | undefined): Promise<void> {
   await trx
     .updateTable("payments")
     .set({ pg_transaction_id: pgTransactionId, ...(details === undefined ? {} : { pg_details: details }), updated_at: sql<Date>`now()` })
     .where("id", "=", paymentId)
     .execute();
-}
-
-export async function findMovement(db: Executor, id: string): Promise<MoneyMovementRow | undefined> {
-  return db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
-}
-
-export async function findRefundByPgReference(db: Executor, paymentId: string, pgReference: string): Promise<MoneyMovementRow | undefined> {
-  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").where("pg_reference", "=", pgReference).executeTakeFirst();
-}
-
-export async function updateMovement(
-  db: Executor,
-  id: string,
-  patch: { status: MoneyMovementRow["status"]; pg_reference?: string | null; failure_code?: string | null; failure_message?: string | null },
-): Promise<void> {
-  await db.updateTable("money_movements").set({ ...patch, updated_at: sql<Date>`now()` }).where("id", "=", id).execute();
-}
-
-export async function refundsOf(db: Executor, paymentId: string): Promise<MoneyMovementRow[]> {
-  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").orderBy("created_at").orderBy("id").execute();
-}
-
-export async function movementsOf(db: Executor, paymentIds: string[]): Promise<MoneyMovementRow[]> {
-  if (paymentIds.length === 0) return [];
-  return db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute();
 }
 
 export async function eventsOf(db: Executor, paymentIds: string[]): Promise<PaymentEventRow[]> {

@@ -20,20 +20,8 @@ import { isCaptured } from "../payment-state.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import type { Transaction } from "kysely";
 import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
-import {
-  appendEvent,
-  balanceFrom,
-  balanceOf,
-  enqueueMoneyNotification,
-  findPayment,
-  EXTERNAL_REFUND_FINGERPRINT,
-  insertRefund,
-  lockCapturedPayment,
-  paymentsOfOrder,
-  transition,
-  updateMovement,
-  type Payment,
-} from "../../storage/payment-repository.ts";
+import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, insertRefund, updateMovement } from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
   tenant: string;

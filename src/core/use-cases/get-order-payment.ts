@@ -7,7 +7,8 @@ import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor } from "../money.ts";
 import { isCaptured } from "../payment-state.ts";
-import { balanceFrom, eventsOf, movementsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
+import { balanceFrom, eventsOf, paymentsOfOrder } from "../../storage/payment-repository.ts";
+import { movementsOf } from "../../storage/money-movement-repository.ts";
 
 export async function getOrderPayment(deps: CoreDeps, tenant: string, orderId: number): Promise<Result<Record<string, unknown>>> {
   const attempts = await paymentsOfOrder(deps.db, tenant, orderId);

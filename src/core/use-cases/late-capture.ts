@@ -14,17 +14,8 @@ import { ConnectorError, type PgPayment } from "../ports/connector.ts";
 import { tenantConfig, type CoreDeps } from "../deps.ts";
 import { formatMoney, formatMinor } from "../money.ts";
 import { isCaptured, isLive, type EventSource } from "../payment-state.ts";
-import {
-  appendEvent,
-  enqueueMoneyNotification,
-  findPayment,
-  insertLateCapture,
-  insertRefund,
-  lateRefundId,
-  recordPgTransaction,
-  updateMovement,
-  type Payment,
-} from "../../storage/payment-repository.ts";
+import { appendEvent, enqueueMoneyNotification, findPayment, type Payment, recordPgTransaction } from "../../storage/payment-repository.ts";
+import { insertLateCapture, insertRefund, lateRefundId, updateMovement } from "../../storage/money-movement-repository.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import { completeRefund } from "./cancel-payment.ts";
 import { failRefund } from "./settle-refund.ts";

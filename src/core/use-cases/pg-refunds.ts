@@ -15,16 +15,8 @@ import type { PgRefund } from "../ports/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import { isCaptured, type EventSource } from "../payment-state.ts";
-import {
-  appendEvent,
-  balanceOf,
-  enqueueMoneyNotification,
-  findPayment,
-  insertExternalRefund,
-  refundsOf,
-  transition,
-  type Payment,
-} from "../../storage/payment-repository.ts";
+import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
+import { insertExternalRefund, refundsOf } from "../../storage/money-movement-repository.ts";
 import { reverseRefund } from "./settle-refund.ts";
 
 export async function reconcilePgRefunds(deps: CoreDeps, payment: Payment, source: EventSource): Promise<void> {

@@ -11,7 +11,8 @@ import { formatMoney } from "../money.ts";
 import type { EventSource, PaymentStatus } from "../payment-state.ts";
 import type { CoreDeps } from "../deps.ts";
 import { recordLateCapture } from "./late-capture.ts";
-import { appendEvent, findPayment, insertCapture, transition, type Payment } from "../../storage/payment-repository.ts";
+import { appendEvent, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
+import { insertCapture } from "../../storage/money-movement-repository.ts";
 
 export type SettleOutcome =
   | { kind: "changed"; payment: Payment }
