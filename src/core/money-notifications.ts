@@ -21,6 +21,11 @@ export type MoneyNotification =
 
 export type MoneyNotificationType = MoneyNotification["type"];
 
+export const MONEY_NOTIFICATION_TYPES = ["LATE_PAYMENT", "LATE_PAYMENT_REFUNDED", "REFUND_FAILED"] as const satisfies readonly MoneyNotificationType[];
+// Every member of the union is listed (a new one that is not fails to compile here).
+const listsEveryType: Exclude<MoneyNotificationType, (typeof MONEY_NOTIFICATION_TYPES)[number]> extends never ? true : never = true;
+void listsEveryType;
+
 export function moneyNotificationFields(n: MoneyNotification, currency: CurrencyCode): Record<string, unknown> {
   const money = (minor: bigint) => formatMinor(minor, currency);
   switch (n.type) {
