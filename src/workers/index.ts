@@ -4,8 +4,10 @@
  * number of PGB processes may run them at once. `main.ts` starts them; tests start them with short
  * intervals.
  */
-import type { PgbApp } from "../app.ts";
 import { WorkersConfigSchema, type WorkersConfig } from "../config/config.ts";
+import type { CoreDeps } from "../core/deps.ts";
+import type { DatabaseHandle } from "../storage/database.ts";
+import type { PgbMetrics } from "./metrics.ts";
 import { NotificationDispatcher } from "./notification-dispatcher.ts";
 import { Reconciler } from "./reconciler.ts";
 import { listenForWakeUps } from "./wake-up.ts";
@@ -24,7 +26,14 @@ export interface RunningWorkers {
   stop(): Promise<void>;
 }
 
-export async function startWorkers(pgb: PgbApp, options: WorkersOptions = {}): Promise<RunningWorkers> {
+/** What the workers need of a built PGB (src/app.ts's PgbApp has it). */
+export interface WorkersHost {
+  deps: CoreDeps;
+  database: DatabaseHandle;
+  metrics: PgbMetrics;
+}
+
+export async function startWorkers(pgb: WorkersHost, options: WorkersOptions = {}): Promise<RunningWorkers> {
   const { disable = [], ...rest } = options;
   const settings = WorkersConfigSchema.parse(rest);
   const { deps, database, metrics } = pgb;
