@@ -20,6 +20,7 @@ import { registerConsole } from "./console/index.ts";
 import { migrate, type DatabaseHandle } from "./storage/database.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
+import { ProcessLease } from "./workers/process-lease.ts";
 
 export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs" | "http" | "console">>;
 
@@ -38,6 +39,8 @@ export interface PgbApp {
   metrics: PgbMetrics;
   /** Answers POST /PGB/Sync; the timed reconciler is started by startWorkers (src/workers). */
   reconciler: Reconciler;
+  /** This process's lease on the work it holds; dropped when the app closes. */
+  lease: ProcessLease;
 }
 
 export { createLogger } from "./logging.ts";
@@ -62,7 +65,11 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     }
   }
 
+  const workersConfig = WorkersConfigSchema.parse(config.workers ?? {});
+  const lease = new ProcessLease(database.db, logger, workersConfig.leaseMs);
+  await lease.start();
   const deps: CoreDeps = {
+    leaseToken: lease.token,
     db: database.db,
     config,
     logger,
@@ -88,7 +95,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
-  drainOnClose(app, logger);
+  drainOnClose(app, logger, () => lease.stop());
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
     try {
@@ -101,7 +108,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   registerHostRoutes(app, deps);
   registerPgRoutes(app, deps, { rateLimit: http.webhookRateLimit, bodyLimits: new Map(factories.map((f) => [f.pg, f.maxWebhookBytes])) });
   const metrics = createMetrics(database.db);
-  const reconciler = new Reconciler(deps, database, metrics, WorkersConfigSchema.parse(config.workers ?? {}).reconciler);
+  const reconciler = new Reconciler(deps, database, metrics, workersConfig.reconciler);
   registerOpsRoutes(app, deps, { metrics, reconciler });
   for (const factory of factories) {
     await factory.registerRoutes?.(app, {
@@ -113,7 +120,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   if (config.demoHost) registerDemoHost(app, deps);
   if (config.console) await registerConsole(app, deps, { settings: config.console, reconciler });
   await app.ready();
-  return { app, deps, database, metrics, reconciler };
+  return { app, deps, database, metrics, reconciler, lease };
 }
 
 /**
@@ -121,7 +128,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
  * client hung up mid-refund must still record what the PG did. (Fastify's close waits for open
  * connections, not for handlers whose connection is already gone.)
  */
-function drainOnClose(app: FastifyInstance, logger: Logger): void {
+function drainOnClose(app: FastifyInstance, logger: Logger, afterDrain: () => Promise<void>): void {
   let running = 0;
   let idle: (() => void) | undefined;
   const tracked = new WeakSet<object>();
@@ -139,8 +146,10 @@ function drainOnClose(app: FastifyInstance, logger: Logger): void {
     done(null, payload);
   });
   app.addHook("onClose", async () => {
-    if (running === 0) return;
-    logger.info({ running }, "waiting for requests still being handled");
-    await Promise.race([new Promise<void>((resolve) => (idle = resolve)), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+    if (running > 0) {
+      logger.info({ running }, "waiting for requests still being handled");
+      await Promise.race([new Promise<void>((resolve) => (idle = resolve)), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+    }
+    await afterDrain();
   });
 }

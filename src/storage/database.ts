@@ -12,6 +12,7 @@ import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
 import * as retention0004 from "./migrations/0004-webhook-retention.ts";
 import * as console0005 from "./migrations/0005-console.ts";
+import * as leases0006 from "./migrations/0006-leases.ts";
 
 export type Db = Kysely<Database>;
 
@@ -53,7 +54,14 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
 
 /** Core migrations plus any a connector brings (a fake PG's own records, say). */
 export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
-  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, "0004-webhook-retention": retention0004, "0005-console": console0005, ...extra };
+  const migrations: Record<string, Migration> = {
+    "0001-core": core0001,
+    "0002-delivery": delivery0002,
+    "0004-webhook-retention": retention0004,
+    "0005-console": console0005,
+    "0006-leases": leases0006,
+    ...extra,
+  };
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
