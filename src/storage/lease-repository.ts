@@ -61,12 +61,17 @@ function closes(db: Executor): Kysely<LeaseTables> {
 }
 
 /** Records that a superseded checkout must still be closed at the PG (inside the superseding transaction). */
-export async function recordCheckoutClose(db: Executor, paymentId: string, error: string | null): Promise<void> {
+export async function recordCheckoutClose(db: Executor, paymentId: string, leaseToken: string | null): Promise<void> {
   await closes(db)
     .insertInto("checkout_closes")
-    .values({ payment_id: paymentId, last_error: error })
-    .onConflict((oc) => oc.column("payment_id").doUpdateSet({ last_error: error }))
+    .values({ payment_id: paymentId, lease_token: leaseToken })
+    .onConflict((oc) => oc.column("payment_id").doUpdateSet({ lease_token: leaseToken }))
     .execute();
+}
+
+/** The close failed here: any process's take-over worker retries it now. */
+export async function releaseCheckoutClose(db: Executor, paymentId: string, error: string): Promise<void> {
+  await closes(db).updateTable("checkout_closes").set({ lease_token: null, last_error: error.slice(0, 500), next_attempt_at: new Date() }).where("payment_id", "=", paymentId).execute();
 }
 
 /** Due checkout closes nobody alive is working on, claimed for `token`. */

@@ -1,4 +1,5 @@
 import { sql, type ColumnType, type Kysely } from "kysely";
+import type { DeliveryDatabase } from "./0002-delivery.ts";
 
 /**
  * Recovery in seconds (issue 15):
@@ -42,6 +43,10 @@ export async function down(): Promise<void> {
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+/** The delivery tables with this migration's additions. */
+export type LeaseDatabase = Omit<DeliveryDatabase, "notifications"> &
+  LeaseTables & { notifications: DeliveryDatabase["notifications"] & { outage_hold: ColumnType<boolean, boolean | undefined, boolean> } };
 
 export interface LeaseTables {
   process_leases: { token: string; pid: number; started_at: ColumnType<Date, Date | string | undefined, Date | string>; expires_at: Timestamp };
