@@ -13,6 +13,7 @@ import { receiveWebhook } from "./core/use-cases/receive-webhook.ts";
 import { registerHostRoutes } from "./api/host-routes.ts";
 import { registerPgRoutes } from "./api/pg-routes.ts";
 import { registerErrorHandling } from "./api/error-handling.ts";
+import { answerWhileClosing } from "./api/shutdown.ts";
 import { registerDemoHost } from "./api/demo-host.ts";
 import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
@@ -91,11 +92,14 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: http.requestTimeoutMs,
     connectionTimeout: http.connectionTimeoutMs,
+    // Answered in the host's result shape instead (src/api/shutdown.ts).
+    return503OnClosing: false,
   };
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
   drainOnClose(app, logger, () => lease.stop());
+  answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
     try {
