@@ -149,6 +149,20 @@ function drainOnClose(app: FastifyInstance, logger: Logger, afterDrain: () => Pr
     }
     done(null, payload);
   });
+  // server.close() reaps only the connections idle when it is called. One whose request finishes
+  // later stays open until its keep-alive time-out, and one whose client left mid-request may never
+  // look idle: once no handler has run for a second, every connection left is closed.
+  app.addHook("preClose", (done) => {
+    let quietSince = Date.now();
+    const reaper = setInterval(() => {
+      app.server.closeIdleConnections();
+      if (running > 0) quietSince = Date.now();
+      else if (Date.now() - quietSince >= 1_000) app.server.closeAllConnections();
+    }, 100);
+    reaper.unref();
+    app.server.once("close", () => clearInterval(reaper));
+    done();
+  });
   app.addHook("onClose", async () => {
     if (running > 0) {
       logger.info({ running }, "waiting for requests still being handled");
