@@ -27,6 +27,7 @@ import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import type { LeaseDatabase } from "../storage/migrations/0006-leases.ts";
+import { leaseIsDead } from "../storage/lease-repository.ts";
 import { claimProbes, endpointDown, msUntilNextProbe, recordEndpointAnswered, recordEndpointFailure } from "../storage/endpoint-repository.ts";
 import type { Db } from "../storage/database.ts";
 import { backoffMs } from "./backoff.ts";
@@ -54,7 +55,7 @@ export class NotificationDispatcher {
   readonly #loop: WorkerLoop;
   readonly #inFlight = new Map<string, Promise<void>>();
   readonly #aborts = new Set<AbortController>();
-  readonly #token = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  readonly #token: string;
   readonly #logger: Logger;
 
   constructor(
@@ -65,6 +66,9 @@ export class NotificationDispatcher {
   ) {
     this.#db = deps.db as unknown as Kysely<LeaseDatabase>;
     this.#settings = settings;
+    // Claims carry the process lease: a killed process's claims are taken over as soon as its lease
+    // is gone, not when each claim's own time-out runs out.
+    this.#token = deps.leaseToken ?? `${process.pid}-${randomBytes(6).toString("hex")}`;
     this.#logger = deps.logger.child({ worker: "notification-dispatcher" });
     this.#loop = new WorkerLoop("notification-dispatcher", this.#logger, () => this.#tick(), pollIntervalMs);
   }
@@ -131,7 +135,7 @@ export class NotificationDispatcher {
           next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
       WHERE n.id IN (
         SELECT c.id FROM notifications c
-        WHERE c.status = 'PENDING' AND c.next_attempt_at <= now()
+        WHERE c.status = 'PENDING' AND (c.next_attempt_at <= now() OR (c.claim_token IS NOT NULL AND ${leaseIsDead("c.claim_token")}))
           AND NOT EXISTS (
             SELECT 1 FROM notifications e
             WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
@@ -154,7 +158,7 @@ export class NotificationDispatcher {
         SET claim_token = ${this.#token}, attempts = n.attempts + 1, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
         WHERE n.id IN (
           SELECT c.id FROM notifications c
-          WHERE c.tenant = ${tenant} AND c.status = 'PENDING' AND (c.claim_token IS NULL OR c.next_attempt_at <= now())
+          WHERE c.tenant = ${tenant} AND c.status = 'PENDING' AND (c.claim_token IS NULL OR c.next_attempt_at <= now() OR ${leaseIsDead("c.claim_token")})
             AND NOT EXISTS (
               SELECT 1 FROM notifications e
               WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
