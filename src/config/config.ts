@@ -54,11 +54,11 @@ export const WorkersConfigSchema = z.object({
   notifications: z
     .object({
       /** Attempts before a notification is parked as DEAD (replayable). */
-      maxAttempts: z.number().int().min(1).max(100).default(18),
+      maxAttempts: z.number().int().min(1).max(100).default(20),
       /** Time-out of one HTTP attempt to the host. */
       timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
       /** First retry delay; doubles per attempt (with jitter) up to maxBackoffMs. */
-      backoffMs: z.number().int().min(1).default(1_000),
+      backoffMs: z.number().int().min(1).default(500),
       maxBackoffMs: z.number().int().min(1).default(3_600_000),
       /** Deliveries in flight per PGB process. */
       concurrency: z.number().int().min(1).max(256).default(16),

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
+import { ConnectorError } from "../../src/connectors/connector.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder, pressButton, waitForOrder } from "../support/checkout.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
@@ -152,6 +153,32 @@ for (const backend of backends()) {
         assert.equal(row.rows[0]?.status, "PROCESSED");
         release();
         await eventually("PAYMENT_COMPLETED at the host", async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_COMPLETED"));
+      });
+    });
+
+    describe("a superseded checkout PayStart could not close", () => {
+      const faults = new Faults();
+      let rig: DeliveryRig;
+      before(async () => {
+        rig = await startRig(backend, { factories: [faultyTestConnector(faults)], workers: { disable: ["reconciler"] } });
+      });
+      after(async () => rig.close());
+
+      it("is recorded as work in the superseding transaction and closed at the PG by the take-over worker", async () => {
+        const first = payStartBody({ TotalPrice: "1000" });
+        const opened = await hostPost(rig.pgb, "/PGB/PayStart", first);
+        faults.throwNext("expireCheckout", new ConnectorError("retryable", "PG unavailable"));
+        const second = await hostPost(rig.pgb, "/PGB/PayStart", { ...first, TotalPrice: "2000" });
+        assert.equal(second.status, 200, JSON.stringify(second.body));
+        const oldId = String(opened.body.PaymentId);
+        await eventually("the old checkout closed at the PG", async () => {
+          const row = await sql<{ status: string }>`SELECT status FROM test_pg_payments WHERE merchant_reference = ${oldId}`.execute(rig.pgb.database.db);
+          // The TEST PG writes its record when the customer first acts; an untouched checkout is closed by its token.
+          return row.rows[0]?.status === "EXPIRED" || (row.rows.length === 0 && faults.calls.expireCheckout >= 2);
+        });
+        assert.ok(faults.calls.expireCheckout >= 2, "PayStart's failed close, then the worker's");
+        await eventually("the close work done", async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM checkout_closes`.execute(rig.pgb.database.db)).rows[0]!.n === 0);
+        await assert.rejects(pressButton(String(opened.body.RedirectUrl), "pay"), /no pay button|404|expired/i);
       });
     });
 
