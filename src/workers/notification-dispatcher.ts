@@ -11,7 +11,8 @@
  *   ones of its order until it is replayed; other orders are not affected.
  * - A host that is down is probed, not hammered: after `outageThreshold` host-level failures in a row
  *   (refused, time-out, 5xx) the tenant's endpoint counts as down; its notifications are then not
- *   sent, except one probe per `probeIntervalMs`, and never turn DEAD. The first answer (2xx, or a
+ *   sent, except one probe per `probeIntervalMs`; a probe the host does not answer is not counted
+ *   against the notification's attempts, so an outage never makes one DEAD. The first answer (2xx, or a
  *   4xx about one body) marks it up and releases at once every notification held back by host-level
  *   failures, sent at the dispatchers' bounded concurrency. A notification refused on its own (4xx
  *   while others go through) keeps its exponential backoff.
@@ -155,7 +156,7 @@ export class NotificationDispatcher {
     for (const tenant of tenants) {
       const result = await sql<Claimed>`
         UPDATE notifications n
-        SET claim_token = ${this.#token}, attempts = n.attempts + 1, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+        SET claim_token = ${this.#token}, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
         WHERE n.id IN (
           SELECT c.id FROM notifications c
           WHERE c.tenant = ${tenant} AND c.status = 'PENDING' AND (c.claim_token IS NULL OR c.next_attempt_at <= now() OR ${leaseIsDead("c.claim_token")})
@@ -165,7 +166,8 @@ export class NotificationDispatcher {
           ORDER BY c.seq
           LIMIT 1
           FOR UPDATE SKIP LOCKED)
-        RETURNING n.id, n.tenant, n.payload, n.attempts`.execute(this.#db);
+        RETURNING n.id, n.tenant, n.payload, n.attempts + 1 AS attempts`.execute(this.#db);
+      // A probe's attempt counts only if the host answers it: an outage does not use up the budget.
       probes.push(...result.rows.map((r) => ({ ...r, probe: true })));
     }
     return probes;
@@ -203,17 +205,18 @@ export class NotificationDispatcher {
 
     await this.#db.transaction().execute(async (trx) => {
       const db = trx as unknown as Db;
-      let endpointIsDown = false;
-      if (hostLevel) endpointIsDown = await recordEndpointFailure(db, row.tenant, this.#settings.outageThreshold, this.#settings.probeIntervalMs);
+      if (hostLevel) await recordEndpointFailure(db, row.tenant, this.#settings.outageThreshold, this.#settings.probeIntervalMs);
       else released = await recordEndpointAnswered(db, row.tenant);
 
       let outcome: "DELIVERED" | "RETRY" | "DEAD";
       let nextAttemptAt: Date | null = null;
       if (result.ok) outcome = "DELIVERED";
-      else if (row.attempts >= this.#settings.maxAttempts && !endpointIsDown) outcome = "DEAD";
+      else if (row.attempts >= this.#settings.maxAttempts && !(row.probe === true && hostLevel)) outcome = "DEAD";
       else {
         outcome = "RETRY";
-        nextAttemptAt = new Date(Date.now() + backoffMs(row.attempts, this.#settings.backoffMs, this.#settings.maxBackoffMs));
+        // A failed probe waits the longest backoff: the host's recovery releases it anyway.
+        const exponent = row.probe === true && hostLevel ? 64 : row.attempts;
+        nextAttemptAt = new Date(Date.now() + backoffMs(exponent, this.#settings.backoffMs, this.#settings.maxBackoffMs));
       }
       outcomeOf = outcome;
       nextOf = nextAttemptAt;
@@ -221,7 +224,9 @@ export class NotificationDispatcher {
         .insertInto("notification_attempts")
         .values({
           notification_id: row.id,
-          attempt: row.attempts,
+          // Numbered by the attempts recorded, probes included (a probe the host never answered is not
+          // counted in `attempts`, the budget).
+          attempt: sql<number>`(SELECT count(*)::int + 1 FROM notification_attempts WHERE notification_id = ${row.id})`,
           started_at: startedAt,
           duration_ms: durationMs,
           status_code: result.statusCode,
@@ -232,7 +237,8 @@ export class NotificationDispatcher {
         })
         .execute();
       // Guarded by the claim: if the lease ran out and another process took over, it decides.
-      const update = trx.updateTable("notifications").where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
+      const counted = row.probe === true && !hostLevel ? { attempts: row.attempts } : {};
+      const update = trx.updateTable("notifications").set(counted).where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
       if (outcome === "DELIVERED") {
         await update.set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null }).execute();
       } else if (outcome === "DEAD") {

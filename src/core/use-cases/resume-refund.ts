@@ -33,9 +33,10 @@ export async function takeOverRefund(
   const payment = refund && (await findPayment(deps.db, refund.payment_id));
   if (refund === undefined || payment === undefined) return fail("INTERNAL_ERROR", `refund ${refundId} not found`);
   const paid = (await balanceOf(deps.db, payment)).captured;
-  if (refund.status !== "PENDING" || refund.pg_reference !== null) {
-    return refund.status === "SUCCEEDED" ? succeed(outputOf(payment, refund, "SUCCEEDED", true, paid)) : fail("CANCEL_IN_PROGRESS", "this cancel is being settled with the PG");
-  }
+  // Settled meanwhile (by the worker, say): answer what happened.
+  if (refund.status === "SUCCEEDED" || (refund.status === "PENDING" && refund.pg_reference !== null)) return succeed(outputOf(payment, refund, refund.status, true, paid));
+  if (refund.status === "FAILED") return fail("PG_DECLINED", `the PG refused the refund: ${refund.failure_code ?? ""} ${refund.failure_message ?? ""}`.trim(), { pgCode: refund.failure_code });
+  if (refund.status !== "PENDING") return fail("CANCEL_IN_PROGRESS", "this cancel is being settled with the PG");
   const connector = deps.connectorFor(payment.tenant, payment.pg);
   if (connector?.lookupRefund !== undefined) {
     let lookup;
