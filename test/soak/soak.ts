@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
+import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
 import { DEMO_KEY, demoTenant, freePort, HOST_ORIGIN } from "../support/pgb.ts";
 import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { FakeHost } from "../workers/support.ts";
@@ -189,13 +190,8 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
       for (let attempt = 0; attempt < 30; attempt++) {
         try {
           lastRequestAt = Date.now();
-          const response = await fetch(`${live().url}${path}/${action}`, {
-            method: "POST",
-            headers: { "content-type": "application/x-www-form-urlencoded" },
-            body: `go=${action}`,
-            redirect: "manual",
-            signal: AbortSignal.timeout(20_000),
-          });
+          const form = await openCheckout(`${live().url}${path}`);
+          const response = await submitCheckoutForm(`${live().url}${path}/${action}`, action, form, AbortSignal.timeout(20_000));
           if (response.status === 409) return true; // done by an earlier try whose answer was lost
           if (response.status !== 303) {
             await sleep(100);
