@@ -119,7 +119,7 @@ export class Reconciler {
     const refunds = await sql<{ id: string }>`
       SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
       WHERE m.kind = 'REFUND'
-        AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.pg_reference IS NOT NULL AND m.updated_at <= now() - ${s.refundAfterMs} * interval '1 millisecond'))
+        AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.updated_at <= now() - ${s.refundAfterMs} * interval '1 millisecond'))
         AND (c.subject IS NULL OR c.next_check_at <= now())
       ORDER BY coalesce(c.next_check_at, m.updated_at)
       LIMIT ${s.batchSize}`.execute(this.#db);
@@ -153,15 +153,14 @@ export class Reconciler {
     const ids = attempts.map((p) => p.id);
     const refunds = await this.#db
       .selectFrom("money_movements")
-      .select(["id", "status", "updated_at", "pg_reference"])
+      .select(["id", "status", "updated_at"])
       .where("payment_id", "in", ids)
       .where("kind", "=", "REFUND")
       .where("status", "in", ["PENDING", "UNKNOWN"])
       .execute();
     for (const r of refunds) {
       // A PENDING refund without the PG's answer may still be in its cancel call: leave it that long.
-      // One never answered by the PG is its process's, or the take-over worker's once that process is gone.
-      const young = r.status === "PENDING" && (r.pg_reference === null || Date.now() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs);
+      const young = r.status === "PENDING" && Date.now() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
       reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(r.id));
     }
     return reports;
