@@ -14,6 +14,8 @@ export interface CoreDeps {
   /** What a PG can do, as its connector declares it; undefined for a PG PGB does not know. */
   capabilitiesOf(pg: string): PgCapabilities | undefined;
   now(): Date;
+  /** This process's lease token (src/workers/process-lease.ts), stamped on work it holds. */
+  leaseToken?: string;
 }
 
 export function tenantConfig(deps: CoreDeps, tenant: string): TenantConfig | undefined {

@@ -11,7 +11,7 @@ import type { Database, MoneyMovementRow } from "./schema.ts";
 
 export async function insertRefund(
   trx: Transaction<Database>,
-  r: { id?: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string },
+  r: { id?: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string; leaseToken?: string | null },
 ): Promise<MoneyMovementRow> {
   return trx
     .insertInto("money_movements")
@@ -25,6 +25,7 @@ export async function insertRefund(
       balance_after: r.balanceAfter.toString(),
       idempotency_key: r.idempotencyKey,
       request_fingerprint: r.fingerprint,
+      lease_token: r.leaseToken ?? null,
       updated_at: sql<Date>`now()`,
     })
     .returningAll()

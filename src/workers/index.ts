@@ -11,12 +11,13 @@ import type { PgbMetrics } from "./metrics.ts";
 import { NotificationDispatcher } from "./notification-dispatcher.ts";
 import { Reconciler } from "./reconciler.ts";
 import { listenForWakeUps } from "./wake-up.ts";
+import { TakeoverWorker } from "./takeover.ts";
 import { WebhookRetrier } from "./webhook-retrier.ts";
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 export type WorkersOptions = DeepPartial<WorkersConfig> & {
   /** Leave a worker out (tests of one worker alone). */
-  disable?: Array<"notifications" | "webhooks" | "reconciler">;
+  disable?: Array<"notifications" | "webhooks" | "reconciler" | "takeover">;
 };
 
 export interface RunningWorkers {
@@ -31,6 +32,8 @@ export interface WorkersHost {
   deps: CoreDeps;
   database: DatabaseHandle;
   metrics: PgbMetrics;
+  /** The reconciler that answers POST /PGB/Sync; the take-over worker hands it what it takes over. */
+  reconciler: Reconciler;
 }
 
 export async function startWorkers(pgb: WorkersHost, options: WorkersOptions = {}): Promise<RunningWorkers> {
@@ -41,12 +44,14 @@ export async function startWorkers(pgb: WorkersHost, options: WorkersOptions = {
   const dispatcher = disable.includes("notifications") ? undefined : new NotificationDispatcher(deps, metrics, settings.notifications, settings.pollIntervalMs);
   const retrier = disable.includes("webhooks") ? undefined : new WebhookRetrier(deps, metrics, settings.webhooks, settings.pollIntervalMs);
   const reconciler = disable.includes("reconciler") ? undefined : new Reconciler(deps, database, metrics, settings.reconciler);
+  const takeover = disable.includes("takeover") ? undefined : new TakeoverWorker(deps, pgb.reconciler, settings.pollIntervalMs);
 
   const wakeUp = dispatcher === undefined ? undefined : await listenForWakeUps(database, deps.logger, () => dispatcher.wake());
   dispatcher?.start();
   retrier?.start();
   reconciler?.start();
-  deps.logger.info({ workers: ["notifications", "webhooks", "reconciler"].filter((w) => !disable.includes(w as never)) }, "workers started");
+  takeover?.start();
+  deps.logger.info({ workers: ["notifications", "webhooks", "reconciler", "takeover"].filter((w) => !disable.includes(w as never)) }, "workers started");
 
   let stopping: Promise<void> | undefined;
   return {
@@ -55,7 +60,7 @@ export async function startWorkers(pgb: WorkersHost, options: WorkersOptions = {
     stop() {
       stopping ??= (async () => {
         await wakeUp?.close();
-        await Promise.all([dispatcher?.stop(), retrier?.stop(), reconciler?.stop()]);
+        await Promise.all([dispatcher?.stop(), retrier?.stop(), reconciler?.stop(), takeover?.stop()]);
         deps.logger.info("workers stopped");
       })();
       return stopping;
