@@ -202,16 +202,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`cannot read config ${configPath}: ${(error as Error).message}`);
   }
-  const file = parseFileConfig(json, env);
   const port = Number(env.PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port number`);
+  const host = env.HOST ?? "127.0.0.1";
+  // ${PGB_PUBLIC_URL} defaults to where this process listens, so `PORT=18181 npm start` links to 18181.
+  const file = parseFileConfig(json, env.PGB_PUBLIC_URL ? env : { ...env, PGB_PUBLIC_URL: defaultPublicUrl(host, port) });
   return {
     ...file,
     port,
-    host: env.HOST ?? "127.0.0.1",
+    host,
     databaseUrl: env.DATABASE_URL ? new Secret(env.DATABASE_URL) : undefined,
     dataDir: resolve(env.PGB_DATA_DIR ?? "./data"),
     logLevel: env.LOG_LEVEL ?? "info",
     configPath,
   };
+}
+
+/** http://HOST:PORT, with a wildcard bind address replaced by loopback (a browser cannot go to 0.0.0.0). */
+export function defaultPublicUrl(host: string, port: number): string {
+  const name = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  return `http://${name}:${port}`;
 }
