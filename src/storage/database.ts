@@ -2,7 +2,8 @@
  * Opens PGB's database: PostgreSQL when DATABASE_URL is set, otherwise PGlite (PostgreSQL compiled
  * to WASM) in a data folder. Both speak the same SQL, so one set of migrations serves both.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, Migrator, PostgresDialect, type Migration } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
@@ -25,7 +26,12 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-export type DatabaseTarget = { kind: "postgres"; url: string; poolSize?: number } | { kind: "pglite"; dataDir?: string };
+export type DatabaseTarget = { kind: "postgres"; url: string; poolSize?: number } | {
+      kind: "pglite";
+      dataDir?: string;
+      /** A `dumpDataDir` tarball (made by `npm run build`) to start a new data folder from instead of initdb. */
+      template?: string;
+    };
 
 // BIGINT stays exact: node-postgres returns it as a string and the repositories make a bigint of it.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
@@ -45,7 +51,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     };
   }
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
-  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
+  const fresh = target.dataDir !== undefined && !existsSync(join(target.dataDir, "PG_VERSION"));
+  const template = fresh && target.template !== undefined && existsSync(target.template) ? new Blob([readFileSync(target.template)]) : undefined;
+  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir, template ? { loadDataDir: template } : {});
   await pglite.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return { db, kind: "pglite", pglite, close: () => db.destroy() };

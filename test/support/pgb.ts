@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import { appendFileSync } from "node:fs";
 import { buildApp as buildAppFromSource, type PgbApp } from "../../src/app.ts";
+import { testPgSettings as testPgSettingsFromSource } from "../../src/connectors/test/index.ts";
 import { parseFileConfig, type FileConfig } from "../../src/config/config.ts";
 import type { ConnectorFactory } from "../../src/connectors/connector.ts";
 import type { DatabaseHandle } from "../../src/storage/database.ts";
@@ -70,9 +71,15 @@ export function testConfig(url: string, overrides: { tenants?: Record<string, un
  * PGB_TEST_BUILT=1 runs the suite against the production build (dist/, from `npm run build`) instead
  * of the TypeScript sources: test/build/built-server.test.ts runs the flows suite that way.
  */
-const buildApp: typeof buildAppFromSource = process.env.PGB_TEST_BUILT
-  ? ((await import(new URL("../../dist/app.js", import.meta.url).href)) as { buildApp: typeof buildAppFromSource }).buildApp
-  : buildAppFromSource;
+const built = process.env.PGB_TEST_BUILT
+  ? {
+      app: (await import(new URL("../../dist/app.js", import.meta.url).href)) as { buildApp: typeof buildAppFromSource },
+      testPg: (await import(new URL("../../dist/connectors/test/index.js", import.meta.url).href)) as { testPgSettings: typeof testPgSettingsFromSource },
+    }
+  : undefined;
+const buildApp = built?.app.buildApp ?? buildAppFromSource;
+/** The TEST PG's settings behind a running PGB (from the build when the suite runs against it). */
+export const testPgSettings = built?.testPg.testPgSettings ?? testPgSettingsFromSource;
 
 /**
  * PGB_RECORD_REQUESTS=<file> appends every host request and its answer to <file> (JSON lines), so
