@@ -10,6 +10,7 @@ import type { FastifyInstance } from "fastify";
 import type { Migration } from "kysely";
 import type { Logger } from "pino";
 import type { z } from "zod";
+import type { CurrencyCode } from "../core/currency.ts";
 import type { Money } from "../core/money.ts";
 import type { PayType } from "../core/pay-type.ts";
 import type { Db } from "../storage/database.ts";
@@ -200,6 +201,8 @@ export interface ConnectorFactory<S extends z.ZodType = z.ZodType> {
    * to this PG's webhook path (answers 413), so an anonymous caller cannot make it buffer or store more.
    */
   readonly maxWebhookBytes: number;
+  /** What the PG can sell, for `pgb config check`; absent means no limit PGB knows of. */
+  readonly capabilities?: { readonly currencies?: readonly CurrencyCode[]; readonly payTypes?: readonly PayType[] };
   create(settings: z.infer<S>, context: { tenant: string; deps: ConnectorDeps }): Connector;
   /** Tables of the connector's own (a fake PG's records). Named `<pg>-<n>`. */
   readonly migrations?: Record<string, Migration>;

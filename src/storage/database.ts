@@ -13,6 +13,7 @@ import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
 import * as retention0004 from "./migrations/0004-webhook-retention.ts";
 import * as console0005 from "./migrations/0005-console.ts";
+import * as ship0007 from "./migrations/0007-ship.ts";
 
 export type Db = Kysely<Database>;
 
@@ -61,7 +62,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
 
 /** Core migrations plus any a connector brings (a fake PG's own records, say). */
 export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
-  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, "0004-webhook-retention": retention0004, "0005-console": console0005, ...extra };
+  const migrations: Record<string, Migration> = { "0001-core": core0001, "0002-delivery": delivery0002, "0004-webhook-retention": retention0004, "0005-console": console0005, "0007-ship": ship0007, ...extra };
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },

@@ -16,7 +16,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { escapeHtml } from "../../api/html.ts";
 import { assertUnreachable } from "../../core/errors.ts";
-import { PayTypeSchema } from "../../core/pay-type.ts";
+import { PAY_TYPES, PayTypeSchema } from "../../core/pay-type.ts";
 import { Secret } from "../../core/secret.ts";
 import type { Money } from "../../core/money.ts";
 import type { Db } from "../../storage/database.ts";
@@ -964,6 +964,7 @@ async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<Tos
 }
 
 export const tossConnector: ConnectorFactory<typeof TossSettingsSchema> = {
+  capabilities: { currencies: ["KRW"], payTypes: PAY_TYPES.filter((t) => sdkMethodFor(t) !== undefined) },
   pg: PG,
   settingsSchema: TossSettingsSchema,
   // A PAYMENT_STATUS_CHANGED carries one Payment object (a few KiB); a DEPOSIT_CALLBACK is smaller.
