@@ -206,7 +206,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port number`);
   const host = env.HOST ?? "127.0.0.1";
   // ${PGB_PUBLIC_URL} defaults to where this process listens, so `PORT=18181 npm start` links to 18181.
-  const file = parseFileConfig(json, env.PGB_PUBLIC_URL ? env : { ...env, PGB_PUBLIC_URL: defaultPublicUrl(host, port) });
+  const fallback = defaultPublicUrl(host, port);
+  const file = parseFileConfig(json, env.PGB_PUBLIC_URL || fallback === undefined ? env : { ...env, PGB_PUBLIC_URL: fallback });
   return {
     ...file,
     port,
@@ -218,8 +219,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-/** http://HOST:PORT, with a wildcard bind address replaced by loopback (a browser cannot go to 0.0.0.0). */
-export function defaultPublicUrl(host: string, port: number): string {
-  const name = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-  return `http://${name}:${port}`;
+/**
+ * http://HOST:PORT. None for a wildcard bind address (0.0.0.0, ::): PGB then serves the public
+ * behind some name only the operator knows, so PGB_PUBLIC_URL must say it.
+ */
+export function defaultPublicUrl(host: string, port: number): string | undefined {
+  if (host === "0.0.0.0" || host === "::" || host === "") return undefined;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
