@@ -4,6 +4,7 @@ import { registerConfigCommands } from "./config-command.ts";
 import { registerDatabaseCommands } from "./database-command.ts";
 import { registerExportCommands } from "./export-command.ts";
 import { registerNotificationCommands } from "./notifications-command.ts";
+import { registerOperatorCommands } from "./operator-command.ts";
 import { registerPaymentCommands } from "./payment-command.ts";
 
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerPaymentCommands(program);
   registerNotificationCommands(program);
   registerExportCommands(program);
+  registerOperatorCommands(program);
   // Every subcommand: commander's usage errors exit 2, as ours do.
   for (const command of allCommands(program)) command.exitOverride();
   return program;

@@ -36,11 +36,11 @@ describe("pgb --help", () => {
     const run = spawnSync("npx", ["pgb", "--help"], { encoding: "utf8" });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /^Usage: pgb \[options\] \[command\]/);
-    for (const command of ["config", "migrate", "payment", "sync", "notifications", "export"]) assert.match(run.stdout, new RegExp(`\\n  ${command}\\b`));
+    for (const command of ["config", "migrate", "payment", "sync", "notifications", "export", "operator"]) assert.match(run.stdout, new RegExp(`\\n  ${command}\\b`));
   });
 
   it("has --help on every command", async () => {
-    const paths = [["config"], ["config", "check"], ["migrate"], ["payment"], ["payment", "show"], ["sync"], ["notifications"], ["notifications", "replay"], ["export"]];
+    const paths = [["config"], ["config", "check"], ["migrate"], ["payment"], ["payment", "show"], ["sync"], ["notifications"], ["notifications", "replay"], ["export"], ["operator"], ["operator", "create"]];
     // Each in-process (a process each would take seconds), then one as a child process for real.
     for (const path of paths) {
       let printed = "";
@@ -178,6 +178,14 @@ for (const backend of backends()) {
       assert.equal(result.Status, "READY");
       assert.equal(result.Checks.length, 1);
       assert.equal(pgb(["sync", "DEMO", "999999"], env).status, 1);
+    });
+
+    it("operator create: a console operator from PGB_OPERATOR_PASSWORD; bad input exits 2", () => {
+      const run = pgb(["--json", "operator", "create", "--username", "opsfinance", "--role", "finance", "--tenants", "DEMO"], { ...env, PGB_OPERATOR_PASSWORD: "correct horse battery" });
+      assert.equal(run.status, 0, run.stderr);
+      assert.deepEqual(json(run), { username: "opsfinance", role: "finance", tenants: ["DEMO"] });
+      assert.equal(pgb(["operator", "create", "--username", "x", "--role", "emperor"], { ...env, PGB_OPERATOR_PASSWORD: "correct horse battery" }).status, 2);
+      assert.equal(pgb(["operator", "create", "--username", "y"], { ...env, PGB_OPERATOR_PASSWORD: "short" }).status, 2);
     });
 
     it("export: payments and refunds as CSV and JSON lines, filtered, with nothing but rows when piped", () => {
