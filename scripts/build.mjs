@@ -1,12 +1,14 @@
-// npm run build: compiles src/ to dist/ (tsc), then makes dist/pglite-template.tar.gz, an embedded
+// npm run build: compiles src/ to dist/ (tsc), copies the other files under src/, then makes dist/pglite-template.tar.gz, an embedded
 // database with every migration applied, from which a new data folder starts instead of running
 // initdb and the migrations (seconds saved on a first start).
 import { spawnSync } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { cpSync, rmSync, writeFileSync } from "node:fs";
 
 rmSync("dist", { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+// Files the code reads at run time beside itself (the console's CSS and script).
+cpSync("src", "dist", { recursive: true, filter: (path) => !path.endsWith(".ts") });
 
 const { openDatabase, migrate } = await import("../dist/storage/database.js");
 const { CONNECTOR_FACTORIES } = await import("../dist/connectors/registry.js");
