@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { describe, it } from "node:test";
-import { ConfigError, interpolateEnv, loadConfig, parseFileConfig } from "../../src/config/config.ts";
+import { ConfigError, defaultPublicUrl, interpolateEnv, loadConfig, parseFileConfig } from "../../src/config/config.ts";
 import { bindCaseInsensitive } from "../../src/api/case-insensitive.ts";
 
 const tenant = {
@@ -81,8 +81,10 @@ describe("publicUrl's default", () => {
     assert.equal(config.publicUrl, "http://127.0.0.1:18181");
     assert.equal(config.tenants.DEMO!.notifyUrl, "http://127.0.0.1:18181/demo/notify");
     assert.deepEqual(config.tenants.DEMO!.redirectOrigins, ["http://127.0.0.1:18181", "http://localhost:18181"]);
-    assert.equal(loadConfig({ ...example, HOST: "192.168.1.5", PORT: "9000" }).publicUrl, "http://192.168.1.5:9000");
-    assert.equal(loadConfig({ ...example, PORT: "18181", PGB_PUBLIC_URL: "https://pgb.example.com" }).publicUrl, "https://pgb.example.com");
+    // (The example config itself refuses a non-loopback address: it carries example secrets.)
+    assert.equal(defaultPublicUrl("192.168.1.5", 9000), "http://192.168.1.5:9000");
+    assert.equal(defaultPublicUrl("::1", 9000), "http://[::1]:9000");
+    assert.equal(loadConfig({ ...example, PORT: "18181", PGB_PUBLIC_URL: "http://localhost:9999" }).publicUrl, "http://localhost:9999");
   });
 
   it("is not guessed for a wildcard bind address: PGB_PUBLIC_URL must say it", () => {
