@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { ERROR_CATALOGUE, type ErrorCode } from "../../core/errors.ts";
+import type { MoneyNotificationType } from "../../core/money-notifications.ts";
 import { NOTIFICATION_TYPES, PAYMENT_STATUSES } from "../../core/payment-state.ts";
 import { PAY_TYPES } from "../../core/pay-type.ts";
 import { FullCancelBodySchema, PartialCancelBodySchema, PayStartBodySchema } from "../host-schemas.ts";
@@ -107,7 +108,19 @@ export const PaymentView = result(["OK"], {
   FailureCode: z.string().nullable(),
   FailureMessage: z.string().nullable(),
   PaidAt: iso.nullable(),
-  Attempts: z.array(z.object({ PaymentId: z.string(), Status: status, PGType: z.string(), PayType: z.string(), TotalPrice: price, CreatedAt: iso })),
+  Attempts: z.array(
+    z.object({
+      PaymentId: z.string(),
+      Status: status,
+      PGType: z.string(),
+      PayType: z.string(),
+      TotalPrice: price,
+      CapturedPrice: price.describe("this attempt's own capture (a late capture shows here, never in PaidPrice)"),
+      RefundedPrice: price,
+      PGTransactionId: z.string().nullable(),
+      CreatedAt: iso,
+    }),
+  ),
   Refunds: z.array(z.object({ RefundId: z.string(), PaymentId: z.string(), Status: z.string(), RefundPrice: price, BalanceBefore: price.nullable(), BalanceAfter: price.nullable(), FailureCode: z.string().nullable(), CreatedAt: iso })),
   History: z.array(z.object({ At: iso, PaymentId: z.string(), From: status.nullable(), To: status, Event: z.string(), Source: z.enum(["HOST_API", "WEBHOOK", "BROWSER_RETURN", "RECONCILER", "OPERATOR"]) })),
 }).meta({ id: "PaymentView" });
@@ -134,9 +147,13 @@ export const ERROR_RESPONSES = Object.fromEntries(
   }),
 );
 
+/** Money that moved outside the order's usual path (README, "Payment state"). */
+const MONEY_NOTIFICATION_TYPES = ["LATE_PAYMENT", "LATE_PAYMENT_REFUNDED", "REFUND_FAILED"] as const satisfies readonly MoneyNotificationType[];
+const orderAmount = (what: string) => price.optional().describe(`${what}; absent on a late capture's notifications (that attempt is not the order's payment)`);
+
 export const NotificationBody = z
   .object({
-    Type: z.enum(NOTIFICATION_TYPES),
+    Type: z.enum([...NOTIFICATION_TYPES, ...MONEY_NOTIFICATION_TYPES]),
     NotificationId: z.string().describe("also the webhook-id header; deduplicate on it"),
     DBType: z.string(),
     OrderId: z.number().int(),
@@ -148,12 +165,18 @@ export const NotificationBody = z
     Currency: z.string(),
     PGTransactionId: z.string().nullable(),
     Status: status,
-    TotalPrice: price,
-    PaidPrice: price,
-    CancelledPrice: price,
-    RemainingPrice: price,
-    RefundPrice: price.optional().describe("cancels only"),
-    RefundId: z.string().optional().describe("cancels only"),
+    TotalPrice: orderAmount("the order's price"),
+    PaidPrice: orderAmount("captured on the order's payment"),
+    CancelledPrice: orderAmount("refunded (or being refunded)"),
+    RemainingPrice: orderAmount("what can still be refunded"),
+    RefundPrice: price.optional().describe("cancels, LATE_PAYMENT_REFUNDED, REFUND_FAILED"),
+    RefundId: z.string().optional().describe("cancels, LATE_PAYMENT_REFUNDED, REFUND_FAILED"),
+    RefundOrigin: z.literal("PG").optional().describe("a refund made in the PG's dashboard, not through PGB"),
+    CapturedPrice: price.optional().describe("LATE_PAYMENT, LATE_PAYMENT_REFUNDED"),
+    PGCode: z.string().optional().describe("REFUND_FAILED"),
+    FailureCode: z.string().nullable().optional().describe("PAYMENT_FAILED"),
+    FailureMessage: z.string().nullable().optional().describe("PAYMENT_FAILED, REFUND_FAILED"),
+    LateCapture: z.boolean().optional().describe("REFUND_FAILED: true for a late capture's refund"),
     VirtualAccount: VirtualAccount.optional().describe("DEPOSIT_WAITING only"),
     OccurredAt: iso,
   })
