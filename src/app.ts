@@ -13,6 +13,7 @@ import { receiveWebhook } from "./core/use-cases/receive-webhook.ts";
 import { registerHostRoutes } from "./api/host-routes.ts";
 import { registerPgRoutes } from "./api/pg-routes.ts";
 import { registerErrorHandling } from "./api/error-handling.ts";
+import { answerWhileClosing } from "./api/shutdown.ts";
 import { registerDemoHost } from "./api/demo-host.ts";
 import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
@@ -21,6 +22,7 @@ import { registerApiDocs } from "./api/openapi/api-docs.ts";
 import { migrate, type DatabaseHandle } from "./storage/database.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
+import { ProcessLease } from "./workers/process-lease.ts";
 
 export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs" | "http" | "console">>;
 
@@ -39,6 +41,8 @@ export interface PgbApp {
   metrics: PgbMetrics;
   /** Answers POST /PGB/Sync; the timed reconciler is started by startWorkers (src/workers). */
   reconciler: Reconciler;
+  /** This process's lease on the work it holds; dropped when the app closes. */
+  lease: ProcessLease;
 }
 
 export { createLogger } from "./logging.ts";
@@ -63,7 +67,11 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     }
   }
 
+  const workersConfig = WorkersConfigSchema.parse(config.workers ?? {});
+  const lease = new ProcessLease(database.db, logger, workersConfig.leaseMs);
+  await lease.start();
   const deps: CoreDeps = {
+    leaseToken: lease.token,
     db: database.db,
     config,
     logger,
@@ -85,12 +93,15 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: http.requestTimeoutMs,
     connectionTimeout: http.connectionTimeoutMs,
+    // Answered in the host's result shape instead (src/api/shutdown.ts).
+    return503OnClosing: false,
   };
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
   await registerApiDocs(app, config.publicUrl);
-  drainOnClose(app, logger);
+  drainOnClose(app, logger, () => lease.stop());
+  answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
     try {
@@ -103,7 +114,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   registerHostRoutes(app, deps);
   registerPgRoutes(app, deps, { rateLimit: http.webhookRateLimit, bodyLimits: new Map(factories.map((f) => [f.pg, f.maxWebhookBytes])) });
   const metrics = createMetrics(database.db);
-  const reconciler = new Reconciler(deps, database, metrics, WorkersConfigSchema.parse(config.workers ?? {}).reconciler);
+  const reconciler = new Reconciler(deps, database, metrics, workersConfig.reconciler);
   registerOpsRoutes(app, deps, { metrics, reconciler });
   for (const factory of factories) {
     await factory.registerRoutes?.(app, {
@@ -115,7 +126,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   if (config.demoHost) registerDemoHost(app, deps);
   if (config.console) await registerConsole(app, deps, { settings: config.console, reconciler });
   await app.ready();
-  return { app, deps, database, metrics, reconciler };
+  return { app, deps, database, metrics, reconciler, lease };
 }
 
 /**
@@ -123,7 +134,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
  * client hung up mid-refund must still record what the PG did. (Fastify's close waits for open
  * connections, not for handlers whose connection is already gone.)
  */
-function drainOnClose(app: FastifyInstance, logger: Logger): void {
+function drainOnClose(app: FastifyInstance, logger: Logger, afterDrain: () => Promise<void>): void {
   let running = 0;
   let idle: (() => void) | undefined;
   const tracked = new WeakSet<object>();
@@ -140,9 +151,25 @@ function drainOnClose(app: FastifyInstance, logger: Logger): void {
     }
     done(null, payload);
   });
+  // server.close() reaps only the connections idle when it is called. One whose request finishes
+  // later stays open until its keep-alive time-out, and one whose client left mid-request may never
+  // look idle: once no handler has run for a second, every connection left is closed.
+  app.addHook("preClose", (done) => {
+    let quietSince = Date.now();
+    const reaper = setInterval(() => {
+      app.server.closeIdleConnections();
+      if (running > 0) quietSince = Date.now();
+      else if (Date.now() - quietSince >= 1_000) app.server.closeAllConnections();
+    }, 100);
+    reaper.unref();
+    app.server.once("close", () => clearInterval(reaper));
+    done();
+  });
   app.addHook("onClose", async () => {
-    if (running === 0) return;
-    logger.info({ running }, "waiting for requests still being handled");
-    await Promise.race([new Promise<void>((resolve) => (idle = resolve)), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+    if (running > 0) {
+      logger.info({ running }, "waiting for requests still being handled");
+      await Promise.race([new Promise<void>((resolve) => (idle = resolve)), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+    }
+    await afterDrain();
   });
 }

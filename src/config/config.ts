@@ -54,14 +54,18 @@ export const WorkersConfigSchema = z.object({
   notifications: z
     .object({
       /** Attempts before a notification is parked as DEAD (replayable). */
-      maxAttempts: z.number().int().min(1).max(100).default(18),
+      maxAttempts: z.number().int().min(1).max(100).default(20),
       /** Time-out of one HTTP attempt to the host. */
       timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
       /** First retry delay; doubles per attempt (with jitter) up to maxBackoffMs. */
-      backoffMs: z.number().int().min(1).default(1_000),
+      backoffMs: z.number().int().min(1).default(500),
       maxBackoffMs: z.number().int().min(1).default(3_600_000),
       /** Deliveries in flight per PGB process. */
       concurrency: z.number().int().min(1).max(256).default(16),
+      /** Consecutive host-level failures (refused, time-out, 5xx) after which a tenant's notifyUrl counts as down. */
+      outageThreshold: z.number().int().min(1).default(3),
+      /** While down, one notification is sent per interval as a probe; its 2xx releases the backlog. */
+      probeIntervalMs: z.number().int().min(10).default(2_000),
     })
     .prefault({}),
   webhooks: z
@@ -89,6 +93,8 @@ export const WorkersConfigSchema = z.object({
       batchSize: z.number().int().min(1).max(1000).default(100),
     })
     .prefault({}),
+  /** A process's lease on the work it holds; a dead process's work is taken over after this long. */
+  leaseMs: z.number().int().min(100).default(6_000),
   /** Fallback poll of the outbox and the webhook store, besides the database's wake-up signal. */
   pollIntervalMs: z.number().int().min(5).default(1_000),
 });

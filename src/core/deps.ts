@@ -11,6 +11,8 @@ export interface CoreDeps {
   /** The connector for one tenant's PG, or undefined if the tenant has not configured it. */
   connectorFor(tenant: string, pg: string): Connector | undefined;
   now(): Date;
+  /** This process's lease token (src/workers/process-lease.ts), stamped on work it holds. */
+  leaseToken?: string;
 }
 
 export function tenantConfig(deps: CoreDeps, tenant: string): TenantConfig | undefined {

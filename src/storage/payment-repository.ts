@@ -292,7 +292,7 @@ async function enqueueNotification(trx: Transaction<Database>, payment: Payment,
 
 export async function insertRefund(
   trx: Transaction<Database>,
-  r: { id?: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string },
+  r: { id?: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string; leaseToken?: string | null },
 ): Promise<MoneyMovementRow> {
   return trx
     .insertInto("money_movements")
@@ -306,6 +306,7 @@ export async function insertRefund(
       balance_after: r.balanceAfter.toString(),
       idempotency_key: r.idempotencyKey,
       request_fingerprint: r.fingerprint,
+      lease_token: r.leaseToken ?? null,
       updated_at: sql<Date>`now()`,
     })
     .returningAll()

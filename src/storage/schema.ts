@@ -60,6 +60,8 @@ export interface MoneyMovementsTable {
   pg_reference: string | null;
   failure_code: string | null;
   failure_message: string | null;
+  /** The process lease (migration 0006) of whoever is waiting for the PG on this refund. */
+  lease_token: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

@@ -9,12 +9,13 @@ import { WorkersConfigSchema, type WorkersConfig } from "../config/config.ts";
 import { NotificationDispatcher } from "./notification-dispatcher.ts";
 import { Reconciler } from "./reconciler.ts";
 import { listenForWakeUps } from "./wake-up.ts";
+import { TakeoverWorker } from "./takeover.ts";
 import { WebhookRetrier } from "./webhook-retrier.ts";
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 export type WorkersOptions = DeepPartial<WorkersConfig> & {
   /** Leave a worker out (tests of one worker alone). */
-  disable?: Array<"notifications" | "webhooks" | "reconciler">;
+  disable?: Array<"notifications" | "webhooks" | "reconciler" | "takeover">;
 };
 
 export interface RunningWorkers {
@@ -32,12 +33,14 @@ export async function startWorkers(pgb: PgbApp, options: WorkersOptions = {}): P
   const dispatcher = disable.includes("notifications") ? undefined : new NotificationDispatcher(deps, metrics, settings.notifications, settings.pollIntervalMs);
   const retrier = disable.includes("webhooks") ? undefined : new WebhookRetrier(deps, metrics, settings.webhooks, settings.pollIntervalMs);
   const reconciler = disable.includes("reconciler") ? undefined : new Reconciler(deps, database, metrics, settings.reconciler);
+  const takeover = disable.includes("takeover") ? undefined : new TakeoverWorker(deps, pgb.reconciler, settings.pollIntervalMs);
 
   const wakeUp = dispatcher === undefined ? undefined : await listenForWakeUps(database, deps.logger, () => dispatcher.wake());
   dispatcher?.start();
   retrier?.start();
   reconciler?.start();
-  deps.logger.info({ workers: ["notifications", "webhooks", "reconciler"].filter((w) => !disable.includes(w as never)) }, "workers started");
+  takeover?.start();
+  deps.logger.info({ workers: ["notifications", "webhooks", "reconciler", "takeover"].filter((w) => !disable.includes(w as never)) }, "workers started");
 
   let stopping: Promise<void> | undefined;
   return {
@@ -46,7 +49,7 @@ export async function startWorkers(pgb: PgbApp, options: WorkersOptions = {}): P
     stop() {
       stopping ??= (async () => {
         await wakeUp?.close();
-        await Promise.all([dispatcher?.stop(), retrier?.stop(), reconciler?.stop()]);
+        await Promise.all([dispatcher?.stop(), retrier?.stop(), reconciler?.stop(), takeover?.stop()]);
         deps.logger.info("workers stopped");
       })();
       return stopping;

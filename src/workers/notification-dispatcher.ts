@@ -9,6 +9,13 @@
  * - Per order, in the order the events happened: a notification is claimable only when every
  *   earlier one (lower seq) of its order is DELIVERED. A dead one therefore holds back the later
  *   ones of its order until it is replayed; other orders are not affected.
+ * - A host that is down is probed, not hammered: after `outageThreshold` host-level failures in a row
+ *   (refused, time-out, 5xx) the tenant's endpoint counts as down; its notifications are then not
+ *   sent, except one probe per `probeIntervalMs`; a probe the host does not answer is not counted
+ *   against the notification's attempts, so an outage never makes one DEAD. The first answer (2xx, or a
+ *   4xx about one body) marks it up and releases at once every notification held back by host-level
+ *   failures, sent at the dispatchers' bounded concurrency. A notification refused on its own (4xx
+ *   while others go through) keeps its exponential backoff.
  * - Shared by any number of processes: claims use FOR UPDATE SKIP LOCKED.
  * - Every attempt is recorded in notification_attempts.
  */
@@ -20,6 +27,10 @@ import type { WorkersConfig } from "../config/config.ts";
 import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
+import type { LeaseDatabase } from "../storage/migrations/0006-leases.ts";
+import { leaseIsDead } from "../storage/lease-repository.ts";
+import { claimProbes, endpointDown, msUntilNextProbe, recordEndpointAnswered, recordEndpointFailure } from "../storage/endpoint-repository.ts";
+import type { Db } from "../storage/database.ts";
 import { backoffMs } from "./backoff.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
@@ -30,6 +41,7 @@ interface Claimed {
   payment_id: string;
   payload: unknown;
   attempts: number;
+  probe?: boolean;
 }
 
 type AttemptResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string };
@@ -39,12 +51,12 @@ const LEASE_MARGIN_MS = 5_000;
 const USER_AGENT = "PGB-Notifier/1 (+Standard Webhooks)";
 
 export class NotificationDispatcher {
-  readonly #db: Kysely<DeliveryDatabase>;
+  readonly #db: Kysely<LeaseDatabase>;
   readonly #settings: WorkersConfig["notifications"];
   readonly #loop: WorkerLoop;
   readonly #inFlight = new Map<string, Promise<void>>();
   readonly #aborts = new Set<AbortController>();
-  readonly #token = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  readonly #token: string;
   readonly #logger: Logger;
 
   constructor(
@@ -53,8 +65,11 @@ export class NotificationDispatcher {
     settings: WorkersConfig["notifications"],
     private readonly pollIntervalMs: number,
   ) {
-    this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
+    this.#db = deps.db as unknown as Kysely<LeaseDatabase>;
     this.#settings = settings;
+    // Claims carry the process lease: a killed process's claims are taken over as soon as its lease
+    // is gone, not when each claim's own time-out runs out.
+    this.#token = deps.leaseToken ?? `${process.pid}-${randomBytes(6).toString("hex")}`;
     this.#logger = deps.logger.child({ worker: "notification-dispatcher" });
     this.#loop = new WorkerLoop("notification-dispatcher", this.#logger, () => this.#tick(), pollIntervalMs);
   }
@@ -96,6 +111,7 @@ export class NotificationDispatcher {
     const free = this.#settings.concurrency - this.#inFlight.size;
     if (free > 0) {
       const claimed = await this.#claim(free);
+      if (claimed.length < free) claimed.push(...(await this.#claimProbes(free - claimed.length)));
       for (const row of claimed) {
         const job = this.#deliver(row)
           .catch((error: unknown) => this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried"))
@@ -120,15 +136,41 @@ export class NotificationDispatcher {
           next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
       WHERE n.id IN (
         SELECT c.id FROM notifications c
-        WHERE c.status = 'PENDING' AND c.next_attempt_at <= now()
+        WHERE c.status = 'PENDING' AND (c.next_attempt_at <= now() OR (c.claim_token IS NOT NULL AND ${leaseIsDead("c.claim_token")}))
           AND NOT EXISTS (
             SELECT 1 FROM notifications e
             WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
+          AND NOT ${endpointDown("c.tenant")}
         ORDER BY c.next_attempt_at, c.seq
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
       RETURNING n.id, n.tenant, n.payment_id, n.payload, n.attempts`.execute(this.#db);
     return result.rows;
+  }
+
+  /** One probe per down endpoint that is due one: its oldest sendable notification, backoff or not. */
+  async #claimProbes(limit: number): Promise<Claimed[]> {
+    const tenants = await claimProbes(this.#db as unknown as Db, limit, this.#settings.probeIntervalMs);
+    const leaseMs = this.#settings.timeoutMs + LEASE_MARGIN_MS;
+    const probes: Claimed[] = [];
+    for (const tenant of tenants) {
+      const result = await sql<Claimed>`
+        UPDATE notifications n
+        SET claim_token = ${this.#token}, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+        WHERE n.id IN (
+          SELECT c.id FROM notifications c
+          WHERE c.tenant = ${tenant} AND c.status = 'PENDING' AND (c.claim_token IS NULL OR c.next_attempt_at <= now() OR ${leaseIsDead("c.claim_token")})
+            AND NOT EXISTS (
+              SELECT 1 FROM notifications e
+              WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
+          ORDER BY c.seq
+          LIMIT 1
+          FOR UPDATE SKIP LOCKED)
+        RETURNING n.id, n.tenant, n.payload, n.attempts + 1 AS attempts`.execute(this.#db);
+      // A probe's attempt counts only if the host answers it: an outage does not use up the budget.
+      probes.push(...result.rows.map((r) => ({ ...r, probe: true })));
+    }
+    return probes;
   }
 
   /** How long until the next eligible notification falls due, at most the poll interval. */
@@ -139,11 +181,13 @@ export class NotificationDispatcher {
       WHERE c.status = 'PENDING'
         AND NOT EXISTS (
           SELECT 1 FROM notifications e
-          WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')`.execute(this.#db);
-    const ms = result.rows[0]?.ms;
-    if (ms === null || ms === undefined) return this.pollIntervalMs;
+          WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
+        AND NOT ${endpointDown("c.tenant")}`.execute(this.#db);
+    const probe = await msUntilNextProbe(this.#db as unknown as Db);
+    const due = [result.rows[0]?.ms, probe].filter((ms): ms is number => ms !== null && ms !== undefined).map(Number);
+    if (due.length === 0) return this.pollIntervalMs;
     // Never spin: something due "now" that could not be claimed is held by another process.
-    return Math.min(this.pollIntervalMs, Math.max(10, Math.ceil(Number(ms))));
+    return Math.min(this.pollIntervalMs, Math.max(10, Math.ceil(Math.min(...due))));
   }
 
   async #deliver(row: Claimed): Promise<void> {
@@ -151,23 +195,38 @@ export class NotificationDispatcher {
     const started = performance.now();
     const result = await this.#send(row);
     const durationMs = Math.round(performance.now() - started);
+    let outcomeOf: "DELIVERED" | "RETRY" | "DEAD" = "RETRY";
+    let nextOf: Date | null = null;
 
-    let outcome: "DELIVERED" | "RETRY" | "DEAD";
-    let nextAttemptAt: Date | null = null;
-    if (result.ok) outcome = "DELIVERED";
-    else if (row.attempts >= this.#settings.maxAttempts) outcome = "DEAD";
-    else {
-      outcome = "RETRY";
-      nextAttemptAt = new Date(Date.now() + backoffMs(row.attempts, this.#settings.backoffMs, this.#settings.maxBackoffMs));
-    }
+    // The host's fault, not this body's: refused, timed out, 5xx, 408 or 429.
+    const hostLevel = !result.ok && (result.statusCode === null || result.statusCode >= 500 || result.statusCode === 408 || result.statusCode === 429);
     const error = result.ok ? null : result.error;
+    let released = 0;
 
     await this.#db.transaction().execute(async (trx) => {
+      const db = trx as unknown as Db;
+      if (hostLevel) await recordEndpointFailure(db, row.tenant, this.#settings.outageThreshold, this.#settings.probeIntervalMs);
+      else released = await recordEndpointAnswered(db, row.tenant);
+
+      let outcome: "DELIVERED" | "RETRY" | "DEAD";
+      let nextAttemptAt: Date | null = null;
+      if (result.ok) outcome = "DELIVERED";
+      else if (row.attempts >= this.#settings.maxAttempts && !(row.probe === true && hostLevel)) outcome = "DEAD";
+      else {
+        outcome = "RETRY";
+        // A failed probe waits the longest backoff: the host's recovery releases it anyway.
+        const exponent = row.probe === true && hostLevel ? 64 : row.attempts;
+        nextAttemptAt = new Date(Date.now() + backoffMs(exponent, this.#settings.backoffMs, this.#settings.maxBackoffMs));
+      }
+      outcomeOf = outcome;
+      nextOf = nextAttemptAt;
       await trx
         .insertInto("notification_attempts")
         .values({
           notification_id: row.id,
-          attempt: row.attempts,
+          // Numbered by the attempts recorded, probes included (a probe the host never answered is not
+          // counted in `attempts`, the budget).
+          attempt: sql<number>`(SELECT count(*)::int + 1 FROM notification_attempts WHERE notification_id = ${row.id})`,
           started_at: startedAt,
           duration_ms: durationMs,
           status_code: result.statusCode,
@@ -178,15 +237,20 @@ export class NotificationDispatcher {
         })
         .execute();
       // Guarded by the claim: if the lease ran out and another process took over, it decides.
-      const update = trx.updateTable("notifications").where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
+      const counted = row.probe === true && !hostLevel ? { attempts: row.attempts } : {};
+      const update = trx.updateTable("notifications").set(counted).where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
       if (outcome === "DELIVERED") {
         await update.set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null }).execute();
       } else if (outcome === "DEAD") {
         await update.set({ status: "DEAD", last_error: error, claim_token: null }).execute();
       } else {
-        await update.set({ next_attempt_at: nextAttemptAt!, last_error: error, claim_token: null }).execute();
+        await update.set({ next_attempt_at: nextAttemptAt!, last_error: error, claim_token: null, outage_hold: hostLevel }).execute();
       }
     });
+    const outcome = outcomeOf as "DELIVERED" | "RETRY" | "DEAD";
+    const nextAttemptAt = nextOf;
+    if (released > 0) this.#logger.info({ tenant: row.tenant, released }, "the host answers again: its notifications held back by the outage are sent now");
+    else if (hostLevel && row.probe) this.#logger.info({ tenant: row.tenant, err: error }, "the host's endpoint is still down (probe failed)");
 
     this.metrics.notificationAttempts.inc({ outcome: outcome.toLowerCase() });
     this.metrics.notificationAttemptSeconds.observe({ outcome: outcome.toLowerCase() }, durationMs / 1000);

@@ -1,6 +1,7 @@
 /**
  * Durable webhook intake, second half: a stored PG webhook whose processing failed (FAILED), or
- * whose process died before finishing it (still RECEIVED after `staleAfterMs`), is processed again
+ * whose process died before finishing it (still RECEIVED, its process lease gone: within
+ * `leaseMs`; a row stored without a lease after `staleAfterMs`), is processed again
  * with exponential backoff, by whichever PGB process claims it first (FOR UPDATE SKIP LOCKED).
  * Processing is the same as on arrival (processStoredWebhook) and idempotent: the payment's guarded
  * transitions make a second run change nothing.
@@ -13,12 +14,12 @@ import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { processStoredWebhook } from "../core/use-cases/receive-webhook.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
+import { leaseIsDead } from "../storage/lease-repository.ts";
 import { backoffMs } from "./backoff.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 import { purgeExpiredWebhooks } from "./webhook-retention.ts";
 
-const LEASE_MS = 120_000;
 const BATCH = 20;
 /** How often the retention purge runs (it also runs on the first tick). */
 const PURGE_EVERY_MS = 60_000;
@@ -26,7 +27,7 @@ const PURGE_EVERY_MS = 60_000;
 export class WebhookRetrier {
   readonly #db: Kysely<DeliveryDatabase>;
   readonly #loop: WorkerLoop;
-  readonly #token = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  readonly #token: string;
   readonly #logger: Logger;
   #lastPurge = 0;
 
@@ -38,6 +39,7 @@ export class WebhookRetrier {
   ) {
     this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
     this.#logger = deps.logger.child({ worker: "webhook-retrier" });
+    this.#token = deps.leaseToken ?? `${process.pid}-${randomBytes(6).toString("hex")}`;
     this.#loop = new WorkerLoop("webhook-retrier", this.#logger, () => this.#tick(), pollIntervalMs);
   }
 
@@ -57,12 +59,13 @@ export class WebhookRetrier {
     }
     const claimed = await sql<{ id: string; event_id: string; pg: string }>`
       UPDATE pg_webhooks w
-      SET claim_token = ${this.#token}, next_attempt_at = now() + ${LEASE_MS} * interval '1 millisecond'
+      SET claim_token = ${this.#token}
       WHERE w.id IN (
         SELECT c.id FROM pg_webhooks c
-        WHERE (c.status = 'RECEIVED' AND coalesce(c.next_attempt_at, c.received_at + ${this.settings.staleAfterMs} * interval '1 millisecond') <= now())
-           OR (c.status = 'FAILED' AND c.attempts < ${this.settings.maxAttempts}
-               AND coalesce(c.next_attempt_at, c.received_at + ${this.settings.backoffMs} * interval '1 millisecond') <= now())
+        WHERE c.status IN ('RECEIVED','FAILED') AND ${leaseIsDead("c.claim_token")}
+          AND ((c.status = 'RECEIVED' AND (c.claim_token IS NOT NULL OR c.received_at + ${this.settings.staleAfterMs} * interval '1 millisecond' <= now()))
+            OR (c.status = 'FAILED' AND c.attempts < ${this.settings.maxAttempts}
+                AND coalesce(c.next_attempt_at, c.received_at + ${this.settings.backoffMs} * interval '1 millisecond') <= now()))
         ORDER BY c.id
         LIMIT ${BATCH}
         FOR UPDATE SKIP LOCKED)

@@ -9,6 +9,7 @@ import { ERROR_CATALOGUE, type ErrorCode } from "../../src/core/errors.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
+import { requestDuringClose } from "../support/during-close.ts";
 import { hostGet, hostPost, OTHER_KEY, payStartBody, startPgb, type HostResponse, type TestPgb } from "../support/pgb.ts";
 
 const backend = backends().at(-1)!;
@@ -136,6 +137,16 @@ describe(`every ErrorCode is reachable (${backend})`, () => {
     const r = await hostPost(pgb, "/PGB/PayStart", payStartBody());
     expect(r, "INTERNAL_ERROR");
     assert.doesNotMatch(String(r.body.ErrorMessage), /secret internal detail/);
+  });
+
+  it("answers a request reaching an instance that is shutting down with SHUTTING_DOWN and a Retry-After", async () => {
+    const shutdownFaults = new Faults();
+    const closing = await startPgb(backend, { factories: [faultyTestConnector(shutdownFaults)] });
+    const { answer, closed } = await requestDuringClose(closing, shutdownFaults);
+    await closed;
+    await closing.database.close();
+    expect({ status: answer.status, body: answer.body }, "SHUTTING_DOWN");
+    assert.equal(answer.headers["retry-after"], "1");
   });
 
   it("has reached every code of the catalogue", () => {

@@ -8,6 +8,7 @@ import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
 import { DEMO_KEY, startPgb } from "../support/pgb.ts";
+import { requestDuringClose } from "../support/during-close.ts";
 
 for (const backend of backends()) {
   describe(`graceful close on ${backend}`, () => {
@@ -37,6 +38,27 @@ for (const backend of backends()) {
         assert.deepEqual(refunds, [{ status: "SUCCEEDED" }]);
       } finally {
         if (!closed) await pgb.app.close();
+        await pgb.database.close();
+      }
+    });
+  });
+}
+
+for (const backend of backends()) {
+  describe(`answers while shutting down on ${backend}`, () => {
+    it("answers a request arriving on a kept-alive connection during close in the host's result shape, with Retry-After", async () => {
+      const faults = new Faults();
+      const pgb = await startPgb(backend, { factories: [faultyTestConnector(faults)] });
+      try {
+        const { answer, closed } = await requestDuringClose(pgb, faults);
+        await closed;
+        assert.equal(answer.status, 503);
+        assert.deepEqual(Object.keys(answer.body).sort(), ["ErrorCode", "ErrorMessage", "IsSuccess"]);
+        assert.equal(answer.body.IsSuccess, false);
+        assert.equal(answer.body.ErrorCode, "SHUTTING_DOWN");
+        assert.equal(answer.headers["retry-after"], "1");
+        assert.equal(answer.headers.connection, "close");
+      } finally {
         await pgb.database.close();
       }
     });

@@ -33,12 +33,13 @@ export class Faults {
   }
 }
 
-export function faultyTestConnector(faults: Faults): ConnectorFactory {
+/** `withLookup`: also offer the TEST PG's refund lookup (left out by default: PGB then re-sends). */
+export function faultyTestConnector(faults: Faults, options: { withLookup?: boolean } = {}): ConnectorFactory {
   return {
     ...testConnector,
     create(settings, context) {
       const inner: Connector = testConnector.create(settings as never, context);
-      return {
+      const wrapped: Connector = {
         pg: inner.pg,
         createCheckout: async (input) => (await faults.apply("createCheckout"), inner.createCheckout(input)),
         parseWebhook: (input) => inner.parseWebhook(input),
@@ -47,6 +48,8 @@ export function faultyTestConnector(faults: Faults): ConnectorFactory {
         refund: async (input) => (await faults.apply("refund"), inner.refund(input)),
         expireCheckout: async (ref) => (await faults.apply("expireCheckout"), inner.expireCheckout(ref)),
       };
+      if (options.withLookup === true && inner.lookupRefund) wrapped.lookupRefund = (ref) => inner.lookupRefund!(ref);
+      return wrapped;
     },
   };
 }

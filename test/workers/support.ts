@@ -32,6 +32,8 @@ export class FakeHost {
   mode: "ok" | "fail" | "slow" = "ok";
   /** Answers 500 to a request with this probability even in "ok" mode. */
   flakiness = 0;
+  /** Orders whose notifications this host refuses with 400 (a body it cannot take, not an outage). */
+  readonly refuseOrders = new Set<number>();
   /** Every request, in arrival order, with the answer given. */
   readonly requests: Received[] = [];
   badSignatures = 0;
@@ -93,12 +95,13 @@ export class FakeHost {
       return;
     }
     let status = this.mode === "fail" || (this.flakiness > 0 && Math.random() < this.flakiness) ? 500 : 204;
+    if (this.refuseOrders.has(Number(payload.OrderId))) status = 400;
     if (this.mode === "slow") {
       await sleep(2_000);
       status = 204;
     }
     this.requests.push({ id: String(req.headers["webhook-id"]), type: String(payload.Type), orderId: Number(payload.OrderId), payload, status, at: Date.now() });
-    res.writeHead(status).end(status === 500 ? "host is having a bad day" : undefined);
+    res.writeHead(status).end(status === 500 ? "host is having a bad day" : status === 400 ? "cannot take this one" : undefined);
   }
 }
 

@@ -20,6 +20,7 @@ import { isCaptured } from "../payment-state.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import type { Transaction } from "kysely";
 import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
+import { resumeLostRefund } from "./resume-refund.ts";
 import {
   appendEvent,
   balanceFrom,
@@ -137,6 +138,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
       balanceAfter: balance.remaining - amount,
       idempotencyKey: input.idempotencyKey ?? null,
       fingerprint,
+      leaseToken: deps.leaseToken ?? null,
     });
     await appendEvent(trx, {
       paymentId: payment.id,
@@ -151,6 +153,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
 
   if (!reserved.ok) return reserved;
   if (reserved.value.kind === "replay") return succeed(reserved.value.output);
+  if (reserved.value.kind === "resume") return resumeLostRefund(deps, reserved.value.refundId, input);
   const { payment, refund, paid } = reserved.value;
   return executeRefund(deps, payment, refund, paid, input);
 }
@@ -166,15 +169,15 @@ async function lockAttemptWithMoney(trx: Transaction<Database>, tenant: string, 
 
 type Reservation =
   | { kind: "replay"; output: CancelOutput }
+  /** The same cancel was reserved earlier and never answered by the PG: continue that refund. */
+  | { kind: "resume"; refundId: string }
   | { kind: "new"; payment: Payment; refund: MoneyMovementRow; paid: bigint };
 
 function replayOf(payment: Payment, earlier: MoneyMovementRow): Result<Reservation> {
   switch (earlier.status) {
     case "SUCCEEDED":
     case "PENDING":
-      if (earlier.status === "PENDING" && earlier.pg_reference === null) {
-        return fail("CANCEL_IN_PROGRESS", "this cancel is still waiting for the PG's answer");
-      }
+      if (earlier.status === "PENDING" && earlier.pg_reference === null) return succeed({ kind: "resume", refundId: earlier.id });
       return succeed({ kind: "replay", output: outputOf(payment, earlier, earlier.status, true) });
     case "UNKNOWN":
       return fail("CANCEL_IN_PROGRESS", "this cancel is still waiting for the PG's answer");
@@ -183,7 +186,15 @@ function replayOf(payment: Payment, earlier: MoneyMovementRow): Result<Reservati
   }
 }
 
-async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, paid: bigint, input: CancelInput): Promise<Result<CancelOutput>> {
+export async function executeRefund(
+  deps: CoreDeps,
+  payment: Payment,
+  refund: MoneyMovementRow,
+  paid: bigint,
+  input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
+  sourceOverride?: "RECONCILER",
+): Promise<Result<CancelOutput>> {
+  const source = sourceOverride ?? input.source ?? "HOST_API";
   const connector = deps.connectorFor(payment.tenant, payment.pg);
   let outcome: RefundOutcome;
   try {
@@ -208,7 +219,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
         from: payment.status,
         to: payment.status,
         event: status === "UNKNOWN" ? "REFUND_UNKNOWN" : "REFUND_FAILED",
-        source: input.source ?? "HOST_API",
+        source,
         detail: { refundId: refund.id, errorClass: error.errorClass, pgCode: error.pgCode ?? null, message: error.message },
       });
     });
@@ -223,7 +234,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
         from: payment.status,
         to: payment.status,
         event: "REFUND_FAILED",
-        source: input.source ?? "HOST_API",
+        source,
         detail: { refundId: refund.id, pgCode: outcome.code, message: outcome.message },
       });
     });
@@ -233,7 +244,7 @@ async function executeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMove
     await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
     return succeed(outputOf(payment, { ...refund, pg_reference: outcome.pgRefundId }, "PENDING", false, paid));
   }
-  await completeRefund(deps, payment, refund, outcome.pgRefundId, input.source ?? "HOST_API");
+  await completeRefund(deps, payment, refund, outcome.pgRefundId, source);
   return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
 }
 
@@ -297,7 +308,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
   });
 }
 
-function outputOf(payment: Payment, refund: MoneyMovementRow, status: "SUCCEEDED" | "PENDING", replayed: boolean, paid = payment.amount): CancelOutput {
+export function outputOf(payment: Payment, refund: MoneyMovementRow, status: "SUCCEEDED" | "PENDING", replayed: boolean, paid = payment.amount): CancelOutput {
   return {
     paymentId: payment.id,
     refundId: refund.id,

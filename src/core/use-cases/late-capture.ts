@@ -61,6 +61,8 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
       balanceAfter: 0n,
       idempotencyKey: null,
       fingerprint: "late-capture",
+      // Held under this process's lease: if it dies before the PG answers, another process takes it over.
+      leaseToken: deps.leaseToken ?? null,
     });
     await appendEvent(trx, {
       paymentId: late.id,

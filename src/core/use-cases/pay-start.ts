@@ -12,8 +12,9 @@
  * there unpaid.
  *
  * The superseded checkout is closed at the PG before PayStart answers (within a time budget), so a host
- * that has the new URL cannot meet a customer still paying the old one. A close that fails or overruns
- * the budget is left to the reconciler, which closes superseded checkouts.
+ * that has the new URL cannot meet a customer still paying the old one. The close is recorded
+ * (checkout_closes) in the superseding transaction under this process's lease: done, the row goes; a
+ * close that fails, or a process that dies first, leaves it to the take-over worker of any process.
  */
 import { createHash } from "node:crypto";
 import { ConnectorError, type Connector } from "../../connectors/connector.ts";
@@ -26,6 +27,7 @@ import { fail, succeed, type Result } from "../errors.ts";
 import { returnUrlFor, tenantConfig, webhookUrlFor, type CoreDeps } from "../deps.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import { insertPayment, isUniqueViolation, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
+import { finishCheckoutClose, recordCheckoutClose, releaseCheckoutClose } from "../../storage/lease-repository.ts";
 
 export interface PayStartInput {
   tenant: string;
@@ -117,6 +119,7 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
         // The attempt moved since we read it: paid by its customer, or superseded by a racing PayStart.
         if (superseded === undefined) return (await paymentsOfOrder(trx, input.tenant, input.orderId)).some((p) => isCaptured(p.status)) ? "paid" : "race";
         await insertPayment(trx, row, event);
+        await recordCheckoutClose(trx, live.id, deps.leaseToken ?? null);
         return "created";
       });
     }
@@ -148,11 +151,18 @@ async function withinBudget(work: Promise<void>, budgetMs: number): Promise<void
   }
 }
 
-/** Best effort: a superseded checkout should not stay payable. The reconciler retries what fails here. */
+/** A superseded checkout must not stay payable: closed here, or handed to the take-over worker. */
 async function expireAtPg(deps: CoreDeps, payment: Payment): Promise<void> {
   const connector = deps.connectorFor(payment.tenant, payment.pg);
-  if (payment.pgTransactionId === null || connector === undefined) return;
-  await expireQuietly(deps, connector, payment.pgTransactionId, payment.id);
+  try {
+    if (payment.pgTransactionId !== null && connector !== undefined) {
+      await connector.expireCheckout({ pgTransactionId: payment.pgTransactionId, paymentReference: payment.id });
+    }
+    await finishCheckoutClose(deps.db, payment.id);
+  } catch (error) {
+    deps.logger.warn({ paymentId: payment.id, err: (error as Error).message }, "could not close the superseded checkout at the PG; another pass will");
+    await releaseCheckoutClose(deps.db, payment.id, (error as Error).message).catch(() => undefined);
+  }
 }
 
 async function expireQuietly(deps: CoreDeps, connector: Connector, pgTransactionId: string, paymentId: string): Promise<void> {

@@ -62,6 +62,8 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
       ...kept(input.rawBody, action.kind !== "ignored" && !(action.kind === "payment" && action.unsigned === true)),
       error: action.kind === "ignored" ? action.reason : null,
       action: JSON.stringify(action),
+      // Held under this process's lease until acted on: if the process dies first, another takes it over.
+      claim_token: action.kind === "ignored" ? null : (deps.leaseToken ?? null),
     })
     .onConflict((oc) => oc.columns(["pg", "tenant", "event_id"]).doNothing())
     .returning("id")
@@ -175,9 +177,9 @@ async function locate(deps: CoreDeps, pg: string, pgTransactionId: string | unde
 }
 
 async function markWebhook(deps: CoreDeps, id: string, status: "PROCESSED" | "FAILED", error: string | null): Promise<void> {
-  await deps.db
+  await deliveryDb(deps)
     .updateTable("pg_webhooks")
-    .set({ status, error, attempts: sql`attempts + 1`, processed_at: status === "PROCESSED" ? new Date() : null })
+    .set({ status, error, attempts: sql`attempts + 1`, processed_at: status === "PROCESSED" ? new Date() : null, claim_token: null })
     .where("id", "=", String(id))
     .execute();
 }
