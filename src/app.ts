@@ -20,6 +20,7 @@ import { registerDemoHost } from "./api/demo-host.ts";
 import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
 import { registerConsole } from "./console/index.ts";
+import { registerApiDocs } from "./api/openapi/api-docs.ts";
 import { migrate, type DatabaseHandle } from "./storage/database.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
@@ -104,6 +105,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
+  await registerApiDocs(app, config.publicUrl);
   drainOnClose(app, logger, () => lease.stop());
   answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));

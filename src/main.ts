@@ -1,6 +1,7 @@
 /**
  * Starts PGB: `npm start`. Embedded PGlite in PGB_DATA_DIR unless DATABASE_URL names a PostgreSQL.
  */
+import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "./config/config.ts";
 import { buildApp, createLogger } from "./app.ts";
 import { openDatabase } from "./storage/database.ts";
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const database = await openDatabase(
-    config.databaseUrl ? { kind: "postgres", url: config.databaseUrl.reveal() } : { kind: "pglite", dataDir: config.dataDir },
+    config.databaseUrl ? { kind: "postgres", url: config.databaseUrl.reveal() } : { kind: "pglite", dataDir: config.dataDir, template: fileURLToPath(new URL("./pglite-template.tar.gz", import.meta.url)) },
   );
   let pgb;
   try {

@@ -26,6 +26,7 @@ import {
   PaymentQuerySchema,
 } from "./host-schemas.ts";
 import { sendFailure, sendResult } from "./host-result.ts";
+import { ROUTE_DOCS } from "./openapi/api-docs.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -45,7 +46,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
     scope.removeContentTypeParser("text/plain");
     requireTenantKey(scope, keys);
 
-    scope.post("/PGB/PayStart", async (request, reply) => {
+    scope.post("/PGB/PayStart", ROUTE_DOCS.payStart, async (request, reply) => {
       const body = bind(request, PayStartBodySchema, PAY_START_FIELDS);
       if (!body.ok) return sendFailure(reply, body, PAY_START_EMPTY);
       const b = body.value;
@@ -72,7 +73,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
       return sendResult(reply, "OK", null, { RedirectUrl: result.value.checkoutUrl, Type: result.value.pg, PaymentId: result.value.paymentId });
     });
 
-    scope.post("/PGB/PartialCancel", async (request, reply) => {
+    scope.post("/PGB/PartialCancel", ROUTE_DOCS.partialCancel, async (request, reply) => {
       const body = bind(request, PartialCancelBodySchema, PARTIAL_CANCEL_FIELDS, PARTIAL_CANCEL_ALIASES);
       if (!body.ok) return sendFailure(reply, body, CANCEL_EMPTY);
       const b = body.value;
@@ -94,7 +95,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
       return renderCancel(reply, b.OrderId, result);
     });
 
-    scope.post("/PGB/FullCancel", async (request, reply) => {
+    scope.post("/PGB/FullCancel", ROUTE_DOCS.fullCancel, async (request, reply) => {
       const body = bind(request, FullCancelBodySchema, FULL_CANCEL_FIELDS);
       if (!body.ok) return sendFailure(reply, body, CANCEL_EMPTY);
       const b = body.value;
@@ -115,7 +116,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
       return renderCancel(reply, b.OrderId, result);
     });
 
-    scope.get("/PGB/Payment", async (request, reply) => {
+    scope.get("/PGB/Payment", ROUTE_DOCS.payment, async (request, reply) => {
       const bound = bindCaseInsensitive(request.query, ["DBType", "OrderId"]);
       if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
       const query = PaymentQuerySchema.safeParse(bound.value);

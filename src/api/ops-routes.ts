@@ -23,6 +23,7 @@ import { ApiKeyIndex, requireTenantKey } from "./auth.ts";
 import { bindCaseInsensitive } from "./case-insensitive.ts";
 import { sendFailure, sendResult } from "./host-result.ts";
 import { firstIssue, PaymentQuerySchema } from "./host-schemas.ts";
+import { ROUTE_DOCS } from "./openapi/api-docs.ts";
 
 const INT32_MAX = 2_147_483_647;
 const orderIdSchema = z.number({ error: "must be an integer number" }).int("must be an integer").min(1, "must be at least 1").max(INT32_MAX, "is larger than a 32-bit int");
@@ -49,7 +50,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { m
   void app.register(async (scope) => {
     requireTenantKey(scope, keys);
 
-    scope.post("/PGB/Sync", async (request, reply) => {
+    scope.post("/PGB/Sync", ROUTE_DOCS.sync, async (request, reply) => {
       const bound = bindCaseInsensitive(request.body, ["DBType", "OrderId"]);
       if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
       const body = SyncBodySchema.safeParse(bound.value);
@@ -65,7 +66,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { m
       });
     });
 
-    scope.get("/PGB/Notifications", async (request, reply) => {
+    scope.get("/PGB/Notifications", ROUTE_DOCS.notifications, async (request, reply) => {
       const bound = bindCaseInsensitive(request.query, ["DBType", "OrderId"]);
       if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
       const query = PaymentQuerySchema.safeParse(bound.value);
@@ -117,7 +118,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { m
       });
     });
 
-    scope.post("/PGB/Notifications/Replay", async (request, reply) => {
+    scope.post("/PGB/Notifications/Replay", ROUTE_DOCS.replay, async (request, reply) => {
       const bound = bindCaseInsensitive(request.body, ["DBType", "NotificationId", "OrderId"]);
       if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
       const body = ReplayBodySchema.safeParse(bound.value);

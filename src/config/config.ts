@@ -208,16 +208,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`cannot read config ${configPath}: ${(error as Error).message}`);
   }
-  const file = parseFileConfig(json, env);
   const port = Number(env.PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port number`);
+  const host = env.HOST ?? "127.0.0.1";
+  // ${PGB_PUBLIC_URL} defaults to where this process listens, so `PORT=18181 npm start` links to 18181.
+  const fallback = defaultPublicUrl(host, port);
+  const file = parseFileConfig(json, env.PGB_PUBLIC_URL || fallback === undefined ? env : { ...env, PGB_PUBLIC_URL: fallback });
   return {
     ...file,
     port,
-    host: env.HOST ?? "127.0.0.1",
+    host,
     databaseUrl: env.DATABASE_URL ? new Secret(env.DATABASE_URL) : undefined,
     dataDir: resolve(env.PGB_DATA_DIR ?? "./data"),
     logLevel: env.LOG_LEVEL ?? "info",
     configPath,
   };
+}
+
+/**
+ * http://HOST:PORT. None for a wildcard bind address (0.0.0.0, ::): PGB then serves the public
+ * behind some name only the operator knows, so PGB_PUBLIC_URL must say it.
+ */
+export function defaultPublicUrl(host: string, port: number): string | undefined {
+  if (host === "0.0.0.0" || host === "::" || host === "") return undefined;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }

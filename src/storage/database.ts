@@ -2,7 +2,8 @@
  * Opens PGB's database: PostgreSQL when DATABASE_URL is set, otherwise PGlite (PostgreSQL compiled
  * to WASM) in a data folder. Both speak the same SQL, so one set of migrations serves both.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, Migrator, PostgresDialect, type Migration } from "kysely";
 import pg from "pg";
@@ -12,6 +13,7 @@ import * as delivery0002 from "./migrations/0002-delivery.ts";
 import * as retention0004 from "./migrations/0004-webhook-retention.ts";
 import * as console0005 from "./migrations/0005-console.ts";
 import * as leases0006 from "./migrations/0006-leases.ts";
+import * as ship0007 from "./migrations/0007-ship.ts";
 
 export type Db = Kysely<Database>;
 
@@ -25,7 +27,12 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-export type DatabaseTarget = { kind: "postgres"; url: string; poolSize?: number } | { kind: "pglite"; dataDir?: string };
+export type DatabaseTarget = { kind: "postgres"; url: string; poolSize?: number } | {
+      kind: "pglite";
+      dataDir?: string;
+      /** A `dumpDataDir` tarball (made by `npm run build`) to start a new data folder from instead of initdb. */
+      template?: string;
+    };
 
 // BIGINT stays exact: node-postgres returns it as a string and the repositories make a bigint of it.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
@@ -45,9 +52,11 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     };
   }
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
+  const fresh = target.dataDir !== undefined && !existsSync(join(target.dataDir, "PG_VERSION"));
+  const template = fresh && target.template !== undefined && existsSync(target.template) ? new Blob([readFileSync(target.template)]) : undefined;
   // Loaded only here: a PostgreSQL process starts (and restarts) without PGlite's 0.3 s of module loading.
   const [{ PGlite }, { PGliteDialect }] = await Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
-  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
+  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir, template ? { loadDataDir: template } : {});
   await pglite.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return { db, kind: "pglite", pglite, close: () => db.destroy() };
@@ -61,6 +70,7 @@ export async function migrate(db: Db, extra: Record<string, Migration> = {}): Pr
     "0004-webhook-retention": retention0004,
     "0005-console": console0005,
     "0006-leases": leases0006,
+    "0007-ship": ship0007,
     ...extra,
   };
   const migrator = new Migrator({

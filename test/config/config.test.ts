@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { describe, it } from "node:test";
-import { ConfigError, interpolateEnv, loadConfig, parseFileConfig } from "../../src/config/config.ts";
+import { ConfigError, defaultPublicUrl, interpolateEnv, loadConfig, parseFileConfig } from "../../src/config/config.ts";
 import { bindCaseInsensitive } from "../../src/api/case-insensitive.ts";
 
 const tenant = {
@@ -71,5 +71,44 @@ describe("case-insensitive binding", () => {
   it("refuses two spellings of one property that disagree, and accepts them when they agree", () => {
     assert.equal(bindCaseInsensitive({ DBType: "A", DbType: "B" }, ["DBType"]).ok, false);
     assert.equal(bindCaseInsensitive({ DBType: "A", DbType: "A" }, ["DBType"]).ok, true);
+  });
+});
+
+describe("publicUrl's default", () => {
+  const example = { PGB_CONFIG: "config/pgb.example.json" };
+  it("follows HOST and PORT, so the demo links to the port PGB listens on", () => {
+    const config = loadConfig({ ...example, PORT: "18181" });
+    assert.equal(config.publicUrl, "http://127.0.0.1:18181");
+    assert.equal(config.tenants.DEMO!.notifyUrl, "http://127.0.0.1:18181/demo/notify");
+    assert.deepEqual(config.tenants.DEMO!.redirectOrigins, ["http://127.0.0.1:18181", "http://localhost:18181"]);
+    // (The example config itself refuses a non-loopback address: it carries example secrets.)
+    assert.equal(defaultPublicUrl("192.168.1.5", 9000), "http://192.168.1.5:9000");
+    assert.equal(defaultPublicUrl("::1", 9000), "http://[::1]:9000");
+    assert.equal(loadConfig({ ...example, PORT: "18181", PGB_PUBLIC_URL: "http://localhost:9999" }).publicUrl, "http://localhost:9999");
+  });
+
+  it("is not guessed for a wildcard bind address: PGB_PUBLIC_URL must say it", () => {
+    assert.throws(() => loadConfig({ ...example, HOST: "0.0.0.0" }), /publicUrl: environment variable PGB_PUBLIC_URL is not set/);
+  });
+
+  it("the production example reads every secret from the environment", () => {
+    const env: Record<string, string> = {
+      PGB_CONFIG: "config/pgb.production.example.json",
+      HOST: "0.0.0.0", // as in the container
+      PGB_PUBLIC_URL: "https://pgb.example.com",
+      SHOP_API_KEY: "k-1",
+      SHOP_NOTIFY_URL: "https://shop.example.com/pg/notify",
+      SHOP_NOTIFY_SECRET: "whsec_c2hvcC1ub3RpZnktc2VjcmV0LTEyMzQ=",
+      SHOP_ORIGIN: "https://shop.example.com",
+      SHOP_STRIPE_SECRET_KEY: "sk_live_abc123",
+      SHOP_STRIPE_WEBHOOK_SECRET: "whsec_abc123",
+      SHOP_TOSS_SECRET_KEY: "live_sk_abc123",
+      SHOP_TOSS_CLIENT_KEY: "live_ck_abc123",
+    };
+    assert.equal(loadConfig(env).publicUrl, "https://pgb.example.com");
+    for (const name of Object.keys(env).filter((n) => n !== "PGB_CONFIG" && n !== "HOST")) {
+      const { [name]: _dropped, ...without } = env;
+      assert.throws(() => loadConfig(without), new RegExp(`environment variable ${name} is not set`), name);
+    }
   });
 });

@@ -3,8 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { Webhook } from "standardwebhooks";
 import { backends } from "../support/backends.ts";
 import { followReturn, openCheckout, paidOrder, pressButton, submitCheckoutForm, waitForOrder } from "../support/checkout.ts";
-import { hostPost, payStartBody, startPgb, TEST_PG_SECRET, type TestPgb } from "../support/pgb.ts";
-import { testPgSettings } from "../../src/connectors/test-pg/index.ts";
+import { hostPost, payStartBody, startPgb, TEST_PG_SECRET, testPgSettings, type TestPgb } from "../support/pgb.ts";
 
 async function notificationsOf(pgb: TestPgb, orderId: number) {
   return pgb.database.db.selectFrom("notifications").selectAll().where("order_id", "=", orderId).orderBy("seq").execute();

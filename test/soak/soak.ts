@@ -458,8 +458,14 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
     assert.deepEqual({ missingAtHost, unknownAtHost, payloadDiffers }, { missingAtHost: 0, unknownAtHost: 0, payloadDiffers: 0 }, "host view equals the outbox");
     assert.equal(outOfOrder, 0, "per-order order kept");
     assert.deepEqual(pending, { live_paid: 0, open_refunds: 0, undelivered: 0, unprocessed: 0 }, "converged");
-    assert.ok(convergedMs <= CONVERGE_LIMIT_MS, `converged within ${CONVERGE_LIMIT_MS} ms of the last request (took ${convergedMs} ms)`);
-    assert.ok(report.deliveryOutsideOutageMs.p99 < 5_000, `delivery p99 outside the outage under 5 s (${report.deliveryOutsideOutageMs.p99} ms)`);
+    // Time targets: printed always; failing only when asked (SOAK_TIMING=report keeps CI's verdict on
+    // correctness, since a busy CI machine says nothing about PGB by a slow second).
+    const timing = [
+      { target: `converged within ${CONVERGE_LIMIT_MS} ms of the last request`, met: convergedMs <= CONVERGE_LIMIT_MS, figure: `${convergedMs} ms` },
+      { target: "delivery p99 outside the outage under 5 s", met: report.deliveryOutsideOutageMs.p99 < 5_000, figure: `${report.deliveryOutsideOutageMs.p99} ms` },
+    ];
+    for (const t of timing) console.log(`soak target ${t.met ? "met" : "MISSED"}: ${t.target} (${t.figure})`);
+    if (process.env.SOAK_TIMING !== "report") for (const t of timing) assert.ok(t.met, `${t.target} (${t.figure})`);
     assert.equal(stats.sigtermExit, 0, "SIGTERM stops a process cleanly");
     assert.deepEqual(exits, procs.map(() => 0), "SIGTERM stops each process cleanly at the end");
     assert.ok(stats.kills >= 1 && stats.paid >= 20, "the run did something");

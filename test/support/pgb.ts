@@ -3,7 +3,9 @@
  * PG's would) on a fresh database, and talks to it the way the .NET host does.
  */
 import type { Logger } from "pino";
-import { buildApp, type PgbApp } from "../../src/app.ts";
+import { appendFileSync } from "node:fs";
+import { buildApp as buildAppFromSource, type PgbApp } from "../../src/app.ts";
+import { testPgSettings as testPgSettingsFromSource } from "../../src/connectors/test-pg/index.ts";
 import { parseFileConfig, type FileConfig } from "../../src/config/config.ts";
 import type { ConnectorFactory } from "../../src/connectors/factory.ts";
 import type { DatabaseHandle } from "../../src/storage/database.ts";
@@ -65,6 +67,29 @@ export function testConfig(url: string, overrides: { tenants?: Record<string, un
   );
 }
 
+/**
+ * PGB_TEST_BUILT=1 runs the suite against the production build (dist/, from `npm run build`) instead
+ * of the TypeScript sources: test/build/built-server.test.ts runs the flows suite that way.
+ */
+const built = process.env.PGB_TEST_BUILT
+  ? {
+      app: (await import(new URL("../../dist/app.js", import.meta.url).href)) as { buildApp: typeof buildAppFromSource },
+      testPg: (await import(new URL("../../dist/connectors/test-pg/index.js", import.meta.url).href)) as { testPgSettings: typeof testPgSettingsFromSource },
+    }
+  : undefined;
+const buildApp = built?.app.buildApp ?? buildAppFromSource;
+/** The TEST PG's settings behind a running PGB (from the build when the suite runs against it). */
+export const testPgSettings = built?.testPg.testPgSettings ?? testPgSettingsFromSource;
+
+/**
+ * PGB_RECORD_REQUESTS=<file> appends every host request and its answer to <file> (JSON lines), so
+ * test/api/openapi.test.ts can replay the contract tests' requests against the OpenAPI document.
+ */
+function record(method: string, path: string, headers: Record<string, string>, body: string | undefined, status: number, answer: unknown): void {
+  const file = process.env.PGB_RECORD_REQUESTS;
+  if (file) appendFileSync(file, JSON.stringify({ method, path, headers, body, status, answer }) + "\n");
+}
+
 export async function startPgb(
   backend: Backend,
   /** `config`: more top-level config fields (http, workers, demoHost...), as the file spells them. */
@@ -97,13 +122,19 @@ export async function hostPost(pgb: { url: string }, path: string, body: unknown
   const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8", ...options.headers };
   const key = options.key === undefined ? DEMO_KEY : options.key;
   if (key !== null) headers.authorization = `Bearer ${key}`;
-  const response = await fetch(`${pgb.url}${path}`, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const response = await fetch(`${pgb.url}${path}`, { method: "POST", headers, body: text });
+  const answer = (await response.json()) as Record<string, unknown>;
+  record("POST", path, headers, text, response.status, answer);
+  return { status: response.status, body: answer };
 }
 
 export async function hostGet(pgb: { url: string }, path: string, key: string | null = DEMO_KEY): Promise<HostResponse> {
-  const response = await fetch(`${pgb.url}${path}`, { headers: key === null ? {} : { authorization: `Bearer ${key}` } });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  const headers: Record<string, string> = key === null ? {} : { authorization: `Bearer ${key}` };
+  const response = await fetch(`${pgb.url}${path}`, { headers });
+  const answer = (await response.json()) as Record<string, unknown>;
+  record("GET", path, headers, undefined, response.status, answer);
+  return { status: response.status, body: answer };
 }
 
 let nextOrder = 1000;

@@ -1,0 +1,36 @@
+/** `pgb migrate`: applies the pending migrations (forward only) to the configured database. */
+import type { Command } from "commander";
+import { configFor, connectorMigrations, databaseFor, globalOptions, print } from "./context.ts";
+import type { Kysely } from "kysely";
+import { migrate, type Db } from "../storage/database.ts";
+
+export function registerDatabaseCommands(program: Command): void {
+  program
+    .command("migrate")
+    .description("apply pending database migrations (forward only; the server also applies them at start)")
+    .action(async (_options, command: Command) => {
+      const options = globalOptions(command);
+      const config = configFor(options);
+      const database = await databaseFor(config, { migrate: false });
+      try {
+        const before = await appliedMigrations(database.db);
+        await migrate(database.db, connectorMigrations());
+        const after = await appliedMigrations(database.db);
+        const applied = after.filter((name) => !before.includes(name));
+        print(options, { database: database.kind, applied, total: after.length }, () =>
+          applied.length === 0 ? `up to date (${after.length} migrations)` : `applied ${applied.join(", ")} (${after.length} migrations)`,
+        );
+      } finally {
+        await database.close();
+      }
+    });
+}
+
+async function appliedMigrations(db: Db): Promise<string[]> {
+  try {
+    const rows = await (db as unknown as Kysely<{ pgb_migrations: { name: string } }>).selectFrom("pgb_migrations").select("name").orderBy("name").execute();
+    return rows.map((r) => r.name);
+  } catch {
+    return []; // a new database: no migrations table yet
+  }
+}
