@@ -403,10 +403,18 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
   }
 }
 
+function newestMtime(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
+    const path = join(dir, entry.name);
+    return Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }, 0);
+}
+
 async function scenarioStartup(adminUrl: string | null): Promise<void> {
   log("\n[6] Start-up: process start → /health/ready (median of 3 for the built server)");
-  if (!existsSync("dist/main.js")) {
-    log("    building dist/ first (npm run build)");
+  if (!existsSync("dist/main.js") || newestMtime("src") > statSync("dist/main.js").mtimeMs) {
+    // A dist/ older than the source would time a different PGB (or fail on a migration it lacks).
+    log("    building dist/ first (npm run build): missing or older than src/");
     const build = spawnSync("npm", ["run", "build"], { stdio: "ignore" });
     if (build.status !== 0) throw new Error("npm run build failed");
   }
