@@ -1,5 +1,5 @@
 /**
- * Creating operators: used by `npm run operator:create` (scripts/operator-create.ts) to make the first
+ * Creating operators: used by `npx pgb operator create` (also `npm run operator:create`) to make the first
  * admin, and by tests. Input is validated here so every entry point refuses the same things.
  */
 import { z } from "zod";
