@@ -14,6 +14,7 @@ import * as retention0004 from "./migrations/0004-webhook-retention.ts";
 import * as console0005 from "./migrations/0005-console.ts";
 import * as leases0006 from "./migrations/0006-leases.ts";
 import * as ship0007 from "./migrations/0007-ship.ts";
+import * as recovery0008 from "./migrations/0008-recovery.ts";
 
 export type Db = Kysely<Database>;
 
@@ -71,6 +72,7 @@ export async function migrate(db: Db, extra: Record<string, Migration> = {}): Pr
     "0005-console": console0005,
     "0006-leases": leases0006,
     "0007-ship": ship0007,
+    "0008-recovery": recovery0008,
     ...extra,
   };
   const migrator = new Migrator({
