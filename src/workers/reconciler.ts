@@ -322,7 +322,8 @@ export class Reconciler {
     if (outcome.result !== "unchanged" && outcome.result !== "busy") {
       this.#logger.info({ subject, kind, result: outcome.result, detail: outcome.detail }, "reconciled");
     }
-    const checks = claimed + 1;
+    // Left to a live process (busy): no question was put to the PG, so the backoff does not grow.
+    const checks = outcome.result === "busy" ? claimed : claimed + 1;
     const summary = [outcome.result, outcome.detail].filter(Boolean).join(": ").slice(0, 500);
     const report = outcome.detail === undefined ? { result: outcome.result } : { result: outcome.result, detail: outcome.detail };
     // Settled: never selected again; the row stays as the record of the last check.
@@ -331,7 +332,7 @@ export class Reconciler {
       return report;
     }
     const base = Math.max(outcome.retryBaseMs ?? (kind === "PAYMENT" ? this.settings.paymentAfterMs : this.settings.refundAfterMs), 100);
-    const backoff = Math.min(this.settings.maxCheckIntervalMs, base * 2 ** Math.min(checks - 1, 20));
+    const backoff = Math.min(this.settings.maxCheckIntervalMs, base * 2 ** Math.min(Math.max(checks - 1, 0), 20));
     let next = new Date(Date.now() + backoff);
     if (outcome.nextCheckAt !== undefined && outcome.nextCheckAt < next) next = new Date(Math.max(outcome.nextCheckAt.getTime(), Date.now()));
     await recordCheck(this.deps.db, subject, checks, summary, next);
