@@ -136,7 +136,7 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     cancelRefused: string[];
   }
 
-  it("keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database", { timeout: 180_000 }, async () => {
+  it("keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database", { timeout: 300_000 }, async () => {
     const stats: Stats = { payStarts: 0, payStartFailed: 0, paid: 0, partialCancels: 0, fullCancels: 0, unknownRefunds: 0, cancelRefused: [] };
     const startedAt = Date.now();
     let nextOrder = 500_000;
@@ -202,7 +202,7 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     // Traffic runs its time and until three processes were killed: on a busy machine a restart takes
     // seconds, and a run with fewer kills would prove less (bounded, so a stuck restart still ends it).
     await sleep(TRAFFIC_MS);
-    for (let waited = 0; procs.kills < 3 && waited < 2 * TRAFFIC_MS; waited += 250) await sleep(250);
+    for (let waited = 0; procs.kills < 3 && waited < 6 * TRAFFIC_MS; waited += 250) await sleep(250);
     stopTraffic = true;
     await Promise.all([traffic, chaosDone]);
     for (const p of procs.all) if (!p.alive) await procs.start(p);

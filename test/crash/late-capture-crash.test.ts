@@ -112,7 +112,7 @@ describe("late captures refunded while PGB processes are killed at random", { sk
     }
   }
 
-  it("refunds every late capture exactly once, notifies each once, and keeps PGB's books equal to the PG's", { timeout: 210_000 }, async () => {
+  it("refunds every late capture exactly once, notifies each once, and keeps PGB's books equal to the PG's", { timeout: 330_000 }, async () => {
     let nextOrder = 700_000;
     let stopTraffic = false;
     const orders: number[] = [];
@@ -145,7 +145,7 @@ describe("late captures refunded while PGB processes are killed at random", { sk
     const chaosDone = chaos();
     await sleep(TRAFFIC_MS);
     // On a busy machine restarts are slow: go on until a few kills have happened (bounded).
-    for (let waited = 0; procs.kills < 3 && waited < 60_000; waited += 100) await sleep(100);
+    for (let waited = 0; procs.kills < 3 && waited < 120_000; waited += 100) await sleep(100);
     stopTraffic = true;
     await Promise.all([traffic, chaosDone]);
     for (const p of procs.all) if (!p.alive) await procs.start(p);
