@@ -297,6 +297,14 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
       reconciledByReconciler: Number((await db.query("SELECT count(*)::text AS n FROM payment_events WHERE source = 'RECONCILER'")).rows[0].n),
       refundsFailed: (await db.query("SELECT failure_code, count(*)::int AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'FAILED' GROUP BY 1")).rows,
       webhooksRetried: Number((await db.query("SELECT count(*)::text AS n FROM pg_webhooks WHERE attempts > 1")).rows[0].n),
+      // Reported, not asserted: from a taken-over refund's reservation to its completion (kill, lease, take-over).
+      takenOverRefundMs: (
+        await db.query<{ n: number; median: number | null; max: number | null }>(`
+          SELECT count(*)::int AS n, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::int AS median, round(max(ms))::int AS max
+          FROM (SELECT extract(epoch FROM e.created_at - m.created_at) * 1000 AS ms
+                FROM payment_events e JOIN money_movements m ON m.id = e.detail->>'refundId'
+                WHERE e.event = 'REFUNDED' AND e.source = 'RECONCILER') t`)
+      ).rows[0],
     };
     console.log(`crash test counts: ${JSON.stringify(counts)}`);
     assert.ok(counts.kills >= 3, "processes were killed");
