@@ -275,11 +275,12 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
       await host.up();
     })();
 
+    let sigtermDone = false;
     const kills = (async () => {
-      let sigtermDone = false;
       while (!stop) {
         const wakeAt = Date.now() + KILL_EVERY_S * 1000 * (0.75 + Math.random() * 0.5);
-        while (!stop && Date.now() < wakeAt) await sleep(100);
+        // A slow restart may pass sigtermAt: the SIGTERM then comes next, not one kill interval later.
+        while (!stop && Date.now() < wakeAt && (sigtermDone || Date.now() < sigtermAt)) await sleep(100);
         if (stop) break;
         const victims = procs.all.filter((p) => p.alive);
         if (victims.length < 2) continue;
@@ -304,6 +305,8 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
     }, 15_000);
     const traffic = Promise.all(Array.from({ length: CUSTOMERS }, () => customer()));
     await sleep(SECONDS * 1000);
+    // On a busy machine restarts are slow: traffic goes on until the SIGTERM has been tried (bounded).
+    for (let waited = 0; !sigtermDone && waited < 120_000; waited += 250) await sleep(250);
     stop = true;
     await Promise.all([traffic, kills, outage]);
     clearInterval(progress);
