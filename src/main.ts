@@ -51,7 +51,13 @@ async function main(): Promise<void> {
     "PGB ready",
   );
   if (config.demoHost) logger.info(`demo shop: ${config.publicUrl}/demo`);
-  const workers = await startWorkers(pgb, config.workers);
+  // Signal handlers go in before the workers' start is awaited: a SIGTERM that arrives once the
+  // process is ready (listening) must stop it cleanly, not kill it by the signal's default action.
+  const workers = startWorkers(pgb, config.workers);
+  workers.catch((error: unknown) => {
+    process.stderr.write(`PGB could not start its workers: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -66,7 +72,7 @@ async function main(): Promise<void> {
     }, config.workers.notifications.timeoutMs + 15_000);
     hardStop.unref();
     try {
-      await Promise.all([pgb.app.close(), workers.stop()]);
+      await Promise.all([pgb.app.close(), workers.then((w) => w.stop())]);
       await database.close();
     } catch (error) {
       logger.error({ err: (error as Error).message }, "error while stopping");

@@ -15,6 +15,7 @@ import * as retention0004 from "./migrations/0004-webhook-retention.ts";
 import * as console0005 from "./migrations/0005-console.ts";
 import * as leases0006 from "./migrations/0006-leases.ts";
 import * as ship0007 from "./migrations/0007-ship.ts";
+import * as recovery0008 from "./migrations/0008-recovery.ts";
 
 export type Db = Kysely<Database>;
 
@@ -79,6 +80,7 @@ export function allMigrations(extra: Record<string, Migration> = {}): Record<str
     "0005-console": console0005,
     "0006-leases": leases0006,
     "0007-ship": ship0007,
+    "0008-recovery": recovery0008,
     ...extra,
   };
 }

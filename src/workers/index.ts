@@ -44,7 +44,8 @@ export async function startWorkers(pgb: WorkersHost, options: WorkersOptions = {
   const dispatcher = disable.includes("notifications") ? undefined : new NotificationDispatcher(deps, metrics, settings.notifications, settings.pollIntervalMs);
   const retrier = disable.includes("webhooks") ? undefined : new WebhookRetrier(deps, metrics, settings.webhooks, settings.pollIntervalMs);
   const reconciler = disable.includes("reconciler") ? undefined : new Reconciler(deps, database, metrics, settings.reconciler);
-  const takeover = disable.includes("takeover") ? undefined : new TakeoverWorker(deps, pgb.reconciler, settings.pollIntervalMs);
+  // The take-over worker asks the PG about UNKNOWN refunds through the timed reconciler's settings when it runs.
+  const takeover = disable.includes("takeover") ? undefined : new TakeoverWorker(deps, reconciler ?? pgb.reconciler, settings.pollIntervalMs);
 
   const wakeUp = dispatcher === undefined ? undefined : await listenForWakeUps(database, deps.logger, () => dispatcher.wake());
   dispatcher?.start();

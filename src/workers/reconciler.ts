@@ -23,6 +23,9 @@ import type { WorkersConfig } from "../config/config.ts";
 import { ConnectorError, type PgPayment } from "../core/ports/connector.ts";
 import { notConfigured, type CoreDeps } from "../core/deps.ts";
 import { settleRefund } from "../core/use-cases/settle-refund.ts";
+import { TAKEN_OVER, takeOverRefund } from "../core/use-cases/resume-refund.ts";
+import { claimRefundIfOrphaned } from "../storage/lease-repository.ts";
+import { claimCheck, recordCheck } from "../storage/reconcile-check-repository.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
@@ -58,8 +61,13 @@ export interface CheckReport {
 
 /** Key of the advisory lock that makes the timed pass a singleton across PGB processes ("PGB" + 1). */
 const LEADER_LOCK_KEY = 0x504742_0001n;
-/** How long a claimed subject stays claimed if its process dies mid-check. */
+/**
+ * Longest a claim lasts; it ends sooner when its process's lease does (a dead process's claim is
+ * taken over within the lease time), and at once when the check is recorded.
+ */
 const CLAIM_MS = 120_000;
+/** First pause between lookups of a refund left UNKNOWN (a timed-out refund call), doubling after. */
+const UNKNOWN_REFUND_RETRY_MS = 1_000;
 
 export class Reconciler {
   readonly #db: Kysely<DeliveryDatabase>;
@@ -159,8 +167,9 @@ export class Reconciler {
       .where("status", "in", ["PENDING", "UNKNOWN"])
       .execute();
     for (const r of refunds) {
-      // A PENDING refund without the PG's answer may still be in its cancel call: leave it that long.
-      const young = r.status === "PENDING" && Date.now() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
+      // A PENDING refund without the PG's answer may still be in its cancel call. With process leases
+      // checkRefund tells (a live lease: left alone); without them, only its age does.
+      const young = this.deps.leaseToken === undefined && r.status === "PENDING" && Date.now() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
       reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(r.id));
     }
     return reports;
@@ -211,6 +220,11 @@ export class Reconciler {
     const report = await this.#claimed(refundId, "REFUND", async () => {
       const refund = await this.#db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst();
       if (refund === undefined || (refund.status !== "PENDING" && refund.status !== "UNKNOWN")) return { result: "unchanged" as const, done: true };
+      // Reserved and never answered by the PG: its process may still be waiting for the PG (live
+      // lease: leave it), or be gone, and then it is taken over exactly as the take-over worker does:
+      // asked about and, if the PG never got it, sent under its idempotency key. Never failed for
+      // not having arrived: the host's retried cancel would then answer a refusal nobody made.
+      if (refund.status === "PENDING" && refund.pg_reference === null && this.deps.leaseToken !== undefined) return this.#takeOver(refund.id, this.deps.leaseToken);
       const payment = await findPayment(this.deps.db, refund.payment_id);
       if (payment === undefined) return { result: "error" as const, done: false, detail: "refund of an unknown payment" };
       return this.#reconcileRefund(payment, refund as MoneyMovementRow);
@@ -262,16 +276,27 @@ export class Reconciler {
     return { result: "unchanged", done: false };
   }
 
+  async #takeOver(refundId: string, token: string): Promise<Outcome> {
+    if (!(await claimRefundIfOrphaned(this.deps.db, refundId, token))) return { result: "busy", done: false, detail: "its process is alive and waiting for the PG's answer" };
+    const answer = await takeOverRefund(this.deps, refundId, TAKEN_OVER, "RECONCILER", "notification");
+    if (answer.ok) return answer.value.refundStatus === "SUCCEEDED" ? { result: "refund_succeeded", done: true } : { result: "refund_pending", done: false };
+    if (answer.code === "PG_DECLINED") return { result: "refund_failed", done: true };
+    return { result: "error", done: false, detail: `${answer.code}: ${answer.message}` };
+  }
+
   async #reconcileRefund(payment: Payment, refund: MoneyMovementRow): Promise<Outcome> {
     // NOT_FOUND is only conclusive once any request the PG might still be chewing on would have arrived.
     const old = Date.now() - new Date(refund.updated_at).getTime() >= this.settings.refundAfterMs;
+    // An UNKNOWN refund's outcome is asked about promptly, with backoff; one the PG accepted and
+    // settles later (PENDING with its reference) is asked about every refundAfterMs, backing off.
+    const retryBaseMs = refund.status === "UNKNOWN" ? Math.min(UNKNOWN_REFUND_RETRY_MS, this.settings.refundAfterMs) : this.settings.refundAfterMs;
     switch (await settleRefund(this.deps, payment, refund, "RECONCILER", { failWhenNotFound: old })) {
       case "succeeded":
         return { result: "refund_succeeded", done: true };
       case "pending":
-        return { result: "refund_pending", done: false };
+        return { result: "refund_pending", done: false, retryBaseMs };
       case "not_found":
-        return { result: "refund_pending", done: false, detail: "the PG has no record of it yet" };
+        return { result: "refund_pending", done: false, detail: "the PG has no record of it yet", retryBaseMs };
       case "failed":
         return { result: "refund_failed", done: true };
     }
@@ -282,13 +307,7 @@ export class Reconciler {
    * (backing off while nothing changes).
    */
   async #claimed(subject: string, kind: "PAYMENT" | "REFUND", check: () => Promise<Outcome>): Promise<Omit<CheckReport, "subject" | "kind">> {
-    const claim = await sql<{ checks: number }>`
-      INSERT INTO reconcile_checks (subject, kind, checks, last_checked_at, next_check_at, claimed_until)
-      VALUES (${subject}, ${kind}, 0, now(), now(), now() + ${CLAIM_MS} * interval '1 millisecond')
-      ON CONFLICT (subject) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
-        WHERE reconcile_checks.claimed_until IS NULL OR reconcile_checks.claimed_until < now()
-      RETURNING checks`.execute(this.#db);
-    const claimed = claim.rows[0];
+    const claimed = await claimCheck(this.deps.db, subject, kind, this.deps.leaseToken ?? null, CLAIM_MS);
     if (claimed === undefined) return { result: "busy", detail: "another PGB process is checking it" };
 
     let outcome: Outcome;
@@ -303,24 +322,20 @@ export class Reconciler {
     if (outcome.result !== "unchanged" && outcome.result !== "busy") {
       this.#logger.info({ subject, kind, result: outcome.result, detail: outcome.detail }, "reconciled");
     }
-    const checks = claimed.checks + 1;
+    // Left to a live process (busy): no question was put to the PG, so the backoff does not grow.
+    const checks = outcome.result === "busy" ? claimed : claimed + 1;
     const summary = [outcome.result, outcome.detail].filter(Boolean).join(": ").slice(0, 500);
     const report = outcome.detail === undefined ? { result: outcome.result } : { result: outcome.result, detail: outcome.detail };
+    // Settled: never selected again; the row stays as the record of the last check.
     if (outcome.done) {
-      // Settled: never selected again; the row stays as the record of the last check.
-      await sql`UPDATE reconcile_checks SET checks = ${checks}, last_checked_at = now(), next_check_at = 'infinity',
-                last_result = ${summary}, claimed_until = NULL WHERE subject = ${subject}`.execute(this.#db);
+      await recordCheck(this.deps.db, subject, checks, summary, undefined);
       return report;
     }
-    const base = Math.max(kind === "PAYMENT" ? this.settings.paymentAfterMs : this.settings.refundAfterMs, 100);
-    const backoff = Math.min(this.settings.maxCheckIntervalMs, base * 2 ** Math.min(checks - 1, 20));
+    const base = Math.max(outcome.retryBaseMs ?? (kind === "PAYMENT" ? this.settings.paymentAfterMs : this.settings.refundAfterMs), 100);
+    const backoff = Math.min(this.settings.maxCheckIntervalMs, base * 2 ** Math.min(Math.max(checks - 1, 0), 20));
     let next = new Date(Date.now() + backoff);
     if (outcome.nextCheckAt !== undefined && outcome.nextCheckAt < next) next = new Date(Math.max(outcome.nextCheckAt.getTime(), Date.now()));
-    await this.#db
-      .updateTable("reconcile_checks")
-      .set({ checks, last_checked_at: sql<Date>`now()`, next_check_at: next, last_result: summary, claimed_until: null })
-      .where("subject", "=", subject)
-      .execute();
+    await recordCheck(this.deps.db, subject, checks, summary, next);
     return report;
   }
 }
@@ -332,6 +347,8 @@ interface Outcome {
   detail?: string;
   /** Check again no later than this (a checkout's expiry). */
   nextCheckAt?: Date;
+  /** The first pause before looking again, doubled on each further check (default: paymentAfterMs / refundAfterMs). */
+  retryBaseMs?: number;
 }
 
 function resultOf(status: Payment["status"]): CheckResult {

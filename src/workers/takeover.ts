@@ -1,14 +1,16 @@
 /**
  * Finishes work whose process is gone (its lease ran out or was dropped): refunds reserved and never
- * answered by the PG, and superseded checkouts still to be closed at the PG. Polls every
+ * answered by the PG, and superseded checkouts still to be closed at the PG; and asks the PG about
+ * refunds whose call timed out (UNKNOWN) without waiting for the reconciler's timer. Polls every
  * `pollIntervalMs`, so a killed process's refund is taken over within about `leaseMs` of its death.
  * Claims are conditional updates, so any number of processes may run this at once.
  */
 import type { Logger } from "pino";
 import { ConnectorError } from "../core/ports/connector.ts";
 import type { CoreDeps } from "../core/deps.ts";
-import { takeOverRefund } from "../core/use-cases/resume-refund.ts";
+import { TAKEN_OVER, takeOverRefund } from "../core/use-cases/resume-refund.ts";
 import { claimCheckoutCloses, claimOrphanedRefunds, finishCheckoutClose, retryCheckoutCloseLater } from "../storage/lease-repository.ts";
+import { dueUnknownRefunds } from "../storage/reconcile-check-repository.ts";
 import { backoffMs } from "./backoff.ts";
 import type { Reconciler } from "./reconciler.ts";
 import { WorkerLoop } from "./worker-loop.ts";
@@ -41,7 +43,7 @@ export class TakeoverWorker {
     if (token === undefined) return this.pollIntervalMs;
     const refunds = await claimOrphanedRefunds(this.deps.db, token, BATCH);
     for (const id of refunds) {
-      const result = await takeOverRefund(this.deps, id, { reason: "PGB: finishing a refund whose process stopped" }, "RECONCILER").catch((error: unknown) => {
+      const result = await takeOverRefund(this.deps, id, TAKEN_OVER, "RECONCILER", "notification").catch((error: unknown) => {
         this.#logger.error({ refundId: id, err: (error as Error).message }, "could not take over a refund; retrying");
         return undefined;
       });
@@ -49,7 +51,11 @@ export class TakeoverWorker {
     }
     const closes = this.reconciler === undefined ? [] : await claimCheckoutCloses(this.deps.db, token, BATCH);
     for (const close of closes) await this.#close(close.paymentId, close.attempts, token);
-    return refunds.length === BATCH || closes.length === BATCH ? 0 : this.pollIntervalMs;
+    // Refunds whose call timed out: looked up at the PG within seconds, backing off (the reconciler's
+    // leased claim keeps two processes from asking at once), not on the reconciler's long timer.
+    const unknown = this.reconciler === undefined ? [] : await dueUnknownRefunds(this.deps.db, BATCH);
+    for (const id of unknown) await this.reconciler!.checkRefund(id);
+    return refunds.length === BATCH || closes.length === BATCH || unknown.length === BATCH ? 0 : this.pollIntervalMs;
   }
 
   async #close(paymentId: string, attempts: number, token: string): Promise<void> {

@@ -6,14 +6,14 @@
  * only; nothing fails on a clock except the overall time-out.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { DEMO_KEY, demoTenant, freePort, HOST_ORIGIN } from "../support/pgb.ts";
+import { DEMO_KEY, demoTenant, HOST_ORIGIN } from "../support/pgb.ts";
+import { PgbProcesses } from "../support/pgb-processes.ts";
 import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { FakeHost } from "../workers/support.ts";
 import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
@@ -23,20 +23,11 @@ const PROCESSES = 3;
 const TRAFFIC_MS = 20_000;
 const CUSTOMERS = 8;
 
-interface PgbProcess {
-  index: number;
-  port: number;
-  url: string;
-  child: ChildProcess | undefined;
-  alive: boolean;
-  kills: number;
-}
-
 describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl === undefined ? "set TEST_DATABASE_URL to run the crash test" : false }, () => {
   let scratch: ScratchDatabase | undefined;
   const dir = mkdtempSync(join(tmpdir(), "pgb-crash-"));
   const host = new FakeHost();
-  const procs: PgbProcess[] = [];
+  let procs: PgbProcesses;
   let dbUrl: string;
   let db: pg.Pool;
 
@@ -62,59 +53,19 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
         },
       }),
     );
-    for (let i = 0; i < PROCESSES; i++) {
-      const port = await freePort();
-      procs.push({ index: i, port, url: `http://127.0.0.1:${port}`, child: undefined, alive: false, kills: 0 });
-    }
+    procs = await PgbProcesses.create(PROCESSES, { dir, configPath: join(dir, "config.json"), databaseUrl: dbUrl });
     // The first one migrates the fresh database alone; the others start against a migrated one.
-    await startProcess(procs[0]!);
-    await Promise.all(procs.slice(1).map((p) => startProcess(p)));
+    await procs.startAll();
   });
 
   after(async () => {
-    for (const p of procs) p.child?.kill("SIGKILL");
+    procs?.killAll();
     await host.down();
     await db?.end();
     await scratch?.drop();
   });
 
-  function startProcess(p: PgbProcess): Promise<void> {
-    const log = openSync(join(dir, `pgb-${p.index}.log`), "a");
-    p.child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: {
-        ...process.env,
-        PGB_CONFIG: join(dir, "config.json"),
-        DATABASE_URL: dbUrl,
-        PORT: String(p.port),
-        HOST: "127.0.0.1",
-        PGB_PUBLIC_URL: p.url,
-        LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", log, log],
-    });
-    return waitReady(p);
-  }
-
-  async function waitReady(p: PgbProcess): Promise<void> {
-    for (let i = 0; i < 300; i++) {
-      try {
-        const r = await fetch(`${p.url}/health/ready`, { signal: AbortSignal.timeout(1_000) });
-        if (r.ok) {
-          p.alive = true;
-          return;
-        }
-      } catch {
-        // not up yet
-      }
-      await sleep(50);
-    }
-    throw new Error(`PGB process ${p.index} did not start; see ${dir}/pgb-${p.index}.log`);
-  }
-
-  function live(): PgbProcess {
-    const up = procs.filter((p) => p.alive);
-    return up[Math.floor(Math.random() * up.length)] ?? procs[0]!;
-  }
+  const live = () => procs.live();
 
   /** One HTTP call to a random live process; a network error is a dead process: retry elsewhere. */
   async function call(method: "GET" | "POST", path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
@@ -185,7 +136,7 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     cancelRefused: string[];
   }
 
-  it("keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database", { timeout: 180_000 }, async () => {
+  it("keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database", { timeout: 300_000 }, async () => {
     const stats: Stats = { payStarts: 0, payStartFailed: 0, paid: 0, partialCancels: 0, fullCancels: 0, unknownRefunds: 0, cancelRefused: [] };
     const startedAt = Date.now();
     let nextOrder = 500_000;
@@ -238,15 +189,11 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
       while (!stopTraffic) {
         await sleep(1_000 + Math.random() * 2_000);
         if (stopTraffic) break;
-        const victim = procs[Math.floor(Math.random() * procs.length)]!;
+        const victim = procs.all[Math.floor(Math.random() * procs.all.length)]!;
         if (!victim.alive) continue;
-        victim.alive = false;
-        victim.kills++;
-        const exited = new Promise((resolve) => victim.child!.once("exit", resolve));
-        victim.child!.kill("SIGKILL");
-        await exited;
+        await procs.stop(victim, "SIGKILL");
         await sleep(200 + Math.random() * 600);
-        await startProcess(victim);
+        await procs.start(victim);
       }
     };
 
@@ -255,11 +202,10 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     // Traffic runs its time and until three processes were killed: on a busy machine a restart takes
     // seconds, and a run with fewer kills would prove less (bounded, so a stuck restart still ends it).
     await sleep(TRAFFIC_MS);
-    const killed = () => procs.reduce((n, p) => n + p.kills, 0);
-    for (let waited = 0; killed() < 3 && waited < 2 * TRAFFIC_MS; waited += 250) await sleep(250);
+    for (let waited = 0; procs.kills < 3 && waited < 6 * TRAFFIC_MS; waited += 250) await sleep(250);
     stopTraffic = true;
     await Promise.all([traffic, chaosDone]);
-    for (const p of procs) if (!p.alive) await startProcess(p);
+    for (const p of procs.all) if (!p.alive) await procs.start(p);
     const trafficEndedAt = Date.now();
 
     // Let the survivors converge: lost webhooks reconciled, unknown refunds settled, every
@@ -282,15 +228,8 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     assert.deepEqual(pending, { live_paid: 0, open_refunds: 0, undelivered: 0, unprocessed: 0 }, "converged");
 
     // Graceful shutdown: SIGTERM, every process exits 0.
-    const exits = await Promise.all(
-      procs.map((p) => {
-        p.alive = false;
-        const exited = new Promise<number | null>((resolve) => p.child!.once("exit", (code) => resolve(code)));
-        p.child!.kill("SIGTERM");
-        return exited;
-      }),
-    );
-    assert.deepEqual(exits, procs.map(() => 0), "SIGTERM stops each process cleanly");
+    const exits = await Promise.all(procs.all.map((p) => procs.stop(p, "SIGTERM")));
+    assert.deepEqual(exits, procs.all.map(() => 0), "SIGTERM stops each process cleanly");
 
     // 1. Every payment the PG took is PAID (or since refunded) in PGB, and the other way round.
     const pgPaid = await db.query<{ id: string; status: string; tp_status: string; refunded: string; pgb_refunded: string; refund_rows: string; tp_refund_rows: string }>(`
@@ -345,7 +284,7 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     const counts = {
       seconds: Math.round((Date.now() - startedAt) / 1000),
       convergedMs,
-      kills: procs.reduce((n, p) => n + p.kills, 0),
+      kills: procs.kills,
       ...stats,
       paidAtPg: pgPaid.rows.length,
       cancelledInPgb: pgPaid.rows.filter((r) => r.status === "CANCELLED").length,
@@ -358,6 +297,14 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
       reconciledByReconciler: Number((await db.query("SELECT count(*)::text AS n FROM payment_events WHERE source = 'RECONCILER'")).rows[0].n),
       refundsFailed: (await db.query("SELECT failure_code, count(*)::int AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'FAILED' GROUP BY 1")).rows,
       webhooksRetried: Number((await db.query("SELECT count(*)::text AS n FROM pg_webhooks WHERE attempts > 1")).rows[0].n),
+      // Reported, not asserted: from a taken-over refund's reservation to its completion (kill, lease, take-over).
+      takenOverRefundMs: (
+        await db.query<{ n: number; median: number | null; max: number | null }>(`
+          SELECT count(*)::int AS n, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::int AS median, round(max(ms))::int AS max
+          FROM (SELECT extract(epoch FROM e.created_at - m.created_at) * 1000 AS ms
+                FROM payment_events e JOIN money_movements m ON m.id = e.detail->>'refundId'
+                WHERE e.event = 'REFUNDED' AND e.source = 'RECONCILER') t`)
+      ).rows[0],
     };
     console.log(`crash test counts: ${JSON.stringify(counts)}`);
     assert.ok(counts.kills >= 3, "processes were killed");

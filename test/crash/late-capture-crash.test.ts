@@ -7,14 +7,14 @@
  * the PG's, order by order.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { DEMO_KEY, demoTenant, freePort, HOST_ORIGIN } from "../support/pgb.ts";
+import { DEMO_KEY, demoTenant, HOST_ORIGIN } from "../support/pgb.ts";
+import { PgbProcesses } from "../support/pgb-processes.ts";
 import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
 import { FakeHost } from "../workers/support.ts";
@@ -24,20 +24,11 @@ const PROCESSES = 3;
 const TRAFFIC_MS = 15_000;
 const CUSTOMERS = 6;
 
-interface PgbProcess {
-  index: number;
-  port: number;
-  url: string;
-  child: ChildProcess | undefined;
-  alive: boolean;
-  kills: number;
-}
-
 describe("late captures refunded while PGB processes are killed at random", { skip: adminUrl === undefined ? "set TEST_DATABASE_URL to run the crash test" : false }, () => {
   let scratch: ScratchDatabase | undefined;
   const dir = mkdtempSync(join(tmpdir(), "pgb-late-crash-"));
   const host = new FakeHost();
-  const procs: PgbProcess[] = [];
+  let procs: PgbProcesses;
   let dbUrl: string;
   let db: pg.Pool;
 
@@ -60,49 +51,18 @@ describe("late captures refunded while PGB processes are killed at random", { sk
         },
       }),
     );
-    for (let i = 0; i < PROCESSES; i++) {
-      const port = await freePort();
-      procs.push({ index: i, port, url: `http://127.0.0.1:${port}`, child: undefined, alive: false, kills: 0 });
-    }
-    await startProcess(procs[0]!);
-    await Promise.all(procs.slice(1).map((p) => startProcess(p)));
+    procs = await PgbProcesses.create(PROCESSES, { dir, configPath: join(dir, "config.json"), databaseUrl: dbUrl });
+    await procs.startAll();
   });
 
   after(async () => {
-    for (const p of procs) p.child?.kill("SIGKILL");
+    procs?.killAll();
     await host.down();
     await db?.end();
     await scratch?.drop();
   });
 
-  function startProcess(p: PgbProcess): Promise<void> {
-    const log = openSync(join(dir, `pgb-${p.index}.log`), "a");
-    p.child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, PGB_CONFIG: join(dir, "config.json"), DATABASE_URL: dbUrl, PORT: String(p.port), HOST: "127.0.0.1", PGB_PUBLIC_URL: p.url, LOG_LEVEL: "warn" },
-      stdio: ["ignore", log, log],
-    });
-    return waitReady(p);
-  }
-
-  async function waitReady(p: PgbProcess): Promise<void> {
-    for (let i = 0; i < 300; i++) {
-      try {
-        if ((await fetch(`${p.url}/health/ready`, { signal: AbortSignal.timeout(1_000) })).ok) {
-          p.alive = true;
-          return;
-        }
-      } catch {
-        // not up yet
-      }
-      await sleep(50);
-    }
-    throw new Error(`PGB process ${p.index} did not start; see ${dir}/pgb-${p.index}.log`);
-  }
-
-  function live(): PgbProcess {
-    const up = procs.filter((p) => p.alive);
-    return up[Math.floor(Math.random() * up.length)] ?? procs[0]!;
-  }
+  const live = () => procs.live();
 
   async function payStart(orderId: number, total: string): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
     const body = { DBType: "DEMO", OrderId: orderId, PayType: "CARD", TotalPrice: total, JoinerId: 7, OrderDescription: null, RedirectUrl: `${HOST_ORIGIN}/order/${orderId}`, NationCode: "KR" };
@@ -152,7 +112,7 @@ describe("late captures refunded while PGB processes are killed at random", { sk
     }
   }
 
-  it("refunds every late capture exactly once, notifies each once, and keeps PGB's books equal to the PG's", { timeout: 210_000 }, async () => {
+  it("refunds every late capture exactly once, notifies each once, and keeps PGB's books equal to the PG's", { timeout: 330_000 }, async () => {
     let nextOrder = 700_000;
     let stopTraffic = false;
     const orders: number[] = [];
@@ -173,15 +133,11 @@ describe("late captures refunded while PGB processes are killed at random", { sk
       while (!stopTraffic) {
         await sleep(700 + Math.random() * 1_300);
         if (stopTraffic) break;
-        const victim = procs[Math.floor(Math.random() * procs.length)]!;
+        const victim = procs.all[Math.floor(Math.random() * procs.all.length)]!;
         if (!victim.alive) continue;
-        victim.alive = false;
-        victim.kills++;
-        const exited = new Promise((resolve) => victim.child!.once("exit", resolve));
-        victim.child!.kill("SIGKILL");
-        await exited;
+        await procs.stop(victim, "SIGKILL");
         await sleep(200 + Math.random() * 600);
-        await startProcess(victim);
+        await procs.start(victim);
       }
     };
 
@@ -189,10 +145,10 @@ describe("late captures refunded while PGB processes are killed at random", { sk
     const chaosDone = chaos();
     await sleep(TRAFFIC_MS);
     // On a busy machine restarts are slow: go on until a few kills have happened (bounded).
-    for (let waited = 0; procs.reduce((n, p) => n + p.kills, 0) < 3 && waited < 60_000; waited += 100) await sleep(100);
+    for (let waited = 0; procs.kills < 3 && waited < 120_000; waited += 100) await sleep(100);
     stopTraffic = true;
     await Promise.all([traffic, chaosDone]);
-    for (const p of procs) if (!p.alive) await startProcess(p);
+    for (const p of procs.all) if (!p.alive) await procs.start(p);
 
     // Converge: every capture on a closed attempt refunded, nothing open, everything delivered.
     let pending: Record<string, number> = {};
@@ -252,7 +208,7 @@ describe("late captures refunded while PGB processes are killed at random", { sk
 
     const counts = {
       orders: orders.length,
-      kills: procs.reduce((n, p) => n + p.kills, 0),
+      kills: procs.kills,
       lateCaptures: late.rows.length,
       lateRefundsFinishedByReconciler: late.rows.filter((r) => r.by_reconciler !== "0").length,
     };

@@ -12,15 +12,15 @@
  * are kept in the temporary folder it prints.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
-import { DEMO_KEY, demoTenant, freePort, HOST_ORIGIN } from "../support/pgb.ts";
+import { DEMO_KEY, demoTenant, HOST_ORIGIN } from "../support/pgb.ts";
+import { PgbProcesses } from "../support/pgb-processes.ts";
 import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
 import { FakeHost } from "../workers/support.ts";
 
@@ -32,14 +32,6 @@ const CUSTOMERS = Number(process.env.SOAK_CUSTOMERS ?? 10);
 const PROCESSES = 3;
 const PROBE_INTERVAL_MS = 2_000;
 const CONVERGE_LIMIT_MS = 30_000;
-
-interface PgbProcess {
-  index: number;
-  port: number;
-  url: string;
-  child: ChildProcess | undefined;
-  alive: boolean;
-}
 
 interface Stats {
   orders: number;
@@ -72,7 +64,7 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
   let scratch: ScratchDatabase | undefined;
   const dir = mkdtempSync(join(tmpdir(), "pgb-soak-"));
   const host = new FakeHost();
-  const procs: PgbProcess[] = [];
+  let procs: PgbProcesses;
   let dbUrl: string;
   let db: pg.Pool;
 
@@ -93,49 +85,19 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
         workers: { reconciler: { intervalMs: 5_000, paymentAfterMs: 10_000 }, notifications: { probeIntervalMs: PROBE_INTERVAL_MS } },
       }),
     );
-    for (let i = 0; i < PROCESSES; i++) {
-      const port = await freePort();
-      procs.push({ index: i, port, url: `http://127.0.0.1:${port}`, child: undefined, alive: false });
-    }
-    await startProcess(procs[0]!);
-    await Promise.all(procs.slice(1).map((p) => startProcess(p)));
+    procs = await PgbProcesses.create(PROCESSES, { dir, configPath: join(dir, "config.json"), databaseUrl: dbUrl });
+    await procs.startAll();
     console.log(`soak: logs in ${dir}`);
   });
 
   after(async () => {
-    for (const p of procs) p.child?.kill("SIGKILL");
+    procs?.killAll();
     await host.down();
     await db?.end();
     await scratch?.drop();
   });
 
-  /** Starts (or restarts) a process; answers the milliseconds from spawn to ready. */
-  async function startProcess(p: PgbProcess): Promise<number> {
-    const started = Date.now();
-    const log = openSync(join(dir, `pgb-${p.index}.log`), "a");
-    p.child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, PGB_CONFIG: join(dir, "config.json"), DATABASE_URL: dbUrl, PORT: String(p.port), HOST: "127.0.0.1", PGB_PUBLIC_URL: p.url, LOG_LEVEL: "warn" },
-      stdio: ["ignore", log, log],
-    });
-    for (let i = 0; i < 1200; i++) {
-      try {
-        const r = await fetch(`${p.url}/health/ready`, { signal: AbortSignal.timeout(1_000) });
-        if (r.ok) {
-          p.alive = true;
-          return Date.now() - started;
-        }
-      } catch {
-        // not up yet
-      }
-      await sleep(50);
-    }
-    throw new Error(`PGB process ${p.index} did not start; see ${dir}/pgb-${p.index}.log`);
-  }
-
-  function live(): PgbProcess {
-    const up = procs.filter((p) => p.alive);
-    return up[Math.floor(Math.random() * up.length)] ?? procs[0]!;
-  }
+  const live = () => procs.live();
 
   it("keeps the books, the host's view and the order of notifications, converges within 30 s and delivers fast outside the outage", { timeout: (SECONDS + 600) * 1000 }, async () => {
     const stats: Stats = {
@@ -313,32 +275,27 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
       await host.up();
     })();
 
+    let sigtermDone = false;
     const kills = (async () => {
-      let sigtermDone = false;
       while (!stop) {
         const wakeAt = Date.now() + KILL_EVERY_S * 1000 * (0.75 + Math.random() * 0.5);
-        while (!stop && Date.now() < wakeAt) await sleep(100);
+        // A slow restart may pass sigtermAt: the SIGTERM then comes next, not one kill interval later.
+        while (!stop && Date.now() < wakeAt && (sigtermDone || Date.now() < sigtermAt)) await sleep(100);
         if (stop) break;
-        const victims = procs.filter((p) => p.alive);
+        const victims = procs.all.filter((p) => p.alive);
         if (victims.length < 2) continue;
         const victim = victims[Math.floor(Math.random() * victims.length)]!;
         if (!sigtermDone && Date.now() >= sigtermAt) {
           // A graceful stop: the process stays in the rotation while it answers SHUTTING_DOWN.
           sigtermDone = true;
-          const exited = new Promise<number | null>((resolve) => victim.child!.once("exit", (code) => resolve(code)));
-          victim.child!.kill("SIGTERM");
-          stats.sigtermExit = await exited;
-          victim.alive = false;
-          stats.sigtermRestartMs = await startProcess(victim);
+          stats.sigtermExit = await procs.stop(victim, "SIGTERM", { inRotation: true });
+          stats.sigtermRestartMs = await procs.start(victim);
           continue;
         }
-        victim.alive = false;
         stats.kills++;
-        const exited = new Promise((resolve) => victim.child!.once("exit", resolve));
-        victim.child!.kill("SIGKILL");
-        await exited;
+        await procs.stop(victim, "SIGKILL");
         await sleep(300 + Math.random() * 700);
-        stats.restartMs.push(await startProcess(victim));
+        stats.restartMs.push(await procs.start(victim));
       }
     })();
 
@@ -348,10 +305,12 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
     }, 15_000);
     const traffic = Promise.all(Array.from({ length: CUSTOMERS }, () => customer()));
     await sleep(SECONDS * 1000);
+    // On a busy machine restarts are slow: traffic goes on until the SIGTERM has been tried (bounded).
+    for (let waited = 0; !sigtermDone && waited < 120_000; waited += 250) await sleep(250);
     stop = true;
     await Promise.all([traffic, kills, outage]);
     clearInterval(progress);
-    for (const p of procs) if (!p.alive) await startProcess(p);
+    for (const p of procs.all) if (!p.alive) await procs.start(p);
     const trafficEndedAt = lastRequestAt;
 
     // Converged: no payment the PG took left unpaid in PGB, no refund or webhook open, the outbox delivered.
@@ -373,14 +332,7 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
     }
     const convergedMs = Date.now() - trafficEndedAt;
 
-    const exits = await Promise.all(
-      procs.map((p) => {
-        p.alive = false;
-        const exited = new Promise<number | null>((resolve) => p.child!.once("exit", (code) => resolve(code)));
-        p.child!.kill("SIGTERM");
-        return exited;
-      }),
-    );
+    const exits = await Promise.all(procs.all.map((p) => procs.stop(p, "SIGTERM")));
 
     // The books: every PG capture is PGB's, refunds agree to the unit and row for row.
     const books = await db.query<{ id: string; status: string; tp_status: string; refunded: string; pgb_refunded: string; refund_rows: string; tp_refund_rows: string; captures: string }>(`
@@ -467,7 +419,7 @@ describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage
     for (const t of timing) console.log(`soak target ${t.met ? "met" : "MISSED"}: ${t.target} (${t.figure})`);
     if (process.env.SOAK_TIMING !== "report") for (const t of timing) assert.ok(t.met, `${t.target} (${t.figure})`);
     assert.equal(stats.sigtermExit, 0, "SIGTERM stops a process cleanly");
-    assert.deepEqual(exits, procs.map(() => 0), "SIGTERM stops each process cleanly at the end");
+    assert.deepEqual(exits, procs.all.map(() => 0), "SIGTERM stops each process cleanly at the end");
     assert.ok(stats.kills >= 1 && stats.paid >= 20, "the run did something");
   });
 });

@@ -13,11 +13,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import { ConnectorError } from "../../src/core/ports/connector.ts";
+import { Reconciler } from "../../src/workers/reconciler.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder, pressButton, waitForOrder } from "../support/checkout.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
 import { DEMO_KEY, hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
-import { eventually, startRig, type DeliveryRig } from "./support.ts";
+import { eventually, refundFaultConnector, startRig, type DeliveryRig, type RefundFault } from "./support.ts";
 
 type History = Array<{ Event: string; Source: string }>;
 
@@ -124,6 +125,108 @@ for (const backend of backends()) {
         assert.equal(again.status, 200);
         assert.equal(again.body.Replayed, true);
         assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
+      });
+    });
+
+    describe("the reconciler and a refund reserved but never answered by the PG (refundAfterMs shorter than the lease)", () => {
+      const faults = new Faults();
+      let rig: DeliveryRig;
+      let reconciler: Reconciler;
+      before(async () => {
+        // No timers: the test runs the reconciler's passes itself, so the race is staged, not timed.
+        rig = await startRig(backend, { factories: [faultyTestConnector(faults, { withLookup: true })], workers: { disable: ["reconciler", "takeover"] } });
+        reconciler = new Reconciler(rig.pgb.deps, rig.pgb.database, rig.pgb.metrics, { intervalMs: 60_000, paymentAfterMs: 60_000, refundAfterMs: 0, maxCheckIntervalMs: 1, batchSize: 100 });
+      });
+      after(async () => rig.close());
+
+      it("leaves it to its live process, then sends it under its key once the process is gone; the host's retry answers the real outcome", async () => {
+        const { orderId, paymentId } = await paidOrder(rig.pgb, { TotalPrice: "10000" });
+        const key = `reconciled-${orderId}`;
+        const release = await lostCancel(rig.pgb, faults, orderId, key);
+        const reserved = (await refundRow(rig.pgb, paymentId))!;
+        const retry = () => hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } });
+
+        // Its process (this one) is alive and its call is at the PG, which has no record of it yet.
+        const first = (await reconciler.runPass()).find((r) => r.subject === reserved.id);
+        assert.equal(first?.result, "busy", JSON.stringify(first));
+        assert.equal((await refundRow(rig.pgb, paymentId))!.status, "PENDING", "not failed while its process waits for the PG");
+        assert.equal((await retry()).body.ErrorCode, "CANCEL_IN_PROGRESS");
+
+        // The process dies before its call reaches the PG.
+        await orphan(rig.pgb, reserved.id);
+        const second = await reconciler.checkRefund(reserved.id);
+        assert.equal(second.result, "refund_succeeded", JSON.stringify(second));
+        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "sent under its idempotency key");
+        const row = (await refundRow(rig.pgb, paymentId))!;
+        assert.equal(row.status, "SUCCEEDED");
+        assert.equal(row.failure_code, null, "never marked NOT_RECEIVED");
+
+        const answer = await retry();
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
+        assert.equal(answer.body.RefundId, reserved.id);
+        assert.equal(answer.body.RefundStatus, "SUCCEEDED");
+        assert.equal(answer.body.RemainingPrice, "9000");
+
+        release(); // the dead process's call arrives after all: the same key moves nothing twice
+        await sleep(200);
+        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
+        const history = (await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED")).History as History;
+        assert.equal(history.filter((h) => h.Event === "REFUND_FAILED").length, 0);
+        await eventually("PAYMENT_PARTIALLY_CANCELLED at the host", async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_PARTIALLY_CANCELLED"));
+        assert.equal(rig.host.acceptedFor(orderId).filter((r) => r.type === "REFUND_FAILED").length, 0, "the host is never told of a refusal nobody made");
+      });
+
+      it("the reconciler and the host's retry taking over the same lost refund at once: one sends it, the other answers its outcome or CANCEL_IN_PROGRESS", async () => {
+        const { orderId, paymentId } = await paidOrder(rig.pgb, { TotalPrice: "10000" });
+        const key = `both-${orderId}`;
+        const release = await lostCancel(rig.pgb, faults, orderId, key);
+        const reserved = (await refundRow(rig.pgb, paymentId))!;
+        await orphan(rig.pgb, reserved.id);
+        const [report, answer] = await Promise.all([reconciler.checkRefund(reserved.id), hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } })]);
+        assert.ok(["refund_succeeded", "busy"].includes(report.result), JSON.stringify(report));
+        assert.ok(answer.body.IsSuccess === true || answer.body.ErrorCode === "CANCEL_IN_PROGRESS", JSON.stringify(answer.body));
+        release();
+        const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
+        assert.equal(view.RemainingPrice, "9000");
+        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
+        const again = await hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } });
+        assert.equal(again.body.IsSuccess, true, JSON.stringify(again.body));
+        assert.equal(again.body.RefundId, reserved.id);
+      });
+
+      it("takes over a check claimed by a process that died, without waiting for the claim to run out", async () => {
+        const { paymentId } = await paidOrder(rig.pgb, { TotalPrice: "10000" });
+        await sql`INSERT INTO process_leases (token, pid, expires_at) VALUES ('ghost-alive', 0, now() + interval '1 hour'), ('ghost-dead', 0, now() - interval '1 second')
+                  ON CONFLICT (token) DO NOTHING`.execute(rig.pgb.database.db);
+        const claimBy = (token: string) =>
+          sql`INSERT INTO reconcile_checks (subject, kind, checks, last_checked_at, next_check_at, claimed_until, claim_token)
+              VALUES (${paymentId}, 'PAYMENT', 0, now(), now(), now() + interval '2 minutes', ${token})
+              ON CONFLICT (subject) DO UPDATE SET claimed_until = EXCLUDED.claimed_until, claim_token = EXCLUDED.claim_token`.execute(rig.pgb.database.db);
+        await claimBy("ghost-alive");
+        assert.equal((await reconciler.checkPayment(paymentId)).result, "busy", "a live process's claim is respected");
+        await claimBy("ghost-dead");
+        assert.notEqual((await reconciler.checkPayment(paymentId)).result, "busy", "a dead process's claim is taken over at once");
+      });
+    });
+
+    describe("a refund whose call timed out (UNKNOWN)", () => {
+      const state: { fault: RefundFault; refundCalls: number } = { fault: "none", refundCalls: 0 };
+      let rig: DeliveryRig;
+      before(async () => {
+        // The reconciler's timer and refundAfterMs are far beyond the test: only the prompt path can settle it.
+        rig = await startRig(backend, { factories: [refundFaultConnector(state, { withLookup: true })], workers: { reconciler: { intervalMs: 600_000, refundAfterMs: 600_000, maxCheckIntervalMs: 600_000 } } });
+      });
+      after(async () => rig.close());
+
+      it("is looked up at the PG within seconds, not after refundAfterMs, and completed", async () => {
+        const { orderId, paymentId } = await paidOrder(rig.pgb, { TotalPrice: "10000" });
+        state.fault = "timeout-after-sending";
+        const cancel = await hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId));
+        assert.equal(cancel.body.ErrorCode, "PG_RESULT_UNKNOWN");
+        const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
+        assert.equal((view.History as History).find((h) => h.Event === "REFUNDED")?.Source, "RECONCILER");
+        assert.equal(state.refundCalls, 1, "looked up, not sent again");
+        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n);
       });
     });
 

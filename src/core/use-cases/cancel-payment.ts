@@ -10,19 +10,19 @@
  * never together refund more than was paid.
  */
 import { createHash } from "node:crypto";
-import { ConnectorError, type RefundOutcome } from "../ports/connector.ts";
 import { raiseAlert } from "../alerts.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
 import type { CurrencyCode } from "../currency.ts";
-import { notConfigured, type CoreDeps } from "../deps.ts";
+import type { CoreDeps } from "../deps.ts";
 import { isCaptured } from "../payment-state.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import type { Transaction } from "kysely";
 import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
+import { sendRefund, type RefundSent } from "./send-refund.ts";
 import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, insertRefund, updateMovement } from "../../storage/money-movement-repository.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, insertRefund } from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
   tenant: string;
@@ -174,66 +174,30 @@ function replayOf(payment: Payment, earlier: MoneyMovementRow): Result<Reservati
   }
 }
 
+/** Sends the reserved refund (send-refund.ts) and answers the host with its outcome. */
 export async function executeRefund(
   deps: CoreDeps,
   payment: Payment,
   refund: MoneyMovementRow,
   paid: bigint,
   input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
-  sourceOverride?: "RECONCILER",
 ): Promise<Result<CancelOutput>> {
-  const source = sourceOverride ?? input.source ?? "HOST_API";
-  const connector = deps.connectorFor(payment.tenant, payment.pg);
-  let outcome: RefundOutcome;
-  try {
-    if (connector === undefined) throw notConfigured(payment.tenant, payment.pg);
-    outcome = await connector.refund({
-      pgTransactionId: payment.pgTransactionId ?? payment.id,
-      paymentReference: payment.id,
-      amount: { minor: BigInt(refund.amount), currency: payment.currency },
-      idempotencyKey: refund.id,
-      reason: input.reason,
-      ...(input.refundAccount ? { refundAccount: input.refundAccount } : {}),
-      ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
-    });
-  } catch (error) {
-    if (!(error instanceof ConnectorError)) throw error;
-    // Only an indeterminate failure may have moved money: keep its reservation for the reconciler.
-    const status = error.errorClass === "indeterminate" ? "UNKNOWN" : "FAILED";
-    await deps.db.transaction().execute(async (trx) => {
-      await updateMovement(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message });
-      await appendEvent(trx, {
-        paymentId: payment.id,
-        from: payment.status,
-        to: payment.status,
-        event: status === "UNKNOWN" ? "REFUND_UNKNOWN" : "REFUND_FAILED",
-        source,
-        detail: { refundId: refund.id, errorClass: error.errorClass, pgCode: error.pgCode ?? null, message: error.message },
-      });
-    });
-    return connectorFailure(error, "refund");
-  }
+  const sent = await sendRefund(deps, payment, refund, { reason: input.reason, refundAccount: input.refundAccount, source: input.source ?? "HOST_API", answeredBy: "caller" });
+  return answerOf(sent, payment, refund, paid);
+}
 
-  if (outcome.status === "FAILED") {
-    await deps.db.transaction().execute(async (trx) => {
-      await updateMovement(trx, refund.id, { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message });
-      await appendEvent(trx, {
-        paymentId: payment.id,
-        from: payment.status,
-        to: payment.status,
-        event: "REFUND_FAILED",
-        source,
-        detail: { refundId: refund.id, pgCode: outcome.code, message: outcome.message },
-      });
-    });
-    return fail("PG_DECLINED", `the PG refused the refund: ${outcome.code} ${outcome.message}`, { pgCode: outcome.code });
+/** What the host is told of a refund PGB sent. */
+export function answerOf(sent: RefundSent, payment: Payment, refund: MoneyMovementRow, paid: bigint): Result<CancelOutput> {
+  switch (sent.status) {
+    case "ERROR":
+      return connectorFailure(sent.error, "refund");
+    case "FAILED":
+      return fail("PG_DECLINED", `the PG refused the refund: ${sent.code} ${sent.message}`, { pgCode: sent.code });
+    case "PENDING":
+      return succeed(outputOf(payment, { ...refund, pg_reference: sent.pgRefundId }, "PENDING", false, paid));
+    case "SUCCEEDED":
+      return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
   }
-  if (outcome.status === "PENDING") {
-    await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
-    return succeed(outputOf(payment, { ...refund, pg_reference: outcome.pgRefundId }, "PENDING", false, paid));
-  }
-  await completeRefund(deps, payment, refund, outcome.pgRefundId, source);
-  return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
 }
 
 /**

@@ -10,15 +10,14 @@
  * finishes with the same idempotency key, so the refund happens once and is never forgotten.
  */
 import { raiseAlert } from "../alerts.ts";
-import { ConnectorError, type PgPayment } from "../ports/connector.ts";
+import type { PgPayment } from "../ports/connector.ts";
 import { tenantConfig, type CoreDeps } from "../deps.ts";
 import { formatMoney, formatMinor } from "../money.ts";
 import { isCaptured, isLive, type EventSource } from "../payment-state.ts";
 import { appendEvent, enqueueMoneyNotification, findPayment, type Payment, recordPgTransaction } from "../../storage/payment-repository.ts";
-import { insertLateCapture, insertRefund, lateRefundId, updateMovement } from "../../storage/money-movement-repository.ts";
+import { insertLateCapture, insertRefund, lateRefundId } from "../../storage/money-movement-repository.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
-import { completeRefund } from "./cancel-payment.ts";
-import { failRefund } from "./settle-refund.ts";
+import { sendRefund } from "./send-refund.ts";
 
 export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPayment: PgPayment, source: EventSource, trigger: Record<string, unknown>): Promise<Payment> {
   const mode = tenantConfig(deps, payment.tenant)?.lateCapture ?? "refund";
@@ -78,41 +77,12 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
 }
 
 /**
- * Sends a late capture's refund (or re-sends it: the idempotency key is the row's id). A refusal is a
- * REFUND_FAILED for the host and an alert; an unclear answer leaves the row for the reconciler.
+ * Sends a late capture's refund (or re-sends it: the idempotency key is the row's id). Nobody waits
+ * for the answer: a refusal is a REFUND_FAILED for the host and an alert; an unclear answer leaves
+ * the row for the reconciler.
  */
 export async function refundLateCapture(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, source: EventSource): Promise<void> {
-  const connector = deps.connectorFor(payment.tenant, payment.pg);
-  try {
-    if (connector === undefined) throw new ConnectorError("retryable", `PG ${payment.pg} is not configured for ${payment.tenant}`);
-    const outcome = await connector.refund({
-      pgTransactionId: payment.pgTransactionId ?? payment.id,
-      paymentReference: payment.id,
-      amount: { minor: BigInt(refund.amount), currency: payment.currency },
-      idempotencyKey: refund.id,
-      reason: "Paid on a checkout that had been closed",
-      ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
-    });
-    if (outcome.status === "SUCCEEDED") await completeRefund(deps, payment, refund, outcome.pgRefundId, sourceOfRefund(source));
-    else if (outcome.status === "PENDING") await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
-    else await failRefund(deps, payment, refund, outcome.code, outcome.message, source);
-  } catch (error) {
-    if (!(error instanceof ConnectorError)) throw error;
-    if (error.errorClass === "declined") {
-      await failRefund(deps, payment, refund, error.pgCode ?? "DECLINED", error.message, source);
-      return;
-    }
-    // Not refused: it may have happened, or may be tried again. The reconciler asks the PG and, if
-    // the PG never got it, sends it again under the same key.
-    // Only while still open: the reconciler may have settled it while this call hung.
-    await deps.db
-      .updateTable("money_movements")
-      .set({ status: "UNKNOWN", failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message, updated_at: new Date() })
-      .where("id", "=", refund.id)
-      .where("status", "=", "PENDING")
-      .execute();
-    deps.logger.warn({ paymentId: payment.id, refundId: refund.id, errorClass: error.errorClass, err: error.message }, "late capture refund not confirmed; the reconciler will settle it");
-  }
+  await sendRefund(deps, payment, refund, { reason: "Paid on a checkout that had been closed", source: sourceOfRefund(source), answeredBy: "notification" });
 }
 
 function sourceOfRefund(source: EventSource): "HOST_API" | "WEBHOOK" | "RECONCILER" {

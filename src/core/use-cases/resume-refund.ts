@@ -11,24 +11,33 @@ import { updateMovement } from "../../storage/money-movement-repository.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
-import { completeRefund, executeRefund, outputOf, type CancelInput, type CancelOutput } from "./cancel-payment.ts";
+import { answerOf, completeRefund, outputOf, type CancelInput, type CancelOutput } from "./cancel-payment.ts";
+import { sendRefund, type RefundSend } from "./send-refund.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import { failRefund } from "./settle-refund.ts";
+
+/** The reason sent with a refund a worker (take-over or reconciler) finishes for a process that is gone. */
+export const TAKEN_OVER = { reason: "PGB: finishing a refund whose process stopped" };
 
 /** The host retried a cancel whose first attempt was reserved but never answered by the PG. */
 export async function resumeLostRefund(deps: CoreDeps, refundId: string, input: Pick<CancelInput, "reason" | "refundAccount" | "source">): Promise<Result<CancelOutput>> {
   if (deps.leaseToken === undefined || !(await claimRefundIfOrphaned(deps.db, refundId, deps.leaseToken))) {
     return fail("CANCEL_IN_PROGRESS", "this cancel is still waiting for the PG's answer");
   }
-  return takeOverRefund(deps, refundId, input, input.source ?? "HOST_API");
+  return takeOverRefund(deps, refundId, input, input.source ?? "HOST_API", "caller");
 }
 
-/** Finishes a refund this process has just claimed (claimOrphanedRefunds / claimRefundIfOrphaned). */
+/**
+ * Finishes a refund this process has just claimed (claimOrphanedRefunds / claimRefundIfOrphaned).
+ * `answeredBy`: "caller" when the host's retry answers with the outcome, "notification" when a worker
+ * took it over and the host learns a failure from REFUND_FAILED (send-refund.ts).
+ */
 export async function takeOverRefund(
   deps: CoreDeps,
   refundId: string,
-  input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
+  input: Pick<CancelInput, "reason" | "refundAccount">,
   source: "HOST_API" | "OPERATOR" | "RECONCILER",
+  answeredBy: RefundSend["answeredBy"],
 ): Promise<Result<CancelOutput>> {
   const refund = (await deps.db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst()) as MoneyMovementRow | undefined;
   const payment = refund && (await findPayment(deps.db, refund.payment_id));
@@ -70,5 +79,6 @@ export async function takeOverRefund(
         break; // never arrived: send it now
     }
   }
-  return executeRefund(deps, payment, refund, paid, input, source === "RECONCILER" ? "RECONCILER" : undefined);
+  const sent = await sendRefund(deps, payment, refund, { reason: input.reason, refundAccount: input.refundAccount, source, answeredBy });
+  return answerOf(sent, payment, refund, paid);
 }
