@@ -12,7 +12,7 @@ import {
   CAPTURED_STATUSES,
   notificationFor,
   PaymentStatusSchema,
-  sourcesOf,
+  guardOf,
   type EventSource,
   type PaymentStatus,
 } from "../core/payment-state.ts";
@@ -159,8 +159,11 @@ export async function appendEvent(
 export interface TransitionInput {
   paymentId: string;
   to: PaymentStatus;
-  /** Defaults to every state the state machine allows into `to`. */
-  from?: readonly PaymentStatus[];
+  /**
+   * The state the caller read and decided on: the move then happens only from it. The allowed states
+   * always come from the state table (payment-state.ts); naming one the table does not allow throws.
+   */
+  expected?: PaymentStatus;
   event: string;
   source: EventSource;
   detail?: Record<string, unknown>;
@@ -180,7 +183,7 @@ export interface TransitionInput {
  * guard did not match (already changed by someone else). Must run inside a transaction.
  */
 export async function transition(trx: Transaction<Database>, input: TransitionInput): Promise<Payment | undefined> {
-  const from = input.from ?? sourcesOf(input.to);
+  const from = guardOf(input.to, input.event, input.expected);
   // The sub-select locks the row and reports the state it had, so the history row records the real
   // "from" without a second read; the outer guard re-checks it after the lock.
   const row = await trx

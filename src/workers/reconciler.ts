@@ -249,7 +249,6 @@ export class Reconciler {
         transition(trx, {
           paymentId: current.id,
           to: "EXPIRED",
-          from: ["READY", "WAITING_FOR_DEPOSIT"],
           event: "EXPIRED",
           source: "RECONCILER",
           detail: { reason: "past its expiry; the PG still called it pending", pgStatus: pgPayment.status, deadline: deadline.toISOString() },

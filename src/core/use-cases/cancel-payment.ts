@@ -285,7 +285,6 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
     const changed = await transition(trx, {
       paymentId: payment.id,
       to,
-      from: ["PAID", "PARTIALLY_CANCELLED"],
       event: "REFUNDED",
       source,
       detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },

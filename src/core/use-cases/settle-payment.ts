@@ -67,7 +67,6 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
         return transition(trx, {
           ...common,
           to: "PAID",
-          from: ["READY", "WAITING_FOR_DEPOSIT"],
           event: "PAID",
           patch: { paid_at: deps.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
           effects: (t, paid) => insertCapture(t, paid, pgPayment.pgTransactionId),
@@ -77,7 +76,6 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
         return transition(trx, {
           ...common,
           to: "WAITING_FOR_DEPOSIT",
-          from: ["READY"],
           event: "DEPOSIT_WAITING",
           patch: { pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
           notification: pgPayment.virtualAccount ? { VirtualAccount: hostVirtualAccount(pgPayment.virtualAccount) } : {},
@@ -87,7 +85,6 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
         return transition(trx, {
           ...common,
           to: target,
-          from: ["READY", "WAITING_FOR_DEPOSIT"],
           event: target,
           patch: { failure_code: pgPayment.failure?.code ?? null, failure_message: pgPayment.failure?.message ?? null },
           notification: { FailureCode: pgPayment.failure?.code ?? null, FailureMessage: pgPayment.failure?.message ?? null },

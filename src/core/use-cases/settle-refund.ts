@@ -8,7 +8,7 @@ import { ConnectorError, type RefundLookup } from "../ports/connector.ts";
 import { connectorOf, type CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import type { EventSource } from "../payment-state.ts";
-import { isCaptured } from "../payment-state.ts";
+import { isCaptured, REFUND_REVERSED } from "../payment-state.ts";
 import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
 import { updateMovement } from "../../storage/money-movement-repository.ts";
 import { refundLateCapture } from "./late-capture.ts";
@@ -140,7 +140,7 @@ export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: 
       await enqueueMoneyNotification(trx, current, notice);
     } else {
       const to = balance.refunded === 0n ? "PAID" : "PARTIALLY_CANCELLED";
-      const moved = await transition(trx, { paymentId: current.id, to, from: [current.status], event: "REFUND_REVERSED", source, detail, notifyAs: notice, balance });
+      const moved = await transition(trx, { paymentId: current.id, to, expected: current.status, event: REFUND_REVERSED, source, detail, notifyAs: notice, balance });
       if (moved === undefined) throw new Error(`payment ${current.id} could not move back to ${to}`);
     }
     return row;
