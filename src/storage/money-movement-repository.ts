@@ -6,6 +6,7 @@
  */
 import { sql, type Transaction } from "kysely";
 import { newId } from "../core/ids.ts";
+import { refundGuardOf, type RefundStatus } from "../core/refund-state.ts";
 import type { Executor, Payment } from "./payment-repository.ts";
 import type { Database, MoneyMovementRow } from "./schema.ts";
 
@@ -105,12 +106,26 @@ export async function findRefundByPgReference(db: Executor, paymentId: string, p
   return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").where("pg_reference", "=", pgReference).executeTakeFirst();
 }
 
-export async function updateMovement(
+/**
+ * The one place a refund changes state, guarded by the refund state table (core/refund-state.ts):
+ * the row moves only from a state the table allows into `to` (narrowed to `expected` when given).
+ * Returns the row after the move, or undefined when the guard matched nothing (settled by someone
+ * else meanwhile, or not a refund).
+ */
+export async function transitionRefund(
   db: Executor,
   id: string,
-  patch: { status: MoneyMovementRow["status"]; pg_reference?: string | null; failure_code?: string | null; failure_message?: string | null },
-): Promise<void> {
-  await db.updateTable("money_movements").set({ ...patch, updated_at: sql<Date>`now()` }).where("id", "=", id).execute();
+  change: { status: RefundStatus; pg_reference?: string | null; failure_code?: string | null; failure_message?: string | null },
+  expected?: RefundStatus | readonly RefundStatus[],
+): Promise<MoneyMovementRow | undefined> {
+  return db
+    .updateTable("money_movements")
+    .set({ ...change, updated_at: sql<Date>`now()` })
+    .where("id", "=", id)
+    .where("kind", "=", "REFUND")
+    .where("status", "in", refundGuardOf(change.status, expected))
+    .returningAll()
+    .executeTakeFirst();
 }
 
 export async function refundsOf(db: Executor, paymentId: string): Promise<MoneyMovementRow[]> {

@@ -4,6 +4,8 @@ import { canTransition, guardOf, IllegalTransition, notificationFor, PAYMENT_STA
 import { routeFor } from "../../src/core/routing.ts";
 import { migrate } from "../../src/storage/database.ts";
 import { eventsOf, findPayment, insertPayment, paymentsOfOrder, transition } from "../../src/storage/payment-repository.ts";
+import { OPEN_REFUND_STATUSES } from "../../src/core/refund-state.ts";
+import { findMovement, insertRefund, transitionRefund } from "../../src/storage/money-movement-repository.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
 
 describe("payment state machine", () => {
@@ -54,7 +56,7 @@ describe("payment state machine", () => {
 });
 
 for (const backend of backends()) {
-  describe(`transition on ${backend}: the state table is the authority`, () => {
+  describe(`transition on ${backend}: the state tables are the authority`, () => {
     let handle: Awaited<ReturnType<typeof openTestDatabase>>;
     let orders = 0;
     before(async () => {
@@ -124,6 +126,26 @@ for (const backend of backends()) {
           IllegalTransition,
         );
         assert.equal((await findPayment(db, id))?.status, "READY");
+      });
+    });
+
+    it("moves a refund only along the refund table: a failed refund is not completed later", async () => {
+      await withPayment(async (db, id) => {
+        const refund = await db.transaction().execute((trx) => insertRefund(trx, { paymentId: id, amount: 100n, balanceBefore: 1000n, balanceAfter: 900n, idempotencyKey: "k1", fingerprint: "f" }));
+        assert.equal((await transitionRefund(db, refund.id, { status: "FAILED", failure_code: "DECLINED" }, OPEN_REFUND_STATUSES))?.status, "FAILED");
+        assert.equal(await transitionRefund(db, refund.id, { status: "SUCCEEDED", pg_reference: "re_1" }), undefined);
+        // A second failure report (failRefund's guard) finds it settled already.
+        assert.equal(await transitionRefund(db, refund.id, { status: "FAILED" }, OPEN_REFUND_STATUSES), undefined);
+        assert.equal((await findMovement(db, refund.id))?.status, "FAILED");
+      });
+    });
+
+    it("fails a succeeded refund only when the caller means a reversal", async () => {
+      await withPayment(async (db, id) => {
+        const refund = await db.transaction().execute((trx) => insertRefund(trx, { paymentId: id, amount: 100n, balanceBefore: 1000n, balanceAfter: 900n, idempotencyKey: "k2", fingerprint: "f" }));
+        await transitionRefund(db, refund.id, { status: "SUCCEEDED", pg_reference: "re_2" });
+        assert.equal(await transitionRefund(db, refund.id, { status: "FAILED" }, OPEN_REFUND_STATUSES), undefined);
+        assert.equal((await transitionRefund(db, refund.id, { status: "FAILED", failure_code: "LOST" }, "SUCCEEDED"))?.status, "FAILED");
       });
     });
   });

@@ -22,7 +22,8 @@ import type { Transaction } from "kysely";
 import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, insertRefund, updateMovement } from "../../storage/money-movement-repository.ts";
+import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, insertRefund, transitionRefund } from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
   tenant: string;
@@ -201,7 +202,7 @@ export async function executeRefund(
     // Only an indeterminate failure may have moved money: keep its reservation for the reconciler.
     const status = error.errorClass === "indeterminate" ? "UNKNOWN" : "FAILED";
     await deps.db.transaction().execute(async (trx) => {
-      await updateMovement(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message });
+      await transitionRefund(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message }, status === "FAILED" ? OPEN_REFUND_STATUSES : "PENDING");
       await appendEvent(trx, {
         paymentId: payment.id,
         from: payment.status,
@@ -216,7 +217,7 @@ export async function executeRefund(
 
   if (outcome.status === "FAILED") {
     await deps.db.transaction().execute(async (trx) => {
-      await updateMovement(trx, refund.id, { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message });
+      await transitionRefund(trx, refund.id, { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message }, OPEN_REFUND_STATUSES);
       await appendEvent(trx, {
         paymentId: payment.id,
         from: payment.status,
@@ -229,7 +230,7 @@ export async function executeRefund(
     return fail("PG_DECLINED", `the PG refused the refund: ${outcome.code} ${outcome.message}`, { pgCode: outcome.code });
   }
   if (outcome.status === "PENDING") {
-    await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
+    await transitionRefund(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
     return succeed(outputOf(payment, { ...refund, pg_reference: outcome.pgRefundId }, "PENDING", false, paid));
   }
   await completeRefund(deps, payment, refund, outcome.pgRefundId, source);
@@ -243,13 +244,7 @@ export async function executeRefund(
  */
 export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER"): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const completed = await trx
-      .updateTable("money_movements")
-      .set({ status: "SUCCEEDED", pg_reference: pgRefundId, updated_at: new Date() })
-      .where("id", "=", refund.id)
-      .where("status", "in", ["PENDING", "UNKNOWN"])
-      .returning("id")
-      .executeTakeFirst();
+    const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
     const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
     if (attempt !== undefined && !isCaptured(attempt.status)) {
       // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps

@@ -15,7 +15,7 @@ import { tenantConfig, type CoreDeps } from "../deps.ts";
 import { formatMoney, formatMinor } from "../money.ts";
 import { isCaptured, isLive, type EventSource } from "../payment-state.ts";
 import { appendEvent, enqueueMoneyNotification, findPayment, type Payment, recordPgTransaction } from "../../storage/payment-repository.ts";
-import { insertLateCapture, insertRefund, lateRefundId, updateMovement } from "../../storage/money-movement-repository.ts";
+import { insertLateCapture, insertRefund, lateRefundId, transitionRefund } from "../../storage/money-movement-repository.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import { completeRefund } from "./cancel-payment.ts";
 import { failRefund } from "./settle-refund.ts";
@@ -94,7 +94,7 @@ export async function refundLateCapture(deps: CoreDeps, payment: Payment, refund
       ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
     });
     if (outcome.status === "SUCCEEDED") await completeRefund(deps, payment, refund, outcome.pgRefundId, sourceOfRefund(source));
-    else if (outcome.status === "PENDING") await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
+    else if (outcome.status === "PENDING") await transitionRefund(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
     else await failRefund(deps, payment, refund, outcome.code, outcome.message, source);
   } catch (error) {
     if (!(error instanceof ConnectorError)) throw error;
@@ -105,12 +105,7 @@ export async function refundLateCapture(deps: CoreDeps, payment: Payment, refund
     // Not refused: it may have happened, or may be tried again. The reconciler asks the PG and, if
     // the PG never got it, sends it again under the same key.
     // Only while still open: the reconciler may have settled it while this call hung.
-    await deps.db
-      .updateTable("money_movements")
-      .set({ status: "UNKNOWN", failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message, updated_at: new Date() })
-      .where("id", "=", refund.id)
-      .where("status", "=", "PENDING")
-      .execute();
+    await transitionRefund(deps.db, refund.id, { status: "UNKNOWN", failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message }, "PENDING");
     deps.logger.warn({ paymentId: payment.id, refundId: refund.id, errorClass: error.errorClass, err: error.message }, "late capture refund not confirmed; the reconciler will settle it");
   }
 }

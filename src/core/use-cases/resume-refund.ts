@@ -7,7 +7,7 @@
 import { ConnectorError } from "../ports/connector.ts";
 import { claimRefundIfOrphaned, releaseRefund } from "../../storage/lease-repository.ts";
 import { balanceOf, findPayment } from "../../storage/payment-repository.ts";
-import { updateMovement } from "../../storage/money-movement-repository.ts";
+import { transitionRefund } from "../../storage/money-movement-repository.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
@@ -61,7 +61,7 @@ export async function takeOverRefund(
         await completeRefund(deps, payment, refund, lookup.pgRefundId, source);
         return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
       case "PENDING":
-        await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
+        await transitionRefund(deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
         return succeed(outputOf(payment, { ...refund, pg_reference: lookup.pgRefundId }, "PENDING", false, paid));
       case "FAILED":
         await failRefund(deps, payment, refund, lookup.code, lookup.message, source);
