@@ -5,6 +5,7 @@
  * guard already moved and changes nothing.
  */
 import type { PgPayment } from "../ports/connector.ts";
+import type { HostVirtualAccount } from "../host-notification.ts";
 import { raiseAlert } from "../alerts.ts";
 import { assertUnreachable } from "../errors.ts";
 import { formatMoney } from "../money.ts";
@@ -143,6 +144,6 @@ function mismatchOf(payment: Payment, pgPayment: PgPayment): string | undefined 
   return undefined;
 }
 
-function hostVirtualAccount(va: NonNullable<PgPayment["virtualAccount"]>): Record<string, string> {
+function hostVirtualAccount(va: NonNullable<PgPayment["virtualAccount"]>): HostVirtualAccount {
   return { Bank: va.bank, AccountNumber: va.accountNumber, HolderName: va.holderName, DueDate: va.dueDate };
 }
