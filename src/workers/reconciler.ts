@@ -25,9 +25,8 @@ import { notConfigured, type CoreDeps } from "../core/deps.ts";
 import { settleRefund } from "../core/use-cases/settle-refund.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
-import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
-import type { MoneyMovementRow } from "../storage/schema.ts";
+import type { Database, MoneyMovementRow } from "../storage/schema.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -62,7 +61,7 @@ const LEADER_LOCK_KEY = 0x504742_0001n;
 const CLAIM_MS = 120_000;
 
 export class Reconciler {
-  readonly #db: Kysely<DeliveryDatabase>;
+  readonly #db: Kysely<Database>;
   readonly #logger: Logger;
   readonly #loop: WorkerLoop;
 
@@ -72,7 +71,7 @@ export class Reconciler {
     private readonly metrics: PgbMetrics,
     private readonly settings: ReconcilerSettings,
   ) {
-    this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
+    this.#db = deps.db;
     this.#logger = deps.logger.child({ worker: "reconciler" });
     this.#loop = new WorkerLoop("reconciler", this.#logger, async () => {
       await this.runPassAsLeader();

@@ -5,7 +5,7 @@
  * stored as FAILED for a retry, never lost.
  */
 import { createHash } from "node:crypto";
-import { sql, type Kysely } from "kysely";
+import { sql } from "kysely";
 import { z } from "zod";
 import type { WebhookInput } from "../ports/connector.ts";
 import { connectorOf, type CoreDeps } from "../deps.ts";
@@ -15,7 +15,6 @@ import { refundsOf } from "../../storage/money-movement-repository.ts";
 import { settleRefund } from "./settle-refund.ts";
 import { reconcilePgRefunds } from "./pg-refunds.ts";
 import { settlePayment } from "./settle-payment.ts";
-import type { RetentionDatabase } from "../../storage/migrations/0004-webhook-retention.ts";
 import { ReadThrottle } from "../read-throttle.ts";
 
 export type WebhookReply = { status: number; body: { received: boolean; duplicate?: boolean; error?: string } };
@@ -53,14 +52,14 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
 
   if (action.kind === "rejected") {
     deps.logger.warn({ pg, tenant, reason: action.reason, bytes: input.rawBody.length }, "rejected a webhook");
-    await deliveryDb(deps)
+    await deps.db
       .insertInto("pg_webhooks")
       .values({ pg, tenant, event_id: `rejected:${newId("evt")}`, status: "REJECTED", headers, ...kept(input.rawBody, false), error: action.reason })
       .execute();
     return { status: 400, body: { received: false, error: "webhook rejected" } };
   }
 
-  const stored = await deliveryDb(deps)
+  const stored = await deps.db
     .insertInto("pg_webhooks")
     .values({
       pg,
@@ -89,7 +88,7 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
  * throws: a failure is recorded on the row (FAILED, attempts + 1) for the webhook retrier.
  */
 export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<"PROCESSED" | "FAILED"> {
-  const row = await deliveryDb(deps).selectFrom("pg_webhooks").select(["id", "pg", "tenant", "event_id", "action"]).where("id", "=", id).executeTakeFirst();
+  const row = await deps.db.selectFrom("pg_webhooks").select(["id", "pg", "tenant", "event_id", "action"]).where("id", "=", id).executeTakeFirst();
   if (row === undefined) return "FAILED";
   const action = StoredActionSchema.safeParse(row.action);
   if (!action.success) {
@@ -137,10 +136,6 @@ const StoredActionSchema = z.object({
   unsigned: z.literal(true).optional(),
 });
 
-function deliveryDb(deps: CoreDeps): Kysely<RetentionDatabase> {
-  return deps.db as unknown as Kysely<RetentionDatabase>;
-}
-
 const throttles = new WeakMap<object, ReadThrottle>();
 /** One per database (so per PGB app in tests), like the database it guards the PG's quota for. */
 function unsignedReadThrottle(deps: CoreDeps): ReadThrottle {
@@ -185,7 +180,7 @@ async function locate(deps: CoreDeps, pg: string, pgTransactionId: string | unde
 }
 
 async function markWebhook(deps: CoreDeps, id: string, status: "PROCESSED" | "FAILED", error: string | null): Promise<void> {
-  await deliveryDb(deps)
+  await deps.db
     .updateTable("pg_webhooks")
     .set({ status, error, attempts: sql`attempts + 1`, processed_at: status === "PROCESSED" ? new Date() : null, claim_token: null })
     .where("id", "=", String(id))
