@@ -53,8 +53,7 @@ export async function insertCapture(trx: Transaction<Database>, payment: Payment
  * it was recorded before (webhook, browser return and reconciler may all learn it).
  */
 export async function insertLateCapture(trx: Transaction<Database>, payment: Payment, pgReference: string): Promise<boolean> {
-  const existing = await trx.selectFrom("money_movements").select("id").where("payment_id", "=", payment.id).where("kind", "=", "CAPTURE").executeTakeFirst();
-  if (existing !== undefined) return false;
+  if ((await captureOf(trx, payment.id)) !== undefined) return false;
   await insertCapture(trx, payment, pgReference);
   return true;
 }
@@ -100,6 +99,11 @@ export async function insertExternalRefund(
 /** The PG's transaction (and what it told about it) on an attempt PGB had closed, for its late refund. */
 export async function findMovement(db: Executor, id: string): Promise<MoneyMovementRow | undefined> {
   return db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+/** The capture on a payment, if money was captured on it. */
+export async function captureOf(db: Executor, paymentId: string): Promise<MoneyMovementRow | undefined> {
+  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "CAPTURE").executeTakeFirst();
 }
 
 export async function findRefundByPgReference(db: Executor, paymentId: string, pgReference: string): Promise<MoneyMovementRow | undefined> {

@@ -23,7 +23,7 @@ import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
 import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, insertRefund, transitionRefund } from "../../storage/money-movement-repository.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, captureOf, findMovement, insertRefund, movementsOf, transitionRefund } from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
   tenant: string;
@@ -88,7 +88,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
       return fail("PAY_TYPE_MISMATCH", `order ${input.orderId} was paid by ${payment.payType}, not ${input.expectPayType}`);
     }
 
-    const movements = await trx.selectFrom("money_movements").selectAll().where("payment_id", "=", payment.id).execute();
+    const movements = await movementsOf(trx, [payment.id]);
     const refunds = movements.filter((m) => m.kind === "REFUND");
     if (input.idempotencyKey !== undefined) {
       const earlier = refunds.find((r) => r.idempotency_key === input.idempotencyKey);
@@ -152,8 +152,7 @@ async function lockAttemptWithMoney(trx: Transaction<Database>, tenant: string, 
   const payment = await findPayment(trx, paymentId, { forUpdate: true });
   if (payment === undefined || payment.tenant !== tenant || payment.orderId !== orderId) return undefined;
   if (isCaptured(payment.status)) return payment;
-  const captured = await trx.selectFrom("money_movements").select("id").where("payment_id", "=", payment.id).where("kind", "=", "CAPTURE").executeTakeFirst();
-  return captured === undefined ? undefined : payment;
+  return (await captureOf(trx, payment.id)) === undefined ? undefined : payment;
 }
 
 type Reservation =
@@ -267,7 +266,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
       return;
     }
     if (completed === undefined) {
-      const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).executeTakeFirst();
+      const row = await findMovement(trx, refund.id);
       if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
       // may already be promised elsewhere, so an operator decides.

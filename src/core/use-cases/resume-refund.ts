@@ -7,8 +7,7 @@
 import { ConnectorError } from "../ports/connector.ts";
 import { claimRefundIfOrphaned, releaseRefund } from "../../storage/lease-repository.ts";
 import { balanceOf, findPayment } from "../../storage/payment-repository.ts";
-import { transitionRefund } from "../../storage/money-movement-repository.ts";
-import type { MoneyMovementRow } from "../../storage/schema.ts";
+import { findMovement, transitionRefund } from "../../storage/money-movement-repository.ts";
 import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { completeRefund, executeRefund, outputOf, type CancelInput, type CancelOutput } from "./cancel-payment.ts";
@@ -30,7 +29,7 @@ export async function takeOverRefund(
   input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
   source: "HOST_API" | "OPERATOR" | "RECONCILER",
 ): Promise<Result<CancelOutput>> {
-  const refund = (await deps.db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst()) as MoneyMovementRow | undefined;
+  const refund = await findMovement(deps.db, refundId);
   const payment = refund && (await findPayment(deps.db, refund.payment_id));
   if (refund === undefined || payment === undefined) return fail("INTERNAL_ERROR", `refund ${refundId} not found`);
   const paid = (await balanceOf(deps.db, payment)).captured;
