@@ -13,8 +13,8 @@ import { sql, type Kysely } from "kysely";
 import { openDatabase, migrate } from "../src/storage/database.ts";
 import { CONNECTOR_FACTORIES } from "../src/connectors/registry.ts";
 import { overview, searchPayments, searchQuery, type PaymentSearch } from "../src/storage/console-queries.ts";
-import type { ConsoleDatabase } from "../src/storage/migrations/0005-console.ts";
 import { benchDatabase } from "./lib.ts";
+import type { Database } from "../src/storage/schema.ts";
 
 const { values } = parseArgs({ options: { payments: { type: "string", default: "1000000" }, runs: { type: "string", default: "200" } } });
 const N = Number(values.payments);
@@ -25,7 +25,7 @@ function progress(text: string): void {
   process.stdout.write(`\r${text}`.padEnd(70));
 }
 
-async function seed(db: Kysely<ConsoleDatabase>): Promise<void> {
+async function seed(db: Kysely<Database>): Promise<void> {
   const batch = 100_000;
   for (let start = 0; start < N; start += batch) {
     const end = Math.min(N, start + batch) - 1;
@@ -72,7 +72,7 @@ async function time(label: string, runs: number, query: (i: number) => Promise<u
 async function main(): Promise<void> {
   const scratch = await benchDatabase(adminUrl);
   const handle = await openDatabase({ kind: "postgres", url: scratch.url, poolSize: 4 });
-  const db = handle.db as unknown as Kysely<ConsoleDatabase>;
+  const db = handle.db;
   try {
     console.log(`console search benchmark: ${N} payments on PostgreSQL ${scratch.version}, ${RUNS} runs per path`);
     await migrate(handle.db, Object.assign({}, ...CONNECTOR_FACTORIES.map((f) => f.migrations ?? {})));

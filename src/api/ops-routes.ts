@@ -11,11 +11,9 @@
  * - GET /metrics: Prometheus (no key; expose it on an internal network only).
  */
 import type { FastifyInstance } from "fastify";
-import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { CoreDeps } from "../core/deps.ts";
 import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
-import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import type { PgbMetrics } from "../workers/metrics.ts";
 import { replayNotifications } from "../workers/notification-dispatcher.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
@@ -40,7 +38,7 @@ const ReplayBodySchema = z
 
 export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { metrics: PgbMetrics; reconciler: Reconciler }): void {
   const keys = new ApiKeyIndex(deps.config.tenants);
-  const db = deps.db as unknown as Kysely<DeliveryDatabase>;
+  const db = deps.db;
 
   app.get("/metrics", async (_request, reply) => {
     const body = await ops.metrics.registry.metrics();

@@ -1,7 +1,6 @@
 /** `pgb migrate`: applies the pending migrations (forward only) to the configured database. */
 import type { Command } from "commander";
 import { configFor, connectorMigrations, databaseFor, globalOptions, print } from "./context.ts";
-import type { Kysely } from "kysely";
 import { migrate, type Db } from "../storage/database.ts";
 
 export function registerDatabaseCommands(program: Command): void {
@@ -28,7 +27,7 @@ export function registerDatabaseCommands(program: Command): void {
 
 async function appliedMigrations(db: Db): Promise<string[]> {
   try {
-    const rows = await (db as unknown as Kysely<{ pgb_migrations: { name: string } }>).selectFrom("pgb_migrations").select("name").orderBy("name").execute();
+    const rows = await db.selectFrom("pgb_migrations").select("name").orderBy("name").execute();
     return rows.map((r) => r.name);
   } catch {
     return []; // a new database: no migrations table yet

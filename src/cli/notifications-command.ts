@@ -1,7 +1,5 @@
 /** `pgb notifications replay`: DEAD notifications back to PENDING, as POST /PGB/Notifications/Replay does. */
 import type { Command } from "commander";
-import type { Kysely } from "kysely";
-import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { replayNotifications } from "../workers/notification-dispatcher.ts";
 import { CliError, configFor, databaseFor, EXIT, globalOptions, positiveInt, print } from "./context.ts";
 
@@ -20,7 +18,7 @@ export function registerNotificationCommands(program: Command): void {
       const config = configFor(options);
       const database = await databaseFor(config);
       try {
-        const db = database.db as unknown as Kysely<DeliveryDatabase>;
+        const db = database.db;
         const replayed = await replayNotifications(db, dbType, flags.id !== undefined ? { id: flags.id } : { orderId: flags.order! });
         if (replayed.length === 0 && flags.id !== undefined) {
           const found = await db.selectFrom("notifications").select("status").where("id", "=", flags.id).where("tenant", "=", dbType).executeTakeFirst();

@@ -5,13 +5,11 @@
  * idempotency key per form).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Kysely } from "kysely";
 import type { CoreDeps } from "../core/deps.ts";
 import { formatMinor, parseMoney } from "../core/money.ts";
 import { cancelPayment } from "../core/use-cases/cancel-payment.ts";
 import { acknowledgeAlert, findAlert } from "../storage/alert-repository.ts";
 import { dueNow } from "../storage/console-queries.ts";
-import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { appendAudit, type AuditEntry, type ConsoleDb } from "../storage/operator-repository.ts";
 import { balanceOf, findPayment, type Payment } from "../storage/payment-repository.ts";
 import { replayNotifications } from "../workers/notification-dispatcher.ts";
@@ -129,10 +127,9 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
   });
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/notifications/:id/replay", csrf, async (request, reply) => {
-    const ddb = deps.db as unknown as Kysely<DeliveryDatabase>;
-    const n = await ddb.selectFrom("notifications").select(["id", "tenant", "payment_id", "status", "type"]).where("id", "=", request.params.id).executeTakeFirst();
+    const n = await deps.db.selectFrom("notifications").select(["id", "tenant", "payment_id", "status", "type"]).where("id", "=", request.params.id).executeTakeFirst();
     if (!(await guard(request, reply, "replay", "notification.replay", n?.tenant, { paymentId: n?.payment_id, target: request.params.id }))) return reply;
-    const replayed = await replayNotifications(ddb, n!.tenant, { id: n!.id });
+    const replayed = await replayNotifications(deps.db, n!.tenant, { id: n!.id });
     await audit(request, { action: "notification.replay", outcome: replayed.length ? "ok" : "refused", tenant: n!.tenant, paymentId: n!.payment_id, target: n!.id, before: { status: n!.status }, after: { status: replayed.length ? "PENDING" : n!.status } });
     return backTo(request, reply, `/console/payments/${n!.payment_id}`, replayed.length ? "ok" : "error", replayed.length ? `Notification ${n!.id} (${n!.type}) queued again` : `Notification ${n!.id} is ${n!.status}, not DEAD; nothing replayed`);
   });

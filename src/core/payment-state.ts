@@ -25,6 +25,10 @@ export const PAYMENT_STATUSES = [
 export const PaymentStatusSchema = z.enum(PAYMENT_STATUSES);
 export type PaymentStatus = z.infer<typeof PaymentStatusSchema>;
 
+/**
+ * The payment state table: the only authority on which state may follow which. `transition`
+ * (src/storage/payment-repository.ts) takes its guard from here; a move not listed is refused.
+ */
 const TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
   READY: ["WAITING_FOR_DEPOSIT", "PAID", "FAILED", "EXPIRED", "SUPERSEDED"],
   WAITING_FOR_DEPOSIT: ["PAID", "FAILED", "EXPIRED", "SUPERSEDED"],
@@ -36,13 +40,50 @@ const TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
   SUPERSEDED: [],
 };
 
-export function canTransition(from: PaymentStatus, to: PaymentStatus): boolean {
-  return TRANSITIONS[from].includes(to);
+/**
+ * A refund the PG fails after reporting it succeeded gives its amount back: the payment moves back
+ * towards PAID. These edges hold only for that event, so nothing else (a late PAID webhook, say) can
+ * take a refunded payment back.
+ */
+export const REFUND_REVERSED = "REFUND_REVERSED";
+const REVERSALS: Readonly<Partial<Record<PaymentStatus, readonly PaymentStatus[]>>> = {
+  PARTIALLY_CANCELLED: ["PARTIALLY_CANCELLED", "PAID"],
+  CANCELLED: ["PARTIALLY_CANCELLED", "PAID"],
+};
+
+function edgesFor(event: string): Readonly<Partial<Record<PaymentStatus, readonly PaymentStatus[]>>> {
+  return event === REFUND_REVERSED ? REVERSALS : TRANSITIONS;
+}
+
+/** Whether the table has the move `from` → `to` for `event` (any event but REFUND_REVERSED: the forward table). */
+export function canTransition(from: PaymentStatus, to: PaymentStatus, event = ""): boolean {
+  return edgesFor(event)[from]?.includes(to) ?? false;
 }
 
 /** The states a transition to `to` may start from; used as the guard of a conditional UPDATE. */
-export function sourcesOf(to: PaymentStatus): PaymentStatus[] {
-  return PAYMENT_STATUSES.filter((from) => TRANSITIONS[from].includes(to));
+export function sourcesOf(to: PaymentStatus, event = ""): PaymentStatus[] {
+  return PAYMENT_STATUSES.filter((from) => canTransition(from, to, event));
+}
+
+export class IllegalTransition extends Error {
+  constructor(from: readonly PaymentStatus[], to: PaymentStatus, event: string) {
+    super(`the payment state table has no move from ${from.length === 0 ? "any state" : from.join(" or ")} to ${to} on ${event}`);
+    this.name = "IllegalTransition";
+  }
+}
+
+/**
+ * The guard of a transition: the table's sources of `to` for `event`, narrowed to `expected` when the
+ * caller decided on the state it read (a move that is not in the table throws, it is a defect).
+ */
+export function guardOf(to: PaymentStatus, event: string, expected?: PaymentStatus): PaymentStatus[] {
+  const sources = sourcesOf(to, event);
+  if (expected === undefined) {
+    if (sources.length === 0) throw new IllegalTransition([], to, event);
+    return sources;
+  }
+  if (!sources.includes(expected)) throw new IllegalTransition([expected], to, event);
+  return [expected];
 }
 
 /** A checkout the customer can still pay: at most one per order. */

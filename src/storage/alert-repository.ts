@@ -4,7 +4,6 @@
  * that meets the same late payment every pass leaves one row.
  */
 import { sql, type Kysely, type Transaction } from "kysely";
-import type { ConsoleDatabase } from "./migrations/0005-console.ts";
 import type { Database } from "./schema.ts";
 
 export type AlertExecutor = Kysely<Database> | Transaction<Database>;
@@ -19,7 +18,7 @@ export interface NewAlert {
 }
 
 export async function insertAlert(executor: AlertExecutor, alert: NewAlert): Promise<void> {
-  const db = executor as unknown as Kysely<ConsoleDatabase>;
+  const db = executor;
   const tenant = alert.tenant ?? (alert.paymentId !== undefined ? sql<string>`(SELECT tenant FROM payments WHERE id = ${alert.paymentId})` : null);
   await db
     .insertInto("alerts")
@@ -48,7 +47,7 @@ export interface AlertFilter {
   offset: number;
 }
 
-export async function listAlerts(db: Kysely<ConsoleDatabase>, filter: AlertFilter) {
+export async function listAlerts(db: Kysely<Database>, filter: AlertFilter) {
   let query = db.selectFrom("alerts").selectAll();
   if (filter.open === true) query = query.where("acknowledged_at", "is", null);
   if (filter.open === false) query = query.where("acknowledged_at", "is not", null);
@@ -57,19 +56,19 @@ export async function listAlerts(db: Kysely<ConsoleDatabase>, filter: AlertFilte
   return query.orderBy("raised_at", "desc").orderBy("id", "desc").limit(filter.limit).offset(filter.offset).execute();
 }
 
-export async function openAlertCount(db: Kysely<ConsoleDatabase>, tenants: readonly string[] | null): Promise<number> {
+export async function openAlertCount(db: Kysely<Database>, tenants: readonly string[] | null): Promise<number> {
   let query = db.selectFrom("alerts").select((eb) => eb.fn.countAll<string>().as("n")).where("acknowledged_at", "is", null);
   if (tenants) query = query.where((eb) => eb.or([eb("tenant", "in", tenants.length ? [...tenants] : [""]), eb("tenant", "is", null)]));
   const row = await query.executeTakeFirst();
   return Number(row?.n ?? 0);
 }
 
-export async function findAlert(db: Kysely<ConsoleDatabase>, id: string) {
+export async function findAlert(db: Kysely<Database>, id: string) {
   return db.selectFrom("alerts").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
 /** Acknowledges an open alert once; answers undefined when it was already acknowledged. */
-export async function acknowledgeAlert(db: Kysely<ConsoleDatabase>, id: string, by: string, note: string) {
+export async function acknowledgeAlert(db: Kysely<Database>, id: string, by: string, note: string) {
   return db
     .updateTable("alerts")
     .set({ acknowledged_at: sql`now()`, acknowledged_by: by, ack_note: note })
@@ -80,7 +79,7 @@ export async function acknowledgeAlert(db: Kysely<ConsoleDatabase>, id: string, 
 }
 
 /** Open alerts by type, for /metrics. */
-export async function openAlertsByType(db: Kysely<ConsoleDatabase>): Promise<Array<{ type: string; n: number }>> {
+export async function openAlertsByType(db: Kysely<Database>): Promise<Array<{ type: string; n: number }>> {
   const rows = await db.selectFrom("alerts").select(["type", (eb) => eb.fn.countAll<string>().as("n")]).where("acknowledged_at", "is", null).groupBy("type").execute();
   return rows.map((r) => ({ type: r.type, n: Number(r.n) }));
 }

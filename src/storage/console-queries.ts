@@ -4,8 +4,8 @@
  * is a keyset page over (created_at, id), so neither depth nor table size makes a page slow.
  */
 import { sql, type SelectQueryBuilder } from "kysely";
-import type { ConsoleDatabase } from "./migrations/0005-console.ts";
 import type { ConsoleDb } from "./operator-repository.ts";
+import type { Database } from "./schema.ts";
 
 export interface PaymentSearch {
   q?: string | undefined;
@@ -53,7 +53,7 @@ export function searchQuery(db: ConsoleDb, search: PaymentSearch) {
   const q = search.q?.trim();
   if (q) {
     const asInt = /^\d{1,10}$/.test(q) && Number(q) <= INT32_MAX ? Number(q) : undefined;
-    let hits: SelectQueryBuilder<ConsoleDatabase, "payments" | "money_movements", { id: string }> = db
+    let hits: SelectQueryBuilder<Database, "payments" | "money_movements", { id: string }> = db
       .selectFrom("payments")
       .select("id")
       .where("id", "=", q)

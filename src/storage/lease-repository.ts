@@ -5,7 +5,6 @@
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "./schema.ts";
-import type { LeaseTables } from "./migrations/0006-leases.ts";
 
 type Executor = Kysely<Database>;
 
@@ -56,13 +55,10 @@ export async function releaseRefund(db: Executor, refundId: string, token: strin
   await sql`UPDATE money_movements SET lease_token = NULL WHERE id = ${refundId} AND lease_token = ${token}`.execute(db);
 }
 
-function closes(db: Executor): Kysely<LeaseTables> {
-  return db as unknown as Kysely<LeaseTables>;
-}
 
 /** Records that a superseded checkout must still be closed at the PG (inside the superseding transaction). */
 export async function recordCheckoutClose(db: Executor, paymentId: string, leaseToken: string | null): Promise<void> {
-  await closes(db)
+  await db
     .insertInto("checkout_closes")
     .values({ payment_id: paymentId, lease_token: leaseToken })
     .onConflict((oc) => oc.column("payment_id").doUpdateSet({ lease_token: leaseToken }))
@@ -71,7 +67,7 @@ export async function recordCheckoutClose(db: Executor, paymentId: string, lease
 
 /** The close failed here: any process's take-over worker retries it now. */
 export async function releaseCheckoutClose(db: Executor, paymentId: string, error: string): Promise<void> {
-  await closes(db).updateTable("checkout_closes").set({ lease_token: null, last_error: error.slice(0, 500), next_attempt_at: new Date() }).where("payment_id", "=", paymentId).execute();
+  await db.updateTable("checkout_closes").set({ lease_token: null, last_error: error.slice(0, 500), next_attempt_at: new Date() }).where("payment_id", "=", paymentId).execute();
 }
 
 /** Due checkout closes nobody alive is working on, claimed for `token`. */
@@ -89,7 +85,7 @@ export async function claimCheckoutCloses(db: Executor, token: string, limit: nu
 }
 
 export async function finishCheckoutClose(db: Executor, paymentId: string): Promise<void> {
-  await closes(db).deleteFrom("checkout_closes").where("payment_id", "=", paymentId).execute();
+  await db.deleteFrom("checkout_closes").where("payment_id", "=", paymentId).execute();
 }
 
 export async function retryCheckoutCloseLater(db: Executor, paymentId: string, token: string, delayMs: number, error: string): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { sql, type Transaction } from "kysely";
 import { newId } from "../core/ids.ts";
+import { refundGuardOf, type RefundStatus } from "../core/refund-state.ts";
 import type { Executor, Payment } from "./payment-repository.ts";
 import type { Database, MoneyMovementRow } from "./schema.ts";
 
@@ -52,8 +53,7 @@ export async function insertCapture(trx: Transaction<Database>, payment: Payment
  * it was recorded before (webhook, browser return and reconciler may all learn it).
  */
 export async function insertLateCapture(trx: Transaction<Database>, payment: Payment, pgReference: string): Promise<boolean> {
-  const existing = await trx.selectFrom("money_movements").select("id").where("payment_id", "=", payment.id).where("kind", "=", "CAPTURE").executeTakeFirst();
-  if (existing !== undefined) return false;
+  if ((await captureOf(trx, payment.id)) !== undefined) return false;
   await insertCapture(trx, payment, pgReference);
   return true;
 }
@@ -101,16 +101,35 @@ export async function findMovement(db: Executor, id: string): Promise<MoneyMovem
   return db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
+/** The capture on a payment, if money was captured on it. */
+export async function captureOf(db: Executor, paymentId: string): Promise<MoneyMovementRow | undefined> {
+  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "CAPTURE").executeTakeFirst();
+}
+
 export async function findRefundByPgReference(db: Executor, paymentId: string, pgReference: string): Promise<MoneyMovementRow | undefined> {
   return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").where("pg_reference", "=", pgReference).executeTakeFirst();
 }
 
-export async function updateMovement(
+/**
+ * The one place a refund changes state, guarded by the refund state table (core/refund-state.ts):
+ * the row moves only from a state the table allows into `to` (narrowed to `expected` when given).
+ * Returns the row after the move, or undefined when the guard matched nothing (settled by someone
+ * else meanwhile, or not a refund).
+ */
+export async function transitionRefund(
   db: Executor,
   id: string,
-  patch: { status: MoneyMovementRow["status"]; pg_reference?: string | null; failure_code?: string | null; failure_message?: string | null },
-): Promise<void> {
-  await db.updateTable("money_movements").set({ ...patch, updated_at: sql<Date>`now()` }).where("id", "=", id).execute();
+  change: { status: RefundStatus; pg_reference?: string | null; failure_code?: string | null; failure_message?: string | null },
+  expected?: RefundStatus | readonly RefundStatus[],
+): Promise<MoneyMovementRow | undefined> {
+  return db
+    .updateTable("money_movements")
+    .set({ ...change, updated_at: sql<Date>`now()` })
+    .where("id", "=", id)
+    .where("kind", "=", "REFUND")
+    .where("status", "in", refundGuardOf(change.status, expected))
+    .returningAll()
+    .executeTakeFirst();
 }
 
 export async function refundsOf(db: Executor, paymentId: string): Promise<MoneyMovementRow[]> {

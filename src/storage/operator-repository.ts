@@ -4,9 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import { sql, type Kysely } from "kysely";
-import type { ConsoleDatabase } from "./migrations/0005-console.ts";
+import type { Database } from "./schema.ts";
 
-export type ConsoleDb = Kysely<ConsoleDatabase>;
+export type ConsoleDb = Kysely<Database>;
 export type Role = "viewer" | "support" | "finance" | "admin";
 
 export interface Operator {

@@ -6,17 +6,17 @@
  */
 import { sql, type Kysely, type Transaction } from "kysely";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
-import { formatMinor } from "../core/money.ts";
 import { newId } from "../core/ids.ts";
 import {
   CAPTURED_STATUSES,
   notificationFor,
   PaymentStatusSchema,
-  sourcesOf,
+  guardOf,
   type EventSource,
   type PaymentStatus,
 } from "../core/payment-state.ts";
-import { moneyNotificationFields, type MoneyNotification } from "../core/money-notifications.ts";
+import type { MoneyNotification } from "../core/money-notifications.ts";
+import { moneyNotification, stateNotification, type FieldsOnEntering, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
 import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRow } from "./schema.ts";
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -156,17 +156,20 @@ export async function appendEvent(
     .execute();
 }
 
-export interface TransitionInput {
+export interface TransitionInput<To extends PaymentStatus = PaymentStatus> {
   paymentId: string;
-  to: PaymentStatus;
-  /** Defaults to every state the state machine allows into `to`. */
-  from?: readonly PaymentStatus[];
+  to: To;
+  /**
+   * The state the caller read and decided on: the move then happens only from it. The allowed states
+   * always come from the state table (payment-state.ts); naming one the table does not allow throws.
+   */
+  expected?: PaymentStatus;
   event: string;
   source: EventSource;
   detail?: Record<string, unknown>;
   patch?: Partial<Pick<NewPayment, "pg_transaction_id" | "checkout_url" | "pg_details" | "failure_code" | "failure_message" | "paid_at">>;
-  /** Extra fields for the host notification (the refund that caused it, say). */
-  notification?: Record<string, unknown>;
+  /** The fields the host notification of entering `to` carries (the refund that caused it, say). */
+  notification?: FieldsOnEntering[To];
   /** Send this notification instead of the one the state change implies (a refund undone, say). */
   notifyAs?: MoneyNotification;
   /** The balance after the change, when the caller already knows it (saves reading it again). */
@@ -179,8 +182,8 @@ export interface TransitionInput {
  * The one place a payment changes state. Returns the payment after the change, or undefined when the
  * guard did not match (already changed by someone else). Must run inside a transaction.
  */
-export async function transition(trx: Transaction<Database>, input: TransitionInput): Promise<Payment | undefined> {
-  const from = input.from ?? sourcesOf(input.to);
+export async function transition<To extends PaymentStatus>(trx: Transaction<Database>, input: TransitionInput<To>): Promise<Payment | undefined> {
+  const from = guardOf(input.to, input.event, input.expected);
   // The sub-select locks the row and reports the state it had, so the history row records the real
   // "from" without a second read; the outer guard re-checks it after the lock.
   const row = await trx
@@ -204,10 +207,9 @@ export async function transition(trx: Transaction<Database>, input: TransitionIn
   const type = notificationFor(fromStatus, input.to);
   if (type !== undefined) {
     const balance = input.balance ?? (await balanceOf(trx, payment));
-    await enqueueNotification(trx, payment, type, {
-      ...hostAmounts(payment, balance),
-      ...input.notification,
-    });
+    // `notificationFor` maps `to` to its type, so the fields for entering `to` are that type's.
+    const fields = (input.notification ?? {}) as StateNotificationFields[typeof type];
+    await enqueueNotification(trx, stateNotification(type, payment, balance, fields, newId("msg"), new Date()));
   }
   return payment;
 }
@@ -237,53 +239,25 @@ export function balanceFrom(movements: ReadonlyArray<Pick<MoneyMovementRow, "kin
   return { captured, refunded, remaining: captured - refunded, inFlight };
 }
 
-function hostAmounts(payment: Payment, balance: Balance): Record<string, unknown> {
-  return {
-    TotalPrice: formatMinor(payment.amount, payment.currency),
-    PaidPrice: formatMinor(balance.captured, payment.currency),
-    CancelledPrice: formatMinor(balance.refunded, payment.currency),
-    RemainingPrice: formatMinor(balance.remaining, payment.currency),
-  };
-}
-
 /**
  * Queues one of the money notifications (money-notifications.ts). With `balance`, the order's amounts
  * ride along; a late capture's notification leaves them out, since that attempt is not the order's.
  */
 export async function enqueueMoneyNotification(trx: Transaction<Database>, payment: Payment, n: MoneyNotification, balance?: Balance): Promise<void> {
-  await enqueueNotification(trx, payment, n.type, {
-    ...(balance === undefined ? {} : hostAmounts(payment, balance)),
-    ...moneyNotificationFields(n, payment.currency),
-  });
+  await enqueueNotification(trx, moneyNotification(n, payment, balance, newId("msg"), new Date()));
 }
 
-async function enqueueNotification(trx: Transaction<Database>, payment: Payment, type: string, extra: Record<string, unknown>): Promise<void> {
-  const id = newId("msg");
-  const payload = {
-    Type: type,
-    NotificationId: id,
-    DBType: payment.tenant,
-    OrderId: payment.orderId,
-    JoinerId: payment.joinerId,
-    PaymentId: payment.id,
-    PGType: payment.pg,
-    PayType: payment.payType,
-    NationCode: payment.nationCode,
-    Currency: payment.currency,
-    PGTransactionId: payment.pgTransactionId,
-    Status: payment.status,
-    ...extra,
-    OccurredAt: new Date().toISOString(),
-  };
+/** The outbox row of a notification built in core (host-notification.ts): the only thing it stores. */
+async function enqueueNotification(trx: Transaction<Database>, notification: HostNotification): Promise<void> {
   await trx
     .insertInto("notifications")
     .values({
-      id,
-      tenant: payment.tenant,
-      payment_id: payment.id,
-      order_id: payment.orderId,
-      type,
-      payload: JSON.stringify(payload),
+      id: notification.NotificationId,
+      tenant: notification.DBType,
+      payment_id: notification.PaymentId,
+      order_id: notification.OrderId,
+      type: notification.Type,
+      payload: JSON.stringify(notification),
       status: "PENDING",
       next_attempt_at: sql<Date>`now()`,
     })

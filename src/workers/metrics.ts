@@ -3,12 +3,11 @@
  * PGB process reports the same truth about the shared outbox; counters and histograms count what
  * this process did. One registry per app, so several apps in one test process do not collide.
  */
-import { sql, type Kysely } from "kysely";
+import { sql } from "kysely";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { PgCallMetrics } from "../connectors/kit/pg-http-client.ts";
 import type { Db } from "../storage/database.ts";
 import { openAlertsByType } from "../storage/alert-repository.ts";
-import type { ConsoleDatabase } from "../storage/migrations/0005-console.ts";
 
 export interface PgbMetrics {
   registry: Registry;
@@ -104,7 +103,7 @@ export function createMetrics(db: Db): PgbMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { type, n } of await openAlertsByType(db as unknown as Kysely<ConsoleDatabase>)) this.set({ type }, n);
+      for (const { type, n } of await openAlertsByType(db)) this.set({ type }, n);
     },
   });
 

@@ -26,14 +26,13 @@ import { Webhook } from "standardwebhooks";
 import type { WorkersConfig } from "../config/config.ts";
 import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
-import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
-import type { LeaseDatabase } from "../storage/migrations/0006-leases.ts";
 import { leaseIsDead } from "../storage/lease-repository.ts";
 import { claimProbes, endpointDown, msUntilNextProbe, recordEndpointAnswered, recordEndpointFailure } from "../storage/endpoint-repository.ts";
 import type { Db } from "../storage/database.ts";
 import { backoffMs } from "./backoff.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
+import type { Database } from "../storage/schema.ts";
 
 interface Claimed {
   id: string;
@@ -51,7 +50,7 @@ const LEASE_MARGIN_MS = 5_000;
 const USER_AGENT = "PGB-Notifier/1 (+Standard Webhooks)";
 
 export class NotificationDispatcher {
-  readonly #db: Kysely<LeaseDatabase>;
+  readonly #db: Kysely<Database>;
   readonly #settings: WorkersConfig["notifications"];
   readonly #loop: WorkerLoop;
   readonly #inFlight = new Map<string, Promise<void>>();
@@ -65,7 +64,7 @@ export class NotificationDispatcher {
     settings: WorkersConfig["notifications"],
     private readonly pollIntervalMs: number,
   ) {
-    this.#db = deps.db as unknown as Kysely<LeaseDatabase>;
+    this.#db = deps.db;
     this.#settings = settings;
     // Claims carry the process lease: a killed process's claims are taken over as soon as its lease
     // is gone, not when each claim's own time-out runs out.
@@ -311,7 +310,7 @@ function describeFetchError(error: unknown, timeoutMs: number): string {
 }
 
 /** Operator replay: a DEAD notification goes back to PENDING with a fresh attempt budget. */
-export async function replayNotifications(db: Kysely<DeliveryDatabase>, tenant: string, filter: { id: string } | { orderId: number }): Promise<string[]> {
+export async function replayNotifications(db: Kysely<Database>, tenant: string, filter: { id: string } | { orderId: number }): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     let query = trx
       .updateTable("notifications")

@@ -28,9 +28,8 @@ import { claimRefundIfOrphaned } from "../storage/lease-repository.ts";
 import { claimCheck, recordCheck } from "../storage/reconcile-check-repository.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
-import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
-import type { MoneyMovementRow } from "../storage/schema.ts";
+import type { Database, MoneyMovementRow } from "../storage/schema.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -70,7 +69,7 @@ const CLAIM_MS = 120_000;
 const UNKNOWN_REFUND_RETRY_MS = 1_000;
 
 export class Reconciler {
-  readonly #db: Kysely<DeliveryDatabase>;
+  readonly #db: Kysely<Database>;
   readonly #logger: Logger;
   readonly #loop: WorkerLoop;
 
@@ -80,7 +79,7 @@ export class Reconciler {
     private readonly metrics: PgbMetrics,
     private readonly settings: ReconcilerSettings,
   ) {
-    this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
+    this.#db = deps.db;
     this.#logger = deps.logger.child({ worker: "reconciler" });
     this.#loop = new WorkerLoop("reconciler", this.#logger, async () => {
       await this.runPassAsLeader();
@@ -263,7 +262,6 @@ export class Reconciler {
         transition(trx, {
           paymentId: current.id,
           to: "EXPIRED",
-          from: ["READY", "WAITING_FOR_DEPOSIT"],
           event: "EXPIRED",
           source: "RECONCILER",
           detail: { reason: "past its expiry; the PG still called it pending", pgStatus: pgPayment.status, deadline: deadline.toISOString() },

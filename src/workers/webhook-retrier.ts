@@ -13,19 +13,19 @@ import type { WorkersConfig } from "../config/config.ts";
 import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { processStoredWebhook } from "../core/use-cases/receive-webhook.ts";
-import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { leaseIsDead } from "../storage/lease-repository.ts";
 import { backoffMs } from "./backoff.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 import { purgeExpiredWebhooks } from "./webhook-retention.ts";
+import type { Database } from "../storage/schema.ts";
 
 const BATCH = 20;
 /** How often the retention purge runs (it also runs on the first tick). */
 const PURGE_EVERY_MS = 60_000;
 
 export class WebhookRetrier {
-  readonly #db: Kysely<DeliveryDatabase>;
+  readonly #db: Kysely<Database>;
   readonly #loop: WorkerLoop;
   readonly #token: string;
   readonly #logger: Logger;
@@ -37,7 +37,7 @@ export class WebhookRetrier {
     private readonly settings: WorkersConfig["webhooks"],
     private readonly pollIntervalMs: number,
   ) {
-    this.#db = deps.db as unknown as Kysely<DeliveryDatabase>;
+    this.#db = deps.db;
     this.#logger = deps.logger.child({ worker: "webhook-retrier" });
     this.#token = deps.leaseToken ?? `${process.pid}-${randomBytes(6).toString("hex")}`;
     this.#loop = new WorkerLoop("webhook-retrier", this.#logger, () => this.#tick(), pollIntervalMs);

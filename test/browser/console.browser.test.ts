@@ -11,12 +11,12 @@ import { existsSync, mkdirSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { Kysely } from "kysely";
 import { chromium, type Browser, type Page } from "playwright-core";
-import type { ConsoleDatabase } from "../../src/storage/migrations/0005-console.ts";
 import { startWorkers, type RunningWorkers } from "../../src/workers/index.ts";
 import { followReturn, paidOrder, pressButton } from "../support/checkout.ts";
 import { demoTenant, hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
 import { eventually, FakeHost, FAST, merge } from "../workers/support.ts";
 import { createOperators, PASSWORD, seedOverview, startConsolePgb } from "../console/support.ts";
+import type { Database } from "../../src/storage/schema.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
@@ -24,7 +24,7 @@ const SHOTS = "test-output/console";
 
 describe("operator console in a real browser", { skip }, () => {
   let pgb: TestPgb;
-  let db: Kysely<ConsoleDatabase>;
+  let db: Kysely<Database>;
   let host: FakeHost;
   let workers: RunningWorkers;
   let browser: Browser;
@@ -44,7 +44,7 @@ describe("operator console in a real browser", { skip }, () => {
         QUIET: demoTenant({ apiKeys: ["key-quiet-1"], notifyUrl: host.url, pgs: { TEST: { webhookSecret: "whsec_cXVpZXQtdGVzdC1wZy1zZWNyZXQtMDEyMw==", webhookDelivery: "drop" } } }),
       },
     });
-    db = pgb.database.db as unknown as Kysely<ConsoleDatabase>;
+    db = pgb.database.db;
     await createOperators(pgb);
     seeded = await seedOverview(db, "OTHER");
     // Notifications give up after two attempts; the reconciler stays out of the way of the seeded rows.

@@ -10,23 +10,23 @@ import { after, before, describe, it } from "node:test";
 import type { Kysely } from "kysely";
 import { raiseAlert } from "../../src/core/alerts.ts";
 import { overview, searchPayments } from "../../src/storage/console-queries.ts";
-import type { ConsoleDatabase } from "../../src/storage/migrations/0005-console.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
 import { createLogger } from "../../src/app.ts";
 import { hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
 import { ConsoleClient, createOperators, seedOverview, startConsolePgb, type SeededPayment } from "./support.ts";
+import type { Database } from "../../src/storage/schema.ts";
 
 for (const backend of backends()) {
   describe(`console (${backend})`, () => {
     let pgb: TestPgb;
-    let db: Kysely<ConsoleDatabase>;
+    let db: Kysely<Database>;
     let seeded: Awaited<ReturnType<typeof seedOverview>>;
     const now = new Date();
 
     before(async () => {
       pgb = await startConsolePgb(backend);
-      db = pgb.database.db as unknown as Kysely<ConsoleDatabase>;
+      db = pgb.database.db;
       await createOperators(pgb);
       seeded = await seedOverview(db, "OTHER", now);
     });

@@ -5,9 +5,9 @@
  */
 import type { Kysely } from "kysely";
 import { createOperator } from "../../src/console/operators.ts";
-import type { ConsoleDatabase } from "../../src/storage/migrations/0005-console.ts";
 import type { Backend } from "../support/backends.ts";
 import { demoTenant, startPgb, type TestPgb } from "../support/pgb.ts";
+import type { Database } from "../../src/storage/schema.ts";
 
 export const PASSWORD = "operator-password-123";
 export const CONSOLE_SETTINGS = { sessionSecret: "console-test-secret-0123456789abcdef", loginAttemptsPerMinute: 1000 };
@@ -86,7 +86,7 @@ export interface SeededPayment {
  * A day of payments for one tenant spread over the last `hours` hours, with known statuses, refunds,
  * notifications (some delivered with known latencies, some pending, some dead) and webhooks.
  */
-export async function seedOverview(db: Kysely<ConsoleDatabase>, tenant: string, now = new Date(), count = 60): Promise<{ payments: SeededPayment[]; notifications: Array<{ status: string; latencyMs: number | null }>; webhookLagsMs: number[] }> {
+export async function seedOverview(db: Kysely<Database>, tenant: string, now = new Date(), count = 60): Promise<{ payments: SeededPayment[]; notifications: Array<{ status: string; latencyMs: number | null }>; webhookLagsMs: number[] }> {
   const statuses = ["PAID", "PAID", "FAILED", "READY", "PARTIALLY_CANCELLED", "EXPIRED", "SUPERSEDED", "CANCELLED", "WAITING_FOR_DEPOSIT", "PAID"];
   const pgs = ["TEST", "STRIPE", "TOSS"];
   const payments: SeededPayment[] = [];

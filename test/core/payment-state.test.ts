@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { canTransition, notificationFor, PAYMENT_STATUSES, sourcesOf } from "../../src/core/payment-state.ts";
+import { after, before, describe, it } from "node:test";
+import { canTransition, guardOf, IllegalTransition, notificationFor, PAYMENT_STATUSES, REFUND_REVERSED, sourcesOf } from "../../src/core/payment-state.ts";
 import { routeFor } from "../../src/core/routing.ts";
+import { migrate } from "../../src/storage/database.ts";
+import { eventsOf, findPayment, insertPayment, paymentsOfOrder, transition } from "../../src/storage/payment-repository.ts";
+import { OPEN_REFUND_STATUSES } from "../../src/core/refund-state.ts";
+import { findMovement, insertRefund, transitionRefund } from "../../src/storage/money-movement-repository.ts";
+import { backends, openTestDatabase } from "../support/backends.ts";
 
 describe("payment state machine", () => {
   it("lets a payment be completed only from a checkout that is still open", () => {
@@ -12,6 +17,26 @@ describe("payment state machine", () => {
     for (const final of ["CANCELLED", "FAILED", "EXPIRED", "SUPERSEDED"] as const) {
       for (const to of PAYMENT_STATUSES) assert.equal(canTransition(final, to), false, `${final} → ${to}`);
     }
+  });
+
+  it("takes a refunded payment back towards PAID only when a refund is reversed", () => {
+    assert.deepEqual(sourcesOf("PAID", REFUND_REVERSED).sort(), ["CANCELLED", "PARTIALLY_CANCELLED"]);
+    assert.deepEqual(sourcesOf("PARTIALLY_CANCELLED", REFUND_REVERSED).sort(), ["CANCELLED", "PARTIALLY_CANCELLED"]);
+    assert.equal(canTransition("CANCELLED", "PAID"), false);
+    assert.equal(canTransition("CANCELLED", "PAID", "PAID"), false);
+    // A reversal cannot revive an attempt that never captured.
+    for (const from of ["READY", "WAITING_FOR_DEPOSIT", "FAILED", "EXPIRED", "SUPERSEDED"] as const) {
+      for (const to of PAYMENT_STATUSES) assert.equal(canTransition(from, to, REFUND_REVERSED), false, `${from} → ${to}`);
+    }
+  });
+
+  it("refuses a guard the table does not allow", () => {
+    assert.deepEqual(guardOf("EXPIRED", "EXPIRED").sort(), ["READY", "WAITING_FOR_DEPOSIT"]);
+    assert.deepEqual(guardOf("SUPERSEDED", "SUPERSEDED", "WAITING_FOR_DEPOSIT"), ["WAITING_FOR_DEPOSIT"]);
+    assert.throws(() => guardOf("PAID", "PAID", "FAILED"), IllegalTransition);
+    assert.throws(() => guardOf("PAID", "PAID", "CANCELLED"), IllegalTransition);
+    assert.throws(() => guardOf("READY", "PAID"), IllegalTransition);
+    assert.throws(() => guardOf("CANCELLED", REFUND_REVERSED), IllegalTransition);
   });
 
   it("refunds only from a captured payment", () => {
@@ -29,6 +54,102 @@ describe("payment state machine", () => {
     assert.equal(notificationFor("READY", "FAILED"), "PAYMENT_FAILED");
   });
 });
+
+for (const backend of backends()) {
+  describe(`transition on ${backend}: the state tables are the authority`, () => {
+    let handle: Awaited<ReturnType<typeof openTestDatabase>>;
+    let orders = 0;
+    before(async () => {
+      handle = await openTestDatabase(backend);
+      await migrate(handle.db);
+    });
+    after(() => handle.close());
+
+    async function withPayment(run: (db: typeof handle.db, id: string, orderId: number) => Promise<void>): Promise<void> {
+      const orderId = ++orders;
+      const id = `pay_state_${orderId}`;
+      await insertPayment(
+        handle.db,
+        {
+          id,
+          tenant: "DEMO",
+          order_id: orderId,
+          joiner_id: 1,
+          pay_type: "CARD",
+          nation_code: "KR",
+          currency: "KRW",
+          amount: 1000n,
+          description: "state table",
+          host_redirect_url: "https://shop.example.com/done",
+          request_fingerprint: "f",
+          pg: "TEST",
+          pg_transaction_id: null,
+          checkout_url: null,
+          status: "READY",
+          pg_details: null,
+          failure_code: null,
+          failure_message: null,
+          expires_at: new Date(Date.now() + 60_000),
+          paid_at: null,
+        },
+        { to: "READY", event: "CHECKOUT_CREATED", source: "HOST_API", detail: {} },
+      );
+      await run(handle.db, id, orderId);
+    }
+
+    it("moves along an edge of the table and records where it came from", async () => {
+      await withPayment(async (db, id) => {
+        const failed = await db.transaction().execute((trx) => transition(trx, { paymentId: id, to: "FAILED", event: "FAILED", source: "WEBHOOK" }));
+        assert.equal(failed?.status, "FAILED");
+        const history = await eventsOf(db, [id]);
+        assert.deepEqual(history.map((e) => [e.from_status, e.to_status]), [[null, "READY"], ["READY", "FAILED"]]);
+      });
+    });
+
+    it("leaves the payment as it is when its state has no edge to the target", async () => {
+      await withPayment(async (db, id, orderId) => {
+        await db.transaction().execute((trx) => transition(trx, { paymentId: id, to: "FAILED", event: "FAILED", source: "WEBHOOK" }));
+        const paid = await db.transaction().execute((trx) => transition(trx, { paymentId: id, to: "PAID", event: "PAID", source: "WEBHOOK" }));
+        assert.equal(paid, undefined);
+        assert.equal((await findPayment(db, id))?.status, "FAILED");
+        // Even a reversal cannot take a failed attempt to PAID.
+        const revived = await db.transaction().execute((trx) => transition(trx, { paymentId: id, to: "PAID", event: REFUND_REVERSED, source: "WEBHOOK" }));
+        assert.equal(revived, undefined);
+        assert.equal((await paymentsOfOrder(db, "DEMO", orderId))[0]?.status, "FAILED");
+      });
+    });
+
+    it("throws on a move the table does not have, before touching the row", async () => {
+      await withPayment(async (db, id) => {
+        await assert.rejects(
+          db.transaction().execute((trx) => transition(trx, { paymentId: id, to: "CANCELLED", expected: "READY", event: "REFUNDED", source: "HOST_API" })),
+          IllegalTransition,
+        );
+        assert.equal((await findPayment(db, id))?.status, "READY");
+      });
+    });
+
+    it("moves a refund only along the refund table: a failed refund is not completed later", async () => {
+      await withPayment(async (db, id) => {
+        const refund = await db.transaction().execute((trx) => insertRefund(trx, { paymentId: id, amount: 100n, balanceBefore: 1000n, balanceAfter: 900n, idempotencyKey: "k1", fingerprint: "f" }));
+        assert.equal((await transitionRefund(db, refund.id, { status: "FAILED", failure_code: "DECLINED" }, OPEN_REFUND_STATUSES))?.status, "FAILED");
+        assert.equal(await transitionRefund(db, refund.id, { status: "SUCCEEDED", pg_reference: "re_1" }), undefined);
+        // A second failure report (failRefund's guard) finds it settled already.
+        assert.equal(await transitionRefund(db, refund.id, { status: "FAILED" }, OPEN_REFUND_STATUSES), undefined);
+        assert.equal((await findMovement(db, refund.id))?.status, "FAILED");
+      });
+    });
+
+    it("fails a succeeded refund only when the caller means a reversal", async () => {
+      await withPayment(async (db, id) => {
+        const refund = await db.transaction().execute((trx) => insertRefund(trx, { paymentId: id, amount: 100n, balanceBefore: 1000n, balanceAfter: 900n, idempotencyKey: "k2", fingerprint: "f" }));
+        await transitionRefund(db, refund.id, { status: "SUCCEEDED", pg_reference: "re_2" });
+        assert.equal(await transitionRefund(db, refund.id, { status: "FAILED" }, OPEN_REFUND_STATUSES), undefined);
+        assert.equal((await transitionRefund(db, refund.id, { status: "FAILED", failure_code: "LOST" }, "SUCCEEDED"))?.status, "FAILED");
+      });
+    });
+  });
+}
 
 describe("routing", () => {
   const routes = [

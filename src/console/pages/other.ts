@@ -1,12 +1,12 @@
 /** The alerts inbox, the overview, the audit log and the sign-in page. */
 import type { Overview } from "../../storage/console-queries.ts";
 import type { Selectable } from "kysely";
-import type { AlertsTable, AuditLogTable } from "../../storage/migrations/0005-console.ts";
 import { can } from "../auth.ts";
 import { html, iso, raw, when } from "../html.ts";
 import type { Lang } from "../i18n.ts";
 import { barePage, csrfField, page, type PageContext } from "../layout.ts";
 import { money } from "./payments.ts";
+import type { AlertsTable, AuditLogTable } from "../../storage/schema.ts";
 
 export function alertsPage(ctx: PageContext, alerts: Array<Selectable<AlertsTable>>, filter: { state: string; type: string }, types: readonly string[], flash?: { kind: "ok" | "error"; text: string }): string {
   const { t } = ctx;

@@ -22,7 +22,8 @@ import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { sendRefund, type RefundSent } from "./send-refund.ts";
 import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, insertRefund } from "../../storage/money-movement-repository.ts";
+import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, captureOf, findMovement, insertRefund, movementsOf, transitionRefund } from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
   tenant: string;
@@ -87,7 +88,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
       return fail("PAY_TYPE_MISMATCH", `order ${input.orderId} was paid by ${payment.payType}, not ${input.expectPayType}`);
     }
 
-    const movements = await trx.selectFrom("money_movements").selectAll().where("payment_id", "=", payment.id).execute();
+    const movements = await movementsOf(trx, [payment.id]);
     const refunds = movements.filter((m) => m.kind === "REFUND");
     if (input.idempotencyKey !== undefined) {
       const earlier = refunds.find((r) => r.idempotency_key === input.idempotencyKey);
@@ -151,8 +152,7 @@ async function lockAttemptWithMoney(trx: Transaction<Database>, tenant: string, 
   const payment = await findPayment(trx, paymentId, { forUpdate: true });
   if (payment === undefined || payment.tenant !== tenant || payment.orderId !== orderId) return undefined;
   if (isCaptured(payment.status)) return payment;
-  const captured = await trx.selectFrom("money_movements").select("id").where("payment_id", "=", payment.id).where("kind", "=", "CAPTURE").executeTakeFirst();
-  return captured === undefined ? undefined : payment;
+  return (await captureOf(trx, payment.id)) === undefined ? undefined : payment;
 }
 
 type Reservation =
@@ -207,13 +207,7 @@ export function answerOf(sent: RefundSent, payment: Payment, refund: MoneyMoveme
  */
 export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER"): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const completed = await trx
-      .updateTable("money_movements")
-      .set({ status: "SUCCEEDED", pg_reference: pgRefundId, updated_at: new Date() })
-      .where("id", "=", refund.id)
-      .where("status", "in", ["PENDING", "UNKNOWN"])
-      .returning("id")
-      .executeTakeFirst();
+    const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
     const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
     if (attempt !== undefined && !isCaptured(attempt.status)) {
       // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps
@@ -236,7 +230,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
       return;
     }
     if (completed === undefined) {
-      const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).executeTakeFirst();
+      const row = await findMovement(trx, refund.id);
       if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
       // may already be promised elsewhere, so an operator decides.
@@ -249,7 +243,6 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
     const changed = await transition(trx, {
       paymentId: payment.id,
       to,
-      from: ["PAID", "PARTIALLY_CANCELLED"],
       event: "REFUNDED",
       source,
       detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },

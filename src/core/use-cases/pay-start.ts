@@ -115,7 +115,7 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
       outcome = "created";
     } else {
       outcome = await deps.db.transaction().execute(async (trx) => {
-        const superseded = await transition(trx, { paymentId: live.id, to: "SUPERSEDED", from: [live.status], event: "SUPERSEDED", source: "HOST_API", detail: { by: paymentId } });
+        const superseded = await transition(trx, { paymentId: live.id, to: "SUPERSEDED", expected: live.status, event: "SUPERSEDED", source: "HOST_API", detail: { by: paymentId } });
         // The attempt moved since we read it: paid by its customer, or superseded by a racing PayStart.
         if (superseded === undefined) return (await paymentsOfOrder(trx, input.tenant, input.orderId)).some((p) => isCaptured(p.status)) ? "paid" : "race";
         await insertPayment(trx, row, event);

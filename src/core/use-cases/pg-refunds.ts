@@ -60,7 +60,7 @@ async function recordExternalRefund(deps: CoreDeps, payment: Payment, refund: Pg
     const moved = await transition(trx, {
       paymentId: current.id,
       to,
-      from: [current.status],
+      expected: current.status,
       event: "EXTERNAL_REFUND",
       source,
       detail,

@@ -5,17 +5,16 @@
  * stored as FAILED for a retry, never lost.
  */
 import { createHash } from "node:crypto";
-import { sql, type Kysely } from "kysely";
 import { z } from "zod";
 import type { WebhookInput } from "../ports/connector.ts";
 import { connectorOf, type CoreDeps } from "../deps.ts";
 import { newId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, type Payment } from "../../storage/payment-repository.ts";
 import { refundsOf } from "../../storage/money-movement-repository.ts";
+import { findStoredWebhook, insertRejectedWebhook, insertWebhook, markWebhook } from "../../storage/webhook-repository.ts";
 import { settleRefund } from "./settle-refund.ts";
 import { reconcilePgRefunds } from "./pg-refunds.ts";
 import { settlePayment } from "./settle-payment.ts";
-import type { RetentionDatabase } from "../../storage/migrations/0004-webhook-retention.ts";
 import { ReadThrottle } from "../read-throttle.ts";
 
 export type WebhookReply = { status: number; body: { received: boolean; duplicate?: boolean; error?: string } };
@@ -53,34 +52,26 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
 
   if (action.kind === "rejected") {
     deps.logger.warn({ pg, tenant, reason: action.reason, bytes: input.rawBody.length }, "rejected a webhook");
-    await deliveryDb(deps)
-      .insertInto("pg_webhooks")
-      .values({ pg, tenant, event_id: `rejected:${newId("evt")}`, status: "REJECTED", headers, ...kept(input.rawBody, false), error: action.reason })
-      .execute();
+    await insertRejectedWebhook(deps.db, { pg, tenant, eventId: `rejected:${newId("evt")}`, headers, kept: kept(input.rawBody, false), reason: action.reason });
     return { status: 400, body: { received: false, error: "webhook rejected" } };
   }
 
-  const stored = await deliveryDb(deps)
-    .insertInto("pg_webhooks")
-    .values({
-      pg,
-      tenant,
-      event_id: action.eventId,
-      status: action.kind === "ignored" ? "PROCESSED" : "RECEIVED",
-      headers,
-      ...kept(input.rawBody, action.kind !== "ignored" && !(action.kind === "payment" && action.unsigned === true)),
-      error: action.kind === "ignored" ? action.reason : null,
-      action: JSON.stringify(action),
-      // Held under this process's lease until acted on: if the process dies first, another takes it over.
-      claim_token: action.kind === "ignored" ? null : (deps.leaseToken ?? null),
-    })
-    .onConflict((oc) => oc.columns(["pg", "tenant", "event_id"]).doNothing())
-    .returning("id")
-    .executeTakeFirst();
+  const stored = await insertWebhook(deps.db, {
+    pg,
+    tenant,
+    eventId: action.eventId,
+    status: action.kind === "ignored" ? "PROCESSED" : "RECEIVED",
+    headers,
+    kept: kept(input.rawBody, action.kind !== "ignored" && !(action.kind === "payment" && action.unsigned === true)),
+    error: action.kind === "ignored" ? action.reason : null,
+    action: JSON.stringify(action),
+    // Held under this process's lease until acted on: if the process dies first, another takes it over.
+    claimToken: action.kind === "ignored" ? null : (deps.leaseToken ?? null),
+  });
   if (stored === undefined) return { status: 200, body: { received: true, duplicate: true } };
   if (action.kind === "ignored") return { status: 200, body: { received: true } };
 
-  await processStoredWebhook(deps, String(stored.id));
+  await processStoredWebhook(deps, stored);
   return { status: 200, body: { received: true } };
 }
 
@@ -89,11 +80,11 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
  * throws: a failure is recorded on the row (FAILED, attempts + 1) for the webhook retrier.
  */
 export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<"PROCESSED" | "FAILED"> {
-  const row = await deliveryDb(deps).selectFrom("pg_webhooks").select(["id", "pg", "tenant", "event_id", "action"]).where("id", "=", id).executeTakeFirst();
+  const row = await findStoredWebhook(deps.db, id);
   if (row === undefined) return "FAILED";
   const action = StoredActionSchema.safeParse(row.action);
   if (!action.success) {
-    await markWebhook(deps, id, "FAILED", "the stored webhook has no parsed action to act on");
+    await markWebhook(deps.db, id, "FAILED", "the stored webhook has no parsed action to act on");
     return "FAILED";
   }
   if (action.data.unsigned === true) {
@@ -103,14 +94,14 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
     const retry = () =>
       void processStoredWebhook(deps, id).catch((error: unknown) => deps.logger.warn({ err: (error as Error).message, webhookId: id }, "a coalesced webhook read failed; the retrier or the reconciler takes over"));
     if (!unsignedReadThrottle(deps).take(key, retry)) {
-      await markWebhook(deps, id, "PROCESSED", "coalesced: this payment was read from the PG moments ago; one more read follows when the window ends");
+      await markWebhook(deps.db, id, "PROCESSED", "coalesced: this payment was read from the PG moments ago; one more read follows when the window ends");
       return "PROCESSED";
     }
   }
   try {
     const payment = await locate(deps, row.pg, action.data.pgTransactionId, action.data.paymentReference);
     if (payment === undefined || payment.tenant !== row.tenant) {
-      await markWebhook(deps, id, "PROCESSED", "no PGB payment matches this event");
+      await markWebhook(deps.db, id, "PROCESSED", "no PGB payment matches this event");
       return "PROCESSED";
     }
     await actOn(deps, payment, { webhookId: id, eventId: row.event_id });
@@ -120,11 +111,11 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
     if (action.data.kind === "refund") {
       await reconcilePgRefunds(deps, (await findPayment(deps.db, payment.id)) ?? payment, "WEBHOOK");
     }
-    await markWebhook(deps, id, "PROCESSED", null);
+    await markWebhook(deps.db, id, "PROCESSED", null);
     return "PROCESSED";
   } catch (error) {
     deps.logger.error({ pg: row.pg, tenant: row.tenant, eventId: row.event_id, err: (error as Error).message }, "webhook stored but processing failed; it will be retried");
-    await markWebhook(deps, id, "FAILED", (error as Error).message);
+    await markWebhook(deps.db, id, "FAILED", (error as Error).message);
     return "FAILED";
   }
 }
@@ -136,10 +127,6 @@ const StoredActionSchema = z.object({
   paymentReference: z.string().optional(),
   unsigned: z.literal(true).optional(),
 });
-
-function deliveryDb(deps: CoreDeps): Kysely<RetentionDatabase> {
-  return deps.db as unknown as Kysely<RetentionDatabase>;
-}
 
 const throttles = new WeakMap<object, ReadThrottle>();
 /** One per database (so per PGB app in tests), like the database it guards the PG's quota for. */
@@ -182,12 +169,4 @@ async function locate(deps: CoreDeps, pg: string, pgTransactionId: string | unde
     if (byReference !== undefined && byReference.pg === pg) return byReference;
   }
   return pgTransactionId === undefined ? undefined : findPaymentByPgTransaction(deps.db, pg, pgTransactionId);
-}
-
-async function markWebhook(deps: CoreDeps, id: string, status: "PROCESSED" | "FAILED", error: string | null): Promise<void> {
-  await deliveryDb(deps)
-    .updateTable("pg_webhooks")
-    .set({ status, error, attempts: sql`attempts + 1`, processed_at: status === "PROCESSED" ? new Date() : null, claim_token: null })
-    .where("id", "=", String(id))
-    .execute();
 }

@@ -7,8 +7,7 @@
 import { ConnectorError } from "../ports/connector.ts";
 import { claimRefundIfOrphaned, releaseRefund } from "../../storage/lease-repository.ts";
 import { balanceOf, findPayment } from "../../storage/payment-repository.ts";
-import { updateMovement } from "../../storage/money-movement-repository.ts";
-import type { MoneyMovementRow } from "../../storage/schema.ts";
+import { findMovement, transitionRefund } from "../../storage/money-movement-repository.ts";
 import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { answerOf, completeRefund, outputOf, type CancelInput, type CancelOutput } from "./cancel-payment.ts";
@@ -39,7 +38,7 @@ export async function takeOverRefund(
   source: "HOST_API" | "OPERATOR" | "RECONCILER",
   answeredBy: RefundSend["answeredBy"],
 ): Promise<Result<CancelOutput>> {
-  const refund = (await deps.db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst()) as MoneyMovementRow | undefined;
+  const refund = await findMovement(deps.db, refundId);
   const payment = refund && (await findPayment(deps.db, refund.payment_id));
   if (refund === undefined || payment === undefined) return fail("INTERNAL_ERROR", `refund ${refundId} not found`);
   const paid = (await balanceOf(deps.db, payment)).captured;
@@ -70,7 +69,7 @@ export async function takeOverRefund(
         await completeRefund(deps, payment, refund, lookup.pgRefundId, source);
         return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
       case "PENDING":
-        await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
+        await transitionRefund(deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
         return succeed(outputOf(payment, { ...refund, pg_reference: lookup.pgRefundId }, "PENDING", false, paid));
       case "FAILED":
         await failRefund(deps, payment, refund, lookup.code, lookup.message, source);

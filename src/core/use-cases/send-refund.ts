@@ -15,7 +15,8 @@
 import { ConnectorError } from "../ports/connector.ts";
 import { notConfigured, type CoreDeps } from "../deps.ts";
 import { appendEvent, type Payment } from "../../storage/payment-repository.ts";
-import { updateMovement } from "../../storage/money-movement-repository.ts";
+import { transitionRefund } from "../../storage/money-movement-repository.ts";
+import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import { completeRefund } from "./cancel-payment.ts";
 import { failRefund } from "./settle-refund.ts";
@@ -66,13 +67,13 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Money
       await completeRefund(deps, payment, refund, outcome.pgRefundId, send.source);
       return { status: "SUCCEEDED", pgRefundId: outcome.pgRefundId };
     case "PENDING":
-      await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
+      await transitionRefund(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
       return { status: "PENDING", pgRefundId: outcome.pgRefundId };
     case "FAILED":
       if (send.answeredBy === "notification") await failRefund(deps, payment, refund, outcome.code, outcome.message, send.source);
       else {
         await deps.db.transaction().execute(async (trx) => {
-          await updateMovement(trx, refund.id, { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message });
+          await transitionRefund(trx, refund.id, { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message }, OPEN_REFUND_STATUSES);
           await appendEvent(trx, {
             paymentId: payment.id,
             from: payment.status,
@@ -90,9 +91,8 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Money
 /** Marks the refund UNKNOWN or FAILED after a failed call, only while it is still open (the reconciler may have settled it while the call hung). */
 async function recordUnsettled(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, status: "UNKNOWN" | "FAILED", error: ConnectorError, source: RefundSend["source"]): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const open = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).forUpdate().executeTakeFirst();
-    if (open === undefined || (open.status !== "PENDING" && open.status !== "UNKNOWN")) return;
-    await updateMovement(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message });
+    const moved = await transitionRefund(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message }, OPEN_REFUND_STATUSES);
+    if (moved === undefined) return;
     await appendEvent(trx, {
       paymentId: payment.id,
       from: payment.status,

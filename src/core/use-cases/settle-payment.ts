@@ -5,6 +5,7 @@
  * guard already moved and changes nothing.
  */
 import type { PgPayment } from "../ports/connector.ts";
+import type { HostVirtualAccount } from "../host-notification.ts";
 import { raiseAlert } from "../alerts.ts";
 import { assertUnreachable } from "../errors.ts";
 import { formatMoney } from "../money.ts";
@@ -67,7 +68,6 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
         return transition(trx, {
           ...common,
           to: "PAID",
-          from: ["READY", "WAITING_FOR_DEPOSIT"],
           event: "PAID",
           patch: { paid_at: deps.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
           effects: (t, paid) => insertCapture(t, paid, pgPayment.pgTransactionId),
@@ -77,7 +77,6 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
         return transition(trx, {
           ...common,
           to: "WAITING_FOR_DEPOSIT",
-          from: ["READY"],
           event: "DEPOSIT_WAITING",
           patch: { pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
           notification: pgPayment.virtualAccount ? { VirtualAccount: hostVirtualAccount(pgPayment.virtualAccount) } : {},
@@ -87,7 +86,6 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
         return transition(trx, {
           ...common,
           to: target,
-          from: ["READY", "WAITING_FOR_DEPOSIT"],
           event: target,
           patch: { failure_code: pgPayment.failure?.code ?? null, failure_message: pgPayment.failure?.message ?? null },
           notification: { FailureCode: pgPayment.failure?.code ?? null, FailureMessage: pgPayment.failure?.message ?? null },
@@ -146,6 +144,6 @@ function mismatchOf(payment: Payment, pgPayment: PgPayment): string | undefined 
   return undefined;
 }
 
-function hostVirtualAccount(va: NonNullable<PgPayment["virtualAccount"]>): Record<string, string> {
+function hostVirtualAccount(va: NonNullable<PgPayment["virtualAccount"]>): HostVirtualAccount {
   return { Bank: va.bank, AccountNumber: va.accountNumber, HolderName: va.holderName, DueDate: va.dueDate };
 }

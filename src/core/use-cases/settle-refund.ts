@@ -8,9 +8,10 @@ import { ConnectorError, type RefundLookup } from "../ports/connector.ts";
 import { connectorOf, type CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import type { EventSource } from "../payment-state.ts";
-import { isCaptured } from "../payment-state.ts";
+import { isCaptured, REFUND_REVERSED } from "../payment-state.ts";
 import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
-import { updateMovement } from "../../storage/money-movement-repository.ts";
+import { transitionRefund } from "../../storage/money-movement-repository.ts";
+import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
 import { refundLateCapture } from "./late-capture.ts";
 import type { MoneyMovementRow } from "../../storage/schema.ts";
 import { completeRefund } from "./cancel-payment.ts";
@@ -61,7 +62,7 @@ export async function settleRefund(
       return "succeeded";
     case "PENDING":
       if (refund.status === "UNKNOWN" || refund.pg_reference !== lookup.pgRefundId) {
-        await updateMovement(deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
+        await transitionRefund(deps.db, refund.id, { status: "PENDING", pg_reference: lookup.pgRefundId });
       }
       return "pending";
     case "FAILED":
@@ -87,9 +88,8 @@ export async function settleRefund(
  */
 export async function failRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, code: string, message: string, source: EventSource): Promise<void> {
   const failed = await deps.db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom("money_movements").select("status").where("id", "=", refund.id).forUpdate().executeTakeFirst();
-    if (row === undefined || (row.status !== "PENDING" && row.status !== "UNKNOWN")) return false;
-    await updateMovement(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message });
+    const row = await transitionRefund(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message }, OPEN_REFUND_STATUSES);
+    if (row === undefined) return false;
     const current = (await findPayment(trx, payment.id, { forUpdate: true })) ?? payment;
     await appendEvent(trx, {
       paymentId: payment.id,
@@ -128,9 +128,9 @@ export async function failRefund(deps: CoreDeps, payment: Payment, refund: Money
  */
 export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: string, code: string, message: string, source: EventSource): Promise<boolean> {
   const reversed = await deps.db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom("money_movements").selectAll().where("id", "=", refundId).forUpdate().executeTakeFirst();
-    if (row === undefined || row.status !== "SUCCEEDED" || row.kind !== "REFUND") return undefined;
-    await updateMovement(trx, refundId, { status: "FAILED", failure_code: code, failure_message: message });
+    // Only a refund that had succeeded: one that never did is failRefund's.
+    const row = await transitionRefund(trx, refundId, { status: "FAILED", failure_code: code, failure_message: message }, "SUCCEEDED");
+    if (row === undefined) return undefined;
     const current = (await findPayment(trx, payment.id, { forUpdate: true })) ?? payment;
     const balance = await balanceOf(trx, current);
     const notice = { type: "REFUND_FAILED" as const, refundId, refunded: BigInt(row.amount), pgCode: code, message, lateCapture: !isCaptured(current.status) };
@@ -140,7 +140,7 @@ export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: 
       await enqueueMoneyNotification(trx, current, notice);
     } else {
       const to = balance.refunded === 0n ? "PAID" : "PARTIALLY_CANCELLED";
-      const moved = await transition(trx, { paymentId: current.id, to, from: [current.status], event: "REFUND_REVERSED", source, detail, notifyAs: notice, balance });
+      const moved = await transition(trx, { paymentId: current.id, to, expected: current.status, event: REFUND_REVERSED, source, detail, notifyAs: notice, balance });
       if (moved === undefined) throw new Error(`payment ${current.id} could not move back to ${to}`);
     }
     return row;

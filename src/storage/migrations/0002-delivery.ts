@@ -1,5 +1,4 @@
-import { sql, type ColumnType, type GeneratedAlways, type Kysely } from "kysely";
-import type { Database } from "../schema.ts";
+import { sql, type Kysely } from "kysely";
 
 /**
  * Reliable delivery (issue 3): the record of every notification attempt, the claim columns that let
@@ -69,42 +68,3 @@ export async function down(): Promise<void> {
   throw new Error("PGB's migrations move forward only");
 }
 
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
-
-export interface NotificationAttemptsTable {
-  id: GeneratedAlways<string>;
-  notification_id: string;
-  attempt: number;
-  started_at: Timestamp;
-  duration_ms: number;
-  status_code: number | null;
-  error: string | null;
-  outcome: "DELIVERED" | "RETRY" | "DEAD";
-  next_attempt_at: Timestamp | null;
-  worker: string;
-}
-
-export interface ReconcileChecksTable {
-  subject: string;
-  kind: "PAYMENT" | "REFUND";
-  checks: ColumnType<number, number | undefined, number>;
-  last_checked_at: Timestamp;
-  next_check_at: Timestamp;
-  last_result: string | null;
-  claimed_until: Timestamp | null;
-}
-
-/** The core tables plus the columns and tables this migration adds. */
-export interface DeliveryDatabase extends Omit<Database, "notifications" | "pg_webhooks"> {
-  notifications: Database["notifications"] & {
-    claim_token: string | null;
-    replayed_at: Timestamp | null;
-  };
-  pg_webhooks: Database["pg_webhooks"] & {
-    action: ColumnType<unknown, string | null | undefined, string | null>;
-    next_attempt_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-    claim_token: ColumnType<string | null, string | null | undefined, string | null>;
-  };
-  notification_attempts: NotificationAttemptsTable;
-  reconcile_checks: ReconcileChecksTable;
-}

@@ -1,5 +1,4 @@
-import { sql, type ColumnType, type Kysely } from "kysely";
-import type { DeliveryDatabase } from "./0002-delivery.ts";
+import { sql, type Kysely } from "kysely";
 
 /**
  * Unverified webhooks (issue 9): a body that fails verification is kept as a short excerpt plus the
@@ -17,10 +16,3 @@ export async function down(): Promise<void> {
   throw new Error("PGB's migrations move forward only");
 }
 
-export interface RetentionDatabase extends Omit<DeliveryDatabase, "pg_webhooks"> {
-  pg_webhooks: DeliveryDatabase["pg_webhooks"] & {
-    /** Hex SHA-256 of the body as received; null for rows stored before this migration. */
-    body_sha256: ColumnType<string | null, string | null | undefined, string | null>;
-    body_bytes: ColumnType<number | null, number | null | undefined, number | null>;
-  };
-}

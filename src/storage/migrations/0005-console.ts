@@ -1,5 +1,4 @@
-import { sql, type ColumnType, type GeneratedAlways, type Kysely } from "kysely";
-import type { DeliveryDatabase } from "./0002-delivery.ts";
+import { sql, type Kysely } from "kysely";
 
 /**
  * The operator console (issue 13): operator accounts, their server-side sessions, the append-only
@@ -95,67 +94,4 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(): Promise<void> {
   throw new Error("PGB's migrations move forward only");
-}
-
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
-type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
-type Json = ColumnType<unknown, string, string>;
-type NullableJson = ColumnType<unknown, string | null | undefined, string | null>;
-
-export interface OperatorsTable {
-  id: GeneratedAlways<string>;
-  username: string;
-  password_hash: string;
-  role: "viewer" | "support" | "finance" | "admin";
-  tenants: NullableJson;
-  disabled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-  last_login_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-  created_at: CreatedAt;
-}
-
-export interface OperatorSessionsTable {
-  id_hash: string;
-  operator_id: string;
-  data: Json;
-  expires_at: Timestamp;
-  created_at: CreatedAt;
-}
-
-export interface AuditLogTable {
-  id: GeneratedAlways<string>;
-  at: CreatedAt;
-  operator_id: string | null;
-  operator: string;
-  action: string;
-  outcome: string;
-  tenant: string | null;
-  payment_id: string | null;
-  target: string | null;
-  before: NullableJson;
-  after: NullableJson;
-  detail: Json;
-}
-
-export interface AlertsTable {
-  id: GeneratedAlways<string>;
-  type: string;
-  subject: string;
-  tenant: string | null;
-  payment_id: string | null;
-  message: string;
-  details: Json;
-  occurrences: ColumnType<number, number | undefined, number>;
-  raised_at: CreatedAt;
-  last_seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
-  acknowledged_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-  acknowledged_by: string | null;
-  ack_note: string | null;
-}
-
-/** Every table the console reads: the delivery schema plus this migration's. */
-export interface ConsoleDatabase extends DeliveryDatabase {
-  operators: OperatorsTable;
-  operator_sessions: OperatorSessionsTable;
-  audit_log: AuditLogTable;
-  alerts: AlertsTable;
 }

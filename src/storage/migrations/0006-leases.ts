@@ -1,5 +1,4 @@
-import { sql, type ColumnType, type Kysely } from "kysely";
-import type { DeliveryDatabase } from "./0002-delivery.ts";
+import { sql, type Kysely } from "kysely";
 
 /**
  * Recovery in seconds (issue 15):
@@ -42,21 +41,3 @@ export async function down(): Promise<void> {
   throw new Error("PGB's migrations move forward only");
 }
 
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
-
-/** The delivery tables with this migration's additions. */
-export type LeaseDatabase = Omit<DeliveryDatabase, "notifications"> &
-  LeaseTables & { notifications: DeliveryDatabase["notifications"] & { outage_hold: ColumnType<boolean, boolean | undefined, boolean> } };
-
-export interface LeaseTables {
-  process_leases: { token: string; pid: number; started_at: ColumnType<Date, Date | string | undefined, Date | string>; expires_at: Timestamp };
-  notify_endpoints: { tenant: string; failures: ColumnType<number, number | undefined, number>; down_since: Timestamp | null; next_probe_at: Timestamp | null };
-  checkout_closes: {
-    payment_id: string;
-    attempts: ColumnType<number, number | undefined, number>;
-    next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
-    lease_token: string | null;
-    last_error: string | null;
-    created_at: ColumnType<Date, Date | string | undefined, never>;
-  };
-}
