@@ -1,5 +1,6 @@
 /** Process, database and load helpers for the benchmark. Loopback only; every loop is bounded. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { freePort, scratchDatabase, type ScratchDatabase } from "../test/support/scratch.ts";
@@ -106,4 +107,15 @@ export async function load(options: {
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
   };
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc; NaN where there is none. */
+export function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of stat, counted from the state field (3) here; 100 ticks/s.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
