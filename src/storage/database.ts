@@ -43,7 +43,6 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     // An idle connection dropped by the server (restart, failover) must not crash PGB: the pool
     // replaces it on next use. Without this handler node-postgres rethrows it as uncaught.
     pool.on("error", (error) => process.emitWarning(`PostgreSQL connection lost: ${error.message}`));
-    if (process.env.PGB_AB_NO_COALESCE === undefined) pool.on("connect", (client) => coalesceWrites(client));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,
@@ -61,31 +60,6 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   await pglite.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return { db, kind: "pglite", pglite, close: () => db.destroy() };
-}
-
-/**
- * node-postgres writes each protocol message of a query (Parse, Bind, Describe, Execute, Sync) with a
- * write of its own: five system calls per query. Corking the socket until the end of the tick sends
- * them (and any query queued in the same tick) in one. The socket is node-postgres's public
- * `connection.stream`; nothing about the protocol changes.
- */
-function coalesceWrites(client: pg.PoolClient): void {
-  const stream = (client as unknown as { connection?: { stream?: NodeJS.WritableStream & { cork?(): void; uncork?(): void } } }).connection?.stream;
-  if (stream?.cork === undefined || stream.uncork === undefined) return;
-  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    stream.uncork!();
-  };
-  stream.write = ((...args: unknown[]) => {
-    if (!corked) {
-      corked = true;
-      stream.cork!();
-      process.nextTick(uncork);
-    }
-    return write(...args);
-  }) as typeof stream.write;
 }
 
 /** Core migrations plus any a connector brings (a fake PG's own records, say). */
