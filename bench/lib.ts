@@ -48,7 +48,11 @@ export async function startServer(script: string, env: Record<string, string>, r
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
       await Promise.race([exited, sleep(10_000)]);
-      if (child.exitCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        // Its files (an embedded data folder) are removed next: wait until it is really gone.
+        await Promise.race([exited, sleep(5_000)]);
+      }
     },
   };
 }
