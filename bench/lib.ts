@@ -55,7 +55,11 @@ export async function startServer(script: string, env: Record<string, string>, r
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
       await Promise.race([exited, sleep(10_000)]);
-      if (child.exitCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        // Its files (an embedded data folder) are removed next: wait until it is really gone.
+        await Promise.race([exited, sleep(5_000)]);
+      }
     },
   };
 }
@@ -126,4 +130,15 @@ export async function load(options: {
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
   };
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc; NaN where there is none. */
+export function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of stat, counted from the state field (3) here; 100 ticks/s.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }

@@ -43,6 +43,22 @@ interface Claimed {
   probe?: boolean;
 }
 
+type Outcome = "DELIVERED" | "RETRY" | "DEAD";
+interface Recorded {
+  outcome: Outcome;
+  nextAttemptAt: Date | null;
+  hostLevel: boolean;
+  /** Notifications released by this answer ending the endpoint's outage. */
+  released: number;
+}
+interface Finished {
+  row: Claimed;
+  result: AttemptResult;
+  startedAt: Date;
+  durationMs: number;
+  done: { resolve(recorded: Recorded): void; reject(error: unknown): void };
+}
+
 type AttemptResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string };
 
 /** Room left after an attempt's time-out before another process may take the notification over. */
@@ -57,6 +73,13 @@ export class NotificationDispatcher {
   readonly #aborts = new Set<AbortController>();
   readonly #token: string;
   readonly #logger: Logger;
+  /** Attempts whose HTTP exchange is over, waiting to be recorded together (one transaction per batch). */
+  #finished: Finished[] = [];
+  #recording: Promise<void> | undefined;
+  /** Signers by secret: the secret is decoded once, not per notification. */
+  readonly #signers = new Map<string, Webhook>();
+  /** When probes of down endpoints are next worth asking the database about (0: now). */
+  #probeCheckAt = 0;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -110,7 +133,7 @@ export class NotificationDispatcher {
     const free = this.#settings.concurrency - this.#inFlight.size;
     if (free > 0) {
       const claimed = await this.#claim(free);
-      if (claimed.length < free) claimed.push(...(await this.#claimProbes(free - claimed.length)));
+      if (claimed.length < free && Date.now() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
       for (const row of claimed) {
         const job = this.#deliver(row)
           .catch((error: unknown) => this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried"))
@@ -121,6 +144,9 @@ export class NotificationDispatcher {
         this.#inFlight.set(row.id, job);
       }
       if (claimed.length === free) return 0;
+      // Each job kicks the loop when it is recorded: the round after the last one looks for what falls
+      // due later. Asking the database now would be a wasted round trip per wake-up under load.
+      if (claimed.length > 0) return this.pollIntervalMs;
     }
     return this.#untilNextDue();
   }
@@ -183,6 +209,9 @@ export class NotificationDispatcher {
           WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
         AND NOT ${endpointDown("c.tenant")}`.execute(this.#db);
     const probe = await msUntilNextProbe(this.#db as unknown as Db);
+    // No endpoint down: probes are looked for again at the next poll (or at once after a host-level
+    // failure here); another process that marks one down probes it itself.
+    this.#probeCheckAt = probe === undefined ? Date.now() + this.pollIntervalMs : Date.now() + Math.max(0, probe);
     const due = [result.rows[0]?.ms, probe].filter((ms): ms is number => ms !== null && ms !== undefined).map(Number);
     if (due.length === 0) return this.pollIntervalMs;
     // Never spin: something due "now" that could not be claimed is held by another process.
@@ -194,60 +223,8 @@ export class NotificationDispatcher {
     const started = performance.now();
     const result = await this.#send(row);
     const durationMs = Math.round(performance.now() - started);
-    let outcomeOf: "DELIVERED" | "RETRY" | "DEAD" = "RETRY";
-    let nextOf: Date | null = null;
-
-    // The host's fault, not this body's: refused, timed out, 5xx, 408 or 429.
-    const hostLevel = !result.ok && (result.statusCode === null || result.statusCode >= 500 || result.statusCode === 408 || result.statusCode === 429);
+    const { outcome, nextAttemptAt, hostLevel, released } = await this.#record({ row, result, startedAt, durationMs });
     const error = result.ok ? null : result.error;
-    let released = 0;
-
-    await this.#db.transaction().execute(async (trx) => {
-      const db = trx as unknown as Db;
-      if (hostLevel) await recordEndpointFailure(db, row.tenant, this.#settings.outageThreshold, this.#settings.probeIntervalMs);
-      else released = await recordEndpointAnswered(db, row.tenant);
-
-      let outcome: "DELIVERED" | "RETRY" | "DEAD";
-      let nextAttemptAt: Date | null = null;
-      if (result.ok) outcome = "DELIVERED";
-      else if (row.attempts >= this.#settings.maxAttempts && !(row.probe === true && hostLevel)) outcome = "DEAD";
-      else {
-        outcome = "RETRY";
-        // A failed probe waits the longest backoff: the host's recovery releases it anyway.
-        const exponent = row.probe === true && hostLevel ? 64 : row.attempts;
-        nextAttemptAt = new Date(Date.now() + backoffMs(exponent, this.#settings.backoffMs, this.#settings.maxBackoffMs));
-      }
-      outcomeOf = outcome;
-      nextOf = nextAttemptAt;
-      await trx
-        .insertInto("notification_attempts")
-        .values({
-          notification_id: row.id,
-          // Numbered by the attempts recorded, probes included (a probe the host never answered is not
-          // counted in `attempts`, the budget).
-          attempt: sql<number>`(SELECT count(*)::int + 1 FROM notification_attempts WHERE notification_id = ${row.id})`,
-          started_at: startedAt,
-          duration_ms: durationMs,
-          status_code: result.statusCode,
-          error,
-          outcome,
-          next_attempt_at: nextAttemptAt,
-          worker: this.#token,
-        })
-        .execute();
-      // Guarded by the claim: if the lease ran out and another process took over, it decides.
-      const counted = row.probe === true && !hostLevel ? { attempts: row.attempts } : {};
-      const update = trx.updateTable("notifications").set(counted).where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
-      if (outcome === "DELIVERED") {
-        await update.set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null }).execute();
-      } else if (outcome === "DEAD") {
-        await update.set({ status: "DEAD", last_error: error, claim_token: null }).execute();
-      } else {
-        await update.set({ next_attempt_at: nextAttemptAt!, last_error: error, claim_token: null, outage_hold: hostLevel }).execute();
-      }
-    });
-    const outcome = outcomeOf as "DELIVERED" | "RETRY" | "DEAD";
-    const nextAttemptAt = nextOf;
     if (released > 0) this.#logger.info({ tenant: row.tenant, released }, "the host answers again: its notifications held back by the outage are sent now");
     else if (hostLevel && row.probe) this.#logger.info({ tenant: row.tenant, err: error }, "the host's endpoint is still down (probe failed)");
 
@@ -263,6 +240,106 @@ export class NotificationDispatcher {
     }
   }
 
+  /**
+   * Queues an attempt's outcome for the next recording transaction. Under load, attempts finish while
+   * one batch is being written, so the next batch takes all of them at once: a few statements for
+   * many notifications instead of a transaction each. A notification stays claimed (PENDING) until its
+   * batch commits, so a crash before that only means it is sent again under the same id.
+   */
+  #record(attempt: Omit<Finished, "done">): Promise<Recorded> {
+    return new Promise<Recorded>((resolve, reject) => {
+      this.#finished.push({ ...attempt, done: { resolve, reject } });
+      this.#recording ??= this.#recordAll().finally(() => {
+        this.#recording = undefined;
+      });
+    });
+  }
+
+  async #recordAll(): Promise<void> {
+    while (this.#finished.length > 0) {
+      const batch = this.#finished;
+      this.#finished = [];
+      try {
+        const recorded = await this.#recordBatch(batch);
+        batch.forEach((f, i) => f.done.resolve(recorded[i]!));
+      } catch (error) {
+        for (const f of batch) f.done.reject(error);
+      }
+    }
+  }
+
+  async #recordBatch(batch: Finished[]): Promise<Recorded[]> {
+    return this.#db.transaction().execute(async (trx) => {
+      const db = trx as unknown as Db;
+      const recorded: Recorded[] = [];
+      const answered = new Map<string, number>();
+      for (const { row, result } of batch) {
+        // The host's fault, not this body's: refused, timed out, 5xx, 408 or 429.
+        const hostLevel = !result.ok && (result.statusCode === null || result.statusCode >= 500 || result.statusCode === 408 || result.statusCode === 429);
+        if (hostLevel) {
+          await recordEndpointFailure(db, row.tenant, this.#settings.outageThreshold, this.#settings.probeIntervalMs);
+          this.#probeCheckAt = 0;
+        } else if (!answered.has(row.tenant)) answered.set(row.tenant, await recordEndpointAnswered(db, row.tenant));
+
+        let outcome: Outcome;
+        let nextAttemptAt: Date | null = null;
+        if (result.ok) outcome = "DELIVERED";
+        else if (row.attempts >= this.#settings.maxAttempts && !(row.probe === true && hostLevel)) outcome = "DEAD";
+        else {
+          outcome = "RETRY";
+          // A failed probe waits the longest backoff: the host's recovery releases it anyway.
+          const exponent = row.probe === true && hostLevel ? 64 : row.attempts;
+          nextAttemptAt = new Date(Date.now() + backoffMs(exponent, this.#settings.backoffMs, this.#settings.maxBackoffMs));
+        }
+        recorded.push({ outcome, nextAttemptAt, hostLevel, released: hostLevel ? 0 : (answered.get(row.tenant) ?? 0) });
+      }
+      await trx
+        .insertInto("notification_attempts")
+        .values(
+          batch.map(({ row, result, startedAt, durationMs }, i) => ({
+            notification_id: row.id,
+            // Numbered by the attempts recorded, probes included (a probe the host never answered is not
+            // counted in `attempts`, the budget).
+            attempt: sql<number>`(SELECT count(*)::int + 1 FROM notification_attempts WHERE notification_id = ${row.id})`,
+            started_at: startedAt,
+            duration_ms: durationMs,
+            status_code: result.statusCode,
+            error: result.ok ? null : result.error,
+            outcome: recorded[i]!.outcome,
+            next_attempt_at: recorded[i]!.nextAttemptAt,
+            worker: this.#token,
+          })),
+        )
+        .execute();
+      // Guarded by the claim: if the lease ran out and another process took over, it decides.
+      const delivered = batch.filter((_, i) => recorded[i]!.outcome === "DELIVERED" && !(batch[i]!.row.probe === true && !recorded[i]!.hostLevel));
+      if (delivered.length > 0) {
+        await trx
+          .updateTable("notifications")
+          .set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null })
+          .where("id", "in", delivered.map((f) => f.row.id))
+          .where("claim_token", "=", this.#token)
+          .where("status", "=", "PENDING")
+          .execute();
+      }
+      for (const [i, { row, result }] of batch.entries()) {
+        const { outcome, nextAttemptAt, hostLevel } = recorded[i]!;
+        if (delivered.includes(batch[i]!)) continue;
+        const error = result.ok ? null : result.error;
+        const counted = row.probe === true && !hostLevel ? { attempts: row.attempts } : {};
+        const update = trx.updateTable("notifications").set(counted).where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
+        if (outcome === "DELIVERED") {
+          await update.set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null }).execute();
+        } else if (outcome === "DEAD") {
+          await update.set({ status: "DEAD", last_error: error, claim_token: null }).execute();
+        } else {
+          await update.set({ next_attempt_at: nextAttemptAt!, last_error: error, claim_token: null, outage_hold: hostLevel }).execute();
+        }
+      }
+      return recorded;
+    });
+  }
+
   async #send(row: Claimed): Promise<AttemptResult> {
     const tenant = Object.hasOwn(this.deps.config.tenants, row.tenant) ? this.deps.config.tenants[row.tenant] : undefined;
     if (tenant === undefined) return { ok: false, statusCode: null, error: `tenant ${row.tenant} is not configured` };
@@ -270,7 +347,13 @@ export class NotificationDispatcher {
     const timestamp = new Date();
     let signature: string;
     try {
-      signature = new Webhook(tenant.notifySecret.reveal()).sign(row.id, timestamp, body);
+      const secret = tenant.notifySecret.reveal();
+      let signer = this.#signers.get(secret);
+      if (signer === undefined) {
+        signer = new Webhook(secret);
+        this.#signers.set(secret, signer);
+      }
+      signature = signer.sign(row.id, timestamp, body);
     } catch (error) {
       return { ok: false, statusCode: null, error: `cannot sign: ${(error as Error).message}` };
     }

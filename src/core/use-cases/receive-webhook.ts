@@ -71,7 +71,8 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
   if (stored === undefined) return { status: 200, body: { received: true, duplicate: true } };
   if (action.kind === "ignored") return { status: 200, body: { received: true } };
 
-  await processStoredWebhook(deps, stored);
+  // Acted on at once, in this request, with the action just parsed: no poll, no second read of the row.
+  await processStoredWebhook(deps, stored, { pg, tenant, event_id: action.eventId, action });
   return { status: 200, body: { received: true } };
 }
 
@@ -79,8 +80,8 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
  * Acts on a stored webhook: finds PGB's payment and settles it from the PG's own answer. Never
  * throws: a failure is recorded on the row (FAILED, attempts + 1) for the webhook retrier.
  */
-export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<"PROCESSED" | "FAILED"> {
-  const row = await findStoredWebhook(deps.db, id);
+export async function processStoredWebhook(deps: CoreDeps, id: string, known?: StoredWebhook): Promise<"PROCESSED" | "FAILED"> {
+  const row = known ?? (await findStoredWebhook(deps.db, id));
   if (row === undefined) return "FAILED";
   const action = StoredActionSchema.safeParse(row.action);
   if (!action.success) {
@@ -106,8 +107,9 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
     }
     await actOn(deps, payment, { webhookId: id, eventId: row.event_id });
     // Any event may carry a refund's news (Toss reports a virtual-account refund transfer in the
-    // payment itself): settle the refunds still waiting on the PG.
-    await settleOpenRefunds(deps, payment);
+    // payment itself): settle the refunds still waiting on the PG. An attempt that had captured
+    // nothing when this webhook came (READY, waiting for a deposit) has no refund to wait on.
+    if (payment.status !== "READY" && payment.status !== "WAITING_FOR_DEPOSIT") await settleOpenRefunds(deps, payment);
     if (action.data.kind === "refund") {
       await reconcilePgRefunds(deps, (await findPayment(deps.db, payment.id)) ?? payment, "WEBHOOK");
     }
@@ -118,6 +120,14 @@ export async function processStoredWebhook(deps: CoreDeps, id: string): Promise<
     await markWebhook(deps.db, id, "FAILED", (error as Error).message);
     return "FAILED";
   }
+}
+
+/** The stored webhook's fields processing reads. */
+interface StoredWebhook {
+  pg: string;
+  tenant: string;
+  event_id: string;
+  action: unknown;
 }
 
 /** The part of a WebhookAction a retry needs. */

@@ -71,6 +71,9 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
           event: "PAID",
           patch: { paid_at: deps.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
           effects: (t, paid) => insertCapture(t, paid, pgPayment.pgTransactionId),
+          // From READY or waiting for a deposit nothing was captured or refunded before: the balance is
+          // the capture just written, so the notification needs no read of the movements.
+          balance: { captured: payment.amount, refunded: 0n, remaining: payment.amount, inFlight: 0 },
         });
       }
       case "WAITING_FOR_DEPOSIT":
