@@ -24,6 +24,7 @@ import { ConnectorError, type PgPayment } from "../core/ports/connector.ts";
 import { notConfigured, type CoreDeps } from "../core/deps.ts";
 import { settleRefund } from "../core/use-cases/settle-refund.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
+import { completeIfApproved } from "../core/use-cases/complete-approved.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
 import type { DeliveryDatabase } from "../storage/migrations/0002-delivery.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
@@ -224,7 +225,7 @@ export class Reconciler {
     if (payment.pgTransactionId === null) return { result: "error", done: false, detail: "no PG transaction to ask about" };
     const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
 
-    let pgPayment = await connector.fetchPayment(ref);
+    let pgPayment = await completeIfApproved(connector, payment, await connector.fetchPayment(ref));
     let settled = await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
     if (settled.kind === "mismatch") return { result: "mismatch", done: false, detail: settled.reason };
     let current = settled.payment;

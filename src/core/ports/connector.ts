@@ -41,6 +41,17 @@ export interface PgPayment {
   virtualAccount?: VirtualAccount;
   /** Connector-private facts worth keeping with the payment (a PG's secret for callbacks, say). */
   details?: Record<string, unknown>;
+  /**
+   * The customer finished at the PG, but the money moves only when PGB completes the payment
+   * (handleReturn), and the customer never came back to make PGB do it: the core completes a
+   * still-open attempt from a webhook or the reconciler.
+   */
+  needsCompletion?: true;
+  /**
+   * The customer must go back to the PG to finish (another way to pay after a decline the PG lets
+   * the customer recover from): PGB sends the returning browser here instead of to the host.
+   */
+  resumeUrl?: string;
 }
 
 export interface CheckoutInput {
