@@ -114,7 +114,13 @@ class PayPalConnector implements Connector {
     if (orderId === null) throw new ConnectorError("fatal", "a PayPal payment without its order id", "ORDER_ID_MISSING");
     const order = await this.#order(orderId);
     const current = await this.#toPgPayment(order);
-    if (order.status !== "APPROVED" || orderCapture(order) !== undefined || current.status === "EXPIRED") return current;
+    if (orderCapture(order) !== undefined || current.status === "EXPIRED") return current;
+    if (order.status !== "APPROVED") {
+      // Back from PayPal (not by Cancel) with an order awaiting the buyer again: a webhook's capture
+      // found the instrument declined first. PayPal's recovery is the same: back to its page.
+      const resumeUrl = input.query.cancelled === "1" ? undefined : approvalLink(order.links ?? []);
+      return resumeUrl === undefined ? current : { ...current, resumeUrl };
+    }
     const unit = order.purchase_units[0]!;
     if (unit.custom_id !== input.paymentReference || fromPayPalAmount(unit.amount).minor !== input.amount.minor || unit.amount.currency_code !== input.amount.currency) {
       // Not the order PGB created for this payment: the core sees the mismatch in the answer.
