@@ -165,4 +165,23 @@ describe("PayPal in a real browser", { skip }, () => {
     assert.equal(sim.orders.get(started.paypalOrderId)?.status, "COMPLETED");
     assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
   });
+
+  it("tells the host and an operator when a dispute reverses a capture", async () => {
+    const started = await payStart();
+    const page = await browser.newPage();
+    assert.equal((await approveAndReturn(page, started.redirectUrl)).searchParams.get("Result"), "PAID");
+    await page.close();
+    await sim.waitForWebhooks();
+    const captureId = sim.orders.get(started.paypalOrderId)!.captureId!;
+    sim.reverseCapture(captureId);
+    await sim.waitForWebhooks();
+    const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "CANCELLED");
+    assert.equal(view.Status, "CANCELLED");
+    const sent = await notificationsOf(pgb, started.orderId);
+    const reversal = sent.find((n) => n.payload.RefundOrigin === "PG");
+    assert.ok(reversal !== undefined, JSON.stringify(sent));
+    assert.equal(reversal.payload.RefundPrice, "19.99");
+    const alerts = await pgb.database.db.selectFrom("alerts").select(["type"]).where("payment_id", "=", started.paymentId).execute();
+    assert.deepEqual(alerts.map((a) => a.type), ["EXTERNAL_REFUND"]);
+  });
 });
