@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { sql } from "kysely";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { demoTenant, freePort, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { notificationsOf, waitForOrder } from "../support/checkout.ts";
@@ -181,7 +182,7 @@ describe("PayPal in a real browser", { skip }, () => {
     const reversal = sent.find((n) => n.payload.RefundOrigin === "PG");
     assert.ok(reversal !== undefined, JSON.stringify(sent));
     assert.equal(reversal.payload.RefundPrice, "19.99");
-    const alerts = await pgb.database.db.selectFrom("alerts").select(["type"]).where("payment_id", "=", started.paymentId).execute();
-    assert.deepEqual(alerts.map((a) => a.type), ["EXTERNAL_REFUND"]);
+    const alerts = await sql<{ type: string }>`SELECT type FROM alerts WHERE payment_id = ${started.paymentId}`.execute(pgb.database.db);
+    assert.deepEqual(alerts.rows.map((a) => a.type), ["EXTERNAL_REFUND"]);
   });
 });

@@ -12,8 +12,7 @@ import { paypalConnector } from "../../src/connectors/paypal/index.ts";
 import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
 import { openTestDatabase } from "../support/backends.ts";
 import { PayPalSimulator } from "../simulators/paypal/simulator.ts";
-import { checkoutInputFor } from "./conformance/battery.ts";
-import { DECLARED } from "./conformance/drivers.ts";
+import type { CheckoutInput } from "../../src/core/ports/connector.ts";
 
 describe("PayPal connector", () => {
   let sim: PayPalSimulator;
@@ -34,7 +33,14 @@ describe("PayPal connector", () => {
       tenant: "SHOP",
       deps: { db: db.db, logger: pino({ level: "silent" }), publicUrl: "http://pgb.test" },
     });
-  const driver = { ...DECLARED.PAYPAL, amount: { minor: 1999n, currency: "USD" as const }, unitAmount: 1999, nationCode: "US" };
+  let seq = 0;
+  const checkoutInput = (): CheckoutInput => {
+    const paymentId = `pay_paypal_test_${++seq}_${Date.now()}`;
+    return {
+      paymentId, tenant: "SHOP", orderId: seq, joinerId: 7, amount: { minor: 1999n, currency: "USD" }, payType: "PAYPAL", nationCode: "US", description: "Tour",
+      returnUrl: `http://pgb.test/PGBReturn/paypal/return/${paymentId}`, webhookUrl: "http://pgb.test/PGBReturn/paypal/webhook/SHOP", expiresAt: new Date(Date.now() + 3_600_000), idempotencyKey: `paystart-${paymentId}`,
+    };
+  };
 
   it("refuses at start a route to a currency PayPal does not take (KRW, VND), and takes USD, JPY, EUR", () => {
     assert.match(routeCapabilityProblem({ nationCode: "KR", payType: "PAYPAL", pg: "PAYPAL" }, PAYPAL_CAPABILITIES) ?? "", /nation KR pays in KRW/);
@@ -46,12 +52,12 @@ describe("PayPal connector", () => {
     const paypal = connector();
     const tokens = () => sim.requests.filter((r) => r.path === "/v1/oauth2/token").length;
     const before = tokens();
-    const first = await paypal.createCheckout(checkoutInputFor(driver));
+    const first = await paypal.createCheckout(checkoutInput());
     await paypal.fetchPayment({ pgTransactionId: first.pgTransactionId, paymentReference: "x" });
     assert.equal(tokens() - before, 1, "one token for several calls");
     // PayPal's clock passes the token's life, before PGB's margin would have renewed it.
     sim.advanceClock(3600);
-    const second = await paypal.createCheckout(checkoutInputFor(driver));
+    const second = await paypal.createCheckout(checkoutInput());
     assert.equal(tokens() - before, 2, "a new token after PayPal's 401 invalid_token");
     assert.ok(sim.requests.some((r) => r.status === 401), "PayPal refused the expired token once");
     assert.equal(sim.orders.get(second.pgTransactionId)?.status, "PAYER_ACTION_REQUIRED");
