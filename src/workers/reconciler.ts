@@ -231,6 +231,8 @@ export class Reconciler {
     let current = settled.payment;
     if (current.status !== "READY" && current.status !== "WAITING_FOR_DEPOSIT") return { result: resultOf(current.status), done: true };
 
+    // Taken by the PG and settling there (an eCheck clearing, a review): only the PG ends it now.
+    if (pgPayment.settling === true) return { result: "unchanged", done: false, detail: "the PG is settling the payment" };
     const deadline = deadlineOf(current, pgPayment);
     if (deadline.getTime() > this.deps.now().getTime()) {
       return { result: current.status === payment.status ? "unchanged" : "deposit_waiting", done: false, nextCheckAt: deadline };

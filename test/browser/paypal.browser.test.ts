@@ -185,4 +185,25 @@ describe("PayPal in a real browser", { skip }, () => {
     const alerts = await sql<{ type: string }>`SELECT type FROM alerts WHERE payment_id = ${started.paymentId}`.execute(pgb.database.db);
     assert.deepEqual(alerts.rows.map((a) => a.type), ["EXTERNAL_REFUND"]);
   });
+
+  it("keeps an eCheck payment pending past its expiry while PayPal clears it, and completes it from the webhook", async () => {
+    const started = await payStart();
+    const page = await browser.newPage();
+    await page.goto(started.redirectUrl);
+    await Promise.all([page.waitForURL(`${hostOrigin}/order/complete**`), page.click("#echeck")]);
+    assert.equal(new URL(page.url()).searchParams.get("Result"), "PENDING");
+    await page.close();
+    const captureId = sim.orders.get(started.paypalOrderId)!.captureId!;
+    assert.equal(sim.captures.get(captureId)?.status, "PENDING");
+    await sim.waitForWebhooks();
+    // Past the checkout's expiry, the reconciler leaves a capture PayPal is clearing alone.
+    await sql`UPDATE payments SET expires_at = now() - interval '1 hour' WHERE id = ${started.paymentId}`.execute(pgb.database.db);
+    const report = await pgb.reconciler.checkPayment(started.paymentId);
+    assert.equal(report.result, "unchanged", JSON.stringify(report));
+    assert.equal((await waitForOrder(pgb, started.orderId, () => true)).Status, "READY");
+    sim.completePendingCapture(captureId);
+    await sim.waitForWebhooks();
+    await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
+    assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+  });
 });

@@ -138,15 +138,18 @@ class PayPalConnector implements Connector {
     const key = `capture-${order.id}-${createHash("sha256").update(order.update_time ?? "").digest("hex").slice(0, 16)}`;
     try {
       const captured = await this.#api.request({ method: "POST", path: `/v2/checkout/orders/${enc(order.id)}/capture`, operation: "capture", json: {}, idempotencyKey: key }, PayPalOrderSchema);
-      return pgPaymentFromOrder(captured);
+      return this.#toPgPayment(captured);
     } catch (error) {
       if (!isError(error)) throw error;
-      if (error.pgCode === "INSTRUMENT_DECLINED" || error.pgCode === "PAYER_ACTION_REQUIRED" || error.pgCode === "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING") {
+      // ORDER_NOT_APPROVED here: a capture racing this one (the webhook's) met the decline first.
+      if (error.pgCode === "INSTRUMENT_DECLINED" || error.pgCode === "PAYER_ACTION_REQUIRED" || error.pgCode === "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING" || error.pgCode === "ORDER_NOT_APPROVED") {
         // PayPal's recovery: the buyer goes back to the approval page and chooses another way to pay.
         const again = await this.#order(order.id);
+        if (orderCapture(again) !== undefined) return this.#toPgPayment(again);
         const resumeUrl = approvalLink(again.links ?? []);
-        this.#logger.info({ paymentReference, pgCode: error.pgCode }, "PayPal declined the buyer's instrument; sending the buyer back to PayPal");
-        return { ...pgPaymentFromOrder(again), ...(resumeUrl !== undefined ? { resumeUrl } : {}) };
+        if (resumeUrl === undefined) throw error;
+        this.#logger.info({ paymentReference, pgCode: error.pgCode }, "PayPal wants the buyer back to choose another way to pay; sending the buyer there");
+        return { ...(await this.#toPgPayment(again)), resumeUrl };
       }
       if (error.errorClass === "declined" && error.pgCode !== "ORDER_ALREADY_CAPTURED") throw error;
       // Captured already, in progress, or the answer was lost: PayPal's order says which.
@@ -157,7 +160,7 @@ class PayPalConnector implements Connector {
         throw error;
       }
       if (orderCapture(now) === undefined) throw error;
-      return pgPaymentFromOrder(now);
+      return this.#toPgPayment(now);
     }
   }
 
@@ -237,6 +240,7 @@ class PayPalConnector implements Connector {
   /** The order as PGB's PgPayment: an order PGB closed is EXPIRED, an approved one needs PGB's capture. */
   async #toPgPayment(order: PayPalOrder): Promise<PgPayment> {
     const payment = pgPaymentFromOrder(order);
+    if (orderCapture(order)?.status === "PENDING") return { ...payment, settling: true };
     if (orderCapture(order) !== undefined || payment.status !== "PENDING") return payment;
     if (await this.#closed.isClosed(order.id)) {
       return { ...payment, status: "EXPIRED", failure: { code: "CHECKOUT_EXPIRED", message: "PGB closed this checkout before it was captured" } };

@@ -48,6 +48,11 @@ export interface PgPayment {
    */
   needsCompletion?: true;
   /**
+   * PENDING because the PG has taken the payment and is settling it (an eCheck clearing, a risk
+   * review), not because the customer is still deciding: PGB waits for the PG instead of expiring it.
+   */
+  settling?: true;
+  /**
    * The customer must go back to the PG to finish (another way to pay after a decline the PG lets
    * the customer recover from): PGB sends the returning browser here instead of to the host.
    */
