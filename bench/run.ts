@@ -20,6 +20,7 @@ import { Webhook } from "standardwebhooks";
 import { openCheckout, submitCheckoutForm } from "../test/support/checkout.ts";
 import { countRoundTrips } from "./pg-round-trips.ts";
 import { benchDatabase as scratchDatabase, cpuMs, freePort, load, startServer, type LoadResult, type Server } from "./lib.ts";
+import { scenarioPayPal } from "./paypal-scenario.ts";
 
 const args = new Set(process.argv.slice(2));
 const SMOKE = args.has("--smoke");
@@ -740,6 +741,10 @@ async function main(): Promise<void> {
     await probeDb.drop();
     if (wanted("1")) await scenarioPayStart(ADMIN_URL);
     if (wanted("2")) await scenarioStripe(ADMIN_URL);
+    if (wanted("2") || wanted("2b")) {
+      const compare = (r: LoadResult) => [baselinePayStart && `${(r.requestsPerSecond / baselinePayStart.requestsPerSecond).toFixed(2)}× baseline`, testPgPayStart && `${(r.requestsPerSecond / testPgPayStart.requestsPerSecond).toFixed(2)}× PGB with TEST PG`].filter(Boolean).join(", ");
+      await scenarioPayPal({ adminUrl: ADMIN_URL, log, measure, fmt, compare, checkPayStarts, row: (r) => rows.push(r), fail: (f) => failures.push(f), connections: CONNECTIONS, duration: DURATION });
+    }
     if (wanted("3")) await scenarioWebhookToHost(ADMIN_URL);
     if (wanted("4")) await scenarioCancelStorm(ADMIN_URL);
     if (wanted("7")) await scenarioRoundTrips(ADMIN_URL);

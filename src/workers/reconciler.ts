@@ -27,6 +27,7 @@ import { TAKEN_OVER, takeOverRefund } from "../core/use-cases/resume-refund.ts";
 import { claimRefundIfOrphaned } from "../storage/lease-repository.ts";
 import { claimCheck, recordCheck } from "../storage/reconcile-check-repository.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
+import { completeIfApproved } from "../core/use-cases/complete-approved.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
 import type { Database, MoneyMovementRow } from "../storage/schema.ts";
@@ -237,12 +238,14 @@ export class Reconciler {
     if (payment.pgTransactionId === null) return { result: "error", done: false, detail: "no PG transaction to ask about" };
     const ref = { pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) };
 
-    let pgPayment = await connector.fetchPayment(ref);
+    let pgPayment = await completeIfApproved(connector, payment, await connector.fetchPayment(ref));
     let settled = await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
     if (settled.kind === "mismatch") return { result: "mismatch", done: false, detail: settled.reason };
     let current = settled.payment;
     if (current.status !== "READY" && current.status !== "WAITING_FOR_DEPOSIT") return { result: resultOf(current.status), done: true };
 
+    // Taken by the PG and settling there (an eCheck clearing, a review): only the PG ends it now.
+    if (pgPayment.settling === true) return { result: "unchanged", done: false, detail: "the PG is settling the payment" };
     const deadline = deadlineOf(current, pgPayment);
     if (deadline.getTime() > this.deps.now().getTime()) {
       return { result: current.status === payment.status ? "unchanged" : "deposit_waiting", done: false, nextCheckAt: deadline };

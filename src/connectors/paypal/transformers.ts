@@ -8,6 +8,8 @@ import { CURRENCY_EXPONENTS, currencyExponent, isCurrencyCode, type CurrencyCode
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
 import { ConnectorError, type ConnectorErrorClass, type PgPayment, type PgPaymentStatus, type RefundOutcome, type WebhookAction } from "../../core/ports/connector.ts";
+import { classifyPgFailure, type PgAnswerMeaning } from "../kit/pg-failure.ts";
+import type { PgErrorReading } from "../kit/pg-http-client.ts";
 import {
   PayPalErrorSchema,
   PayPalEventResourceSchema,
@@ -205,38 +207,57 @@ const INDETERMINATE_ISSUES: ReadonlySet<string> = new Set(["ORDER_ALREADY_CAPTUR
 /** Issues after which PayPal documents sending the buyer back to its approval page. */
 const SEND_BUYER_BACK: ReadonlySet<string> = new Set(["INSTRUMENT_DECLINED", "PAYER_ACTION_REQUIRED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING"]);
 
+/** What PayPal's error answer means, for the kit's one failure rule; plus whether to send the buyer back. */
+export interface PayPalErrorReading extends PgErrorReading {
+  name: string;
+  issue: string;
+  debugId?: string;
+  sendBuyerBack: boolean;
+}
+
 /**
- * Classifies a PayPal error answer. `moneyMoving`: the call would create a capture or refund, so a
- * 5xx leaves its effect unknown (indeterminate) instead of merely retryable. An expired or unknown
- * token (401 invalid_token) is retryable after a new token; bad credentials are fatal; 422 business
- * refusals are declines unless they show PGB's own mistake (fatal) or a capture already made.
+ * What a PayPal error answer means (kit/pg-failure.ts decides the class from it). An expired or
+ * unknown token (401 invalid_token) was refused unprocessed, so it is retried after a new token; bad
+ * credentials, PGB's own request mistakes (400, 403, 404 and the 422 issues in FATAL_ISSUES) need an
+ * operator; 422 business refusals are declines, except a capture already made or in progress, which
+ * PayPal may have acted on; 429 refused unprocessed; a 409 (a conflicting request in flight) and a
+ * 5xx may have acted.
  */
-export function classifyPayPalError(httpStatus: number, body: unknown, moneyMoving: boolean): PayPalFailure {
+export function readPayPalError(httpStatus: number, body: unknown): PayPalErrorReading {
   const oauth = PayPalOAuthErrorSchema.safeParse(body);
   const rest = PayPalErrorSchema.safeParse(body);
   const name = rest.success ? rest.data.name : oauth.success ? oauth.data.error : `HTTP_${httpStatus}`;
   const detail = rest.success ? rest.data.details?.[0] : undefined;
   const issue = detail?.issue ?? name;
-  const message = (detail?.description ?? (rest.success ? rest.data.message : oauth.success ? oauth.data.error_description : undefined) ?? `PayPal answered HTTP ${httpStatus}`).slice(0, 500);
-  const failure = (errorClass: ConnectorErrorClass): PayPalFailure => ({
-    errorClass,
-    httpStatus,
+  const debugId = rest.success ? rest.data.debug_id : undefined;
+  const text = (detail?.description ?? (rest.success ? rest.data.message : oauth.success ? oauth.data.error_description : undefined) ?? `PayPal answered HTTP ${httpStatus}`).slice(0, 500);
+  const meaning: PgAnswerMeaning =
+    httpStatus === 401
+      ? name === "invalid_token" ? "unprocessed" : "misconfigured"
+      : httpStatus === 429
+        ? "unprocessed"
+        : httpStatus === 409 || httpStatus >= 500
+          ? "pg-fault"
+          : httpStatus === 422
+            ? INDETERMINATE_ISSUES.has(issue) ? "pg-fault" : FATAL_ISSUES.has(issue) ? "misconfigured" : "declined"
+            : "misconfigured";
+  return {
+    meaning,
+    pgCode: issue,
+    pgMessage: `${text}${debugId ? ` (debug_id ${debugId})` : ""}`,
     name,
     issue,
-    message,
     sendBuyerBack: SEND_BUYER_BACK.has(issue),
-    ...(rest.success && rest.data.debug_id !== undefined ? { debugId: rest.data.debug_id } : {}),
-  });
-  if (httpStatus === 401) return failure(name === "invalid_token" ? "retryable" : "fatal");
-  if (httpStatus === 429) return failure("retryable");
-  if (httpStatus === 409) return failure(moneyMoving ? "indeterminate" : "retryable");
-  if (httpStatus >= 500) return failure(moneyMoving ? "indeterminate" : "retryable");
-  if (httpStatus === 422) {
-    if (INDETERMINATE_ISSUES.has(issue)) return failure("indeterminate");
-    return failure(FATAL_ISSUES.has(issue) ? "fatal" : "declined");
-  }
-  // 400 (PGB's request is malformed), 403 (the account may not do this), 404 (no such resource), others.
-  return failure("fatal");
+    ...(debugId !== undefined ? { debugId } : {}),
+  };
+}
+
+/** A PayPal error answer classified by the kit's one rule. `moneyMoving`: the call would create a capture or refund. */
+export function classifyPayPalError(httpStatus: number, body: unknown, moneyMoving: boolean): PayPalFailure {
+  const reading = readPayPalError(httpStatus, body);
+  const { errorClass } = classifyPgFailure({ kind: "answered", httpStatus, meaning: reading.meaning, pgCode: reading.issue, pgMessage: reading.pgMessage }, moneyMoving, "PayPal");
+  const message = reading.debugId === undefined ? reading.pgMessage : reading.pgMessage.slice(0, reading.pgMessage.length - ` (debug_id ${reading.debugId})`.length);
+  return { errorClass, httpStatus, name: reading.name, issue: reading.issue, message, sendBuyerBack: reading.sendBuyerBack, ...(reading.debugId !== undefined ? { debugId: reading.debugId } : {}) };
 }
 
 export function toConnectorError(failure: PayPalFailure): ConnectorError {

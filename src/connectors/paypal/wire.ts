@@ -64,34 +64,6 @@ export const PayPalCaptureSchema = z.object({
 });
 export type PayPalCapture = z.infer<typeof PayPalCaptureSchema>;
 
-export const PayPalPurchaseUnitSchema = z.object({
-  reference_id: z.string().optional(),
-  amount: PayPalMoneySchema,
-  custom_id: z.string().optional(),
-  invoice_id: z.string().optional(),
-  description: z.string().optional(),
-  payments: z.object({ captures: z.array(PayPalCaptureSchema).optional() }).partial().optional(),
-});
-export type PayPalPurchaseUnit = z.infer<typeof PayPalPurchaseUnitSchema>;
-
-/** `GET /v2/checkout/orders/{id}` and the capture answer (full representation). */
-export const PayPalOrderSchema = z.object({
-  id: z.string().min(1),
-  status: PayPalOrderStatusSchema,
-  intent: z.string().optional(),
-  purchase_units: z.array(PayPalPurchaseUnitSchema).min(1),
-  links: z.array(PayPalLinkSchema).optional(),
-});
-export type PayPalOrder = z.infer<typeof PayPalOrderSchema>;
-
-/** `POST /v2/checkout/orders` with the default `Prefer: return=minimal`. */
-export const PayPalOrderCreatedSchema = z.object({
-  id: z.string().min(1),
-  status: PayPalOrderStatusSchema,
-  links: z.array(PayPalLinkSchema),
-});
-export type PayPalOrderCreated = z.infer<typeof PayPalOrderCreatedSchema>;
-
 /** `GET /v2/payments/refunds/{id}`, refund webhooks; `POST …/refund` answers at least id, status, links. */
 export const PayPalRefundSchema = z.object({
   id: z.string().min(1),
@@ -103,6 +75,35 @@ export const PayPalRefundSchema = z.object({
   links: z.array(PayPalLinkSchema).optional(),
 });
 export type PayPalRefund = z.infer<typeof PayPalRefundSchema>;
+
+export const PayPalPurchaseUnitSchema = z.object({
+  reference_id: z.string().optional(),
+  amount: PayPalMoneySchema,
+  custom_id: z.string().optional(),
+  invoice_id: z.string().optional(),
+  description: z.string().optional(),
+  payments: z.object({ captures: z.array(PayPalCaptureSchema).optional(), refunds: z.array(PayPalRefundSchema).optional() }).partial().optional(),
+});
+export type PayPalPurchaseUnit = z.infer<typeof PayPalPurchaseUnitSchema>;
+
+/** `GET /v2/checkout/orders/{id}` and the capture answer (full representation). */
+export const PayPalOrderSchema = z.object({
+  id: z.string().min(1),
+  status: PayPalOrderStatusSchema,
+  intent: z.string().optional(),
+  purchase_units: z.array(PayPalPurchaseUnitSchema).min(1),
+  links: z.array(PayPalLinkSchema).optional(),
+  update_time: z.string().max(64).optional(),
+});
+export type PayPalOrder = z.infer<typeof PayPalOrderSchema>;
+
+/** `POST /v2/checkout/orders` with the default `Prefer: return=minimal`. */
+export const PayPalOrderCreatedSchema = z.object({
+  id: z.string().min(1),
+  status: PayPalOrderStatusSchema,
+  links: z.array(PayPalLinkSchema),
+});
+export type PayPalOrderCreated = z.infer<typeof PayPalOrderCreatedSchema>;
 
 export const PAYPAL_EVENT_TYPES = [
   "CHECKOUT.ORDER.APPROVED",

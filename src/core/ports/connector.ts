@@ -41,6 +41,22 @@ export interface PgPayment {
   virtualAccount?: VirtualAccount;
   /** Connector-private facts worth keeping with the payment (a PG's secret for callbacks, say). */
   details?: Record<string, unknown>;
+  /**
+   * The customer finished at the PG, but the money moves only when PGB completes the payment
+   * (handleReturn), and the customer never came back to make PGB do it: the core completes a
+   * still-open attempt from a webhook or the reconciler.
+   */
+  needsCompletion?: true;
+  /**
+   * PENDING because the PG has taken the payment and is settling it (an eCheck clearing, a risk
+   * review), not because the customer is still deciding: PGB waits for the PG instead of expiring it.
+   */
+  settling?: true;
+  /**
+   * The customer must go back to the PG to finish (another way to pay after a decline the PG lets
+   * the customer recover from): PGB sends the returning browser here instead of to the host.
+   */
+  resumeUrl?: string;
 }
 
 export interface CheckoutInput {

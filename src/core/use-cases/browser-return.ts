@@ -15,6 +15,7 @@ export async function browserReturn(deps: CoreDeps, pg: string, paymentId: strin
   if (payment === undefined || payment.pg !== pg) return { kind: "not-found" };
   const connector = deps.connectorFor(payment.tenant, payment.pg);
   let current = payment;
+  let resumeUrl: string | undefined;
   if (connector !== undefined && (payment.status === "READY" || payment.status === "WAITING_FOR_DEPOSIT")) {
     try {
       const pgPayment = await connector.handleReturn({
@@ -25,6 +26,7 @@ export async function browserReturn(deps: CoreDeps, pg: string, paymentId: strin
         ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
       });
       current = (await settlePayment(deps, payment, pgPayment, "BROWSER_RETURN")).payment;
+      if (pgPayment.status === "PENDING" && current.status === "READY" && pgPayment.resumeUrl !== undefined && URL.canParse(pgPayment.resumeUrl)) resumeUrl = pgPayment.resumeUrl;
     } catch (error) {
       if (!(error instanceof ConnectorError)) throw error;
       // The host's page learns the outcome from PGB later (notification or GET /PGB/Payment).
@@ -41,6 +43,8 @@ export async function browserReturn(deps: CoreDeps, pg: string, paymentId: strin
       deps.logger.warn({ paymentId, pg, errorClass: error.errorClass, pgCode: error.pgCode }, "could not read a closed checkout back from the PG");
     }
   }
+  // The PG asks for the customer back (to choose another way to pay): the attempt is still open.
+  if (resumeUrl !== undefined) return { kind: "redirect", location: resumeUrl };
   const target = new URL(current.hostRedirectUrl);
   target.searchParams.set("DBType", current.tenant);
   target.searchParams.set("OrderId", String(current.orderId));

@@ -15,6 +15,7 @@ import { findStoredWebhook, insertRejectedWebhook, insertWebhook, markWebhook } 
 import { settleRefund } from "./settle-refund.ts";
 import { reconcilePgRefunds } from "./pg-refunds.ts";
 import { settlePayment } from "./settle-payment.ts";
+import { completeIfApproved } from "./complete-approved.ts";
 import { ReadThrottle } from "../read-throttle.ts";
 
 export type WebhookReply = { status: number; body: { received: boolean; duplicate?: boolean; error?: string } };
@@ -153,11 +154,12 @@ function unsignedReadThrottle(deps: CoreDeps): ReadThrottle {
 export async function actOn(deps: CoreDeps, payment: Payment, trigger: Record<string, unknown>): Promise<void> {
   const connector = connectorOf(deps, payment.tenant, payment.pg);
   if (payment.pgTransactionId === null) return;
-  const pgPayment = await connector.fetchPayment({
+  const read = await connector.fetchPayment({
     pgTransactionId: payment.pgTransactionId,
     paymentReference: payment.id,
     ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
   });
+  const pgPayment = await completeIfApproved(connector, payment, read);
   await settlePayment(deps, payment, pgPayment, "WEBHOOK", trigger);
 }
 

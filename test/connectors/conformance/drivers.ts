@@ -15,6 +15,9 @@ import { STRIPE_CAPABILITIES } from "../../../src/connectors/stripe/capabilities
 import { testConnector, testPgFor } from "../../../src/connectors/test-pg/index.ts";
 import { TEST_PG_CAPABILITIES } from "../../../src/connectors/test-pg/capabilities.ts";
 import { tossConnector } from "../../../src/connectors/toss/index.ts";
+import { paypalConnector } from "../../../src/connectors/paypal/index.ts";
+import { PAYPAL_CAPABILITIES } from "../../../src/connectors/paypal/capabilities.ts";
+import { PayPalSimulator } from "../../simulators/paypal/simulator.ts";
 import { TOSS_CAPABILITIES } from "../../../src/connectors/toss/capabilities.ts";
 import type { DatabaseHandle } from "../../../src/storage/database.ts";
 import { StripeSimulator } from "../../simulators/stripe/simulator.ts";
@@ -34,6 +37,14 @@ export const DECLARED = {
   },
   STRIPE: { pg: "STRIPE", capabilities: STRIPE_CAPABILITIES, notApplicable: {} },
   TOSS: { pg: "TOSS", capabilities: TOSS_CAPABILITIES, notApplicable: {} },
+  PAYPAL: {
+    pg: "PAYPAL",
+    capabilities: PAYPAL_CAPABILITIES,
+    notApplicable: {
+      "refund that fails after success":
+        "PayPal documents no refund failing after COMPLETED (a refund fails only from PENDING, which PGB waits on); its order lists refunds, so dispute reversals and dashboard refunds are still found",
+    },
+  },
 } as const satisfies Record<string, Declared>;
 /** An address nobody listens on (a port just freed: fetch refuses some well-known ports outright). */
 async function unreachable(): Promise<string> {
@@ -206,6 +217,66 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
     refundsAtPg: async (paid) => sim.payment(paid.input.paymentId)?.cancels.length ?? -1,
     delayNextAnswer: (ms) => sim.delayNext(ms, { path: /\/cancel$/ }),
     throttleNext: () => sim.failNext(1, 429, "TOO_MANY_REQUESTS", { path: /\/cancel$/ }),
+    close: () => sim.close(),
+  };
+}
+
+export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver): Promise<ConformanceDriver & { close(): Promise<void> }> {
+  const sim = await PayPalSimulator.start();
+  const down = await unreachable();
+  sim.configureWebhook(`${receiver.url}/PGBReturn/paypal/webhook/SHOP`);
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const settings = { clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url], timeoutMs: 3_000 };
+  const make = (overrides: Record<string, unknown> = {}): Connector => paypalConnector.create(paypalConnector.settingsSchema.parse({ ...settings, ...overrides }), { tenant: "SHOP", deps });
+  const captureOf = (orderId: string) => {
+    const captureId = sim.orders.get(orderId)?.captureId;
+    return captureId === undefined ? undefined : sim.captures.get(captureId);
+  };
+  const eventFor = (paid: { created: { pgTransactionId: string } }) => {
+    const event = sim.events.find((e) => e.event_type === "PAYMENT.CAPTURE.COMPLETED" && e.resource.id === captureOf(paid.created.pgTransactionId)?.id);
+    if (event === undefined) throw new Error("no PAYMENT.CAPTURE.COMPLETED for the order");
+    return event;
+  };
+  return {
+    ...DECLARED.PAYPAL,
+    amount: { minor: 1999n, currency: "USD" },
+    unitAmount: 1999,
+    nationCode: "US",
+    connector: (options) => (options?.impatient ? make({ timeoutMs: 500 }) : make()),
+    unreachableConnector: () => make({ apiBase: down }),
+    amountAtPg: async (created) => Number(sim.orders.get(created.pgTransactionId)?.amount.minor ?? -1),
+    checkoutsAtPg: async (input) => [...sim.orders.values()].filter((order) => order.customId === input.paymentId).length,
+    async pay(connector, input, created) {
+      // The buyer approves on PayPal's page and comes back to PGB's return URL.
+      sim.approve(created.pgTransactionId);
+      const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { token: created.pgTransactionId } });
+      if (result.status !== "PAID") throw new Error(`PayPal did not take the payment: ${result.status}`);
+      return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
+    },
+    async genuineWebhook(paid) {
+      await sim.waitForWebhooks();
+      return receiver.waitFor(eventFor(paid).id);
+    },
+    async forgedWebhooks(paid, genuine) {
+      const body = genuine.rawBody.toString("utf8");
+      const event = eventFor(paid);
+      sim.advanceClock(-3600);
+      const anHourAgo = sim.signedHeaders(body);
+      sim.advanceClock(3600);
+      return [
+        { what: "signed for another webhook id", webhook: { headers: sim.signedHeaders(body, "0WH0THERWEBHOOK00"), rawBody: genuine.rawBody } },
+        { what: "a certificate from elsewhere", webhook: { headers: { ...sim.signedHeaders(body), "paypal-cert-url": `https://evil.example/v1/notifications/certs/CERT-1` }, rawBody: genuine.rawBody } },
+        { what: "replayed an hour later", webhook: { headers: anHourAgo, rawBody: Buffer.from(JSON.stringify(event), "utf8") } },
+        { what: "altered after signing", webhook: altered(genuine) },
+      ];
+    },
+    refundsAtPg: async (paid) => {
+      const capture = captureOf(paid.created.pgTransactionId);
+      return [...sim.refunds.values()].filter((refund) => refund.captureId === capture?.id).length;
+    },
+    // The refund is made at PayPal, and its answer never arrives.
+    delayNextAnswer: () => sim.timeOutNext("POST /v2/payments/captures/"),
+    throttleNext: () => sim.failNext(429, "POST /v2/payments/captures/"),
     close: () => sim.close(),
   };
 }

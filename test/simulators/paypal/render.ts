@@ -23,7 +23,8 @@ export function minimalOrder(base: string, order: SimOrder): Record<string, unkn
   return { id: order.id, status: order.status, links: orderLinks(base, order) };
 }
 
-export function renderOrder(base: string, order: SimOrder, capture: SimCapture | undefined): Record<string, unknown> {
+/** `refunds`: the capture's refunds and reversals, which PayPal lists in the order's purchase unit beside the capture. */
+export function renderOrder(base: string, order: SimOrder, capture: SimCapture | undefined, refunds: readonly SimRefund[] = []): Record<string, unknown> {
   const unit: Record<string, unknown> = {
     reference_id: order.referenceId,
     amount: formatAmount(order.amount),
@@ -32,7 +33,7 @@ export function renderOrder(base: string, order: SimOrder, capture: SimCapture |
     ...(order.customId === undefined ? {} : { custom_id: order.customId }),
     ...(order.invoiceId === undefined ? {} : { invoice_id: order.invoiceId }),
   };
-    if (capture) unit.payments = { captures: [renderCapture(base, capture, false)] };
+  if (capture) unit.payments = { captures: [renderCapture(base, capture, false)], ...(refunds.length > 0 ? { refunds: refunds.map((r) => renderRefund(base, r)) } : {}) };
   return {
     id: order.id,
     intent: "CAPTURE",

@@ -691,7 +691,8 @@ export class PayPalSimulator {
   // Rendering (render.ts), with this simulator's address and records.
 
   #renderOrder(order: SimOrder): Record<string, unknown> {
-    return renderOrder(this.#baseUrl, order, order.captureId === undefined ? undefined : this.captures.get(order.captureId));
+    const refunds = [...this.refunds.values()].filter((r) => r.captureId === order.captureId);
+    return renderOrder(this.#baseUrl, order, order.captureId === undefined ? undefined : this.captures.get(order.captureId), refunds);
   }
 
   #renderCapture(capture: SimCapture): Record<string, unknown> {
