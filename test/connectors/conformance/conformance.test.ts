@@ -6,9 +6,10 @@ import { after, before, describe } from "node:test";
 import { migrate, type DatabaseHandle } from "../../../src/storage/database.ts";
 import { testConnector } from "../../../src/connectors/test-pg/index.ts";
 import { tossConnector } from "../../../src/connectors/toss/index.ts";
+import { kakaoPayConnector } from "../../../src/connectors/kakaopay/index.ts";
 import { backends, openTestDatabase } from "../../support/backends.ts";
 import { battery, type ConformanceDriver } from "./battery.ts";
-import { DECLARED, stripeDriver, testPgDriver, tossDriver, WebhookReceiver } from "./drivers.ts";
+import { DECLARED, kakaoPayDriver, stripeDriver, testPgDriver, tossDriver, WebhookReceiver } from "./drivers.ts";
 
 for (const backend of backends()) {
   describe(`connector conformance on ${backend}`, () => {
@@ -18,11 +19,12 @@ for (const backend of backends()) {
 
     before(async () => {
       db = await openTestDatabase(backend);
-      await migrate(db.db, { ...testConnector.migrations, ...tossConnector.migrations });
+      await migrate(db.db, { ...testConnector.migrations, ...tossConnector.migrations, ...kakaoPayConnector.migrations });
       receiver = await WebhookReceiver.start();
       drivers.set("TEST", await testPgDriver(db, receiver));
       drivers.set("STRIPE", await stripeDriver(receiver));
       drivers.set("TOSS", await tossDriver(db, receiver));
+      drivers.set("KAKAOPAY", await kakaoPayDriver(db));
     });
 
     after(async () => {
