@@ -63,9 +63,10 @@ class KakaoPayConnector implements Connector {
     const existing = await this.#checkouts.find(input.paymentId);
     if (existing !== undefined) return { pgTransactionId: existing.tid, checkoutUrl };
 
+    const orderId = partnerOrderId(input.paymentId, this.#partnerSecret);
     const userId = partnerUserId(input.tenant, input.joinerId, this.#partnerSecret);
     const ready = await this.#api.ready({
-      partner_order_id: partnerOrderId(input.paymentId, this.#partnerSecret),
+      partner_order_id: orderId,
       partner_user_id: userId,
       item_name: [...(input.description.trim() || `Order ${input.orderId}`)].slice(0, ITEM_NAME_MAX).join(""),
       ...readyAmounts(input.amount),
@@ -78,6 +79,7 @@ class KakaoPayConnector implements Connector {
       paymentReference: input.paymentId,
       tenant: this.#tenant,
       tid: ready.tid,
+      partnerOrderId: orderId,
       partnerUserId: userId,
       amountMinor: input.amount.minor,
       pcUrl: ready.next_redirect_pc_url,
@@ -116,7 +118,7 @@ class KakaoPayConnector implements Connector {
    */
   async #approve(row: KakaoPayCheckout, pgToken: string): Promise<PgPayment> {
     const reference = row.paymentReference;
-    const orderId = partnerOrderId(reference, this.#partnerSecret);
+    const orderId = row.partnerOrderId;
     const ref = { pgTransactionId: row.tid, paymentReference: reference };
     for (let attempt = 1; ; attempt++) {
       try {
@@ -176,10 +178,14 @@ class KakaoPayConnector implements Connector {
     return Promise.resolve({ kind: "rejected", reason: "KakaoPay sends no webhooks for single payments" });
   }
 
-  /** Order lookup, checked to be this payment's: a wrong tid must not let one payment read another. */
+  /**
+   * Order lookup, checked to be this payment's: a wrong tid must not let one payment read another.
+   * partner_order_id begins with PGB's payment id; its keyed tag is not checked here, so rotating the
+   * secret key leaves earlier payments readable and refundable.
+   */
   async #order(tid: string, paymentReference: string): Promise<KakaoPayOrderResponse> {
     const order = await this.#api.order(tid);
-    if (order.tid !== tid || order.partner_order_id !== partnerOrderId(paymentReference, this.#partnerSecret)) {
+    if (order.tid !== tid || !order.partner_order_id.startsWith(`${paymentReference}.`)) {
       throw new ConnectorError("fatal", `KakaoPay's order for tid ${tid} is not payment ${paymentReference}`, "ORDER_MISMATCH");
     }
     return order;

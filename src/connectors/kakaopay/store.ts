@@ -2,7 +2,7 @@
  * The KakaoPay connector's one table. KakaoPay takes no idempotency key and cannot be asked for a
  * payment by PGB's reference, so what its ready call answered is kept here: the tid (a PayStart
  * retried with the same payment gets the same tid), the partner_user_id the approve call must repeat,
- * and both redirect URLs, from which PGB's checkout page picks the one for the buyer's device.
+ * (and partner_order_id, so a rotated secret key does not change them mid-payment), and both redirect URLs, from which PGB's checkout page picks the one for the buyer's device.
  * A checkout PGB closed is marked EXPIRED here: KakaoPay moves no money without PGB's approve call,
  * and PGB makes none for an expired row.
  */
@@ -15,6 +15,7 @@ interface KakaoPayCheckoutsTable {
   payment_reference: string;
   tenant: string;
   tid: string;
+  partner_order_id: string;
   partner_user_id: string;
   amount: ColumnType<string | number | bigint, string | bigint, string | bigint>;
   pc_url: string;
@@ -37,6 +38,7 @@ export const kakaoPayMigrations: Record<string, Migration> = {
         .addColumn("payment_reference", "text", (c) => c.primaryKey())
         .addColumn("tenant", "text", (c) => c.notNull())
         .addColumn("tid", "text", (c) => c.notNull().unique())
+        .addColumn("partner_order_id", "text", (c) => c.notNull())
         .addColumn("partner_user_id", "text", (c) => c.notNull())
         .addColumn("amount", "bigint", (c) => c.notNull().check(sql`amount > 0`))
         .addColumn("pc_url", "text", (c) => c.notNull())
@@ -54,6 +56,7 @@ export interface KakaoPayCheckout {
   paymentReference: string;
   tenant: string;
   tid: string;
+  partnerOrderId: string;
   partnerUserId: string;
   amountMinor: bigint;
   pcUrl: string;
@@ -76,6 +79,7 @@ export class KakaoPayCheckouts {
         payment_reference: row.paymentReference,
         tenant: row.tenant,
         tid: row.tid,
+        partner_order_id: row.partnerOrderId,
         partner_user_id: row.partnerUserId,
         amount: row.amountMinor,
         pc_url: row.pcUrl,
@@ -97,6 +101,7 @@ export class KakaoPayCheckouts {
       paymentReference: row.payment_reference,
       tenant: row.tenant,
       tid: row.tid,
+      partnerOrderId: row.partner_order_id,
       partnerUserId: row.partner_user_id,
       amountMinor: BigInt(row.amount),
       pcUrl: row.pc_url,
