@@ -5,8 +5,6 @@ import {
   approveToPgPayment,
   cancelAmounts,
   cancelToRefundOutcome,
-  classifyKakaoPayError,
-  classifyNetworkFailure,
   findRefundInOrder,
   isTidExpired,
   kakaoTime,
@@ -163,47 +161,6 @@ describe("KakaoPay transformers: refunds", () => {
     assert.equal(findRefundInOrder(history, "ref_1", money(5000n, "KRW")).status, "FAILED");
     assert.deepEqual(findRefundInOrder(order({ payment_action_details: null }), "ref_1", money(1n, "KRW")), { status: "NOT_FOUND" });
     assert.throws(() => refundPayload("x".repeat(201)));
-  });
-});
-
-describe("KakaoPay transformers: errors", () => {
-  const err = (code: number, message = "m", extras?: object) => ({ error_code: code, error_message: message, ...(extras ? { extras } : {}) });
-
-  it("keeps KakaoPay's code, message and the payment method's result on every failure", () => {
-    const f = classifyKakaoPayError("approve", 400, err(-780, "approval failure!", { method_result_code: "USER_LOCKED", method_result_message: "진행중인 거래가 있습니다." }));
-    assert.deepEqual(f, { errorClass: "declined", code: "-780", message: "approval failure!", httpStatus: 400, methodResultCode: "USER_LOCKED", methodResultMessage: "진행중인 거래가 있습니다." });
-  });
-
-  it("classifies by HTTP status first, then by code", () => {
-    const cls = (op: "ready" | "approve" | "order" | "cancel", status: number, body: unknown) => classifyKakaoPayError(op, status, body).errorClass;
-    assert.equal(cls("order", 401, err(-401)), "fatal", "a wrong SECRET_KEY is configuration");
-    assert.equal(cls("ready", 401, "<html>"), "fatal");
-    assert.equal(cls("approve", 500, err(-1)), "indeterminate", "a 5xx on approve may follow the effect");
-    assert.equal(cls("cancel", 503, undefined), "indeterminate");
-    assert.equal(cls("order", 500, err(-1)), "retryable");
-    assert.equal(cls("ready", 503, undefined), "retryable");
-    assert.equal(cls("ready", 429, undefined), "retryable");
-    assert.equal(cls("approve", 400, err(-701)), "declined");
-    assert.equal(cls("approve", 400, err(-723)), "declined", "expired tid");
-    assert.equal(cls("approve", 400, err(-708)), "declined", "wrong pg_token");
-    assert.equal(cls("approve", 400, err(-702)), "indeterminate", "already approved: perhaps by PGB's own lost call");
-    assert.equal(cls("cancel", 400, err(-702)), "indeterminate");
-    assert.equal(cls("cancel", 400, err(-706)), "indeterminate", "available amount disagrees: an earlier cancel may have landed");
-    assert.equal(cls("cancel", 400, err(-704)), "declined");
-    assert.equal(cls("order", 400, err(-721)), "fatal", "a tid PGB stored that KakaoPay does not know is a bug");
-    assert.equal(cls("ready", 400, err(-2)), "fatal");
-    assert.equal(cls("ready", 404, "Not Found"), "fatal", "not KakaoPay's body: wrong base URL");
-  });
-
-  it("a call without an answer is indeterminate when it moves money, unless it never connected", () => {
-    const timeout = Object.assign(new Error("t"), { name: "TimeoutError" });
-    const reset = Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNRESET" } });
-    const refused = Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED" } });
-    assert.deepEqual([classifyNetworkFailure("approve", timeout).errorClass, classifyNetworkFailure("approve", timeout).code], ["indeterminate", "TIMEOUT"]);
-    assert.equal(classifyNetworkFailure("cancel", reset).errorClass, "indeterminate");
-    assert.equal(classifyNetworkFailure("cancel", refused).errorClass, "retryable");
-    assert.equal(classifyNetworkFailure("order", reset).errorClass, "retryable");
-    assert.equal(classifyNetworkFailure("ready", timeout).errorClass, "retryable");
   });
 });
 

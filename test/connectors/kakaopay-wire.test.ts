@@ -8,7 +8,6 @@ import { money } from "../../src/core/money.ts";
 import {
   cancelAmounts,
   cancelToRefundOutcome,
-  classifyKakaoPayError,
   findRefundInOrder,
   orderToPgPayment,
   partnerOrderId,
@@ -23,6 +22,7 @@ import {
   KakaoPayOrderResponseSchema,
   KakaoPayReadyResponseSchema,
 } from "../../src/connectors/kakaopay/wire.ts";
+import { classifyKakaoPayAnswer } from "../../src/connectors/kakaopay/client.ts";
 import { KakaoPaySimulator, TID_LIFETIME_MS } from "../simulators/kakaopay/simulator.ts";
 
 const SECRET = "DEVwirecheck0123";
@@ -76,7 +76,7 @@ describe("KakaoPay wire schemas against the simulator", () => {
     assert.deepEqual(findRefundInOrder(order, "ref_W2", money(2000n, "KRW")), { status: "NOT_FOUND" });
 
     const resent = await call("cancel", { cid: ids.cid, tid: ready.tid, ...cancelAmounts(money(2000n, "KRW"), amount), payload: "ref_W1" });
-    assert.equal(classifyKakaoPayError("cancel", resent.status, resent.body).errorClass, "indeterminate", "a resend with the old balance is refused, and PGB must look it up");
+    assert.equal(classifyKakaoPayAnswer("cancel", resent.status, resent.body).errorClass, "indeterminate", "a resend with the old balance is refused, and PGB must look it up");
   });
 
   it("classifies the simulator's errors as the connector must act on them", async () => {
@@ -85,17 +85,18 @@ describe("KakaoPay wire schemas against the simulator", () => {
       (await call("ready", { ...ids, item_name: "x", ...readyAmounts(money(5000n, "KRW")), approval_url: "https://a/ok", cancel_url: "https://a/c", fail_url: "https://a/f" })).body,
     );
     const early = await call("approve", { ...ids, tid: ready.tid, pg_token: "nope" });
-    assert.equal(classifyKakaoPayError("approve", early.status, early.body).errorClass, "declined");
+    assert.equal(classifyKakaoPayAnswer("approve", early.status, early.body).errorClass, "declined");
 
     const token = sim.authorize(ready.tid);
     sim.declineNextApproval();
     const declined = await call("approve", { ...ids, tid: ready.tid, pg_token: token });
-    const failure = classifyKakaoPayError("approve", declined.status, declined.body);
-    assert.deepEqual([failure.errorClass, failure.code, failure.methodResultCode], ["declined", "-780", "USER_LOCKED"]);
+    const failure = classifyKakaoPayAnswer("approve", declined.status, declined.body);
+    assert.deepEqual([failure.errorClass, failure.pgCode], ["declined", "-780"]);
+    assert.match(failure.pgMessage ?? "", /USER_LOCKED/, "the payment method's own result is kept");
 
     sim.failNext(1, 500, { path: "order" });
     const busy = await call("order", { cid: ids.cid, tid: ready.tid });
-    assert.equal(classifyKakaoPayError("order", busy.status, busy.body).errorClass, "retryable");
+    assert.equal(classifyKakaoPayAnswer("order", busy.status, busy.body).errorClass, "retryable");
 
     const other = KakaoPayReadyResponseSchema.parse(
       (await call("ready", { ...ids, item_name: "x", ...readyAmounts(money(5000n, "KRW")), approval_url: "https://a/ok", cancel_url: "https://a/c", fail_url: "https://a/f" })).body,
@@ -103,11 +104,11 @@ describe("KakaoPay wire schemas against the simulator", () => {
     const otherToken = sim.authorize(other.tid);
     clock += TID_LIFETIME_MS;
     const expired = await call("approve", { ...ids, tid: other.tid, pg_token: otherToken });
-    assert.equal(classifyKakaoPayError("approve", expired.status, expired.body).errorClass, "declined");
+    assert.equal(classifyKakaoPayAnswer("approve", expired.status, expired.body).errorClass, "declined");
     const order = KakaoPayOrderResponseSchema.parse((await call("order", { cid: ids.cid, tid: other.tid })).body);
     assert.equal(orderToPgPayment(order, "pay_W2", new Date(clock)).status, "FAILED");
 
     const unauthorized = await fetch(`${sim.url}/online/v1/payment/order`, { method: "POST", headers: { authorization: "SECRET_KEY wrong", "content-type": "application/json" }, body: "{}" });
-    assert.equal(classifyKakaoPayError("order", unauthorized.status, await unauthorized.json()).errorClass, "fatal");
+    assert.equal(classifyKakaoPayAnswer("order", unauthorized.status, await unauthorized.json()).errorClass, "fatal");
   });
 });

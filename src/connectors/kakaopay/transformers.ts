@@ -5,9 +5,8 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { assertUnreachable } from "../../core/errors.ts";
 import { MAX_MINOR_UNITS, money, type Money } from "../../core/money.ts";
-import type { ConnectorErrorClass, PgPayment, PgPaymentStatus, RefundLookup, RefundOutcome } from "../../core/ports/connector.ts";
+import type { PgPayment, PgPaymentStatus, RefundLookup, RefundOutcome } from "../../core/ports/connector.ts";
 import {
-  KakaoPayErrorSchema,
   type KakaoPayApproveResponse,
   type KakaoPayCancelResponse,
   type KakaoPayOrderResponse,
@@ -161,90 +160,6 @@ export function findRefundInOrder(order: KakaoPayOrderResponse, refundPayload: s
 export function refundPayload(refundId: string): string {
   if (refundId.length === 0 || refundId.length > 200) throw new Error("refund id does not fit KakaoPay's 200-character payload");
   return refundId;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-export type KakaoPayOperation = "ready" | "approve" | "order" | "cancel";
-
-export interface KakaoPayFailure {
-  errorClass: ConnectorErrorClass;
-  /** KakaoPay's error_code as text ("-780"), or HTTP_<status> when the body is not KakaoPay's. */
-  code: string;
-  message: string;
-  httpStatus: number;
-  /** The payment method's own result (card issuer, KakaoPay money), when KakaoPay passes it on. */
-  methodResultCode?: string;
-  methodResultMessage?: string;
-}
-
-/** Refusals of a request that took no effect and will not succeed if repeated as is. */
-const DECLINE_CODES = new Set([
-  -780, // approval failure: the payment method refused
-  -701, // the buyer has not finished (or quit / failed) in KakaoTalk
-  -723, // the tid's 15 minutes are over
-  -708, // pg_token does not match the tid
-  -704, // not cancellable in its state
-  -797, // single-payment limit exceeded
-]);
-
-/**
- * -702 on approve says the tid is already approved, and on cancel that it is already cancelled:
- * possibly by PGB's own earlier call whose answer was lost. Only a lookup can tell.
- */
-const ALREADY_DONE = -702;
-/**
- * -706 on cancel: above the cancellable amount, or cancel_available_amount disagrees. PGB never
- * asks for more than its own balance, so either an earlier cancel of PGB's took effect (its answer
- * lost) or someone cancelled at KakaoPay directly: a lookup must settle which.
- */
-const CANCEL_AMOUNT_DISAGREES = -706;
-
-/**
- * A KakaoPay HTTP error → the failure class the core acts on. HTTP status decides first (KakaoPay's
- * numeric codes are not all documented with certainty); codes refine 400s.
- */
-export function classifyKakaoPayError(operation: KakaoPayOperation, httpStatus: number, body: unknown): KakaoPayFailure {
-  const parsed = KakaoPayErrorSchema.safeParse(body);
-  const moves = operation === "approve" || operation === "cancel";
-  const base = parsed.success
-    ? {
-        code: String(parsed.data.error_code),
-        message: parsed.data.error_message,
-        httpStatus,
-        ...(parsed.data.extras?.method_result_code ? { methodResultCode: parsed.data.extras.method_result_code } : {}),
-        ...(parsed.data.extras?.method_result_message ? { methodResultMessage: parsed.data.extras.method_result_message } : {}),
-      }
-    : { code: `HTTP_${httpStatus}`, message: `KakaoPay answered HTTP ${httpStatus}`, httpStatus };
-
-  if (httpStatus === 401 || httpStatus === 403) return { ...base, errorClass: "fatal" };
-  if (httpStatus === 429) return { ...base, errorClass: "retryable" };
-  // A 5xx on a money-moving call may have been answered after the effect (the simulator does it).
-  if (httpStatus >= 500) return { ...base, errorClass: moves ? "indeterminate" : "retryable" };
-  // A 4xx that is not KakaoPay's error body is not KakaoPay talking (a wrong base URL, a proxy).
-  if (!parsed.success) return { ...base, errorClass: "fatal" };
-  const code = parsed.data.error_code;
-  if (code === ALREADY_DONE) return { ...base, errorClass: moves ? "indeterminate" : "declined" };
-  if (code === CANCEL_AMOUNT_DISAGREES) return { ...base, errorClass: operation === "cancel" ? "indeterminate" : "declined" };
-  if (DECLINE_CODES.has(code)) return { ...base, errorClass: "declined" };
-  // -721 (no such tid for this cid), -2 (bad parameter), -401 and the rest: PGB sent something wrong.
-  return { ...base, errorClass: "fatal" };
-}
-
-/** A call that got no HTTP answer: refused connections never arrived; anything else may have. */
-export function classifyNetworkFailure(operation: KakaoPayOperation, error: unknown): KakaoPayFailure {
-  const name = (error as { name?: string } | null)?.name;
-  const causeCode = (error as { cause?: { code?: string } } | null)?.cause?.code ?? "";
-  const moves = operation === "approve" || operation === "cancel";
-  const notSent = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"].includes(causeCode);
-  const timedOut = name === "TimeoutError" || name === "AbortError";
-  return {
-    errorClass: moves && !notSent ? "indeterminate" : "retryable",
-    code: timedOut ? "TIMEOUT" : causeCode || "NETWORK",
-    message: `KakaoPay ${operation}: ${timedOut ? "no answer in time" : causeCode || "network error"}`,
-    httpStatus: 0,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,7 +66,9 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
   }
 
   const paymentId = newId("pay");
-  const expiresAt = new Date(now.getTime() + deps.config.checkoutTtlMinutes * 60_000);
+  // A PG whose checkouts die sooner than PGB's TTL (KakaoPay's 15-minute tid) shortens it.
+  const ttlMinutes = Math.min(deps.config.checkoutTtlMinutes, deps.capabilitiesOf(pg)?.maxCheckoutMinutes ?? Infinity);
+  const expiresAt = new Date(now.getTime() + ttlMinutes * 60_000);
   let created;
   try {
     created = await connector.createCheckout({

@@ -77,7 +77,8 @@ export function checkoutInputFor(driver: ConformanceDriver, overrides: Partial<C
     orderId: Math.floor(Math.random() * 1e9),
     joinerId: 7,
     amount: driver.amount,
-    payType: "CARD",
+    // A card where the PG takes one, else the first PayType it takes (a wallet-only PG).
+    payType: driver.capabilities.payTypes.includes("CARD") ? "CARD" : driver.capabilities.payTypes[0]!,
     nationCode: driver.nationCode,
     description: "Conformance order",
     returnUrl: `http://127.0.0.1:9/PGBReturn/${driver.pg.toLowerCase()}/return/${paymentId}`,

@@ -7,9 +7,10 @@ import { migrate, type DatabaseHandle } from "../../../src/storage/database.ts";
 import { testConnector } from "../../../src/connectors/test-pg/index.ts";
 import { tossConnector } from "../../../src/connectors/toss/index.ts";
 import { paypalConnector } from "../../../src/connectors/paypal/index.ts";
+import { kakaoPayConnector } from "../../../src/connectors/kakaopay/index.ts";
 import { backends, openTestDatabase } from "../../support/backends.ts";
 import { battery, type ConformanceDriver } from "./battery.ts";
-import { DECLARED, paypalDriver, stripeDriver, testPgDriver, tossDriver, WebhookReceiver } from "./drivers.ts";
+import { DECLARED, kakaoPayDriver, paypalDriver, stripeDriver, testPgDriver, tossDriver, WebhookReceiver } from "./drivers.ts";
 
 for (const backend of backends()) {
   describe(`connector conformance on ${backend}`, () => {
@@ -19,12 +20,13 @@ for (const backend of backends()) {
 
     before(async () => {
       db = await openTestDatabase(backend);
-      await migrate(db.db, { ...testConnector.migrations, ...tossConnector.migrations, ...paypalConnector.migrations });
+      await migrate(db.db, { ...testConnector.migrations, ...tossConnector.migrations, ...paypalConnector.migrations, ...kakaoPayConnector.migrations });
       receiver = await WebhookReceiver.start();
       drivers.set("TEST", await testPgDriver(db, receiver));
       drivers.set("STRIPE", await stripeDriver(receiver));
       drivers.set("TOSS", await tossDriver(db, receiver));
       drivers.set("PAYPAL", await paypalDriver(db, receiver));
+      drivers.set("KAKAOPAY", await kakaoPayDriver(db));
     });
 
     after(async () => {

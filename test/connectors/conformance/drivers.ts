@@ -18,10 +18,13 @@ import { tossConnector } from "../../../src/connectors/toss/index.ts";
 import { paypalConnector } from "../../../src/connectors/paypal/index.ts";
 import { PAYPAL_CAPABILITIES } from "../../../src/connectors/paypal/capabilities.ts";
 import { PayPalSimulator } from "../../simulators/paypal/simulator.ts";
+import { kakaoPayConnector } from "../../../src/connectors/kakaopay/index.ts";
+import { KAKAOPAY_CAPABILITIES } from "../../../src/connectors/kakaopay/capabilities.ts";
 import { TOSS_CAPABILITIES } from "../../../src/connectors/toss/capabilities.ts";
 import type { DatabaseHandle } from "../../../src/storage/database.ts";
 import { StripeSimulator } from "../../simulators/stripe/simulator.ts";
 import { TossSimulator } from "../../simulators/toss/simulator.ts";
+import { KakaoPaySimulator } from "../../simulators/kakaopay/simulator.ts";
 import { freePort } from "../../support/scratch.ts";
 import type { ConformanceDriver, Declared } from "./battery.ts";
 
@@ -44,6 +47,11 @@ export const DECLARED = {
       "refund that fails after success":
         "PayPal documents no refund failing after COMPLETED (a refund fails only from PENDING, which PGB waits on); its order lists refunds, so dispute reversals and dashboard refunds are still found",
     },
+  },
+  KAKAOPAY: {
+    pg: "KAKAOPAY",
+    capabilities: KAKAOPAY_CAPABILITIES,
+    notApplicable: { "refund that fails after success": "KakaoPay cancels synchronously: a cancel in its history has happened and does not fail afterwards" },
   },
 } as const satisfies Record<string, Declared>;
 /** An address nobody listens on (a port just freed: fetch refuses some well-known ports outright). */
@@ -279,4 +287,41 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
     throttleNext: () => sim.failNext(429, "POST /v2/payments/captures/"),
     close: () => sim.close(),
   };
+}
+export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDriver & { close(): Promise<void> }> {
+  const secretKey = "DEVconformance0123456789";
+  const sim = await KakaoPaySimulator.start({ secretKey });
+  const down = await unreachable();
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const make = (overrides: Record<string, unknown> = {}): Connector =>
+    kakaoPayConnector.create(kakaoPayConnector.settingsSchema.parse({ secretKey, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
+  const cancelsOf = (tid: string): number => sim.payment(tid)?.actions.filter((action) => action.type === "CANCEL").length ?? -1;
+  return {
+    ...DECLARED.KAKAOPAY,
+    amount: { minor: 15000n, currency: "KRW" },
+    unitAmount: 15000,
+    nationCode: "KR",
+    connector: (options) => (options?.impatient ? make({ timeoutMs: 500 }) : make()),
+    unreachableConnector: () => make({ apiBase: down }),
+    amountAtPg: async (created) => sim.payment(created.pgTransactionId)?.amount.total ?? -1,
+    // KakaoPay cannot be asked for a payment by PGB's reference: count the tids whose partner_order_id names it.
+    checkoutsAtPg: async (input) => countReadies(sim, input.paymentId),
+    async pay(connector, input, created) {
+      // The buyer approves in KakaoTalk; KakaoPay sends the browser to PGB's approval URL with a pg_token.
+      const pgToken = sim.authorize(created.pgTransactionId);
+      const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { pg_token: pgToken } });
+      if (result.status !== "PAID") throw new Error(`KakaoPay did not take the payment: ${result.status}`);
+      return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
+    },
+    genuineWebhook: () => Promise.reject(new Error("KakaoPay sends no webhooks")),
+    refundsAtPg: async (paid) => cancelsOf(paid.created.pgTransactionId),
+    delayNextAnswer: (ms) => sim.delayNext(ms, { path: "/cancel" }),
+    throttleNext: () => sim.throttleNext(1, { path: "/cancel" }),
+    close: () => sim.close(),
+  };
+}
+
+/** The readies whose partner_order_id is PGB's payment id and its keyed tag. */
+function countReadies(sim: KakaoPaySimulator, paymentId: string): number {
+  return sim.paymentsWhere((payment) => payment.partnerOrderId.startsWith(`${paymentId}.`)).length;
 }

@@ -43,6 +43,11 @@ export const ERRORS = {
   /** cancel_amount above what is left, or cancel_available_amount not what KakaoPay has. */
   cancelAmountExceeded: { status: 400, code: -706, message: "cancel amount exceeds cancel available amount" },
   cancelAvailableMismatch: { status: 400, code: -706, message: "cancel_available_amount does not match" },
+  /**
+   * Throttled. KakaoPay's payment reference documents no throttling answer; this is Kakao's common
+   * "request quota exceeded" code (-10) on HTTP 429, an assumption kept here to be corrected in one place.
+   */
+  throttled: { status: 429, code: -10, message: "exceeded the allowed request quota" },
   /** KakaoPay itself failed. */
   internal: { status: 500, code: -1, message: "internal server error" },
   unavailable: { status: 503, code: -1, message: "service unavailable" },

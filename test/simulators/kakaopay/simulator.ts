@@ -10,7 +10,7 @@
  * by the simulator instead of caught.
  *
  * Controls: authorize() skips the page; declineNextApproval makes the payment method refuse;
- * failNext answers 5xx (before or after the call took effect); dropNext takes effect and then
+ * failNext answers 5xx (before or after the call took effect); throttleNext answers 429; dropNext takes effect and then
  * cuts the connection (the answer is lost); delayNext answers late. The clock is injectable.
  */
 import { randomBytes } from "node:crypto";
@@ -154,6 +154,11 @@ export class KakaoPaySimulator {
     return this.#payments.get(tidOrPartnerOrderId) ?? [...this.#payments.values()].find((p) => p.partnerOrderId === tidOrPartnerOrderId);
   }
 
+  /** Every payment the simulator holds that `predicate` picks. */
+  paymentsWhere(predicate: (payment: SimPayment) => boolean): SimPayment[] {
+    return [...this.#payments.values()].filter(predicate);
+  }
+
   /** The buyer approved in KakaoTalk without a browser; answers the pg_token the redirect carries. */
   authorize(tid: string, method: "CARD" | "MONEY" = "MONEY"): string {
     const payment = this.#payments.get(tid);
@@ -170,6 +175,11 @@ export class KakaoPaySimulator {
   /** The next `n` calls (to a path containing `path`) answer `status`; with afterEffect they took effect first. */
   failNext(n: number, status: 500 | 502 | 503 | 504, options: { path?: string; afterEffect?: boolean } = {}): void {
     this.#faults.push({ kind: "fail", remaining: n, status, path: options.path, afterEffect: options.afterEffect ?? false });
+  }
+
+  /** The next `n` calls (to a path containing `path`) are throttled (429) without taking effect. */
+  throttleNext(n: number, options: { path?: string } = {}): void {
+    this.#faults.push({ kind: "fail", remaining: n, status: 429, path: options.path, afterEffect: false });
   }
 
   /** The next call takes effect (or not) and the connection is then cut: the caller gets no answer. */
@@ -211,7 +221,7 @@ export class KakaoPaySimulator {
         return;
       }
       record(fault.status!);
-      send(res, fault.status!, errorBody(fault.status === 503 ? ERRORS.unavailable : ERRORS.internal));
+      send(res, fault.status!, errorBody(faultError(fault.status!)));
       return;
     }
     const body = (req.headers["content-type"] ?? "").startsWith("application/json") ? parseObject(raw) : undefined;
@@ -223,7 +233,7 @@ export class KakaoPaySimulator {
     }
     if (fault?.kind === "fail") {
       record(fault.status!);
-      send(res, fault.status!, errorBody(fault.status === 503 ? ERRORS.unavailable : ERRORS.internal));
+      send(res, fault.status!, errorBody(faultError(fault.status!)));
       return;
     }
     record(reply.status);
@@ -541,6 +551,10 @@ export class KakaoPaySimulator {
         html(res, 400, messagePage("잘못된 요청입니다", "BAD_DECISION"));
     }
   }
+}
+
+function faultError(status: number): SimError {
+  return status === 429 ? ERRORS.throttled : status === 503 ? ERRORS.unavailable : ERRORS.internal;
 }
 
 function fail(error: SimError, detail?: string): Reply {
