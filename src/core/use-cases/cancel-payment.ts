@@ -22,7 +22,6 @@ import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { sendRefund, type RefundSent } from "./send-refund.ts";
 import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
-import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
 import { EXTERNAL_REFUND_FINGERPRINT, captureOf, findMovement, insertRefund, movementsOf, transitionRefund } from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
