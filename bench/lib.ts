@@ -1,5 +1,6 @@
 /** Process, database and load helpers for the benchmark. Loopback only; every loop is bounded. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { freePort, scratchDatabase, type ScratchDatabase } from "../test/support/scratch.ts";
@@ -11,6 +12,11 @@ export interface Server {
   process: ChildProcess;
   /** Milliseconds from spawn to the first successful readiness probe. */
   startupMs: number;
+  /**
+   * CPU milliseconds (user + system) the process had used when it was found ready (Linux; undefined
+   * elsewhere). Much steadier than the wall-clock figure on a shared, busy machine.
+   */
+  startupCpuMs: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -35,6 +41,7 @@ export async function startServer(script: string, env: Record<string, string>, r
     await sleep(readyPath === null ? 20 : 25);
   }
   const startupMs = performance.now() - started;
+  const startupCpuMs = cpuMsOf(child.pid);
   if (Date.now() >= deadline) throw new Error(`${script} not ready after 60 s: ${output.slice(-2000)}`);
   // A server that picks its own port announces it as "ready <url>".
   const announced = /ready (http:\/\/\S+)/.exec(output)?.[1];
@@ -42,6 +49,7 @@ export async function startServer(script: string, env: Record<string, string>, r
     url: announced ?? url,
     process: child,
     startupMs,
+    startupCpuMs,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -50,6 +58,18 @@ export async function startServer(script: string, env: Record<string, string>, r
       if (child.exitCode === null) child.kill("SIGKILL");
     },
   };
+}
+
+/** utime + stime of a process from /proc/<pid>/stat, in milliseconds (clock ticks are 1/100 s on Linux). */
+function cpuMsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // After "pid (comm) ", utime and stime are fields 12 and 13 (counting from 0 at the state field).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 async function probe(url: string): Promise<boolean> {

@@ -4,7 +4,8 @@
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "./config/config.ts";
 import { buildApp, createLogger } from "./app.ts";
-import { openDatabase } from "./storage/database.ts";
+import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
+import { allMigrations, openDatabase } from "./storage/database.ts";
 import { startWorkers } from "./workers/index.ts";
 
 const startedAt = performance.now();
@@ -21,8 +22,17 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // A built PGB (dist/) has a migrated database template beside it: a new data folder starts as a copy.
+  const template = { dir: fileURLToPath(new URL("./pglite-template", import.meta.url)), migrations: allMigrations(Object.assign({}, ...CONNECTOR_FACTORIES.map((f) => f.migrations ?? {}))) };
   const database = await openDatabase(
-    config.databaseUrl ? { kind: "postgres", url: config.databaseUrl.reveal() } : { kind: "pglite", dataDir: config.dataDir, template: fileURLToPath(new URL("./pglite-template.tar.gz", import.meta.url)) },
+    config.databaseUrl
+      ? { kind: "postgres", url: config.databaseUrl.reveal() }
+      : {
+          kind: "pglite",
+          dataDir: config.dataDir,
+          template,
+          onTemplateSkipped: (problem) => (problem.kind === "stale" ? logger.warn(problem.reason) : logger.debug(problem.reason)),
+        },
   );
   let pgb;
   try {

@@ -5,7 +5,7 @@
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { ConfigError, loadConfig, type Config } from "../config/config.ts";
-import { migrate, openDatabase, type DatabaseHandle } from "../storage/database.ts";
+import { allMigrations, migrate, openDatabase, type DatabaseHandle } from "../storage/database.ts";
 import { CONNECTOR_FACTORIES } from "../connectors/registry.ts";
 
 /** 0 done; 1 the thing asked about is missing or failed; 2 bad usage or configuration. */
@@ -46,7 +46,14 @@ export async function databaseFor(config: Config, options: { migrate: boolean } 
   const database = await openDatabase(
     config.databaseUrl
       ? { kind: "postgres", url: config.databaseUrl.reveal(), poolSize: 2 }
-      : { kind: "pglite", dataDir: config.dataDir, template: fileURLToPath(new URL("../pglite-template.tar.gz", import.meta.url)) },
+      : {
+          kind: "pglite",
+          dataDir: config.dataDir,
+          template: { dir: fileURLToPath(new URL("../pglite-template", import.meta.url)), migrations: allMigrations(connectorMigrations()) },
+          onTemplateSkipped: (problem) => {
+            if (problem.kind === "stale") process.stderr.write(`warning: ${problem.reason}\n`);
+          },
+        },
   );
   if (options.migrate) await migrate(database.db, connectorMigrations());
   return database;

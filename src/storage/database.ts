@@ -2,12 +2,13 @@
  * Opens PGB's database: PostgreSQL when DATABASE_URL is set, otherwise PGlite (PostgreSQL compiled
  * to WASM) in a data folder. Both speak the same SQL, so one set of migrations serves both.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
-import { Kysely, Migrator, PostgresDialect, type Migration } from "kysely";
-import pg from "pg";
+import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
+import type pg from "pg";
 import type { Database } from "./schema.ts";
+import { seedDataDir, templateProblem, type PgliteTemplate, type TemplateProblem } from "./pglite-template.ts";
 import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
 import * as retention0004 from "./migrations/0004-webhook-retention.ts";
@@ -30,15 +31,18 @@ export interface DatabaseHandle {
 export type DatabaseTarget = { kind: "postgres"; url: string; poolSize?: number } | {
       kind: "pglite";
       dataDir?: string;
-      /** A `dumpDataDir` tarball (made by `npm run build`) to start a new data folder from instead of initdb. */
-      template?: string;
+      /** A migrated data folder (made by `npm run build`) a new data folder starts as a copy of, instead of initdb. */
+      template?: PgliteTemplate;
+      /** Told why a template was not used (absent, or stale). */
+      onTemplateSkipped?: (problem: TemplateProblem) => void;
     };
-
-// BIGINT stays exact: node-postgres returns it as a string and the repositories make a bigint of it.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
 
 export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
   if (target.kind === "postgres") {
+    // Loaded only here: an embedded start does without the driver's module loading.
+    const { default: pg } = await import("pg");
+    // BIGINT stays exact: node-postgres returns it as a string and the repositories make a bigint of it.
+    pg.types.setTypeParser(pg.types.builtins.INT8, (value) => value);
     const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize ?? 10 });
     // An idle connection dropped by the server (restart, failover) must not crash PGB: the pool
     // replaces it on next use. Without this handler node-postgres rethrows it as uncaught.
@@ -52,19 +56,23 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     };
   }
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
-  const fresh = target.dataDir !== undefined && !existsSync(join(target.dataDir, "PG_VERSION"));
-  const template = fresh && target.template !== undefined && existsSync(target.template) ? new Blob([readFileSync(target.template)]) : undefined;
   // Loaded only here: a PostgreSQL process starts (and restarts) without PGlite's 0.3 s of module loading.
-  const [{ PGlite }, { PGliteDialect }] = await Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
-  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir, template ? { loadDataDir: template } : {});
+  const modules = Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
+  if (target.dataDir !== undefined && target.template !== undefined && !existsSync(join(target.dataDir, "PG_VERSION"))) {
+    const problem = templateProblem(target.template);
+    if (problem === undefined) seedDataDir(target.template, target.dataDir);
+    else target.onTemplateSkipped?.(problem);
+  }
+  const [{ PGlite }, { PGliteDialect }] = await modules;
+  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
   await pglite.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return { db, kind: "pglite", pglite, close: () => db.destroy() };
 }
 
 /** Core migrations plus any a connector brings (a fake PG's own records, say). */
-export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
-  const migrations: Record<string, Migration> = {
+export function allMigrations(extra: Record<string, Migration> = {}): Record<string, Migration> {
+  return {
     "0001-core": core0001,
     "0002-delivery": delivery0002,
     "0004-webhook-retention": retention0004,
@@ -73,6 +81,22 @@ export async function migrate(db: Db, extra: Record<string, Migration> = {}): Pr
     "0007-ship": ship0007,
     ...extra,
   };
+}
+
+/** Whether every migration is recorded as applied already (false when the table is not there yet). */
+async function allApplied(db: Db, names: string[]): Promise<boolean> {
+  const table = await sql<{ found: string | null }>`SELECT to_regclass('pgb_migrations')::text AS found`.execute(db);
+  if (table.rows[0]?.found == null) return false;
+  const applied = await sql<{ name: string }>`SELECT name FROM pgb_migrations`.execute(db);
+  const done = new Set(applied.rows.map((r) => r.name));
+  return names.every((name) => done.has(name));
+}
+
+export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
+  const migrations = allMigrations(extra);
+  // The usual start finds nothing to do: two small queries instead of the migrator's catalogue
+  // introspection and lock (a fifth of an embedded start). Anything missing goes through the migrator.
+  if (await allApplied(db, Object.keys(migrations))) return;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },

@@ -80,7 +80,7 @@ describe("production build", () => {
 
   it("builds dist/main.js and a database template", () => {
     assert.ok(existsSync("dist/main.js"));
-    assert.ok(existsSync("dist/pglite-template.tar.gz"));
+    assert.ok(existsSync("dist/pglite-template/PG_VERSION") && existsSync("dist/pglite-template.json"));
     assert.ok(!readdirSync("dist", { recursive: true }).some((f) => String(f).endsWith(".ts") && !String(f).endsWith(".d.ts")), "no TypeScript left to run");
   });
 

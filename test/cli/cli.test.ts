@@ -12,6 +12,8 @@ import type { CommanderError } from "commander";
 import { buildApp } from "../../src/app.ts";
 import { buildProgram } from "../../src/cli/program.ts";
 import { parseFileConfig } from "../../src/config/config.ts";
+import { refuseRoutesBeyondCapabilities } from "../../src/config/route-capabilities.ts";
+import { CONNECTOR_FACTORIES } from "../../src/connectors/registry.ts";
 import { openDatabase, type DatabaseHandle } from "../../src/storage/database.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
@@ -75,24 +77,55 @@ describe("pgb config check", () => {
     assert.equal(report.tenants.DEMO.offers[0].pg, "TEST");
   });
 
-  it("refuses routes that send a PG what it cannot sell, and a config that does not parse", () => {
-    const file = join(dir, "toss-everywhere.json");
+  it("refuses exactly the routes the server refuses to start with, and a config that does not parse", () => {
+    const file = join(dir, "toss-for-cards.json");
+    const toss = { secretKey: "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R", clientKey: "test_ck_D5GePWvyJnrK0W0k6q8gLzN97Eoq" };
+    // TOSS settles only in KRW: a route sending it cards from every nation stops the server.
+    const config = {
+      publicUrl: "https://pgb.example.com",
+      tenants: { SHOP: demoTenant({ routes: [{ nationCode: "*", payType: "CARD", pg: "TOSS" }, { nationCode: "*", payType: "*", pg: "TEST" }], pgs: { TEST: { webhookSecret: TEST_PG_SECRET }, TOSS: toss } }) },
+    };
+    writeFileSync(file, JSON.stringify(config));
+    const report = pgb(["--json", "config", "check", "--config", file], {});
+    assert.equal(report.status, 2, report.stderr);
+    const serverRefusal = (() => {
+      try {
+        refuseRoutesBeyondCapabilities(parseFileConfig(config, {}).tenants, (pg) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return undefined;
+    })();
+    assert.equal(serverRefusal, "config tenants.SHOP.routes[0] (*/CARD → TOSS): TOSS settles only in KRW, and nation * also reaches JPY");
+    assert.deepEqual(json(report).tenants.SHOP.problems, [serverRefusal]);
+    const text = pgb(["config", "check", "--config", file], {});
+    assert.equal(text.status, 2);
+    assert.match(text.stdout, /INVALID/);
+    assert.ok(text.stdout.includes(`problem: ${serverRefusal}`), text.stdout);
+
+    writeFileSync(file, JSON.stringify({ publicUrl: "not a url", tenants: {} }));
+    const bad = pgb(["config", "check", "--config", file], {});
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /config\.publicUrl/);
+  });
+
+  it("accepts routes the server starts with, and warns of the pay types a `*` route sends a PG that lacks them", () => {
+    const file = join(dir, "toss-in-korea.json");
     const toss = { secretKey: "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R", clientKey: "test_ck_D5GePWvyJnrK0W0k6q8gLzN97Eoq" };
     const config = {
       publicUrl: "https://pgb.example.com",
       tenants: { SHOP: demoTenant({ routes: [{ nationCode: "KR", payType: "*", pg: "TOSS" }, { nationCode: "*", payType: "*", pg: "TEST" }], pgs: { TEST: { webhookSecret: TEST_PG_SECRET }, TOSS: toss } }) },
     };
     writeFileSync(file, JSON.stringify(config));
+    assert.doesNotThrow(() => refuseRoutesBeyondCapabilities(parseFileConfig(config, {}).tenants, (pg) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities));
     const report = pgb(["--json", "config", "check", "--config", file], {});
-    assert.equal(report.status, 2, report.stderr);
-    assert.deepEqual(json(report).tenants.SHOP.problems, ["routes send KR/PAYPAL to TOSS, which has no PAYPAL"]);
-    const offers = json(report).tenants.SHOP.offers as Array<{ pg: string; nations: string[]; payTypes: string[] }>;
+    assert.equal(report.status, 0, report.stderr);
+    const shop = json(report).tenants.SHOP;
+    assert.deepEqual(shop.problems, []);
+    assert.deepEqual(shop.warnings, ["routes send KR/PAYPAL to TOSS: TOSS does not take PayType PAYPAL (it takes CARD, EASY_PAY, VIRTUAL_ACCOUNT, TRANSFER, MOBILE_PHONE)"]);
+    const offers = shop.offers as Array<{ pg: string; nations: string[]; payTypes: string[] }>;
     assert.deepEqual(offers.find((o) => o.pg === "TOSS"), { pg: "TOSS", payTypes: ["CARD", "VIRTUAL_ACCOUNT", "TRANSFER", "MOBILE_PHONE", "EASY_PAY"], nations: ["KR"] });
-
-    writeFileSync(file, JSON.stringify({ publicUrl: "not a url", tenants: {} }));
-    const bad = pgb(["config", "check", "--config", file], {});
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /config\.publicUrl/);
+    assert.match(pgb(["config", "check", "--config", file], {}).stdout, /valid[\s\S]*warning: routes send KR\/PAYPAL to TOSS/);
   });
 });
 
