@@ -91,7 +91,8 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Money
 /** Marks the refund UNKNOWN or FAILED after a failed call, only while it is still open (the reconciler may have settled it while the call hung). */
 async function recordUnsettled(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, status: "UNKNOWN" | "FAILED", error: ConnectorError, source: RefundSend["source"]): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const moved = await transitionRefund(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message }, OPEN_REFUND_STATUSES);
+    // An UNKNOWN row that fails to resolve again stays as it is: the table has no UNKNOWN → UNKNOWN move.
+    const moved = await transitionRefund(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message }, status === "UNKNOWN" ? "PENDING" : OPEN_REFUND_STATUSES);
     if (moved === undefined) return;
     await appendEvent(trx, {
       paymentId: payment.id,
