@@ -15,7 +15,7 @@ import { z } from "zod";
 import type { CoreDeps } from "../core/deps.ts";
 import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
 import type { PgbMetrics } from "../workers/metrics.ts";
-import { replayNotifications } from "../workers/notification-dispatcher.ts";
+import { replayNotifications } from "../storage/notification-repository.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
 import { ApiKeyIndex, requireTenantKey } from "./auth.ts";
 import { bindCaseInsensitive } from "./case-insensitive.ts";

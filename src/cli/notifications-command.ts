@@ -1,6 +1,6 @@
 /** `pgb notifications replay`: DEAD notifications back to PENDING, as POST /PGB/Notifications/Replay does. */
 import type { Command } from "commander";
-import { replayNotifications } from "../workers/notification-dispatcher.ts";
+import { replayNotifications } from "../storage/notification-repository.ts";
 import { CliError, configFor, databaseFor, EXIT, globalOptions, positiveInt, print } from "./context.ts";
 
 export function registerNotificationCommands(program: Command): void {

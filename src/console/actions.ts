@@ -12,7 +12,7 @@ import { acknowledgeAlert, findAlert } from "../storage/alert-repository.ts";
 import { dueNow } from "../storage/console-queries.ts";
 import { appendAudit, type AuditEntry, type ConsoleDb } from "../storage/operator-repository.ts";
 import { balanceOf, findPayment, type Payment } from "../storage/payment-repository.ts";
-import { replayNotifications } from "../workers/notification-dispatcher.ts";
+import { replayNotifications } from "../storage/notification-repository.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
 import { can, canSeeTenant, type Permission } from "./auth.ts";
 import { html } from "./html.ts";
