@@ -8,6 +8,8 @@ import { createLogger } from "./logging.ts";
 import { ConfigError, formatZodIssues, HttpConfigSchema, WorkersConfigSchema, type Config } from "./config/config.ts";
 import { refuseRoutesBeyondCapabilities } from "./config/route-capabilities.ts";
 import type { Connector } from "./core/ports/connector.ts";
+import type { Clock } from "./core/ports/clock.ts";
+import { systemClock } from "./core/system-clock.ts";
 import type { ConnectorDeps, ConnectorFactory } from "./connectors/factory.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
 import type { CoreDeps } from "./core/deps.ts";
@@ -33,7 +35,8 @@ export interface BuildAppOptions {
   database: DatabaseHandle;
   logger?: Logger;
   factories?: readonly ConnectorFactory[];
-  now?: () => Date;
+  /** The one clock every part of PGB reads the time from (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface PgbApp {
@@ -53,10 +56,11 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const factories = options.factories ?? CONNECTOR_FACTORIES;
   const logger = options.logger ?? createLogger("silent");
   const { config, database } = options;
+  const clock = options.clock ?? systemClock;
   await migrate(database.db, Object.assign({}, ...factories.map((f) => f.migrations ?? {})));
 
   const metrics = createMetrics(database.db);
-  const connectorDeps: ConnectorDeps = { db: database.db, logger, publicUrl: config.publicUrl, pgCallMetrics: metrics.pgCalls };
+  const connectorDeps: ConnectorDeps = { db: database.db, logger, publicUrl: config.publicUrl, pgCallMetrics: metrics.pgCalls, clock };
   const connectors = new Map<string, Connector>();
   const settingsByPg = new Map<string, Array<{ tenant: string; settings: unknown }>>();
   for (const [tenant, tenantConfig] of Object.entries(config.tenants)) {
@@ -82,7 +86,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     logger,
     connectorFor: (tenant, pg) => connectors.get(`${tenant}\u0000${pg}`),
     capabilitiesOf: (pg) => factories.find((f) => f.pg === pg)?.capabilities,
-    now: options.now ?? (() => new Date()),
+    clock,
   };
 
   const http = config.http ?? HttpConfigSchema.parse({});
@@ -106,7 +110,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
   await registerApiDocs(app, config.publicUrl);
-  drainOnClose(app, logger, () => lease.stop());
+  drainOnClose(app, logger, clock, () => lease.stop());
   answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
@@ -139,7 +143,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
  * client hung up mid-refund must still record what the PG did. (Fastify's close waits for open
  * connections, not for handlers whose connection is already gone.)
  */
-function drainOnClose(app: FastifyInstance, logger: Logger, afterDrain: () => Promise<void>): void {
+function drainOnClose(app: FastifyInstance, logger: Logger, clock: Clock, afterDrain: () => Promise<void>): void {
   let running = 0;
   let idle: (() => void) | undefined;
   const tracked = new WeakSet<object>();
@@ -160,11 +164,11 @@ function drainOnClose(app: FastifyInstance, logger: Logger, afterDrain: () => Pr
   // later stays open until its keep-alive time-out, and one whose client left mid-request may never
   // look idle: once no handler has run for a second, every connection left is closed.
   app.addHook("preClose", (done) => {
-    let quietSince = Date.now();
+    let quietSince = clock.nowMs();
     const reaper = setInterval(() => {
       app.server.closeIdleConnections();
-      if (running > 0) quietSince = Date.now();
-      else if (Date.now() - quietSince >= 1_000) app.server.closeAllConnections();
+      if (running > 0) quietSince = clock.nowMs();
+      else if (clock.nowMs() - quietSince >= 1_000) app.server.closeAllConnections();
     }, 100);
     reaper.unref();
     app.server.once("close", () => clearInterval(reaper));

@@ -33,7 +33,7 @@ export function registerDemoHost(app: FastifyInstance, deps: CoreDeps): void {
   void app.register(async (scope) => {
     await scope.register(formbody);
     scope.get("/demo", async (_request, reply) => {
-      const orderId = Math.floor(Date.now() / 1000) % 2_000_000_000;
+      const orderId = Math.floor(deps.clock.nowMs() / 1000) % 2_000_000_000;
       const list = received
         .slice(-10)
         .reverse()
@@ -100,7 +100,7 @@ export function registerDemoHost(app: FastifyInstance, deps: CoreDeps): void {
           // What does not verify is not PGB's: neither kept nor shown.
           return reply.code(401).send({ error: "signature verification failed" });
         }
-        received.push({ at: new Date().toISOString(), body: body.slice(0, 4000) });
+        received.push({ at: deps.clock.now().toISOString(), body: body.slice(0, 4000) });
         if (received.length > 20) received.shift();
         return reply.code(204).send();
       });

@@ -8,6 +8,7 @@ import { buildApp } from "../app.ts";
 import { createLogger } from "../logging.ts";
 import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
 import { CliError, configFor, databaseFor, globalOptions, positiveInt, print } from "./context.ts";
+import { systemClock } from "../core/system-clock.ts";
 
 export function registerPaymentCommands(program: Command): void {
   const payment = program.command("payment").description("payments");
@@ -21,7 +22,7 @@ export function registerPaymentCommands(program: Command): void {
       const config = configFor(options);
       const database = await databaseFor(config);
       try {
-        const deps = { db: database.db, config, logger: createLogger("silent"), connectorFor: () => undefined, capabilitiesOf: (pg: string) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities, now: () => new Date() };
+        const deps = { db: database.db, config, logger: createLogger("silent"), connectorFor: () => undefined, capabilitiesOf: (pg: string) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities, clock: systemClock };
         const view = await getOrderPayment(deps, dbType, orderId);
         if (!view.ok) throw new CliError(`${view.code}: ${view.message}`);
         print(options, view.value, () => renderPayment(view.value));

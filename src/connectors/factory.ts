@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import type { PgCapabilities } from "../core/ports/capabilities.ts";
 import type { Connector, WebhookInput } from "../core/ports/connector.ts";
+import type { Clock } from "../core/ports/clock.ts";
 import type { Db } from "../storage/database.ts";
 import type { PgCallMetrics } from "./kit/pg-http-client.ts";
 
@@ -18,6 +19,8 @@ export interface ConnectorDeps {
   publicUrl: string;
   /** Per-PG call metrics for the shared HTTP client (kit/pg-http-client.ts). */
   pgCallMetrics?: PgCallMetrics;
+  /** The one clock (core/ports/clock.ts): a connector and its fake PG read the time from it only. */
+  clock: Clock;
 }
 
 /** One PG: validates its per-tenant settings and builds a connector per tenant. */

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config, TenantConfig } from "../config/config.ts";
 import type { PgCapabilities } from "./ports/capabilities.ts";
+import type { Clock } from "./ports/clock.ts";
 import { ConnectorError, type Connector } from "./ports/connector.ts";
 import type { Db } from "../storage/database.ts";
 
@@ -13,7 +14,8 @@ export interface CoreDeps {
   connectorFor(tenant: string, pg: string): Connector | undefined;
   /** What a PG can do, as its connector declares it; undefined for a PG PGB does not know. */
   capabilitiesOf(pg: string): PgCapabilities | undefined;
-  now(): Date;
+  /** The one clock (core/ports/clock.ts): every read of the current time goes through it. */
+  clock: Clock;
   /** This process's lease token (src/workers/process-lease.ts), stamped on work it holds. */
   leaseToken?: string;
 }

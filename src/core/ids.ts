@@ -1,11 +1,39 @@
 import { randomBytes } from "node:crypto";
+import type { Clock } from "./ports/clock.ts";
 
 /**
  * Prefixed, sortable-enough random ids ("pay_…", "rf_…"): the prefix says what an id names when it
  * shows up in a log or a PG's dashboard; 16 random bytes make collisions a non-issue. Time-ordered
  * so that index inserts stay local.
  */
-export function newId(prefix: "pay" | "mm" | "msg" | "tp" | "tprf" | "evt"): string {
-  const time = Date.now().toString(36).padStart(9, "0");
+export function newId(prefix: "pay" | "mm" | "msg" | "tp" | "tprf" | "evt", clock: Clock): string {
+  const time = clock.nowMs().toString(36).padStart(9, "0");
   return `${prefix}_${time}${randomBytes(10).toString("hex")}`;
+}
+
+declare const brandTag: unique symbol;
+/** A string that names one kind of thing: a RefundId passed where a PaymentId is expected does not compile. */
+export type Branded<Brand extends string> = string & { readonly [brandTag]: Brand };
+
+/** PGB's payment (attempt) id, `payments.id`. */
+export type PaymentId = Branded<"PaymentId">;
+/** PGB's refund id, the `money_movements.id` of a refund row (also its idempotency key at the PG). */
+export type RefundId = Branded<"RefundId">;
+/** The PG's id of a payment's transaction (`payments.pg_transaction_id`). */
+export type PgTransactionId = Branded<"PgTransactionId">;
+
+/**
+ * The one cast: where an id enters PGB (a database row, the host's request, a PG's answer) it is
+ * branded here, and travels typed from then on.
+ */
+export function brand<Id extends PaymentId | RefundId | PgTransactionId>(value: string): Id {
+  return value as Id;
+}
+
+export function newPaymentId(clock: Clock): PaymentId {
+  return brand<PaymentId>(newId("pay", clock));
+}
+
+export function newRefundId(clock: Clock): RefundId {
+  return brand<RefundId>(newId("mm", clock));
 }

@@ -1,3 +1,5 @@
+import type { Clock } from "./ports/clock.ts";
+
 /**
  * At most one run per key per window. A call inside the window is not lost: it is coalesced into a
  * single trailing run at the window's end, so the last word of a genuine PG still gets its read.
@@ -8,11 +10,14 @@ export class ReadThrottle {
   readonly #last = new Map<string, number>();
   readonly #trailing = new Set<string>();
 
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly clock: Clock,
+  ) {}
 
   /** True: run now (the window starts). False: coalesced; `trailing` runs once when the window ends. */
   take(key: string, trailing: () => void): boolean {
-    const now = Date.now();
+    const now = this.clock.nowMs();
     const last = this.#last.get(key);
     if (last === undefined || now - last >= this.windowMs) {
       this.#last.set(key, now);

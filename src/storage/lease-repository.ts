@@ -67,7 +67,7 @@ export async function recordCheckoutClose(db: Executor, paymentId: string, lease
 
 /** The close failed here: any process's take-over worker retries it now. */
 export async function releaseCheckoutClose(db: Executor, paymentId: string, error: string): Promise<void> {
-  await db.updateTable("checkout_closes").set({ lease_token: null, last_error: error.slice(0, 500), next_attempt_at: new Date() }).where("payment_id", "=", paymentId).execute();
+  await db.updateTable("checkout_closes").set({ lease_token: null, last_error: error.slice(0, 500), next_attempt_at: sql<Date>`now()` }).where("payment_id", "=", paymentId).execute();
 }
 
 /** Due checkout closes nobody alive is working on, claimed for `token`. */

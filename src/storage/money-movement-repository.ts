@@ -6,18 +6,19 @@
  */
 import { sql, type Transaction } from "kysely";
 import { newId } from "../core/ids.ts";
+import type { Clock } from "../core/ports/clock.ts";
 import { refundGuardOf, type RefundStatus } from "../core/refund-state.ts";
 import type { Executor, Payment } from "./payment-repository.ts";
 import type { Database, MoneyMovementRow } from "./schema.ts";
 
 export async function insertRefund(
   trx: Transaction<Database>,
-  r: { id?: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string; leaseToken?: string | null },
+  r: { id: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string; leaseToken?: string | null },
 ): Promise<MoneyMovementRow> {
   return trx
     .insertInto("money_movements")
     .values({
-      id: r.id ?? newId("mm"),
+      id: r.id,
       payment_id: r.paymentId,
       kind: "REFUND",
       amount: r.amount.toString(),
@@ -33,11 +34,11 @@ export async function insertRefund(
     .executeTakeFirstOrThrow();
 }
 
-export async function insertCapture(trx: Transaction<Database>, payment: Payment, pgReference: string | null): Promise<void> {
+export async function insertCapture(trx: Transaction<Database>, clock: Clock, payment: Payment, pgReference: string | null): Promise<void> {
   await trx
     .insertInto("money_movements")
     .values({
-      id: newId("mm"),
+      id: newId("mm", clock),
       payment_id: payment.id,
       kind: "CAPTURE",
       amount: payment.amount.toString(),
@@ -52,9 +53,9 @@ export async function insertCapture(trx: Transaction<Database>, payment: Payment
  * Records money the PG captured on an attempt that is not the order's paid one. Answers false when
  * it was recorded before (webhook, browser return and reconciler may all learn it).
  */
-export async function insertLateCapture(trx: Transaction<Database>, payment: Payment, pgReference: string): Promise<boolean> {
+export async function insertLateCapture(trx: Transaction<Database>, clock: Clock, payment: Payment, pgReference: string): Promise<boolean> {
   if ((await captureOf(trx, payment.id)) !== undefined) return false;
-  await insertCapture(trx, payment, pgReference);
+  await insertCapture(trx, clock, payment, pgReference);
   return true;
 }
 
@@ -72,13 +73,14 @@ export const EXTERNAL_REFUND_FINGERPRINT = "external";
  */
 export async function insertExternalRefund(
   trx: Transaction<Database>,
+  clock: Clock,
   r: { paymentId: string; amount: bigint; balanceBefore: bigint; pgRefundId: string },
 ): Promise<MoneyMovementRow | undefined> {
   const after = r.balanceBefore - r.amount;
   return trx
     .insertInto("money_movements")
     .values({
-      id: newId("mm"),
+      id: newId("mm", clock),
       payment_id: r.paymentId,
       kind: "REFUND",
       amount: r.amount.toString(),

@@ -7,6 +7,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { newId } from "../core/ids.ts";
+import type { Clock } from "../core/ports/clock.ts";
 import {
   CAPTURED_STATUSES,
   notificationFor,
@@ -182,7 +183,7 @@ export interface TransitionInput<To extends PaymentStatus = PaymentStatus> {
  * The one place a payment changes state. Returns the payment after the change, or undefined when the
  * guard did not match (already changed by someone else). Must run inside a transaction.
  */
-export async function transition<To extends PaymentStatus>(trx: Transaction<Database>, input: TransitionInput<To>): Promise<Payment | undefined> {
+export async function transition<To extends PaymentStatus>(trx: Transaction<Database>, clock: Clock, input: TransitionInput<To>): Promise<Payment | undefined> {
   const from = guardOf(input.to, input.event, input.expected);
   // The sub-select locks the row and reports the state it had, so the history row records the real
   // "from" without a second read; the outer guard re-checks it after the lock.
@@ -201,7 +202,7 @@ export async function transition<To extends PaymentStatus>(trx: Transaction<Data
   await input.effects?.(trx, payment);
   await appendEvent(trx, { paymentId: payment.id, from: fromStatus, to: input.to, event: input.event, source: input.source, detail: input.detail ?? {} });
   if (input.notifyAs !== undefined) {
-    await enqueueMoneyNotification(trx, payment, input.notifyAs, input.balance ?? (await balanceOf(trx, payment)));
+    await enqueueMoneyNotification(trx, clock, payment, input.notifyAs, input.balance ?? (await balanceOf(trx, payment)));
     return payment;
   }
   const type = notificationFor(fromStatus, input.to);
@@ -209,7 +210,7 @@ export async function transition<To extends PaymentStatus>(trx: Transaction<Data
     const balance = input.balance ?? (await balanceOf(trx, payment));
     // `notificationFor` maps `to` to its type, so the fields for entering `to` are that type's.
     const fields = (input.notification ?? {}) as StateNotificationFields[typeof type];
-    await enqueueNotification(trx, stateNotification(type, payment, balance, fields, newId("msg"), new Date()));
+    await enqueueNotification(trx, stateNotification(type, payment, balance, fields, newId("msg", clock), clock.now()));
   }
   return payment;
 }
@@ -243,8 +244,8 @@ export function balanceFrom(movements: ReadonlyArray<Pick<MoneyMovementRow, "kin
  * Queues one of the money notifications (money-notifications.ts). With `balance`, the order's amounts
  * ride along; a late capture's notification leaves them out, since that attempt is not the order's.
  */
-export async function enqueueMoneyNotification(trx: Transaction<Database>, payment: Payment, n: MoneyNotification, balance?: Balance): Promise<void> {
-  await enqueueNotification(trx, moneyNotification(n, payment, balance, newId("msg"), new Date()));
+export async function enqueueMoneyNotification(trx: Transaction<Database>, clock: Clock, payment: Payment, n: MoneyNotification, balance?: Balance): Promise<void> {
+  await enqueueNotification(trx, moneyNotification(n, payment, balance, newId("msg", clock), clock.now()));
 }
 
 /** The outbox row of a notification built in core (host-notification.ts): the only thing it stores. */

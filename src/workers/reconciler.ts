@@ -247,7 +247,7 @@ export class Reconciler {
     // Taken by the PG and settling there (an eCheck clearing, a review): only the PG ends it now.
     if (pgPayment.settling === true) return { result: "unchanged", done: false, detail: "the PG is settling the payment" };
     const deadline = deadlineOf(current, pgPayment);
-    if (deadline.getTime() > this.deps.now().getTime()) {
+    if (deadline.getTime() > this.deps.clock.nowMs()) {
       return { result: current.status === payment.status ? "unchanged" : "deposit_waiting", done: false, nextCheckAt: deadline };
     }
     // Past its expiry and still pending at the PG: close it there first, then believe only the PG's
@@ -262,7 +262,7 @@ export class Reconciler {
       // A PG that cannot expire a checkout: PGB closes the attempt; a payment arriving later is a
       // LATE_PAYMENT for an operator (settle-payment.ts), never silently kept.
       const expired = await this.deps.db.transaction().execute((trx) =>
-        transition(trx, {
+        transition(trx, this.deps.clock, {
           paymentId: current.id,
           to: "EXPIRED",
           event: "EXPIRED",

@@ -14,6 +14,7 @@ import { ConnectorError, type CheckoutInput, type WebhookInput } from "../../src
 import { type ConnectorRouteDeps } from "../../src/connectors/factory.ts";
 import { chooseTenant, createStripeConnector, StripeSettingsSchema, stripeConnector, tenantsVerifying, type StripeConnector, type StripeSettings } from "../../src/connectors/stripe/index.ts";
 import type { Money } from "../../src/core/money.ts";
+import { systemClock } from "../../src/core/system-clock.ts";
 import { StripeSimulator } from "../simulators/stripe/simulator.ts";
 
 const TENANT = "shop";
@@ -41,7 +42,7 @@ async function startWebhookReceiver(): Promise<{ url: string; received: WebhookI
 
 function connectorFor(sim: StripeSimulator, overrides: Record<string, unknown> = {}): StripeConnector {
   const settings = StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: sim.url, timeout: 3000, maxNetworkRetries: 2, ...overrides });
-  return createStripeConnector(settings, TENANT);
+  return createStripeConnector(settings, TENANT, systemClock);
 }
 
 function checkoutInput(amount: Money, overrides: Partial<CheckoutInput> = {}): CheckoutInput {
@@ -491,7 +492,7 @@ describe("Stripe connector against the Stripe simulator", () => {
       const closed = await StripeSimulator.start();
       const url = closed.url;
       await closed.close();
-      const unreachable = createStripeConnector(StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: url, maxNetworkRetries: 0 }), TENANT);
+      const unreachable = createStripeConnector(StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: url, maxNetworkRetries: 0 }), TENANT, systemClock);
       await rejectsWith(unreachable.createCheckout(checkoutInput(KRW_10000)), "retryable", "connection_error");
     });
 
@@ -643,6 +644,7 @@ describe("Stripe connector against the Stripe simulator", () => {
         db: {} as ConnectorRouteDeps<StripeSettings>["db"],
         logger: pino({ level: "silent" }),
         publicUrl: "http://127.0.0.1",
+        clock: systemClock,
         tenantsWithSettings: () => [
           { tenant: "other", settings: settings(otherSecret) },
           { tenant: TENANT, settings: settings(WEBHOOK_SECRET) },
@@ -666,7 +668,7 @@ describe("Stripe connector against the Stripe simulator", () => {
     });
 
     it("hands a delivery to the tenant whose signing secret verifies it, with the exact raw bytes", async () => {
-      const stripe = createStripeConnector(StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: routeSim.url }), TENANT);
+      const stripe = createStripeConnector(StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: routeSim.url }), TENANT, systemClock);
       const { pgTransactionId } = await stripe.createCheckout(checkoutInput(KRW_10000));
       routeSim.pay(pgTransactionId);
       await routeSim.waitForWebhooks();

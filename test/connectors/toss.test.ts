@@ -15,6 +15,7 @@ import type { PayType } from "../../src/core/pay-type.ts";
 import { ConnectorError, type Connector, type PgPayment } from "../../src/core/ports/connector.ts";
 import { type ConnectorDeps } from "../../src/connectors/factory.ts";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
+import { systemClock } from "../../src/core/system-clock.ts";
 import { migrate, openDatabase, type DatabaseHandle } from "../../src/storage/database.ts";
 import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
 
@@ -101,7 +102,7 @@ before(async () => {
   sim = await TossSimulator.start(simOptions);
   handle = await openDatabase({ kind: "pglite" });
   await migrate(handle.db, tossConnector.migrations);
-  deps = { db: handle.db, logger: pino({ level: "silent" }), publicUrl: PUBLIC_URL };
+  deps = { db: handle.db, logger: pino({ level: "silent" }), publicUrl: PUBLIC_URL, clock: systemClock };
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));

@@ -12,6 +12,7 @@
  */
 import type { Logger } from "pino";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type CheckoutRef, type Connector, type PaymentRef, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type RefundRef, type ReturnInput, type WebhookAction } from "../../core/ports/connector.ts";
+import type { Clock } from "../../core/ports/clock.ts";
 import type { ConnectorDeps, ConnectorFactory } from "../factory.ts";
 import { KAKAOPAY_CAPABILITIES } from "./capabilities.ts";
 import { KakaoPayApi } from "./client.ts";
@@ -44,6 +45,7 @@ class KakaoPayConnector implements Connector {
   /** Keys the partner ids, so they can be neither guessed from the host's OrderId nor forged. */
   readonly #partnerSecret: string;
   readonly #refundDeps: RefundDeps;
+  readonly #clock: Clock;
 
   constructor(settings: KakaoPaySettings, tenant: string, deps: ConnectorDeps) {
     this.#tenant = tenant;
@@ -51,6 +53,7 @@ class KakaoPayConnector implements Connector {
     this.#api = new KakaoPayApi(settings, this.#logger, deps.pgCallMetrics);
     this.#checkouts = new KakaoPayCheckouts(deps.db);
     this.#publicUrl = deps.publicUrl.replace(/\/+$/, "");
+    this.#clock = deps.clock;
     this.#partnerSecret = `${settings.cid}:${settings.secretKey.reveal()}`;
     this.#refundDeps = { api: this.#api, order: (tid, reference) => this.#order(tid, reference) };
   }
@@ -74,7 +77,7 @@ class KakaoPayConnector implements Connector {
       cancel_url: withQuery(input.returnUrl, { result: "cancel" }),
       fail_url: withQuery(input.returnUrl, { result: "fail" }),
     });
-    const tidDies = new Date(Date.now() + KAKAOPAY_TID_LIFETIME_MS);
+    const tidDies = new Date(this.#clock.nowMs() + KAKAOPAY_TID_LIFETIME_MS);
     const kept = await this.#checkouts.create({
       paymentReference: input.paymentId,
       tenant: this.#tenant,
@@ -148,7 +151,7 @@ class KakaoPayConnector implements Connector {
 
   async fetchPayment(ref: PaymentRef): Promise<PgPayment> {
     const order = await this.#order(ref.pgTransactionId, ref.paymentReference);
-    const payment = orderToPgPayment(order, ref.paymentReference, new Date());
+    const payment = orderToPgPayment(order, ref.paymentReference, this.#clock.now());
     if (payment.status === "PENDING") {
       // Closed by PGB: KakaoPay still waits for an approve that PGB will never send.
       const row = await this.#checkouts.find(ref.paymentReference);

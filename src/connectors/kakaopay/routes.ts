@@ -27,7 +27,7 @@ export function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<Ka
     if (row === undefined) {
       return reply.code(404).type("text/html; charset=utf-8").send(message("결제를 찾을 수 없습니다 / Unknown checkout", "Please return to the shop and start the payment again."));
     }
-    if (row.status === "EXPIRED" || row.expiresAt.getTime() <= Date.now()) {
+    if (row.status === "EXPIRED" || row.expiresAt.getTime() <= deps.clock.nowMs()) {
       return reply.code(410).type("text/html; charset=utf-8").send(message("결제 시간이 만료되었습니다 / Checkout expired", "Please return to the shop and start the payment again."));
     }
     const userAgent = request.headers["user-agent"];

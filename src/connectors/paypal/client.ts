@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
+import type { Clock } from "../../core/ports/clock.ts";
 import { ConnectorError } from "../../core/ports/connector.ts";
 import { Secret } from "../../core/secret.ts";
 import { PgHttpClient, type PgCall, type PgCallMetrics } from "../kit/pg-http-client.ts";
@@ -25,10 +26,10 @@ export class PayPalApi {
   readonly #oauth: PgHttpClient;
   #token: { value: Secret; renewAt: number } | undefined;
   #fetching: Promise<Secret> | undefined;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
-  constructor(settings: Pick<PayPalSettings, "apiBase" | "clientId" | "clientSecret" | "timeoutMs">, logger: Logger, metrics?: PgCallMetrics, now: () => number = Date.now) {
-    this.#now = now;
+  constructor(settings: Pick<PayPalSettings, "apiBase" | "clientId" | "clientSecret" | "timeoutMs">, logger: Logger, metrics: PgCallMetrics | undefined, clock: Clock) {
+    this.#clock = clock;
     const common = { pg: "PAYPAL", label: "PayPal", baseUrl: settings.apiBase, timeoutMs: settings.timeoutMs, readError: readPayPalError, redactPath, logger, metrics };
     this.#oauth = new PgHttpClient({
       ...common,
@@ -58,7 +59,7 @@ export class PayPalApi {
   }
 
   async #bearer(): Promise<Secret> {
-    if (this.#token !== undefined && this.#now() < this.#token.renewAt) return this.#token.value;
+    if (this.#token !== undefined && this.#clock.nowMs() < this.#token.renewAt) return this.#token.value;
     // One token request at a time, however many calls want one.
     this.#fetching ??= this.#fetchToken().finally(() => {
       this.#fetching = undefined;
@@ -72,7 +73,7 @@ export class PayPalApi {
       PayPalTokenSchema,
     );
     const value = new Secret(`Bearer ${token.access_token}`);
-    this.#token = { value, renewAt: this.#now() + Math.max(0, token.expires_in * 1000 - TOKEN_MARGIN_MS) };
+    this.#token = { value, renewAt: this.#clock.nowMs() + Math.max(0, token.expires_in * 1000 - TOKEN_MARGIN_MS) };
     return value;
   }
 }

@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type CheckoutRef, type Connector, type PaymentRef, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type RefundRef, type ReturnInput, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import type { Clock } from "../../core/ports/clock.ts";
 import type { ConnectorDeps, ConnectorFactory } from "../factory.ts";
 import { PAYPAL_CAPABILITIES } from "./capabilities.ts";
 import { PayPalApi } from "./client.ts";
@@ -41,13 +42,15 @@ class PayPalConnector implements Connector {
   readonly #api: PayPalApi;
   readonly #closed: ClosedOrders;
   readonly #logger: Logger;
+  readonly #clock: Clock;
 
   constructor(settings: PayPalSettings, tenant: string, deps: ConnectorDeps) {
     this.#settings = settings;
     this.#tenant = tenant;
     this.#logger = deps.logger.child({ pg: PAYPAL_PG, tenant });
-    this.#api = new PayPalApi(settings, this.#logger, deps.pgCallMetrics);
+    this.#api = new PayPalApi(settings, this.#logger, deps.pgCallMetrics, deps.clock);
     this.#closed = new ClosedOrders(deps.db);
+    this.#clock = deps.clock;
   }
 
   async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
@@ -88,7 +91,7 @@ class PayPalConnector implements Connector {
   }
 
   async parseWebhook(input: WebhookInput): Promise<WebhookAction> {
-    const verified = await verifyWebhook(input, { ...this.#settings, timeoutMs: Math.min(this.#settings.timeoutMs, 5_000) }, new Date());
+    const verified = await verifyWebhook(input, { ...this.#settings, timeoutMs: Math.min(this.#settings.timeoutMs, 5_000) }, this.#clock.now());
     if (verified.captureId === undefined || verified.action.kind !== "refund") return verified.action;
     // A refund or reversal names only its capture: its order is PGB's transaction id.
     const capture = await this.#api.request({ method: "GET", path: `/v2/payments/captures/${enc(verified.captureId)}`, operation: "capture" }, PayPalCaptureSchema);

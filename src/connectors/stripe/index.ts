@@ -11,6 +11,7 @@ import Stripe from "stripe";
 import { z } from "zod";
 import { Secret } from "../../core/secret.ts";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import type { Clock } from "../../core/ports/clock.ts";
 import { type ConnectorFactory, type ConnectorRouteDeps } from "../factory.ts";
 import {
   paymentIntentIdOf,
@@ -81,7 +82,7 @@ export function createStripeClient(settings: StripeSettings): Stripe {
 /** A Stripe connector for one tenant; it implements the optional refund lookup. */
 export type StripeConnector = Connector & Required<Pick<Connector, "lookupRefund">>;
 
-export function createStripeConnector(settings: StripeSettings, tenant: string, stripe: Stripe = createStripeClient(settings), metrics?: PgCallMetrics): StripeConnector {
+export function createStripeConnector(settings: StripeSettings, tenant: string, clock: Clock, stripe: Stripe = createStripeClient(settings), metrics?: PgCallMetrics): StripeConnector {
   const call = <T>(method: Method, what: string, run: () => Promise<T>): Promise<T> => callStripe(metrics, method, what, run);
   async function retrieveSession(id: string): Promise<StripeCheckoutSession> {
     const raw = await call("GET", "retrieve checkout session", () => stripe.checkout.sessions.retrieve(id));
@@ -133,7 +134,7 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
     pg: STRIPE_PG,
 
     async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
-      const params = toSessionCreateParams(input, new Date());
+      const params = toSessionCreateParams(input, clock.now());
       const raw = await call("POST", "create checkout session", () =>
         stripe.checkout.sessions.create(params, { idempotencyKey: input.idempotencyKey }),
       );
@@ -377,7 +378,7 @@ export const stripeConnector: ConnectorFactory<typeof StripeSettingsSchema> = {
   maxWebhookBytes: WEBHOOK_BODY_LIMIT,
   capabilities: STRIPE_CAPABILITIES,
   create(settings, context) {
-    return createStripeConnector(settings, context.tenant, undefined, context.deps.pgCallMetrics);
+    return createStripeConnector(settings, context.tenant, context.deps.clock, undefined, context.deps.pgCallMetrics);
   },
   registerRoutes,
 };

@@ -16,6 +16,7 @@ import { sql, type Kysely } from "kysely";
 import { Webhook } from "standardwebhooks";
 import type { Logger } from "pino";
 import { newId } from "../../core/ids.ts";
+import type { Clock } from "../../core/ports/clock.ts";
 import type { TestPgPayment, TestPgRefund, TestPgStatus, TestPgTables } from "./records.ts";
 
 /** What a checkout id carries until the checkout is stored. Short keys keep the URL short. */
@@ -51,6 +52,7 @@ export class FakeTestPg {
     private readonly logger: Logger,
     private readonly publicUrl: string,
     private readonly webhookTargetFor: (tenant: string) => WebhookTarget | undefined,
+    private readonly clock: Clock,
   ) {}
 
   checkoutUrl(id: string): string {
@@ -99,7 +101,7 @@ export class FakeTestPg {
   }
 
   private async expireIfDue(payment: TestPgPayment): Promise<TestPgPayment> {
-    if ((payment.status === "OPEN" || payment.status === "WAITING_FOR_DEPOSIT") && payment.expiresAt.getTime() <= Date.now()) {
+    if ((payment.status === "OPEN" || payment.status === "WAITING_FOR_DEPOSIT") && payment.expiresAt.getTime() <= this.clock.nowMs()) {
       return this.setStatus(payment, "EXPIRED", [payment.status]);
     }
     return payment;
@@ -125,8 +127,8 @@ export class FakeTestPg {
         refunded: "0",
         account: null,
         expires_at: new Date(claims.e),
-        created_at: new Date(),
-        updated_at: new Date(),
+        created_at: this.clock.now(),
+        updated_at: this.clock.now(),
       })
       .onConflict((oc) => oc.column("id").doNothing())
       .execute();
@@ -186,8 +188,8 @@ export class FakeTestPg {
         return this.setStatus(payment, "CANCELLED_BY_CUSTOMER", ["OPEN"]);
       case "issue-account": {
         if (!isVirtualAccount) throw new TestPgError("INVALID_ACTION", "only a virtual-account payment issues an account", 400);
-        const dueDate = new Date(Math.min(payment.expiresAt.getTime(), Date.now() + 3 * 86_400_000)).toISOString();
-        const account = { bank: "TEST BANK", accountNumber: `X${String(Date.now()).slice(-10)}${Math.floor(Math.random() * 90 + 10)}`, holderName: "PGB TEST", dueDate };
+        const dueDate = new Date(Math.min(payment.expiresAt.getTime(), this.clock.nowMs() + 3 * 86_400_000)).toISOString();
+        const account = { bank: "TEST BANK", accountNumber: `X${String(this.clock.nowMs()).slice(-10)}${Math.floor(Math.random() * 90 + 10)}`, holderName: "PGB TEST", dueDate };
         return this.setStatus(payment, "WAITING_FOR_DEPOSIT", ["OPEN"], { account: JSON.stringify(account) });
       }
       case "deposit":
@@ -222,14 +224,14 @@ export class FakeTestPg {
       if (amountMinor <= 0n || payment.refundedMinor + amountMinor > payment.amountMinor) {
         throw new TestPgError("REFUND_EXCEEDS_PAYMENT", "refund exceeds what is left of the payment", 422);
       }
-      const refundId = newId("tprf");
+      const refundId = newId("tprf", this.clock);
       await trx
         .insertInto("test_pg_refunds")
-        .values({ id: refundId, payment_id: id, idempotency_key: `${tenant}:${idempotencyKey}`, amount: amountMinor.toString(), status: "SUCCEEDED", failure_code: null, created_at: new Date() })
+        .values({ id: refundId, payment_id: id, idempotency_key: `${tenant}:${idempotencyKey}`, amount: amountMinor.toString(), status: "SUCCEEDED", failure_code: null, created_at: this.clock.now() })
         .execute();
       const updated = await trx
         .updateTable("test_pg_payments")
-        .set({ refunded: sql`refunded + ${amountMinor.toString()}::bigint`, updated_at: new Date() })
+        .set({ refunded: sql`refunded + ${amountMinor.toString()}::bigint`, updated_at: this.clock.now() })
         .where("id", "=", id)
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -272,7 +274,7 @@ export class FakeTestPg {
       await trx.updateTable("test_pg_refunds").set({ status: "FAILED", failure_code: failureCode }).where("id", "=", refundId).execute();
       await trx
         .updateTable("test_pg_payments")
-        .set({ refunded: sql`refunded - ${String(refund.amount)}::bigint`, updated_at: new Date() })
+        .set({ refunded: sql`refunded - ${String(refund.amount)}::bigint`, updated_at: this.clock.now() })
         .where("id", "=", refund.payment_id)
         .execute();
     });
@@ -283,7 +285,7 @@ export class FakeTestPg {
   private async setStatus(payment: TestPgPayment, to: TestPgStatus, from: TestPgStatus[], extra: { account?: string } = {}): Promise<TestPgPayment> {
     const row = await this.db
       .updateTable("test_pg_payments")
-      .set({ status: to, updated_at: new Date(), ...extra })
+      .set({ status: to, updated_at: this.clock.now(), ...extra })
       .where("id", "=", payment.id)
       .where("status", "in", from)
       .returningAll()
@@ -302,7 +304,7 @@ export class FakeTestPg {
     const target = this.webhookTargetFor(payment.tenant);
     if (target === undefined || target.delivery === "drop") return;
     const data = { paymentId: payment.id, merchantReference: payment.merchantReference, status: payment.status, ...(about ? { refundId: about.refundId } : {}) };
-    const event = { id: newId("evt"), type: about?.type ?? "payment.updated", created: new Date().toISOString(), data };
+    const event = { id: newId("evt", this.clock), type: about?.type ?? "payment.updated", created: this.clock.now().toISOString(), data };
     const body = JSON.stringify(event);
     const signer = new Webhook(target.secret);
     const copies = target.delivery === "duplicate" ? 2 : 1;
@@ -310,7 +312,7 @@ export class FakeTestPg {
   }
 
   private async deliver(url: string, eventId: string, body: string, signer: Webhook, attempt: number): Promise<void> {
-    const timestamp = new Date();
+    const timestamp = this.clock.now();
     try {
       const response = await fetch(url, {
         method: "POST",
@@ -354,7 +356,7 @@ export class FakeTestPg {
       payType: c.p,
       description: c.d,
       // Nobody has acted on it: open until it expires (read-only; the record is written on first action).
-      status: expiresAt.getTime() <= Date.now() ? "EXPIRED" : "OPEN",
+      status: expiresAt.getTime() <= this.clock.nowMs() ? "EXPIRED" : "OPEN",
       returnUrl: this.returnUrl(c.r),
       webhookUrl: this.webhookUrl(c.t),
       refundedMinor: 0n,

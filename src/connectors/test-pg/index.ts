@@ -44,7 +44,7 @@ function fakePgFor(deps: ConnectorDeps): { fake: FakeTestPg; settings: Map<strin
     const fake = new FakeTestPg(deps.db as unknown as Kysely<TestPgTables>, deps.logger, deps.publicUrl, (tenant) => {
       const s = settings.get(tenant);
       return s && { secret: s.webhookSecret, delivery: s.webhookDelivery };
-    });
+    }, deps.clock);
     entry = { fake, settings };
     fakePgs.set(deps.db, entry);
   }

@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import type { Clock } from "../../core/ports/clock.ts";
 import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
 import { confirmIdempotencyKey, methodOf, moneyToWon, readDetails, refundOutcomeOf, returnAmountMatches, sdkMethodFor, successReturnParams, toPgPayment, tossOrderIdFor } from "./transformers.ts";
 import { type TossCancelRequest, type TossConfirmRequest, type TossPayment } from "./wire.ts";
@@ -51,6 +52,7 @@ class TossConnector implements Connector {
   readonly #cancels: CancelLedger;
   readonly #publicUrl: string;
   readonly #logger: Logger;
+  readonly #clock: Clock;
 
   constructor(settings: TossSettings, tenant: string, deps: ConnectorDeps) {
     this.#tenant = tenant;
@@ -59,6 +61,7 @@ class TossConnector implements Connector {
     this.#store = new CheckoutStore(deps.db);
     this.#cancels = new CancelLedger(deps.db);
     this.#publicUrl = deps.publicUrl.replace(/\/+$/, "");
+    this.#clock = deps.clock;
   }
 
   async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
@@ -195,7 +198,7 @@ class TossConnector implements Connector {
     } catch (error) {
       // No Toss payment for this order yet: the customer never opened Toss's window.
       if (isConnectorError(error) && error.pgCode === "NOT_FOUND_PAYMENT" && paymentKey === undefined && row !== undefined) {
-        return notStarted(row, ref.pgTransactionId);
+        return notStarted(row, ref.pgTransactionId, this.#clock.now());
       }
       throw error;
     }
@@ -293,7 +296,7 @@ class TossConnector implements Connector {
   async #send(row: CancelRow, purpose: "refund" | "lookup"): Promise<RefundOutcome> {
     if (row.request === null) throw new ConnectorError("fatal", "a cancel whose outcome is unknown lost its stored request", "CANCEL_REQUEST_LOST");
     // Past Toss's 15-day idempotency window a resend would be a second cancel: a person decides.
-    if (Date.now() - row.createdAt.getTime() > IDEMPOTENCY_WINDOW_MS) {
+    if (this.#clock.nowMs() - row.createdAt.getTime() > IDEMPOTENCY_WINDOW_MS) {
       throw new ConnectorError("fatal", "the cancel's outcome is unknown and Toss no longer remembers its Idempotency-Key; check Toss's console", "IDEMPOTENCY_WINDOW_PASSED");
     }
     let payment: TossPayment;
@@ -351,8 +354,8 @@ function mismatch(reference: string, pgTransactionId: string, amount: Money, cod
   return { pgTransactionId, status: "FAILED", amount, paymentReference: reference, failure: { code, message } };
 }
 
-function notStarted(row: CheckoutRow, pgTransactionId: string): PgPayment {
-  const expired = row.status === "EXPIRED" || row.expiresAt.getTime() <= Date.now();
+function notStarted(row: CheckoutRow, pgTransactionId: string, now: Date): PgPayment {
+  const expired = row.status === "EXPIRED" || row.expiresAt.getTime() <= now.getTime();
   const result: PgPayment = { pgTransactionId, status: expired ? "EXPIRED" : "PENDING", amount: row.amount, paymentReference: row.paymentReference };
   if (expired) result.failure = { code: "CHECKOUT_EXPIRED", message: "The customer never opened Toss's payment window before the checkout expired." };
   return result;

@@ -15,6 +15,7 @@ import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
 import type { CurrencyCode } from "../currency.ts";
 import type { CoreDeps } from "../deps.ts";
+import { newRefundId } from "../ids.ts";
 import { isCaptured } from "../payment-state.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import type { Transaction } from "kysely";
@@ -120,6 +121,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
       });
     }
     const row = await insertRefund(trx, {
+      id: newRefundId(deps.clock),
       paymentId: payment.id,
       amount,
       balanceBefore: balance.remaining,
@@ -220,7 +222,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
         detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
       });
       const balance = await balanceOf(trx, attempt);
-      await enqueueMoneyNotification(trx, attempt, {
+      await enqueueMoneyNotification(trx, deps.clock, attempt, {
         type: "LATE_PAYMENT_REFUNDED",
         captured: balance.captured,
         refundId: refund.id,
@@ -239,7 +241,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
     }
     const balance = await balanceOf(trx, payment);
     const to = balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
-    const changed = await transition(trx, {
+    const changed = await transition(trx, deps.clock, {
       paymentId: payment.id,
       to,
       event: "REFUNDED",

@@ -26,7 +26,7 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
     const locked = await findPayment(trx, payment.id, { forUpdate: true });
     // Only a closed attempt: a live one is settled normally, a paid one is the order's payment.
     if (locked === undefined || isCaptured(locked.status) || isLive(locked.status)) return undefined;
-    if (!(await insertLateCapture(trx, locked, pgPayment.pgTransactionId))) return undefined;
+    if (!(await insertLateCapture(trx, deps.clock, locked, pgPayment.pgTransactionId))) return undefined;
     if (locked.pgTransactionId !== pgPayment.pgTransactionId || details !== undefined) {
       await recordPgTransaction(trx, locked.id, pgPayment.pgTransactionId, details);
     }
@@ -40,7 +40,7 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
       detail: { pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), lateCapture: mode, ...trigger },
     });
     if (mode === "notify") {
-      await enqueueMoneyNotification(trx, late, { type: "LATE_PAYMENT", captured: late.amount });
+      await enqueueMoneyNotification(trx, deps.clock, late, { type: "LATE_PAYMENT", captured: late.amount });
       return { late, refund: undefined };
     }
     const refund = await insertRefund(trx, {

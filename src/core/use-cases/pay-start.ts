@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import { ConnectorError, type Connector } from "../ports/connector.ts";
 import { formatMoney, type Money } from "../money.ts";
-import { newId } from "../ids.ts";
+import { newPaymentId } from "../ids.ts";
 import { isCaptured, isLive } from "../payment-state.ts";
 import type { PayType } from "../pay-type.ts";
 import { routeFor } from "../routing.ts";
@@ -56,7 +56,7 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
   if (connector === undefined) return fail("NO_ROUTE", `PG ${pg} is not available for DBType ${input.tenant}`);
 
   const fingerprint = fingerprintOf(input, pg);
-  const now = deps.now();
+  const now = deps.clock.now();
 
   const attempts = await paymentsOfOrder(deps.db, input.tenant, input.orderId);
   if (attempts.some((p) => isCaptured(p.status))) return fail("ORDER_ALREADY_PAID", `order ${input.orderId} is already paid`);
@@ -65,7 +65,7 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
     return succeed({ paymentId: live.id, checkoutUrl: live.checkoutUrl, pg: live.pg, reused: true });
   }
 
-  const paymentId = newId("pay");
+  const paymentId = newPaymentId(deps.clock);
   // A PG whose checkouts die sooner than PGB's TTL (KakaoPay's 15-minute tid) shortens it.
   const ttlMinutes = Math.min(deps.config.checkoutTtlMinutes, deps.capabilitiesOf(pg)?.maxCheckoutMinutes ?? Infinity);
   const expiresAt = new Date(now.getTime() + ttlMinutes * 60_000);
@@ -117,7 +117,7 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
       outcome = "created";
     } else {
       outcome = await deps.db.transaction().execute(async (trx) => {
-        const superseded = await transition(trx, { paymentId: live.id, to: "SUPERSEDED", expected: live.status, event: "SUPERSEDED", source: "HOST_API", detail: { by: paymentId } });
+        const superseded = await transition(trx, deps.clock, { paymentId: live.id, to: "SUPERSEDED", expected: live.status, event: "SUPERSEDED", source: "HOST_API", detail: { by: paymentId } });
         // The attempt moved since we read it: paid by its customer, or superseded by a racing PayStart.
         if (superseded === undefined) return (await paymentsOfOrder(trx, input.tenant, input.orderId)).some((p) => isCaptured(p.status)) ? "paid" : "race";
         await insertPayment(trx, row, event);

@@ -44,7 +44,7 @@ async function recordExternalRefund(deps: CoreDeps, payment: Payment, refund: Pg
     const current = await findPayment(trx, payment.id, { forUpdate: true });
     if (current === undefined) return undefined;
     const before = await balanceOf(trx, current);
-    const row = await insertExternalRefund(trx, { paymentId: current.id, amount: refund.amount.minor, balanceBefore: before.remaining, pgRefundId: refund.pgRefundId });
+    const row = await insertExternalRefund(trx, deps.clock, { paymentId: current.id, amount: refund.amount.minor, balanceBefore: before.remaining, pgRefundId: refund.pgRefundId });
     if (row === undefined) return undefined;
     const amount = formatMinor(refund.amount.minor, current.currency);
     const detail = { refundId: row.id, pgRefundId: refund.pgRefundId, amount, origin: "PG" };
@@ -52,12 +52,12 @@ async function recordExternalRefund(deps: CoreDeps, payment: Payment, refund: Pg
       // Refunded in the dashboard on an attempt that is not the order's (a late capture).
       await appendEvent(trx, { paymentId: current.id, from: current.status, to: current.status, event: "EXTERNAL_REFUND", source, detail });
       const balance = await balanceOf(trx, current);
-      await enqueueMoneyNotification(trx, current, { type: "LATE_PAYMENT_REFUNDED", captured: balance.captured, refundId: row.id, refunded: refund.amount.minor });
+      await enqueueMoneyNotification(trx, deps.clock, current, { type: "LATE_PAYMENT_REFUNDED", captured: balance.captured, refundId: row.id, refunded: refund.amount.minor });
       return { row, current, exceeded: before.remaining < refund.amount.minor };
     }
     const balance = await balanceOf(trx, current);
     const to = balance.remaining <= 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
-    const moved = await transition(trx, {
+    const moved = await transition(trx, deps.clock, {
       paymentId: current.id,
       to,
       expected: current.status,

@@ -53,7 +53,7 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
 
   if (action.kind === "rejected") {
     deps.logger.warn({ pg, tenant, reason: action.reason, bytes: input.rawBody.length }, "rejected a webhook");
-    await insertRejectedWebhook(deps.db, { pg, tenant, eventId: `rejected:${newId("evt")}`, headers, kept: kept(input.rawBody, false), reason: action.reason });
+    await insertRejectedWebhook(deps.db, { pg, tenant, eventId: `rejected:${newId("evt", deps.clock)}`, headers, kept: kept(input.rawBody, false), reason: action.reason });
     return { status: 400, body: { received: false, error: "webhook rejected" } };
   }
 
@@ -144,7 +144,7 @@ const throttles = new WeakMap<object, ReadThrottle>();
 function unsignedReadThrottle(deps: CoreDeps): ReadThrottle {
   let throttle = throttles.get(deps.db);
   if (throttle === undefined) {
-    throttle = new ReadThrottle(deps.config.workers?.webhooks.unsignedReadWindowMs ?? 10_000);
+    throttle = new ReadThrottle(deps.config.workers?.webhooks.unsignedReadWindowMs ?? 10_000, deps.clock);
     throttles.set(deps.db, throttle);
   }
   return throttle;

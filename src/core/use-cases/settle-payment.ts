@@ -65,19 +65,19 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
   const changed = await deps.db.transaction().execute(async (trx) => {
     switch (target) {
       case "PAID": {
-        return transition(trx, {
+        return transition(trx, deps.clock, {
           ...common,
           to: "PAID",
           event: "PAID",
-          patch: { paid_at: deps.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
-          effects: (t, paid) => insertCapture(t, paid, pgPayment.pgTransactionId),
+          patch: { paid_at: deps.clock.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
+          effects: (t, paid) => insertCapture(t, deps.clock, paid, pgPayment.pgTransactionId),
           // From READY or waiting for a deposit nothing was captured or refunded before: the balance is
           // the capture just written, so the notification needs no read of the movements.
           balance: { captured: payment.amount, refunded: 0n, remaining: payment.amount, inFlight: 0 },
         });
       }
       case "WAITING_FOR_DEPOSIT":
-        return transition(trx, {
+        return transition(trx, deps.clock, {
           ...common,
           to: "WAITING_FOR_DEPOSIT",
           event: "DEPOSIT_WAITING",
@@ -86,7 +86,7 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
         });
       case "FAILED":
       case "EXPIRED":
-        return transition(trx, {
+        return transition(trx, deps.clock, {
           ...common,
           to: target,
           event: target,

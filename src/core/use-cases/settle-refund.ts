@@ -102,6 +102,7 @@ export async function failRefund(deps: CoreDeps, payment: Payment, refund: Money
     const late = !isCaptured(current.status);
     await enqueueMoneyNotification(
       trx,
+      deps.clock,
       current,
       { type: "REFUND_FAILED", refundId: refund.id, refunded: BigInt(refund.amount), pgCode: code, message, lateCapture: late },
       late ? undefined : await balanceOf(trx, current),
@@ -137,10 +138,10 @@ export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: 
     const detail = { refundId, pgCode: code, message, amount: formatMinor(BigInt(row.amount), current.currency) };
     if (notice.lateCapture) {
       await appendEvent(trx, { paymentId: current.id, from: current.status, to: current.status, event: "REFUND_REVERSED", source, detail });
-      await enqueueMoneyNotification(trx, current, notice);
+      await enqueueMoneyNotification(trx, deps.clock, current, notice);
     } else {
       const to = balance.refunded === 0n ? "PAID" : "PARTIALLY_CANCELLED";
-      const moved = await transition(trx, { paymentId: current.id, to, expected: current.status, event: REFUND_REVERSED, source, detail, notifyAs: notice, balance });
+      const moved = await transition(trx, deps.clock, { paymentId: current.id, to, expected: current.status, event: REFUND_REVERSED, source, detail, notifyAs: notice, balance });
       if (moved === undefined) throw new Error(`payment ${current.id} could not move back to ${to}`);
     }
     return row;

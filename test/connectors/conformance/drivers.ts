@@ -10,6 +10,7 @@ import { pino } from "pino";
 import { Webhook } from "standardwebhooks";
 import type { Connector, WebhookInput } from "../../../src/core/ports/connector.ts";
 import type { ConnectorDeps } from "../../../src/connectors/factory.ts";
+import { systemClock } from "../../../src/core/system-clock.ts";
 import { StripeSettingsSchema, createStripeConnector } from "../../../src/connectors/stripe/index.ts";
 import { STRIPE_CAPABILITIES } from "../../../src/connectors/stripe/capabilities.ts";
 import { testConnector, testPgFor } from "../../../src/connectors/test-pg/index.ts";
@@ -107,7 +108,7 @@ async function count(db: DatabaseHandle, query: ReturnType<typeof sql<{ n: strin
 
 export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver): Promise<ConformanceDriver & { close(): Promise<void> }> {
   const secret = `whsec_${randomBytes(24).toString("base64")}`;
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: receiver.url };
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: receiver.url, clock: systemClock };
   const settings = testConnector.settingsSchema.parse({ webhookSecret: secret });
   const make = (): Connector => testConnector.create(settings, { tenant: "SHOP", deps });
   make();
@@ -152,7 +153,7 @@ export async function stripeDriver(receiver: WebhookReceiver): Promise<Conforman
   const secret = `whsec_${randomBytes(24).toString("base64")}`;
   sim.setWebhookEndpoint(`${receiver.url}/PGBReturn/stripe/webhook/SHOP`, secret);
   const make = (overrides: Record<string, unknown> = {}): Connector =>
-    createStripeConnector(StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: secret, apiBase: sim.url, timeout: 3000, maxNetworkRetries: 2, ...overrides }), "SHOP");
+    createStripeConnector(StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: secret, apiBase: sim.url, timeout: 3000, maxNetworkRetries: 2, ...overrides }), "SHOP", systemClock);
   const intentOf = (sessionId: string): string | null => sim.sessions.get(sessionId)?.payment_intent ?? null;
   return {
     ...DECLARED.STRIPE,
@@ -194,7 +195,7 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
   const sim = await TossSimulator.start({ secretKey, clientKey });
   const down = await unreachable();
   sim.configureWebhooks({ url: `${receiver.url}/PGBReturn/toss/webhook/SHOP` });
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
     tossConnector.create(tossConnector.settingsSchema.parse({ secretKey, clientKey, apiBase: sim.url, sdkScriptUrl: sim.sdkScriptUrl, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
   return {
@@ -233,7 +234,7 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
   const sim = await PayPalSimulator.start();
   const down = await unreachable();
   sim.configureWebhook(`${receiver.url}/PGBReturn/paypal/webhook/SHOP`);
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const settings = { clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url], timeoutMs: 3_000 };
   const make = (overrides: Record<string, unknown> = {}): Connector => paypalConnector.create(paypalConnector.settingsSchema.parse({ ...settings, ...overrides }), { tenant: "SHOP", deps });
   const captureOf = (orderId: string) => {
@@ -292,7 +293,7 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
   const secretKey = "DEVconformance0123456789";
   const sim = await KakaoPaySimulator.start({ secretKey });
   const down = await unreachable();
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
     kakaoPayConnector.create(kakaoPayConnector.settingsSchema.parse({ secretKey, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
   const cancelsOf = (tid: string): number => sim.payment(tid)?.actions.filter((action) => action.type === "CANCEL").length ?? -1;
