@@ -27,6 +27,7 @@ import {
 } from "./host-schemas.ts";
 import { sendFailure, sendResult } from "./host-result.ts";
 import { ROUTE_DOCS } from "./openapi/api-docs.ts";
+import { brand, type PaymentId } from "../core/ids.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -110,7 +111,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
         modified: undefined,
         expectPg: b.PGType,
         expectPayType: b.PayType,
-        ...(b.PaymentId ? { paymentId: b.PaymentId } : {}),
+        ...(b.PaymentId ? { paymentId: brand<PaymentId>(b.PaymentId) } : {}),
         reason: "full cancel requested by the host",
       });
       return renderCancel(reply, b.OrderId, result);

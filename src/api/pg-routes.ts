@@ -10,6 +10,7 @@ import type { CoreDeps } from "../core/deps.ts";
 import { browserReturn } from "../core/use-cases/browser-return.ts";
 import { receiveWebhook } from "../core/use-cases/receive-webhook.ts";
 import { escapeHtml } from "../html.ts";
+import { brand, type PaymentId } from "../core/ids.ts";
 
 const WebhookParams = z.object({ tenant: z.string().min(1).max(64) });
 const ReturnParams = z.object({ pg: z.string().regex(/^[a-z0-9_-]{1,32}$/i), paymentId: z.string().regex(/^pay_[0-9a-z]{1,64}$/) });
@@ -58,7 +59,7 @@ export function registerPgRoutes(app: FastifyInstance, deps: CoreDeps, limits: W
       const params = ReturnParams.safeParse(request.params);
       if (!params.success) return reply.code(404).type("text/html; charset=utf-8").send(notFound());
       const query = { ...stringsOf(request.query), ...stringsOf(request.body) };
-      const outcome = await browserReturn(deps, params.data.pg.toUpperCase(), params.data.paymentId, query);
+      const outcome = await browserReturn(deps, params.data.pg.toUpperCase(), brand<PaymentId>(params.data.paymentId), query);
       if (outcome.kind === "not-found") return reply.code(404).type("text/html; charset=utf-8").send(notFound());
       return reply.code(303).header("location", outcome.location).header("cache-control", "no-store").send();
     };

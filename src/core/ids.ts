@@ -30,6 +30,14 @@ export function brand<Id extends PaymentId | RefundId | PgTransactionId>(value: 
   return value as Id;
 }
 
+/**
+ * A PG that names its transaction only once the customer acts (Toss's paymentKey) is known by PGB's
+ * own payment id until then: the one place a payment id stands for a PG transaction id.
+ */
+export function provisionalPgTransactionId(paymentId: PaymentId): PgTransactionId {
+  return brand<PgTransactionId>(paymentId);
+}
+
 export function newPaymentId(clock: Clock): PaymentId {
   return brand<PaymentId>(newId("pay", clock));
 }

@@ -5,17 +5,32 @@
  * (payment-repository.ts, balanceFrom).
  */
 import { sql, type Transaction } from "kysely";
-import { newId } from "../core/ids.ts";
+import { brand, newId, type PaymentId, type RefundId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import { refundGuardOf, type RefundStatus } from "../core/refund-state.ts";
 import type { Executor, Payment } from "./payment-repository.ts";
 import type { Database, MoneyMovementRow } from "./schema.ts";
 
+/** A refund's row: its ids typed (core/ids.ts) from the moment the row is read. */
+export type RefundRow = MoneyMovementRow & { kind: "REFUND"; id: RefundId; payment_id: PaymentId };
+/** A money movement as this repository reads it: a refund, or a capture. */
+export type MovementRow = RefundRow | (MoneyMovementRow & { kind: "CAPTURE"; payment_id: PaymentId });
+
+/** Where a movement's ids enter PGB: a row read (or written) by this repository, its kind telling which. */
+function movementRow(row: MoneyMovementRow): MovementRow {
+  return row as MovementRow;
+}
+
+function refundRow(row: MoneyMovementRow): RefundRow {
+  if (row.kind !== "REFUND") throw new Error(`money movement ${row.id} is a ${row.kind}, not a refund`);
+  return row as RefundRow;
+}
+
 export async function insertRefund(
   trx: Transaction<Database>,
-  r: { id: string; paymentId: string; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string; leaseToken?: string | null },
-): Promise<MoneyMovementRow> {
-  return trx
+  r: { id: RefundId; paymentId: PaymentId; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string; leaseToken?: string | null },
+): Promise<RefundRow> {
+  return refundRow(await trx
     .insertInto("money_movements")
     .values({
       id: r.id,
@@ -31,7 +46,7 @@ export async function insertRefund(
       updated_at: sql<Date>`now()`,
     })
     .returningAll()
-    .executeTakeFirstOrThrow();
+    .executeTakeFirstOrThrow());
 }
 
 export async function insertCapture(trx: Transaction<Database>, clock: Clock, payment: Payment, pgReference: string | null): Promise<void> {
@@ -60,8 +75,8 @@ export async function insertLateCapture(trx: Transaction<Database>, clock: Clock
 }
 
 /** A late capture's automatic refund: its row id, derived from the attempt, is its idempotency key. */
-export function lateRefundId(paymentId: string): string {
-  return `mm_late_${paymentId}`;
+export function lateRefundId(paymentId: PaymentId): RefundId {
+  return brand<RefundId>(`mm_late_${paymentId}`);
 }
 
 /** Marks a refund row PGB did not send (a dashboard refund): never replayed as a host's cancel. */
@@ -74,10 +89,10 @@ export const EXTERNAL_REFUND_FINGERPRINT = "external";
 export async function insertExternalRefund(
   trx: Transaction<Database>,
   clock: Clock,
-  r: { paymentId: string; amount: bigint; balanceBefore: bigint; pgRefundId: string },
-): Promise<MoneyMovementRow | undefined> {
+  r: { paymentId: PaymentId; amount: bigint; balanceBefore: bigint; pgRefundId: string },
+): Promise<RefundRow | undefined> {
   const after = r.balanceBefore - r.amount;
-  return trx
+  const row = await trx
     .insertInto("money_movements")
     .values({
       id: newId("mm", clock),
@@ -96,11 +111,13 @@ export async function insertExternalRefund(
     .onConflict((oc) => oc.columns(["payment_id", "idempotency_key"]).where("idempotency_key", "is not", null).doNothing())
     .returningAll()
     .executeTakeFirst();
+  return row && refundRow(row);
 }
 
 /** The PG's transaction (and what it told about it) on an attempt PGB had closed, for its late refund. */
-export async function findMovement(db: Executor, id: string): Promise<MoneyMovementRow | undefined> {
-  return db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
+export async function findMovement(db: Executor, id: RefundId): Promise<MovementRow | undefined> {
+  const row = await db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
+  return row && movementRow(row);
 }
 
 /** The capture on a payment, if money was captured on it. */
@@ -108,8 +125,9 @@ export async function captureOf(db: Executor, paymentId: string): Promise<MoneyM
   return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "CAPTURE").executeTakeFirst();
 }
 
-export async function findRefundByPgReference(db: Executor, paymentId: string, pgReference: string): Promise<MoneyMovementRow | undefined> {
-  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").where("pg_reference", "=", pgReference).executeTakeFirst();
+export async function findRefundByPgReference(db: Executor, paymentId: PaymentId, pgReference: string): Promise<RefundRow | undefined> {
+  const row = await db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").where("pg_reference", "=", pgReference).executeTakeFirst();
+  return row && refundRow(row);
 }
 
 /**
@@ -120,11 +138,11 @@ export async function findRefundByPgReference(db: Executor, paymentId: string, p
  */
 export async function transitionRefund(
   db: Executor,
-  id: string,
+  id: RefundId,
   change: { status: RefundStatus; pg_reference?: string | null; failure_code?: string | null; failure_message?: string | null },
   expected?: RefundStatus | readonly RefundStatus[],
-): Promise<MoneyMovementRow | undefined> {
-  return db
+): Promise<RefundRow | undefined> {
+  const row = await db
     .updateTable("money_movements")
     .set({ ...change, updated_at: sql<Date>`now()` })
     .where("id", "=", id)
@@ -132,13 +150,14 @@ export async function transitionRefund(
     .where("status", "in", refundGuardOf(change.status, expected))
     .returningAll()
     .executeTakeFirst();
+  return row && refundRow(row);
 }
 
-export async function refundsOf(db: Executor, paymentId: string): Promise<MoneyMovementRow[]> {
-  return db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").orderBy("created_at").orderBy("id").execute();
+export async function refundsOf(db: Executor, paymentId: PaymentId): Promise<RefundRow[]> {
+  return (await db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").orderBy("created_at").orderBy("id").execute()).map(refundRow);
 }
 
-export async function movementsOf(db: Executor, paymentIds: string[]): Promise<MoneyMovementRow[]> {
+export async function movementsOf(db: Executor, paymentIds: PaymentId[]): Promise<MovementRow[]> {
   if (paymentIds.length === 0) return [];
-  return db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute();
+  return (await db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute()).map(movementRow);
 }

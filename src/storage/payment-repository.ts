@@ -6,7 +6,7 @@
  */
 import { sql, type Kysely, type Transaction } from "kysely";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
-import { newId } from "../core/ids.ts";
+import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import {
   CAPTURED_STATUSES,
@@ -23,7 +23,7 @@ import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRo
 export type Executor = Kysely<Database> | Transaction<Database>;
 
 export interface Payment {
-  id: string;
+  id: PaymentId;
   tenant: string;
   orderId: number;
   joinerId: number;
@@ -35,7 +35,7 @@ export interface Payment {
   hostRedirectUrl: string;
   requestFingerprint: string;
   pg: string;
-  pgTransactionId: string | null;
+  pgTransactionId: PgTransactionId | null;
   checkoutUrl: string | null;
   status: PaymentStatus;
   pgDetails: Record<string, unknown> | null;
@@ -50,7 +50,7 @@ export interface Payment {
 export function toPayment(row: PaymentRow): Payment {
   if (!isCurrencyCode(row.currency)) throw new Error(`payment ${row.id} has unknown currency ${row.currency}`);
   return {
-    id: row.id,
+    id: brand<PaymentId>(row.id),
     tenant: row.tenant,
     orderId: row.order_id,
     joinerId: row.joiner_id,
@@ -62,7 +62,7 @@ export function toPayment(row: PaymentRow): Payment {
     hostRedirectUrl: row.host_redirect_url,
     requestFingerprint: row.request_fingerprint,
     pg: row.pg,
-    pgTransactionId: row.pg_transaction_id,
+    pgTransactionId: row.pg_transaction_id === null ? null : brand<PgTransactionId>(row.pg_transaction_id),
     checkoutUrl: row.checkout_url,
     status: PaymentStatusSchema.parse(row.status),
     pgDetails: (row.pg_details as Record<string, unknown> | null) ?? null,
@@ -87,14 +87,14 @@ export async function paymentsOfOrder(db: Executor, tenant: string, orderId: num
   return rows.map(toPayment);
 }
 
-export async function findPayment(db: Executor, id: string, options: { forUpdate?: boolean } = {}): Promise<Payment | undefined> {
+export async function findPayment(db: Executor, id: PaymentId, options: { forUpdate?: boolean } = {}): Promise<Payment | undefined> {
   let query = db.selectFrom("payments").selectAll().where("id", "=", id);
   if (options.forUpdate) query = query.forUpdate();
   const row = await query.executeTakeFirst();
   return row && toPayment(row);
 }
 
-export async function findPaymentByPgTransaction(db: Executor, pg: string, pgTransactionId: string): Promise<Payment | undefined> {
+export async function findPaymentByPgTransaction(db: Executor, pg: string, pgTransactionId: PgTransactionId): Promise<Payment | undefined> {
   const row = await db.selectFrom("payments").selectAll().where("pg", "=", pg).where("pg_transaction_id", "=", pgTransactionId).executeTakeFirst();
   return row && toPayment(row);
 }
@@ -158,7 +158,7 @@ export async function appendEvent(
 }
 
 export interface TransitionInput<To extends PaymentStatus = PaymentStatus> {
-  paymentId: string;
+  paymentId: PaymentId;
   to: To;
   /**
    * The state the caller read and decided on: the move then happens only from it. The allowed states
@@ -265,7 +265,7 @@ async function enqueueNotification(trx: Transaction<Database>, notification: Hos
     .execute();
 }
 
-export async function recordPgTransaction(trx: Transaction<Database>, paymentId: string, pgTransactionId: string, details: string | undefined): Promise<void> {
+export async function recordPgTransaction(trx: Transaction<Database>, paymentId: PaymentId, pgTransactionId: PgTransactionId, details: string | undefined): Promise<void> {
   await trx
     .updateTable("payments")
     .set({ pg_transaction_id: pgTransactionId, ...(details === undefined ? {} : { pg_details: details }), updated_at: sql<Date>`now()` })

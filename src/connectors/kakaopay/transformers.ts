@@ -13,6 +13,7 @@ import {
   type KakaoPayOrderStatus,
   type KakaoPayReadyResponse,
 } from "./wire.ts";
+import { brand, type PgTransactionId } from "../../core/ids.ts";
 
 /** KakaoPay: a tid not approved within 15 minutes of the ready call is dead. */
 export const KAKAOPAY_TID_LIFETIME_MS = 15 * 60_000;
@@ -109,7 +110,7 @@ const FAILURE_TEXT: Partial<Record<KakaoPayOrderStatus, string>> = {
 export function orderToPgPayment(order: KakaoPayOrderResponse, paymentReference: string, now?: Date): PgPayment {
   const status = mapOrderStatus(order, now);
   return {
-    pgTransactionId: order.tid,
+    pgTransactionId: brand<PgTransactionId>(order.tid),
     status,
     amount: wonToMoney(order.amount.total),
     paymentReference,
@@ -123,7 +124,7 @@ export function orderToPgPayment(order: KakaoPayOrderResponse, paymentReference:
 /** An approve answer is a paid payment by definition; the core still compares amount and reference. */
 export function approveToPgPayment(approve: KakaoPayApproveResponse, paymentReference: string): PgPayment {
   return {
-    pgTransactionId: approve.tid,
+    pgTransactionId: brand<PgTransactionId>(approve.tid),
     status: "PAID",
     amount: wonToMoney(approve.amount.total),
     paymentReference,

@@ -22,6 +22,7 @@ import { ClosedOrders, paypalMigrations } from "./store.ts";
 import { approvalLink, fromPayPalAmount, orderCapture, pgPaymentFromOrder, refundOutcome, toPayPalAmount } from "./transformers.ts";
 import { verifyWebhook } from "./webhooks.ts";
 import { PayPalCaptureSchema, PayPalOrderCreatedSchema, PayPalOrderSchema, PayPalRefundSchema, type PayPalOrder, type PayPalRefund } from "./wire.ts";
+import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 export const PAYPAL_PG = "PAYPAL";
 /** PayPal's limit on description, custom_id, invoice_id and note_to_payer. */
@@ -87,7 +88,7 @@ class PayPalConnector implements Connector {
       // Only a replay of a key whose order was since approved or completed answers without one.
       throw new ConnectorError("declined", `PayPal order ${order.id} is ${order.status}, no longer awaiting the buyer`, "ORDER_NOT_OPEN");
     }
-    return { pgTransactionId: order.id, checkoutUrl };
+    return { pgTransactionId: brand<PgTransactionId>(order.id), checkoutUrl };
   }
 
   async parseWebhook(input: WebhookInput): Promise<WebhookAction> {
@@ -98,8 +99,8 @@ class PayPalConnector implements Connector {
     const orderId = capture.supplementary_data?.related_ids?.order_id;
     return {
       ...verified.action,
-      ...(orderId !== undefined ? { pgTransactionId: orderId } : {}),
-      ...(verified.action.paymentReference === undefined && capture.custom_id !== undefined ? { paymentReference: capture.custom_id } : {}),
+      ...(orderId !== undefined ? { pgTransactionId: brand<PgTransactionId>(orderId) } : {}),
+      ...(verified.action.paymentReference === undefined && capture.custom_id !== undefined ? { paymentReference: brand<PaymentId>(capture.custom_id) } : {}),
     };
   }
 

@@ -25,6 +25,7 @@ import {
   type PayPalTransmissionHeaders,
   type PayPalWebhookEvent,
 } from "./wire.ts";
+import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 /**
  * PayPal's REST currency codes (developer.paypal.com/api/rest/reference/currency-codes). Kept as
@@ -148,7 +149,7 @@ export function pgPaymentFromOrder(order: PayPalOrder): PgPayment {
   const capture = orderCapture(order);
   const status = capture ? captureStatusToPg(capture.status) : orderStatusToPg(order.status);
   const payment: PgPayment = {
-    pgTransactionId: order.id,
+    pgTransactionId: brand<PgTransactionId>(order.id),
     status,
     amount: fromPayPalAmount(capture?.amount ?? unit.amount),
     paymentReference: unit.custom_id ?? capture?.custom_id ?? "",
@@ -296,7 +297,7 @@ export function eventReferences(event: PayPalWebhookEvent): PayPalEventReference
  */
 export function webhookAction(event: PayPalWebhookEvent): WebhookAction {
   const refs = eventReferences(event);
-  const ref = { ...(refs.orderId === undefined ? {} : { pgTransactionId: refs.orderId }), ...(refs.customId === undefined ? {} : { paymentReference: refs.customId }) };
+  const ref = { ...(refs.orderId === undefined ? {} : { pgTransactionId: brand<PgTransactionId>(refs.orderId) }), ...(refs.customId === undefined ? {} : { paymentReference: brand<PaymentId>(refs.customId) }) };
   switch (event.event_type) {
     case "CHECKOUT.ORDER.APPROVED":
     case "PAYMENT.CAPTURE.COMPLETED":

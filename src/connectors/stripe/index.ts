@@ -36,6 +36,7 @@ import {
 import { STRIPE_CAPABILITIES } from "./capabilities.ts";
 import { classifyPgFailure, transportFailure, type PgAnswerMeaning } from "../kit/pg-failure.ts";
 import type { PgCallMetrics } from "../kit/pg-http-client.ts";
+import { brand, type PgTransactionId } from "../../core/ids.ts";
 
 export const STRIPE_PG = "STRIPE";
 
@@ -143,7 +144,7 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
         // Only a replay of a key whose session was since paid or expired answers without a URL.
         throw new ConnectorError("declined", `Stripe session ${session.id} is ${session.status ?? "not open"}`, "checkout_session_not_open");
       }
-      return { pgTransactionId: session.id, checkoutUrl: session.url };
+      return { pgTransactionId: brand<PgTransactionId>(session.id), checkoutUrl: session.url };
     },
 
     async parseWebhook(input: WebhookInput): Promise<WebhookAction> {

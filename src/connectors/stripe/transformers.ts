@@ -21,6 +21,7 @@ import {
   type StripeRefund,
   type StripeSessionPaymentStatus,
 } from "./wire.ts";
+import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 /**
  * Currencies Stripe takes in whole units (docs.stripe.com/currencies). Every other currency PGB
@@ -223,7 +224,7 @@ export function toPgPayment(session: StripeCheckoutSession, intent: StripePaymen
   const status = toPgPaymentStatus(session, intent);
   const charge = chargeOf(intent);
   const payment: PgPayment = {
-    pgTransactionId: session.id,
+    pgTransactionId: brand<PgTransactionId>(session.id),
     status,
     amount: fromStripeAmount(session.amount_total, session.currency),
     paymentReference: paymentReferenceOf(session.metadata, session.client_reference_id) ?? "",
@@ -300,7 +301,7 @@ export function toWebhookAction(event: StripeEvent, tenant: string): WebhookActi
     if (foreign !== undefined) return { kind: "ignored", eventId, reason: foreign };
     const paymentReference = paymentReferenceOf(session.metadata, session.client_reference_id);
     if (paymentReference === undefined) return { kind: "ignored", eventId, reason: "the session was not created by PGB" };
-    return { kind: "payment", eventId, pgTransactionId: session.id, paymentReference };
+    return { kind: "payment", eventId, pgTransactionId: brand<PgTransactionId>(session.id), paymentReference: brand<PaymentId>(paymentReference) };
   }
   if (event.type === "charge.refunded") {
     const parsed = StripeChargeReferenceSchema.safeParse(event.data.object);
@@ -320,7 +321,7 @@ function refundAction(eventId: string, metadata: StripeMetadata | null | undefin
   if (foreign !== undefined) return { kind: "ignored", eventId, reason: foreign };
   const paymentReference = metadata?.[PGB_METADATA.paymentId];
   if (paymentReference === undefined) return { kind: "ignored", eventId, reason: "the payment was not created by PGB" };
-  return { kind: "refund", eventId, paymentReference, ...(pgRefundId === undefined ? {} : { pgRefundId }) };
+  return { kind: "refund", eventId, paymentReference: brand<PaymentId>(paymentReference), ...(pgRefundId === undefined ? {} : { pgRefundId }) };
 }
 
 /** Two tenants may share one Stripe account: an event another tenant's payment caused is not ours. */

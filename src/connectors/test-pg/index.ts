@@ -17,6 +17,7 @@ import { isLoopbackUrl } from "../../config/public-exposure.ts";
 import { toPgStatus, WebhookEventSchema } from "./wire.ts";
 import { TEST_PG_CAPABILITIES } from "./capabilities.ts";
 import { classifyPgFailure } from "../kit/pg-failure.ts";
+import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 export const SettingsSchema = z.object({
   /** The secret the fake PG signs its webhooks with (Standard Webhooks, whsec_…). */
@@ -110,7 +111,7 @@ class TestConnector implements Connector {
         expiresAt: input.expiresAt,
       }),
     );
-    return { pgTransactionId: created.id, checkoutUrl: this.fake.checkoutUrl(created.id) };
+    return { pgTransactionId: brand<PgTransactionId>(created.id), checkoutUrl: this.fake.checkoutUrl(created.id) };
   }
 
   async parseWebhook(input: Parameters<Connector["parseWebhook"]>[0]): Promise<WebhookAction> {
@@ -128,7 +129,7 @@ class TestConnector implements Connector {
     }
     const event = WebhookEventSchema.safeParse(verified);
     if (!event.success) return { kind: "rejected", reason: "not a TEST PG event" };
-    const about = { eventId: event.data.id, pgTransactionId: event.data.data.paymentId, paymentReference: event.data.data.merchantReference };
+    const about = { eventId: event.data.id, pgTransactionId: brand<PgTransactionId>(event.data.data.paymentId), paymentReference: brand<PaymentId>(event.data.data.merchantReference) };
     if (event.data.type === "refund.updated") return { kind: "refund", ...about, ...(event.data.data.refundId ? { pgRefundId: event.data.data.refundId } : {}) };
     return { kind: "payment", ...about };
   }
@@ -181,7 +182,7 @@ function toPgPayment(p: TestPgPayment): PgPayment {
   if (!isCurrencyCode(p.currency)) throw new ConnectorError("fatal", `TEST payment ${p.id} has currency ${p.currency}`);
   const status = toPgStatus(p.status, p.refundedMinor, p.amountMinor);
   return {
-    pgTransactionId: p.id,
+    pgTransactionId: brand<PgTransactionId>(p.id),
     status,
     amount: { minor: p.amountMinor, currency: p.currency },
     paymentReference: p.merchantReference,

@@ -27,6 +27,7 @@ import { parseTossWebhook } from "./webhooks.ts";
 import { registerRoutes } from "./routes.ts";
 import { TossSettingsSchema, type TossSettings } from "./settings.ts";
 import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow } from "./store.ts";
+import { provisionalPgTransactionId, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 
 const PG = "TOSS";
@@ -83,20 +84,20 @@ class TossConnector implements Connector {
     });
     return {
       // Toss has no id before the customer opens its window; the paymentKey replaces this on return.
-      pgTransactionId: input.paymentId,
+      pgTransactionId: provisionalPgTransactionId(input.paymentId),
       checkoutUrl: `${this.#publicUrl}/PGBReturn/toss/checkout/${enc(input.paymentId)}`,
     };
   }
 
   async handleReturn(input: {
-    pgTransactionId: string | null;
-    paymentReference: string;
+    pgTransactionId: PgTransactionId | null;
+    paymentReference: PaymentId;
     amount: Money;
     query: Record<string, string>;
     details?: Record<string, unknown>;
   }): Promise<PgPayment> {
     const reference = input.paymentReference;
-    const knownId = input.pgTransactionId ?? reference;
+    const knownId = input.pgTransactionId ?? provisionalPgTransactionId(reference);
     const row = await this.#store.find(reference);
     if (row?.status === "RETURNED") {
       // Already confirmed (an issued virtual account, a reloaded success page): a later return URL,
@@ -187,7 +188,7 @@ class TossConnector implements Connector {
     }
   }
 
-  async fetchPayment(ref: { pgTransactionId: string; paymentReference: string; details?: Record<string, unknown> }): Promise<PgPayment> {
+  async fetchPayment(ref: { pgTransactionId: PgTransactionId; paymentReference: PaymentId; details?: Record<string, unknown> }): Promise<PgPayment> {
     const reference = ref.paymentReference;
     const row = await this.#store.find(reference);
     const tossOrderId = row?.tossOrderId ?? tossOrderIdFor(reference);
@@ -350,11 +351,11 @@ function assertOurs(payment: TossPayment, tossOrderId: string): void {
   }
 }
 
-function mismatch(reference: string, pgTransactionId: string, amount: Money, code: string, message: string): PgPayment {
+function mismatch(reference: string, pgTransactionId: PgTransactionId, amount: Money, code: string, message: string): PgPayment {
   return { pgTransactionId, status: "FAILED", amount, paymentReference: reference, failure: { code, message } };
 }
 
-function notStarted(row: CheckoutRow, pgTransactionId: string, now: Date): PgPayment {
+function notStarted(row: CheckoutRow, pgTransactionId: PgTransactionId, now: Date): PgPayment {
   const expired = row.status === "EXPIRED" || row.expiresAt.getTime() <= now.getTime();
   const result: PgPayment = { pgTransactionId, status: expired ? "EXPIRED" : "PENDING", amount: row.amount, paymentReference: row.paymentReference };
   if (expired) result.failure = { code: "CHECKOUT_EXPIRED", message: "The customer never opened Toss's payment window before the checkout expired." };

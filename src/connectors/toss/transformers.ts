@@ -8,6 +8,7 @@ import { money, type Money } from "../../core/money.ts";
 import type { PayType } from "../../core/pay-type.ts";
 import type { PgPayment, PgPaymentStatus, RefundOutcome, VirtualAccount } from "../../core/ports/connector.ts";
 import type { TossCancel, TossDepositCallback, TossPayment, TossPaymentStatus, TossPaymentStatusChanged } from "./wire.ts";
+import { brand, type PgTransactionId } from "../../core/ids.ts";
 
 /** Toss's orderId rule: 6–64 characters of letters, digits, `-` and `_`. */
 const TOSS_ORDER_ID = /^[A-Za-z0-9_-]{6,64}$/;
@@ -198,7 +199,7 @@ export function toPgPayment(payment: TossPayment, paymentReference: string): PgP
   if (payment.lastTransactionKey) details.lastTransactionKey = payment.lastTransactionKey;
 
   const result: PgPayment = {
-    pgTransactionId: payment.paymentKey,
+    pgTransactionId: brand<PgTransactionId>(payment.paymentKey),
     status,
     amount: wonToMoney(payment.totalAmount),
     paymentReference,

@@ -8,6 +8,7 @@ import type { WebhookAction, WebhookInput } from "../../core/ports/connector.ts"
 import type { CheckoutStore } from "./store.ts";
 import { depositCallbackEventId, statusChangedEventId } from "./transformers.ts";
 import { TossDepositCallbackSchema, TossPaymentStatusChangedSchema, TossWebhookEnvelopeSchema } from "./wire.ts";
+import { brand, type PgTransactionId } from "../../core/ids.ts";
 
 export async function parseTossWebhook(input: WebhookInput, tenant: string, store: CheckoutStore, logger: Logger): Promise<WebhookAction> {
   const body = parseJson(input.rawBody.toString("utf8"));
@@ -21,7 +22,7 @@ export async function parseTossWebhook(input: WebhookInput, tenant: string, stor
     const row = await store.findByOrderId(tenant, event.data.data.orderId);
     const eventId = statusChangedEventId(event.data);
     if (row === undefined) return { kind: "ignored", eventId, reason: "no PGB payment has this orderId" };
-    return { kind: "payment", eventId, pgTransactionId: event.data.data.paymentKey, paymentReference: row.paymentReference, unsigned: true };
+    return { kind: "payment", eventId, pgTransactionId: brand<PgTransactionId>(event.data.data.paymentKey), paymentReference: row.paymentReference, unsigned: true };
   }
 
   if (eventType === undefined || eventType === "DEPOSIT_CALLBACK") {
@@ -37,7 +38,7 @@ export async function parseTossWebhook(input: WebhookInput, tenant: string, stor
       return { kind: "rejected", reason: "DEPOSIT_CALLBACK secret does not match the virtual account's" };
     }
     const action: WebhookAction = { kind: "payment", eventId, paymentReference: row.paymentReference };
-    if (row.paymentKey !== null) action.pgTransactionId = row.paymentKey;
+    if (row.paymentKey !== null) action.pgTransactionId = brand<PgTransactionId>(row.paymentKey);
     if (row.depositSecret === null) action.unsigned = true;
     return action;
   }

@@ -8,6 +8,7 @@
  */
 import type { Money } from "../money.ts";
 import type { PayType } from "../pay-type.ts";
+import type { PaymentId, PgTransactionId, RefundId } from "../ids.ts";
 
 /** What a PG says about a payment when PGB asks it (never what a webhook body claims). */
 export type PgPaymentStatus =
@@ -31,7 +32,7 @@ export interface VirtualAccount {
 }
 
 export interface PgPayment {
-  pgTransactionId: string;
+  pgTransactionId: PgTransactionId;
   status: PgPaymentStatus;
   /** The amount the PG will capture / captured, in its currency. */
   amount: Money;
@@ -60,7 +61,7 @@ export interface PgPayment {
 }
 
 export interface CheckoutInput {
-  paymentId: string;
+  paymentId: PaymentId;
   tenant: string;
   orderId: number;
   joinerId: number;
@@ -77,7 +78,7 @@ export interface CheckoutInput {
 }
 
 export interface CheckoutCreated {
-  pgTransactionId: string;
+  pgTransactionId: PgTransactionId;
   /** Where the host sends the customer's browser (the PG's page, or a PGB page with the PG's SDK). */
   checkoutUrl: string;
 }
@@ -93,8 +94,8 @@ export type WebhookAction =
    * `unsigned`: nothing proves the PG sent it (Toss signs no webhook); PGB then reads the payment from
    * the PG at most once per short window, so forged callbacks cannot spend the merchant's API quota.
    */
-  | { kind: "payment"; eventId: string; pgTransactionId?: string; paymentReference?: string; unsigned?: true }
-  | { kind: "refund"; eventId: string; pgTransactionId?: string; paymentReference?: string; pgRefundId?: string }
+  | { kind: "payment"; eventId: string; pgTransactionId?: PgTransactionId; paymentReference?: PaymentId; unsigned?: true }
+  | { kind: "refund"; eventId: string; pgTransactionId?: PgTransactionId; paymentReference?: PaymentId; pgRefundId?: string }
   /** Genuine but nothing PGB acts on (another product's event, an unsupported type). */
   | { kind: "ignored"; eventId: string; reason: string }
   /** Signature missing, wrong or stale; or the body is not the PG's shape. */
@@ -102,9 +103,9 @@ export type WebhookAction =
 
 /** A checkout PGB created at the PG. */
 export interface CheckoutRef {
-  pgTransactionId: string;
+  pgTransactionId: PgTransactionId;
   /** PGB's payment id. */
-  paymentReference: string;
+  paymentReference: PaymentId;
 }
 
 /** A payment as PGB knows it at the PG, with the connector-private facts kept beside it. */
@@ -115,8 +116,8 @@ export interface PaymentRef extends CheckoutRef {
 /** The customer's browser came back to PGB's return URL for this payment. */
 export interface ReturnInput {
   /** Null when the PG names its transaction only on the return (Toss's paymentKey). */
-  pgTransactionId: string | null;
-  paymentReference: string;
+  pgTransactionId: PgTransactionId | null;
+  paymentReference: PaymentId;
   amount: Money;
   query: Record<string, string>;
   details?: Record<string, unknown>;
@@ -125,17 +126,17 @@ export interface ReturnInput {
 /** A refund PGB sent, or may have sent. */
 export interface RefundRef extends PaymentRef {
   /** PGB's refund row id. */
-  idempotencyKey: string;
+  idempotencyKey: RefundId;
   pgRefundId?: string;
   amount: Money;
 }
 
 export interface RefundInput {
-  pgTransactionId: string;
-  paymentReference: string;
+  pgTransactionId: PgTransactionId;
+  paymentReference: PaymentId;
   amount: Money;
   /** PGB's refund row id: stable across retries, so a resent call never refunds twice. */
-  idempotencyKey: string;
+  idempotencyKey: RefundId;
   reason: string;
   /** Bank account to pay a deposited virtual account back into, where the PG needs one. */
   refundAccount?: { bank: string; accountNumber: string; holderName: string };

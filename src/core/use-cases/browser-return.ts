@@ -7,10 +7,11 @@ import { ConnectorError } from "../ports/connector.ts";
 import type { CoreDeps } from "../deps.ts";
 import { findPayment } from "../../storage/payment-repository.ts";
 import { settlePayment } from "./settle-payment.ts";
+import type { PaymentId } from "../ids.ts";
 
 export type ReturnOutcome = { kind: "redirect"; location: string } | { kind: "not-found" };
 
-export async function browserReturn(deps: CoreDeps, pg: string, paymentId: string, query: Record<string, string>): Promise<ReturnOutcome> {
+export async function browserReturn(deps: CoreDeps, pg: string, paymentId: PaymentId, query: Record<string, string>): Promise<ReturnOutcome> {
   const payment = await findPayment(deps.db, paymentId);
   if (payment === undefined || payment.pg !== pg) return { kind: "not-found" };
   const connector = deps.connectorFor(payment.tenant, payment.pg);

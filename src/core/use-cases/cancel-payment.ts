@@ -15,15 +15,15 @@ import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
 import type { CurrencyCode } from "../currency.ts";
 import type { CoreDeps } from "../deps.ts";
-import { newRefundId } from "../ids.ts";
+import { newRefundId, type PaymentId, type RefundId } from "../ids.ts";
 import { isCaptured } from "../payment-state.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import type { Transaction } from "kysely";
-import type { Database, MoneyMovementRow } from "../../storage/schema.ts";
+import type { Database } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { sendRefund, type RefundSent } from "./send-refund.ts";
 import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, captureOf, findMovement, insertRefund, movementsOf, transitionRefund } from "../../storage/money-movement-repository.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, captureOf, findMovement, insertRefund, movementsOf, transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
   tenant: string;
@@ -40,7 +40,7 @@ export interface CancelInput {
   expectPayType?: string;
   idempotencyKey: string | undefined;
   /** FullCancel of one attempt: a late capture the host was told of (LATE_PAYMENT), or the order's paid one. */
-  paymentId?: string;
+  paymentId?: PaymentId;
   refundAccount?: { bank: string; accountNumber: string; holderName: string };
   reason: string;
   /** Who asked: the host's API (default) or an operator in the console; recorded in the history. */
@@ -48,8 +48,8 @@ export interface CancelInput {
 }
 
 export interface CancelOutput {
-  paymentId: string;
-  refundId: string;
+  paymentId: PaymentId;
+  refundId: RefundId;
   currency: CurrencyCode;
   refunded: bigint;
   balanceBefore: bigint;
@@ -149,7 +149,7 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
 }
 
 /** The named attempt of this order, locked, if money was captured on it (the paid attempt, or a late capture). */
-async function lockAttemptWithMoney(trx: Transaction<Database>, tenant: string, orderId: number, paymentId: string): Promise<Payment | undefined> {
+async function lockAttemptWithMoney(trx: Transaction<Database>, tenant: string, orderId: number, paymentId: PaymentId): Promise<Payment | undefined> {
   const payment = await findPayment(trx, paymentId, { forUpdate: true });
   if (payment === undefined || payment.tenant !== tenant || payment.orderId !== orderId) return undefined;
   if (isCaptured(payment.status)) return payment;
@@ -159,10 +159,10 @@ async function lockAttemptWithMoney(trx: Transaction<Database>, tenant: string, 
 type Reservation =
   | { kind: "replay"; output: CancelOutput }
   /** The same cancel was reserved earlier and never answered by the PG: continue that refund. */
-  | { kind: "resume"; refundId: string }
-  | { kind: "new"; payment: Payment; refund: MoneyMovementRow; paid: bigint };
+  | { kind: "resume"; refundId: RefundId }
+  | { kind: "new"; payment: Payment; refund: RefundRow; paid: bigint };
 
-function replayOf(payment: Payment, earlier: MoneyMovementRow): Result<Reservation> {
+function replayOf(payment: Payment, earlier: RefundRow): Result<Reservation> {
   switch (earlier.status) {
     case "SUCCEEDED":
     case "PENDING":
@@ -179,7 +179,7 @@ function replayOf(payment: Payment, earlier: MoneyMovementRow): Result<Reservati
 export async function executeRefund(
   deps: CoreDeps,
   payment: Payment,
-  refund: MoneyMovementRow,
+  refund: RefundRow,
   paid: bigint,
   input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
 ): Promise<Result<CancelOutput>> {
@@ -188,7 +188,7 @@ export async function executeRefund(
 }
 
 /** What the host is told of a refund PGB sent. */
-export function answerOf(sent: RefundSent, payment: Payment, refund: MoneyMovementRow, paid: bigint): Result<CancelOutput> {
+export function answerOf(sent: RefundSent, payment: Payment, refund: RefundRow, paid: bigint): Result<CancelOutput> {
   switch (sent.status) {
     case "ERROR":
       return connectorFailure(sent.error, "refund");
@@ -206,7 +206,7 @@ export function answerOf(sent: RefundSent, payment: Payment, refund: MoneyMoveme
  * Idempotent: the host's call, the reconciler and a refund webhook may all learn the same success;
  * only the first one to lock the refund row while it is still open completes it.
  */
-export async function completeRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, pgRefundId: string, source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER"): Promise<void> {
+export async function completeRefund(deps: CoreDeps, payment: Payment, refund: RefundRow, pgRefundId: string, source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER"): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
     const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
@@ -254,7 +254,7 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: M
   });
 }
 
-export function outputOf(payment: Payment, refund: MoneyMovementRow, status: "SUCCEEDED" | "PENDING", replayed: boolean, paid = payment.amount): CancelOutput {
+export function outputOf(payment: Payment, refund: RefundRow, status: "SUCCEEDED" | "PENDING", replayed: boolean, paid = payment.amount): CancelOutput {
   return {
     paymentId: payment.id,
     refundId: refund.id,

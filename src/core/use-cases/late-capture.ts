@@ -15,8 +15,7 @@ import { tenantConfig, type CoreDeps } from "../deps.ts";
 import { formatMoney, formatMinor } from "../money.ts";
 import { isCaptured, isLive, type EventSource } from "../payment-state.ts";
 import { appendEvent, enqueueMoneyNotification, findPayment, type Payment, recordPgTransaction } from "../../storage/payment-repository.ts";
-import { insertLateCapture, insertRefund, lateRefundId } from "../../storage/money-movement-repository.ts";
-import type { MoneyMovementRow } from "../../storage/schema.ts";
+import { insertLateCapture, insertRefund, lateRefundId, type RefundRow } from "../../storage/money-movement-repository.ts";
 import { sendRefund } from "./send-refund.ts";
 
 export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPayment: PgPayment, source: EventSource, trigger: Record<string, unknown>): Promise<Payment> {
@@ -81,7 +80,7 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
  * for the answer: a refusal is a REFUND_FAILED for the host and an alert; an unclear answer leaves
  * the row for the reconciler.
  */
-export async function refundLateCapture(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, source: EventSource): Promise<void> {
+export async function refundLateCapture(deps: CoreDeps, payment: Payment, refund: RefundRow, source: EventSource): Promise<void> {
   await sendRefund(deps, payment, refund, { reason: "Paid on a checkout that had been closed", source: sourceOfRefund(source), answeredBy: "notification" });
 }
 

@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import { ConnectorError, type Connector } from "../ports/connector.ts";
 import { formatMoney, type Money } from "../money.ts";
-import { newPaymentId } from "../ids.ts";
+import { newPaymentId, type PaymentId, type PgTransactionId } from "../ids.ts";
 import { isCaptured, isLive } from "../payment-state.ts";
 import type { PayType } from "../pay-type.ts";
 import { routeFor } from "../routing.ts";
@@ -41,7 +41,7 @@ export interface PayStartInput {
 }
 
 export interface PayStartOutput {
-  paymentId: string;
+  paymentId: PaymentId;
   checkoutUrl: string;
   pg: string;
   reused: boolean;
@@ -167,7 +167,7 @@ async function expireAtPg(deps: CoreDeps, payment: Payment): Promise<void> {
   }
 }
 
-async function expireQuietly(deps: CoreDeps, connector: Connector, pgTransactionId: string, paymentId: string): Promise<void> {
+async function expireQuietly(deps: CoreDeps, connector: Connector, pgTransactionId: PgTransactionId, paymentId: PaymentId): Promise<void> {
   try {
     await connector.expireCheckout({ pgTransactionId, paymentReference: paymentId });
   } catch (error) {

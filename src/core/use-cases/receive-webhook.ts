@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { WebhookInput } from "../ports/connector.ts";
 import { connectorOf, type CoreDeps } from "../deps.ts";
-import { newId } from "../ids.ts";
+import { brand, newId, type PaymentId, type PgTransactionId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, type Payment } from "../../storage/payment-repository.ts";
 import { refundsOf } from "../../storage/money-movement-repository.ts";
 import { findStoredWebhook, insertRejectedWebhook, insertWebhook, markWebhook } from "../../storage/webhook-repository.ts";
@@ -134,8 +134,8 @@ interface StoredWebhook {
 /** The part of a WebhookAction a retry needs. */
 const StoredActionSchema = z.object({
   kind: z.enum(["payment", "refund"]),
-  pgTransactionId: z.string().optional(),
-  paymentReference: z.string().optional(),
+  pgTransactionId: z.string().transform((id) => brand<PgTransactionId>(id)).optional(),
+  paymentReference: z.string().transform((id) => brand<PaymentId>(id)).optional(),
   unsigned: z.literal(true).optional(),
 });
 
@@ -175,7 +175,7 @@ async function settleOpenRefunds(deps: CoreDeps, payment: Payment): Promise<void
   }
 }
 
-async function locate(deps: CoreDeps, pg: string, pgTransactionId: string | undefined, reference: string | undefined): Promise<Payment | undefined> {
+async function locate(deps: CoreDeps, pg: string, pgTransactionId: PgTransactionId | undefined, reference: PaymentId | undefined): Promise<Payment | undefined> {
   if (reference !== undefined) {
     const byReference = await findPayment(deps.db, reference);
     if (byReference !== undefined && byReference.pg === pg) return byReference;

@@ -14,12 +14,14 @@ import { answerOf, completeRefund, outputOf, type CancelInput, type CancelOutput
 import { sendRefund, type RefundSend } from "./send-refund.ts";
 import { connectorFailure } from "./connector-failure.ts";
 import { failRefund } from "./settle-refund.ts";
+import { provisionalPgTransactionId } from "../ids.ts";
+import type { RefundId } from "../ids.ts";
 
 /** The reason sent with a refund a worker (take-over or reconciler) finishes for a process that is gone. */
 export const TAKEN_OVER = { reason: "PGB: finishing a refund whose process stopped" };
 
 /** The host retried a cancel whose first attempt was reserved but never answered by the PG. */
-export async function resumeLostRefund(deps: CoreDeps, refundId: string, input: Pick<CancelInput, "reason" | "refundAccount" | "source">): Promise<Result<CancelOutput>> {
+export async function resumeLostRefund(deps: CoreDeps, refundId: RefundId, input: Pick<CancelInput, "reason" | "refundAccount" | "source">): Promise<Result<CancelOutput>> {
   if (deps.leaseToken === undefined || !(await claimRefundIfOrphaned(deps.db, refundId, deps.leaseToken))) {
     return fail("CANCEL_IN_PROGRESS", "this cancel is still waiting for the PG's answer");
   }
@@ -33,12 +35,12 @@ export async function resumeLostRefund(deps: CoreDeps, refundId: string, input: 
  */
 export async function takeOverRefund(
   deps: CoreDeps,
-  refundId: string,
+  refundId: RefundId,
   input: Pick<CancelInput, "reason" | "refundAccount">,
   source: "HOST_API" | "OPERATOR" | "RECONCILER",
   answeredBy: RefundSend["answeredBy"],
 ): Promise<Result<CancelOutput>> {
-  const refund = await findMovement(deps.db, refundId);
+  const refund = await findMovement(deps.db, refundId).then((m) => (m?.kind === "REFUND" ? m : undefined));
   const payment = refund && (await findPayment(deps.db, refund.payment_id));
   if (refund === undefined || payment === undefined) return fail("INTERNAL_ERROR", `refund ${refundId} not found`);
   const paid = (await balanceOf(deps.db, payment)).captured;
@@ -51,7 +53,7 @@ export async function takeOverRefund(
     let lookup;
     try {
       lookup = await connector.lookupRefund({
-        pgTransactionId: payment.pgTransactionId ?? payment.id,
+        pgTransactionId: payment.pgTransactionId ?? provisionalPgTransactionId(payment.id),
         paymentReference: payment.id,
         idempotencyKey: refund.id,
         amount: { minor: BigInt(refund.amount), currency: payment.currency },

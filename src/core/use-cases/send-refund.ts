@@ -15,11 +15,11 @@
 import { ConnectorError } from "../ports/connector.ts";
 import { notConfigured, type CoreDeps } from "../deps.ts";
 import { appendEvent, type Payment } from "../../storage/payment-repository.ts";
-import { transitionRefund } from "../../storage/money-movement-repository.ts";
+import { transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
 import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
-import type { MoneyMovementRow } from "../../storage/schema.ts";
 import { completeRefund } from "./cancel-payment.ts";
 import { failRefund } from "./settle-refund.ts";
+import { provisionalPgTransactionId } from "../ids.ts";
 
 export interface RefundSend {
   reason: string;
@@ -34,13 +34,13 @@ export type RefundSent =
   /** The call failed without the PG's verdict; the row is UNKNOWN (or released, for a caller). */
   | { status: "ERROR"; error: ConnectorError };
 
-export async function sendRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, send: RefundSend): Promise<RefundSent> {
+export async function sendRefund(deps: CoreDeps, payment: Payment, refund: RefundRow, send: RefundSend): Promise<RefundSent> {
   const connector = deps.connectorFor(payment.tenant, payment.pg);
   let outcome;
   try {
     if (connector === undefined) throw notConfigured(payment.tenant, payment.pg);
     outcome = await connector.refund({
-      pgTransactionId: payment.pgTransactionId ?? payment.id,
+      pgTransactionId: payment.pgTransactionId ?? provisionalPgTransactionId(payment.id),
       paymentReference: payment.id,
       amount: { minor: BigInt(refund.amount), currency: payment.currency },
       idempotencyKey: refund.id,
@@ -89,7 +89,7 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Money
 }
 
 /** Marks the refund UNKNOWN or FAILED after a failed call, only while it is still open (the reconciler may have settled it while the call hung). */
-async function recordUnsettled(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, status: "UNKNOWN" | "FAILED", error: ConnectorError, source: RefundSend["source"]): Promise<void> {
+async function recordUnsettled(deps: CoreDeps, payment: Payment, refund: RefundRow, status: "UNKNOWN" | "FAILED", error: ConnectorError, source: RefundSend["source"]): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     // An UNKNOWN row that fails to resolve again stays as it is: the table has no UNKNOWN → UNKNOWN move.
     const moved = await transitionRefund(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message }, status === "UNKNOWN" ? "PENDING" : OPEN_REFUND_STATUSES);

@@ -14,6 +14,7 @@ import type { CoreDeps } from "../deps.ts";
 import { recordLateCapture } from "./late-capture.ts";
 import { appendEvent, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
 import { insertCapture } from "../../storage/money-movement-repository.ts";
+import { provisionalPgTransactionId } from "../ids.ts";
 
 export type SettleOutcome =
   | { kind: "changed"; payment: Payment }
@@ -140,7 +141,7 @@ function mismatchOf(payment: Payment, pgPayment: PgPayment): string | undefined 
     return `amount ${formatMoney(pgPayment.amount)} ≠ ${formatMoney({ minor: payment.amount, currency: payment.currency })}`;
   }
   // A PG that names its transaction only once paid (Toss's paymentKey) starts from PGB's own id.
-  const provisional = payment.pgTransactionId === payment.id;
+  const provisional = payment.pgTransactionId === provisionalPgTransactionId(payment.id);
   if (payment.pgTransactionId !== null && !provisional && pgPayment.pgTransactionId !== payment.pgTransactionId && payment.status !== "READY") {
     return `PG transaction ${pgPayment.pgTransactionId} is not ${payment.pgTransactionId}`;
   }

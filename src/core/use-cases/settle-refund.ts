@@ -10,24 +10,24 @@ import { formatMinor } from "../money.ts";
 import type { EventSource } from "../payment-state.ts";
 import { isCaptured, REFUND_REVERSED } from "../payment-state.ts";
 import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
-import { transitionRefund } from "../../storage/money-movement-repository.ts";
+import { transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
 import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
 import { refundLateCapture } from "./late-capture.ts";
-import type { MoneyMovementRow } from "../../storage/schema.ts";
 import { completeRefund } from "./cancel-payment.ts";
+import { provisionalPgTransactionId, type RefundId } from "../ids.ts";
 
 export type RefundSettlement = "succeeded" | "pending" | "failed" | "not_found";
 
 export async function settleRefund(
   deps: CoreDeps,
   payment: Payment,
-  refund: MoneyMovementRow,
+  refund: RefundRow,
   source: "WEBHOOK" | "RECONCILER",
   options: { failWhenNotFound: boolean },
 ): Promise<RefundSettlement> {
   const connector = connectorOf(deps, payment.tenant, payment.pg);
   const amount = { minor: BigInt(refund.amount), currency: payment.currency };
-  const pgTransactionId = payment.pgTransactionId ?? payment.id;
+  const pgTransactionId = payment.pgTransactionId ?? provisionalPgTransactionId(payment.id);
 
   let lookup: RefundLookup;
   try {
@@ -86,7 +86,7 @@ export async function settleRefund(
  * host hears of it (REFUND_FAILED): it had been told the refund was under way, or, for a late
  * capture, that PGB would give the money back.
  */
-export async function failRefund(deps: CoreDeps, payment: Payment, refund: MoneyMovementRow, code: string, message: string, source: EventSource): Promise<void> {
+export async function failRefund(deps: CoreDeps, payment: Payment, refund: RefundRow, code: string, message: string, source: EventSource): Promise<void> {
   const failed = await deps.db.transaction().execute(async (trx) => {
     const row = await transitionRefund(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message }, OPEN_REFUND_STATUSES);
     if (row === undefined) return false;
@@ -127,7 +127,7 @@ export async function failRefund(deps: CoreDeps, payment: Payment, refund: Money
  * in the balance (the payment's state follows it), the host gets REFUND_FAILED, an operator an alert.
  * Once only: a second report finds the row FAILED already.
  */
-export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: string, code: string, message: string, source: EventSource): Promise<boolean> {
+export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: RefundId, code: string, message: string, source: EventSource): Promise<boolean> {
   const reversed = await deps.db.transaction().execute(async (trx) => {
     // Only a refund that had succeeded: one that never did is failRefund's.
     const row = await transitionRefund(trx, refundId, { status: "FAILED", failure_code: code, failure_message: message }, "SUCCEEDED");
