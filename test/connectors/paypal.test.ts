@@ -14,6 +14,7 @@ import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
 import { openTestDatabase } from "../support/backends.ts";
 import { PayPalSimulator } from "../simulators/paypal/simulator.ts";
 import type { CheckoutInput } from "../../src/core/ports/connector.ts";
+import { brand, type PaymentId } from "../../src/core/ids.ts";
 
 describe("PayPal connector", () => {
   let sim: PayPalSimulator;
@@ -38,7 +39,7 @@ describe("PayPal connector", () => {
   const checkoutInput = (): CheckoutInput => {
     const paymentId = `pay_paypal_test_${++seq}_${Date.now()}`;
     return {
-      paymentId, tenant: "SHOP", orderId: seq, joinerId: 7, amount: { minor: 1999n, currency: "USD" }, payType: "PAYPAL", nationCode: "US", description: "Tour",
+      paymentId: brand<PaymentId>(paymentId), tenant: "SHOP", orderId: seq, joinerId: 7, amount: { minor: 1999n, currency: "USD" }, payType: "PAYPAL", nationCode: "US", description: "Tour",
       returnUrl: `http://pgb.test/PGBReturn/paypal/return/${paymentId}`, webhookUrl: "http://pgb.test/PGBReturn/paypal/webhook/SHOP", expiresAt: new Date(Date.now() + 3_600_000), idempotencyKey: `paystart-${paymentId}`,
     };
   };
@@ -54,7 +55,7 @@ describe("PayPal connector", () => {
     const tokens = () => sim.requests.filter((r) => r.path === "/v1/oauth2/token").length;
     const before = tokens();
     const first = await paypal.createCheckout(checkoutInput());
-    await paypal.fetchPayment({ pgTransactionId: first.pgTransactionId, paymentReference: "x" });
+    await paypal.fetchPayment({ pgTransactionId: first.pgTransactionId, paymentReference: brand<PaymentId>("x") });
     assert.equal(tokens() - before, 1, "one token for several calls");
     // PayPal's clock passes the token's life, before PGB's margin would have renewed it.
     sim.advanceClock(3600);

@@ -16,6 +16,7 @@ import {
   withQuery,
 } from "../../src/connectors/stripe/transformers.ts";
 import type { StripeCharge, StripeCheckoutSession, StripeEvent, StripePaymentIntent, StripeRefund } from "../../src/connectors/stripe/wire.ts";
+import { brand, type PaymentId } from "../../src/core/ids.ts";
 
 function session(overrides: Partial<StripeCheckoutSession> = {}): StripeCheckoutSession {
   return {
@@ -44,7 +45,7 @@ function intent(overrides: Partial<StripePaymentIntent> = {}): StripePaymentInte
 
 function checkoutInput(overrides: Partial<CheckoutInput> = {}): CheckoutInput {
   return {
-    paymentId: "pay_1",
+    paymentId: brand<PaymentId>("pay_1"),
     tenant: "shop",
     orderId: 7,
     joinerId: 3,

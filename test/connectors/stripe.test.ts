@@ -10,12 +10,13 @@ import { after, before, describe, it } from "node:test";
 import Fastify, { type FastifyInstance } from "fastify";
 import { pino } from "pino";
 import Stripe from "stripe";
-import { ConnectorError, type CheckoutInput, type WebhookInput } from "../../src/core/ports/connector.ts";
+import { ConnectorError, type CheckoutInput, type WebhookInput, type PaymentRef, type RefundInput, type RefundRef } from "../../src/core/ports/connector.ts";
 import { type ConnectorRouteDeps } from "../../src/connectors/factory.ts";
 import { chooseTenant, createStripeConnector, StripeSettingsSchema, stripeConnector, tenantsVerifying, type StripeConnector, type StripeSettings } from "../../src/connectors/stripe/index.ts";
 import type { Money } from "../../src/core/money.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
 import { StripeSimulator } from "../simulators/stripe/simulator.ts";
+import { brand, type PaymentId, type PgTransactionId, type RefundId } from "../../src/core/ids.ts";
 
 const TENANT = "shop";
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString("base64")}`;
@@ -48,7 +49,7 @@ function connectorFor(sim: StripeSimulator, overrides: Record<string, unknown> =
 function checkoutInput(amount: Money, overrides: Partial<CheckoutInput> = {}): CheckoutInput {
   const paymentId = `pay_${randomUUID()}`;
   return {
-    paymentId,
+    paymentId: brand<PaymentId>(paymentId),
     tenant: TENANT,
     orderId: 1001,
     joinerId: 7,
@@ -157,7 +158,7 @@ describe("Stripe connector against the Stripe simulator", () => {
   describe("payment status", () => {
     it("reads a paid KRW session back as PAID with the amount, currency and payment id PGB asked for", async () => {
       const { input, sessionId } = await paidSession(KRW_10000);
-      const payment = await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId });
+      const payment = await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId });
       assert.equal(payment.status, "PAID");
       assert.deepEqual(payment.amount, KRW_10000);
       assert.equal(payment.paymentReference, input.paymentId);
@@ -167,7 +168,7 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     it("reads a paid USD session back as PAID with 19.99 USD", async () => {
       const { input, sessionId } = await paidSession(USD_19_99);
-      const payment = await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId });
+      const payment = await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId });
       assert.equal(payment.status, "PAID");
       assert.deepEqual(payment.amount, USD_19_99);
     });
@@ -193,7 +194,7 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("trusts PGB's stored session id over the one in the browser's query", async () => {
       const paid = await paidSession();
       const other = await connector.createCheckout(checkoutInput(KRW_10000));
-      const payment = await connector.handleReturn({ pgTransactionId: other.pgTransactionId, paymentReference: "x", amount: KRW_10000, query: { session_id: paid.sessionId } });
+      const payment = await connector.handleReturn({ pgTransactionId: other.pgTransactionId, paymentReference: brand<PaymentId>("x"), amount: KRW_10000, query: { session_id: paid.sessionId } });
       assert.equal(payment.pgTransactionId, other.pgTransactionId);
       assert.equal(payment.status, "PENDING");
     });
@@ -234,7 +235,7 @@ describe("Stripe connector against the Stripe simulator", () => {
     });
 
     it("declines a fetch of a session Stripe does not know, keeping Stripe's code", async () => {
-      await rejectsWith(connector.fetchPayment({ pgTransactionId: "cs_test_unknown", paymentReference: "x" }), "declined", "resource_missing");
+      await rejectsWith(connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>("cs_test_unknown"), paymentReference: brand<PaymentId>("x") }), "declined", "resource_missing");
     });
   });
 
@@ -258,18 +259,18 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     it("refuses to expire a session the customer already paid, so the core learns it was paid", async () => {
       const { input, sessionId } = await paidSession();
-      await rejectsWith(connector.expireCheckout({ pgTransactionId: sessionId, paymentReference: input.paymentId }), "declined", "checkout_session_complete");
+      await rejectsWith(connector.expireCheckout({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId }), "declined", "checkout_session_complete");
     });
   });
 
   describe("refunds", () => {
     it("refunds part and then the rest, and the payment reads PARTIALLY_REFUNDED then REFUNDED", async () => {
       const { input, sessionId } = await paidSession(KRW_10000);
-      const ref = { pgTransactionId: sessionId, paymentReference: input.paymentId };
-      const first = await connector.refund({ ...ref, amount: { minor: 3000n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "one item returned" });
+      const ref: PaymentRef = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId };
+      const first = await connector.refund({ ...ref, amount: { minor: 3000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "one item returned" });
       assert.equal(first.status, "SUCCEEDED");
       assert.equal((await connector.fetchPayment(ref)).status, "PARTIALLY_REFUNDED");
-      const second = await connector.refund({ ...ref, amount: { minor: 7000n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "order cancelled" });
+      const second = await connector.refund({ ...ref, amount: { minor: 7000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "order cancelled" });
       assert.equal(second.status, "SUCCEEDED");
       assert.notEqual(first.status === "SUCCEEDED" && first.pgRefundId, second.status === "SUCCEEDED" && second.pgRefundId);
       assert.equal((await connector.fetchPayment(ref)).status, "REFUNDED");
@@ -280,53 +281,53 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     it("refunds cents for a USD payment", async () => {
       const { input, sessionId } = await paidSession(USD_19_99);
-      const outcome = await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 999n, currency: "USD" }, idempotencyKey: `refund-${randomUUID()}`, reason: "partial" });
+      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 999n, currency: "USD" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "partial" });
       assert.equal(outcome.status, "SUCCEEDED");
       assert.equal(outcome.status === "SUCCEEDED" ? sim.refunds.get(outcome.pgRefundId)?.amount : undefined, 999);
     });
 
     it("never refunds twice when a refund is resent with the same idempotency key", async () => {
       const { input, sessionId } = await paidSession();
-      const request = { pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 3000n, currency: "KRW" as const }, idempotencyKey: `refund-${randomUUID()}`, reason: "dup test" };
+      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 3000n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "dup test" };
       const first = await connector.refund(request);
       const again = await connector.refund(request);
       assert.deepEqual(again, first);
-      const payment = await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId });
+      const payment = await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId });
       assert.equal(payment.details?.amountRefunded, 3000);
     });
 
     it("uses the PaymentIntent id from the payment's details without re-reading the session", async () => {
       const { input, sessionId } = await paidSession();
-      const payment = await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId });
+      const payment = await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId });
       const before = sim.requests.length;
-      await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 100n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "r", details: payment.details });
+      await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 100n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r", details: payment.details });
       assert.deepEqual(sim.requests.slice(before).map((request) => `${request.method} ${request.path}`), ["POST /v1/refunds"]);
     });
 
     it("reports a refund Stripe fails as FAILED with Stripe's failure reason, leaving the payment PAID", async () => {
       const { input, sessionId } = await paidSession();
       sim.failNextRefund("expired_or_canceled_card");
-      const outcome = await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 5000n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "r" });
+      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 5000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
       assert.equal(outcome.status, "FAILED");
       assert.equal(outcome.status === "FAILED" ? outcome.code : undefined, "expired_or_canceled_card");
-      assert.equal((await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId })).status, "PAID");
+      assert.equal((await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId })).status, "PAID");
     });
 
     it("reports a pending refund as PENDING and its later failure through refund webhooks and fetchRefund", async () => {
       const { input, sessionId } = await paidSession();
       sim.pendNextRefund();
-      const outcome = await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 4000n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "r" });
+      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 4000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
       assert.equal(outcome.status, "PENDING");
       const pgRefundId = outcome.status === "PENDING" ? outcome.pgRefundId : "";
-      const lookup = { pgTransactionId: sessionId, paymentReference: input.paymentId, idempotencyKey: "unused", pgRefundId, amount: { minor: 4000n, currency: "KRW" as const } };
+      const lookup: RefundRef = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>("unused"), pgRefundId, amount: { minor: 4000n, currency: "KRW" as const } };
       assert.equal((await connector.lookupRefund(lookup)).status, "PENDING");
       // Stripe counts a pending refund against the charge.
-      assert.equal((await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId })).status, "PARTIALLY_REFUNDED");
+      assert.equal((await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId })).status, "PARTIALLY_REFUNDED");
 
       sim.settleRefund(pgRefundId, false);
       const failed = await connector.lookupRefund(lookup);
       assert.equal(failed.status, "FAILED");
-      assert.equal((await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId })).status, "PAID");
+      assert.equal((await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId })).status, "PAID");
       const [failedEvent] = await deliveriesOf("refund.failed", pgRefundId);
       assert.ok(failedEvent, "refund.failed was delivered");
       assert.deepEqual(await connector.parseWebhook(failedEvent), {
@@ -340,10 +341,10 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reports a pending refund that later succeeds as SUCCEEDED", async () => {
       const { input, sessionId } = await paidSession();
       sim.pendNextRefund();
-      const outcome = await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 4000n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "r" });
+      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 4000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
       const pgRefundId = outcome.status === "PENDING" ? outcome.pgRefundId : "";
       sim.settleRefund(pgRefundId, true);
-      const lookup = { pgTransactionId: sessionId, paymentReference: input.paymentId, idempotencyKey: "unused", pgRefundId, amount: { minor: 4000n, currency: "KRW" as const } };
+      const lookup: RefundRef = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>("unused"), pgRefundId, amount: { minor: 4000n, currency: "KRW" as const } };
       assert.deepEqual(await connector.lookupRefund(lookup), { status: "SUCCEEDED", pgRefundId });
       const [updated] = await deliveriesOf("refund.updated", pgRefundId);
       assert.equal((await connector.parseWebhook(updated!)).kind, "refund");
@@ -353,11 +354,11 @@ describe("Stripe connector against the Stripe simulator", () => {
       const { input, sessionId } = await paidSession();
       const impatient = connectorFor(sim, { maxNetworkRetries: 0, timeout: 200 });
       const key = `refund-${randomUUID()}`;
-      const request = { pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 2000n, currency: "KRW" as const }, idempotencyKey: key, reason: "r" };
+      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 2000n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(key), reason: "r" };
       sim.delayNext(600, 1, "POST /v1/refunds");
       await rejectsWith(impatient.refund(request), "indeterminate");
       const before = sim.requests.length;
-      const found = await connector.lookupRefund({ pgTransactionId: sessionId, paymentReference: input.paymentId, idempotencyKey: key, amount: request.amount });
+      const found = await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(key), amount: request.amount });
       assert.equal(found.status, "SUCCEEDED");
       const made = [...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key);
       assert.equal(made.length, 1);
@@ -370,19 +371,19 @@ describe("Stripe connector against the Stripe simulator", () => {
       const key = `refund-${randomUUID()}`;
       const amount = { minor: 1500n, currency: "KRW" as const };
       sim.failNext(3, 503, { on: "POST /v1/refunds" });
-      await rejectsWith(connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount, idempotencyKey: key, reason: "r" }), "retryable");
+      await rejectsWith(connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount, idempotencyKey: brand<RefundId>(key), reason: "r" }), "retryable");
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key).length, 0);
-      const outcome = await connector.lookupRefund({ pgTransactionId: sessionId, paymentReference: input.paymentId, idempotencyKey: key, amount });
+      const outcome = await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(key), amount });
       assert.equal(outcome.status, "SUCCEEDED");
-      assert.equal((await connector.lookupRefund({ pgTransactionId: sessionId, paymentReference: input.paymentId, idempotencyKey: key, amount })).status, "SUCCEEDED");
+      assert.equal((await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(key), amount })).status, "SUCCEEDED");
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key).length, 1);
     });
 
     it("finds the refund PGB asks about among many refunds of the same payment", async () => {
       const { input, sessionId } = await paidSession();
       const keys = Array.from({ length: 12 }, () => `refund-${randomUUID()}`);
-      for (const key of keys) await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 100n, currency: "KRW" }, idempotencyKey: key, reason: "r" });
-      const outcome = await connector.lookupRefund({ pgTransactionId: sessionId, paymentReference: input.paymentId, idempotencyKey: keys[0]!, amount: { minor: 100n, currency: "KRW" } });
+      for (const key of keys) await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 100n, currency: "KRW" }, idempotencyKey: brand<RefundId>(key), reason: "r" });
+      const outcome = await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(keys[0]!), amount: { minor: 100n, currency: "KRW" } });
       assert.equal(outcome.status, "SUCCEEDED");
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_payment_id === input.paymentId).length, 12);
     });
@@ -390,13 +391,13 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("answers NOT_FOUND for a refund of a session nobody paid, since Stripe cannot have refunded it", async () => {
       const input = checkoutInput(KRW_10000);
       const { pgTransactionId } = await connector.createCheckout(input);
-      assert.deepEqual(await connector.lookupRefund({ pgTransactionId, paymentReference: input.paymentId, idempotencyKey: "k", amount: KRW_10000 }), { status: "NOT_FOUND" });
+      assert.deepEqual(await connector.lookupRefund({ pgTransactionId, paymentReference: input.paymentId, idempotencyKey: brand<RefundId>("k"), amount: KRW_10000 }), { status: "NOT_FOUND" });
     });
 
     it("declines a refund larger than what is left, keeping Stripe's code", async () => {
       const { input, sessionId } = await paidSession();
       await rejectsWith(
-        connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 10001n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "r" }),
+        connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 10001n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" }),
         "declined",
         "amount_too_large",
       );
@@ -406,7 +407,7 @@ describe("Stripe connector against the Stripe simulator", () => {
       const input = checkoutInput(KRW_10000);
       const { pgTransactionId } = await connector.createCheckout(input);
       await rejectsWith(
-        connector.refund({ pgTransactionId, paymentReference: input.paymentId, amount: KRW_10000, idempotencyKey: `refund-${randomUUID()}`, reason: "r" }),
+        connector.refund({ pgTransactionId, paymentReference: input.paymentId, amount: KRW_10000, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" }),
         "declined",
         "payment_intent_missing",
       );
@@ -429,7 +430,7 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reports a rate-limited refund as retryable, and resending it with the same key refunds once", async () => {
       const { input, sessionId } = await paidSession();
       const key = `refund-${randomUUID()}`;
-      const request = { pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" as const }, idempotencyKey: key, reason: "r" };
+      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(key), reason: "r" };
       sim.failNext(1, 429);
       await rejectsWith(connector.refund(request), "retryable", "rate_limit");
       assert.equal((await connector.refund(request)).status, "SUCCEEDED");
@@ -441,7 +442,7 @@ describe("Stripe connector against the Stripe simulator", () => {
       const { input, sessionId } = await paidSession();
       const key = `refund-${randomUUID()}`;
       sim.failNext(1, 429, { code: "lock_timeout", shouldRetry: true });
-      const outcome = await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" }, idempotencyKey: key, reason: "r" });
+      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(key), reason: "r" });
       assert.equal(outcome.status, "SUCCEEDED");
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key).length, 1);
     });
@@ -455,14 +456,14 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reports a Stripe that keeps answering 429 as retryable", async () => {
       const impatient = connectorFor(sim, { maxNetworkRetries: 0 });
       sim.failNext(1, 429);
-      await rejectsWith(impatient.fetchPayment({ pgTransactionId: "cs_test_whatever", paymentReference: "x" }), "retryable", "rate_limit");
+      await rejectsWith(impatient.fetchPayment({ pgTransactionId: brand<PgTransactionId>("cs_test_whatever"), paymentReference: brand<PaymentId>("x") }), "retryable", "rate_limit");
     });
 
     it("reports a refund whose answer timed out as indeterminate, and a retry with the same key finds the one refund Stripe made", async () => {
       const { input, sessionId } = await paidSession();
       const impatient = connectorFor(sim, { maxNetworkRetries: 0, timeout: 200 });
-      const request = { pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 2500n, currency: "KRW" as const }, idempotencyKey: `refund-${randomUUID()}`, reason: "r" };
-      const payment = await connector.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId });
+      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 2500n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" };
+      const payment = await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId });
       sim.delayNext(600);
       await rejectsWith(impatient.refund({ ...request, details: payment.details }), "indeterminate");
       // Stripe did act: the reconciler's (or a resent cancel's) retry with the same key must not refund again.
@@ -485,7 +486,7 @@ describe("Stripe connector against the Stripe simulator", () => {
       const { input, sessionId } = await paidSession();
       const impatient = connectorFor(sim, { maxNetworkRetries: 0, timeout: 200 });
       sim.delayNext(600);
-      await rejectsWith(impatient.fetchPayment({ pgTransactionId: sessionId, paymentReference: input.paymentId }), "retryable", "connection_error");
+      await rejectsWith(impatient.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId }), "retryable", "connection_error");
     });
 
     it("reports a checkout POST to a Stripe nobody listens on as retryable, since nothing was sent", async () => {
@@ -530,7 +531,7 @@ describe("Stripe connector against the Stripe simulator", () => {
       sim.pay(failed.pgTransactionId, { delayed: true });
       sim.completeDelayed(failed.pgTransactionId, false);
       const expired = await connector.createCheckout(checkoutInput(KRW_10000));
-      await connector.expireCheckout({ pgTransactionId: expired.pgTransactionId, paymentReference: "" });
+      await connector.expireCheckout({ pgTransactionId: expired.pgTransactionId, paymentReference: brand<PaymentId>("") });
       for (const [type, sessionId] of [
         ["checkout.session.async_payment_succeeded", succeeded.pgTransactionId],
         ["checkout.session.async_payment_failed", failed.pgTransactionId],
@@ -546,7 +547,7 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     it("turns charge.refunded into a refund action naming PGB's payment", async () => {
       const { input, sessionId } = await paidSession();
-      await connector.refund({ pgTransactionId: sessionId, paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" }, idempotencyKey: `refund-${randomUUID()}`, reason: "r" });
+      await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
       await sim.waitForWebhooks();
       const chargeId = [...sim.charges.values()].find((charge) => charge.metadata.pgb_payment_id === input.paymentId)?.id;
       const [delivery] = await deliveriesOf("charge.refunded", chargeId);

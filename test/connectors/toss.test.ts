@@ -12,12 +12,13 @@ import { sql } from "kysely";
 import { pino } from "pino";
 import { money } from "../../src/core/money.ts";
 import type { PayType } from "../../src/core/pay-type.ts";
-import { ConnectorError, type Connector, type PgPayment } from "../../src/core/ports/connector.ts";
+import { ConnectorError, type Connector, type PgPayment, type CheckoutInput, type PaymentRef, type RefundInput, type RefundRef } from "../../src/core/ports/connector.ts";
 import { type ConnectorDeps } from "../../src/connectors/factory.ts";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
 import { migrate, openDatabase, type DatabaseHandle } from "../../src/storage/database.ts";
 import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
+import { brand, type PaymentId, type PgTransactionId, type RefundId } from "../../src/core/ids.ts";
 
 const SECRET_KEY = "test_sk_simulatorSecretKey0001";
 const CLIENT_KEY = "test_ck_simulatorClientKey0001";
@@ -58,7 +59,7 @@ interface Started {
 async function startCheckout(payType: PayType, amount: number, options: { expiresInMs?: number; description?: string } = {}): Promise<Started> {
   const paymentId = `pay_${randomUUID().replaceAll("-", "")}`;
   await toss.createCheckout({
-    paymentId,
+    paymentId: brand<PaymentId>(paymentId),
     tenant: "shop",
     orderId: orderSeq++,
     joinerId: 7,
@@ -75,7 +76,7 @@ async function startCheckout(payType: PayType, amount: number, options: { expire
 }
 
 function returnWith(started: Started, query: Record<string, string>): Promise<PgPayment> {
-  return toss.handleReturn({ pgTransactionId: started.paymentId, paymentReference: started.paymentId, amount: money(BigInt(started.amount), "KRW"), query });
+  return toss.handleReturn({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId), amount: money(BigInt(started.amount), "KRW"), query });
 }
 
 /** Authenticates in the simulator and comes back on the success URL, as the browser would. */
@@ -129,8 +130,8 @@ beforeEach(() => {
 describe("Toss checkout", () => {
   it("createCheckout answers PGB's own Toss page and the payment id as the transaction id, and a retry keeps the same checkout", async () => {
     const paymentId = `pay_${randomUUID().replaceAll("-", "")}`;
-    const input = {
-      paymentId,
+    const input: CheckoutInput = {
+      paymentId: brand<PaymentId>(paymentId),
       tenant: "shop",
       orderId: orderSeq++,
       joinerId: 7,
@@ -150,8 +151,8 @@ describe("Toss checkout", () => {
   });
 
   it("createCheckout refuses a non-KRW payment and a PayType Toss cannot take as fatal misconfiguration", async () => {
-    const base = {
-      paymentId: `pay_${randomUUID().replaceAll("-", "")}`,
+    const base: Omit<CheckoutInput, "amount" | "payType"> = {
+      paymentId: brand<PaymentId>(`pay_${randomUUID().replaceAll("-", "")}`),
       tenant: "shop",
       orderId: orderSeq++,
       joinerId: 7,
@@ -195,7 +196,7 @@ describe("Toss checkout", () => {
 
     const unknown = await app.inject({ method: "GET", url: `/PGBReturn/toss/checkout/pay_nope` });
     assert.equal(unknown.statusCode, 404);
-    await toss.expireCheckout({ pgTransactionId: started.paymentId, paymentReference: started.paymentId });
+    await toss.expireCheckout({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
     const expired = await app.inject({ method: "GET", url: `/PGBReturn/toss/checkout/${started.paymentId}` });
     assert.equal(expired.statusCode, 410);
     assert.ok(!expired.body.includes("toss-request"));
@@ -214,7 +215,7 @@ describe("Toss card payments", () => {
     assert.equal(result.details?.paymentKey, paymentKey);
     assert.equal(result.details?.method, "CARD", "Toss's Korean 카드 is normalised");
     assert.equal(sim.payment(paymentKey)?.status, "DONE");
-    const fetched = await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId, details: result.details });
+    const fetched = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details });
     assert.equal(fetched.status, "PAID");
   });
 
@@ -300,17 +301,17 @@ describe("Toss card payments", () => {
 
   it("A checkout the customer never opened reads as PENDING, and as EXPIRED once expired", async () => {
     const started = await startCheckout("CARD", 9000);
-    const pending = await toss.fetchPayment({ pgTransactionId: started.paymentId, paymentReference: started.paymentId });
+    const pending = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
     assert.equal(pending.status, "PENDING");
-    await toss.expireCheckout({ pgTransactionId: started.paymentId, paymentReference: started.paymentId });
-    const expired = await toss.fetchPayment({ pgTransactionId: started.paymentId, paymentReference: started.paymentId });
+    await toss.expireCheckout({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
+    const expired = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
     assert.equal(expired.status, "EXPIRED");
   });
 
   it("A success return after the checkout was expired is not confirmed", async () => {
     const started = await startCheckout("CARD", 9100);
     const paymentKey = sim.authorize(started.paymentId, 9100, "CARD");
-    await toss.expireCheckout({ pgTransactionId: started.paymentId, paymentReference: started.paymentId });
+    await toss.expireCheckout({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
     const before = confirmRequests();
     const result = await returnWith(started, { paymentKey, orderId: started.paymentId, amount: "9100" });
     assert.equal(result.status, "EXPIRED");
@@ -320,7 +321,7 @@ describe("Toss card payments", () => {
   it("A wrong secret key is a fatal ConnectorError carrying Toss's UNAUTHORIZED_KEY", async () => {
     const started = await startCheckout("CARD", 1000);
     const wrong = connector({ secretKey: "test_sk_wrongKey" });
-    await rejects(wrong.fetchPayment({ pgTransactionId: started.paymentId, paymentReference: started.paymentId }), "fatal", "UNAUTHORIZED_KEY");
+    await rejects(wrong.fetchPayment({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) }), "fatal", "UNAUTHORIZED_KEY");
   });
 });
 
@@ -354,8 +355,8 @@ describe("Toss confirm failures", () => {
     const confirmsBefore = sim.effectiveConfirms;
     sim.delayNext(1_000, { path: "/v1/payments/confirm" });
     const result = await quick.handleReturn({
-      pgTransactionId: started.paymentId,
-      paymentReference: started.paymentId,
+      pgTransactionId: brand<PgTransactionId>(started.paymentId),
+      paymentReference: brand<PaymentId>(started.paymentId),
       amount: money(13000n, "KRW"),
       query: { paymentKey, orderId: started.paymentId, amount: "13000" },
     });
@@ -404,7 +405,7 @@ describe("Toss virtual accounts", () => {
     assert.equal(result.details?.method, "VIRTUAL_ACCOUNT");
 
     sim.deposit(started.paymentId);
-    const paid = await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId, details: result.details });
+    const paid = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details });
     assert.equal(paid.status, "PAID");
   });
 
@@ -424,7 +425,7 @@ describe("Toss virtual accounts", () => {
       const started = await startCheckout("VIRTUAL_ACCOUNT", 21000);
       const { paymentKey, result } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
       sim.expireVirtualAccount(started.paymentId, as);
-      const expired = await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId, details: result.details });
+      const expired = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details });
       assert.equal(expired.status, "EXPIRED", as);
     }
   });
@@ -434,18 +435,18 @@ describe("Toss virtual accounts", () => {
     const { paymentKey } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
     sim.deposit(started.paymentId);
     sim.failDeposit(started.paymentId);
-    const back = await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId });
+    const back = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) });
     assert.equal(back.status, "WAITING_FOR_DEPOSIT");
   });
 
   it("Expiring the checkout of an issued, unpaid virtual account withdraws the account at Toss", async () => {
     const started = await startCheckout("VIRTUAL_ACCOUNT", 22000);
     const { paymentKey } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
-    await toss.expireCheckout({ pgTransactionId: paymentKey, paymentReference: started.paymentId });
+    await toss.expireCheckout({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) });
     assert.equal(sim.payment(paymentKey)?.status, "CANCELED");
-    const after = await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId });
+    const after = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) });
     assert.equal(after.status, "FAILED", "cancelled before any deposit: nothing to refund");
-    await toss.expireCheckout({ pgTransactionId: paymentKey, paymentReference: started.paymentId }); // idempotent
+    await toss.expireCheckout({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }); // idempotent
   });
 
   it("A deposited virtual account is not refunded without a refund account, and PGB refuses before calling Toss", async () => {
@@ -454,7 +455,7 @@ describe("Toss virtual accounts", () => {
     sim.deposit(started.paymentId);
     const before = sim.requests.filter((r) => r.path.endsWith("/cancel")).length;
     await rejects(
-      toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(40000n, "KRW"), idempotencyKey: randomUUID(), reason: "고객 변심", details: result.details }),
+      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(40000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "고객 변심", details: result.details }),
       "declined",
       "REFUND_ACCOUNT_REQUIRED",
     );
@@ -467,10 +468,10 @@ describe("Toss virtual accounts", () => {
     sim.deposit(started.paymentId);
     await rejects(
       toss.refund({
-        pgTransactionId: paymentKey,
-        paymentReference: started.paymentId,
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
         amount: money(10000n, "KRW"),
-        idempotencyKey: randomUUID(),
+        idempotencyKey: brand<RefundId>(randomUUID()),
         reason: "부분 환불",
         refundAccount: { bank: "88", accountNumber: "12", holderName: "홍길동" },
         details: result.details,
@@ -479,10 +480,10 @@ describe("Toss virtual accounts", () => {
       "INVALID_REFUND_ACCOUNT_NUMBER",
     );
     const outcome = await toss.refund({
-      pgTransactionId: paymentKey,
-      paymentReference: started.paymentId,
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
       amount: money(40000n, "KRW"),
-      idempotencyKey: randomUUID(),
+      idempotencyKey: brand<RefundId>(randomUUID()),
       reason: "고객 변심",
       refundAccount: { bank: "88", accountNumber: "110-123-456789", holderName: "홍길동" },
       details: result.details,
@@ -491,7 +492,7 @@ describe("Toss virtual accounts", () => {
     const payment = sim.payment(paymentKey)!;
     assert.equal(payment.status, "CANCELED");
     assert.deepEqual(payment.cancels.at(-1)?.refundReceiveAccount, { bank: "88", accountNumber: "110123456789", holderName: "홍길동" });
-    const fetched = await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId });
+    const fetched = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) });
     assert.equal(fetched.status, "REFUNDED");
   });
 
@@ -500,7 +501,7 @@ describe("Toss virtual accounts", () => {
     const { paymentKey } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
     sim.deposit(started.paymentId);
     await rejects(
-      toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(41000n, "KRW"), idempotencyKey: randomUUID(), reason: "x" }),
+      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(41000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x" }),
       "declined",
       "REFUND_ACCOUNT_REQUIRED",
     );
@@ -511,28 +512,28 @@ describe("Toss refunds", () => {
   it("Partial cancels bring a card payment down to zero, and Toss then refuses any more", async () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
-    const ref = { pgTransactionId: paymentKey, paymentReference: started.paymentId, details: result.details };
+    const ref: PaymentRef = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details };
     const refundIds = new Set<string>();
     for (const [amount, expected] of [
       [3000n, "PARTIALLY_REFUNDED"],
       [3000n, "PARTIALLY_REFUNDED"],
       [4000n, "REFUNDED"],
     ] as const) {
-      const outcome = await toss.refund({ ...ref, amount: money(amount, "KRW"), idempotencyKey: randomUUID(), reason: "부분 취소" });
+      const outcome = await toss.refund({ ...ref, amount: money(amount, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "부분 취소" });
       assert.equal(outcome.status, "SUCCEEDED");
       if (outcome.status === "SUCCEEDED") refundIds.add(outcome.pgRefundId);
       assert.equal((await toss.fetchPayment(ref)).status, expected);
     }
     assert.equal(refundIds.size, 3, "each cancel has its own Toss transactionKey");
     assert.equal(sim.payment(paymentKey)?.balanceAmount, 0);
-    await rejects(toss.refund({ ...ref, amount: money(1n, "KRW"), idempotencyKey: randomUUID(), reason: "x" }), "declined", "ALREADY_CANCELED_PAYMENT");
+    await rejects(toss.refund({ ...ref, amount: money(1n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x" }), "declined", "ALREADY_CANCELED_PAYMENT");
   });
 
   it("A cancel larger than the balance is declined with NOT_CANCELABLE_AMOUNT", async () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     await rejects(
-      toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(10001n, "KRW"), idempotencyKey: randomUUID(), reason: "x", details: result.details }),
+      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(10001n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details }),
       "declined",
       "NOT_CANCELABLE_AMOUNT",
     );
@@ -542,7 +543,7 @@ describe("Toss refunds", () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     const cancelsBefore = sim.effectiveCancels;
-    const input = { pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(2500n, "KRW"), idempotencyKey: randomUUID(), reason: "x", details: result.details };
+    const input: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(2500n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
     const first = await toss.refund(input);
     const second = await toss.refund(input);
     assert.deepEqual(second, first);
@@ -554,7 +555,7 @@ describe("Toss refunds", () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     const cancelsBefore = sim.effectiveCancels;
-    const input = { pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(1000n, "KRW"), idempotencyKey: randomUUID(), reason: "x", details: result.details };
+    const input: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(1000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
     sim.delayNext(1_000, { path: "/cancel" });
     await rejects(quick.refund(input), "indeterminate", "TIMEOUT");
     const retried = await quick.refund(input);
@@ -570,21 +571,21 @@ describe("Toss refunds", () => {
     const key = randomUUID();
     sim.delayNext(1_000, { path: "/cancel" });
     await rejects(
-      quick.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(1500n, "KRW"), idempotencyKey: key, reason: "x", details: result.details }),
+      quick.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(1500n, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", details: result.details }),
       "indeterminate",
       "TIMEOUT",
     );
-    const found = await toss.lookupRefund!({ pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: key, amount: money(1500n, "KRW") });
+    const found = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(1500n, "KRW") });
     assert.equal(found.status, "SUCCEEDED");
     assert.equal(sim.effectiveCancels - cancelsBefore, 1);
-    const again = await toss.lookupRefund!({ pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: key, amount: money(1500n, "KRW") });
+    const again = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(1500n, "KRW") });
     assert.deepEqual(again, found);
   });
 
   it("lookupRefund answers NOT_FOUND for a refund PGB never sent to Toss", async () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey } = await payAndReturn(started, "CARD");
-    const found = await toss.lookupRefund!({ pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: randomUUID(), amount: money(1000n, "KRW") });
+    const found = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(randomUUID()), amount: money(1000n, "KRW") });
     assert.deepEqual(found, { status: "NOT_FOUND" });
   });
 
@@ -593,11 +594,11 @@ describe("Toss refunds", () => {
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     const key = randomUUID();
     await rejects(
-      toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(20000n, "KRW"), idempotencyKey: key, reason: "x", details: result.details }),
+      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(20000n, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", details: result.details }),
       "declined",
       "NOT_CANCELABLE_AMOUNT",
     );
-    const found = await toss.lookupRefund!({ pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: key, amount: money(20000n, "KRW") });
+    const found = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(20000n, "KRW") });
     assert.equal(found.status, "FAILED");
     if (found.status === "FAILED") assert.equal(found.code, "NOT_CANCELABLE_AMOUNT");
   });
@@ -609,7 +610,7 @@ describe("Toss refunds", () => {
     sim.deposit(started.paymentId);
     const cancelsBefore = sim.effectiveCancels;
     const key = randomUUID();
-    const ref = { pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(45000n, "KRW"), idempotencyKey: key, details: result.details };
+    const ref: RefundRef = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(45000n, "KRW"), idempotencyKey: brand<RefundId>(key), details: result.details };
     sim.delayNext(1_000, { path: "/cancel" });
     await rejects(quick.refund({ ...ref, reason: "고객 변심", refundAccount: { bank: "88", accountNumber: "110123456789", holderName: "홍길동" } }), "indeterminate", "TIMEOUT");
     const stored = await sql<{ request: unknown }>`SELECT request FROM toss_cancels WHERE idempotency_key = ${key}`.execute(handle.db);
@@ -627,7 +628,7 @@ describe("Toss refunds", () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey } = await payAndReturn(started, "CARD");
     sim.failNext(1, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING", { path: `/v1/payments/${paymentKey}` });
-    await rejects(toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId }), "retryable", "FAILED_INTERNAL_SYSTEM_PROCESSING");
+    await rejects(toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }), "retryable", "FAILED_INTERNAL_SYSTEM_PROCESSING");
   });
 });
 
@@ -639,9 +640,9 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
     try {
       const started = await startCheckout("CARD", 6000);
       const { paymentKey, result } = await payAndReturn(started, "CARD");
-      await toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId }).catch(() => undefined);
-      await rejects(toss.fetchPayment({ pgTransactionId: paymentKey, paymentReference: started.paymentId }), "retryable", "FORBIDDEN_CONSECUTIVE_REQUEST");
-      const refund = { pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(6000n, "KRW"), idempotencyKey: randomUUID(), reason: "x", details: result.details };
+      await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }).catch(() => undefined);
+      await rejects(toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }), "retryable", "FORBIDDEN_CONSECUTIVE_REQUEST");
+      const refund: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(6000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
       await rejects(toss.refund(refund), "retryable", "FORBIDDEN_CONSECUTIVE_REQUEST");
       simOptions.consecutiveRequestWindowMs = 0;
       const before = sim.effectiveCancels;
@@ -656,7 +657,7 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
     const started = await startCheckout("CARD", 6100);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     sim.failNext(1, 500, "FAILED_REFUND_PROCESS", { path: "/cancel", message: "은행 응답시간 지연이나 일시적인 오류로 환불요청에 실패했습니다." });
-    const refund = { pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(6100n, "KRW"), idempotencyKey: randomUUID(), reason: "x", details: result.details };
+    const refund: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(6100n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
     await rejects(toss.refund(refund), "retryable", "FAILED_REFUND_PROCESS");
     const before = sim.effectiveCancels;
     assert.equal((await toss.refund(refund)).status, "SUCCEEDED");
@@ -673,7 +674,7 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
         sim.deposit(started.paymentId);
         for (const details of [result.details, undefined]) {
           await rejects(
-            toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(42000n, "KRW"), idempotencyKey: randomUUID(), reason: "x", ...(details ? { details } : {}) }),
+            toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(42000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", ...(details ? { details } : {}) }),
             "declined",
             "REFUND_ACCOUNT_REQUIRED",
           );
@@ -693,9 +694,9 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
         sim.deposit(started.paymentId);
         const key = randomUUID();
         const amount = as === "FAILED" ? 43000n : 13000n;
-        const outcome = await toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(amount, "KRW"), idempotencyKey: key, reason: "x", refundAccount: account, details: result.details });
+        const outcome = await toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(amount, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", refundAccount: account, details: result.details });
         assert.equal(outcome.status, "PENDING");
-        const lookup = { pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: key, amount: money(amount, "KRW") };
+        const lookup: RefundRef = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(amount, "KRW") };
         assert.equal((await toss.lookupRefund!(lookup)).status, "PENDING");
         sim.failRefundTransfer(started.paymentId, as);
         const failed = await toss.lookupRefund!(lookup);
@@ -714,9 +715,9 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
       const { paymentKey, result } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
       sim.deposit(started.paymentId);
       const key = randomUUID();
-      await toss.refund({ pgTransactionId: paymentKey, paymentReference: started.paymentId, amount: money(44000n, "KRW"), idempotencyKey: key, reason: "x", refundAccount: account, details: result.details });
+      await toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(44000n, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", refundAccount: account, details: result.details });
       sim.completeRefundTransfer(started.paymentId);
-      const done = await toss.lookupRefund!({ pgTransactionId: paymentKey, paymentReference: started.paymentId, idempotencyKey: key, amount: money(44000n, "KRW") });
+      const done = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(44000n, "KRW") });
       assert.equal(done.status, "SUCCEEDED");
     } finally {
       delete simOptions.vaRefundTransfer;

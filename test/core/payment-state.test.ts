@@ -8,7 +8,7 @@ import { OPEN_REFUND_STATUSES } from "../../src/core/refund-state.ts";
 import { findMovement, insertRefund, transitionRefund } from "../../src/storage/money-movement-repository.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
-import { newRefundId } from "../../src/core/ids.ts";
+import { newRefundId, brand, type PaymentId } from "../../src/core/ids.ts";
 
 describe("payment state machine", () => {
   it("lets a payment be completed only from a checkout that is still open", () => {
@@ -67,9 +67,9 @@ for (const backend of backends()) {
     });
     after(() => handle.close());
 
-    async function withPayment(run: (db: typeof handle.db, id: string, orderId: number) => Promise<void>): Promise<void> {
+    async function withPayment(run: (db: typeof handle.db, id: PaymentId, orderId: number) => Promise<void>): Promise<void> {
       const orderId = ++orders;
-      const id = `pay_state_${orderId}`;
+      const id = brand<PaymentId>(`pay_state_${orderId}`);
       await insertPayment(
         handle.db,
         {

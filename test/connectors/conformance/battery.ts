@@ -10,6 +10,7 @@ import { it } from "node:test";
 import type { Money } from "../../../src/core/money.ts";
 import type { PgCapabilities } from "../../../src/core/ports/capabilities.ts";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PaymentRef, type RefundInput, type WebhookInput } from "../../../src/core/ports/connector.ts";
+import { brand, type PaymentId, type RefundId } from "../../../src/core/ids.ts";
 
 export const CASES = [
   "checkout created with the exact amount in the PG's unit",
@@ -72,7 +73,7 @@ export interface ConformanceDriver extends Declared {
 export function checkoutInputFor(driver: ConformanceDriver, overrides: Partial<CheckoutInput> = {}): CheckoutInput {
   const paymentId = `pay_${randomUUID().replaceAll("-", "")}`;
   return {
-    paymentId,
+    paymentId: brand<PaymentId>(paymentId),
     tenant: "SHOP",
     orderId: Math.floor(Math.random() * 1e9),
     joinerId: 7,
@@ -258,5 +259,5 @@ async function payOnce(d: ConformanceDriver): Promise<Paid> {
 }
 
 function refundRequest(paid: Paid, amount: Money): RefundInput {
-  return { pgTransactionId: paid.ref.pgTransactionId, paymentReference: paid.input.paymentId, amount, idempotencyKey: `mm_${randomUUID()}`, reason: "conformance", ...(paid.ref.details ? { details: paid.ref.details } : {}) };
+  return { pgTransactionId: paid.ref.pgTransactionId, paymentReference: paid.input.paymentId, amount, idempotencyKey: brand<RefundId>(`mm_${randomUUID()}`), reason: "conformance", ...(paid.ref.details ? { details: paid.ref.details } : {}) };
 }
