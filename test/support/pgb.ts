@@ -8,6 +8,7 @@ import { buildApp as buildAppFromSource, type PgbApp } from "../../src/app.ts";
 import { testPgSettings as testPgSettingsFromSource } from "../../src/connectors/test-pg/index.ts";
 import { parseFileConfig, type FileConfig } from "../../src/config/config.ts";
 import type { ConnectorFactory } from "../../src/connectors/factory.ts";
+import type { Clock } from "../../src/core/ports/clock.ts";
 import type { DatabaseHandle } from "../../src/storage/database.ts";
 import { openTestDatabase, type Backend } from "./backends.ts";
 import { freePort } from "./scratch.ts";
@@ -93,13 +94,13 @@ function record(method: string, path: string, headers: Record<string, string>, b
 export async function startPgb(
   backend: Backend,
   /** `config`: more top-level config fields (http, workers, demoHost...), as the file spells them. */
-  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger; port?: number; console?: Record<string, unknown> } = {},
+  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger; port?: number; console?: Record<string, unknown>; clock?: Clock } = {},
 ): Promise<TestPgb> {
   const database = await openTestDatabase(backend);
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const config = testConfig(url, { ...(options.tenants ? { tenants: options.tenants } : {}), ...(options.config ? { extra: options.config } : {}), ...(options.console ? { console: options.console } : {}) });
-  const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+  const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}), ...(options.logger ? { logger: options.logger } : {}), ...(options.clock ? { clock: options.clock } : {}) });
   await pgb.app.listen({ port, host: "127.0.0.1" });
   return {
     ...pgb,
