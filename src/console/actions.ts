@@ -17,6 +17,7 @@ import type { Reconciler } from "../workers/reconciler.ts";
 import { can, canSeeTenant, type Permission } from "./auth.ts";
 import { html } from "./html.ts";
 import { barePage } from "./layout.ts";
+import { brand, type PaymentId } from "../core/ids.ts";
 
 type Body = Record<string, string | undefined>;
 
@@ -57,7 +58,7 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
   };
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/payments/:id/sync", csrf, async (request, reply) => {
-    const payment = await findPayment(deps.db, request.params.id);
+    const payment = await findPayment(deps.db, brand<PaymentId>(request.params.id));
     if (!(await guard(request, reply, "sync", "payment.sync", payment?.tenant, { paymentId: request.params.id }))) return reply;
     const before = await state(payment!);
     const checks = (await reconciler.syncOrder(payment!.tenant, payment!.orderId)) ?? [];
@@ -68,7 +69,7 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
   });
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/payments/:id/expire", csrf, async (request, reply) => {
-    const payment = await findPayment(deps.db, request.params.id);
+    const payment = await findPayment(deps.db, brand<PaymentId>(request.params.id));
     if (!(await guard(request, reply, "expire", "payment.expire", payment?.tenant, { paymentId: request.params.id }))) return reply;
     const before = await state(payment!);
     const marked = await dueNow(db, payment!.id, request.operator!.username);
@@ -79,7 +80,7 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
   });
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/payments/:id/refund", csrf, async (request, reply) => {
-    const payment = await findPayment(deps.db, request.params.id);
+    const payment = await findPayment(deps.db, brand<PaymentId>(request.params.id));
     if (!(await guard(request, reply, "refund", "payment.refund", payment?.tenant, { paymentId: request.params.id }))) return reply;
     const p = payment!;
     const body = request.body;

@@ -10,6 +10,7 @@ import fastifyCsrf from "@fastify/csrf-protection";
 import fastifyRateLimit from "@fastify/rate-limit";
 import type { ConsoleConfig } from "../config/config.ts";
 import { deleteSession, loadSession, saveSession, findOperator, type ConsoleDb, type Operator, type Role } from "../storage/operator-repository.ts";
+import type { Clock } from "../core/ports/clock.ts";
 
 declare module "fastify" {
   interface Session {
@@ -46,11 +47,12 @@ class DatabaseSessionStore {
   constructor(
     private readonly db: ConsoleDb,
     private readonly idleMs: number,
+    private readonly clock: Clock,
   ) {}
   set(sessionId: string, session: { operatorId?: string }, callback: (err?: unknown) => void): void {
     // Only signed-in sessions are kept: a visitor to the sign-in page stores nothing.
     if (session.operatorId === undefined) return callback();
-    saveSession(this.db, sessionId, session.operatorId, session, new Date(Date.now() + this.idleMs)).then(() => callback(), callback);
+    saveSession(this.db, sessionId, session.operatorId, session, new Date(this.clock.nowMs() + this.idleMs)).then(() => callback(), callback);
   }
   get(sessionId: string, callback: (err: unknown, session?: never) => void): void {
     loadSession(this.db, sessionId).then((data) => callback(null, (data ?? null) as never), callback);
@@ -60,13 +62,13 @@ class DatabaseSessionStore {
   }
 }
 
-export async function registerAuthPlugins(scope: FastifyInstance, db: ConsoleDb, settings: ConsoleConfig, publicUrl: string): Promise<void> {
+export async function registerAuthPlugins(scope: FastifyInstance, db: ConsoleDb, settings: ConsoleConfig, publicUrl: string, clock: Clock): Promise<void> {
   const idleMs = settings.idleMinutes * 60_000;
   await scope.register(fastifyCookie);
   await scope.register(fastifySession, {
     secret: settings.sessionSecret.reveal(),
     cookieName: SESSION_COOKIE,
-    store: new DatabaseSessionStore(db, idleMs) as never,
+    store: new DatabaseSessionStore(db, idleMs, clock) as never,
     saveUninitialized: false,
     rolling: true,
     cookie: { path: "/console", httpOnly: true, secure: publicUrl.startsWith("https:"), sameSite: "lax", maxAge: idleMs },
@@ -76,10 +78,10 @@ export async function registerAuthPlugins(scope: FastifyInstance, db: ConsoleDb,
 }
 
 /** The signed-in operator, or a redirect to the sign-in page. Runs before every console page but sign-in. */
-export function requireOperator(db: ConsoleDb, settings: ConsoleConfig) {
+export function requireOperator(db: ConsoleDb, settings: ConsoleConfig, clock: Clock) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const { operatorId, loginAt } = request.session;
-    const tooOld = loginAt === undefined || Date.now() - loginAt > settings.maxHours * 3_600_000;
+    const tooOld = loginAt === undefined || clock.nowMs() - loginAt > settings.maxHours * 3_600_000;
     const operator = operatorId === undefined || tooOld ? undefined : await findOperator(db, operatorId);
     if (operator === undefined || operator.disabled) {
       if (operatorId !== undefined) await request.session.destroy();

@@ -63,7 +63,7 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
 
   await app.register(async (scope) => {
     await scope.register(formbody);
-    await registerAuthPlugins(scope, db, settings, deps.config.publicUrl);
+    await registerAuthPlugins(scope, db, settings, deps.config.publicUrl, deps.clock);
     scope.addHook("onSend", async (_request, reply, payload) => {
       reply.header("content-security-policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
       reply.header("x-content-type-options", "nosniff");
@@ -113,7 +113,7 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
         }
         await request.session.regenerate();
         request.session.operatorId = operator.id;
-        request.session.loginAt = Date.now();
+        request.session.loginAt = deps.clock.nowMs();
         await markLogin(db, operator.id);
         await deleteExpiredSessions(db);
         await appendAudit(db, { operatorId: operator.id, operator: operator.username, action: "login", outcome: "ok", detail: { ip: request.ip } });
@@ -122,7 +122,7 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
     );
 
     await scope.register(async (authed) => {
-      authed.addHook("preHandler", requireOperator(db, settings));
+      authed.addHook("preHandler", requireOperator(db, settings, deps.clock));
 
       const context = async (request: FastifyRequest, reply: FastifyReply): Promise<PageContext> => {
         const lang = langOf(request, reply);
@@ -184,7 +184,7 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
       authed.get<{ Querystring: { hours?: string } }>("/console/overview", async (request, reply) => {
         const ctx = await context(request, reply);
         const hours = Math.min(Math.max(Number.parseInt(request.query.hours ?? "24", 10) || 24, 1), 24 * 90);
-        const to = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000);
+        const to = new Date(Math.ceil(deps.clock.nowMs() / 3_600_000) * 3_600_000);
         const from = new Date(to.getTime() - hours * 3_600_000);
         const data = await overview(db, { from, to, allowedTenants: ctx.operator.tenants });
         return send(reply, overviewPage(ctx, data, { hours, from, to }));

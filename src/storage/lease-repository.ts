@@ -5,6 +5,7 @@
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "./schema.ts";
+import { brand, type RefundId } from "../core/ids.ts";
 
 type Executor = Kysely<Database>;
 
@@ -29,7 +30,7 @@ export async function dropLease(db: Executor, token: string): Promise<void> {
  * claimed for `token`, oldest first. Taking one over means asking the PG, and sending it (same
  * idempotency key) if the PG never got it.
  */
-export async function claimOrphanedRefunds(db: Executor, token: string, limit: number): Promise<string[]> {
+export async function claimOrphanedRefunds(db: Executor, token: string, limit: number): Promise<RefundId[]> {
   const result = await sql<{ id: string }>`
     UPDATE money_movements m SET lease_token = ${token}
     WHERE m.id IN (
@@ -39,7 +40,7 @@ export async function claimOrphanedRefunds(db: Executor, token: string, limit: n
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED)
     RETURNING m.id`.execute(db);
-  return result.rows.map((r) => r.id);
+  return result.rows.map((r) => brand<RefundId>(r.id));
 }
 
 /** Claims one refund for `token` if nobody alive holds it (a host's retry taking over its lost cancel). */

@@ -133,7 +133,7 @@ export class NotificationDispatcher {
     const free = this.#settings.concurrency - this.#inFlight.size;
     if (free > 0) {
       const claimed = await this.#claim(free);
-      if (claimed.length < free && Date.now() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
+      if (claimed.length < free && this.deps.clock.nowMs() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
       for (const row of claimed) {
         const job = this.#deliver(row)
           .catch((error: unknown) => this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried"))
@@ -211,7 +211,7 @@ export class NotificationDispatcher {
     const probe = await msUntilNextProbe(this.#db as unknown as Db);
     // No endpoint down: probes are looked for again at the next poll (or at once after a host-level
     // failure here); another process that marks one down probes it itself.
-    this.#probeCheckAt = probe === undefined ? Date.now() + this.pollIntervalMs : Date.now() + Math.max(0, probe);
+    this.#probeCheckAt = probe === undefined ? this.deps.clock.nowMs() + this.pollIntervalMs : this.deps.clock.nowMs() + Math.max(0, probe);
     const due = [result.rows[0]?.ms, probe].filter((ms): ms is number => ms !== null && ms !== undefined).map(Number);
     if (due.length === 0) return this.pollIntervalMs;
     // Never spin: something due "now" that could not be claimed is held by another process.
@@ -219,7 +219,7 @@ export class NotificationDispatcher {
   }
 
   async #deliver(row: Claimed): Promise<void> {
-    const startedAt = new Date();
+    const startedAt = this.deps.clock.now();
     const started = performance.now();
     const result = await this.#send(row);
     const durationMs = Math.round(performance.now() - started);
@@ -289,7 +289,7 @@ export class NotificationDispatcher {
           outcome = "RETRY";
           // A failed probe waits the longest backoff: the host's recovery releases it anyway.
           const exponent = row.probe === true && hostLevel ? 64 : row.attempts;
-          nextAttemptAt = new Date(Date.now() + backoffMs(exponent, this.#settings.backoffMs, this.#settings.maxBackoffMs));
+          nextAttemptAt = new Date(this.deps.clock.nowMs() + backoffMs(exponent, this.#settings.backoffMs, this.#settings.maxBackoffMs));
         }
         recorded.push({ outcome, nextAttemptAt, hostLevel, released: hostLevel ? 0 : (answered.get(row.tenant) ?? 0) });
       }
@@ -344,7 +344,7 @@ export class NotificationDispatcher {
     const tenant = Object.hasOwn(this.deps.config.tenants, row.tenant) ? this.deps.config.tenants[row.tenant] : undefined;
     if (tenant === undefined) return { ok: false, statusCode: null, error: `tenant ${row.tenant} is not configured` };
     const body = JSON.stringify(row.payload);
-    const timestamp = new Date();
+    const timestamp = this.deps.clock.now();
     let signature: string;
     try {
       const secret = tenant.notifySecret.reveal();

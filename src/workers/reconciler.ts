@@ -169,7 +169,7 @@ export class Reconciler {
     for (const r of refunds) {
       // A PENDING refund without the PG's answer may still be in its cancel call. With process leases
       // checkRefund tells (a live lease: left alone); without them, only its age does.
-      const young = this.deps.leaseToken === undefined && r.status === "PENDING" && Date.now() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
+      const young = this.deps.leaseToken === undefined && r.status === "PENDING" && this.deps.clock.nowMs() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
       reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(r.id));
     }
     return reports;
@@ -287,7 +287,7 @@ export class Reconciler {
 
   async #reconcileRefund(payment: Payment, refund: MoneyMovementRow): Promise<Outcome> {
     // NOT_FOUND is only conclusive once any request the PG might still be chewing on would have arrived.
-    const old = Date.now() - new Date(refund.updated_at).getTime() >= this.settings.refundAfterMs;
+    const old = this.deps.clock.nowMs() - new Date(refund.updated_at).getTime() >= this.settings.refundAfterMs;
     // An UNKNOWN refund's outcome is asked about promptly, with backoff; one the PG accepted and
     // settles later (PENDING with its reference) is asked about every refundAfterMs, backing off.
     const retryBaseMs = refund.status === "UNKNOWN" ? Math.min(UNKNOWN_REFUND_RETRY_MS, this.settings.refundAfterMs) : this.settings.refundAfterMs;
@@ -334,8 +334,8 @@ export class Reconciler {
     }
     const base = Math.max(outcome.retryBaseMs ?? (kind === "PAYMENT" ? this.settings.paymentAfterMs : this.settings.refundAfterMs), 100);
     const backoff = Math.min(this.settings.maxCheckIntervalMs, base * 2 ** Math.min(Math.max(checks - 1, 0), 20));
-    let next = new Date(Date.now() + backoff);
-    if (outcome.nextCheckAt !== undefined && outcome.nextCheckAt < next) next = new Date(Math.max(outcome.nextCheckAt.getTime(), Date.now()));
+    let next = new Date(this.deps.clock.nowMs() + backoff);
+    if (outcome.nextCheckAt !== undefined && outcome.nextCheckAt < next) next = new Date(Math.max(outcome.nextCheckAt.getTime(), this.deps.clock.nowMs()));
     await recordCheck(this.deps.db, subject, checks, summary, next);
     return report;
   }

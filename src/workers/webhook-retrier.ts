@@ -52,8 +52,8 @@ export class WebhookRetrier {
   }
 
   async #tick(): Promise<number> {
-    if (Date.now() - this.#lastPurge >= PURGE_EVERY_MS) {
-      this.#lastPurge = Date.now();
+    if (this.deps.clock.nowMs() - this.#lastPurge >= PURGE_EVERY_MS) {
+      this.#lastPurge = this.deps.clock.nowMs();
       const purged = await purgeExpiredWebhooks(this.#db as Kysely<unknown>, this.settings.rejectedRetentionDays);
       if (purged > 0) this.#logger.info({ purged, retentionDays: this.settings.rejectedRetentionDays }, "purged rejected and ignored webhooks past their retention");
     }
@@ -75,7 +75,7 @@ export class WebhookRetrier {
       const result = await processStoredWebhook(this.deps, row.id);
       this.metrics.webhookRetries.inc({ result: result.toLowerCase() });
       const after = await this.#db.selectFrom("pg_webhooks").select(["attempts", "status"]).where("id", "=", row.id).executeTakeFirstOrThrow();
-      const next = result === "FAILED" ? new Date(Date.now() + backoffMs(after.attempts, this.settings.backoffMs, this.settings.maxBackoffMs)) : null;
+      const next = result === "FAILED" ? new Date(this.deps.clock.nowMs() + backoffMs(after.attempts, this.settings.backoffMs, this.settings.maxBackoffMs)) : null;
       await this.#db.updateTable("pg_webhooks").set({ claim_token: null, next_attempt_at: next }).where("id", "=", row.id).where("claim_token", "=", this.#token).execute();
       if (result === "FAILED" && after.attempts >= this.settings.maxAttempts) {
         await raiseAlert(

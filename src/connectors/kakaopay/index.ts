@@ -22,6 +22,7 @@ import { KakaoPaySettingsSchema, type KakaoPaySettings } from "./settings.ts";
 import { KakaoPayCheckouts, kakaoPayMigrations, type KakaoPayCheckout } from "./store.ts";
 import { approveToPgPayment, KAKAOPAY_TID_LIFETIME_MS, orderToPgPayment, partnerOrderId, partnerUserId, readyAmounts } from "./transformers.ts";
 import type { KakaoPayOrderResponse } from "./wire.ts";
+import { brand, type PgTransactionId } from "../../core/ids.ts";
 
 const PG = "KAKAOPAY";
 /** KakaoPay's item_name limit. */
@@ -81,7 +82,7 @@ class KakaoPayConnector implements Connector {
     const kept = await this.#checkouts.create({
       paymentReference: input.paymentId,
       tenant: this.#tenant,
-      tid: ready.tid,
+      tid: brand<PgTransactionId>(ready.tid),
       partnerOrderId: orderId,
       partnerUserId: userId,
       amountMinor: input.amount.minor,

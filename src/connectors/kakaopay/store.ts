@@ -8,6 +8,7 @@
  */
 import { sql, type ColumnType, type Kysely, type Migration } from "kysely";
 import type { Db } from "../../storage/database.ts";
+import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 type CheckoutStatus = "OPEN" | "EXPIRED";
 
@@ -53,9 +54,9 @@ export const kakaoPayMigrations: Record<string, Migration> = {
 };
 
 export interface KakaoPayCheckout {
-  paymentReference: string;
+  paymentReference: PaymentId;
   tenant: string;
-  tid: string;
+  tid: PgTransactionId;
   partnerOrderId: string;
   partnerUserId: string;
   amountMinor: bigint;
@@ -98,9 +99,9 @@ export class KakaoPayCheckouts {
     const row = await this.#db.selectFrom("kakaopay_checkouts").selectAll().where("payment_reference", "=", paymentReference).executeTakeFirst();
     if (row === undefined) return undefined;
     return {
-      paymentReference: row.payment_reference,
+      paymentReference: brand<PaymentId>(row.payment_reference),
       tenant: row.tenant,
-      tid: row.tid,
+      tid: brand<PgTransactionId>(row.tid),
       partnerOrderId: row.partner_order_id,
       partnerUserId: row.partner_user_id,
       amountMinor: BigInt(row.amount),
@@ -112,6 +113,6 @@ export class KakaoPayCheckouts {
   }
 
   async expire(paymentReference: string): Promise<void> {
-    await this.#db.updateTable("kakaopay_checkouts").set({ status: "EXPIRED", updated_at: new Date() }).where("payment_reference", "=", paymentReference).where("status", "=", "OPEN").execute();
+    await this.#db.updateTable("kakaopay_checkouts").set({ status: "EXPIRED", updated_at: sql<Date>`now()` }).where("payment_reference", "=", paymentReference).where("status", "=", "OPEN").execute();
   }
 }

@@ -7,6 +7,7 @@ import type { Money } from "../../core/money.ts";
 import type { Db } from "../../storage/database.ts";
 import type { TossCancelRequest, TossPayment } from "./wire.ts";
 import type { RefundOutcome } from "../../core/ports/connector.ts";
+import { brand, type PaymentId } from "../../core/ids.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The connector's own table: what the checkout page needs, since Toss keeps nothing before the
@@ -105,7 +106,7 @@ const migration0002 = {
 };
 
 export interface CheckoutRow {
-  paymentReference: string;
+  paymentReference: PaymentId;
   tenant: string;
   tossOrderId: string;
   orderName: string;
@@ -165,7 +166,7 @@ export class CheckoutStore {
   async remember(paymentReference: string, payment: TossPayment): Promise<void> {
     await this.#db
       .updateTable("toss_checkouts")
-      .set(payment.secret ? { payment_key: payment.paymentKey, deposit_secret: payment.secret, updated_at: new Date() } : { payment_key: payment.paymentKey, updated_at: new Date() })
+      .set(payment.secret ? { payment_key: payment.paymentKey, deposit_secret: payment.secret, updated_at: sql<Date>`now()` } : { payment_key: payment.paymentKey, updated_at: sql<Date>`now()` })
       .where("payment_reference", "=", paymentReference)
       .execute();
   }
@@ -173,7 +174,7 @@ export class CheckoutStore {
   async setStatus(paymentReference: string, status: CheckoutStatus, from: readonly CheckoutStatus[]): Promise<void> {
     await this.#db
       .updateTable("toss_checkouts")
-      .set({ status, updated_at: new Date() })
+      .set({ status, updated_at: sql<Date>`now()` })
       .where("payment_reference", "=", paymentReference)
       .where("status", "in", from)
       .execute();
@@ -245,7 +246,7 @@ export class CancelLedger {
         failure_code: outcome.status === "FAILED" ? outcome.code : null,
         failure_message: outcome.status === "FAILED" ? outcome.message : null,
         request: outcome.status === "PENDING" ? sql<string | null>`request` : null,
-        updated_at: new Date(),
+        updated_at: sql<Date>`now()`,
       })
       .where("idempotency_key", "=", idempotencyKey)
       .execute();
@@ -254,7 +255,7 @@ export class CancelLedger {
 
 function toRow(row: Selectable<TossCheckoutsTable>): CheckoutRow {
   return {
-    paymentReference: row.payment_reference,
+    paymentReference: brand<PaymentId>(row.payment_reference),
     tenant: row.tenant,
     tossOrderId: row.toss_order_id,
     orderName: row.order_name,
