@@ -20,4 +20,18 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
     },
   },
+  // One injected clock (src/core/ports/clock.ts): reading the current time anywhere else in src/ is refused,
+  // so a test can hand PGB its own clock and nothing reads the machine's behind its back.
+  {
+    files: ["src/**/*.ts"],
+    ignores: ["src/core/system-clock.ts"],
+    rules: {
+      "no-restricted-properties": ["error", { object: "Date", property: "now", message: "Read the time through the injected Clock (src/core/ports/clock.ts): clock.nowMs()." }],
+      "no-restricted-syntax": [
+        "error",
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: "Read the time through the injected Clock (src/core/ports/clock.ts): clock.now()." },
+        { selector: "CallExpression[callee.name='Date']", message: "Date() reads the time: use the injected Clock (src/core/ports/clock.ts)." },
+      ],
+    },
+  },
 );

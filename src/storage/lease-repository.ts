@@ -5,7 +5,7 @@
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "./schema.ts";
-import { brand, type RefundId } from "../core/ids.ts";
+import { brand, type PaymentId, type RefundId } from "../core/ids.ts";
 
 type Executor = Kysely<Database>;
 
@@ -72,7 +72,7 @@ export async function releaseCheckoutClose(db: Executor, paymentId: string, erro
 }
 
 /** Due checkout closes nobody alive is working on, claimed for `token`. */
-export async function claimCheckoutCloses(db: Executor, token: string, limit: number): Promise<Array<{ paymentId: string; attempts: number }>> {
+export async function claimCheckoutCloses(db: Executor, token: string, limit: number): Promise<Array<{ paymentId: PaymentId; attempts: number }>> {
   const result = await sql<{ payment_id: string; attempts: number }>`
     UPDATE checkout_closes c SET lease_token = ${token}, attempts = c.attempts + 1
     WHERE c.payment_id IN (
@@ -82,7 +82,7 @@ export async function claimCheckoutCloses(db: Executor, token: string, limit: nu
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED)
     RETURNING c.payment_id, c.attempts`.execute(db);
-  return result.rows.map((r) => ({ paymentId: r.payment_id, attempts: Number(r.attempts) }));
+  return result.rows.map((r) => ({ paymentId: brand<PaymentId>(r.payment_id), attempts: Number(r.attempts) }));
 }
 
 export async function finishCheckoutClose(db: Executor, paymentId: string): Promise<void> {

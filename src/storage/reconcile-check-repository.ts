@@ -7,6 +7,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "./schema.ts";
 import { leaseIsDead } from "./lease-repository.ts";
+import { brand, type RefundId } from "../core/ids.ts";
 
 type Executor = Kysely<Database>;
 
@@ -31,12 +32,12 @@ export async function recordCheck(db: Executor, subject: string, checks: number,
 }
 
 /** Refunds left UNKNOWN (a refund call that timed out) due for a look at the PG, most overdue first. */
-export async function dueUnknownRefunds(db: Executor, limit: number): Promise<string[]> {
+export async function dueUnknownRefunds(db: Executor, limit: number): Promise<RefundId[]> {
   const result = await sql<{ id: string }>`
     SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
     WHERE m.kind = 'REFUND' AND m.status = 'UNKNOWN'
       AND (c.subject IS NULL OR (c.next_check_at <= now() AND (c.claimed_until IS NULL OR c.claimed_until < now() OR ${leaseIsDead("c.claim_token")})))
     ORDER BY coalesce(c.next_check_at, m.updated_at)
     LIMIT ${limit}`.execute(db);
-  return result.rows.map((r) => r.id);
+  return result.rows.map((r) => brand<RefundId>(r.id));
 }

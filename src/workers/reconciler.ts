@@ -31,6 +31,8 @@ import { completeIfApproved } from "../core/use-cases/complete-approved.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
 import type { Database, MoneyMovementRow } from "../storage/schema.ts";
+import type { RefundRow } from "../storage/money-movement-repository.ts";
+import type { PaymentId, RefundId } from "../core/ids.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -175,7 +177,7 @@ export class Reconciler {
     return reports;
   }
 
-  async checkPayment(paymentId: string): Promise<CheckReport> {
+  async checkPayment(paymentId: PaymentId): Promise<CheckReport> {
     const report = await this.#claimed(paymentId, "PAYMENT", async () => {
       const payment = await findPayment(this.deps.db, paymentId);
       // Superseded since it was selected: it still has to be closed at the PG, and this check is the
@@ -188,7 +190,7 @@ export class Reconciler {
   }
 
   /** Makes sure a superseded checkout can no longer be paid at the PG. */
-  async checkSuperseded(paymentId: string): Promise<CheckReport> {
+  async checkSuperseded(paymentId: PaymentId): Promise<CheckReport> {
     const report = await this.#claimed(paymentId, "PAYMENT", async () => {
       const payment = await findPayment(this.deps.db, paymentId);
       if (payment === undefined || payment.status !== "SUPERSEDED" || payment.pgTransactionId === null) return { result: "unchanged" as const, done: true };
@@ -216,7 +218,7 @@ export class Reconciler {
     return { result: "closed", done: true };
   }
 
-  async checkRefund(refundId: string): Promise<CheckReport> {
+  async checkRefund(refundId: RefundId): Promise<CheckReport> {
     const report = await this.#claimed(refundId, "REFUND", async () => {
       const refund = await this.#db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst();
       if (refund === undefined || (refund.status !== "PENDING" && refund.status !== "UNKNOWN")) return { result: "unchanged" as const, done: true };
@@ -277,7 +279,7 @@ export class Reconciler {
     return { result: "unchanged", done: false };
   }
 
-  async #takeOver(refundId: string, token: string): Promise<Outcome> {
+  async #takeOver(refundId: RefundId, token: string): Promise<Outcome> {
     if (!(await claimRefundIfOrphaned(this.deps.db, refundId, token))) return { result: "busy", done: false, detail: "its process is alive and waiting for the PG's answer" };
     const answer = await takeOverRefund(this.deps, refundId, TAKEN_OVER, "RECONCILER", "notification");
     if (answer.ok) return answer.value.refundStatus === "SUCCEEDED" ? { result: "refund_succeeded", done: true } : { result: "refund_pending", done: false };
@@ -285,7 +287,7 @@ export class Reconciler {
     return { result: "error", done: false, detail: `${answer.code}: ${answer.message}` };
   }
 
-  async #reconcileRefund(payment: Payment, refund: MoneyMovementRow): Promise<Outcome> {
+  async #reconcileRefund(payment: Payment, refund: RefundRow): Promise<Outcome> {
     // NOT_FOUND is only conclusive once any request the PG might still be chewing on would have arrived.
     const old = this.deps.clock.nowMs() - new Date(refund.updated_at).getTime() >= this.settings.refundAfterMs;
     // An UNKNOWN refund's outcome is asked about promptly, with backoff; one the PG accepted and

@@ -14,6 +14,7 @@ import { dueUnknownRefunds } from "../storage/reconcile-check-repository.ts";
 import { backoffMs } from "./backoff.ts";
 import type { Reconciler } from "./reconciler.ts";
 import { WorkerLoop } from "./worker-loop.ts";
+import type { PaymentId } from "../core/ids.ts";
 
 const BATCH = 10;
 
@@ -58,7 +59,7 @@ export class TakeoverWorker {
     return refunds.length === BATCH || closes.length === BATCH || unknown.length === BATCH ? 0 : this.pollIntervalMs;
   }
 
-  async #close(paymentId: string, attempts: number, token: string): Promise<void> {
+  async #close(paymentId: PaymentId, attempts: number, token: string): Promise<void> {
     try {
       const report = await this.reconciler!.checkSuperseded(paymentId);
       if (report.result === "error" || report.result === "busy" || (report.result === "unchanged" && report.detail !== undefined)) throw new Error(report.detail ?? report.result);

@@ -17,6 +17,7 @@ import { demoTenant, hostPost, payStartBody, type TestPgb } from "../support/pgb
 import { eventually, FakeHost, FAST, merge } from "../workers/support.ts";
 import { createOperators, PASSWORD, seedOverview, startConsolePgb } from "../console/support.ts";
 import type { Database } from "../../src/storage/schema.ts";
+import { brand, type PaymentId } from "../../src/core/ids.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
@@ -202,7 +203,7 @@ describe("operator console in a real browser", { skip }, () => {
     const second = await hostPost(pgb, "/PGB/PayStart", { ...body, TotalPrice: "16000" }, { key: "key-quiet-1" });
     assert.equal(second.status, 200, JSON.stringify(second.body));
     // The reconciler closes superseded checkouts at the PG; this one was paid there first.
-    const check = await pgb.reconciler.checkSuperseded(String(first.body.PaymentId));
+    const check = await pgb.reconciler.checkSuperseded(brand<PaymentId>(String(first.body.PaymentId)));
     assert.equal(check.result, "late_payment");
     const page = await signIn("support");
     await page.goto(`${pgb.url}/console/alerts`);

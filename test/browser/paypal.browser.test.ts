@@ -14,6 +14,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { demoTenant, freePort, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { PayPalSimulator } from "../simulators/paypal/simulator.ts";
+import { brand, type PaymentId } from "../../src/core/ids.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
@@ -160,7 +161,7 @@ describe("PayPal in a real browser", { skip }, () => {
     sim.planWebhook("drop");
     await approveAndCloseTab(started.redirectUrl);
     assert.equal(sim.orders.get(started.paypalOrderId)?.status, "APPROVED", "approved, not captured");
-    const report = await pgb.reconciler.checkPayment(started.paymentId);
+    const report = await pgb.reconciler.checkPayment(brand<PaymentId>(started.paymentId));
     assert.equal(report.result, "paid", JSON.stringify(report));
     await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
     assert.equal(sim.orders.get(started.paypalOrderId)?.status, "COMPLETED");
@@ -198,7 +199,7 @@ describe("PayPal in a real browser", { skip }, () => {
     await sim.waitForWebhooks();
     // Past the checkout's expiry, the reconciler leaves a capture PayPal is clearing alone.
     await sql`UPDATE payments SET expires_at = now() - interval '1 hour' WHERE id = ${started.paymentId}`.execute(pgb.database.db);
-    const report = await pgb.reconciler.checkPayment(started.paymentId);
+    const report = await pgb.reconciler.checkPayment(brand<PaymentId>(started.paymentId));
     assert.equal(report.result, "unchanged", JSON.stringify(report));
     assert.equal((await waitForOrder(pgb, started.orderId, () => true)).Status, "READY");
     sim.completePendingCapture(captureId);

@@ -19,6 +19,7 @@ import { backends } from "../support/backends.ts";
 import { notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { demoTenant, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { KakaoPaySimulator } from "../simulators/kakaopay/simulator.ts";
+import { brand, type PaymentId } from "../../src/core/ids.ts";
 
 const SECRET_KEY = "DEVe2eSimulatorSecret0001";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -151,7 +152,7 @@ for (const backend of backends()) {
       assert.equal((await waitForOrder(pgb, started.orderId, (b) => b.Status !== undefined)).Status, "READY", "PGB does not know yet");
       assert.deepEqual(await notificationsOf(pgb, started.orderId), []);
 
-      const report = await pgb.reconciler.checkPayment(started.paymentId);
+      const report = await pgb.reconciler.checkPayment(brand<PaymentId>(started.paymentId));
       assert.equal(report.result, "paid", JSON.stringify(report));
       await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
       assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
@@ -184,7 +185,7 @@ for (const backend of backends()) {
       simAhead = 16 * 60_000;
       try {
         await pgb.database.db.updateTable("payments").set({ expires_at: new Date(Date.now() - 1_000) }).where("id", "=", started.paymentId).execute();
-        const report = await pgb.reconciler.checkPayment(started.paymentId);
+        const report = await pgb.reconciler.checkPayment(brand<PaymentId>(started.paymentId));
         assert.equal(report.result, "failed", JSON.stringify(report));
       } finally {
         simAhead = 0;

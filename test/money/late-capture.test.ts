@@ -15,6 +15,7 @@ import { followReturn, openCheckout, pressButton, submitCheckoutForm, waitForOrd
 import { hostPost, payStartBody } from "../support/pgb.ts";
 import { eventually, startRig, type DeliveryRig } from "../workers/support.ts";
 import { captureAlerts, pgbBooks, pgBooks, pgTransactionOf, type Alert } from "./support.ts";
+import { brand, type PaymentId } from "../../src/core/ids.ts";
 
 type Attempt = { PaymentId: string; Status: string; TotalPrice: string; CapturedPrice: string; RefundedPrice: string };
 
@@ -113,7 +114,7 @@ for (const backend of backends()) {
           followReturn(rig.pgb, returnLocation),
           hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId }),
           hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId }),
-          rig.workers.reconciler!.checkSuperseded(first.paymentId),
+          rig.workers.reconciler!.checkSuperseded(brand<PaymentId>(first.paymentId)),
         ]);
         assert.equal(landing.searchParams.get("Result"), "FAILED", "the customer is told this checkout did not become the order's payment");
         await eventually("LATE_PAYMENT_REFUNDED at the host", async () => rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED"));

@@ -19,6 +19,7 @@ import { paidOrder, pressButton, waitForOrder } from "../support/checkout.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
 import { DEMO_KEY, hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
 import { eventually, refundFaultConnector, startRig, type DeliveryRig, type RefundFault } from "./support.ts";
+import { brand, type PaymentId, type RefundId } from "../../src/core/ids.ts";
 
 type History = Array<{ Event: string; Source: string }>;
 
@@ -154,7 +155,7 @@ for (const backend of backends()) {
 
         // The process dies before its call reaches the PG.
         await orphan(rig.pgb, reserved.id);
-        const second = await reconciler.checkRefund(reserved.id);
+        const second = await reconciler.checkRefund(brand<RefundId>(reserved.id));
         assert.equal(second.result, "refund_succeeded", JSON.stringify(second));
         assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "sent under its idempotency key");
         const row = (await refundRow(rig.pgb, paymentId))!;
@@ -182,7 +183,7 @@ for (const backend of backends()) {
         const release = await lostCancel(rig.pgb, faults, orderId, key);
         const reserved = (await refundRow(rig.pgb, paymentId))!;
         await orphan(rig.pgb, reserved.id);
-        const [report, answer] = await Promise.all([reconciler.checkRefund(reserved.id), hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } })]);
+        const [report, answer] = await Promise.all([reconciler.checkRefund(brand<RefundId>(reserved.id)), hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } })]);
         assert.ok(["refund_succeeded", "busy"].includes(report.result), JSON.stringify(report));
         assert.ok(answer.body.IsSuccess === true || answer.body.ErrorCode === "CANCEL_IN_PROGRESS", JSON.stringify(answer.body));
         release();
@@ -203,9 +204,9 @@ for (const backend of backends()) {
               VALUES (${paymentId}, 'PAYMENT', 0, now(), now(), now() + interval '2 minutes', ${token})
               ON CONFLICT (subject) DO UPDATE SET claimed_until = EXCLUDED.claimed_until, claim_token = EXCLUDED.claim_token`.execute(rig.pgb.database.db);
         await claimBy("ghost-alive");
-        assert.equal((await reconciler.checkPayment(paymentId)).result, "busy", "a live process's claim is respected");
+        assert.equal((await reconciler.checkPayment(brand<PaymentId>(paymentId))).result, "busy", "a live process's claim is respected");
         await claimBy("ghost-dead");
-        assert.notEqual((await reconciler.checkPayment(paymentId)).result, "busy", "a dead process's claim is taken over at once");
+        assert.notEqual((await reconciler.checkPayment(brand<PaymentId>(paymentId))).result, "busy", "a dead process's claim is taken over at once");
       });
     });
 
