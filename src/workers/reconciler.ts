@@ -30,9 +30,9 @@ import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import { completeIfApproved } from "../core/use-cases/complete-approved.ts";
 import type { DatabaseHandle } from "../storage/database.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
-import type { Database, MoneyMovementRow } from "../storage/schema.ts";
-import type { RefundRow } from "../storage/money-movement-repository.ts";
-import type { PaymentId, RefundId } from "../core/ids.ts";
+import type { Database } from "../storage/schema.ts";
+import { findMovement, type RefundRow } from "../storage/money-movement-repository.ts";
+import { brand, type PaymentId, type RefundId } from "../core/ids.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -119,14 +119,14 @@ export class Reconciler {
   /** Everything due now: stale payments, then unsettled refunds. */
   async runPass(): Promise<CheckReport[]> {
     const s = this.settings;
-    const payments = await sql<{ id: string }>`
+    const payments = await sql<{ id: PaymentId }>`
       SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
       WHERE p.status IN ('READY','WAITING_FOR_DEPOSIT')
         AND p.updated_at <= now() - ${s.paymentAfterMs} * interval '1 millisecond'
         AND (c.subject IS NULL OR c.next_check_at <= now())
       ORDER BY coalesce(c.next_check_at, p.updated_at)
       LIMIT ${s.batchSize}`.execute(this.#db);
-    const refunds = await sql<{ id: string }>`
+    const refunds = await sql<{ id: RefundId }>`
       SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
       WHERE m.kind = 'REFUND'
         AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.updated_at <= now() - ${s.refundAfterMs} * interval '1 millisecond'))
@@ -135,7 +135,7 @@ export class Reconciler {
       LIMIT ${s.batchSize}`.execute(this.#db);
     // Checkouts replaced by a newer PayStart that may still be payable at the PG (PayStart's own
     // expire call is best effort).
-    const superseded = await sql<{ id: string }>`
+    const superseded = await sql<{ id: PaymentId }>`
       SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
       WHERE p.status = 'SUPERSEDED' AND p.pg_transaction_id IS NOT NULL
         AND p.expires_at > now()
@@ -172,7 +172,7 @@ export class Reconciler {
       // A PENDING refund without the PG's answer may still be in its cancel call. With process leases
       // checkRefund tells (a live lease: left alone); without them, only its age does.
       const young = this.deps.leaseToken === undefined && r.status === "PENDING" && this.deps.clock.nowMs() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
-      reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(r.id));
+      reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(brand<RefundId>(r.id)));
     }
     return reports;
   }
@@ -220,8 +220,8 @@ export class Reconciler {
 
   async checkRefund(refundId: RefundId): Promise<CheckReport> {
     const report = await this.#claimed(refundId, "REFUND", async () => {
-      const refund = await this.#db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst();
-      if (refund === undefined || (refund.status !== "PENDING" && refund.status !== "UNKNOWN")) return { result: "unchanged" as const, done: true };
+      const refund = await findMovement(this.#db, refundId);
+      if (refund === undefined || refund.kind !== "REFUND" || (refund.status !== "PENDING" && refund.status !== "UNKNOWN")) return { result: "unchanged" as const, done: true };
       // Reserved and never answered by the PG: its process may still be waiting for the PG (live
       // lease: leave it), or be gone, and then it is taken over exactly as the take-over worker does:
       // asked about and, if the PG never got it, sent under its idempotency key. Never failed for
@@ -229,7 +229,7 @@ export class Reconciler {
       if (refund.status === "PENDING" && refund.pg_reference === null && this.deps.leaseToken !== undefined) return this.#takeOver(refund.id, this.deps.leaseToken);
       const payment = await findPayment(this.deps.db, refund.payment_id);
       if (payment === undefined) return { result: "error" as const, done: false, detail: "refund of an unknown payment" };
-      return this.#reconcileRefund(payment, refund as MoneyMovementRow);
+      return this.#reconcileRefund(payment, refund);
     });
     return { subject: refundId, kind: "REFUND", ...report };
   }
