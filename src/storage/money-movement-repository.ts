@@ -96,7 +96,7 @@ export async function insertExternalRefund(
     .executeTakeFirst();
 }
 
-/** The PG's transaction (and what it told about it) on an attempt PGB had closed, for its late refund. */
+/** One money movement by its id: a late capture's PG transaction (for its refund), a refund the reconciler checks. */
 export async function findMovement(db: Executor, id: string): Promise<MoneyMovementRow | undefined> {
   return db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
 }
@@ -139,4 +139,9 @@ export async function refundsOf(db: Executor, paymentId: string): Promise<MoneyM
 export async function movementsOf(db: Executor, paymentIds: string[]): Promise<MoneyMovementRow[]> {
   if (paymentIds.length === 0) return [];
   return db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute();
+}
+
+/** Refunds of these payments not settled yet (PENDING or UNKNOWN). */
+export async function unsettledRefundsOf(db: Executor, paymentIds: string[]): Promise<Array<Pick<MoneyMovementRow, "id" | "status" | "updated_at">>> {
+  return db.selectFrom("money_movements").select(["id", "status", "updated_at"]).where("payment_id", "in", paymentIds).where("kind", "=", "REFUND").where("status", "in", ["PENDING", "UNKNOWN"]).execute();
 }

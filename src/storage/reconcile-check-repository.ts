@@ -40,3 +40,43 @@ export async function dueUnknownRefunds(db: Executor, limit: number): Promise<st
     LIMIT ${limit}`.execute(db);
   return result.rows.map((r) => r.id);
 }
+
+/** Payments left READY / WAITING_FOR_DEPOSIT for `afterMs` and due a check, most overdue first. */
+export async function dueStalePayments(db: Executor, afterMs: number, limit: number): Promise<string[]> {
+  const result = await sql<{ id: string }>`
+    SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
+    WHERE p.status IN ('READY','WAITING_FOR_DEPOSIT')
+      AND p.updated_at <= now() - ${afterMs} * interval '1 millisecond'
+      AND (c.subject IS NULL OR c.next_check_at <= now())
+    ORDER BY coalesce(c.next_check_at, p.updated_at)
+    LIMIT ${limit}`.execute(db);
+  return result.rows.map((r) => r.id);
+}
+
+/** Refunds left UNKNOWN, or PENDING for `afterMs`, and due a check, most overdue first. */
+export async function dueUnsettledRefunds(db: Executor, afterMs: number, limit: number): Promise<string[]> {
+  const result = await sql<{ id: string }>`
+    SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
+    WHERE m.kind = 'REFUND'
+      AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.updated_at <= now() - ${afterMs} * interval '1 millisecond'))
+      AND (c.subject IS NULL OR c.next_check_at <= now())
+    ORDER BY coalesce(c.next_check_at, m.updated_at)
+    LIMIT ${limit}`.execute(db);
+  return result.rows.map((r) => r.id);
+}
+
+/**
+ * Checkouts replaced by a newer PayStart `afterMs` ago that may still be payable at the PG (not past
+ * their expiry) and are due a check, oldest first.
+ */
+export async function dueSupersededCheckouts(db: Executor, afterMs: number, limit: number): Promise<string[]> {
+  const result = await sql<{ id: string }>`
+    SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
+    WHERE p.status = 'SUPERSEDED' AND p.pg_transaction_id IS NOT NULL
+      AND p.expires_at > now()
+      AND p.updated_at <= now() - ${afterMs} * interval '1 millisecond'
+      AND (c.subject IS NULL OR c.next_check_at <= now())
+    ORDER BY p.updated_at
+    LIMIT ${limit}`.execute(db);
+  return result.rows.map((r) => r.id);
+}

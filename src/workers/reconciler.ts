@@ -17,20 +17,20 @@
  * advisory lock), and on demand for one order (POST /PGB/Sync). Each subject is claimed in
  * reconcile_checks, so a Sync racing the timer never acts twice.
  */
-import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { WorkersConfig } from "../config/config.ts";
 import { ConnectorError, type PgPayment } from "../core/ports/connector.ts";
 import { notConfigured, type CoreDeps } from "../core/deps.ts";
 import { settleRefund } from "../core/use-cases/settle-refund.ts";
 import { TAKEN_OVER, takeOverRefund } from "../core/use-cases/resume-refund.ts";
-import { claimRefundIfOrphaned } from "../storage/lease-repository.ts";
-import { claimCheck, recordCheck } from "../storage/reconcile-check-repository.ts";
+import { claimRefundIfOrphaned, runHoldingAdvisoryLock } from "../storage/lease-repository.ts";
+import { findMovement, unsettledRefundsOf } from "../storage/money-movement-repository.ts";
+import { claimCheck, dueStalePayments, dueSupersededCheckouts, dueUnsettledRefunds, recordCheck } from "../storage/reconcile-check-repository.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import { completeIfApproved } from "../core/use-cases/complete-approved.ts";
-import type { DatabaseHandle } from "../storage/database.ts";
+import type { DatabaseHandle, Db } from "../storage/database.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
-import type { Database, MoneyMovementRow } from "../storage/schema.ts";
+import type { MoneyMovementRow } from "../storage/schema.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -70,7 +70,7 @@ const CLAIM_MS = 120_000;
 const UNKNOWN_REFUND_RETRY_MS = 1_000;
 
 export class Reconciler {
-  readonly #db: Kysely<Database>;
+  readonly #db: Db;
   readonly #logger: Logger;
   readonly #loop: WorkerLoop;
 
@@ -100,51 +100,21 @@ export class Reconciler {
   async runPassAsLeader(): Promise<CheckReport[] | undefined> {
     const pool = this.database.pool;
     if (pool === undefined) return this.runPass();
-    const client = await pool.connect();
-    try {
-      const locked = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY.toString()]);
-      if (locked.rows[0]?.locked !== true) return undefined;
-      try {
-        return await this.runPass();
-      } finally {
-        await client.query("SELECT pg_advisory_unlock($1)", [LEADER_LOCK_KEY.toString()]);
-      }
-    } finally {
-      client.release();
-    }
+    return runHoldingAdvisoryLock(pool, LEADER_LOCK_KEY, () => this.runPass());
   }
 
   /** Everything due now: stale payments, then unsettled refunds. */
   async runPass(): Promise<CheckReport[]> {
     const s = this.settings;
-    const payments = await sql<{ id: string }>`
-      SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
-      WHERE p.status IN ('READY','WAITING_FOR_DEPOSIT')
-        AND p.updated_at <= now() - ${s.paymentAfterMs} * interval '1 millisecond'
-        AND (c.subject IS NULL OR c.next_check_at <= now())
-      ORDER BY coalesce(c.next_check_at, p.updated_at)
-      LIMIT ${s.batchSize}`.execute(this.#db);
-    const refunds = await sql<{ id: string }>`
-      SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
-      WHERE m.kind = 'REFUND'
-        AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.updated_at <= now() - ${s.refundAfterMs} * interval '1 millisecond'))
-        AND (c.subject IS NULL OR c.next_check_at <= now())
-      ORDER BY coalesce(c.next_check_at, m.updated_at)
-      LIMIT ${s.batchSize}`.execute(this.#db);
+    const payments = await dueStalePayments(this.#db, s.paymentAfterMs, s.batchSize);
+    const refunds = await dueUnsettledRefunds(this.#db, s.refundAfterMs, s.batchSize);
     // Checkouts replaced by a newer PayStart that may still be payable at the PG (PayStart's own
     // expire call is best effort).
-    const superseded = await sql<{ id: string }>`
-      SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
-      WHERE p.status = 'SUPERSEDED' AND p.pg_transaction_id IS NOT NULL
-        AND p.expires_at > now()
-        AND p.updated_at <= now() - ${s.paymentAfterMs} * interval '1 millisecond'
-        AND (c.subject IS NULL OR c.next_check_at <= now())
-      ORDER BY p.updated_at
-      LIMIT ${s.batchSize}`.execute(this.#db);
+    const superseded = await dueSupersededCheckouts(this.#db, s.paymentAfterMs, s.batchSize);
     const reports: CheckReport[] = [];
-    for (const { id } of payments.rows) reports.push(await this.checkPayment(id));
-    for (const { id } of refunds.rows) reports.push(await this.checkRefund(id));
-    for (const { id } of superseded.rows) reports.push(await this.checkSuperseded(id));
+    for (const id of payments) reports.push(await this.checkPayment(id));
+    for (const id of refunds) reports.push(await this.checkRefund(id));
+    for (const id of superseded) reports.push(await this.checkSuperseded(id));
     return reports;
   }
 
@@ -158,14 +128,7 @@ export class Reconciler {
       // A replaced checkout may have been paid before it was closed at the PG (a late capture).
       else if (p.status === "SUPERSEDED" && p.pgTransactionId !== null) reports.push(await this.checkSuperseded(p.id));
     }
-    const ids = attempts.map((p) => p.id);
-    const refunds = await this.#db
-      .selectFrom("money_movements")
-      .select(["id", "status", "updated_at"])
-      .where("payment_id", "in", ids)
-      .where("kind", "=", "REFUND")
-      .where("status", "in", ["PENDING", "UNKNOWN"])
-      .execute();
+    const refunds = await unsettledRefundsOf(this.#db, attempts.map((p) => p.id));
     for (const r of refunds) {
       // A PENDING refund without the PG's answer may still be in its cancel call. With process leases
       // checkRefund tells (a live lease: left alone); without them, only its age does.
@@ -218,7 +181,7 @@ export class Reconciler {
 
   async checkRefund(refundId: string): Promise<CheckReport> {
     const report = await this.#claimed(refundId, "REFUND", async () => {
-      const refund = await this.#db.selectFrom("money_movements").selectAll().where("id", "=", refundId).executeTakeFirst();
+      const refund = await findMovement(this.#db, refundId);
       if (refund === undefined || (refund.status !== "PENDING" && refund.status !== "UNKNOWN")) return { result: "unchanged" as const, done: true };
       // Reserved and never answered by the PG: its process may still be waiting for the PG (live
       // lease: leave it), or be gone, and then it is taken over exactly as the take-over worker does:
@@ -227,7 +190,7 @@ export class Reconciler {
       if (refund.status === "PENDING" && refund.pg_reference === null && this.deps.leaseToken !== undefined) return this.#takeOver(refund.id, this.deps.leaseToken);
       const payment = await findPayment(this.deps.db, refund.payment_id);
       if (payment === undefined) return { result: "error" as const, done: false, detail: "refund of an unknown payment" };
-      return this.#reconcileRefund(payment, refund as MoneyMovementRow);
+      return this.#reconcileRefund(payment, refund);
     });
     return { subject: refundId, kind: "REFUND", ...report };
   }
