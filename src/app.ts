@@ -21,7 +21,7 @@ import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
 import { registerConsole } from "./console/index.ts";
 import { registerApiDocs } from "./api/openapi/api-docs.ts";
-import { migrate, type DatabaseHandle } from "./storage/database.ts";
+import { isReady, migrate, type DatabaseHandle } from "./storage/database.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
 import { ProcessLease } from "./workers/process-lease.ts";
@@ -110,12 +110,8 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
-    try {
-      await database.db.selectFrom("pgb_migrations" as never).select((eb) => eb.fn.countAll().as("n")).execute();
-      return { status: "ready" };
-    } catch {
-      return reply.code(503).send({ status: "not ready" });
-    }
+    if (await isReady(database.db)) return { status: "ready" };
+    return reply.code(503).send({ status: "not ready" });
   });
   registerHostRoutes(app, deps);
   registerPgRoutes(app, deps, { rateLimit: http.webhookRateLimit, bodyLimits: new Map(factories.map((f) => [f.pg, f.maxWebhookBytes])) });

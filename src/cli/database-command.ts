@@ -1,7 +1,7 @@
 /** `pgb migrate`: applies the pending migrations (forward only) to the configured database. */
 import type { Command } from "commander";
 import { configFor, connectorMigrations, databaseFor, globalOptions, print } from "./context.ts";
-import { migrate, type Db } from "../storage/database.ts";
+import { appliedMigrations, migrate } from "../storage/database.ts";
 
 export function registerDatabaseCommands(program: Command): void {
   program
@@ -23,13 +23,4 @@ export function registerDatabaseCommands(program: Command): void {
         await database.close();
       }
     });
-}
-
-async function appliedMigrations(db: Db): Promise<string[]> {
-  try {
-    const rows = await db.selectFrom("pgb_migrations").select("name").orderBy("name").execute();
-    return rows.map((r) => r.name);
-  } catch {
-    return []; // a new database: no migrations table yet
-  }
 }

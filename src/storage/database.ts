@@ -94,6 +94,26 @@ async function allApplied(db: Db, names: string[]): Promise<boolean> {
   return names.every((name) => done.has(name));
 }
 
+/** The names of the migrations applied, in order; none for a new database (no migrations table yet). */
+export async function appliedMigrations(db: Db): Promise<string[]> {
+  try {
+    const rows = await db.selectFrom("pgb_migrations").select("name").orderBy("name").execute();
+    return rows.map((r) => r.name);
+  } catch {
+    return []; // a new database: no migrations table yet
+  }
+}
+
+/** Whether the database answers and has been migrated (GET /health/ready). */
+export async function isReady(db: Db): Promise<boolean> {
+  try {
+    await db.selectFrom("pgb_migrations").select((eb) => eb.fn.countAll().as("n")).execute();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {
   const migrations = allMigrations(extra);
   // The usual start finds nothing to do: two small queries instead of the migrator's catalogue
