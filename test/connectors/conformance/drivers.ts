@@ -22,6 +22,7 @@ import { kakaoPayConnector } from "../../../src/connectors/kakaopay/index.ts";
 import { KAKAOPAY_CAPABILITIES } from "../../../src/connectors/kakaopay/capabilities.ts";
 import { TOSS_CAPABILITIES } from "../../../src/connectors/toss/capabilities.ts";
 import type { DatabaseHandle } from "../../../src/storage/database.ts";
+import { connectorStorageOf } from "../../../src/storage/connector-storage.ts";
 import { StripeSimulator } from "../../simulators/stripe/simulator.ts";
 import { TossSimulator } from "../../simulators/toss/simulator.ts";
 import { KakaoPaySimulator } from "../../simulators/kakaopay/simulator.ts";
@@ -107,7 +108,7 @@ async function count(db: DatabaseHandle, query: ReturnType<typeof sql<{ n: strin
 
 export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver): Promise<ConformanceDriver & { close(): Promise<void> }> {
   const secret = `whsec_${randomBytes(24).toString("base64")}`;
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: receiver.url };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: receiver.url };
   const settings = testConnector.settingsSchema.parse({ webhookSecret: secret });
   const make = (): Connector => testConnector.create(settings, { tenant: "SHOP", deps });
   make();
@@ -194,7 +195,7 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
   const sim = await TossSimulator.start({ secretKey, clientKey });
   const down = await unreachable();
   sim.configureWebhooks({ url: `${receiver.url}/PGBReturn/toss/webhook/SHOP` });
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test" };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
     tossConnector.create(tossConnector.settingsSchema.parse({ secretKey, clientKey, apiBase: sim.url, sdkScriptUrl: sim.sdkScriptUrl, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
   return {
@@ -233,7 +234,7 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
   const sim = await PayPalSimulator.start();
   const down = await unreachable();
   sim.configureWebhook(`${receiver.url}/PGBReturn/paypal/webhook/SHOP`);
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test" };
   const settings = { clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url], timeoutMs: 3_000 };
   const make = (overrides: Record<string, unknown> = {}): Connector => paypalConnector.create(paypalConnector.settingsSchema.parse({ ...settings, ...overrides }), { tenant: "SHOP", deps });
   const captureOf = (orderId: string) => {
@@ -292,7 +293,7 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
   const secretKey = "DEVconformance0123456789";
   const sim = await KakaoPaySimulator.start({ secretKey });
   const down = await unreachable();
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test" };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test" };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
     kakaoPayConnector.create(kakaoPayConnector.settingsSchema.parse({ secretKey, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
   const cancelsOf = (tid: string): number => sim.payment(tid)?.actions.filter((action) => action.type === "CANCEL").length ?? -1;
