@@ -39,7 +39,8 @@ for (const backend of backends()) {
         let found = await tables(database);
         assert.ok(found.has("payments"), "core migrations always run");
         assert.ok(found.has("test_pg_payments"), "the TEST PG is configured: its tables are there");
-        for (const table of ["kakaopay_checkouts", "toss_checkouts", "toss_cancels", "paypal_closed_orders"]) assert.ok(!found.has(table), `${table} without a tenant configuring its PG`);
+        for (const table of ["kakaopay_checkouts", "toss_checkouts", "toss_cancels", "paypal_closed_orders"])
+          assert.ok(!found.has(table), `${table} without a tenant configuring its PG`);
         assert.ok(!(await applied(database)).some((name) => name.startsWith("kakaopay-")));
 
         const withKakaoPay = {
