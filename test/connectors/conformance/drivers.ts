@@ -127,6 +127,13 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
       await fake.act(created.pgTransactionId, "pay");
       return { pgTransactionId: created.pgTransactionId, paymentReference: _input.paymentId };
     },
+    async customerCompletes(input, created, options = {}) {
+      await fake.act(created.pgTransactionId, "pay");
+      // The TEST PG's own books then say another amount or currency than PGB asked for.
+      if (options.misreport === "amount") await sql`UPDATE test_pg_payments SET amount = amount + 100 WHERE id = ${created.pgTransactionId}`.execute(db.db);
+      if (options.misreport === "currency") await sql`UPDATE test_pg_payments SET currency = ${input.amount.currency === "EUR" ? "USD" : "EUR"} WHERE id = ${created.pgTransactionId}`.execute(db.db);
+      return { query: {}, webhook: () => receiver.waitFor(created.pgTransactionId) };
+    },
     genuineWebhook: (paid) => receiver.waitFor(paid.created.pgTransactionId),
     async forgedWebhooks(_paid, genuine) {
       const body = genuine.rawBody.toString("utf8");
@@ -167,6 +174,21 @@ export async function stripeDriver(receiver: WebhookReceiver): Promise<Conforman
     async pay(_connector, input, created) {
       sim.pay(created.pgTransactionId);
       return { pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId };
+    },
+    async customerCompletes(input, created, options = {}) {
+      const session = sim.sessions.get(created.pgTransactionId)!;
+      // Stripe's session then charges another amount or currency than PGB created it with.
+      if (options.misreport === "amount") session.amount_total = (session.amount_total ?? 0) + 100;
+      if (options.misreport === "currency") session.currency = input.amount.currency === "EUR" ? "usd" : "eur";
+      sim.pay(created.pgTransactionId);
+      return {
+        query: {},
+        async webhook() {
+          await sim.waitForWebhooks();
+          const event = sim.eventsOfType("checkout.session.completed").find((e) => e.data.object.id === created.pgTransactionId)!;
+          return receiver.waitFor(event.id);
+        },
+      };
     },
     async genuineWebhook(paid) {
       await sim.waitForWebhooks();
@@ -219,6 +241,22 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
       if (result.status !== "PAID") throw new Error(`Toss did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
     },
+    async customerCompletes(input, _created, options = {}) {
+      // Toss's window authorizes another amount than PGB's page asked for (a tampered page); Toss
+      // sends its browser back with that amount. Toss takes money only on PGB's confirm, and sends its
+      // webhook after it: none for a payment never confirmed.
+      const amount = Number(input.amount.minor) + (options.misreport === "amount" ? 1000 : 0);
+      const paymentKey = sim.authorize(input.paymentId, amount, "CARD");
+      const query = { paymentType: "NORMAL", paymentKey, orderId: input.paymentId, amount: String(amount) };
+      if (options.misreport !== undefined) return { query };
+      return {
+        query,
+        async webhook() {
+          await sim.flushWebhooks();
+          return receiver.waitFor(input.paymentId);
+        },
+      };
+    },
     async genuineWebhook(paid) {
       await sim.flushWebhooks();
       return receiver.waitFor(paid.input.paymentId);
@@ -261,6 +299,23 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
       const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { token: created.pgTransactionId } });
       if (result.status !== "PAID") throw new Error(`PayPal did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
+    },
+    async customerCompletes(input, created, options = {}) {
+      const order = sim.orders.get(created.pgTransactionId)!;
+      // PayPal's order then carries another amount or currency than PGB created it with.
+      if (options.misreport === "amount") order.amount = { ...order.amount, minor: order.amount.minor + 100n };
+      if (options.misreport === "currency") order.amount = { ...order.amount, currency: input.amount.currency === "EUR" ? "USD" : "EUR" };
+      sim.approve(created.pgTransactionId);
+      return {
+        query: { token: created.pgTransactionId },
+        // The buyer approved: PayPal says so (CHECKOUT.ORDER.APPROVED) while the browser comes back.
+        async webhook() {
+          await sim.waitForWebhooks();
+          const event = sim.events.find((e) => e.event_type === "CHECKOUT.ORDER.APPROVED" && e.resource.id === created.pgTransactionId);
+          if (event === undefined) throw new Error("no CHECKOUT.ORDER.APPROVED for the order");
+          return receiver.waitFor(event.id);
+        },
+      };
     },
     async genuineWebhook(paid) {
       await sim.waitForWebhooks();
@@ -313,6 +368,17 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
       const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { pg_token: pgToken } });
       if (result.status !== "PAID") throw new Error(`KakaoPay did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
+    },
+    async customerCompletes(input, created, options = {}) {
+      const pgToken = sim.authorize(created.pgTransactionId);
+      if (options.misreport === undefined) return { query: { pg_token: pgToken } };
+      // KakaoPay refuses an approve for another total, and moves money only on PGB's approve: here the
+      // approve went through (its answer lost on the way back), and KakaoPay's order then reports
+      // another amount. The buyer's reload brings no pg_token. KRW only: no other currency.
+      await make().handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { pg_token: pgToken } });
+      sim.payment(created.pgTransactionId)!.amount.total += 100;
+      const reload: Record<string, string> = {};
+      return { query: reload };
     },
     genuineWebhook: () => Promise.reject(new Error("KakaoPay sends no webhooks")),
     refundsAtPg: async (paid) => cancelsOf(paid.created.pgTransactionId),
