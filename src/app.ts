@@ -8,7 +8,7 @@ import { createLogger } from "./logging.ts";
 import { ConfigError, formatZodIssues, HttpConfigSchema, WorkersConfigSchema, type Config } from "./config/config.ts";
 import { refuseRoutesBeyondCapabilities } from "./config/route-capabilities.ts";
 import type { Connector } from "./core/ports/connector.ts";
-import type { ConnectorDeps, ConnectorFactory } from "./connectors/factory.ts";
+import { migrationsFor, type ConnectorDeps, type ConnectorFactory } from "./connectors/factory.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
 import type { CoreDeps } from "./core/deps.ts";
 import { receiveWebhook } from "./core/use-cases/receive-webhook.ts";
@@ -22,6 +22,7 @@ import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
 import { registerConsole } from "./console/index.ts";
 import { registerApiDocs } from "./api/openapi/api-docs.ts";
 import { isReady, migrate, type DatabaseHandle } from "./storage/database.ts";
+import { connectorStorageOf } from "./storage/connector-storage.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
 import { ProcessLease } from "./workers/process-lease.ts";
@@ -53,10 +54,11 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const factories = options.factories ?? CONNECTOR_FACTORIES;
   const logger = options.logger ?? createLogger("silent");
   const { config, database } = options;
-  await migrate(database.db, Object.assign({}, ...factories.map((f) => f.migrations ?? {})));
+  // Core migrations always; a connector's only when some tenant configures its PG.
+  await migrate(database.db, migrationsFor(factories, config.tenants));
 
   const metrics = createMetrics(database.db);
-  const connectorDeps: ConnectorDeps = { db: database.db, logger, publicUrl: config.publicUrl, pgCallMetrics: metrics.pgCalls };
+  const connectorDeps: ConnectorDeps = { storage: connectorStorageOf(database.db), logger, publicUrl: config.publicUrl, pgCallMetrics: metrics.pgCalls };
   const connectors = new Map<string, Connector>();
   const settingsByPg = new Map<string, Array<{ tenant: string; settings: unknown }>>();
   for (const [tenant, tenantConfig] of Object.entries(config.tenants)) {

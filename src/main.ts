@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "./config/config.ts";
 import { buildApp, createLogger } from "./app.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
+import { everyConnectorMigration } from "./connectors/factory.ts";
 import { allMigrations, openDatabase } from "./storage/database.ts";
 import { startWorkers } from "./workers/index.ts";
 
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   // A built PGB (dist/) has a migrated database template beside it: a new data folder starts as a copy.
-  const template = { dir: fileURLToPath(new URL("./pglite-template", import.meta.url)), migrations: allMigrations(Object.assign({}, ...CONNECTOR_FACTORIES.map((f) => f.migrations ?? {}))) };
+  const template = { dir: fileURLToPath(new URL("./pglite-template", import.meta.url)), migrations: allMigrations(everyConnectorMigration(CONNECTOR_FACTORIES)) };
   const database = await openDatabase(
     config.databaseUrl
       ? { kind: "postgres", url: config.databaseUrl.reveal() }

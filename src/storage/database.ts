@@ -8,6 +8,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
 import type pg from "pg";
 import type { Database } from "./schema.ts";
+import { shareDriverOf, SharedDriverDialect } from "./connector-storage.ts";
 import { seedDataDir, templateProblem, type PgliteTemplate, type TemplateProblem } from "./pglite-template.ts";
 import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
@@ -48,7 +49,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     // An idle connection dropped by the server (restart, failover) must not crash PGB: the pool
     // replaces it on next use. Without this handler node-postgres rethrows it as uncaught.
     pool.on("error", (error) => process.emitWarning(`PostgreSQL connection lost: ${error.message}`));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const dialect = new SharedDriverDialect(new PostgresDialect({ pool }));
+    const db = new Kysely<Database>({ dialect });
+    shareDriverOf(db, dialect);
     return {
       db,
       kind: "postgres",
@@ -67,7 +70,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   const [{ PGlite }, { PGliteDialect }] = await modules;
   const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
   await pglite.waitReady;
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const dialect = new SharedDriverDialect(new PGliteDialect(pglite));
+  const db = new Kysely<Database>({ dialect });
+  shareDriverOf(db, dialect);
   return { db, kind: "pglite", pglite, close: () => db.destroy() };
 }
 

@@ -10,6 +10,7 @@ import { routeCapabilityProblem } from "../../src/core/ports/capabilities.ts";
 import { PAYPAL_CAPABILITIES } from "../../src/connectors/paypal/capabilities.ts";
 import { paypalConnector } from "../../src/connectors/paypal/index.ts";
 import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
+import { connectorStorageOf } from "../../src/storage/connector-storage.ts";
 import { openTestDatabase } from "../support/backends.ts";
 import { PayPalSimulator } from "../simulators/paypal/simulator.ts";
 import type { CheckoutInput } from "../../src/core/ports/connector.ts";
@@ -31,7 +32,7 @@ describe("PayPal connector", () => {
   const connector = () =>
     paypalConnector.create(paypalConnector.settingsSchema.parse({ clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url] }), {
       tenant: "SHOP",
-      deps: { db: db.db, logger: pino({ level: "silent" }), publicUrl: "http://pgb.test" },
+      deps: { storage: connectorStorageOf(db.db), logger: pino({ level: "silent" }), publicUrl: "http://pgb.test" },
     });
   let seq = 0;
   const checkoutInput = (): CheckoutInput => {

@@ -16,6 +16,7 @@ import { ConnectorError, type Connector, type PgPayment } from "../../src/core/p
 import { type ConnectorDeps } from "../../src/connectors/factory.ts";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { migrate, openDatabase, type DatabaseHandle } from "../../src/storage/database.ts";
+import { connectorStorageOf } from "../../src/storage/connector-storage.ts";
 import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
 
 const SECRET_KEY = "test_sk_simulatorSecretKey0001";
@@ -101,7 +102,7 @@ before(async () => {
   sim = await TossSimulator.start(simOptions);
   handle = await openDatabase({ kind: "pglite" });
   await migrate(handle.db, tossConnector.migrations);
-  deps = { db: handle.db, logger: pino({ level: "silent" }), publicUrl: PUBLIC_URL };
+  deps = { storage: connectorStorageOf(handle.db), logger: pino({ level: "silent" }), publicUrl: PUBLIC_URL };
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));

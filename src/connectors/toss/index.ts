@@ -25,7 +25,7 @@ import { TossApi } from "./client.ts";
 import { parseTossWebhook } from "./webhooks.ts";
 import { registerRoutes } from "./routes.ts";
 import { TossSettingsSchema, type TossSettings } from "./settings.ts";
-import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow } from "./store.ts";
+import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow, type TossTables } from "./store.ts";
 
 
 const PG = "TOSS";
@@ -56,8 +56,9 @@ class TossConnector implements Connector {
     this.#tenant = tenant;
     this.#logger = deps.logger.child({ pg: PG, tenant });
     this.#api = new TossApi(settings, this.#logger, deps.pgCallMetrics);
-    this.#store = new CheckoutStore(deps.db);
-    this.#cancels = new CancelLedger(deps.db);
+    const storage = deps.storage.forTables<TossTables>();
+    this.#store = new CheckoutStore(storage);
+    this.#cancels = new CancelLedger(storage);
     this.#publicUrl = deps.publicUrl.replace(/\/+$/, "");
   }
 
