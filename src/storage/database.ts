@@ -61,7 +61,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   const modules = Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
   if (target.dataDir !== undefined && target.template !== undefined && !existsSync(join(target.dataDir, "PG_VERSION"))) {
     const problem = templateProblem(target.template);
-    if (problem === undefined) seedDataDir(target.template, target.dataDir);
+    if (problem === undefined) await seedDataDir(target.template, target.dataDir);
     else target.onTemplateSkipped?.(problem);
   }
   const [{ PGlite }, { PGliteDialect }] = await modules;
