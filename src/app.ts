@@ -108,7 +108,7 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
-  await registerApiDocs(app, config.publicUrl);
+  registerApiDocs(app, config.publicUrl);
   drainOnClose(app, logger, () => lease.stop());
   answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));
