@@ -19,6 +19,7 @@ import { answerWhileClosing } from "./api/shutdown.ts";
 import { registerDemoHost } from "./api/demo-host.ts";
 import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
+import { lazySchemaCompilers } from "./api/schema-compilers.ts";
 import { registerConsole } from "./console/index.ts";
 import { registerApiDocs } from "./api/openapi/api-docs.ts";
 import { isReady, migrate, type DatabaseHandle } from "./storage/database.ts";
@@ -103,11 +104,13 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     connectionTimeout: http.connectionTimeoutMs,
     // Answered in the host's result shape instead (src/api/shutdown.ts).
     return503OnClosing: false,
+    // Fastify's default compilers, loaded only if a route needs one (src/api/schema-compilers.ts).
+    schemaController: { compilersFactory: lazySchemaCompilers },
   };
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
-  await registerApiDocs(app, config.publicUrl);
+  registerApiDocs(app, config.publicUrl);
   drainOnClose(app, logger, () => lease.stop());
   answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));

@@ -61,15 +61,34 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   }
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
   // Loaded only here: a PostgreSQL process starts (and restarts) without PGlite's 0.3 s of module loading.
-  const modules = Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
+  const modules = Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect"), import("@electric-sql/pglite/nodefs")]);
+  let seeding: Promise<void> | undefined;
   if (target.dataDir !== undefined && target.template !== undefined && !existsSync(join(target.dataDir, "PG_VERSION"))) {
     const problem = templateProblem(target.template);
-    if (problem === undefined) seedDataDir(target.template, target.dataDir);
+    if (problem === undefined) seeding = seedDataDir(target.template, target.dataDir);
     else target.onTemplateSkipped?.(problem);
+    // Awaited below (and by PGlite); this only keeps a failed copy from also counting as unhandled.
+    seeding?.catch(() => undefined);
   }
-  const [{ PGlite }, { PGliteDialect }] = await modules;
-  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
+  const [{ PGlite }, { PGliteDialect }, { NodeFS }] = await modules;
+  let pglite: PGlite;
+  if (target.dataDir === undefined) pglite = new PGlite();
+  else if (seeding === undefined) pglite = new PGlite(target.dataDir);
+  else {
+    // PGlite prepares itself (its file bundle, its WASM) while the template is still being copied: it
+    // looks into the data folder (PG_VERSION: resume or initdb) only after initialSyncFs, which waits
+    // for the copy to be complete. Its node file system reads the folder from disk at each access.
+    const copied = seeding;
+    const fs = new (class extends NodeFS {
+      override async initialSyncFs(): Promise<void> {
+        await copied;
+        await super.initialSyncFs();
+      }
+    })(target.dataDir);
+    pglite = new PGlite({ dataDir: target.dataDir, fs });
+  }
   await pglite.waitReady;
+  await seeding;
   const dialect = new SharedDriverDialect(new PGliteDialect(pglite));
   const db = new Kysely<Database>({ dialect });
   shareDriverOf(db, dialect);
