@@ -13,7 +13,7 @@ export function registerDatabaseCommands(program: Command): void {
       const database = await databaseFor(config, { migrate: false });
       try {
         const before = await appliedMigrations(database.db);
-        await migrate(database.db, connectorMigrations());
+        await migrate(database.db, connectorMigrations(config));
         const after = await appliedMigrations(database.db);
         const applied = after.filter((name) => !before.includes(name));
         print(options, { database: database.kind, applied, total: after.length }, () =>

@@ -214,6 +214,16 @@ export class FakeTestPg {
 
   /** Refunds are idempotent on the key: a resent refund answers the first result. */
   async refund(tenant: string, id: string, amountMinor: bigint, idempotencyKey: string): Promise<{ refundId: string; payment: TestPgPayment }> {
+    try {
+      return await this.refundOnce(tenant, id, amountMinor, idempotencyKey);
+    } catch (error) {
+      // Two requests with the same key at once: answer the one stored first, as an idempotent PG does.
+      if (!(error instanceof Error && "code" in error && error.code === "23505")) throw error;
+      return this.refundOnce(tenant, id, amountMinor, idempotencyKey);
+    }
+  }
+
+  private async refundOnce(tenant: string, id: string, amountMinor: bigint, idempotencyKey: string): Promise<{ refundId: string; payment: TestPgPayment }> {
     return this.storage.transaction(async (trx) => {
       const earlier = await trx.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
       if (earlier !== undefined) {
