@@ -10,7 +10,7 @@ import { refuseRoutesBeyondCapabilities } from "./config/route-capabilities.ts";
 import type { Connector } from "./core/ports/connector.ts";
 import type { Clock } from "./core/ports/clock.ts";
 import { systemClock } from "./core/system-clock.ts";
-import type { ConnectorDeps, ConnectorFactory } from "./connectors/factory.ts";
+import { migrationsFor, type ConnectorDeps, type ConnectorFactory } from "./connectors/factory.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
 import type { CoreDeps } from "./core/deps.ts";
 import { receiveWebhook } from "./core/use-cases/receive-webhook.ts";
@@ -21,9 +21,11 @@ import { answerWhileClosing } from "./api/shutdown.ts";
 import { registerDemoHost } from "./api/demo-host.ts";
 import { registerOpsRoutes } from "./api/ops-routes.ts";
 import { registerRequestHygiene, requestIdOf } from "./api/request-hygiene.ts";
+import { lazySchemaCompilers } from "./api/schema-compilers.ts";
 import { registerConsole } from "./console/index.ts";
 import { registerApiDocs } from "./api/openapi/api-docs.ts";
-import { migrate, type DatabaseHandle } from "./storage/database.ts";
+import { isReady, migrate, type DatabaseHandle } from "./storage/database.ts";
+import { connectorStorageOf } from "./storage/connector-storage.ts";
 import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
 import { ProcessLease } from "./workers/process-lease.ts";
@@ -57,10 +59,11 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
   const logger = options.logger ?? createLogger("silent");
   const { config, database } = options;
   const clock = options.clock ?? systemClock;
-  await migrate(database.db, Object.assign({}, ...factories.map((f) => f.migrations ?? {})));
+  // Core migrations always; a connector's only when some tenant configures its PG.
+  await migrate(database.db, migrationsFor(factories, config.tenants));
 
   const metrics = createMetrics(database.db);
-  const connectorDeps: ConnectorDeps = { db: database.db, logger, publicUrl: config.publicUrl, pgCallMetrics: metrics.pgCalls, clock };
+  const connectorDeps: ConnectorDeps = { storage: connectorStorageOf(database.db), logger, publicUrl: config.publicUrl, pgCallMetrics: metrics.pgCalls, clock };
   const connectors = new Map<string, Connector>();
   const settingsByPg = new Map<string, Array<{ tenant: string; settings: unknown }>>();
   for (const [tenant, tenantConfig] of Object.entries(config.tenants)) {
@@ -105,21 +108,19 @@ export async function buildApp(options: BuildAppOptions): Promise<PgbApp> {
     connectionTimeout: http.connectionTimeoutMs,
     // Answered in the host's result shape instead (src/api/shutdown.ts).
     return503OnClosing: false,
+    // Fastify's default compilers, loaded only if a route needs one (src/api/schema-compilers.ts).
+    schemaController: { compilersFactory: lazySchemaCompilers },
   };
   const app = Fastify(fastifyOptions);
   registerErrorHandling(app);
   registerRequestHygiene(app, http);
-  await registerApiDocs(app, config.publicUrl);
+  registerApiDocs(app, config.publicUrl);
   drainOnClose(app, logger, clock, () => lease.stop());
   answerWhileClosing(app);
   app.get("/health/live", async () => ({ status: "ok" }));
   app.get("/health/ready", async (_request, reply) => {
-    try {
-      await database.db.selectFrom("pgb_migrations" as never).select((eb) => eb.fn.countAll().as("n")).execute();
-      return { status: "ready" };
-    } catch {
-      return reply.code(503).send({ status: "not ready" });
-    }
+    if (await isReady(database.db)) return { status: "ready" };
+    return reply.code(503).send({ status: "not ready" });
   });
   registerHostRoutes(app, deps);
   registerPgRoutes(app, deps, { rateLimit: http.webhookRateLimit, bodyLimits: new Map(factories.map((f) => [f.pg, f.maxWebhookBytes])) });

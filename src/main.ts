@@ -3,10 +3,10 @@
  */
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "./config/config.ts";
-import { buildApp, createLogger } from "./app.ts";
+import { createLogger } from "./logging.ts";
 import { CONNECTOR_FACTORIES } from "./connectors/registry.ts";
+import { everyConnectorMigration } from "./connectors/factory.ts";
 import { allMigrations, openDatabase } from "./storage/database.ts";
-import { startWorkers } from "./workers/index.ts";
 
 const startedAt = performance.now();
 
@@ -23,8 +23,8 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   // A built PGB (dist/) has a migrated database template beside it: a new data folder starts as a copy.
-  const template = { dir: fileURLToPath(new URL("./pglite-template", import.meta.url)), migrations: allMigrations(Object.assign({}, ...CONNECTOR_FACTORIES.map((f) => f.migrations ?? {}))) };
-  const database = await openDatabase(
+  const template = { dir: fileURLToPath(new URL("./pglite-template", import.meta.url)), migrations: allMigrations(everyConnectorMigration(CONNECTOR_FACTORIES)) };
+  const opening = openDatabase(
     config.databaseUrl
       ? { kind: "postgres", url: config.databaseUrl.reveal() }
       : {
@@ -34,6 +34,10 @@ async function main(): Promise<void> {
           onTemplateSkipped: (problem) => (problem.kind === "stale" ? logger.warn(problem.reason) : logger.debug(problem.reason)),
         },
   );
+  // The HTTP side and the workers (Fastify, its plugins, the routes: most of the module loading) load
+  // while the database opens: a new data folder is copied from the template on libuv's threads, and
+  // PGlite waits on its files and its WASM compiling, time the loading fills.
+  const [database, { buildApp }, { startWorkers }] = await Promise.all([opening, import("./app.ts"), import("./workers/index.ts")]);
   let pgb;
   try {
     pgb = await buildApp({ config, database, logger });

@@ -15,7 +15,8 @@ import { z } from "zod";
 import type { CoreDeps } from "../core/deps.ts";
 import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
 import type { PgbMetrics } from "../workers/metrics.ts";
-import { replayNotifications } from "../storage/notification-repository.ts";
+import { attemptsOfNotifications, notificationsOfOrder, notificationStatus, replayNotifications } from "../storage/notification-repository.ts";
+import { orderHasPayment } from "../storage/payment-repository.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
 import { ApiKeyIndex, requireTenantKey } from "./auth.ts";
 import { bindCaseInsensitive } from "./case-insensitive.ts";
@@ -70,20 +71,11 @@ export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { m
       const query = PaymentQuerySchema.safeParse(bound.value);
       if (!query.success) return sendResult(reply, "INVALID_FIELD", firstIssue(query.error));
       if (query.data.DBType !== request.tenant) return sendResult(reply, "TENANT_FORBIDDEN", "this API key does not act on that DBType");
-      const notifications = await db
-        .selectFrom("notifications")
-        .selectAll()
-        .where("tenant", "=", query.data.DBType)
-        .where("order_id", "=", query.data.OrderId)
-        .orderBy("seq")
-        .execute();
-      if (notifications.length === 0) {
-        const any = await db.selectFrom("payments").select("id").where("tenant", "=", query.data.DBType).where("order_id", "=", query.data.OrderId).limit(1).execute();
-        if (any.length === 0) return sendResult(reply, "ORDER_NOT_FOUND", `no payment for order ${query.data.OrderId}`);
+      const notifications = await notificationsOfOrder(db, query.data.DBType, query.data.OrderId);
+      if (notifications.length === 0 && !(await orderHasPayment(db, query.data.DBType, query.data.OrderId))) {
+        return sendResult(reply, "ORDER_NOT_FOUND", `no payment for order ${query.data.OrderId}`);
       }
-      const attempts = notifications.length === 0
-        ? []
-        : await db.selectFrom("notification_attempts").selectAll().where("notification_id", "in", notifications.map((n) => n.id)).orderBy("id").execute();
+      const attempts = notifications.length === 0 ? [] : await attemptsOfNotifications(db, notifications.map((n) => n.id));
       const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
       return sendResult(reply, "OK", null, {
         DBType: query.data.DBType,
@@ -126,10 +118,10 @@ export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { m
       const id = body.data.NotificationId ?? undefined;
       const replayed = await replayNotifications(db, tenant, id !== undefined ? { id } : { orderId: body.data.OrderId! });
       if (replayed.length === 0 && id !== undefined) {
-        const found = await db.selectFrom("notifications").select(["status"]).where("id", "=", id).where("tenant", "=", tenant).executeTakeFirst();
-        if (found === undefined) return sendResult(reply, "NOT_FOUND", `no notification ${id} for DBType ${tenant}`);
+        const status = await notificationStatus(db, tenant, id);
+        if (status === undefined) return sendResult(reply, "NOT_FOUND", `no notification ${id} for DBType ${tenant}`);
         // Not dead: nothing to replay. Still a success, so an operator's retried click is harmless.
-        return sendResult(reply, "OK", `notification ${id} is ${found.status}, not DEAD; nothing replayed`, { Replayed: [] });
+        return sendResult(reply, "OK", `notification ${id} is ${status}, not DEAD; nothing replayed`, { Replayed: [] });
       }
       return sendResult(reply, "OK", null, { Replayed: replayed });
     });

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { ConfigError, loadConfig, type Config } from "../config/config.ts";
 import { allMigrations, migrate, openDatabase, type DatabaseHandle } from "../storage/database.ts";
 import { CONNECTOR_FACTORIES } from "../connectors/registry.ts";
+import { everyConnectorMigration, migrationsFor } from "../connectors/factory.ts";
 
 /** 0 done; 1 the thing asked about is missing or failed; 2 bad usage or configuration. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
@@ -55,12 +56,13 @@ export async function databaseFor(config: Config, options: { migrate: boolean } 
           },
         },
   );
-  if (options.migrate) await migrate(database.db, connectorMigrations());
+  if (options.migrate) await migrate(database.db, connectorMigrations(config));
   return database;
 }
 
-export function connectorMigrations() {
-  return Object.assign({}, ...CONNECTOR_FACTORIES.map((f) => f.migrations ?? {})) as Parameters<typeof migrate>[1];
+/** With a configuration, the migrations of the PGs its tenants configure (as the server runs them); without, every connector's. */
+export function connectorMigrations(config?: Config) {
+  return config === undefined ? everyConnectorMigration(CONNECTOR_FACTORIES) : migrationsFor(CONNECTOR_FACTORIES, config.tenants);
 }
 
 /** Prints `value` as JSON with --json, otherwise the text `human` renders. */

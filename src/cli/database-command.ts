@@ -1,7 +1,7 @@
 /** `pgb migrate`: applies the pending migrations (forward only) to the configured database. */
 import type { Command } from "commander";
 import { configFor, connectorMigrations, databaseFor, globalOptions, print } from "./context.ts";
-import { migrate, type Db } from "../storage/database.ts";
+import { appliedMigrations, migrate } from "../storage/database.ts";
 
 export function registerDatabaseCommands(program: Command): void {
   program
@@ -13,7 +13,7 @@ export function registerDatabaseCommands(program: Command): void {
       const database = await databaseFor(config, { migrate: false });
       try {
         const before = await appliedMigrations(database.db);
-        await migrate(database.db, connectorMigrations());
+        await migrate(database.db, connectorMigrations(config));
         const after = await appliedMigrations(database.db);
         const applied = after.filter((name) => !before.includes(name));
         print(options, { database: database.kind, applied, total: after.length }, () =>
@@ -23,13 +23,4 @@ export function registerDatabaseCommands(program: Command): void {
         await database.close();
       }
     });
-}
-
-async function appliedMigrations(db: Db): Promise<string[]> {
-  try {
-    const rows = await db.selectFrom("pgb_migrations").select("name").orderBy("name").execute();
-    return rows.map((r) => r.name);
-  } catch {
-    return []; // a new database: no migrations table yet
-  }
 }

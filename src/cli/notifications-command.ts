@@ -1,6 +1,6 @@
 /** `pgb notifications replay`: DEAD notifications back to PENDING, as POST /PGB/Notifications/Replay does. */
 import type { Command } from "commander";
-import { replayNotifications } from "../storage/notification-repository.ts";
+import { notificationStatus, replayNotifications } from "../storage/notification-repository.ts";
 import { CliError, configFor, databaseFor, EXIT, globalOptions, positiveInt, print } from "./context.ts";
 
 export function registerNotificationCommands(program: Command): void {
@@ -21,8 +21,7 @@ export function registerNotificationCommands(program: Command): void {
         const db = database.db;
         const replayed = await replayNotifications(db, dbType, flags.id !== undefined ? { id: flags.id } : { orderId: flags.order! });
         if (replayed.length === 0 && flags.id !== undefined) {
-          const found = await db.selectFrom("notifications").select("status").where("id", "=", flags.id).where("tenant", "=", dbType).executeTakeFirst();
-          if (found === undefined) throw new CliError(`no notification ${flags.id} for DBType ${dbType}`);
+          if ((await notificationStatus(db, dbType, flags.id)) === undefined) throw new CliError(`no notification ${flags.id} for DBType ${dbType}`);
         }
         print(options, { replayed }, () => (replayed.length === 0 ? "nothing DEAD to replay" : `replayed ${replayed.join(", ")}`));
       } finally {

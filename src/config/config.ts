@@ -8,7 +8,10 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { Secret } from "../core/secret.ts";
 import { PAY_TYPES } from "../core/pay-type.ts";
+import { ConfigError } from "./config-error.ts";
 import { refuseExampleSettingsInPublic } from "./public-exposure.ts";
+
+export { ConfigError };
 
 const secretString = z.string().min(1).transform((value) => new Secret(value));
 
@@ -152,9 +155,6 @@ export interface Config extends FileConfig {
   configPath: string;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
 
 /** Replaces ${NAME} and ${NAME:-default} in every string of the parsed JSON. */
 export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = "$"): unknown {

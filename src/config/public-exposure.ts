@@ -4,7 +4,14 @@
  * mint TEST checkout ids, sign TEST webhooks or call the host API with them).
  */
 import { Secret } from "../core/secret.ts";
-import { ConfigError, type FileConfig } from "./config.ts";
+import { ConfigError } from "./config-error.ts";
+
+/** What of the parsed configuration (config.ts, FileConfig) decides whether PGB may face the public. */
+export interface PublicExposure {
+  publicUrl: string;
+  demoHost: boolean;
+  tenants: Record<string, unknown>;
+}
 
 /** The secrets config/pgb.example.json falls back to (a test keeps this list in step with the file). */
 export const EXAMPLE_SECRETS: readonly string[] = [
@@ -24,7 +31,7 @@ export function isLoopbackUrl(url: string): boolean {
   return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-export function refuseExampleSettingsInPublic(config: FileConfig): void {
+export function refuseExampleSettingsInPublic(config: PublicExposure): void {
   if (isLoopbackUrl(config.publicUrl)) return;
   if (config.demoHost) {
     throw new ConfigError(`config demoHost: the demo host answers anyone without a key; turn it off (publicUrl ${config.publicUrl} is not a loopback address)`);

@@ -10,11 +10,12 @@ import type { z } from "zod";
 import type { PgCapabilities } from "../core/ports/capabilities.ts";
 import type { Connector, WebhookInput } from "../core/ports/connector.ts";
 import type { Clock } from "../core/ports/clock.ts";
-import type { Db } from "../storage/database.ts";
+import type { ConnectorStorageSource } from "../core/ports/connector-storage.ts";
 import type { PgCallMetrics } from "./kit/pg-http-client.ts";
 
 export interface ConnectorDeps {
-  db: Db;
+  /** The connector's own tables, and only those (src/core/ports/connector-storage.ts). */
+  storage: ConnectorStorageSource;
   logger: Logger;
   publicUrl: string;
   /** Per-PG call metrics for the shared HTTP client (kit/pg-http-client.ts). */
@@ -35,7 +36,10 @@ export interface ConnectorFactory<S extends z.ZodType = z.ZodType> {
   /** What the PG can do; every tenant's routes are checked against it at start. */
   readonly capabilities: PgCapabilities;
   create(settings: z.infer<S>, context: { tenant: string; deps: ConnectorDeps }): Connector;
-  /** Tables of the connector's own (a fake PG's records). Named `<pg>-<n>`. */
+  /**
+   * Tables of the connector's own (a fake PG's records), named `<pg>-<n>`. Run only when some tenant
+   * configures the PG (`migrationsFor`), at the start after the configuration adds it; forward only.
+   */
   readonly migrations?: Record<string, Migration>;
   /** HTTP routes of the connector's own (a PGB-hosted checkout page). Registered once at start. */
   registerRoutes?(app: FastifyInstance, deps: ConnectorRouteDeps<z.infer<S>>): void | Promise<void>;
@@ -50,4 +54,19 @@ export interface ConnectorRouteDeps<Settings> extends ConnectorDeps {
    * the HTTP status and body to send back to the PG.
    */
   acceptWebhook(tenant: string, input: WebhookInput): Promise<{ status: number; body: unknown }>;
+}
+
+/**
+ * The connector migrations a configuration needs: those of every PG at least one tenant configures.
+ * A PG no tenant uses gets no tables; one added later gets them at the next start. Tables of a PG
+ * no longer configured stay (migrations move forward only).
+ */
+export function migrationsFor(factories: readonly ConnectorFactory[], tenants: Record<string, { pgs: Record<string, unknown> }>): Record<string, Migration> {
+  const configured = new Set(Object.values(tenants).flatMap((tenant) => Object.keys(tenant.pgs)));
+  return everyConnectorMigration(factories.filter((f) => configured.has(f.pg)));
+}
+
+/** Every connector's migrations, configured or not: what a database template is checked against. */
+export function everyConnectorMigration(factories: readonly ConnectorFactory[]): Record<string, Migration> {
+  return Object.fromEntries(factories.flatMap((f) => Object.entries(f.migrations ?? {})));
 }

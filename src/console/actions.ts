@@ -12,7 +12,7 @@ import { acknowledgeAlert, findAlert } from "../storage/alert-repository.ts";
 import { dueNow } from "../storage/console-queries.ts";
 import { appendAudit, type AuditEntry, type ConsoleDb } from "../storage/operator-repository.ts";
 import { balanceOf, findPayment, type Payment } from "../storage/payment-repository.ts";
-import { replayNotifications } from "../storage/notification-repository.ts";
+import { findNotificationForReplay, replayNotifications } from "../storage/notification-repository.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
 import { can, canSeeTenant, type Permission } from "./auth.ts";
 import { html } from "./html.ts";
@@ -128,7 +128,7 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
   });
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/notifications/:id/replay", csrf, async (request, reply) => {
-    const n = await deps.db.selectFrom("notifications").select(["id", "tenant", "payment_id", "status", "type"]).where("id", "=", request.params.id).executeTakeFirst();
+    const n = await findNotificationForReplay(deps.db, request.params.id);
     if (!(await guard(request, reply, "replay", "notification.replay", n?.tenant, { paymentId: n?.payment_id, target: request.params.id }))) return reply;
     const replayed = await replayNotifications(deps.db, n!.tenant, { id: n!.id });
     await audit(request, { action: "notification.replay", outcome: replayed.length ? "ok" : "refused", tenant: n!.tenant, paymentId: n!.payment_id, target: n!.id, before: { status: n!.status }, after: { status: replayed.length ? "PENDING" : n!.status } });

@@ -14,7 +14,7 @@ import type { CoreDeps } from "../core/deps.ts";
 import { ALERT_TYPES } from "../core/alerts.ts";
 import { listAlerts, openAlertCount } from "../storage/alert-repository.ts";
 import { overview, paymentStory, searchPayments } from "../storage/console-queries.ts";
-import { appendAudit, deleteExpiredSessions, findOperatorForLogin, listAudit, markLogin, type ConsoleDb } from "../storage/operator-repository.ts";
+import { appendAudit, deleteExpiredSessions, findOperatorForLogin, listAudit, markLogin } from "../storage/operator-repository.ts";
 import type { Reconciler } from "../workers/reconciler.ts";
 import { registerActions } from "./actions.ts";
 import { canSeeTenant, registerAuthPlugins, requireOperator } from "./auth.ts";
@@ -55,7 +55,7 @@ export function langOf(request: FastifyRequest, reply: FastifyReply): Lang {
 }
 
 export async function registerConsole(app: FastifyInstance, deps: CoreDeps, options: { settings: ConsoleConfig; reconciler: Reconciler }): Promise<void> {
-  const db = deps.db as unknown as ConsoleDb;
+  const db = deps.db;
   const { settings } = options;
   const files = assets();
   const tenants = Object.keys(deps.config.tenants).sort();

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { Db } from "../storage/database.ts";
-import { appendAudit, insertOperator, updateOperatorPassword, type ConsoleDb, type Operator } from "../storage/operator-repository.ts";
+import { appendAudit, insertOperator, operatorExists, updateOperatorPassword, type Operator } from "../storage/operator-repository.ts";
 import { hashPassword, PASSWORD_MIN_LENGTH } from "./passwords.ts";
 
 export const ROLES = ["viewer", "support", "finance", "admin"] as const;
@@ -26,17 +26,14 @@ export async function createOperator(db: Db, input: NewOperator, createdBy = "cl
   const parsed = NewOperatorSchema.safeParse(input);
   if (!parsed.success) throw new OperatorInputError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   const { username, password, role, tenants } = parsed.data;
-  const cdb = db as unknown as ConsoleDb;
-  const existing = await cdb.selectFrom("operators").select("id").where("username", "=", username).executeTakeFirst();
-  if (existing !== undefined) throw new OperatorInputError(`operator ${username} exists already`);
-  const operator = await insertOperator(cdb, { username, passwordHash: await hashPassword(password), role, tenants: tenants?.length ? tenants : null });
-  await appendAudit(cdb, { operatorId: null, operator: createdBy, action: "operator.create", outcome: "ok", target: username, after: { username, role, tenants: operator.tenants } });
+  if (await operatorExists(db, username)) throw new OperatorInputError(`operator ${username} exists already`);
+  const operator = await insertOperator(db, { username, passwordHash: await hashPassword(password), role, tenants: tenants?.length ? tenants : null });
+  await appendAudit(db, { operatorId: null, operator: createdBy, action: "operator.create", outcome: "ok", target: username, after: { username, role, tenants: operator.tenants } });
   return operator;
 }
 
 export async function resetOperatorPassword(db: Db, username: string, password: string, by = "cli"): Promise<void> {
   if (password.length < PASSWORD_MIN_LENGTH) throw new OperatorInputError(`password: at least ${PASSWORD_MIN_LENGTH} characters`);
-  const cdb = db as unknown as ConsoleDb;
-  if (!(await updateOperatorPassword(cdb, username, await hashPassword(password)))) throw new OperatorInputError(`no operator ${username}`);
-  await appendAudit(cdb, { operatorId: null, operator: by, action: "operator.password", outcome: "ok", target: username });
+  if (!(await updateOperatorPassword(db, username, await hashPassword(password)))) throw new OperatorInputError(`no operator ${username}`);
+  await appendAudit(db, { operatorId: null, operator: by, action: "operator.password", outcome: "ok", target: username });
 }

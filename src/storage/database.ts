@@ -8,6 +8,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
 import type pg from "pg";
 import type { Database } from "./schema.ts";
+import { shareDriverOf, SharedDriverDialect } from "./connector-storage.ts";
 import { seedDataDir, templateProblem, type PgliteTemplate, type TemplateProblem } from "./pglite-template.ts";
 import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
@@ -48,7 +49,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     // An idle connection dropped by the server (restart, failover) must not crash PGB: the pool
     // replaces it on next use. Without this handler node-postgres rethrows it as uncaught.
     pool.on("error", (error) => process.emitWarning(`PostgreSQL connection lost: ${error.message}`));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const dialect = new SharedDriverDialect(new PostgresDialect({ pool }));
+    const db = new Kysely<Database>({ dialect });
+    shareDriverOf(db, dialect);
     return {
       db,
       kind: "postgres",
@@ -58,16 +61,37 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   }
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
   // Loaded only here: a PostgreSQL process starts (and restarts) without PGlite's 0.3 s of module loading.
-  const modules = Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
+  const modules = Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect"), import("@electric-sql/pglite/nodefs")]);
+  let seeding: Promise<void> | undefined;
   if (target.dataDir !== undefined && target.template !== undefined && !existsSync(join(target.dataDir, "PG_VERSION"))) {
     const problem = templateProblem(target.template);
-    if (problem === undefined) seedDataDir(target.template, target.dataDir);
+    if (problem === undefined) seeding = seedDataDir(target.template, target.dataDir);
     else target.onTemplateSkipped?.(problem);
+    // Awaited below (and by PGlite); this only keeps a failed copy from also counting as unhandled.
+    seeding?.catch(() => undefined);
   }
-  const [{ PGlite }, { PGliteDialect }] = await modules;
-  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
+  const [{ PGlite }, { PGliteDialect }, { NodeFS }] = await modules;
+  let pglite: PGlite;
+  if (target.dataDir === undefined) pglite = new PGlite();
+  else if (seeding === undefined) pglite = new PGlite(target.dataDir);
+  else {
+    // PGlite prepares itself (its file bundle, its WASM) while the template is still being copied: it
+    // looks into the data folder (PG_VERSION: resume or initdb) only after initialSyncFs, which waits
+    // for the copy to be complete. Its node file system reads the folder from disk at each access.
+    const copied = seeding;
+    const fs = new (class extends NodeFS {
+      override async initialSyncFs(): Promise<void> {
+        await copied;
+        await super.initialSyncFs();
+      }
+    })(target.dataDir);
+    pglite = new PGlite({ dataDir: target.dataDir, fs });
+  }
   await pglite.waitReady;
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  await seeding;
+  const dialect = new SharedDriverDialect(new PGliteDialect(pglite));
+  const db = new Kysely<Database>({ dialect });
+  shareDriverOf(db, dialect);
   return { db, kind: "pglite", pglite, close: () => db.destroy() };
 }
 
@@ -92,6 +116,26 @@ async function allApplied(db: Db, names: string[]): Promise<boolean> {
   const applied = await sql<{ name: string }>`SELECT name FROM pgb_migrations`.execute(db);
   const done = new Set(applied.rows.map((r) => r.name));
   return names.every((name) => done.has(name));
+}
+
+/** The names of the migrations applied, in order; none for a new database (no migrations table yet). */
+export async function appliedMigrations(db: Db): Promise<string[]> {
+  try {
+    const rows = await db.selectFrom("pgb_migrations").select("name").orderBy("name").execute();
+    return rows.map((r) => r.name);
+  } catch {
+    return []; // a new database: no migrations table yet
+  }
+}
+
+/** Whether the database answers and has been migrated (GET /health/ready). */
+export async function isReady(db: Db): Promise<boolean> {
+  try {
+    await db.selectFrom("pgb_migrations").select((eb) => eb.fn.countAll().as("n")).execute();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function migrate(db: Db, extra: Record<string, Migration> = {}): Promise<void> {

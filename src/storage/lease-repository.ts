@@ -1,9 +1,11 @@
 /**
  * Process leases (migration 0006): a PGB process renews its row in process_leases on a heartbeat;
  * work it holds carries its token. Work whose token has no live lease belongs to nobody — its process
- * died or stopped — and the first process to claim it here takes it over.
+ * died or stopped — and the first process to claim it here takes it over. A singleton job (the
+ * reconciler's timed pass) holds an advisory lock instead.
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
+import type pg from "pg";
 import type { Database } from "./schema.ts";
 import { brand, type PaymentId, type RefundId } from "../core/ids.ts";
 
@@ -12,6 +14,25 @@ type Executor = Kysely<Database>;
 /** True when `tokenColumn` (a qualified column reference) names no live process lease. */
 export function leaseIsDead(tokenColumn: string): RawBuilder<boolean> {
   return sql<boolean>`NOT EXISTS (SELECT 1 FROM process_leases l WHERE l.token = ${sql.ref(tokenColumn)} AND l.expires_at > now())`;
+}
+
+/**
+ * Runs `run` holding the session advisory lock `key` on one connection of `pool`, unless another
+ * session (another PGB process) holds it: then answers undefined without running it.
+ */
+export async function runHoldingAdvisoryLock<T>(pool: pg.Pool, key: bigint, run: () => Promise<T>): Promise<T | undefined> {
+  const client = await pool.connect();
+  try {
+    const locked = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [key.toString()]);
+    if (locked.rows[0]?.locked !== true) return undefined;
+    try {
+      return await run();
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [key.toString()]);
+    }
+  } finally {
+    client.release();
+  }
 }
 
 /** Creates or renews this process's lease for another `leaseMs`. */

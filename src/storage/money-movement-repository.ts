@@ -114,7 +114,7 @@ export async function insertExternalRefund(
   return row && refundRow(row);
 }
 
-/** The PG's transaction (and what it told about it) on an attempt PGB had closed, for its late refund. */
+/** One money movement by its id: a late capture's PG transaction (for its refund), a refund the reconciler checks. */
 export async function findMovement(db: Executor, id: RefundId): Promise<MovementRow | undefined> {
   const row = await db.selectFrom("money_movements").selectAll().where("id", "=", id).executeTakeFirst();
   return row && movementRow(row);
@@ -160,4 +160,10 @@ export async function refundsOf(db: Executor, paymentId: PaymentId): Promise<Ref
 export async function movementsOf(db: Executor, paymentIds: PaymentId[]): Promise<MovementRow[]> {
   if (paymentIds.length === 0) return [];
   return (await db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute()).map(movementRow);
+}
+
+/** Refunds of these payments not settled yet (PENDING or UNKNOWN). */
+export async function unsettledRefundsOf(db: Executor, paymentIds: string[]): Promise<Array<Pick<RefundRow, "id" | "status" | "updated_at">>> {
+  const rows = await db.selectFrom("money_movements").select(["id", "status", "updated_at"]).where("payment_id", "in", paymentIds).where("kind", "=", "REFUND").where("status", "in", ["PENDING", "UNKNOWN"]).execute();
+  return rows.map((r) => ({ ...r, id: brand<RefundId>(r.id) }));
 }

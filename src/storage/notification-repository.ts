@@ -1,9 +1,181 @@
-/** Notification rows changed outside the dispatcher: an operator's replay (ops API, console, CLI). */
+/**
+ * All SQL of the outbox (notifications, notification_attempts) outside the transaction that enqueues
+ * a notification (payment-repository.ts): the dispatcher's claims and records of its attempts, what
+ * the ops API shows of an order's notifications, and an operator's replay (ops API, console, CLI).
+ */
 import { sql, type Kysely } from "kysely";
-import type { Database } from "./schema.ts";
+import { leaseIsDead } from "./lease-repository.ts";
+import { endpointDown } from "./endpoint-repository.ts";
+import type { Database, NotificationRow } from "./schema.ts";
+
+type Executor = Kysely<Database>;
+
+/** A notification claimed for one delivery attempt. */
+export interface ClaimedNotification {
+  id: string;
+  tenant: string;
+  payment_id: string;
+  payload: unknown;
+  /** Attempts counted against the budget, this one included. */
+  attempts: number;
+}
+
+/** An attempt's outcome: delivered, to be retried at its `next_attempt_at`, or given up (DEAD, replayable). */
+export type AttemptOutcome = "DELIVERED" | "RETRY" | "DEAD";
+
+/**
+ * Claims up to `limit` due notifications for `token` (FOR UPDATE SKIP LOCKED), counting the attempt:
+ * PENDING, due (or claimed by a process whose lease is gone), every earlier one of the order
+ * delivered, the tenant's endpoint not down. The claim lasts `leaseMs`.
+ */
+export async function claimDueNotifications(db: Executor, token: string, leaseMs: number, limit: number): Promise<ClaimedNotification[]> {
+  const result = await sql<ClaimedNotification>`
+    UPDATE notifications n
+    SET claim_token = ${token},
+        attempts = n.attempts + 1,
+        next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+    WHERE n.id IN (
+      SELECT c.id FROM notifications c
+      WHERE c.status = 'PENDING' AND (c.next_attempt_at <= now() OR (c.claim_token IS NOT NULL AND ${leaseIsDead("c.claim_token")}))
+        AND NOT EXISTS (
+          SELECT 1 FROM notifications e
+          WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
+        AND NOT ${endpointDown("c.tenant")}
+      ORDER BY c.next_attempt_at, c.seq
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED)
+    RETURNING n.id, n.tenant, n.payment_id, n.payload, n.attempts`.execute(db);
+  return result.rows;
+}
+
+/**
+ * Claims a probe of `tenant`'s down endpoint: its oldest sendable notification, backoff or not. The
+ * attempt is not counted (`attempts` answers what it would be): an outage does not use up the budget.
+ */
+export async function claimProbeNotification(db: Executor, tenant: string, token: string, leaseMs: number): Promise<ClaimedNotification[]> {
+  const result = await sql<ClaimedNotification>`
+    UPDATE notifications n
+    SET claim_token = ${token}, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+    WHERE n.id IN (
+      SELECT c.id FROM notifications c
+      WHERE c.tenant = ${tenant} AND c.status = 'PENDING' AND (c.claim_token IS NULL OR c.next_attempt_at <= now() OR ${leaseIsDead("c.claim_token")})
+        AND NOT EXISTS (
+          SELECT 1 FROM notifications e
+          WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
+      ORDER BY c.seq
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED)
+    RETURNING n.id, n.tenant, n.payload, n.attempts + 1 AS attempts`.execute(db);
+  return result.rows;
+}
+
+/** When the next claimable notification falls due (ms from now; negative: overdue), if any is pending. */
+export async function msUntilNextDueNotification(db: Executor): Promise<number | undefined> {
+  const result = await sql<{ ms: number | null }>`
+    SELECT (extract(epoch FROM min(c.next_attempt_at) - now()) * 1000)::float8 AS ms
+    FROM notifications c
+    WHERE c.status = 'PENDING'
+      AND NOT EXISTS (
+        SELECT 1 FROM notifications e
+        WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
+      AND NOT ${endpointDown("c.tenant")}`.execute(db);
+  const ms = result.rows[0]?.ms;
+  return ms === null || ms === undefined ? undefined : Number(ms);
+}
+
+/** Hands back everything `token` still holds, due at once, so another process sends it right away. */
+export async function releaseNotificationClaims(db: Executor, token: string): Promise<void> {
+  await db.updateTable("notifications").set({ claim_token: null, next_attempt_at: sql<Date>`now()` }).where("claim_token", "=", token).where("status", "=", "PENDING").execute();
+}
+
+export interface AttemptRecord {
+  notificationId: string;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  outcome: AttemptOutcome;
+  nextAttemptAt: Date | null;
+  worker: string;
+}
+
+/** Records attempts in notification_attempts, in one statement. */
+export async function insertNotificationAttempts(db: Executor, attempts: readonly AttemptRecord[]): Promise<void> {
+  await db
+    .insertInto("notification_attempts")
+    .values(
+      attempts.map((a) => ({
+        notification_id: a.notificationId,
+        // Numbered by the attempts recorded, probes included (a probe the host never answered is not
+        // counted in `attempts`, the budget).
+        attempt: sql<number>`(SELECT count(*)::int + 1 FROM notification_attempts WHERE notification_id = ${a.notificationId})`,
+        started_at: a.startedAt,
+        duration_ms: a.durationMs,
+        status_code: a.statusCode,
+        error: a.error,
+        outcome: a.outcome,
+        next_attempt_at: a.nextAttemptAt,
+        worker: a.worker,
+      })),
+    )
+    .execute();
+}
+
+/** Marks notifications DELIVERED, guarded by `token`'s claim: if the lease ran out and another process took over, it decides. */
+export async function markNotificationsDelivered(db: Executor, ids: readonly string[], token: string): Promise<void> {
+  await db
+    .updateTable("notifications")
+    .set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null })
+    .where("id", "in", ids)
+    .where("claim_token", "=", token)
+    .where("status", "=", "PENDING")
+    .execute();
+}
+
+/**
+ * Records one attempt's outcome on its notification and releases the claim, guarded by `token`'s claim.
+ * `attempts`: set the budget used (a probe the host answered counts after all).
+ */
+export async function recordNotificationOutcome(
+  db: Executor,
+  id: string,
+  token: string,
+  result: { outcome: AttemptOutcome; error: string | null; nextAttemptAt: Date | null; outageHold: boolean; attempts?: number },
+): Promise<void> {
+  const counted = result.attempts === undefined ? {} : { attempts: result.attempts };
+  const update = db.updateTable("notifications").set(counted).where("id", "=", id).where("claim_token", "=", token).where("status", "=", "PENDING");
+  if (result.outcome === "DELIVERED") {
+    await update.set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null }).execute();
+  } else if (result.outcome === "DEAD") {
+    await update.set({ status: "DEAD", last_error: result.error, claim_token: null }).execute();
+  } else {
+    await update.set({ next_attempt_at: result.nextAttemptAt!, last_error: result.error, claim_token: null, outage_hold: result.outageHold }).execute();
+  }
+}
+
+/** Every notification of an order, in the order the events happened. */
+export async function notificationsOfOrder(db: Executor, tenant: string, orderId: number): Promise<NotificationRow[]> {
+  return db.selectFrom("notifications").selectAll().where("tenant", "=", tenant).where("order_id", "=", orderId).orderBy("seq").execute();
+}
+
+/** Every recorded delivery attempt of these notifications, oldest first. */
+export async function attemptsOfNotifications(db: Executor, notificationIds: readonly string[]) {
+  return db.selectFrom("notification_attempts").selectAll().where("notification_id", "in", notificationIds).orderBy("id").execute();
+}
+
+/** A notification's delivery status, if `tenant` has a notification `id`. */
+export async function notificationStatus(db: Executor, tenant: string, id: string): Promise<NotificationRow["status"] | undefined> {
+  const found = await db.selectFrom("notifications").select("status").where("id", "=", id).where("tenant", "=", tenant).executeTakeFirst();
+  return found?.status;
+}
+
+/** What the console needs to decide on, and to audit, a replay of one notification. */
+export async function findNotificationForReplay(db: Executor, id: string) {
+  return db.selectFrom("notifications").select(["id", "tenant", "payment_id", "status", "type"]).where("id", "=", id).executeTakeFirst();
+}
 
 /** Operator replay: a DEAD notification goes back to PENDING with a fresh attempt budget. */
-export async function replayNotifications(db: Kysely<Database>, tenant: string, filter: { id: string } | { orderId: number }): Promise<string[]> {
+export async function replayNotifications(db: Executor, tenant: string, filter: { id: string } | { orderId: number }): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     let query = trx
       .updateTable("notifications")

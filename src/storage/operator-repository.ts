@@ -31,6 +31,11 @@ export async function insertOperator(db: ConsoleDb, input: { username: string; p
   return toOperator(row);
 }
 
+export async function operatorExists(db: ConsoleDb, username: string): Promise<boolean> {
+  const existing = await db.selectFrom("operators").select("id").where("username", "=", username).executeTakeFirst();
+  return existing !== undefined;
+}
+
 export async function updateOperatorPassword(db: ConsoleDb, username: string, passwordHash: string): Promise<boolean> {
   const rows = await db.updateTable("operators").set({ password_hash: passwordHash }).where("username", "=", username).returning("id").execute();
   return rows.length > 0;

@@ -87,6 +87,12 @@ export async function paymentsOfOrder(db: Executor, tenant: string, orderId: num
   return rows.map(toPayment);
 }
 
+/** Whether `tenant` has any payment for the order. */
+export async function orderHasPayment(db: Executor, tenant: string, orderId: number): Promise<boolean> {
+  const any = await db.selectFrom("payments").select("id").where("tenant", "=", tenant).where("order_id", "=", orderId).limit(1).execute();
+  return any.length > 0;
+}
+
 export async function findPayment(db: Executor, id: PaymentId, options: { forUpdate?: boolean } = {}): Promise<Payment | undefined> {
   let query = db.selectFrom("payments").selectAll().where("id", "=", id);
   if (options.forUpdate) query = query.forUpdate();

@@ -10,7 +10,8 @@
  * Migrations the template lacks run forward on top of it, as on any existing folder.
  */
 import { createHash } from "node:crypto";
-import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Migration } from "kysely";
 
@@ -67,11 +68,38 @@ export function templateProblem(template: PgliteTemplate): TemplateProblem | und
  * Copies the template into `dataDir`, which holds no database yet. PG_VERSION, by which PGlite tells
  * an existing database from a new one, is copied last: a copy cut short is not taken for a database,
  * and the next start copies again over it.
+ *
+ * Asynchronous, a few files at a time: the copying is the kernel's, on libuv's threads, so the
+ * server loads its modules meanwhile instead of waiting for some forty megabytes to be written.
+ * Every file is copied whole (no sparse tricks): the copy is byte for byte the template.
  */
-export function seedDataDir(template: PgliteTemplate, dataDir: string): void {
-  for (const entry of readdirSync(template.dir)) {
-    if (entry === "PG_VERSION") continue;
-    cpSync(join(template.dir, entry), join(dataDir, entry), { recursive: true });
-  }
-  copyFileSync(join(template.dir, "PG_VERSION"), join(dataDir, "PG_VERSION"));
+export async function seedDataDir(template: PgliteTemplate, dataDir: string): Promise<void> {
+  const files: Array<[string, string]> = [];
+  const walk = async (from: string, to: string): Promise<void> => {
+    await mkdir(to, { recursive: true });
+    const entries = await readdir(from, { withFileTypes: true });
+    await Promise.all(
+      entries.map(async (entry) => {
+        if (from === template.dir && entry.name === "PG_VERSION") return;
+        if (entry.isDirectory()) await walk(join(from, entry.name), join(to, entry.name));
+        else files.push([join(from, entry.name), join(to, entry.name)]);
+      }),
+    );
+  };
+  await walk(template.dir, dataDir);
+  // The WAL segment (16 MiB, the largest by far) first, so that no thread is left copying it alone at the end.
+  const wal = join(template.dir, "pg_wal");
+  files.sort(([a], [b]) => Number(b.startsWith(wal)) - Number(a.startsWith(wal)));
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const [from, to] = files[next++]!;
+      await copyFile(from, to);
+    }
+  };
+  await Promise.all(Array.from({ length: COPY_CONCURRENCY }, worker));
+  await copyFile(join(template.dir, "PG_VERSION"), join(dataDir, "PG_VERSION"));
 }
+
+/** libuv's thread pool has four threads; more files in flight would only queue behind them. */
+const COPY_CONCURRENCY = 4;

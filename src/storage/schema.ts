@@ -239,3 +239,5 @@ export type NewPayment = Insertable<PaymentsTable>;
 export type MoneyMovementRow = Selectable<MoneyMovementsTable>;
 export type PaymentEventRow = Selectable<PaymentEventsTable>;
 export type NotificationRow = Selectable<NotificationsTable>;
+export type AlertRow = Selectable<AlertsTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;

@@ -1,10 +1,14 @@
 /**
  * All SQL of the PG webhooks PGB stores: what arrived (whole when verified, an excerpt and hash
- * otherwise), deduplicated by the PG's event id, and what acting on it came to. The webhook retrier
- * and the retention worker read the same table.
+ * otherwise), deduplicated by the PG's event id, and what acting on it came to; the webhook retrier's
+ * claims, and the retention purge of what was never acted on.
  */
 import { sql } from "kysely";
+import { leaseIsDead } from "./lease-repository.ts";
 import type { Executor } from "./payment-repository.ts";
+import type { PgWebhooksTable } from "./schema.ts";
+
+type PgWebhookStatus = PgWebhooksTable["status"];
 
 export interface StoredBody {
   body: string;
@@ -48,4 +52,65 @@ export async function markWebhook(db: Executor, id: string, status: "PROCESSED" 
     .set({ status, error, attempts: sql`attempts + 1`, processed_at: status === "PROCESSED" ? sql<Date>`now()` : null, claim_token: null })
     .where("id", "=", id)
     .execute();
+}
+
+/**
+ * Claims for `token` up to `limit` stored webhooks due another run (FOR UPDATE SKIP LOCKED), whose
+ * process is gone: FAILED ones under `maxAttempts` once their backoff (first `backoffMs`) is over,
+ * and RECEIVED ones whose process's lease is gone, or stored without a lease `staleAfterMs` ago.
+ */
+export async function claimWebhooksToRetry(
+  db: Executor,
+  token: string,
+  limit: number,
+  settings: { staleAfterMs: number; maxAttempts: number; backoffMs: number },
+): Promise<Array<{ id: string; event_id: string; pg: string }>> {
+  const claimed = await sql<{ id: string; event_id: string; pg: string }>`
+    UPDATE pg_webhooks w
+    SET claim_token = ${token}
+    WHERE w.id IN (
+      SELECT c.id FROM pg_webhooks c
+      WHERE c.status IN ('RECEIVED','FAILED') AND ${leaseIsDead("c.claim_token")}
+        AND ((c.status = 'RECEIVED' AND (c.claim_token IS NOT NULL OR c.received_at + ${settings.staleAfterMs} * interval '1 millisecond' <= now()))
+          OR (c.status = 'FAILED' AND c.attempts < ${settings.maxAttempts}
+              AND coalesce(c.next_attempt_at, c.received_at + ${settings.backoffMs} * interval '1 millisecond') <= now()))
+      ORDER BY c.id
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED)
+    RETURNING w.id::text AS id, w.event_id, w.pg`.execute(db);
+  return claimed.rows;
+}
+
+/** How many times a stored webhook was acted on, and what it came to. */
+export async function webhookProgress(db: Executor, id: string): Promise<{ attempts: number; status: PgWebhookStatus }> {
+  return db.selectFrom("pg_webhooks").select(["attempts", "status"]).where("id", "=", id).executeTakeFirstOrThrow();
+}
+
+/** Releases `token`'s claim; `next`: when a FAILED one is due again (null: not scheduled). */
+export async function releaseWebhookClaim(db: Executor, id: string, token: string, next: Date | null): Promise<void> {
+  await db.updateTable("pg_webhooks").set({ claim_token: null, next_attempt_at: next }).where("id", "=", id).where("claim_token", "=", token).execute();
+}
+
+/** Rows deleted per statement, so a large backlog never holds one long transaction. */
+const PURGE_BATCH = 5_000;
+
+/**
+ * Unverified and ignored webhooks are kept for the audit trail, then purged: REJECTED rows (an
+ * excerpt and hash of what failed verification) and ignored events, once older than the retention.
+ * Rows PGB acted on stay: they are the evidence behind a payment's history. Answers how many went.
+ */
+export async function purgeExpiredWebhooks(db: Executor, retentionDays: number): Promise<number> {
+  const cutoffMs = Math.round(retentionDays * 86_400_000);
+  let total = 0;
+  for (;;) {
+    const result = await sql`
+      DELETE FROM pg_webhooks WHERE id IN (
+        SELECT id FROM pg_webhooks
+        WHERE received_at < now() - ${cutoffMs} * interval '1 millisecond'
+          AND (status = 'REJECTED' OR (status = 'PROCESSED' AND action->>'kind' = 'ignored'))
+        LIMIT ${PURGE_BATCH})`.execute(db);
+    const deleted = Number(result.numAffectedRows ?? 0n);
+    total += deleted;
+    if (deleted < PURGE_BATCH) return total;
+  }
 }

@@ -3,11 +3,11 @@
  * PGB process reports the same truth about the shared outbox; counters and histograms count what
  * this process did. One registry per app, so several apps in one test process do not collide.
  */
-import { sql } from "kysely";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { PgCallMetrics } from "../connectors/kit/pg-http-client.ts";
 import type { Db } from "../storage/database.ts";
 import { openAlertsByType } from "../storage/alert-repository.ts";
+import { notificationCountsByState, oldestPendingNotificationSeconds, oldestUnprocessedWebhookSeconds, unprocessedWebhookCounts } from "../storage/metrics-queries.ts";
 
 export interface PgbMetrics {
   registry: Registry;
@@ -51,12 +51,7 @@ export function createMetrics(db: Db): PgbMetrics {
     labelNames: ["state"] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql<{ state: string; n: string }>`
-        SELECT CASE WHEN status = 'DEAD' THEN 'dead' WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END AS state, count(*)::text AS n
-        FROM notifications WHERE status <> 'DELIVERED' GROUP BY 1`.execute(db);
-      const counts: Record<string, number> = { pending: 0, retrying: 0, dead: 0 };
-      for (const r of rows.rows) counts[r.state] = Number(r.n);
-      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      for (const [state, n] of Object.entries(await notificationCountsByState(db))) this.set({ state }, n);
     },
   });
 
@@ -65,9 +60,7 @@ export function createMetrics(db: Db): PgbMetrics {
     help: "Age of the oldest notification not yet delivered (0 when none); dead ones excluded.",
     registers: [registry],
     async collect() {
-      const row = await sql<{ age: number | null }>`
-        SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM notifications WHERE status = 'PENDING'`.execute(db);
-      this.set(Number(row.rows[0]?.age ?? 0));
+      this.set(await oldestPendingNotificationSeconds(db));
     },
   });
 
@@ -76,9 +69,7 @@ export function createMetrics(db: Db): PgbMetrics {
     help: "Age of the oldest stored PG webhook not yet processed (RECEIVED or FAILED); 0 when none.",
     registers: [registry],
     async collect() {
-      const row = await sql<{ age: number | null }>`
-        SELECT extract(epoch FROM now() - min(received_at))::float8 AS age FROM pg_webhooks WHERE status IN ('RECEIVED','FAILED')`.execute(db);
-      this.set(Number(row.rows[0]?.age ?? 0));
+      this.set(await oldestUnprocessedWebhookSeconds(db));
     },
   });
 
@@ -88,11 +79,7 @@ export function createMetrics(db: Db): PgbMetrics {
     labelNames: ["status"] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql<{ status: string; n: string }>`
-        SELECT status, count(*)::text AS n FROM pg_webhooks WHERE status IN ('RECEIVED','FAILED') GROUP BY status`.execute(db);
-      const counts: Record<string, number> = { RECEIVED: 0, FAILED: 0 };
-      for (const r of rows.rows) counts[r.status] = Number(r.n);
-      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+      for (const [status, n] of Object.entries(await unprocessedWebhookCounts(db))) this.set({ status }, n);
     },
   });
 

@@ -20,32 +20,34 @@
  * - Every attempt is recorded in notification_attempts.
  */
 import { randomBytes } from "node:crypto";
-import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import { Webhook } from "standardwebhooks";
 import type { WorkersConfig } from "../config/config.ts";
 import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
-import { leaseIsDead } from "../storage/lease-repository.ts";
-import { claimProbes, endpointDown, msUntilNextProbe, recordEndpointAnswered, recordEndpointFailure } from "../storage/endpoint-repository.ts";
+import { claimProbes, msUntilNextProbe, recordEndpointAnswered, recordEndpointFailure } from "../storage/endpoint-repository.ts";
 import type { Db } from "../storage/database.ts";
+import {
+  claimDueNotifications,
+  claimProbeNotification,
+  insertNotificationAttempts,
+  markNotificationsDelivered,
+  msUntilNextDueNotification,
+  recordNotificationOutcome,
+  releaseNotificationClaims,
+  type AttemptOutcome,
+  type ClaimedNotification,
+} from "../storage/notification-repository.ts";
 import { backoffMs } from "./backoff.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
-import type { Database } from "../storage/schema.ts";
 
-interface Claimed {
-  id: string;
-  tenant: string;
-  payment_id: string;
-  payload: unknown;
-  attempts: number;
+interface Claimed extends ClaimedNotification {
   probe?: boolean;
 }
 
-type Outcome = "DELIVERED" | "RETRY" | "DEAD";
 interface Recorded {
-  outcome: Outcome;
+  outcome: AttemptOutcome;
   nextAttemptAt: Date | null;
   hostLevel: boolean;
   /** Notifications released by this answer ending the endpoint's outage. */
@@ -66,7 +68,7 @@ const LEASE_MARGIN_MS = 5_000;
 const USER_AGENT = "PGB-Notifier/1 (+Standard Webhooks)";
 
 export class NotificationDispatcher {
-  readonly #db: Kysely<Database>;
+  readonly #db: Db;
   readonly #settings: WorkersConfig["notifications"];
   readonly #loop: WorkerLoop;
   readonly #inFlight = new Map<string, Promise<void>>();
@@ -121,12 +123,7 @@ export class NotificationDispatcher {
     await Promise.race([all, timer]);
     for (const abort of this.#aborts) abort.abort(new Error("PGB is shutting down"));
     await Promise.race([Promise.allSettled([...this.#inFlight.values()]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
-    await this.#db
-      .updateTable("notifications")
-      .set({ claim_token: null, next_attempt_at: sql<Date>`now()` })
-      .where("claim_token", "=", this.#token)
-      .where("status", "=", "PENDING")
-      .execute();
+    await releaseNotificationClaims(this.#db, this.#token);
   }
 
   async #tick(): Promise<number> {
@@ -153,66 +150,30 @@ export class NotificationDispatcher {
 
   /** Claims due notifications whose earlier ones (same order) are all delivered. */
   async #claim(limit: number): Promise<Claimed[]> {
-    const leaseMs = this.#settings.timeoutMs + LEASE_MARGIN_MS;
-    const result = await sql<Claimed>`
-      UPDATE notifications n
-      SET claim_token = ${this.#token},
-          attempts = n.attempts + 1,
-          next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
-      WHERE n.id IN (
-        SELECT c.id FROM notifications c
-        WHERE c.status = 'PENDING' AND (c.next_attempt_at <= now() OR (c.claim_token IS NOT NULL AND ${leaseIsDead("c.claim_token")}))
-          AND NOT EXISTS (
-            SELECT 1 FROM notifications e
-            WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
-          AND NOT ${endpointDown("c.tenant")}
-        ORDER BY c.next_attempt_at, c.seq
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED)
-      RETURNING n.id, n.tenant, n.payment_id, n.payload, n.attempts`.execute(this.#db);
-    return result.rows;
+    return claimDueNotifications(this.#db, this.#token, this.#settings.timeoutMs + LEASE_MARGIN_MS, limit);
   }
 
   /** One probe per down endpoint that is due one: its oldest sendable notification, backoff or not. */
   async #claimProbes(limit: number): Promise<Claimed[]> {
-    const tenants = await claimProbes(this.#db as unknown as Db, limit, this.#settings.probeIntervalMs);
+    const tenants = await claimProbes(this.#db, limit, this.#settings.probeIntervalMs);
     const leaseMs = this.#settings.timeoutMs + LEASE_MARGIN_MS;
     const probes: Claimed[] = [];
     for (const tenant of tenants) {
-      const result = await sql<Claimed>`
-        UPDATE notifications n
-        SET claim_token = ${this.#token}, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
-        WHERE n.id IN (
-          SELECT c.id FROM notifications c
-          WHERE c.tenant = ${tenant} AND c.status = 'PENDING' AND (c.claim_token IS NULL OR c.next_attempt_at <= now() OR ${leaseIsDead("c.claim_token")})
-            AND NOT EXISTS (
-              SELECT 1 FROM notifications e
-              WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
-          ORDER BY c.seq
-          LIMIT 1
-          FOR UPDATE SKIP LOCKED)
-        RETURNING n.id, n.tenant, n.payload, n.attempts + 1 AS attempts`.execute(this.#db);
+      const claimed = await claimProbeNotification(this.#db, tenant, this.#token, leaseMs);
       // A probe's attempt counts only if the host answers it: an outage does not use up the budget.
-      probes.push(...result.rows.map((r) => ({ ...r, probe: true })));
+      probes.push(...claimed.map((r) => ({ ...r, probe: true })));
     }
     return probes;
   }
 
   /** How long until the next eligible notification falls due, at most the poll interval. */
   async #untilNextDue(): Promise<number> {
-    const result = await sql<{ ms: number | null }>`
-      SELECT (extract(epoch FROM min(c.next_attempt_at) - now()) * 1000)::float8 AS ms
-      FROM notifications c
-      WHERE c.status = 'PENDING'
-        AND NOT EXISTS (
-          SELECT 1 FROM notifications e
-          WHERE e.tenant = c.tenant AND e.order_id = c.order_id AND e.seq < c.seq AND e.status <> 'DELIVERED')
-        AND NOT ${endpointDown("c.tenant")}`.execute(this.#db);
-    const probe = await msUntilNextProbe(this.#db as unknown as Db);
+    const next = await msUntilNextDueNotification(this.#db);
+    const probe = await msUntilNextProbe(this.#db);
     // No endpoint down: probes are looked for again at the next poll (or at once after a host-level
     // failure here); another process that marks one down probes it itself.
     this.#probeCheckAt = probe === undefined ? this.deps.clock.nowMs() + this.pollIntervalMs : this.deps.clock.nowMs() + Math.max(0, probe);
-    const due = [result.rows[0]?.ms, probe].filter((ms): ms is number => ms !== null && ms !== undefined).map(Number);
+    const due = [next, probe].filter((ms): ms is number => ms !== undefined);
     if (due.length === 0) return this.pollIntervalMs;
     // Never spin: something due "now" that could not be claimed is held by another process.
     return Math.min(this.pollIntervalMs, Math.max(10, Math.ceil(Math.min(...due))));
@@ -269,8 +230,7 @@ export class NotificationDispatcher {
   }
 
   async #recordBatch(batch: Finished[]): Promise<Recorded[]> {
-    return this.#db.transaction().execute(async (trx) => {
-      const db = trx as unknown as Db;
+    return this.#db.transaction().execute(async (db) => {
       const recorded: Recorded[] = [];
       const answered = new Map<string, number>();
       for (const { row, result } of batch) {
@@ -281,7 +241,7 @@ export class NotificationDispatcher {
           this.#probeCheckAt = 0;
         } else if (!answered.has(row.tenant)) answered.set(row.tenant, await recordEndpointAnswered(db, row.tenant));
 
-        let outcome: Outcome;
+        let outcome: AttemptOutcome;
         let nextAttemptAt: Date | null = null;
         if (result.ok) outcome = "DELIVERED";
         else if (row.attempts >= this.#settings.maxAttempts && !(row.probe === true && hostLevel)) outcome = "DEAD";
@@ -293,48 +253,27 @@ export class NotificationDispatcher {
         }
         recorded.push({ outcome, nextAttemptAt, hostLevel, released: hostLevel ? 0 : (answered.get(row.tenant) ?? 0) });
       }
-      await trx
-        .insertInto("notification_attempts")
-        .values(
-          batch.map(({ row, result, startedAt, durationMs }, i) => ({
-            notification_id: row.id,
-            // Numbered by the attempts recorded, probes included (a probe the host never answered is not
-            // counted in `attempts`, the budget).
-            attempt: sql<number>`(SELECT count(*)::int + 1 FROM notification_attempts WHERE notification_id = ${row.id})`,
-            started_at: startedAt,
-            duration_ms: durationMs,
-            status_code: result.statusCode,
-            error: result.ok ? null : result.error,
-            outcome: recorded[i]!.outcome,
-            next_attempt_at: recorded[i]!.nextAttemptAt,
-            worker: this.#token,
-          })),
-        )
-        .execute();
-      // Guarded by the claim: if the lease ran out and another process took over, it decides.
+      await insertNotificationAttempts(
+        db,
+        batch.map(({ row, result, startedAt, durationMs }, i) => ({
+          notificationId: row.id,
+          startedAt,
+          durationMs,
+          statusCode: result.statusCode,
+          error: result.ok ? null : result.error,
+          outcome: recorded[i]!.outcome,
+          nextAttemptAt: recorded[i]!.nextAttemptAt,
+          worker: this.#token,
+        })),
+      );
       const delivered = batch.filter((_, i) => recorded[i]!.outcome === "DELIVERED" && !(batch[i]!.row.probe === true && !recorded[i]!.hostLevel));
-      if (delivered.length > 0) {
-        await trx
-          .updateTable("notifications")
-          .set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null })
-          .where("id", "in", delivered.map((f) => f.row.id))
-          .where("claim_token", "=", this.#token)
-          .where("status", "=", "PENDING")
-          .execute();
-      }
+      if (delivered.length > 0) await markNotificationsDelivered(db, delivered.map((f) => f.row.id), this.#token);
       for (const [i, { row, result }] of batch.entries()) {
-        const { outcome, nextAttemptAt, hostLevel } = recorded[i]!;
         if (delivered.includes(batch[i]!)) continue;
-        const error = result.ok ? null : result.error;
-        const counted = row.probe === true && !hostLevel ? { attempts: row.attempts } : {};
-        const update = trx.updateTable("notifications").set(counted).where("id", "=", row.id).where("claim_token", "=", this.#token).where("status", "=", "PENDING");
-        if (outcome === "DELIVERED") {
-          await update.set({ status: "DELIVERED", delivered_at: sql<Date>`now()`, last_error: null, claim_token: null }).execute();
-        } else if (outcome === "DEAD") {
-          await update.set({ status: "DEAD", last_error: error, claim_token: null }).execute();
-        } else {
-          await update.set({ next_attempt_at: nextAttemptAt!, last_error: error, claim_token: null, outage_hold: hostLevel }).execute();
-        }
+        const { outcome, nextAttemptAt, hostLevel } = recorded[i]!;
+        // A probe the host answered counts against the budget after all.
+        const attempts = row.probe === true && !hostLevel ? row.attempts : undefined;
+        await recordNotificationOutcome(db, row.id, this.#token, { outcome, error: result.ok ? null : result.error, nextAttemptAt, outageHold: hostLevel, attempts });
       }
       return recorded;
     });

@@ -17,22 +17,20 @@
  * advisory lock), and on demand for one order (POST /PGB/Sync). Each subject is claimed in
  * reconcile_checks, so a Sync racing the timer never acts twice.
  */
-import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { WorkersConfig } from "../config/config.ts";
 import { ConnectorError, type PgPayment } from "../core/ports/connector.ts";
 import { notConfigured, type CoreDeps } from "../core/deps.ts";
 import { settleRefund } from "../core/use-cases/settle-refund.ts";
 import { TAKEN_OVER, takeOverRefund } from "../core/use-cases/resume-refund.ts";
-import { claimRefundIfOrphaned } from "../storage/lease-repository.ts";
-import { claimCheck, recordCheck } from "../storage/reconcile-check-repository.ts";
+import { claimRefundIfOrphaned, runHoldingAdvisoryLock } from "../storage/lease-repository.ts";
+import { findMovement, unsettledRefundsOf, type RefundRow } from "../storage/money-movement-repository.ts";
+import { claimCheck, dueStalePayments, dueSupersededCheckouts, dueUnsettledRefunds, recordCheck } from "../storage/reconcile-check-repository.ts";
 import { settlePayment } from "../core/use-cases/settle-payment.ts";
 import { completeIfApproved } from "../core/use-cases/complete-approved.ts";
-import type { DatabaseHandle } from "../storage/database.ts";
+import type { DatabaseHandle, Db } from "../storage/database.ts";
 import { findPayment, paymentsOfOrder, transition, type Payment } from "../storage/payment-repository.ts";
-import type { Database } from "../storage/schema.ts";
-import { findMovement, type RefundRow } from "../storage/money-movement-repository.ts";
-import { brand, type PaymentId, type RefundId } from "../core/ids.ts";
+import type { PaymentId, RefundId } from "../core/ids.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -72,7 +70,7 @@ const CLAIM_MS = 120_000;
 const UNKNOWN_REFUND_RETRY_MS = 1_000;
 
 export class Reconciler {
-  readonly #db: Kysely<Database>;
+  readonly #db: Db;
   readonly #logger: Logger;
   readonly #loop: WorkerLoop;
 
@@ -102,51 +100,21 @@ export class Reconciler {
   async runPassAsLeader(): Promise<CheckReport[] | undefined> {
     const pool = this.database.pool;
     if (pool === undefined) return this.runPass();
-    const client = await pool.connect();
-    try {
-      const locked = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY.toString()]);
-      if (locked.rows[0]?.locked !== true) return undefined;
-      try {
-        return await this.runPass();
-      } finally {
-        await client.query("SELECT pg_advisory_unlock($1)", [LEADER_LOCK_KEY.toString()]);
-      }
-    } finally {
-      client.release();
-    }
+    return runHoldingAdvisoryLock(pool, LEADER_LOCK_KEY, () => this.runPass());
   }
 
   /** Everything due now: stale payments, then unsettled refunds. */
   async runPass(): Promise<CheckReport[]> {
     const s = this.settings;
-    const payments = await sql<{ id: PaymentId }>`
-      SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
-      WHERE p.status IN ('READY','WAITING_FOR_DEPOSIT')
-        AND p.updated_at <= now() - ${s.paymentAfterMs} * interval '1 millisecond'
-        AND (c.subject IS NULL OR c.next_check_at <= now())
-      ORDER BY coalesce(c.next_check_at, p.updated_at)
-      LIMIT ${s.batchSize}`.execute(this.#db);
-    const refunds = await sql<{ id: RefundId }>`
-      SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
-      WHERE m.kind = 'REFUND'
-        AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.updated_at <= now() - ${s.refundAfterMs} * interval '1 millisecond'))
-        AND (c.subject IS NULL OR c.next_check_at <= now())
-      ORDER BY coalesce(c.next_check_at, m.updated_at)
-      LIMIT ${s.batchSize}`.execute(this.#db);
+    const payments = await dueStalePayments(this.#db, s.paymentAfterMs, s.batchSize);
+    const refunds = await dueUnsettledRefunds(this.#db, s.refundAfterMs, s.batchSize);
     // Checkouts replaced by a newer PayStart that may still be payable at the PG (PayStart's own
     // expire call is best effort).
-    const superseded = await sql<{ id: PaymentId }>`
-      SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
-      WHERE p.status = 'SUPERSEDED' AND p.pg_transaction_id IS NOT NULL
-        AND p.expires_at > now()
-        AND p.updated_at <= now() - ${s.paymentAfterMs} * interval '1 millisecond'
-        AND (c.subject IS NULL OR c.next_check_at <= now())
-      ORDER BY p.updated_at
-      LIMIT ${s.batchSize}`.execute(this.#db);
+    const superseded = await dueSupersededCheckouts(this.#db, s.paymentAfterMs, s.batchSize);
     const reports: CheckReport[] = [];
-    for (const { id } of payments.rows) reports.push(await this.checkPayment(id));
-    for (const { id } of refunds.rows) reports.push(await this.checkRefund(id));
-    for (const { id } of superseded.rows) reports.push(await this.checkSuperseded(id));
+    for (const id of payments) reports.push(await this.checkPayment(id));
+    for (const id of refunds) reports.push(await this.checkRefund(id));
+    for (const id of superseded) reports.push(await this.checkSuperseded(id));
     return reports;
   }
 
@@ -160,19 +128,12 @@ export class Reconciler {
       // A replaced checkout may have been paid before it was closed at the PG (a late capture).
       else if (p.status === "SUPERSEDED" && p.pgTransactionId !== null) reports.push(await this.checkSuperseded(p.id));
     }
-    const ids = attempts.map((p) => p.id);
-    const refunds = await this.#db
-      .selectFrom("money_movements")
-      .select(["id", "status", "updated_at"])
-      .where("payment_id", "in", ids)
-      .where("kind", "=", "REFUND")
-      .where("status", "in", ["PENDING", "UNKNOWN"])
-      .execute();
+    const refunds = await unsettledRefundsOf(this.#db, attempts.map((p) => p.id));
     for (const r of refunds) {
       // A PENDING refund without the PG's answer may still be in its cancel call. With process leases
       // checkRefund tells (a live lease: left alone); without them, only its age does.
       const young = this.deps.leaseToken === undefined && r.status === "PENDING" && this.deps.clock.nowMs() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
-      reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(brand<RefundId>(r.id)));
+      reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(r.id));
     }
     return reports;
   }

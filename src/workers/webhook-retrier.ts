@@ -7,25 +7,23 @@
  * transitions make a second run change nothing.
  */
 import { randomBytes } from "node:crypto";
-import { sql, type Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { WorkersConfig } from "../config/config.ts";
 import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { processStoredWebhook } from "../core/use-cases/receive-webhook.ts";
-import { leaseIsDead } from "../storage/lease-repository.ts";
+import type { Db } from "../storage/database.ts";
+import { claimWebhooksToRetry, purgeExpiredWebhooks, releaseWebhookClaim, webhookProgress } from "../storage/webhook-repository.ts";
 import { backoffMs } from "./backoff.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
-import { purgeExpiredWebhooks } from "./webhook-retention.ts";
-import type { Database } from "../storage/schema.ts";
 
 const BATCH = 20;
 /** How often the retention purge runs (it also runs on the first tick). */
 const PURGE_EVERY_MS = 60_000;
 
 export class WebhookRetrier {
-  readonly #db: Kysely<Database>;
+  readonly #db: Db;
   readonly #loop: WorkerLoop;
   readonly #token: string;
   readonly #logger: Logger;
@@ -54,29 +52,17 @@ export class WebhookRetrier {
   async #tick(): Promise<number> {
     if (this.deps.clock.nowMs() - this.#lastPurge >= PURGE_EVERY_MS) {
       this.#lastPurge = this.deps.clock.nowMs();
-      const purged = await purgeExpiredWebhooks(this.#db as Kysely<unknown>, this.settings.rejectedRetentionDays);
+      const purged = await purgeExpiredWebhooks(this.#db, this.settings.rejectedRetentionDays);
       if (purged > 0) this.#logger.info({ purged, retentionDays: this.settings.rejectedRetentionDays }, "purged rejected and ignored webhooks past their retention");
     }
-    const claimed = await sql<{ id: string; event_id: string; pg: string }>`
-      UPDATE pg_webhooks w
-      SET claim_token = ${this.#token}
-      WHERE w.id IN (
-        SELECT c.id FROM pg_webhooks c
-        WHERE c.status IN ('RECEIVED','FAILED') AND ${leaseIsDead("c.claim_token")}
-          AND ((c.status = 'RECEIVED' AND (c.claim_token IS NOT NULL OR c.received_at + ${this.settings.staleAfterMs} * interval '1 millisecond' <= now()))
-            OR (c.status = 'FAILED' AND c.attempts < ${this.settings.maxAttempts}
-                AND coalesce(c.next_attempt_at, c.received_at + ${this.settings.backoffMs} * interval '1 millisecond') <= now()))
-        ORDER BY c.id
-        LIMIT ${BATCH}
-        FOR UPDATE SKIP LOCKED)
-      RETURNING w.id::text AS id, w.event_id, w.pg`.execute(this.#db);
+    const claimed = await claimWebhooksToRetry(this.#db, this.#token, BATCH, this.settings);
 
-    for (const row of claimed.rows) {
+    for (const row of claimed) {
       const result = await processStoredWebhook(this.deps, row.id);
       this.metrics.webhookRetries.inc({ result: result.toLowerCase() });
-      const after = await this.#db.selectFrom("pg_webhooks").select(["attempts", "status"]).where("id", "=", row.id).executeTakeFirstOrThrow();
+      const after = await webhookProgress(this.#db, row.id);
       const next = result === "FAILED" ? new Date(this.deps.clock.nowMs() + backoffMs(after.attempts, this.settings.backoffMs, this.settings.maxBackoffMs)) : null;
-      await this.#db.updateTable("pg_webhooks").set({ claim_token: null, next_attempt_at: next }).where("id", "=", row.id).where("claim_token", "=", this.#token).execute();
+      await releaseWebhookClaim(this.#db, row.id, this.#token, next);
       if (result === "FAILED" && after.attempts >= this.settings.maxAttempts) {
         await raiseAlert(
           { db: this.deps.db, logger: this.#logger },
@@ -84,6 +70,6 @@ export class WebhookRetrier {
         );
       }
     }
-    return claimed.rows.length === BATCH ? 0 : this.pollIntervalMs;
+    return claimed.length === BATCH ? 0 : this.pollIntervalMs;
   }
 }

@@ -4,45 +4,29 @@
  * a notification queued. Skipped, saying why, where no Chromium is installed (CI installs it).
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { chromium, type Browser } from "playwright-core";
-import { demoTenant, freePort, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
+import type { Browser } from "playwright-core";
+import { launchChromium, noChromium, shopTenant, startShopPage, type ShopPage } from "../support/browser.ts";
+import { hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { waitForOrder } from "../support/checkout.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
-
-describe("checkout in a real browser", { skip }, () => {
+describe("checkout in a real browser", { skip: noChromium }, () => {
   let pgb: TestPgb;
-  let host: Server;
+  let shop: ShopPage;
   let hostOrigin: string;
   let browser: Browser;
 
   before(async () => {
-    const port = await freePort();
-    hostOrigin = `http://127.0.0.1:${port}`;
-    // The host's order page: it shows what PGB's redirect told it.
-    host = createServer((request, response) => {
-      const url = new URL(request.url ?? "/", hostOrigin);
-      response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      response.end(`<!doctype html><title>Shop</title><h1 id="done">Order ${url.searchParams.get("OrderId")} ${url.searchParams.get("Result")}</h1>`);
-    });
-    await new Promise<void>((resolve) => host.listen(port, "127.0.0.1", resolve));
-    pgb = await startPgb("pglite", {
-      tenants: { DEMO: demoTenant({ notifyUrl: `${hostOrigin}/notify`, redirectOrigins: [hostOrigin] }) },
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    shop = await startShopPage();
+    hostOrigin = shop.origin;
+    pgb = await startPgb("pglite", { tenants: { DEMO: shopTenant(hostOrigin) } });
+    browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
     await pgb?.close();
-    await new Promise((resolve) => host?.close(resolve));
+    await shop?.close();
   });
 
   it("pays by card on the TEST checkout page and lands on the host's page with the order PAID", async () => {

@@ -6,58 +6,43 @@
  * or, when no webhook comes, by the reconciler. Skipped, saying why, where no Chromium is installed.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { demoTenant, freePort, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium, noChromium, shopTenant, startShopPage, type ShopPage } from "../support/browser.ts";
+import { hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { PayPalSimulator } from "../simulators/paypal/simulator.ts";
 import { brand, type PaymentId } from "../../src/core/ids.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
-
-describe("PayPal in a real browser", { skip }, () => {
+describe("PayPal in a real browser", { skip: noChromium }, () => {
   let sim: PayPalSimulator;
   let pgb: TestPgb;
-  let host: Server;
+  let shop: ShopPage;
   let hostOrigin: string;
   let browser: Browser;
 
   before(async () => {
-    const port = await freePort();
-    hostOrigin = `http://127.0.0.1:${port}`;
-    host = createServer((request, response) => {
-      const url = new URL(request.url ?? "/", hostOrigin);
-      response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      response.end(`<!doctype html><title>Shop</title><h1 id="done">Order ${url.searchParams.get("OrderId")} ${url.searchParams.get("Result")}</h1>`);
-    });
-    await new Promise<void>((resolve) => host.listen(port, "127.0.0.1", resolve));
+    shop = await startShopPage();
+    hostOrigin = shop.origin;
     sim = await PayPalSimulator.start();
     pgb = await startPgb("pglite", {
       tenants: {
-        DEMO: demoTenant({
-          notifyUrl: `${hostOrigin}/notify`,
-          redirectOrigins: [hostOrigin],
+        DEMO: shopTenant(hostOrigin, {
           routes: [{ nationCode: "US", payType: "*", pg: "PAYPAL" }, { nationCode: "JP", payType: "*", pg: "PAYPAL" }],
           pgs: { PAYPAL: { clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url], timeoutMs: 3_000 } },
         }),
       },
     });
     sim.configureWebhook(`${pgb.url}/PGBReturn/paypal/webhook/DEMO`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
     await sim?.close();
     await pgb?.close();
-    await new Promise((resolve) => host?.close(resolve));
+    await shop?.close();
   });
 
   async function payStart(overrides: Record<string, unknown> = {}): Promise<{ orderId: number; paymentId: string; redirectUrl: string; paypalOrderId: string }> {

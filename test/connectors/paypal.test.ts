@@ -11,6 +11,7 @@ import { PAYPAL_CAPABILITIES } from "../../src/connectors/paypal/capabilities.ts
 import { paypalConnector } from "../../src/connectors/paypal/index.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
 import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
+import { connectorStorageOf } from "../../src/storage/connector-storage.ts";
 import { openTestDatabase } from "../support/backends.ts";
 import { PayPalSimulator } from "../simulators/paypal/simulator.ts";
 import type { CheckoutInput } from "../../src/core/ports/connector.ts";
@@ -33,7 +34,7 @@ describe("PayPal connector", () => {
   const connector = () =>
     paypalConnector.create(paypalConnector.settingsSchema.parse({ clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url] }), {
       tenant: "SHOP",
-      deps: { db: db.db, logger: pino({ level: "silent" }), publicUrl: "http://pgb.test", clock: systemClock },
+      deps: { storage: connectorStorageOf(db.db), logger: pino({ level: "silent" }), publicUrl: "http://pgb.test", clock: systemClock },
     });
   let seq = 0;
   const checkoutInput = (): CheckoutInput => {

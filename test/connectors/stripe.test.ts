@@ -642,7 +642,7 @@ describe("Stripe connector against the Stripe simulator", () => {
       routeSim = await StripeSimulator.start();
       const settings = (webhookSecret: string): StripeSettings => StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret, apiBase: routeSim.url });
       const deps: ConnectorRouteDeps<StripeSettings> = {
-        db: {} as ConnectorRouteDeps<StripeSettings>["db"],
+        storage: { forTables: () => { throw new Error("Stripe keeps no tables"); } },
         logger: pino({ level: "silent" }),
         publicUrl: "http://127.0.0.1",
         clock: systemClock,

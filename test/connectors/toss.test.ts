@@ -17,6 +17,7 @@ import { type ConnectorDeps } from "../../src/connectors/factory.ts";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
 import { migrate, openDatabase, type DatabaseHandle } from "../../src/storage/database.ts";
+import { connectorStorageOf } from "../../src/storage/connector-storage.ts";
 import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
 import { brand, type PaymentId, type PgTransactionId, type RefundId } from "../../src/core/ids.ts";
 
@@ -103,7 +104,7 @@ before(async () => {
   sim = await TossSimulator.start(simOptions);
   handle = await openDatabase({ kind: "pglite" });
   await migrate(handle.db, tossConnector.migrations);
-  deps = { db: handle.db, logger: pino({ level: "silent" }), publicUrl: PUBLIC_URL, clock: systemClock };
+  deps = { storage: connectorStorageOf(handle.db), logger: pino({ level: "silent" }), publicUrl: PUBLIC_URL, clock: systemClock };
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));

@@ -6,15 +6,11 @@
  * only; nothing fails on a clock except the overall time-out.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import pg from "pg";
-import { DEMO_KEY, demoTenant, HOST_ORIGIN } from "../support/pgb.ts";
-import { PgbProcesses } from "../support/pgb-processes.ts";
-import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
+import type pg from "pg";
+import { DEMO_KEY, HOST_ORIGIN } from "../support/pgb.ts";
+import { fastWorkers, ProcessBed, type PgbProcesses } from "../support/pgb-processes.ts";
 import { FakeHost } from "../workers/support.ts";
 import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
 
@@ -24,45 +20,20 @@ const TRAFFIC_MS = 20_000;
 const CUSTOMERS = 8;
 
 describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl === undefined ? "set TEST_DATABASE_URL to run the crash test" : false }, () => {
-  let scratch: ScratchDatabase | undefined;
-  const dir = mkdtempSync(join(tmpdir(), "pgb-crash-"));
   const host = new FakeHost();
+  let bed: ProcessBed | undefined;
   let procs: PgbProcesses;
-  let dbUrl: string;
   let db: pg.Pool;
 
   before(async () => {
-    scratch = await scratchDatabase(adminUrl!, "pgb_crash");
-    dbUrl = scratch.url;
-    db = new pg.Pool({ connectionString: dbUrl, max: 4 });
-    await host.up();
     host.flakiness = 0.1;
-    writeFileSync(
-      join(dir, "config.json"),
-      JSON.stringify({
-        publicUrl: "${PGB_PUBLIC_URL}",
-        demoHost: false,
-        tenants: {
-          DEMO: demoTenant({ notifyUrl: host.url }),
-        },
-        workers: {
-          pollIntervalMs: 100,
-          notifications: { timeoutMs: 1_000, backoffMs: 50, maxBackoffMs: 500, maxAttempts: 100 },
-          webhooks: { staleAfterMs: 1_000, backoffMs: 100, maxBackoffMs: 500 },
-          reconciler: { intervalMs: 200, paymentAfterMs: 1_000, refundAfterMs: 3_000, maxCheckIntervalMs: 1_000 },
-        },
-      }),
-    );
-    procs = await PgbProcesses.create(PROCESSES, { dir, configPath: join(dir, "config.json"), databaseUrl: dbUrl });
-    // The first one migrates the fresh database alone; the others start against a migrated one.
-    await procs.startAll();
+    // The first process migrates the fresh database alone; the others start against a migrated one.
+    bed = await ProcessBed.start({ adminUrl: adminUrl!, name: "pgb_crash", count: PROCESSES, host, workers: fastWorkers() });
+    ({ procs, db } = bed);
   });
 
   after(async () => {
-    procs?.killAll();
-    await host.down();
-    await db?.end();
-    await scratch?.drop();
+    await bed?.close();
   });
 
   const live = () => procs.live();

@@ -7,15 +7,11 @@
  * the PG's, order by order.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import pg from "pg";
-import { DEMO_KEY, demoTenant, HOST_ORIGIN } from "../support/pgb.ts";
-import { PgbProcesses } from "../support/pgb-processes.ts";
-import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
+import type pg from "pg";
+import { DEMO_KEY, HOST_ORIGIN } from "../support/pgb.ts";
+import { fastWorkers, ProcessBed, type PgbProcesses } from "../support/pgb-processes.ts";
 import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
 import { FakeHost } from "../workers/support.ts";
 
@@ -25,41 +21,18 @@ const TRAFFIC_MS = 15_000;
 const CUSTOMERS = 6;
 
 describe("late captures refunded while PGB processes are killed at random", { skip: adminUrl === undefined ? "set TEST_DATABASE_URL to run the crash test" : false }, () => {
-  let scratch: ScratchDatabase | undefined;
-  const dir = mkdtempSync(join(tmpdir(), "pgb-late-crash-"));
   const host = new FakeHost();
+  let bed: ProcessBed | undefined;
   let procs: PgbProcesses;
-  let dbUrl: string;
   let db: pg.Pool;
 
   before(async () => {
-    scratch = await scratchDatabase(adminUrl!, "pgb_late_crash");
-    dbUrl = scratch.url;
-    db = new pg.Pool({ connectionString: dbUrl, max: 4 });
-    await host.up();
-    writeFileSync(
-      join(dir, "config.json"),
-      JSON.stringify({
-        publicUrl: "${PGB_PUBLIC_URL}",
-        demoHost: false,
-        tenants: { DEMO: demoTenant({ notifyUrl: host.url }) },
-        workers: {
-          pollIntervalMs: 100,
-          notifications: { timeoutMs: 1_000, backoffMs: 50, maxBackoffMs: 500, maxAttempts: 100 },
-          webhooks: { staleAfterMs: 1_000, backoffMs: 100, maxBackoffMs: 500 },
-          reconciler: { intervalMs: 200, paymentAfterMs: 1_000, refundAfterMs: 2_000, maxCheckIntervalMs: 1_000 },
-        },
-      }),
-    );
-    procs = await PgbProcesses.create(PROCESSES, { dir, configPath: join(dir, "config.json"), databaseUrl: dbUrl });
-    await procs.startAll();
+    bed = await ProcessBed.start({ adminUrl: adminUrl!, name: "pgb_late_crash", count: PROCESSES, host, workers: fastWorkers({ reconciler: { refundAfterMs: 2_000 } }) });
+    ({ procs, db } = bed);
   });
 
   after(async () => {
-    procs?.killAll();
-    await host.down();
-    await db?.end();
-    await scratch?.drop();
+    await bed?.close();
   });
 
   const live = () => procs.live();

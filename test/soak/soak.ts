@@ -12,16 +12,12 @@
  * are kept in the temporary folder it prints.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import pg from "pg";
+import type pg from "pg";
 import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
-import { DEMO_KEY, demoTenant, HOST_ORIGIN } from "../support/pgb.ts";
-import { PgbProcesses } from "../support/pgb-processes.ts";
-import { scratchDatabase, type ScratchDatabase } from "../support/scratch.ts";
+import { DEMO_KEY, HOST_ORIGIN } from "../support/pgb.ts";
+import { ProcessBed, type PgbProcesses } from "../support/pgb-processes.ts";
 import { FakeHost } from "../workers/support.ts";
 
 const adminUrl = process.env.SOAK_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -61,40 +57,22 @@ function percentile(values: number[], p: number): number {
 }
 
 describe(`soak: ${PROCESSES} PGB processes, ${SECONDS} s of traffic, host outage, SIGKILLs and a SIGTERM`, () => {
-  let scratch: ScratchDatabase | undefined;
-  const dir = mkdtempSync(join(tmpdir(), "pgb-soak-"));
   const host = new FakeHost();
+  let bed: ProcessBed | undefined;
   let procs: PgbProcesses;
-  let dbUrl: string;
   let db: pg.Pool;
 
   before(async () => {
-    scratch = await scratchDatabase(adminUrl, "pgb_soak");
-    dbUrl = scratch.url;
-    db = new pg.Pool({ connectionString: dbUrl, max: 4 });
-    await host.up();
     // PGB's defaults, except: the reconciler looks at unpaid checkouts after 10 s instead of 2 min,
     // because a killed process takes the TEST PG's pending webhook retries with it (the TEST PG runs
     // inside PGB), and the run must converge within 30 s.
-    writeFileSync(
-      join(dir, "config.json"),
-      JSON.stringify({
-        publicUrl: "${PGB_PUBLIC_URL}",
-        demoHost: false,
-        tenants: { DEMO: demoTenant({ notifyUrl: host.url }) },
-        workers: { reconciler: { intervalMs: 5_000, paymentAfterMs: 10_000 }, notifications: { probeIntervalMs: PROBE_INTERVAL_MS } },
-      }),
-    );
-    procs = await PgbProcesses.create(PROCESSES, { dir, configPath: join(dir, "config.json"), databaseUrl: dbUrl });
-    await procs.startAll();
-    console.log(`soak: logs in ${dir}`);
+    bed = await ProcessBed.start({ adminUrl: adminUrl, name: "pgb_soak", count: PROCESSES, host, workers: { reconciler: { intervalMs: 5_000, paymentAfterMs: 10_000 }, notifications: { probeIntervalMs: PROBE_INTERVAL_MS } } });
+    ({ procs, db } = bed);
+    console.log(`soak: logs in ${bed.dir}`);
   });
 
   after(async () => {
-    procs?.killAll();
-    await host.down();
-    await db?.end();
-    await scratch?.drop();
+    await bed?.close();
   });
 
   const live = () => procs.live();

@@ -5,10 +5,14 @@
  * machine makes a start slow, not a failure.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync } from "node:fs";
+import { mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "./pgb.ts";
+import pg from "pg";
+import { demoTenant, freePort } from "./pgb.ts";
+import { scratchDatabase, type ScratchDatabase } from "./scratch.ts";
+import type { FakeHost } from "../workers/support.ts";
 
 export interface PgbProcess {
   index: number;
@@ -105,5 +109,80 @@ export class PgbProcesses {
 
   logOf(p: PgbProcess): string {
     return join(this.dir, `pgb-${p.index}.log`);
+  }
+}
+
+type WorkersSections = "notifications" | "webhooks" | "reconciler";
+type WorkersOverrides = { pollIntervalMs?: number } & { [K in WorkersSections]?: Record<string, number> };
+
+/**
+ * Workers tuned for a run of seconds (the crash tests): quick polls, short back-offs, a reconciler that
+ * looks at a payment after 1 s and a refund after 3 s. `overrides` replaces fields section by section.
+ */
+export function fastWorkers(overrides: WorkersOverrides = {}): Record<string, unknown> {
+  const base: WorkersOverrides = {
+    pollIntervalMs: 100,
+    notifications: { timeoutMs: 1_000, backoffMs: 50, maxBackoffMs: 500, maxAttempts: 100 },
+    webhooks: { staleAfterMs: 1_000, backoffMs: 100, maxBackoffMs: 500 },
+    reconciler: { intervalMs: 200, paymentAfterMs: 1_000, refundAfterMs: 3_000, maxCheckIntervalMs: 1_000 },
+  };
+  const sections = ["notifications", "webhooks", "reconciler"] as const;
+  return { ...base, ...overrides, ...Object.fromEntries(sections.map((k) => [k, { ...base[k], ...overrides[k] }])) };
+}
+
+/**
+ * The config file every process of a set reads: the DEMO tenant notifying `notifyUrl`, each
+ * process's own PGB_PUBLIC_URL, no demo host, and `workers` (PGB's defaults for what it leaves out).
+ */
+export function processConfig(notifyUrl: string, workers: Record<string, unknown>): Record<string, unknown> {
+  return { publicUrl: "${PGB_PUBLIC_URL}", demoHost: false, tenants: { DEMO: demoTenant({ notifyUrl }) }, workers };
+}
+
+/**
+ * What the crash tests and the soak set up alike: a scratch PostgreSQL database (and a pool on it for
+ * the checks), the fake host up, the config written, and `count` PGB processes started on it (the
+ * first alone: it migrates the new database). `close()` undoes all of it; a set-up that fails part
+ * way undoes what it had done before rethrowing.
+ */
+export class ProcessBed {
+  private constructor(
+    readonly dir: string,
+    readonly scratch: ScratchDatabase,
+    readonly db: pg.Pool,
+    readonly host: FakeHost,
+    readonly procs: PgbProcesses,
+  ) {}
+
+  get dbUrl(): string {
+    return this.scratch.url;
+  }
+
+  static async start(options: { adminUrl: string; name: string; count: number; host: FakeHost; workers: Record<string, unknown> }): Promise<ProcessBed> {
+    const dir = mkdtempSync(join(tmpdir(), `${options.name.replace(/_/g, "-")}-`));
+    const scratch = await scratchDatabase(options.adminUrl, options.name);
+    const db = new pg.Pool({ connectionString: scratch.url, max: 4 });
+    let procs: PgbProcesses | undefined;
+    try {
+      await options.host.up();
+      const configPath = join(dir, "config.json");
+      writeFileSync(configPath, JSON.stringify(processConfig(options.host.url, options.workers)));
+      procs = await PgbProcesses.create(options.count, { dir, configPath, databaseUrl: scratch.url });
+      const bed = new ProcessBed(dir, scratch, db, options.host, procs);
+      await procs.startAll();
+      return bed;
+    } catch (error) {
+      procs?.killAll();
+      await options.host.down();
+      await db.end();
+      await scratch.drop();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.procs.killAll();
+    await this.host.down();
+    await this.db.end();
+    await this.scratch.drop();
   }
 }

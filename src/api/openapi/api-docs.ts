@@ -7,12 +7,11 @@
  * handlers (case-insensitive, with the host's alternative spellings, and every failure answered in the
  * host's result shape), so the route options below install pass-through compilers.
  */
-import fastifySwagger from "@fastify/swagger";
-import fastifySwaggerUi from "@fastify/swagger-ui";
-import type { FastifyInstance, FastifySchema, RouteShorthandOptions } from "fastify";
-import { createJsonSchemaTransform, jsonSchemaTransformObject } from "fastify-type-provider-zod";
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions, RouteShorthandOptions } from "fastify";
 import { z } from "zod";
 import { PaymentQuerySchema } from "../host-schemas.ts";
+import { sendResult } from "../host-result.ts";
+import { lazySchemaCompilers } from "../schema-compilers.ts";
 import {
   BODY_ALIASES,
   CancelResult,
@@ -55,10 +54,58 @@ export const ROUTE_DOCS = {
 
 const DOCUMENTED = /^\/(PGB\/|health\/|metrics$)/;
 
-/** Registers the collector before any route exists, and serves /openapi.json and /docs. */
-export async function registerApiDocs(app: FastifyInstance, publicUrl: string): Promise<void> {
+/** A route as the document needs it: collected when the app registers it, re-declared in the docs app. */
+type DocumentedRoute = Pick<RouteOptions, "method" | "url" | "schema" | "validatorCompiler" | "serializerCompiler">;
+
+/**
+ * Serves /openapi.json and /docs. The document and its renderer (@fastify/swagger, which loads a YAML
+ * library, and @fastify/swagger-ui, which loads @fastify/static) are built on the first request for
+ * either, not at start, where they were a tenth of a second or more of every start: the documented
+ * routes are collected as the app registers them (registered before any route, this sees them all),
+ * and a private Fastify instance is made from them with the same plugins and options as before. /docs
+ * answers through it (inject), so every page and file it served before it serves the same.
+ */
+export function registerApiDocs(app: FastifyInstance, publicUrl: string): void {
+  const routes: DocumentedRoute[] = [];
+  app.addHook("onRoute", (route) => {
+    // HEAD routes are Fastify's copies of GET routes; the docs app makes its own (and @fastify/swagger leaves them out).
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== "HEAD");
+    if (!DOCUMENTED.test(route.url) || methods.length === 0) return;
+    routes.push({ method: methods, url: route.url, schema: route.schema, validatorCompiler: route.validatorCompiler, serializerCompiler: route.serializerCompiler });
+  });
+  let docsApp: Promise<FastifyInstance> | undefined;
+  const docs = (): Promise<FastifyInstance> => {
+    docsApp ??= buildDocsApp(routes, publicUrl).catch((error: unknown) => {
+      docsApp = undefined; // the next request tries again
+      throw error;
+    });
+    return docsApp;
+  };
+  app.get("/openapi.json", { schema: { hide: true } }, async () => (await docs()).swagger());
+  const forward = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !HOP_BY_HOP.has(name))) as Record<string, string>;
+    const answer = await (await docs()).inject({ method: request.method as "GET" | "HEAD", url: request.url, headers });
+    // Not the docs' own page or file: PGB's not-found answer, as for any unknown path (error-handling.ts).
+    if (answer.statusCode === 404) return sendResult(reply, "NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`);
+    for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) void reply.header(name, value);
+    return reply.code(answer.statusCode).send(answer.rawPayload.length > 0 ? answer.rawPayload : undefined);
+  };
+  app.get("/docs", { schema: { hide: true } }, forward);
+  app.get("/docs/*", { schema: { hide: true } }, forward);
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "date", "host"]);
+
+async function buildDocsApp(routes: readonly DocumentedRoute[], publicUrl: string): Promise<FastifyInstance> {
+  const [{ default: Fastify }, { default: fastifySwagger }, { default: fastifySwaggerUi }, { createJsonSchemaTransform, jsonSchemaTransformObject }] = await Promise.all([
+    import("fastify"),
+    import("@fastify/swagger"),
+    import("@fastify/swagger-ui"),
+    import("fastify-type-provider-zod"),
+  ]);
+  const docs = Fastify({ schemaController: { compilersFactory: lazySchemaCompilers } });
   const zodTransform = createJsonSchemaTransform({ skipList: [] });
-  await app.register(fastifySwagger, {
+  await docs.register(fastifySwagger, {
     openapi: {
       openapi: "3.1.0",
       info: {
@@ -94,6 +141,8 @@ export async function registerApiDocs(app: FastifyInstance, publicUrl: string): 
       return jsonSchemaTransformObject(input);
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: "/docs", uiConfig: { docExpansion: "list", deepLinking: true } });
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  await docs.register(fastifySwaggerUi, { routePrefix: "/docs", uiConfig: { docExpansion: "list", deepLinking: true } });
+  for (const route of routes) docs.route({ ...route, handler: async () => undefined });
+  await docs.ready();
+  return docs;
 }

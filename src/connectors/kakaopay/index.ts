@@ -19,7 +19,7 @@ import { KakaoPayApi } from "./client.ts";
 import { listRefunds, lookupRefund, refund, type RefundDeps } from "./refunds.ts";
 import { registerRoutes } from "./routes.ts";
 import { KakaoPaySettingsSchema, type KakaoPaySettings } from "./settings.ts";
-import { KakaoPayCheckouts, kakaoPayMigrations, type KakaoPayCheckout } from "./store.ts";
+import { KakaoPayCheckouts, kakaoPayMigrations, type KakaoPayCheckout, type KakaoPayTables } from "./store.ts";
 import { approveToPgPayment, KAKAOPAY_TID_LIFETIME_MS, orderToPgPayment, partnerOrderId, partnerUserId, readyAmounts } from "./transformers.ts";
 import type { KakaoPayOrderResponse } from "./wire.ts";
 import { brand, type PgTransactionId } from "../../core/ids.ts";
@@ -52,7 +52,7 @@ class KakaoPayConnector implements Connector {
     this.#tenant = tenant;
     this.#logger = deps.logger.child({ pg: PG, tenant });
     this.#api = new KakaoPayApi(settings, this.#logger, deps.pgCallMetrics);
-    this.#checkouts = new KakaoPayCheckouts(deps.db);
+    this.#checkouts = new KakaoPayCheckouts(deps.storage.forTables<KakaoPayTables>());
     this.#publicUrl = deps.publicUrl.replace(/\/+$/, "");
     this.#clock = deps.clock;
     this.#partnerSecret = `${settings.cid}:${settings.secretKey.reveal()}`;

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { escapeHtml } from "../../html.ts";
 import type { ConnectorRouteDeps } from "../factory.ts";
 import type { KakaoPaySettings } from "./settings.ts";
-import { KakaoPayCheckouts } from "./store.ts";
+import { KakaoPayCheckouts, type KakaoPayTables } from "./store.ts";
 import { redirectUrlFor } from "./transformers.ts";
 
 const Params = z.object({ ref: z.string().regex(/^pay_[0-9a-z]{1,64}$/) });
@@ -19,7 +19,7 @@ function message(title: string, text: string): string {
 }
 
 export function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<KakaoPaySettings>): void {
-  const checkouts = new KakaoPayCheckouts(deps.db);
+  const checkouts = new KakaoPayCheckouts(deps.storage.forTables<KakaoPayTables>());
   app.get("/PGBReturn/kakaopay/checkout/:ref", async (request, reply) => {
     reply.header("cache-control", "no-store").header("x-content-type-options", "nosniff").header("content-security-policy", "frame-ancestors 'none'");
     const params = Params.safeParse(request.params);

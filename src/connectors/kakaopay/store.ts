@@ -7,8 +7,8 @@
  * and PGB makes none for an expired row.
  */
 import { sql, type ColumnType, type Kysely, type Migration } from "kysely";
-import type { Db } from "../../storage/database.ts";
 import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
+import type { ConnectorStorage } from "../../core/ports/connector-storage.ts";
 
 type CheckoutStatus = "OPEN" | "EXPIRED";
 
@@ -27,8 +27,8 @@ interface KakaoPayCheckoutsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
-// A type alias, not an interface: withTables<T> wants an index-signature-compatible record.
-type KakaoPayTables = { kakaopay_checkouts: KakaoPayCheckoutsTable };
+// A type alias, not an interface: Kysely wants an index-signature-compatible record.
+export type KakaoPayTables = { kakaopay_checkouts: KakaoPayCheckoutsTable };
 type KakaoPayDb = Kysely<KakaoPayTables>;
 
 export const kakaoPayMigrations: Record<string, Migration> = {
@@ -68,8 +68,8 @@ export interface KakaoPayCheckout {
 
 export class KakaoPayCheckouts {
   readonly #db: KakaoPayDb;
-  constructor(db: Db) {
-    this.#db = db.withTables<KakaoPayTables>() as unknown as KakaoPayDb;
+  constructor(storage: ConnectorStorage<KakaoPayTables>) {
+    this.#db = storage.db;
   }
 
   /** Keeps the first checkout for a payment: a racing second ready's tid is never handed out. */

@@ -18,7 +18,7 @@ import type { ConnectorDeps, ConnectorFactory } from "../factory.ts";
 import { PAYPAL_CAPABILITIES } from "./capabilities.ts";
 import { PayPalApi } from "./client.ts";
 import { PayPalSettingsSchema, type PayPalSettings } from "./settings.ts";
-import { ClosedOrders, paypalMigrations } from "./store.ts";
+import { ClosedOrders, paypalMigrations, type PayPalTables } from "./store.ts";
 import { approvalLink, fromPayPalAmount, orderCapture, pgPaymentFromOrder, refundOutcome, toPayPalAmount } from "./transformers.ts";
 import { verifyWebhook } from "./webhooks.ts";
 import { PayPalCaptureSchema, PayPalOrderCreatedSchema, PayPalOrderSchema, PayPalRefundSchema, type PayPalOrder, type PayPalRefund } from "./wire.ts";
@@ -50,7 +50,7 @@ class PayPalConnector implements Connector {
     this.#tenant = tenant;
     this.#logger = deps.logger.child({ pg: PAYPAL_PG, tenant });
     this.#api = new PayPalApi(settings, this.#logger, deps.pgCallMetrics, deps.clock);
-    this.#closed = new ClosedOrders(deps.db);
+    this.#closed = new ClosedOrders(deps.storage.forTables<PayPalTables>());
     this.#clock = deps.clock;
   }
 

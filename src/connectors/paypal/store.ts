@@ -5,9 +5,9 @@
  * payment's pgTransactionId, the capture id is in its details).
  */
 import { sql, type Generated, type Kysely } from "kysely";
-import type { Db } from "../../storage/database.ts";
+import type { ConnectorStorage } from "../../core/ports/connector-storage.ts";
 
-type PayPalTables = {
+export type PayPalTables = {
   paypal_closed_orders: { order_id: string; tenant: string; payment_reference: string; closed_at: Generated<Date> };
 };
 
@@ -27,8 +27,8 @@ export const paypalMigrations = { "paypal-1": migration1 };
 
 export class ClosedOrders {
   readonly #db: Kysely<PayPalTables>;
-  constructor(db: Db) {
-    this.#db = db.withTables<PayPalTables>() as unknown as Kysely<PayPalTables>;
+  constructor(storage: ConnectorStorage<PayPalTables>) {
+    this.#db = storage.db;
   }
 
   /** Idempotent. */

@@ -6,8 +6,9 @@
  * Every POST carries an idempotency key from PGB (the payment attempt's, the refund row's), so the
  * SDK's own network retries and PGB's retries after a crash can never charge or refund twice.
  */
+import { createRequire } from "node:module";
 import type { FastifyInstance } from "fastify";
-import Stripe from "stripe";
+import type Stripe from "stripe";
 import { z } from "zod";
 import { Secret } from "../../core/secret.ts";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
@@ -63,6 +64,16 @@ export const StripeSettingsSchema = z.object({
 });
 export type StripeSettings = z.infer<typeof StripeSettingsSchema>;
 
+/**
+ * The SDK, loaded on first use (a Stripe call, a Stripe webhook) rather than at start: it is a tenth of
+ * a second of module loading that a PGB whose tenants route nothing to Stripe, or a start that must be
+ * ready quickly, does without. The package ships CommonJS, so it loads synchronously where needed.
+ */
+function stripeSdk(): typeof Stripe {
+  return (loadedSdk ??= createRequire(import.meta.url)("stripe") as typeof Stripe);
+}
+let loadedSdk: typeof Stripe | undefined;
+
 export function createStripeClient(settings: StripeSettings): Stripe {
   const config: ConstructorParameters<typeof Stripe>[1] = {
     maxNetworkRetries: settings.maxNetworkRetries,
@@ -77,26 +88,30 @@ export function createStripeClient(settings: StripeSettings): Stripe {
     config.port = base.port === "" ? (protocol === "http" ? 80 : 443) : Number(base.port);
     config.protocol = protocol;
   }
-  return new Stripe(settings.secretKey.reveal(), config);
+  const StripeSdk = stripeSdk();
+  return new StripeSdk(settings.secretKey.reveal(), config);
 }
 
 /** A Stripe connector for one tenant; it implements the optional refund lookup. */
 export type StripeConnector = Connector & Required<Pick<Connector, "lookupRefund">>;
 
-export function createStripeConnector(settings: StripeSettings, tenant: string, clock: Clock, stripe: Stripe = createStripeClient(settings), metrics?: PgCallMetrics): StripeConnector {
+/** `stripe` defaults to a client made from `settings` when the connector first needs it (see stripeSdk). */
+export function createStripeConnector(settings: StripeSettings, tenant: string, clock: Clock, stripe?: Stripe, metrics?: PgCallMetrics): StripeConnector {
+  let client = stripe;
+  const sdk = (): Stripe => (client ??= createStripeClient(settings));
   const call = <T>(method: Method, what: string, run: () => Promise<T>): Promise<T> => callStripe(metrics, method, what, run);
   async function retrieveSession(id: string): Promise<StripeCheckoutSession> {
-    const raw = await call("GET", "retrieve checkout session", () => stripe.checkout.sessions.retrieve(id));
+    const raw = await call("GET", "retrieve checkout session", () => sdk().checkout.sessions.retrieve(id));
     return parseAnswer(StripeCheckoutSessionSchema, raw, "GET", "checkout session");
   }
 
   async function retrieveIntent(id: string): Promise<StripePaymentIntent> {
-    const raw = await call("GET", "retrieve payment intent", () => stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] }));
+    const raw = await call("GET", "retrieve payment intent", () => sdk().paymentIntents.retrieve(id, { expand: ["latest_charge"] }));
     return parseAnswer(StripePaymentIntentSchema, raw, "GET", "payment intent");
   }
 
   async function retrieveRefund(id: string): Promise<StripeRefund> {
-    const raw = await call("GET", "retrieve refund", () => stripe.refunds.retrieve(id));
+    const raw = await call("GET", "retrieve refund", () => sdk().refunds.retrieve(id));
     return parseAnswer(StripeRefundSchema, raw, "GET", "refund");
   }
 
@@ -109,14 +124,14 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
 
   async function createRefund(input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference">, intentId: string): Promise<StripeRefund> {
     const params = toRefundCreateParams(input, intentId, tenant);
-    const raw = await call("POST", "create refund", () => stripe.refunds.create(params, { idempotencyKey: input.idempotencyKey }));
+    const raw = await call("POST", "create refund", () => sdk().refunds.create(params, { idempotencyKey: input.idempotencyKey }));
     return parseAnswer(StripeRefundSchema, raw, "POST", "refund");
   }
 
   /** The intent's refund PGB sent with `idempotencyKey` (its metadata names PGB's refund row). */
   async function findRefundByKey(intentId: string, idempotencyKey: string): Promise<StripeRefund | undefined> {
     const found = await call("GET", "list refunds", async () => {
-      for await (const candidate of stripe.refunds.list({ payment_intent: intentId, limit: 100 })) {
+      for await (const candidate of sdk().refunds.list({ payment_intent: intentId, limit: 100 })) {
         if (candidate.metadata?.[PGB_METADATA.refundId] === idempotencyKey) return candidate;
       }
       return undefined;
@@ -137,7 +152,7 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
     async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
       const params = toSessionCreateParams(input, clock.now());
       const raw = await call("POST", "create checkout session", () =>
-        stripe.checkout.sessions.create(params, { idempotencyKey: input.idempotencyKey }),
+        sdk().checkout.sessions.create(params, { idempotencyKey: input.idempotencyKey }),
       );
       const session = parseAnswer(StripeCheckoutSessionSchema, raw, "POST", "checkout session");
       if (session.url === null) {
@@ -153,7 +168,7 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
       let event: unknown;
       try {
         // Default tolerance (300 s): a replayed old delivery fails here even with a valid signature.
-        event = stripe.webhooks.constructEvent(input.rawBody, header, settings.webhookSecret.reveal());
+        event = sdk().webhooks.constructEvent(input.rawBody, header, settings.webhookSecret.reveal());
       } catch (error) {
         return { kind: "rejected", reason: `signature verification failed: ${error instanceof Error ? error.message : "unknown error"}` };
       }
@@ -188,7 +203,7 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
       if (intentId === null) return [];
       const all = await call("GET", "list refunds", async () => {
         const found: unknown[] = [];
-        for await (const refund of stripe.refunds.list({ payment_intent: intentId, limit: 100 })) found.push(refund);
+        for await (const refund of sdk().refunds.list({ payment_intent: intentId, limit: 100 })) found.push(refund);
         return found;
       });
       return all.map((raw) => toPgRefund(parseAnswer(StripeRefundSchema, raw, "GET", "refund")));
@@ -197,7 +212,7 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
     async expireCheckout(ref): Promise<void> {
       try {
         await call("POST", "expire checkout session", () =>
-          stripe.checkout.sessions.expire(ref.pgTransactionId, {}, { idempotencyKey: `pgb-expire-${ref.pgTransactionId}` }),
+          sdk().checkout.sessions.expire(ref.pgTransactionId, {}, { idempotencyKey: `pgb-expire-${ref.pgTransactionId}` }),
         );
       } catch (error) {
         if (!(error instanceof ConnectorError) || error.errorClass !== "declined") throw error;
@@ -258,6 +273,7 @@ async function callStripe<T>(metrics: PgCallMetrics | undefined, method: Method,
  */
 export function toConnectorError(error: unknown, method: Method, what: string): ConnectorError {
   if (error instanceof ConnectorError) return error;
+  const Stripe = stripeSdk();
   if (!(error instanceof Stripe.errors.StripeError)) {
     return new ConnectorError("fatal", `${what}: ${redact(error instanceof Error ? error.message : String(error))}`);
   }
@@ -330,7 +346,7 @@ export function tenantsVerifying(
   const verified: Array<{ tenant: string; event: unknown }> = [];
   for (const { tenant, settings } of tenants) {
     try {
-      verified.push({ tenant, event: Stripe.webhooks.constructEvent(rawBody, header, settings.webhookSecret.reveal()) });
+      verified.push({ tenant, event: stripeSdk().webhooks.constructEvent(rawBody, header, settings.webhookSecret.reveal()) });
     } catch {
       // Not this tenant's secret (or not genuine at all): try the next.
     }

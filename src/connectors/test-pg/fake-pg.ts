@@ -13,6 +13,7 @@
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { sql, type Kysely } from "kysely";
+import type { ConnectorStorage } from "../../core/ports/connector-storage.ts";
 import { Webhook } from "standardwebhooks";
 import type { Logger } from "pino";
 import { newId } from "../../core/ids.ts";
@@ -47,13 +48,17 @@ export interface WebhookTarget {
 }
 
 export class FakeTestPg {
+  private readonly db: Kysely<TestPgTables>;
+
   constructor(
-    private readonly db: Kysely<TestPgTables>,
+    private readonly storage: ConnectorStorage<TestPgTables>,
     private readonly logger: Logger,
     private readonly publicUrl: string,
     private readonly webhookTargetFor: (tenant: string) => WebhookTarget | undefined,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.db = storage.db;
+  }
 
   checkoutUrl(id: string): string {
     return `${this.publicUrl}/test-pg/checkout/${id}`;
@@ -211,7 +216,17 @@ export class FakeTestPg {
 
   /** Refunds are idempotent on the key: a resent refund answers the first result. */
   async refund(tenant: string, id: string, amountMinor: bigint, idempotencyKey: string): Promise<{ refundId: string; payment: TestPgPayment }> {
-    return this.db.transaction().execute(async (trx) => {
+    try {
+      return await this.refundOnce(tenant, id, amountMinor, idempotencyKey);
+    } catch (error) {
+      // Two requests with the same key at once: answer the one stored first, as an idempotent PG does.
+      if (!(error instanceof Error && "code" in error && error.code === "23505")) throw error;
+      return this.refundOnce(tenant, id, amountMinor, idempotencyKey);
+    }
+  }
+
+  private async refundOnce(tenant: string, id: string, amountMinor: bigint, idempotencyKey: string): Promise<{ refundId: string; payment: TestPgPayment }> {
+    return this.storage.transaction(async (trx) => {
       const earlier = await trx.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
       if (earlier !== undefined) {
         if (BigInt(earlier.amount) !== amountMinor || earlier.payment_id !== id) throw new TestPgError("IDEMPOTENCY_MISMATCH", "idempotency key reused with other parameters", 422);
@@ -270,7 +285,7 @@ export class FakeTestPg {
   async failRefundAfterSuccess(refundId: string, failureCode = "CARD_ACCOUNT_CLOSED"): Promise<void> {
     const refund = await this.db.selectFrom("test_pg_refunds").selectAll().where("id", "=", refundId).executeTakeFirst();
     if (refund === undefined || refund.status !== "SUCCEEDED") throw new TestPgError("INVALID_STATE", `refund ${refundId} cannot fail now`, 409);
-    await this.db.transaction().execute(async (trx) => {
+    await this.storage.transaction(async (trx) => {
       await trx.updateTable("test_pg_refunds").set({ status: "FAILED", failure_code: failureCode }).where("id", "=", refundId).execute();
       await trx
         .updateTable("test_pg_payments")

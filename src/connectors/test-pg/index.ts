@@ -2,7 +2,6 @@
  * The TEST connector: PGB's connector for its built-in fake PG. Behaves like a real connector: it
  * verifies the fake PG's signed webhooks and always answers from the fake PG's own records.
  */
-import type { Kysely } from "kysely";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { z } from "zod";
 import { isCurrencyCode } from "../../core/currency.ts";
@@ -11,6 +10,7 @@ import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
 import type { Money } from "../../core/money.ts";
 import { FakeTestPg, TestPgError } from "./fake-pg.ts";
 import { testPgMigrations, type TestPgPayment, type TestPgTables } from "./records.ts";
+import { connectorStorageOf } from "../../storage/connector-storage.ts";
 import { registerCheckoutPages } from "./checkout-page.ts";
 import { ConfigError } from "../../config/config.ts";
 import { isLoopbackUrl } from "../../config/public-exposure.ts";
@@ -39,15 +39,15 @@ export type Settings = z.infer<typeof SettingsSchema>;
 const fakePgs = new WeakMap<object, { fake: FakeTestPg; settings: Map<string, Settings> }>();
 
 function fakePgFor(deps: ConnectorDeps): { fake: FakeTestPg; settings: Map<string, Settings> } {
-  let entry = fakePgs.get(deps.db);
+  let entry = fakePgs.get(deps.storage);
   if (entry === undefined) {
     const settings = new Map<string, Settings>();
-    const fake = new FakeTestPg(deps.db as unknown as Kysely<TestPgTables>, deps.logger, deps.publicUrl, (tenant) => {
+    const fake = new FakeTestPg(deps.storage.forTables<TestPgTables>(), deps.logger, deps.publicUrl, (tenant) => {
       const s = settings.get(tenant);
       return s && { secret: s.webhookSecret, delivery: s.webhookDelivery };
     }, deps.clock);
     entry = { fake, settings };
-    fakePgs.set(deps.db, entry);
+    fakePgs.set(deps.storage, entry);
   }
   return entry;
 }
@@ -78,12 +78,12 @@ export const testConnector: ConnectorFactory<typeof SettingsSchema> = {
 
 /** Test hook: the fake PG behind a database, to act as its customer (the conformance battery). */
 export function testPgFor(db: object): FakeTestPg | undefined {
-  return fakePgs.get(db)?.fake;
+  return fakePgs.get(connectorStorageOf(db))?.fake;
 }
 
 /** Test hook: the fake PG behind a database, to change webhook delivery mid-test. */
 export function testPgSettings(db: object, tenant: string): Settings | undefined {
-  return fakePgs.get(db)?.settings.get(tenant);
+  return fakePgs.get(connectorStorageOf(db))?.settings.get(tenant);
 }
 
 class TestConnector implements Connector {

@@ -21,7 +21,8 @@ export interface TestPgPayment {
   stored: boolean;
 }
 
-export interface TestPgTables {
+// A type alias, not an interface: Kysely wants an index-signature-compatible record.
+export type TestPgTables = {
   test_pg_payments: {
     id: string;
     tenant: string;
@@ -50,7 +51,7 @@ export interface TestPgTables {
     failure_code: string | null;
     created_at: Date | string;
   };
-}
+};
 
 export const testPgMigrations = {
   "test-pg-0001": {

@@ -26,7 +26,7 @@ import { TossApi } from "./client.ts";
 import { parseTossWebhook } from "./webhooks.ts";
 import { registerRoutes } from "./routes.ts";
 import { TossSettingsSchema, type TossSettings } from "./settings.ts";
-import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow } from "./store.ts";
+import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow, type TossTables } from "./store.ts";
 import { provisionalPgTransactionId, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 
@@ -59,8 +59,9 @@ class TossConnector implements Connector {
     this.#tenant = tenant;
     this.#logger = deps.logger.child({ pg: PG, tenant });
     this.#api = new TossApi(settings, this.#logger, deps.pgCallMetrics);
-    this.#store = new CheckoutStore(deps.db);
-    this.#cancels = new CancelLedger(deps.db);
+    const storage = deps.storage.forTables<TossTables>();
+    this.#store = new CheckoutStore(storage);
+    this.#cancels = new CancelLedger(storage);
     this.#publicUrl = deps.publicUrl.replace(/\/+$/, "");
     this.#clock = deps.clock;
   }

@@ -3,10 +3,10 @@ import type { FastifyInstance } from "fastify";
 import type { ConnectorRouteDeps } from "../factory.ts";
 import { page, renderCheckoutPage } from "./page.ts";
 import type { TossSettings } from "./settings.ts";
-import { CheckoutStore } from "./store.ts";
+import { CheckoutStore, type TossTables } from "./store.ts";
 
 export async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<TossSettings>): Promise<void> {
-  const store = new CheckoutStore(deps.db);
+  const store = new CheckoutStore(deps.storage.forTables<TossTables>());
   app.get<{ Params: { ref: string } }>("/PGBReturn/toss/checkout/:ref", async (request, reply) => {
     const row = await store.find(request.params.ref);
     const settings = row === undefined ? undefined : deps.tenantsWithSettings().find((t) => t.tenant === row.tenant)?.settings;

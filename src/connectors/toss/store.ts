@@ -4,7 +4,7 @@
  */
 import { sql, type ColumnType, type Kysely, type Selectable } from "kysely";
 import type { Money } from "../../core/money.ts";
-import type { Db } from "../../storage/database.ts";
+import type { ConnectorStorage } from "../../core/ports/connector-storage.ts";
 import type { TossCancelRequest, TossPayment } from "./wire.ts";
 import type { RefundOutcome } from "../../core/ports/connector.ts";
 import { brand, type PaymentId } from "../../core/ids.ts";
@@ -55,8 +55,8 @@ interface TossCancelsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
-// A type alias, not an interface: withTables<T> wants an index-signature-compatible record.
-type TossTables = {
+// A type alias, not an interface: Kysely wants an index-signature-compatible record.
+export type TossTables = {
   toss_checkouts: TossCheckoutsTable;
   toss_cancels: TossCancelsTable;
 };
@@ -121,8 +121,8 @@ export interface CheckoutRow {
 
 export class CheckoutStore {
   readonly #db: TossDb;
-  constructor(db: Db) {
-    this.#db = db.withTables<TossTables>() as unknown as TossDb;
+  constructor(storage: ConnectorStorage<TossTables>) {
+    this.#db = storage.db;
   }
 
   /** Idempotent: a PayStart retried with the same payment keeps the first row. */
@@ -195,8 +195,8 @@ export interface CancelRow {
 
 export class CancelLedger {
   readonly #db: TossDb;
-  constructor(db: Db) {
-    this.#db = db.withTables<TossTables>() as unknown as TossDb;
+  constructor(storage: ConnectorStorage<TossTables>) {
+    this.#db = storage.db;
   }
 
   /** Records the cancel about to be sent; a retry finds the first attempt's row (and its request). */

@@ -1,14 +1,13 @@
 /** The alerts inbox, the overview, the audit log and the sign-in page. */
 import type { Overview } from "../../storage/console-queries.ts";
-import type { Selectable } from "kysely";
 import { can } from "../auth.ts";
 import { html, iso, raw, when } from "../html.ts";
 import type { Lang } from "../i18n.ts";
 import { barePage, csrfField, page, type PageContext } from "../layout.ts";
 import { money } from "./payments.ts";
-import type { AlertsTable, AuditLogTable } from "../../storage/schema.ts";
+import type { AlertRow, AuditLogRow } from "../../storage/schema.ts";
 
-export function alertsPage(ctx: PageContext, alerts: Array<Selectable<AlertsTable>>, filter: { state: string; type: string }, types: readonly string[], flash?: { kind: "ok" | "error"; text: string }): string {
+export function alertsPage(ctx: PageContext, alerts: AlertRow[], filter: { state: string; type: string }, types: readonly string[], flash?: { kind: "ok" | "error"; text: string }): string {
   const { t } = ctx;
   const body = html`
 <section class="card"><form class="filters" method="get" action="/console/alerts">
@@ -71,7 +70,7 @@ ${data.hourly.map((r) => html`<tr><td>${r.hour}</td><td>${r.pg}</td><td class="n
 }
 
 
-export function auditPage(ctx: PageContext, rows: Array<Selectable<AuditLogTable>>, nextBefore: string | undefined): string {
+export function auditPage(ctx: PageContext, rows: AuditLogRow[], nextBefore: string | undefined): string {
   const { t } = ctx;
   const j = (v: unknown) => (v === null || v === undefined ? "" : JSON.stringify(v));
   const body = html`<section class="card"><table data-testid="audit"><thead><tr><th>Time (UTC)</th><th>Operator</th><th>Action</th><th>Outcome</th><th>${t("Tenant")}</th><th>Payment / target</th><th>Before</th><th>After</th><th>Detail</th></tr></thead><tbody>

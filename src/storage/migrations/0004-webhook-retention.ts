@@ -7,7 +7,7 @@ import { sql, type Kysely } from "kysely";
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`ALTER TABLE pg_webhooks ADD COLUMN body_sha256 text`.execute(db);
   await sql`ALTER TABLE pg_webhooks ADD COLUMN body_bytes integer`.execute(db);
-  // The purge's predicate, spelled as the purge spells it (src/workers/webhook-retention.ts).
+  // The purge's predicate, spelled as the purge spells it (purgeExpiredWebhooks, src/storage/webhook-repository.ts).
   await sql`CREATE INDEX pg_webhooks_purgeable ON pg_webhooks (received_at)
             WHERE status = 'REJECTED' OR (status = 'PROCESSED' AND action->>'kind' = 'ignored')`.execute(db);
 }

@@ -9,8 +9,12 @@ import { randomUUID } from "node:crypto";
 import { it } from "node:test";
 import type { Money } from "../../../src/core/money.ts";
 import type { PgCapabilities } from "../../../src/core/ports/capabilities.ts";
+import type { Db } from "../../../src/storage/database.ts";
+import { browserReturn } from "../../../src/core/use-cases/browser-return.ts";
+import { receiveWebhook } from "../../../src/core/use-cases/receive-webhook.ts";
+import { coreRig, TENANT } from "./core-rig.ts";
 import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PaymentRef, type RefundInput, type WebhookInput } from "../../../src/core/ports/connector.ts";
-import { brand, type PaymentId, type RefundId } from "../../../src/core/ids.ts";
+import { brand, type PaymentId, type PgTransactionId, type RefundId } from "../../../src/core/ids.ts";
 
 export const CASES = [
   "checkout created with the exact amount in the PG's unit",
@@ -18,6 +22,9 @@ export const CASES = [
   "webhook verified, or re-read where unsigned",
   "forged, replayed or tampered webhook refused",
   "payment read back with the PG's own amount and currency",
+  "amount or currency mismatch never completed",
+  "browser return racing the webhook",
+  "late capture on a superseded attempt refunded",
   "partial and full refund",
   "refund retried after a time-out refunds once",
   "refund that fails after success",
@@ -61,6 +68,14 @@ export interface ConformanceDriver extends Declared {
   genuineWebhook(paid: Paid): Promise<WebhookInput>;
   /** A copy that no longer verifies: signed with another secret, signed long ago, altered after signing. */
   forgedWebhooks?(paid: Paid, genuine: WebhookInput): Promise<Array<{ what: string; webhook: WebhookInput }>>;
+  /**
+   * The customer completes the PG's page and PGB has not heard of it yet. With `misreport`, the PG's
+   * record of the completed payment then carries another amount (or currency) than PGB asked for (a
+   * tampered page, a PG's fault). Answers the query the browser brings back to PGB's return URL, and,
+   * where the PG sends webhooks, a wait for the one it sends about the payment (for a PG that takes
+   * the money only on PGB's confirm, the webhook comes once the return has confirmed).
+   */
+  customerCompletes(input: CheckoutInput, created: CheckoutCreated, options?: { misreport?: "amount" | "currency" }): Promise<{ query: Record<string, string>; webhook?: () => Promise<WebhookInput> }>;
   /** How many refunds the PG has recorded for the payment. */
   refundsAtPg(paid: Paid): Promise<number>;
   /** The PG fails a refund it had reported succeeded (the card account closed, say). */
@@ -97,6 +112,7 @@ export function skipReason(driver: Declared, name: CaseName): string | undefined
     return c.webhooks === "unsigned" ? `${driver.pg} signs no webhook: its webhooks are hints, and PGB re-reads the payment from ${driver.pg}` : `${driver.pg} sends no webhooks`;
   }
   if (name === "webhook verified, or re-read where unsigned" && c.webhooks === "none") return `${driver.pg} sends no webhooks`;
+  if (name === "browser return racing the webhook" && c.webhooks === "none") return `${driver.pg} sends no webhooks: the browser return is the only messenger (the reconciler settles through the same guarded transition)`;
   if (name === "refund that fails after success" && !c.refundList) return `${driver.pg} cannot list a payment's refunds, so PGB cannot learn of a refund failing afterwards from it`;
   return driver.notApplicable[name];
 }
@@ -110,7 +126,7 @@ async function rejectsAs(promise: Promise<unknown>, errorClass: ConnectorError["
 }
 
 /** Registers every case in the current describe block; `driver` is called once the suite has started. */
-export function battery(declared: Declared, driver: () => ConformanceDriver): void {
+export function battery(declared: Declared, driver: () => ConformanceDriver, database: () => Db): void {
   const body: Record<CaseName, () => Promise<void>> = {
     "checkout created with the exact amount in the PG's unit": async () => {
       const d = driver();
@@ -157,6 +173,76 @@ export function battery(declared: Declared, driver: () => ConformanceDriver): vo
       assert.equal(read.status, "PAID");
       assert.deepEqual(read.amount, d.amount);
       assert.equal(read.paymentReference, paid.input.paymentId);
+    },
+
+    "amount or currency mismatch never completed": async () => {
+      const d = driver();
+      // Another currency only where the PG settles in more than one.
+      const kinds = Object.keys(d.capabilities.currencies).length > 1 ? (["amount", "currency"] as const) : (["amount"] as const);
+      for (const misreport of kinds) {
+        const rig = coreRig(d, database());
+        const started = await rig.payStart(randomOrderId(), d.amount);
+        const acted = await d.customerCompletes(checkoutInputOf(d, started), checkoutCreatedOf(started), { misreport });
+        // PGB hears of it by every way it can: the buyer's return, and the PG's webhook where it sends one.
+        const back = await browserReturn(rig.deps, d.pg, started.paymentId, acted.query);
+        assert.equal(back.kind, "redirect", "the buyer is sent on, not shown an error");
+        if (acted.webhook !== undefined) await receiveWebhook(rig.deps, d.pg, TENANT, await acted.webhook());
+        const payment = await rig.payment(started.paymentId);
+        assert.notEqual(payment.status, "PAID", `${misreport}: a payment the PG reports with another ${misreport} is never PAID`);
+        assert.ok(!(await rig.notified(started.paymentId)).includes("PAYMENT_COMPLETED"), `${misreport}: the host is not told PAID`);
+        assert.deepEqual((await rig.movements(started.paymentId)).filter((m) => m.kind === "CAPTURE"), [], `${misreport}: no capture in PGB's books`);
+        // Flagged: the core's PG_MISMATCH (alert and history), or the connector's refusal to confirm a return that does not match.
+        const flagged = (await rig.alerts(started.paymentId)).includes("PG_MISMATCH") || /MISMATCH/.test(payment.failure_code ?? "");
+        assert.ok(flagged, `${misreport}: the mismatch is flagged (PG_MISMATCH alert, or a ${d.pg} confirm refused as a mismatch): ${JSON.stringify({ payment, events: await rig.events(started.paymentId) })}`);
+      }
+    },
+
+    "browser return racing the webhook": async () => {
+      const d = driver();
+      const rig = coreRig(d, database());
+      const started = await rig.payStart(randomOrderId(), d.amount);
+      const acted = await d.customerCompletes(checkoutInputOf(d, started), checkoutCreatedOf(started));
+      assert.ok(acted.webhook !== undefined, `${d.pg} sends webhooks: the driver waits for the one about the payment`);
+      const before = await rig.lastWebhookId();
+      rig.holdPgAnswersInPairs();
+      // Both at once: the buyer's browser lands on PGB while the PG's webhook is taken in.
+      const [back, hook] = await Promise.all([browserReturn(rig.deps, d.pg, started.paymentId, acted.query), acted.webhook().then((webhook) => receiveWebhook(rig.deps, d.pg, TENANT, webhook))]);
+      assert.equal(back.kind, "redirect", "no error to the buyer");
+      if (back.kind === "redirect") assert.equal(new URL(back.location).searchParams.get("Result"), "PAID", back.location);
+      assert.equal(hook.status, 200, JSON.stringify(hook.body));
+      // The losing path finds the payment already PAID and changes nothing, without an error (a webhook
+      // left FAILED would be retried, and a buyer's return that failed would show an error page).
+      assert.deepEqual(await rig.webhooks(before), [{ status: "PROCESSED", error: null }], "the webhook was acted on without an error");
+      assert.equal((await rig.payment(started.paymentId)).status, "PAID");
+      assert.equal((await rig.events(started.paymentId)).filter((e) => e.to === "PAID").length, 1, "exactly one transition to PAID");
+      assert.deepEqual((await rig.notified(started.paymentId)).filter((type) => type === "PAYMENT_COMPLETED"), ["PAYMENT_COMPLETED"], "exactly one notification to the host");
+      assert.equal((await rig.movements(started.paymentId)).filter((m) => m.kind === "CAPTURE").length, 1, "one capture in PGB's books");
+    },
+
+    "late capture on a superseded attempt refunded": async () => {
+      const d = driver();
+      const rig = coreRig(d, database());
+      const orderId = randomOrderId();
+      const first = await rig.payStart(orderId, d.amount);
+      // The buyer pays the first checkout; PGB has not heard of it when the host starts a new amount.
+      const input = checkoutInputOf(d, first);
+      const ref = await d.pay(rig.connector, input, checkoutCreatedOf(first));
+      const second = await rig.payStart(orderId, { minor: d.amount.minor * 2n, currency: d.amount.currency } as Money);
+      assert.equal((await rig.payment(first.paymentId)).status, "SUPERSEDED");
+      // PGB learns of the capture (the buyer's late return reads the PG), twice: the refund happens once.
+      for (let i = 0; i < 2; i++) assert.equal((await browserReturn(rig.deps, d.pg, first.paymentId, {})).kind, "redirect");
+      const paid: Paid = { input, created: checkoutCreatedOf(first), ref };
+      assert.equal(await d.refundsAtPg(paid), 1, "the PG refunded the late capture once");
+      const books = await rig.movements(first.paymentId);
+      assert.deepEqual(
+        books.map((m) => `${m.kind} ${m.status} ${m.amount}`),
+        [`CAPTURE SUCCEEDED ${d.amount.minor}`, `REFUND SUCCEEDED ${d.amount.minor}`],
+        "PGB's books: the late capture and its refund, on the superseded attempt",
+      );
+      assert.equal((await rig.payment(first.paymentId)).status, "SUPERSEDED", "the attempt stays superseded");
+      assert.ok((await rig.notified(first.paymentId)).includes("LATE_PAYMENT_REFUNDED"), "the host is told");
+      assert.ok(!(await rig.notified(first.paymentId)).includes("PAYMENT_COMPLETED"), "the host is never told the old attempt was paid");
+      assert.deepEqual(await rig.movements(second.paymentId), [], "the order's live attempt is untouched");
     },
 
     "partial and full refund": async () => {
@@ -260,4 +346,17 @@ async function payOnce(d: ConformanceDriver): Promise<Paid> {
 
 function refundRequest(paid: Paid, amount: Money): RefundInput {
   return { pgTransactionId: paid.ref.pgTransactionId, paymentReference: paid.input.paymentId, amount, idempotencyKey: brand<RefundId>(`mm_${randomUUID()}`), reason: "conformance", ...(paid.ref.details ? { details: paid.ref.details } : {}) };
+}
+
+function randomOrderId(): number {
+  return Math.floor(Math.random() * 1e9);
+}
+
+/** The checkout PGB's PayStart asked the PG for, as the driver's customer sees it. */
+function checkoutInputOf(d: ConformanceDriver, started: { paymentId: PaymentId }): CheckoutInput {
+  return checkoutInputFor(d, { paymentId: started.paymentId, tenant: TENANT, idempotencyKey: started.paymentId });
+}
+
+function checkoutCreatedOf(started: { pgTransactionId: PgTransactionId; checkoutUrl: string }): CheckoutCreated {
+  return { pgTransactionId: started.pgTransactionId, checkoutUrl: started.checkoutUrl };
 }

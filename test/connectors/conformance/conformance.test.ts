@@ -36,7 +36,7 @@ for (const backend of backends()) {
     });
 
     for (const declared of Object.values(DECLARED)) {
-      describe(declared.pg, () => battery(declared, () => drivers.get(declared.pg)!));
+      describe(declared.pg, () => battery(declared, () => drivers.get(declared.pg)!, () => db.db));
     }
   });
 }

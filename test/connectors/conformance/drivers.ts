@@ -23,6 +23,7 @@ import { kakaoPayConnector } from "../../../src/connectors/kakaopay/index.ts";
 import { KAKAOPAY_CAPABILITIES } from "../../../src/connectors/kakaopay/capabilities.ts";
 import { TOSS_CAPABILITIES } from "../../../src/connectors/toss/capabilities.ts";
 import type { DatabaseHandle } from "../../../src/storage/database.ts";
+import { connectorStorageOf } from "../../../src/storage/connector-storage.ts";
 import { StripeSimulator } from "../../simulators/stripe/simulator.ts";
 import { TossSimulator } from "../../simulators/toss/simulator.ts";
 import { KakaoPaySimulator } from "../../simulators/kakaopay/simulator.ts";
@@ -108,7 +109,7 @@ async function count(db: DatabaseHandle, query: ReturnType<typeof sql<{ n: strin
 
 export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver): Promise<ConformanceDriver & { close(): Promise<void> }> {
   const secret = `whsec_${randomBytes(24).toString("base64")}`;
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: receiver.url, clock: systemClock };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: receiver.url, clock: systemClock };
   const settings = testConnector.settingsSchema.parse({ webhookSecret: secret });
   const make = (): Connector => testConnector.create(settings, { tenant: "SHOP", deps });
   make();
@@ -126,6 +127,13 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
     async pay(_connector, _input, created) {
       await fake.act(created.pgTransactionId, "pay");
       return { pgTransactionId: created.pgTransactionId, paymentReference: _input.paymentId };
+    },
+    async customerCompletes(input, created, options = {}) {
+      await fake.act(created.pgTransactionId, "pay");
+      // The TEST PG's own books then say another amount or currency than PGB asked for.
+      if (options.misreport === "amount") await sql`UPDATE test_pg_payments SET amount = amount + 100 WHERE id = ${created.pgTransactionId}`.execute(db.db);
+      if (options.misreport === "currency") await sql`UPDATE test_pg_payments SET currency = ${input.amount.currency === "EUR" ? "USD" : "EUR"} WHERE id = ${created.pgTransactionId}`.execute(db.db);
+      return { query: {}, webhook: () => receiver.waitFor(created.pgTransactionId) };
     },
     genuineWebhook: (paid) => receiver.waitFor(paid.created.pgTransactionId),
     async forgedWebhooks(_paid, genuine) {
@@ -168,6 +176,21 @@ export async function stripeDriver(receiver: WebhookReceiver): Promise<Conforman
       sim.pay(created.pgTransactionId);
       return { pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId };
     },
+    async customerCompletes(input, created, options = {}) {
+      const session = sim.sessions.get(created.pgTransactionId)!;
+      // Stripe's session then charges another amount or currency than PGB created it with.
+      if (options.misreport === "amount") session.amount_total = (session.amount_total ?? 0) + 100;
+      if (options.misreport === "currency") session.currency = input.amount.currency === "EUR" ? "usd" : "eur";
+      sim.pay(created.pgTransactionId);
+      return {
+        query: {},
+        async webhook() {
+          await sim.waitForWebhooks();
+          const event = sim.eventsOfType("checkout.session.completed").find((e) => e.data.object.id === created.pgTransactionId)!;
+          return receiver.waitFor(event.id);
+        },
+      };
+    },
     async genuineWebhook(paid) {
       await sim.waitForWebhooks();
       const event = sim.eventsOfType("checkout.session.completed").find((e) => e.data.object.id === paid.created.pgTransactionId)!;
@@ -195,7 +218,7 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
   const sim = await TossSimulator.start({ secretKey, clientKey });
   const down = await unreachable();
   sim.configureWebhooks({ url: `${receiver.url}/PGBReturn/toss/webhook/SHOP` });
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
     tossConnector.create(tossConnector.settingsSchema.parse({ secretKey, clientKey, apiBase: sim.url, sdkScriptUrl: sim.sdkScriptUrl, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
   return {
@@ -219,6 +242,22 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
       if (result.status !== "PAID") throw new Error(`Toss did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
     },
+    async customerCompletes(input, _created, options = {}) {
+      // Toss's window authorizes another amount than PGB's page asked for (a tampered page); Toss
+      // sends its browser back with that amount. Toss takes money only on PGB's confirm, and sends its
+      // webhook after it: none for a payment never confirmed.
+      const amount = Number(input.amount.minor) + (options.misreport === "amount" ? 1000 : 0);
+      const paymentKey = sim.authorize(input.paymentId, amount, "CARD");
+      const query = { paymentType: "NORMAL", paymentKey, orderId: input.paymentId, amount: String(amount) };
+      if (options.misreport !== undefined) return { query };
+      return {
+        query,
+        async webhook() {
+          await sim.flushWebhooks();
+          return receiver.waitFor(input.paymentId);
+        },
+      };
+    },
     async genuineWebhook(paid) {
       await sim.flushWebhooks();
       return receiver.waitFor(paid.input.paymentId);
@@ -234,7 +273,7 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
   const sim = await PayPalSimulator.start();
   const down = await unreachable();
   sim.configureWebhook(`${receiver.url}/PGBReturn/paypal/webhook/SHOP`);
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const settings = { clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url], timeoutMs: 3_000 };
   const make = (overrides: Record<string, unknown> = {}): Connector => paypalConnector.create(paypalConnector.settingsSchema.parse({ ...settings, ...overrides }), { tenant: "SHOP", deps });
   const captureOf = (orderId: string) => {
@@ -261,6 +300,23 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
       const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { token: created.pgTransactionId } });
       if (result.status !== "PAID") throw new Error(`PayPal did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
+    },
+    async customerCompletes(input, created, options = {}) {
+      const order = sim.orders.get(created.pgTransactionId)!;
+      // PayPal's order then carries another amount or currency than PGB created it with.
+      if (options.misreport === "amount") order.amount = { ...order.amount, minor: order.amount.minor + 100n };
+      if (options.misreport === "currency") order.amount = { ...order.amount, currency: input.amount.currency === "EUR" ? "USD" : "EUR" };
+      sim.approve(created.pgTransactionId);
+      return {
+        query: { token: created.pgTransactionId },
+        // The buyer approved: PayPal says so (CHECKOUT.ORDER.APPROVED) while the browser comes back.
+        async webhook() {
+          await sim.waitForWebhooks();
+          const event = sim.events.find((e) => e.event_type === "CHECKOUT.ORDER.APPROVED" && e.resource.id === created.pgTransactionId);
+          if (event === undefined) throw new Error("no CHECKOUT.ORDER.APPROVED for the order");
+          return receiver.waitFor(event.id);
+        },
+      };
     },
     async genuineWebhook(paid) {
       await sim.waitForWebhooks();
@@ -293,7 +349,7 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
   const secretKey = "DEVconformance0123456789";
   const sim = await KakaoPaySimulator.start({ secretKey });
   const down = await unreachable();
-  const deps: ConnectorDeps = { db: db.db, logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
+  const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
     kakaoPayConnector.create(kakaoPayConnector.settingsSchema.parse({ secretKey, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
   const cancelsOf = (tid: string): number => sim.payment(tid)?.actions.filter((action) => action.type === "CANCEL").length ?? -1;
@@ -313,6 +369,17 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
       const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { pg_token: pgToken } });
       if (result.status !== "PAID") throw new Error(`KakaoPay did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
+    },
+    async customerCompletes(input, created, options = {}) {
+      const pgToken = sim.authorize(created.pgTransactionId);
+      if (options.misreport === undefined) return { query: { pg_token: pgToken } };
+      // KakaoPay refuses an approve for another total, and moves money only on PGB's approve: here the
+      // approve went through (its answer lost on the way back), and KakaoPay's order then reports
+      // another amount. The buyer's reload brings no pg_token. KRW only: no other currency.
+      await make().handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { pg_token: pgToken } });
+      sim.payment(created.pgTransactionId)!.amount.total += 100;
+      const reload: Record<string, string> = {};
+      return { query: reload };
     },
     genuineWebhook: () => Promise.reject(new Error("KakaoPay sends no webhooks")),
     refundsAtPg: async (paid) => cancelsOf(paid.created.pgTransactionId),
