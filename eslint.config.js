@@ -13,7 +13,14 @@ export default tseslint.config(
     plugins: { "@typescript-eslint": tseslint.plugin },
     rules: {
       // node:test's describe/it return promises the runner itself tracks.
-      "@typescript-eslint/no-floating-promises": ["error", { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["describe", "it", "test", "suite", "before", "after", "beforeEach", "afterEach"] }] }],
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        {
+          allowForKnownSafeCalls: [
+            { from: "package", package: "node:test", name: ["describe", "it", "test", "suite", "before", "after", "beforeEach", "afterEach"] },
+          ],
+        },
+      ],
       "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: { arguments: false, attributes: false } }],
       "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],
       "@typescript-eslint/await-thenable": "error",
@@ -26,10 +33,16 @@ export default tseslint.config(
     files: ["src/**/*.ts"],
     ignores: ["src/core/system-clock.ts"],
     rules: {
-      "no-restricted-properties": ["error", { object: "Date", property: "now", message: "Read the time through the injected Clock (src/core/ports/clock.ts): clock.nowMs()." }],
+      "no-restricted-properties": [
+        "error",
+        { object: "Date", property: "now", message: "Read the time through the injected Clock (src/core/ports/clock.ts): clock.nowMs()." },
+      ],
       "no-restricted-syntax": [
         "error",
-        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: "Read the time through the injected Clock (src/core/ports/clock.ts): clock.now()." },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: "Read the time through the injected Clock (src/core/ports/clock.ts): clock.now().",
+        },
         { selector: "CallExpression[callee.name='Date']", message: "Date() reads the time: use the injected Clock (src/core/ports/clock.ts)." },
       ],
     },

@@ -13,7 +13,30 @@ app.post("/PGB/PayStart", async (request) => {
   const id = "pay_" + Math.random().toString(36).slice(2) + Date.now();
   const tp = "tp_" + Math.random().toString(36).slice(2) + Date.now();
   await pool.query('select * from "payments" where "tenant" = $1 and "order_id" = $2 order by "created_at" asc, "id" asc', [b.DBType, b.OrderId]);
-  await pool.query(`with "created" as (insert into "payments" ("id","tenant","order_id","joiner_id","pay_type","nation_code","currency","amount","description","host_redirect_url","request_fingerprint","pg","pg_transaction_id","checkout_url","status","expires_at") values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) returning "id") insert into "payment_events" ("payment_id","from_status","to_status","event","source","detail") select "created"."id", null::text as "from_status", 'READY' as "to_status", $17 as "event", $18 as "source", $19::jsonb as "detail" from "created"`, [id, b.DBType, b.OrderId, 1, "CARD", "KR", "KRW", "15000", "", "https://shop.example.com/done", "f", "TEST", tp, "http://x/" + tp, "READY", new Date(Date.now() + 1800000), "CHECKOUT_CREATED", "HOST_API", JSON.stringify({ a: 1 })]);
+  await pool.query(
+    `with "created" as (insert into "payments" ("id","tenant","order_id","joiner_id","pay_type","nation_code","currency","amount","description","host_redirect_url","request_fingerprint","pg","pg_transaction_id","checkout_url","status","expires_at") values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) returning "id") insert into "payment_events" ("payment_id","from_status","to_status","event","source","detail") select "created"."id", null::text as "from_status", 'READY' as "to_status", $17 as "event", $18 as "source", $19::jsonb as "detail" from "created"`,
+    [
+      id,
+      b.DBType,
+      b.OrderId,
+      1,
+      "CARD",
+      "KR",
+      "KRW",
+      "15000",
+      "",
+      "https://shop.example.com/done",
+      "f",
+      "TEST",
+      tp,
+      "http://x/" + tp,
+      "READY",
+      new Date(Date.now() + 1800000),
+      "CHECKOUT_CREATED",
+      "HOST_API",
+      JSON.stringify({ a: 1 }),
+    ],
+  );
   return { IsSuccess: true, ErrorCode: "OK", ErrorMessage: null, RedirectUrl: "http://x/" + tp, Type: "TEST", PaymentId: id };
 });
 await app.listen({ port: Number(process.env.PORT), host: "127.0.0.1" });

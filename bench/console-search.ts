@@ -84,10 +84,13 @@ async function main(): Promise<void> {
     // Which indexes the plan uses: every search path should name its own.
     const accessPath = (search: PaymentSearch) => async () => {
       const plan = (await searchQuery(db, search).explain()) as Array<{ "QUERY PLAN": string }>;
-      const indexes = [...new Set(plan.map((r) => /(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\S+)/.exec(r["QUERY PLAN"])?.[1]).filter(Boolean))];
+      const indexes = [
+        ...new Set(plan.map((r) => /(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\S+)/.exec(r["QUERY PLAN"])?.[1]).filter(Boolean)),
+      ];
       return indexes.length ? `via ${indexes.join(", ")}` : "(no index)";
     };
-    const path = (label: string, runs: number, make: (i: number) => PaymentSearch) => time(label, runs, (i) => searchPayments(db, make(i)), accessPath(make(7)));
+    const path = (label: string, runs: number, make: (i: number) => PaymentSearch) =>
+      time(label, runs, (i) => searchPayments(db, make(i)), accessPath(make(7)));
     await path("search OrderId", RUNS, (i) => ({ ...base, q: String(((pick(i) / 3) | 0) + 1) }));
     await path("search PaymentId", RUNS, (i) => ({ ...base, q: `pay_b${String(pick(i)).padStart(9, "0")}` }));
     await path("search PG transaction id", RUNS, (i) => ({ ...base, q: `tx_b${pick(i)}` }));
@@ -97,7 +100,12 @@ async function main(): Promise<void> {
     await path("search JoinerId (~5 payments each)", RUNS, (i) => ({ ...base, q: String(1 + (pick(i) % 200_000)) }));
     await path("list newest, first page", 50, () => base);
     await path("list tenant + PG + status, first page", 50, () => ({ ...base, tenant: "OUTLET", pg: "TOSS", status: "FAILED" }));
-    await path("list tenant + a day 30 days ago", 50, () => ({ ...base, tenant: "SHOP", from: new Date(Date.now() - 31 * 86_400_000), to: new Date(Date.now() - 30 * 86_400_000) }));
+    await path("list tenant + a day 30 days ago", 50, () => ({
+      ...base,
+      tenant: "SHOP",
+      from: new Date(Date.now() - 31 * 86_400_000),
+      to: new Date(Date.now() - 30 * 86_400_000),
+    }));
     let cursor: PaymentSearch["after"];
     for (let page = 0; page < 100; page++) cursor = (await searchPayments(db, { ...base, after: cursor })).next;
     await path("list newest, page 101 (keyset)", 50, () => ({ ...base, after: cursor }));

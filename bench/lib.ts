@@ -25,7 +25,11 @@ export async function startServer(script: string, env: Record<string, string>, r
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // A built script (dist/*.js) runs on plain Node; sources run through tsx.
-  const args = [...(script.endsWith(".js") ? [] : ["--import", "tsx"]), ...(options.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`] : []), script];
+  const args = [
+    ...(script.endsWith(".js") ? [] : ["--import", "tsx"]),
+    ...(options.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`] : []),
+    script,
+  ];
   const started = performance.now();
   const child = spawn(process.execPath, args, {
     env: { ...process.env, PORT: String(port), PGB_PUBLIC_URL: url, LOG_LEVEL: "warn", ...env },

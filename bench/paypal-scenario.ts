@@ -21,7 +21,16 @@ export interface ScenarioContext {
 
 let orderSeq = 1;
 function payPalPayStartBody(): string {
-  return JSON.stringify({ DBType: "BENCH", OrderId: orderSeq++, PayType: "PAYPAL", TotalPrice: "19.99", JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "US" });
+  return JSON.stringify({
+    DBType: "BENCH",
+    OrderId: orderSeq++,
+    PayType: "PAYPAL",
+    TotalPrice: "19.99",
+    JoinerId: 1,
+    OrderDescription: null,
+    RedirectUrl: "https://shop.example.com/done",
+    NationCode: "US",
+  });
 }
 
 export async function scenarioPayPal(ctx: ScenarioContext): Promise<void> {
@@ -31,7 +40,11 @@ export async function scenarioPayPal(ctx: ScenarioContext): Promise<void> {
   let pgb: Server | undefined;
   try {
     simulator = await startServer("bench/paypal-simulator-process.ts", {}, null);
-    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/paypal-bench-config.json", BENCH_PAYPAL_API_BASE: simulator.url }, "/health/ready");
+    pgb = await startServer(
+      "src/main.ts",
+      { DATABASE_URL: db.url, PGB_CONFIG: "bench/paypal-bench-config.json", BENCH_PAYPAL_API_BASE: simulator.url },
+      "/health/ready",
+    );
     const mine = await ctx.measure(pgb.url, "/PGB/PayStart", payPalPayStartBody);
     ctx.log(`    PGB + PayPal simulator: ${ctx.fmt(mine)}`);
     const ratio = ctx.compare(mine);

@@ -15,10 +15,14 @@ import pg from "pg";
 import { Webhook } from "standardwebhooks";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
-await pool.query(`CREATE TABLE IF NOT EXISTS bl_payments (id bigint PRIMARY KEY, order_id int NOT NULL, status text NOT NULL, updated_at timestamptz DEFAULT now())`);
+await pool.query(
+  `CREATE TABLE IF NOT EXISTS bl_payments (id bigint PRIMARY KEY, order_id int NOT NULL, status text NOT NULL, updated_at timestamptz DEFAULT now())`,
+);
 await pool.query(`CREATE TABLE IF NOT EXISTS bl_events (id bigserial PRIMARY KEY, payment_id bigint, event text, created_at timestamptz DEFAULT now())`);
 await pool.query(`CREATE TABLE IF NOT EXISTS bl_webhooks (id bigserial PRIMARY KEY, event_id text UNIQUE, body text, status text DEFAULT 'RECEIVED')`);
-await pool.query(`CREATE TABLE IF NOT EXISTS bl_outbox (id bigserial PRIMARY KEY, payment_id bigint, payload jsonb, status text DEFAULT 'PENDING', delivered_at timestamptz)`);
+await pool.query(
+  `CREATE TABLE IF NOT EXISTS bl_outbox (id bigserial PRIMARY KEY, payment_id bigint, payload jsonb, status text DEFAULT 'PENDING', delivered_at timestamptz)`,
+);
 
 const verifier = new Webhook(process.env.WEBHOOK_SECRET!);
 const signer = new Webhook(process.env.NOTIFY_SECRET!);
@@ -29,7 +33,19 @@ function post(id: string, body: string): Promise<number> {
   const now = new Date();
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: notifyUrl.hostname, port: notifyUrl.port, path: notifyUrl.pathname, method: "POST", agent, headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "webhook-signature": signer.sign(id, now, body) } },
+      {
+        host: notifyUrl.hostname,
+        port: notifyUrl.port,
+        path: notifyUrl.pathname,
+        method: "POST",
+        agent,
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": id,
+          "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+          "webhook-signature": signer.sign(id, now, body),
+        },
+      },
       (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode ?? 0));
@@ -62,11 +78,18 @@ app.post("/webhook", async (request, reply) => {
   const h = request.headers;
   let event: { id: string; data: { merchantReference: string } };
   try {
-    event = verifier.verify(raw, { "webhook-id": String(h["webhook-id"]), "webhook-timestamp": String(h["webhook-timestamp"]), "webhook-signature": String(h["webhook-signature"]) }) as typeof event;
+    event = verifier.verify(raw, {
+      "webhook-id": String(h["webhook-id"]),
+      "webhook-timestamp": String(h["webhook-timestamp"]),
+      "webhook-signature": String(h["webhook-signature"]),
+    }) as typeof event;
   } catch {
     return reply.code(400).send({ received: false });
   }
-  const { rows } = await pool.query<{ id: string }>(`INSERT INTO bl_webhooks (event_id, body) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING RETURNING id::text`, [event.id, raw]);
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO bl_webhooks (event_id, body) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING RETURNING id::text`,
+    [event.id, raw],
+  );
   if (rows[0] !== undefined) {
     const webhookId = rows[0].id;
     setImmediate(() => void actOnWebhook(webhookId, event.data.merchantReference).catch((error: unknown) => console.error((error as Error).message)));
@@ -75,7 +98,10 @@ app.post("/webhook", async (request, reply) => {
 });
 app.post("/seed", async (request) => {
   const { first, count } = JSON.parse((request.body as Buffer).toString("utf8")) as { first: number; count: number };
-  await pool.query(`INSERT INTO bl_payments (id, order_id, status) SELECT g, g, 'READY' FROM generate_series($1::bigint, $2::bigint) g`, [first, first + count - 1]);
+  await pool.query(`INSERT INTO bl_payments (id, order_id, status) SELECT g, g, 'READY' FROM generate_series($1::bigint, $2::bigint) g`, [
+    first,
+    first + count - 1,
+  ]);
   return { first, count };
 });
 await app.listen({ port: Number(process.env.PORT), host: "127.0.0.1" });

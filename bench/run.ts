@@ -56,7 +56,16 @@ function log(line: string): void {
 
 let orderSeq = 1;
 function payStartBody(dbType = "BENCH"): string {
-  return JSON.stringify({ DBType: dbType, OrderId: orderSeq++, PayType: "CARD", TotalPrice: "15000", JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" });
+  return JSON.stringify({
+    DBType: dbType,
+    OrderId: orderSeq++,
+    PayType: "CARD",
+    TotalPrice: "15000",
+    JoinerId: 1,
+    OrderDescription: null,
+    RedirectUrl: "https://shop.example.com/done",
+    NationCode: "KR",
+  });
 }
 
 async function measure(url: string, path: string, body: () => string, onResponse?: (status: number, body: string) => void): Promise<LoadResult> {
@@ -83,11 +92,14 @@ async function hasPostgres(): Promise<boolean> {
 async function checkPayStarts(databaseUrl: string, expectedAtLeast: number, label: string): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  const { rows: counts } = await client.query<{ status: string; n: string }>("SELECT status, count(*)::text AS n FROM payments WHERE checkout_url IS NULL OR checkout_url NOT LIKE 'http://x/%' GROUP BY status");
+  const { rows: counts } = await client.query<{ status: string; n: string }>(
+    "SELECT status, count(*)::text AS n FROM payments WHERE checkout_url IS NULL OR checkout_url NOT LIKE 'http://x/%' GROUP BY status",
+  );
   await client.end();
   const ready = Number(counts.find((c) => c.status === "READY")?.n ?? 0);
   const other = counts.filter((c) => c.status !== "READY");
-  if (ready < expectedAtLeast || other.length > 0) failures.push(`${label}: expected ≥ ${expectedAtLeast} READY payments and nothing else, found ${JSON.stringify(counts)}`);
+  if (ready < expectedAtLeast || other.length > 0)
+    failures.push(`${label}: expected ≥ ${expectedAtLeast} READY payments and nothing else, found ${JSON.stringify(counts)}`);
 }
 
 let testPgPayStart: LoadResult | undefined;
@@ -106,7 +118,12 @@ async function scenarioPayStart(adminUrl: string): Promise<number> {
     baseline = await startServer("bench/baseline-server.ts", { DATABASE_URL: baseDb.url }, null);
     const profileDir = PROFILE ? join("bench", "results", "profiles") : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
-    pgb = await startServer("src/main.ts", { DATABASE_URL: pgbDb.url, PGB_CONFIG: "bench/bench-config.json" }, "/health/ready", profileDir ? { cpuProf: profileDir } : {});
+    pgb = await startServer(
+      "src/main.ts",
+      { DATABASE_URL: pgbDb.url, PGB_CONFIG: "bench/bench-config.json" },
+      "/health/ready",
+      profileDir ? { cpuProf: profileDir } : {},
+    );
     // The same SQL with none of PGB's layers, on PGB's (migrated) schema.
     bare = await startServer("bench/bare-paystart-sql-server.ts", { DATABASE_URL: pgbDb.url }, null);
     const servers = { baseline, pgb, bare };
@@ -119,14 +136,31 @@ async function scenarioPayStart(adminUrl: string): Promise<number> {
       const turn = [...order.slice(round % 3), ...order.slice(0, round % 3)];
       for (const subject of turn) {
         const url = servers[subject].url;
-        if (WARMUP > 0) await load({ url, path: "/PGB/PayStart", connections: CONNECTIONS, durationSeconds: Math.min(WARMUP, 1), headers: HEADERS, body: () => payStartBody() });
+        if (WARMUP > 0)
+          await load({
+            url,
+            path: "/PGB/PayStart",
+            connections: CONNECTIONS,
+            durationSeconds: Math.min(WARMUP, 1),
+            headers: HEADERS,
+            body: () => payStartBody(),
+          });
         const cpuBefore = cpuMs(servers[subject].process.pid);
-        const result = await load({ url, path: "/PGB/PayStart", connections: CONNECTIONS, durationSeconds: seconds, headers: HEADERS, body: () => payStartBody() });
+        const result = await load({
+          url,
+          path: "/PGB/PayStart",
+          connections: CONNECTIONS,
+          durationSeconds: seconds,
+          headers: HEADERS,
+          body: () => payStartBody(),
+        });
         cpu[subject].push((cpuMs(servers[subject].process.pid) - cpuBefore) / result.total);
         results[subject].push(result);
       }
       const r = (s: keyof typeof servers) => results[s][round]!.requestsPerSecond;
-      log(`    round ${round + 1}: baseline ${r("baseline").toFixed(0)}/s, PGB ${r("pgb").toFixed(0)}/s, PGB's SQL bare ${r("bare").toFixed(0)}/s → PGB ${(r("pgb") / r("baseline")).toFixed(2)}× baseline, ${(r("pgb") / r("bare")).toFixed(2)}× its SQL bare; server CPU per request ${cpu.baseline[round]!.toFixed(3)} / ${cpu.pgb[round]!.toFixed(3)} / ${cpu.bare[round]!.toFixed(3)} ms`);
+      log(
+        `    round ${round + 1}: baseline ${r("baseline").toFixed(0)}/s, PGB ${r("pgb").toFixed(0)}/s, PGB's SQL bare ${r("bare").toFixed(0)}/s → PGB ${(r("pgb") / r("baseline")).toFixed(2)}× baseline, ${(r("pgb") / r("bare")).toFixed(2)}× its SQL bare; server CPU per request ${cpu.baseline[round]!.toFixed(3)} / ${cpu.pgb[round]!.toFixed(3)} / ${cpu.bare[round]!.toFixed(3)} ms`,
+      );
     }
     await pgb.stop();
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -147,21 +181,34 @@ async function scenarioPayStart(adminUrl: string): Promise<number> {
     notes.push(`PayStart ${cpuLine}`);
     log(`    PGB ÷ baseline: median ${ratio.toFixed(2)}× of ${rounds} rounds (${ratios.map((x) => x.toFixed(2)).join(", ")}; target ≥ 0.75×)`);
     rows.push({ scenario: "1 PayStart (TEST PG)", subject: "baseline (median round)", figures: fmt(base) });
-    rows.push({ scenario: "1 PayStart (TEST PG)", subject: "PGB (median round)", figures: fmt(mine), ratio: `${ratio.toFixed(2)}× baseline, median of ${rounds} alternated rounds (${ratios.map((x) => x.toFixed(2)).join(", ")}); target ≥ 0.75×` });
+    rows.push({
+      scenario: "1 PayStart (TEST PG)",
+      subject: "PGB (median round)",
+      figures: fmt(mine),
+      ratio: `${ratio.toFixed(2)}× baseline, median of ${rounds} alternated rounds (${ratios.map((x) => x.toFixed(2)).join(", ")}); target ≥ 0.75×`,
+    });
     rows.push({
       scenario: "1 PayStart (TEST PG)",
       subject: "PGB's SQL alone (diagnostic, median round)",
       figures: fmt(bareResult),
       ratio: `${(bareResult.requestsPerSecond / base.requestsPerSecond).toFixed(2)}× baseline; PGB = ${median(bareRatios).toFixed(2)}× of it`,
     });
-    const all = (s: keyof typeof servers) => results[s].reduce((sum, x) => ({ non2xx: sum.non2xx + x.non2xx, errors: sum.errors + x.errors, total: sum.total + x.total }), { non2xx: 0, errors: 0, total: 0 });
-    if (all("bare").non2xx > 0 || all("bare").errors > 0) failures.push(`bare PayStart SQL: ${all("bare").non2xx} non-2xx, ${all("bare").errors} errors (do its statements still match PGB's schema?)`);
+    const all = (s: keyof typeof servers) =>
+      results[s].reduce((sum, x) => ({ non2xx: sum.non2xx + x.non2xx, errors: sum.errors + x.errors, total: sum.total + x.total }), {
+        non2xx: 0,
+        errors: 0,
+        total: 0,
+      });
+    if (all("bare").non2xx > 0 || all("bare").errors > 0)
+      failures.push(`bare PayStart SQL: ${all("bare").non2xx} non-2xx, ${all("bare").errors} errors (do its statements still match PGB's schema?)`);
     if (all("pgb").non2xx > 0 || all("pgb").errors > 0) failures.push(`PayStart: ${all("pgb").non2xx} non-2xx, ${all("pgb").errors} errors`);
     // The bare server writes to the same tables; its rows (checkout http://x/…) are left out of PGB's check.
     const client = new pg.Client({ connectionString: pgbDb.url });
     client.on("error", () => undefined);
     await client.connect();
-    const { rows: bareRows } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM payments WHERE pg_transaction_id LIKE 'tp\\_%' AND checkout_url LIKE 'http://x/%'");
+    const { rows: bareRows } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM payments WHERE pg_transaction_id LIKE 'tp\\_%' AND checkout_url LIKE 'http://x/%'",
+    );
     await client.end();
     if (Number(bareRows[0]!.n) === 0 && all("bare").total > 0) failures.push("bare PayStart SQL wrote nothing");
     await checkPayStarts(pgbDb.url, all("pgb").total - CONNECTIONS * rounds * 2, "PayStart");
@@ -183,7 +230,11 @@ async function scenarioStripe(adminUrl: string): Promise<void> {
   let pgb: Server | undefined;
   try {
     simulator = await startServer("bench/stripe-simulator-process.ts", {}, null);
-    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_PG: "STRIPE", BENCH_STRIPE_API_BASE: simulator.url }, "/health/ready");
+    pgb = await startServer(
+      "src/main.ts",
+      { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_PG: "STRIPE", BENCH_STRIPE_API_BASE: simulator.url },
+      "/health/ready",
+    );
     const mine = await measure(pgb.url, "/PGB/PayStart", () => payStartBody());
     log(`    PGB + Stripe simulator: ${fmt(mine)}`);
     const vsBaseline = baselinePayStart ? mine.requestsPerSecond / baselinePayStart.requestsPerSecond : undefined;
@@ -220,7 +271,20 @@ async function paidAtTestPg(pgb: Server, count: number, signer: Webhook): Promis
     const batch = await Promise.all(
       Array.from({ length: Math.min(50, count - i) }, async () => {
         const orderId = orderSeq++;
-        const r = await fetch(`${pgb.url}/PGB/PayStart`, { method: "POST", headers: HEADERS, body: JSON.stringify({ DBType: "BENCH", OrderId: orderId, PayType: "CARD", TotalPrice: "15000", JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" }) });
+        const r = await fetch(`${pgb.url}/PGB/PayStart`, {
+          method: "POST",
+          headers: HEADERS,
+          body: JSON.stringify({
+            DBType: "BENCH",
+            OrderId: orderId,
+            PayType: "CARD",
+            TotalPrice: "15000",
+            JoinerId: 1,
+            OrderDescription: null,
+            RedirectUrl: "https://shop.example.com/done",
+            NationCode: "KR",
+          }),
+        });
         const body = (await r.json()) as { PaymentId: string; RedirectUrl: string };
         const tp = body.RedirectUrl.split("/").pop()!;
         const form = await openCheckout(`${pgb.url}/test-pg/checkout/${tp}`);
@@ -238,7 +302,16 @@ async function paidAtTestPg(pgb: Server, count: number, signer: Webhook): Promis
 function signedWebhook(signer: Webhook, orderId: number, id: string, data: Record<string, unknown>): Webhook1 {
   const body = JSON.stringify({ id, type: "payment.updated", created: new Date().toISOString(), data });
   const now = new Date();
-  return { orderId, body, headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "webhook-signature": signer.sign(id, now, body) } };
+  return {
+    orderId,
+    body,
+    headers: {
+      "content-type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+      "webhook-signature": signer.sign(id, now, body),
+    },
+  };
 }
 
 interface DriveResult {
@@ -286,10 +359,21 @@ async function driveWebhooks(target: string, hooks: Webhook1[], rate: number, ho
   const deadline = Date.now() + 30_000;
   while (hooks.some((h) => !host.received.has(h.orderId)) && Date.now() < deadline) await sleep(20);
   const drainSeconds = (performance.now() - started) / 1000 - sendSeconds;
-  const latencies = hooks.filter((h) => host.received.has(h.orderId) && accepted.has(h.orderId)).map((h) => Math.max(0, host.received.get(h.orderId)! - accepted.get(h.orderId)!)).sort((a, b) => a - b);
+  const latencies = hooks
+    .filter((h) => host.received.has(h.orderId) && accepted.has(h.orderId))
+    .map((h) => Math.max(0, host.received.get(h.orderId)! - accepted.get(h.orderId)!))
+    .sort((a, b) => a - b);
   const missing = hooks.filter((h) => !host.received.has(h.orderId)).length;
   const sent = hooks.length / sendSeconds;
-  return { offered: rate, sent, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), drainSeconds, missing, keptUp: missing === 0 && drainSeconds <= 1 && sent >= rate * 0.9 };
+  return {
+    offered: rate,
+    sent,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    drainSeconds,
+    missing,
+    keptUp: missing === 0 && drainSeconds <= 1 && sent >= rate * 0.9,
+  };
 }
 
 function fmtDrive(r: DriveResult, count: number): string {
@@ -299,7 +383,9 @@ function fmtDrive(r: DriveResult, count: number): string {
 async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
   const rates = SMOKE ? [100] : [200, 500, 1000, 1500, 2000, 3000];
   const seconds = SMOKE ? 1 : Number(process.env.BENCH_PIPELINE_SECONDS ?? 4);
-  log(`\n[3] Webhook → host notified: signed TEST-PG webhooks at fixed rates (${rates.join(", ")}/s, ${seconds} s each), PGB and the pipeline baseline alternated per rate, one fake host`);
+  log(
+    `\n[3] Webhook → host notified: signed TEST-PG webhooks at fixed rates (${rates.join(", ")}/s, ${seconds} s each), PGB and the pipeline baseline alternated per rate, one fake host`,
+  );
   const db = await scratchDatabase(adminUrl);
   const baseDb = await scratchDatabase(adminUrl);
   const host = await startFakeHost();
@@ -308,8 +394,17 @@ async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
   try {
     const profileDir = PROFILE ? join("bench", "results", "profiles-pipeline") : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
-    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify`, BENCH_TEST_PG_WEBHOOKS: "drop" }, "/health/ready", profileDir ? { cpuProf: profileDir } : {});
-    baseline = await startServer("bench/pipeline-baseline-server.ts", { DATABASE_URL: baseDb.url, NOTIFY_URL: `${host.url}/notify`, WEBHOOK_SECRET: BENCH_TEST_PG_SECRET, NOTIFY_SECRET: BENCH_NOTIFY_SECRET }, null);
+    pgb = await startServer(
+      "src/main.ts",
+      { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify`, BENCH_TEST_PG_WEBHOOKS: "drop" },
+      "/health/ready",
+      profileDir ? { cpuProf: profileDir } : {},
+    );
+    baseline = await startServer(
+      "bench/pipeline-baseline-server.ts",
+      { DATABASE_URL: baseDb.url, NOTIFY_URL: `${host.url}/notify`, WEBHOOK_SECRET: BENCH_TEST_PG_SECRET, NOTIFY_SECRET: BENCH_NOTIFY_SECRET },
+      null,
+    );
     const signer = new Webhook(BENCH_TEST_PG_SECRET);
     const sustained = { pgb: 0, baseline: 0 };
     const going = { pgb: true, baseline: true };
@@ -327,14 +422,25 @@ async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
         } else {
           const first = orderSeq;
           orderSeq += count;
-          const seeded = await fetch(`${baseline.url}/seed`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ first, count }) });
+          const seeded = await fetch(`${baseline.url}/seed`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ first, count }),
+          });
           if (!seeded.ok) throw new Error(`baseline seed answered ${seeded.status}`);
-          const hooks = Array.from({ length: count }, (_, i) => signedWebhook(signer, first + i, `evt_base_${first + i}`, { paymentId: `tp_${first + i}`, merchantReference: String(first + i), status: "PAID" }));
+          const hooks = Array.from({ length: count }, (_, i) =>
+            signedWebhook(signer, first + i, `evt_base_${first + i}`, { paymentId: `tp_${first + i}`, merchantReference: String(first + i), status: "PAID" }),
+          );
           result = await driveWebhooks(`${baseline.url}/webhook`, hooks, rate, host, "baseline webhook");
         }
         const line = fmtDrive(result, count);
         log(`    ${subject === "pgb" ? "PGB:     " : "baseline:"} ${line}`);
-        rows.push({ scenario: "3 Webhook → host notified", subject: `${subject === "pgb" ? "PGB" : "pipeline baseline"} ${rate}/s`, figures: line, ...(subject === "pgb" && (rate === 500 || rate === 1000) ? { ratio: `p99 ${result.p99.toFixed(1)} ms (target < 100 ms at 1,000/s)` } : {}) });
+        rows.push({
+          scenario: "3 Webhook → host notified",
+          subject: `${subject === "pgb" ? "PGB" : "pipeline baseline"} ${rate}/s`,
+          figures: line,
+          ...(subject === "pgb" && (rate === 500 || rate === 1000) ? { ratio: `p99 ${result.p99.toFixed(1)} ms (target < 100 ms at 1,000/s)` } : {}),
+        });
         if (subject === "pgb" && result.missing > 0) failures.push(`webhook → host: ${result.missing} of ${count} paid orders never notified at ${rate}/s`);
         if (result.keptUp) sustained[subject] = rate;
         else going[subject] = false;
@@ -344,7 +450,9 @@ async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const { rows: states } = await client.query<{ status: string; n: string }>("SELECT status, count(*)::text AS n FROM payments GROUP BY status");
-    const { rows: doubles } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM (SELECT payment_id FROM notifications GROUP BY payment_id HAVING count(*) > 1) d");
+    const { rows: doubles } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM (SELECT payment_id FROM notifications GROUP BY payment_id HAVING count(*) > 1) d",
+    );
     await client.end();
     const notPaid = states.filter((s) => s.status !== "PAID");
     if (notPaid.length > 0) failures.push(`webhook → host: payments not PAID: ${JSON.stringify(notPaid)}`);
@@ -353,12 +461,19 @@ async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
     const top = rates[rates.length - 1]!;
     const ratio = sustained.baseline > 0 ? sustained.pgb / sustained.baseline : NaN;
     const capped = (s: number) => (s === top ? `≥ ${s}/s (the highest rate tried)` : s > 0 ? `${s}/s` : "below the lowest rate tried");
-    log(`    highest rate with no growing backlog: PGB ${capped(sustained.pgb)}, pipeline baseline ${capped(sustained.baseline)} → PGB ${ratio.toFixed(2)}× the baseline (target ≥ 0.5×); all payments PAID and notified once: ${notPaid.length === 0 && Number(doubles[0]!.n) === 0 ? "yes" : "NO"}`);
+    log(
+      `    highest rate with no growing backlog: PGB ${capped(sustained.pgb)}, pipeline baseline ${capped(sustained.baseline)} → PGB ${ratio.toFixed(2)}× the baseline (target ≥ 0.5×); all payments PAID and notified once: ${notPaid.length === 0 && Number(doubles[0]!.n) === 0 ? "yes" : "NO"}`,
+    );
     if (profileDir) {
       await pgb.stop();
       summariseProfile(profileDir);
     }
-    rows.push({ scenario: "3 Webhook → host notified", subject: "sustained rate", figures: `PGB ${capped(sustained.pgb)}, pipeline baseline ${capped(sustained.baseline)}`, ratio: `${ratio.toFixed(2)}× pipeline baseline (target ≥ 0.5×)` });
+    rows.push({
+      scenario: "3 Webhook → host notified",
+      subject: "sustained rate",
+      figures: `PGB ${capped(sustained.pgb)}, pipeline baseline ${capped(sustained.baseline)}`,
+      ratio: `${ratio.toFixed(2)}× pipeline baseline (target ≥ 0.5×)`,
+    });
   } finally {
     await pgb?.stop();
     await baseline?.stop();
@@ -432,7 +547,11 @@ async function scenarioRoundTrips(adminUrl: string): Promise<void> {
   const host = await startFakeHost();
   let pgb: Server | undefined;
   try {
-    pgb = await startServer("src/main.ts", { DATABASE_URL: counter.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify`, BENCH_TEST_PG_WEBHOOKS: "drop" }, "/health/ready");
+    pgb = await startServer(
+      "src/main.ts",
+      { DATABASE_URL: counter.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify`, BENCH_TEST_PG_WEBHOOKS: "drop" },
+      "/health/ready",
+    );
     // Let start-up's queries and the workers' first rounds pass.
     await sleep(SMOKE ? 300 : 1500);
     const signer = new Webhook(BENCH_TEST_PG_SECRET);
@@ -455,7 +574,11 @@ async function scenarioRoundTrips(adminUrl: string): Promise<void> {
       const top = [...counter.byStatement()].sort((a, b) => b[1] - a[1]).filter(([, count]) => count / n >= 0.5);
       log(`    ${label}: ${trips.toFixed(1)} round trips, ${commits.toFixed(1)} commits, ${requests.toFixed(1)} HTTP requests to the host per operation`);
       for (const [sql, count] of top) log(`        ${(count / n).toFixed(2).padStart(5)} × ${sql}`);
-      rows.push({ scenario: "7 Round trips", subject: label, figures: `${trips.toFixed(1)} database round trips, ${commits.toFixed(1)} commits, ${requests.toFixed(1)} HTTP requests to the host per operation` });
+      rows.push({
+        scenario: "7 Round trips",
+        subject: label,
+        figures: `${trips.toFixed(1)} database round trips, ${commits.toFixed(1)} commits, ${requests.toFixed(1)} HTTP requests to the host per operation`,
+      });
     };
     const payStarts: Array<{ orderId: number; paymentId: string; tp: string }> = [];
     await pass("PayStart (TEST PG)", async () => {
@@ -486,17 +609,29 @@ async function scenarioRoundTrips(adminUrl: string): Promise<void> {
       },
       500,
     );
-    await pass("PartialCancel (refund at the TEST PG, notification delivered)", async () => {
-      for (const o of payStarts) {
-        const r = await fetch(`${pgb!.url}/PGB/PartialCancel`, {
-          method: "POST",
-          headers: HEADERS,
-          body: JSON.stringify({ DBType: "BENCH", OrderId: o.orderId, RefundPrice: "100", CurrentTotalPrice: "1000000", ModifedTotalPrice: "999900", JoinerId: 1, NationCode: "KR" }),
-        });
-        if (r.status !== 200) failures.push(`round trips: PartialCancel answered ${r.status}: ${await r.text()}`);
-        else await r.arrayBuffer();
-      }
-    }, 800);
+    await pass(
+      "PartialCancel (refund at the TEST PG, notification delivered)",
+      async () => {
+        for (const o of payStarts) {
+          const r = await fetch(`${pgb!.url}/PGB/PartialCancel`, {
+            method: "POST",
+            headers: HEADERS,
+            body: JSON.stringify({
+              DBType: "BENCH",
+              OrderId: o.orderId,
+              RefundPrice: "100",
+              CurrentTotalPrice: "1000000",
+              ModifedTotalPrice: "999900",
+              JoinerId: 1,
+              NationCode: "KR",
+            }),
+          });
+          if (r.status !== 200) failures.push(`round trips: PartialCancel answered ${r.status}: ${await r.text()}`);
+          else await r.arrayBuffer();
+        }
+      },
+      800,
+    );
     log(`    (background: ${background.toFixed(1)} round trips/s from the idle workers, subtracted)`);
   } finally {
     await pgb?.stop();
@@ -507,7 +642,16 @@ async function scenarioRoundTrips(adminUrl: string): Promise<void> {
 }
 
 function payStartBodyFor(orderId: number, price: number): string {
-  return JSON.stringify({ DBType: "BENCH", OrderId: orderId, PayType: "CARD", TotalPrice: String(price), JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" });
+  return JSON.stringify({
+    DBType: "BENCH",
+    OrderId: orderId,
+    PayType: "CARD",
+    TotalPrice: String(price),
+    JoinerId: 1,
+    OrderDescription: null,
+    RedirectUrl: "https://shop.example.com/done",
+    NationCode: "KR",
+  });
 }
 
 async function scenarioEmbedded(): Promise<void> {
@@ -537,7 +681,16 @@ async function paidOrders(pgb: Server, count: number, price: number): Promise<nu
         const r = await fetch(`${pgb.url}/PGB/PayStart`, {
           method: "POST",
           headers: HEADERS,
-          body: JSON.stringify({ DBType: "BENCH", OrderId: orderId, PayType: "CARD", TotalPrice: String(price), JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/done", NationCode: "KR" }),
+          body: JSON.stringify({
+            DBType: "BENCH",
+            OrderId: orderId,
+            PayType: "CARD",
+            TotalPrice: String(price),
+            JoinerId: 1,
+            OrderDescription: null,
+            RedirectUrl: "https://shop.example.com/done",
+            NationCode: "KR",
+          }),
         });
         const body = (await r.json()) as { RedirectUrl: string };
         const pay = await submitCheckoutForm(`${body.RedirectUrl}/pay`, "pay", await openCheckout(body.RedirectUrl));
@@ -557,7 +710,11 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
   const host = await startFakeHost();
   let pgb: Server | undefined;
   try {
-    pgb = await startServer("src/main.ts", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify` }, "/health/ready");
+    pgb = await startServer(
+      "src/main.ts",
+      { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify` },
+      "/health/ready",
+    );
     const price = 1_000_000;
     const ids = await paidOrders(pgb, orders, price);
     const balance = new Map(ids.map((id) => [id, price]));
@@ -572,7 +729,15 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
       body: () => {
         const orderId = ids[next++ % ids.length]!;
         const current = balance.get(orderId)!;
-        return JSON.stringify({ DBType: "BENCH", OrderId: orderId, RefundPrice: "100", CurrentTotalPrice: String(current), ModifedTotalPrice: String(current - 100), JoinerId: 1, NationCode: "KR" });
+        return JSON.stringify({
+          DBType: "BENCH",
+          OrderId: orderId,
+          RefundPrice: "100",
+          CurrentTotalPrice: String(current),
+          ModifedTotalPrice: String(current - 100),
+          JoinerId: 1,
+          NationCode: "KR",
+        });
       },
       onResponse: (status, text) => {
         const body = JSON.parse(text) as { OrderId: number; RemainingPrice: string | null; Replayed?: boolean };
@@ -596,14 +761,21 @@ async function scenarioCancelStorm(adminUrl: string): Promise<void> {
       JOIN test_pg_payments t ON t.id = p.pg_transaction_id
       WHERE coalesce(r.refunded, 0) <> t.refunded OR coalesce(r.refunded, 0) > cap.amount
          OR (coalesce(r.refunded, 0) > 0 AND p.status NOT IN ('PARTIALLY_CANCELLED', 'CANCELLED'))`);
-    const { rows: totals } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'SUCCEEDED'");
-    const { rows: stuck } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status <> 'SUCCEEDED'");
-    const { rows: paid } = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM payments WHERE status IN ('PAID','PARTIALLY_CANCELLED','CANCELLED')");
+    const { rows: totals } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'SUCCEEDED'",
+    );
+    const { rows: stuck } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status <> 'SUCCEEDED'",
+    );
+    const { rows: paid } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM payments WHERE status IN ('PAID','PARTIALLY_CANCELLED','CANCELLED')",
+    );
     await client.end();
     if (bad.length > 0) failures.push(`cancel storm: ${bad.length} orders whose money disagrees, e.g. ${JSON.stringify(bad[0])}`);
     const refundRows = Number(totals[0]!.n);
     // Each successful answer is one refund row; at most one request per connection was cut off unanswered.
-    if (refundRows < succeeded || refundRows > succeeded + CONNECTIONS) failures.push(`cancel storm: ${succeeded} successful answers but ${refundRows} refund rows`);
+    if (refundRows < succeeded || refundRows > succeeded + CONNECTIONS)
+      failures.push(`cancel storm: ${succeeded} successful answers but ${refundRows} refund rows`);
     if (Number(stuck[0]!.n) !== 0) failures.push(`cancel storm: ${stuck[0]!.n} refunds not settled`);
     if (Number(paid[0]!.n) !== orders) failures.push(`cancel storm: ${paid[0]!.n} of ${orders} orders paid`);
     log(`    balances checked: ${orders} orders, ${totals[0]!.n} refunds, PGB and the TEST PG agree to the unit: ${bad.length === 0 ? "yes" : "NO"}`);
@@ -671,14 +843,31 @@ async function scenarioStartup(adminUrl: string | null): Promise<void> {
       const db = await scratchDatabase(adminUrl);
       try {
         record("built, PostgreSQL, new database", [await once("dist/main.js", { DATABASE_URL: db.url })], 1000);
-        const idleMs = record("built, PostgreSQL, migrated database", [await once("dist/main.js", { DATABASE_URL: db.url }), await once("dist/main.js", { DATABASE_URL: db.url }), await once("dist/main.js", { DATABASE_URL: db.url })], 1000);
-        record("npm start (tsx), PostgreSQL, migrated database", [await once("src/main.ts", { DATABASE_URL: db.url }), await once("src/main.ts", { DATABASE_URL: db.url }), await once("src/main.ts", { DATABASE_URL: db.url })], 3000);
+        const idleMs = record(
+          "built, PostgreSQL, migrated database",
+          [
+            await once("dist/main.js", { DATABASE_URL: db.url }),
+            await once("dist/main.js", { DATABASE_URL: db.url }),
+            await once("dist/main.js", { DATABASE_URL: db.url }),
+          ],
+          1000,
+        );
+        record(
+          "npm start (tsx), PostgreSQL, migrated database",
+          [
+            await once("src/main.ts", { DATABASE_URL: db.url }),
+            await once("src/main.ts", { DATABASE_URL: db.url }),
+            await once("src/main.ts", { DATABASE_URL: db.url }),
+          ],
+          3000,
+        );
         // A restart while the machine is busy: another PGB on the same database takes PayStarts flat out.
         const busy = await startServer("dist/main.js", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json" }, "/health/ready");
         try {
           let loading = true;
           const loader = (async () => {
-            while (loading) await load({ url: busy.url, path: "/PGB/PayStart", connections: CONNECTIONS, durationSeconds: 1, headers: HEADERS, body: () => payStartBody() });
+            while (loading)
+              await load({ url: busy.url, path: "/PGB/PayStart", connections: CONNECTIONS, durationSeconds: 1, headers: HEADERS, body: () => payStartBody() });
           })();
           await sleep(1_000);
           const s = await startServer("dist/main.js", { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json" }, "/health/ready");
@@ -686,8 +875,15 @@ async function scenarioStartup(adminUrl: string | null): Promise<void> {
           await loader;
           await s.stop();
           const ratio = s.startupMs / idleMs;
-          log(`    built, PostgreSQL, migrated database, another PGB under load: ${s.startupMs.toFixed(0)} ms, ${ratio.toFixed(2)}× the idle start (target ≤ 2×)`);
-          rows.push({ scenario: "6 Start-up", subject: "built, PostgreSQL, restart under load", figures: `${s.startupMs.toFixed(0)} ms`, ratio: `${ratio.toFixed(2)}× idle` });
+          log(
+            `    built, PostgreSQL, migrated database, another PGB under load: ${s.startupMs.toFixed(0)} ms, ${ratio.toFixed(2)}× the idle start (target ≤ 2×)`,
+          );
+          rows.push({
+            scenario: "6 Start-up",
+            subject: "built, PostgreSQL, restart under load",
+            figures: `${s.startupMs.toFixed(0)} ms`,
+            ratio: `${ratio.toFixed(2)}× idle`,
+          });
         } finally {
           await busy.stop();
         }
@@ -733,7 +929,9 @@ function summariseProfile(dir: string): void {
 async function main(): Promise<void> {
   const started = Date.now();
   const postgres = await hasPostgres();
-  log(`PGB benchmark ${SMOKE ? "(smoke)" : ""} — Node ${process.version}, ${cpus().length} cores, PostgreSQL ${postgres ? "at BENCH_DATABASE_URL" : "not reachable: embedded scenarios only"}`);
+  log(
+    `PGB benchmark ${SMOKE ? "(smoke)" : ""} — Node ${process.version}, ${cpus().length} cores, PostgreSQL ${postgres ? "at BENCH_DATABASE_URL" : "not reachable: embedded scenarios only"}`,
+  );
   let pgVersion = "none";
   if (postgres) {
     const probeDb = await scratchDatabase(ADMIN_URL);
@@ -742,8 +940,25 @@ async function main(): Promise<void> {
     if (wanted("1")) await scenarioPayStart(ADMIN_URL);
     if (wanted("2")) await scenarioStripe(ADMIN_URL);
     if (wanted("2") || wanted("2b")) {
-      const compare = (r: LoadResult) => [baselinePayStart && `${(r.requestsPerSecond / baselinePayStart.requestsPerSecond).toFixed(2)}× baseline`, testPgPayStart && `${(r.requestsPerSecond / testPgPayStart.requestsPerSecond).toFixed(2)}× PGB with TEST PG`].filter(Boolean).join(", ");
-      await scenarioPayPal({ adminUrl: ADMIN_URL, log, measure, fmt, compare, checkPayStarts, row: (r) => rows.push(r), fail: (f) => failures.push(f), connections: CONNECTIONS, duration: DURATION });
+      const compare = (r: LoadResult) =>
+        [
+          baselinePayStart && `${(r.requestsPerSecond / baselinePayStart.requestsPerSecond).toFixed(2)}× baseline`,
+          testPgPayStart && `${(r.requestsPerSecond / testPgPayStart.requestsPerSecond).toFixed(2)}× PGB with TEST PG`,
+        ]
+          .filter(Boolean)
+          .join(", ");
+      await scenarioPayPal({
+        adminUrl: ADMIN_URL,
+        log,
+        measure,
+        fmt,
+        compare,
+        checkPayStarts,
+        row: (r) => rows.push(r),
+        fail: (f) => failures.push(f),
+        connections: CONNECTIONS,
+        duration: DURATION,
+      });
     }
     if (wanted("3")) await scenarioWebhookToHost(ADMIN_URL);
     if (wanted("4")) await scenarioCancelStorm(ADMIN_URL);
@@ -763,7 +978,13 @@ async function main(): Promise<void> {
     const file = join("bench", "results", `${date}.md`);
     const header = `# PGB benchmark ${date}\n\nNode ${process.version}, PostgreSQL ${pgVersion}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${CONNECTIONS} connections, ${DURATION} s per scenario after ${WARMUP} s warm-up.\n\n`;
     const table = `| scenario | subject | figures | ratio |\n|---|---|---|---|\n${rows.map((r) => `| ${r.scenario} | ${r.subject} | ${r.figures} | ${r.ratio ?? ""} |`).join("\n")}\n`;
-    writeFileSync(file, header + table + (notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}\n` : "") + (failures.length ? `\nFAILED:\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""));
+    writeFileSync(
+      file,
+      header +
+        table +
+        (notes.length ? `\n${notes.map((n) => `- ${n}`).join("\n")}\n` : "") +
+        (failures.length ? `\nFAILED:\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""),
+    );
     log(`\nwritten ${file}`);
   }
   log(`\nbenchmark took ${((Date.now() - started) / 1000).toFixed(0)} s`);

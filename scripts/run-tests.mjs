@@ -13,11 +13,15 @@ function find(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = find("test").filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
+const files = find("test")
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ")}`);
   process.exit(1);
 }
-console.log(`running ${files.length} test files${process.env.TEST_DATABASE_URL ? " on PGlite and PostgreSQL" : " on PGlite (set TEST_DATABASE_URL to add PostgreSQL)"}`);
+console.log(
+  `running ${files.length} test files${process.env.TEST_DATABASE_URL ? " on PGlite and PostgreSQL" : " on PGlite (set TEST_DATABASE_URL to add PostgreSQL)"}`,
+);
 const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], { stdio: "inherit" });
 process.exit(result.status ?? 1);

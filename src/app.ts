@@ -30,7 +30,8 @@ import { createMetrics, type PgbMetrics } from "./workers/metrics.ts";
 import { Reconciler } from "./workers/reconciler.ts";
 import { ProcessLease } from "./workers/process-lease.ts";
 
-export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> & Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs" | "http" | "console">>;
+export type AppConfig = Pick<Config, "publicUrl" | "checkoutTtlMinutes" | "tenants" | "demoHost"> &
+  Partial<Pick<Config, "workers" | "supersedeCloseBudgetMs" | "http" | "console">>;
 
 export interface BuildAppOptions {
   config: AppConfig;

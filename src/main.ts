@@ -23,7 +23,10 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   // A built PGB (dist/) has a migrated database template beside it: a new data folder starts as a copy.
-  const template = { dir: fileURLToPath(new URL("./pglite-template", import.meta.url)), migrations: allMigrations(everyConnectorMigration(CONNECTOR_FACTORIES)) };
+  const template = {
+    dir: fileURLToPath(new URL("./pglite-template", import.meta.url)),
+    migrations: allMigrations(everyConnectorMigration(CONNECTOR_FACTORIES)),
+  };
   const opening = openDatabase(
     config.databaseUrl
       ? { kind: "postgres", url: config.databaseUrl.reveal() }
@@ -51,7 +54,13 @@ async function main(): Promise<void> {
   }
   const address = await pgb.app.listen({ port: config.port, host: config.host });
   logger.info(
-    { address, database: database.kind, dataDir: database.kind === "pglite" ? config.dataDir : undefined, config: config.configPath, startupMs: Math.round(performance.now() - startedAt) },
+    {
+      address,
+      database: database.kind,
+      dataDir: database.kind === "pglite" ? config.dataDir : undefined,
+      config: config.configPath,
+      startupMs: Math.round(performance.now() - startedAt),
+    },
     "PGB ready",
   );
   if (config.demoHost) logger.info(`demo shop: ${config.publicUrl}/demo`);

@@ -54,7 +54,10 @@ export function registerDemoHost(app: FastifyInstance, deps: CoreDeps): void {
     scope.post("/demo/buy", async (request, reply) => {
       const parsed = BuyForm.safeParse(request.body ?? {});
       if (!parsed.success) {
-        return reply.code(400).type("text/html; charset=utf-8").send(`<!doctype html><meta charset="utf-8"><p>Fill in OrderId, TotalPrice, NationCode and PayType.</p><a href="/demo">back</a>`);
+        return reply
+          .code(400)
+          .type("text/html; charset=utf-8")
+          .send(`<!doctype html><meta charset="utf-8"><p>Fill in OrderId, TotalPrice, NationCode and PayType.</p><a href="/demo">back</a>`);
       }
       const form = parsed.data;
       const response = await app.inject({
@@ -74,7 +77,12 @@ export function registerDemoHost(app: FastifyInstance, deps: CoreDeps): void {
       });
       const result = response.json() as { IsSuccess: boolean; RedirectUrl: string | null; ErrorCode: string; ErrorMessage: string | null };
       if (!result.IsSuccess || result.RedirectUrl === null) {
-        return reply.code(response.statusCode).type("text/html; charset=utf-8").send(`<!doctype html><meta charset="utf-8"><p>PayStart failed: ${escapeHtml(result.ErrorCode)} ${escapeHtml(result.ErrorMessage ?? "")}</p><a href="/demo">back</a>`);
+        return reply
+          .code(response.statusCode)
+          .type("text/html; charset=utf-8")
+          .send(
+            `<!doctype html><meta charset="utf-8"><p>PayStart failed: ${escapeHtml(result.ErrorCode)} ${escapeHtml(result.ErrorMessage ?? "")}</p><a href="/demo">back</a>`,
+          );
       }
       return reply.code(303).header("location", result.RedirectUrl).send();
     });

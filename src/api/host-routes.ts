@@ -37,7 +37,17 @@ declare module "fastify" {
 }
 
 const PAY_START_EMPTY = { RedirectUrl: null, Type: null, PaymentId: null };
-const CANCEL_EMPTY = { OrderId: null, PaymentId: null, Currency: null, RefundPrice: null, CurrentTotalPrice: null, ModifiedTotalPrice: null, RemainingPrice: null, PaidPrice: null, RefundStatus: null };
+const CANCEL_EMPTY = {
+  OrderId: null,
+  PaymentId: null,
+  Currency: null,
+  RefundPrice: null,
+  CurrentTotalPrice: null,
+  ModifiedTotalPrice: null,
+  RemainingPrice: null,
+  PaidPrice: null,
+  RefundStatus: null,
+};
 
 export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
   const keys = new ApiKeyIndex(deps.config.tenants);
@@ -154,7 +164,9 @@ function cancelCommon(
   if (currency === undefined) return fail("UNSUPPORTED_NATION", `NationCode ${b.NationCode} is not supported`);
   const key = idempotencyKey(request);
   if (!key.ok) return key;
-  const account = b.RefundAccount ? { bank: b.RefundAccount.Bank, accountNumber: b.RefundAccount.AccountNumber, holderName: b.RefundAccount.HolderName } : undefined;
+  const account = b.RefundAccount
+    ? { bank: b.RefundAccount.Bank, accountNumber: b.RefundAccount.AccountNumber, holderName: b.RefundAccount.HolderName }
+    : undefined;
   return {
     ok: true,
     currency,

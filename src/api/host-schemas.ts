@@ -6,11 +6,19 @@ import { z } from "zod";
 
 const INT32_MAX = 2_147_483_647;
 const int32 = (min: number) =>
-  z.number({ error: (i) => (i.input === undefined ? "is required" : "must be an integer number") }).int("must be an integer").min(min, `must be at least ${min}`).max(INT32_MAX, "is larger than a 32-bit int");
+  z
+    .number({ error: (i) => (i.input === undefined ? "is required" : "must be an integer number") })
+    .int("must be an integer")
+    .min(min, `must be at least ${min}`)
+    .max(INT32_MAX, "is larger than a 32-bit int");
 const requiredString = (max: number) =>
-  z.string({ error: (i) => (i.input === undefined || i.input === null ? "is required" : "must be a string") }).trim().min(1, "must not be empty").max(max, `must be at most ${max} characters`);
+  z
+    .string({ error: (i) => (i.input === undefined || i.input === null ? "is required" : "must be a string") })
+    .trim()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`);
 const priceString = z
-  .string({ error: (i) => (i.input === undefined || i.input === null ? "is required" : "must be a decimal string such as \"10000\" or \"19.99\"") })
+  .string({ error: (i) => (i.input === undefined || i.input === null ? "is required" : 'must be a decimal string such as "10000" or "19.99"') })
   .max(40, "is too long");
 const optionalString = (max: number) => z.string().max(max, `must be at most ${max} characters`).nullish();
 
@@ -26,9 +34,7 @@ export const PayStartBodySchema = z.object({
 });
 export const PAY_START_FIELDS = Object.keys(PayStartBodySchema.shape);
 
-export const RefundAccountSchema = z
-  .object({ Bank: requiredString(32), AccountNumber: requiredString(32), HolderName: requiredString(64) })
-  .nullish();
+export const RefundAccountSchema = z.object({ Bank: requiredString(32), AccountNumber: requiredString(32), HolderName: requiredString(64) }).nullish();
 
 export const PartialCancelBodySchema = z.object({
   DBType: requiredString(64),
@@ -55,13 +61,20 @@ export const FullCancelBodySchema = z.object({
   NationCode: requiredString(8),
   RefundAccount: RefundAccountSchema,
   /** Optional: the attempt to refund, for a late capture PGB reported as LATE_PAYMENT (lateCapture "notify"). */
-  PaymentId: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, "must be a PaymentId PGB gave").nullish(),
+  PaymentId: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,64}$/, "must be a PaymentId PGB gave")
+    .nullish(),
 });
 export const FULL_CANCEL_FIELDS = Object.keys(FullCancelBodySchema.shape);
 
 export const PaymentQuerySchema = z.object({
   DBType: requiredString(64),
-  OrderId: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a positive integer").transform(Number).pipe(int32(1)),
+  OrderId: z
+    .string()
+    .regex(/^[1-9][0-9]{0,9}$/, "must be a positive integer")
+    .transform(Number)
+    .pipe(int32(1)),
 });
 
 export function firstIssue(error: z.ZodError): string {

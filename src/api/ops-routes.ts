@@ -25,14 +25,21 @@ import { firstIssue, PaymentQuerySchema } from "./host-schemas.ts";
 import { ROUTE_DOCS } from "./openapi/api-docs.ts";
 
 const INT32_MAX = 2_147_483_647;
-const orderIdSchema = z.number({ error: "must be an integer number" }).int("must be an integer").min(1, "must be at least 1").max(INT32_MAX, "is larger than a 32-bit int");
+const orderIdSchema = z
+  .number({ error: "must be an integer number" })
+  .int("must be an integer")
+  .min(1, "must be at least 1")
+  .max(INT32_MAX, "is larger than a 32-bit int");
 const dbTypeSchema = z.string({ error: "is required" }).trim().min(1, "must not be empty").max(64);
 
 const SyncBodySchema = z.object({ DBType: dbTypeSchema, OrderId: orderIdSchema });
 const ReplayBodySchema = z
   .object({
     DBType: dbTypeSchema,
-    NotificationId: z.string().regex(/^msg_[0-9a-z]{1,64}$/, "must be a notification id (msg_…)").nullish(),
+    NotificationId: z
+      .string()
+      .regex(/^msg_[0-9a-z]{1,64}$/, "must be a notification id (msg_…)")
+      .nullish(),
     OrderId: orderIdSchema.nullish(),
   })
   .refine((b) => (b.NotificationId == null) !== (b.OrderId == null), { message: "give either NotificationId or OrderId", path: ["NotificationId"] });
@@ -75,7 +82,13 @@ export function registerOpsRoutes(app: FastifyInstance, deps: CoreDeps, ops: { m
       if (notifications.length === 0 && !(await orderHasPayment(db, query.data.DBType, query.data.OrderId))) {
         return sendResult(reply, "ORDER_NOT_FOUND", `no payment for order ${query.data.OrderId}`);
       }
-      const attempts = notifications.length === 0 ? [] : await attemptsOfNotifications(db, notifications.map((n) => n.id));
+      const attempts =
+        notifications.length === 0
+          ? []
+          : await attemptsOfNotifications(
+              db,
+              notifications.map((n) => n.id),
+            );
       const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
       return sendResult(reply, "OK", null, {
         DBType: query.data.DBType,

@@ -30,7 +30,11 @@ export function registerPgRoutes(app: FastifyInstance, deps: CoreDeps, limits: W
       max: limits.rateLimit.max,
       timeWindow: limits.rateLimit.windowMs,
       keyGenerator: (request) => `${request.ip}|${(request.params as { tenant?: string }).tenant ?? ""}`,
-      errorResponseBuilder: (_request, context) => ({ statusCode: 429, received: false, error: `too many webhooks from this address for this tenant; retry in ${context.after}` }),
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: 429,
+        received: false,
+        error: `too many webhooks from this address for this tenant; retry in ${context.after}`,
+      }),
     });
     scope.removeAllContentTypeParsers();
     // No bodyLimit here: each route's own (its PG's) applies.
@@ -50,7 +54,9 @@ export function registerPgRoutes(app: FastifyInstance, deps: CoreDeps, limits: W
         return reply.code(result.status).send(result.body);
       });
     }
-    scope.post("/PGBReturn/:pg/webhook/:tenant", { bodyLimit: 1024 }, async (_request, reply) => reply.code(404).send({ received: false, error: "unknown webhook path" }));
+    scope.post("/PGBReturn/:pg/webhook/:tenant", { bodyLimit: 1024 }, async (_request, reply) =>
+      reply.code(404).send({ received: false, error: "unknown webhook path" }),
+    );
   });
 
   void app.register(async (scope) => {

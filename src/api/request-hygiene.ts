@@ -44,7 +44,12 @@ export function registerRequestHygiene(app: FastifyInstance, options: { requestT
   // Fastify's own request logging prints "req":{} with a plain pino logger; this says what matters.
   app.addHook("onResponse", (request, reply, done) => {
     request.log.info(
-      { method: request.method, route: request.routeOptions.url ?? "(no route)", status: reply.statusCode, durationMs: Math.round(reply.elapsedTime * 10) / 10 },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? "(no route)",
+        status: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      },
       "request",
     );
     done();

@@ -93,7 +93,10 @@ export function registerConfigCommands(program: Command): void {
         for (const [tenant, t] of Object.entries(report.tenants)) {
           lines.push(`\n${tenant}`);
           if (t.offers.length === 0) lines.push("  sells nothing: no route matches any nation and pay type");
-          for (const o of t.offers) lines.push(`  ${o.pg.padEnd(8)} ${o.payTypes.join(", ")} in ${o.nations.length === SUPPORTED_NATIONS.length ? "every supported nation" : o.nations.join(", ")}`);
+          for (const o of t.offers)
+            lines.push(
+              `  ${o.pg.padEnd(8)} ${o.payTypes.join(", ")} in ${o.nations.length === SUPPORTED_NATIONS.length ? "every supported nation" : o.nations.join(", ")}`,
+            );
           for (const p of t.problems) lines.push(`  problem: ${p}`);
           for (const w of t.warnings) lines.push(`  warning: ${w}`);
         }

@@ -13,17 +13,58 @@ import { stringify } from "csv-stringify/sync";
 import { isCurrencyCode } from "../core/currency.ts";
 import { formatMinor } from "../core/money.ts";
 import type { Db } from "../storage/database.ts";
-import { countForExport, paymentsForExport, refundsForExport, type ExportFilter, type PaymentExportRow, type RefundExportRow } from "../storage/export-queries.ts";
+import {
+  countForExport,
+  paymentsForExport,
+  refundsForExport,
+  type ExportFilter,
+  type PaymentExportRow,
+  type RefundExportRow,
+} from "../storage/export-queries.ts";
 import { CliError, configFor, databaseFor, EXIT, globalOptions } from "./context.ts";
 
 export type ExportKind = "payments" | "refunds";
 export type ExportFormat = "csv" | "jsonl";
 
-const PAYMENT_COLUMNS = ["PaymentId", "DBType", "OrderId", "JoinerId", "Status", "PGType", "PayType", "NationCode", "Currency", "TotalPrice", "RefundedPrice", "PGTransactionId", "CreatedAt", "PaidAt"] as const;
-const REFUND_COLUMNS = ["RefundId", "PaymentId", "DBType", "OrderId", "PGType", "Currency", "RefundPrice", "Status", "PGReference", "FailureCode", "CreatedAt"] as const;
+const PAYMENT_COLUMNS = [
+  "PaymentId",
+  "DBType",
+  "OrderId",
+  "JoinerId",
+  "Status",
+  "PGType",
+  "PayType",
+  "NationCode",
+  "Currency",
+  "TotalPrice",
+  "RefundedPrice",
+  "PGTransactionId",
+  "CreatedAt",
+  "PaidAt",
+] as const;
+const REFUND_COLUMNS = [
+  "RefundId",
+  "PaymentId",
+  "DBType",
+  "OrderId",
+  "PGType",
+  "Currency",
+  "RefundPrice",
+  "Status",
+  "PGReference",
+  "FailureCode",
+  "CreatedAt",
+] as const;
 
 /** Writes every matching row to `out`; calls `onBatch` with the running count after each batch. */
-export async function exportRows(db: Db, kind: ExportKind, filter: ExportFilter, format: ExportFormat, out: Writable, onBatch: (written: number) => void = () => {}): Promise<number> {
+export async function exportRows(
+  db: Db,
+  kind: ExportKind,
+  filter: ExportFilter,
+  format: ExportFormat,
+  out: Writable,
+  onBatch: (written: number) => void = () => {},
+): Promise<number> {
   const columns = kind === "payments" ? PAYMENT_COLUMNS : REFUND_COLUMNS;
   if (format === "csv") await write(out, stringify([columns as unknown as string[]]));
   let written = 0;
@@ -110,7 +151,9 @@ export function registerExportCommands(program: Command): void {
       const database = await databaseFor(config);
       const filter: ExportFilter = { from: flags.from, to: flags.to, tenant: flags.tenant, pg: flags.pg };
       const out = flags.output ? createWriteStream(flags.output) : process.stdout;
-      const bar = process.stderr.isTTY ? new SingleBar({ stream: process.stderr, format: `${what} {bar} {percentage}% {value}/{total} rows, eta {eta_formatted}`, hideCursor: true }) : undefined;
+      const bar = process.stderr.isTTY
+        ? new SingleBar({ stream: process.stderr, format: `${what} {bar} {percentage}% {value}/{total} rows, eta {eta_formatted}`, hideCursor: true })
+        : undefined;
       try {
         bar?.start(await countForExport(database.db, what, filter), 0);
         const written = await exportRows(database.db, what, filter, flags.format, out, (n) => bar?.update(n));

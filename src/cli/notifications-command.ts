@@ -14,7 +14,8 @@ export function registerNotificationCommands(program: Command): void {
     .action(async (dbType: string, flags: { id?: string; order?: number }, command: Command) => {
       const options = globalOptions(command);
       if ((flags.id === undefined) === (flags.order === undefined)) throw new CliError("give either --id <NotificationId> or --order <OrderId>", EXIT.USAGE);
-      if (flags.id !== undefined && !/^msg_[0-9a-z]{1,64}$/.test(flags.id)) throw new CliError(`--id must be a notification id (msg_…), not "${flags.id}"`, EXIT.USAGE);
+      if (flags.id !== undefined && !/^msg_[0-9a-z]{1,64}$/.test(flags.id))
+        throw new CliError(`--id must be a notification id (msg_…), not "${flags.id}"`, EXIT.USAGE);
       const config = configFor(options);
       const database = await databaseFor(config);
       try {

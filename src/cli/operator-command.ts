@@ -42,10 +42,21 @@ export function registerOperatorCommands(program: Command): void {
           print(options, { username: flags.username, passwordChanged: true }, () => `password of ${flags.username} changed`);
           return;
         }
-        const tenants = flags.tenants?.split(",").map((t) => t.trim()).filter(Boolean);
-        const operator = await createOperator(database.db, { username: flags.username, password, role: flags.role as (typeof ROLES)[number], ...(tenants ? { tenants } : {}) });
-        print(options, { username: operator.username, role: operator.role, tenants: operator.tenants ?? null }, () =>
-          `operator ${operator.username} created (${operator.role}${operator.tenants ? `, tenants ${operator.tenants.join(", ")}` : ", every tenant"}); sign in at ${config.publicUrl}/console`,
+        const tenants = flags.tenants
+          ?.split(",")
+          .map((t) => t.trim())
+          .filter(Boolean);
+        const operator = await createOperator(database.db, {
+          username: flags.username,
+          password,
+          role: flags.role as (typeof ROLES)[number],
+          ...(tenants ? { tenants } : {}),
+        });
+        print(
+          options,
+          { username: operator.username, role: operator.role, tenants: operator.tenants ?? null },
+          () =>
+            `operator ${operator.username} created (${operator.role}${operator.tenants ? `, tenants ${operator.tenants.join(", ")}` : ", every tenant"}); sign in at ${config.publicUrl}/console`,
         );
       } catch (error) {
         if (error instanceof OperatorInputError) throw new CliError(error.message, EXIT.USAGE);

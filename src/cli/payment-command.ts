@@ -22,7 +22,14 @@ export function registerPaymentCommands(program: Command): void {
       const config = configFor(options);
       const database = await databaseFor(config);
       try {
-        const deps = { db: database.db, config, logger: createLogger("silent"), connectorFor: () => undefined, capabilitiesOf: (pg: string) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities, clock: systemClock };
+        const deps = {
+          db: database.db,
+          config,
+          logger: createLogger("silent"),
+          connectorFor: () => undefined,
+          capabilitiesOf: (pg: string) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities,
+          clock: systemClock,
+        };
         const view = await getOrderPayment(deps, dbType, orderId);
         if (!view.ok) throw new CliError(`${view.code}: ${view.message}`);
         print(options, view.value, () => renderPayment(view.value));
@@ -47,9 +54,17 @@ export function registerPaymentCommands(program: Command): void {
         if (checks === undefined) throw new CliError(`ORDER_NOT_FOUND: no payment for order ${orderId}`);
         const view = await getOrderPayment(pgb.deps, dbType, orderId);
         if (!view.ok) throw new CliError(`${view.code}: ${view.message}`);
-        const result = { ...view.value, Checks: checks.map((c) => ({ Subject: c.subject, Kind: c.kind, Result: c.result.toUpperCase(), Detail: c.detail ?? null })) };
+        const result = {
+          ...view.value,
+          Checks: checks.map((c) => ({ Subject: c.subject, Kind: c.kind, Result: c.result.toUpperCase(), Detail: c.detail ?? null })),
+        };
         print(options, result, () =>
-          [renderPayment(view.value), "", checks.length === 0 ? "nothing to ask the PG: no open checkout or unsettled refund" : "checks:", ...result.Checks.map((c) => `  ${c.Kind} ${c.Subject}: ${c.Result}${c.Detail ? ` (${c.Detail})` : ""}`)].join("\n"),
+          [
+            renderPayment(view.value),
+            "",
+            checks.length === 0 ? "nothing to ask the PG: no open checkout or unsettled refund" : "checks:",
+            ...result.Checks.map((c) => `  ${c.Kind} ${c.Subject}: ${c.Result}${c.Detail ? ` (${c.Detail})` : ""}`),
+          ].join("\n"),
         );
       } finally {
         await pgb.app.close();
@@ -67,7 +82,9 @@ function renderPayment(p: Record<string, unknown>): string {
     `attempts:`,
     ...rows("Attempts").map((a) => `  ${String(a.CreatedAt)} ${String(a.PaymentId)} ${String(a.Status)} ${String(a.TotalPrice)}`),
     `refunds:`,
-    ...(rows("Refunds").length === 0 ? ["  none"] : rows("Refunds").map((r) => `  ${String(r.CreatedAt)} ${String(r.RefundId)} ${String(r.Status)} ${String(r.RefundPrice)}`)),
+    ...(rows("Refunds").length === 0
+      ? ["  none"]
+      : rows("Refunds").map((r) => `  ${String(r.CreatedAt)} ${String(r.RefundId)} ${String(r.Status)} ${String(r.RefundPrice)}`)),
     `history:`,
     ...rows("History").map((h) => `  ${String(h.At)} ${String(h.From ?? "-")} → ${String(h.To)} ${String(h.Event)} (${String(h.Source)})`),
   ].join("\n");

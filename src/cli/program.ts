@@ -28,4 +28,3 @@ export function buildProgram(): Command {
 function allCommands(command: Command): Command[] {
   return command.commands.flatMap((c) => [c, ...allCommands(c)]);
 }
-

@@ -13,22 +13,31 @@ import { refuseExampleSettingsInPublic } from "./public-exposure.ts";
 
 export { ConfigError };
 
-const secretString = z.string().min(1).transform((value) => new Secret(value));
+const secretString = z
+  .string()
+  .min(1)
+  .transform((value) => new Secret(value));
 
 const RouteSchema = z.object({
-  nationCode: z.string().regex(/^([A-Za-z]{2}|\*)$/, "a two-letter nation code or *").transform((s) => s.toUpperCase()),
+  nationCode: z
+    .string()
+    .regex(/^([A-Za-z]{2}|\*)$/, "a two-letter nation code or *")
+    .transform((s) => s.toUpperCase()),
   payType: z.union([z.literal("*"), z.enum(PAY_TYPES)]),
   pg: z.string().min(1),
 });
 
-const originSchema = z.string().refine((value) => {
-  try {
-    const url = new URL(value);
-    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "");
-  } catch {
-    return false;
-  }
-}, "an origin such as https://shop.example.com (scheme, host and optional port, no path)").transform((value) => new URL(value).origin);
+const originSchema = z
+  .string()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "");
+    } catch {
+      return false;
+    }
+  }, "an origin such as https://shop.example.com (scheme, host and optional port, no path)")
+  .transform((value) => new URL(value).origin);
 
 export const TenantConfigSchema = z.object({
   apiKeys: z.array(secretString).min(1, "at least one API key"),
@@ -120,11 +129,24 @@ export const HttpConfigSchema = z
 /** The operator console at /console (issue 13). Left out: no console. */
 export const ConsoleConfigSchema = z.object({
   /** Signs the session cookie; 32+ characters, from the environment. */
-  sessionSecret: z.string().min(32, "at least 32 characters").transform((value) => new Secret(value)),
+  sessionSecret: z
+    .string()
+    .min(32, "at least 32 characters")
+    .transform((value) => new Secret(value)),
   /** A session unused this long ends. */
-  idleMinutes: z.number().int().min(1).max(24 * 60).default(30),
+  idleMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(30),
   /** A session ends this long after sign-in however busy. */
-  maxHours: z.number().int().min(1).max(7 * 24).default(12),
+  maxHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24)
+    .default(12),
   /** Sign-in attempts per operator name per minute. */
   loginAttemptsPerMinute: z.number().int().min(1).max(1000).default(10),
 });
@@ -134,7 +156,12 @@ export const FileConfigSchema = z.object({
   publicUrl: z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/$/, "")),
   /** Serves a tiny stand-in host under /demo for trying PGB by hand. Off in production. */
   demoHost: z.boolean().default(false),
-  checkoutTtlMinutes: z.number().int().min(5).max(24 * 60).default(30),
+  checkoutTtlMinutes: z
+    .number()
+    .int()
+    .min(5)
+    .max(24 * 60)
+    .default(30),
   /** How long PayStart waits for the PG to close the checkout it supersedes before answering anyway. */
   supersedeCloseBudgetMs: z.number().int().min(0).max(30_000).default(3_000),
   tenants: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "DBType: letters, digits, _ or -"), TenantConfigSchema),
@@ -155,7 +182,6 @@ export interface Config extends FileConfig {
   configPath: string;
 }
 
-
 /** Replaces ${NAME} and ${NAME:-default} in every string of the parsed JSON. */
 export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = "$"): unknown {
   if (typeof value === "string") {
@@ -174,9 +200,7 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = "$
 }
 
 export function formatZodIssues(error: z.ZodError, prefix: string): string {
-  return error.issues
-    .map((issue) => `${prefix}${issue.path.length ? "." + issue.path.join(".") : ""}: ${issue.message}`)
-    .join("\n");
+  return error.issues.map((issue) => `${prefix}${issue.path.length ? "." + issue.path.join(".") : ""}: ${issue.message}`).join("\n");
 }
 
 export function parseFileConfig(json: unknown, env: NodeJS.ProcessEnv): FileConfig {

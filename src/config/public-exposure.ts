@@ -39,7 +39,9 @@ export function refuseExampleSettingsInPublic(config: PublicExposure): void {
   for (const [dbType, tenant] of Object.entries(config.tenants)) {
     const found = exampleSecretIn(tenant, `tenants.${dbType}`);
     if (found !== undefined) {
-      throw new ConfigError(`config ${found}: this is the example config's secret, public knowledge; set your own (publicUrl ${config.publicUrl} is not a loopback address)`);
+      throw new ConfigError(
+        `config ${found}: this is the example config's secret, public knowledge; set your own (publicUrl ${config.publicUrl} is not a loopback address)`,
+      );
     }
   }
 }

@@ -28,19 +28,36 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
     appendAudit(db, { operatorId: request.operator!.id, operator: request.operator!.username, ...entry, detail: { ...entry.detail, ip: request.ip } });
 
   /** Role, tenant and confirmation checks shared by every action; answers the refusal itself. */
-  async function guard(request: FastifyRequest, reply: FastifyReply, permission: Permission, action: string, tenant: string | undefined, target: { paymentId?: string; target?: string }, confirm = true): Promise<boolean> {
+  async function guard(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    permission: Permission,
+    action: string,
+    tenant: string | undefined,
+    target: { paymentId?: string; target?: string },
+    confirm = true,
+  ): Promise<boolean> {
     const operator = request.operator!;
     if (tenant === undefined || !canSeeTenant(operator, tenant)) {
-      await reply.code(404).type("text/html; charset=utf-8").send(barePage("en", "404", html`<p role="alert">No such record, or not one you may see.</p>`));
+      await reply
+        .code(404)
+        .type("text/html; charset=utf-8")
+        .send(barePage("en", "404", html`<p role="alert">No such record, or not one you may see.</p>`));
       return false;
     }
     if (!can(operator, permission)) {
       await audit(request, { action, outcome: "forbidden", tenant, ...target, detail: { role: operator.role } });
-      await reply.code(403).type("text/html; charset=utf-8").send(barePage("en", "403", html`<p role="alert">Your role (${operator.role}) may not ${action.replace(/^\w+\./, "")}.</p>`));
+      await reply
+        .code(403)
+        .type("text/html; charset=utf-8")
+        .send(barePage("en", "403", html`<p role="alert">Your role (${operator.role}) may not ${action.replace(/^\w+\./, "")}.</p>`));
       return false;
     }
     if (confirm && (request.body as Body | undefined)?.confirm !== "yes") {
-      await reply.code(400).type("text/html; charset=utf-8").send(barePage("en", "400", html`<p role="alert">Tick the confirmation box to ${action.replace(/^\w+\./, "")}.</p>`));
+      await reply
+        .code(400)
+        .type("text/html; charset=utf-8")
+        .send(barePage("en", "400", html`<p role="alert">Tick the confirmation box to ${action.replace(/^\w+\./, "")}.</p>`));
       return false;
     }
     return true;
@@ -63,7 +80,15 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
     const before = await state(payment!);
     const checks = (await reconciler.syncOrder(payment!.tenant, payment!.orderId)) ?? [];
     const after = await state(payment!);
-    await audit(request, { action: "payment.sync", outcome: "ok", tenant: payment!.tenant, paymentId: payment!.id, before, after, detail: { checks: checks.map((c) => ({ subject: c.subject, result: c.result })) } });
+    await audit(request, {
+      action: "payment.sync",
+      outcome: "ok",
+      tenant: payment!.tenant,
+      paymentId: payment!.id,
+      before,
+      after,
+      detail: { checks: checks.map((c) => ({ subject: c.subject, result: c.result })) },
+    });
     const summary = checks.length ? checks.map((c) => `${c.subject}: ${c.result}`).join(", ") : "nothing open to ask the PG about";
     return backTo(request, reply, `/console/payments/${payment!.id}`, "ok", `Synced with the PG: ${summary}`);
   });
@@ -75,8 +100,22 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
     const marked = await dueNow(db, payment!.id, request.operator!.username);
     const report = marked ? await reconciler.checkPayment(payment!.id) : undefined;
     const after = await state(payment!);
-    await audit(request, { action: "payment.expire", outcome: marked ? "ok" : "refused", tenant: payment!.tenant, paymentId: payment!.id, before, after, detail: { result: report?.result ?? "not open" } });
-    return backTo(request, reply, `/console/payments/${payment!.id}`, marked ? "ok" : "error", marked ? `Expiry: ${report!.result}${report!.detail ? ` (${report!.detail})` : ""}, now ${after.status}` : `The checkout is ${before.status}, not open`);
+    await audit(request, {
+      action: "payment.expire",
+      outcome: marked ? "ok" : "refused",
+      tenant: payment!.tenant,
+      paymentId: payment!.id,
+      before,
+      after,
+      detail: { result: report?.result ?? "not open" },
+    });
+    return backTo(
+      request,
+      reply,
+      `/console/payments/${payment!.id}`,
+      marked ? "ok" : "error",
+      marked ? `Expiry: ${report!.result}${report!.detail ? ` (${report!.detail})` : ""}, now ${after.status}` : `The checkout is ${before.status}, not open`,
+    );
   });
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/payments/:id/refund", csrf, async (request, reply) => {
@@ -90,7 +129,15 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
     const amountText = (body.amount ?? "").trim();
     const amount = amountText === "" ? undefined : parseMoney(amountText, p.currency);
     const idempotencyKey = /^console-[0-9a-f-]{36}$/.test(body.idempotencyKey ?? "") ? body.idempotencyKey : undefined;
-    const invalid = !reason ? "a reason is required" : current === undefined ? "the form lost the balance it was shown; reload the page" : amount !== undefined && !amount.ok ? `amount: not a ${p.currency} amount` : idempotencyKey === undefined ? "reload the page" : undefined;
+    const invalid = !reason
+      ? "a reason is required"
+      : current === undefined
+        ? "the form lost the balance it was shown; reload the page"
+        : amount !== undefined && !amount.ok
+          ? `amount: not a ${p.currency} amount`
+          : idempotencyKey === undefined
+            ? "reload the page"
+            : undefined;
     if (invalid !== undefined) {
       await audit(request, { action: "payment.refund", outcome: "refused", tenant: p.tenant, paymentId: p.id, detail: { error: invalid } });
       return backTo(request, reply, page, "error", `Refund refused: ${invalid}`);
@@ -110,7 +157,15 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
     });
     const after = await state(p);
     if (!result.ok) {
-      await audit(request, { action: "payment.refund", outcome: "refused", tenant: p.tenant, paymentId: p.id, before, after, detail: { reason, amount: amountText || "ALL", error: result.code, message: result.message } });
+      await audit(request, {
+        action: "payment.refund",
+        outcome: "refused",
+        tenant: p.tenant,
+        paymentId: p.id,
+        before,
+        after,
+        detail: { reason, amount: amountText || "ALL", error: result.code, message: result.message },
+      });
       return backTo(request, reply, page, "error", `Refund refused: ${result.code} ${result.message}`);
     }
     const r = result.value;
@@ -124,28 +179,57 @@ export function registerActions(scope: FastifyInstance, deps: CoreDeps, db: Cons
       after,
       detail: { reason, amount: formatMinor(r.refunded, r.currency), refundId: r.refundId, refundStatus: r.refundStatus, replayed: r.replayed },
     });
-    return backTo(request, reply, page, "ok", `Refunded ${formatMinor(r.refunded, r.currency)} ${r.currency} (${r.refundStatus}${r.replayed ? ", already done" : ""}); remaining ${formatMinor(r.balanceAfter, r.currency)} ${r.currency}`);
+    return backTo(
+      request,
+      reply,
+      page,
+      "ok",
+      `Refunded ${formatMinor(r.refunded, r.currency)} ${r.currency} (${r.refundStatus}${r.replayed ? ", already done" : ""}); remaining ${formatMinor(r.balanceAfter, r.currency)} ${r.currency}`,
+    );
   });
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/notifications/:id/replay", csrf, async (request, reply) => {
     const n = await findNotificationForReplay(deps.db, request.params.id);
     if (!(await guard(request, reply, "replay", "notification.replay", n?.tenant, { paymentId: n?.payment_id, target: request.params.id }))) return reply;
     const replayed = await replayNotifications(deps.db, n!.tenant, { id: n!.id });
-    await audit(request, { action: "notification.replay", outcome: replayed.length ? "ok" : "refused", tenant: n!.tenant, paymentId: n!.payment_id, target: n!.id, before: { status: n!.status }, after: { status: replayed.length ? "PENDING" : n!.status } });
-    return backTo(request, reply, `/console/payments/${n!.payment_id}`, replayed.length ? "ok" : "error", replayed.length ? `Notification ${n!.id} (${n!.type}) queued again` : `Notification ${n!.id} is ${n!.status}, not DEAD; nothing replayed`);
+    await audit(request, {
+      action: "notification.replay",
+      outcome: replayed.length ? "ok" : "refused",
+      tenant: n!.tenant,
+      paymentId: n!.payment_id,
+      target: n!.id,
+      before: { status: n!.status },
+      after: { status: replayed.length ? "PENDING" : n!.status },
+    });
+    return backTo(
+      request,
+      reply,
+      `/console/payments/${n!.payment_id}`,
+      replayed.length ? "ok" : "error",
+      replayed.length ? `Notification ${n!.id} (${n!.type}) queued again` : `Notification ${n!.id} is ${n!.status}, not DEAD; nothing replayed`,
+    );
   });
 
   scope.post<{ Params: { id: string }; Body: Body }>("/console/alerts/:id/ack", csrf, async (request, reply) => {
     const id = /^\d{1,18}$/.test(request.params.id) ? request.params.id : "0";
     const alert = await findAlert(db, id);
     // An alert about no tenant (a PG webhook given up) is every operator's.
-    const tenant = alert === undefined ? undefined : alert.tenant ?? request.operator!.tenants?.[0] ?? "";
+    const tenant = alert === undefined ? undefined : (alert.tenant ?? request.operator!.tenants?.[0] ?? "");
     // The note is the confirmation here.
-    if (!(await guard(request, reply, "acknowledge", "alert.acknowledge", tenant, { paymentId: alert?.payment_id ?? undefined, target: `alert:${id}` }, false))) return reply;
+    if (!(await guard(request, reply, "acknowledge", "alert.acknowledge", tenant, { paymentId: alert?.payment_id ?? undefined, target: `alert:${id}` }, false)))
+      return reply;
     const note = (request.body.note ?? "").trim().slice(0, 500);
     if (!note) return backTo(request, reply, "/console/alerts", "error", "Write a note saying what was done");
     const done = await acknowledgeAlert(db, id, request.operator!.username, note);
-    await audit(request, { action: "alert.acknowledge", outcome: done ? "ok" : "refused", tenant: alert!.tenant, paymentId: alert!.payment_id, target: `alert:${id}`, before: { acknowledged: alert!.acknowledged_at !== null }, after: { acknowledged: true, note } });
+    await audit(request, {
+      action: "alert.acknowledge",
+      outcome: done ? "ok" : "refused",
+      tenant: alert!.tenant,
+      paymentId: alert!.payment_id,
+      target: `alert:${id}`,
+      before: { acknowledged: alert!.acknowledged_at !== null },
+      after: { acknowledged: true, note },
+    });
     return backTo(request, reply, "/console/alerts", done ? "ok" : "error", done ? `Alert ${alert!.type} acknowledged` : "That alert was acknowledged already");
   });
 }

@@ -37,5 +37,8 @@ export function when(condition: unknown, content: () => Html): Html {
 
 export function iso(value: Date | string | null | undefined): string {
   if (value === null || value === undefined) return "";
-  return new Date(value).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  return new Date(value)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "Z");
 }

@@ -65,7 +65,10 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
     await scope.register(formbody);
     await registerAuthPlugins(scope, db, settings, deps.config.publicUrl, deps.clock);
     scope.addHook("onSend", async (_request, reply, payload) => {
-      reply.header("content-security-policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+      reply.header(
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+      );
       reply.header("x-content-type-options", "nosniff");
       reply.header("referrer-policy", "same-origin");
       if (reply.getHeader("content-type")?.toString().startsWith("text/html")) reply.header("cache-control", "no-store");
@@ -75,7 +78,10 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
       const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
       if (status >= 500) request.log.error({ err: error }, "console error");
       const text = status >= 500 ? `Something went wrong (request ${request.id}).` : error.message;
-      return reply.code(status).type("text/html; charset=utf-8").send(barePage("en", `${status}`, html`<p role="alert">${text}</p><p><a href="/console/payments">Console</a></p>`));
+      return reply
+        .code(status)
+        .type("text/html; charset=utf-8")
+        .send(barePage("en", `${status}`, html`<p role="alert">${text}</p><p><a href="/console/payments">Console</a></p>`));
     });
 
     scope.get<{ Params: { name: string } }>("/console/assets/:name", async (request, reply) => {
@@ -94,22 +100,37 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
       {
         // Counted per operator name, after the body is parsed: a client address is easy to vary (and
         // behind a proxy comes from a header), a guessed account is not.
-        config: { rateLimit: { max: settings.loginAttemptsPerMinute, timeWindow: 60_000, hook: "preHandler", keyGenerator: (request) => `login:${loginName(request.body)}` } },
+        config: {
+          rateLimit: {
+            max: settings.loginAttemptsPerMinute,
+            timeWindow: 60_000,
+            hook: "preHandler",
+            keyGenerator: (request) => `login:${loginName(request.body)}`,
+          },
+        },
       },
       async (request, reply) => {
         const lang = langOf(request, reply);
         const t = translator(lang);
         // No session exists yet to hold a CSRF token; a sign-in posted from another site is refused instead.
-        if (!sameOrigin(request, deps.config.publicUrl)) return reply.code(403).type("text/html; charset=utf-8").send(loginPage(lang, t, { error: "Sign in from the console's own page." }));
+        if (!sameOrigin(request, deps.config.publicUrl))
+          return reply
+            .code(403)
+            .type("text/html; charset=utf-8")
+            .send(loginPage(lang, t, { error: "Sign in from the console's own page." }));
         const username = typeof request.body?.username === "string" ? request.body.username.trim().slice(0, 64) : "";
         const password = typeof request.body?.password === "string" ? request.body.password.slice(0, 1024) : "";
         const operator = username ? await findOperatorForLogin(db, username) : undefined;
         const valid = await verifyPassword(password, operator?.passwordHash ?? (await decoyHash()));
         if (operator === undefined || !valid || operator.disabled) {
           // Refusals are audited for real operators only: names made up by strangers are not stored.
-          if (operator !== undefined) await appendAudit(db, { operatorId: operator.id, operator: operator.username, action: "login", outcome: "refused", detail: { ip: request.ip } });
+          if (operator !== undefined)
+            await appendAudit(db, { operatorId: operator.id, operator: operator.username, action: "login", outcome: "refused", detail: { ip: request.ip } });
           else request.log.warn({ ip: request.ip }, "console sign-in with an unknown operator name");
-          return reply.code(401).type("text/html; charset=utf-8").send(loginPage(lang, t, { error: "Wrong username or password.", next: safeNext(request.body?.next) }));
+          return reply
+            .code(401)
+            .type("text/html; charset=utf-8")
+            .send(loginPage(lang, t, { error: "Wrong username or password.", next: safeNext(request.body?.next) }));
         }
         await request.session.regenerate();
         request.session.operatorId = operator.id;
@@ -147,7 +168,14 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
       authed.get<{ Querystring: Record<string, string | undefined> }>("/console/payments", async (request, reply) => {
         const ctx = await context(request, reply);
         const q = request.query;
-        const form: SearchForm = { q: (q.q ?? "").trim().slice(0, 2048), tenant: pick(q.tenant, tenants), pg: pick(q.pg, pgs), status: (q.status ?? "").slice(0, 32), from: dateText(q.from), to: dateText(q.to) };
+        const form: SearchForm = {
+          q: (q.q ?? "").trim().slice(0, 2048),
+          tenant: pick(q.tenant, tenants),
+          pg: pick(q.pg, pgs),
+          status: (q.status ?? "").slice(0, 32),
+          from: dateText(q.from),
+          to: dateText(q.to),
+        };
         const after = decodeCursor(q.after);
         const to = form.to ? new Date(new Date(`${form.to}T00:00:00Z`).getTime() + 86_400_000) : undefined;
         const result = await searchPayments(db, {
@@ -161,14 +189,27 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
           after,
           limit: PAGE_SIZE,
         });
-        return send(reply, searchPage(ctx, form, { tenants: ctx.operator.tenants ?? tenants, pgs, rows: result.rows, nextCursor: result.next && encodeCursor(result.next), paged: after !== undefined }));
+        return send(
+          reply,
+          searchPage(ctx, form, {
+            tenants: ctx.operator.tenants ?? tenants,
+            pgs,
+            rows: result.rows,
+            nextCursor: result.next && encodeCursor(result.next),
+            paged: after !== undefined,
+          }),
+        );
       });
 
       authed.get<{ Params: { id: string } }>("/console/payments/:id", async (request, reply) => {
         const ctx = await context(request, reply);
         const story = await paymentStory(db, request.params.id.slice(0, 100));
         if (story === undefined || !canSeeTenant(ctx.operator, story.payment.tenant)) {
-          return send(reply, barePage(ctx.lang, "404", html`<p role="alert">No such payment, or not one you may see.</p><p><a href="/console/payments">Payments</a></p>`), 404);
+          return send(
+            reply,
+            barePage(ctx.lang, "404", html`<p role="alert">No such payment, or not one you may see.</p><p><a href="/console/payments">Payments</a></p>`),
+            404,
+          );
         }
         return send(reply, paymentPage(ctx, story, takeFlash(request)));
       });
@@ -177,7 +218,13 @@ export async function registerConsole(app: FastifyInstance, deps: CoreDeps, opti
         const ctx = await context(request, reply);
         const state = request.query.state === "acknowledged" || request.query.state === "all" ? request.query.state : "open";
         const type = pick(request.query.type, ALERT_TYPES);
-        const alerts = await listAlerts(db, { open: state === "all" ? undefined : state === "open", type: type || undefined, tenants: ctx.operator.tenants, limit: 200, offset: 0 });
+        const alerts = await listAlerts(db, {
+          open: state === "all" ? undefined : state === "open",
+          type: type || undefined,
+          tenants: ctx.operator.tenants,
+          limit: 200,
+          offset: 0,
+        });
         return send(reply, alertsPage(ctx, alerts, { state, type }, ALERT_TYPES, takeFlash(request)));
       });
 

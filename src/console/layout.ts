@@ -16,7 +16,12 @@ export function csrfField(ctx: Pick<PageContext, "csrf">): Html {
   return html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
 }
 
-export function page(ctx: PageContext, title: string, body: Html, options: { scripts?: string[]; flash?: { kind: "ok" | "error"; text: string } | undefined } = {}): string {
+export function page(
+  ctx: PageContext,
+  title: string,
+  body: Html,
+  options: { scripts?: string[]; flash?: { kind: "ok" | "error"; text: string } | undefined } = {},
+): string {
   const { t } = ctx;
   const nav = (href: string, label: string, extra?: Html) =>
     html`<a href="${href}"${ctx.path.startsWith(href) ? html` aria-current="page"` : ""}>${t(label)}${extra}</a>`;

@@ -10,7 +10,10 @@ import { hashPassword, PASSWORD_MIN_LENGTH } from "./passwords.ts";
 export const ROLES = ["viewer", "support", "finance", "admin"] as const;
 
 export const NewOperatorSchema = z.object({
-  username: z.string().trim().regex(/^[A-Za-z0-9._@-]{2,64}$/, "2–64 letters, digits, . _ @ or -"),
+  username: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._@-]{2,64}$/, "2–64 letters, digits, . _ @ or -"),
   password: z.string().min(PASSWORD_MIN_LENGTH, `at least ${PASSWORD_MIN_LENGTH} characters`).max(1024),
   role: z.enum(ROLES),
   /** Limit to these DBTypes; omitted or empty: every tenant. */
@@ -28,7 +31,14 @@ export async function createOperator(db: Db, input: NewOperator, createdBy = "cl
   const { username, password, role, tenants } = parsed.data;
   if (await operatorExists(db, username)) throw new OperatorInputError(`operator ${username} exists already`);
   const operator = await insertOperator(db, { username, passwordHash: await hashPassword(password), role, tenants: tenants?.length ? tenants : null });
-  await appendAudit(db, { operatorId: null, operator: createdBy, action: "operator.create", outcome: "ok", target: username, after: { username, role, tenants: operator.tenants } });
+  await appendAudit(db, {
+    operatorId: null,
+    operator: createdBy,
+    action: "operator.create",
+    outcome: "ok",
+    target: username,
+    after: { username, role, tenants: operator.tenants },
+  });
   return operator;
 }
 

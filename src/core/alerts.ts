@@ -7,7 +7,16 @@
 import type { Logger } from "pino";
 import { insertAlert, type AlertExecutor } from "../storage/alert-repository.ts";
 
-export const ALERT_TYPES = ["LATE_PAYMENT", "DEPOSIT_REVERSED", "PG_MISMATCH", "REFUND_CONFLICT", "REFUND_FAILED", "EXTERNAL_REFUND", "NOTIFICATION_DEAD", "WEBHOOK_GAVE_UP"] as const;
+export const ALERT_TYPES = [
+  "LATE_PAYMENT",
+  "DEPOSIT_REVERSED",
+  "PG_MISMATCH",
+  "REFUND_CONFLICT",
+  "REFUND_FAILED",
+  "EXTERNAL_REFUND",
+  "NOTIFICATION_DEAD",
+  "WEBHOOK_GAVE_UP",
+] as const;
 
 export interface Alert {
   type: string;
@@ -22,7 +31,10 @@ export interface Alert {
 
 export async function raiseAlert(deps: { db: AlertExecutor; logger: Logger }, alert: Alert, trx?: AlertExecutor): Promise<void> {
   const details = alert.details ?? {};
-  deps.logger.error({ alert: alert.type, ...(alert.paymentId ? { paymentId: alert.paymentId } : {}), ...(alert.tenant ? { tenant: alert.tenant } : {}), ...details }, alert.message);
+  deps.logger.error(
+    { alert: alert.type, ...(alert.paymentId ? { paymentId: alert.paymentId } : {}), ...(alert.tenant ? { tenant: alert.tenant } : {}), ...details },
+    alert.message,
+  );
   const row = {
     type: alert.type,
     subject: alert.subject ?? alert.paymentId ?? alert.type,

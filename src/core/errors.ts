@@ -34,7 +34,10 @@ export const ERROR_CATALOGUE = {
   PG_ERROR: { status: 502, description: "The PG answered with an error PGB did not expect; nothing was changed." },
   PG_RESULT_UNKNOWN: { status: 502, description: "The PG did not answer a money-moving call in time; PGB will settle it with the PG and notify." },
   PG_UNAVAILABLE: { status: 503, description: "The PG could not be reached; nothing was changed, retry later." },
-  SHUTTING_DOWN: { status: 503, description: "This PGB instance is shutting down; nothing was done. Retry after Retry-After seconds (another instance answers)." },
+  SHUTTING_DOWN: {
+    status: 503,
+    description: "This PGB instance is shutting down; nothing was done. Retry after Retry-After seconds (another instance answers).",
+  },
   INTERNAL_ERROR: { status: 500, description: "A fault inside PGB. Logged with the request id." },
 } as const;
 

@@ -138,7 +138,13 @@ export function stateNotification<T extends NotificationType>(
 }
 
 /** One of the money notifications (money-notifications.ts); without `balance` the order's amounts stay out. */
-export function moneyNotification(n: MoneyNotification, payment: NotifiedPayment, balance: AmountsAfter | undefined, id: string, occurredAt: Date): HostNotification {
+export function moneyNotification(
+  n: MoneyNotification,
+  payment: NotifiedPayment,
+  balance: AmountsAfter | undefined,
+  id: string,
+  occurredAt: Date,
+): HostNotification {
   const base = { ...common(payment, id, occurredAt), ...(balance === undefined ? {} : orderAmounts(payment, balance)) };
   const money = (minor: bigint) => formatMinor(minor, payment.currency);
   switch (n.type) {
@@ -147,6 +153,14 @@ export function moneyNotification(n: MoneyNotification, payment: NotifiedPayment
     case "LATE_PAYMENT_REFUNDED":
       return { ...base, Type: n.type, CapturedPrice: money(n.captured), RefundId: n.refundId, RefundPrice: money(n.refunded) };
     case "REFUND_FAILED":
-      return { ...base, Type: n.type, RefundId: n.refundId, RefundPrice: money(n.refunded), PGCode: n.pgCode, FailureMessage: n.message, LateCapture: n.lateCapture };
+      return {
+        ...base,
+        Type: n.type,
+        RefundId: n.refundId,
+        RefundPrice: money(n.refunded),
+        PGCode: n.pgCode,
+        FailureMessage: n.message,
+        LateCapture: n.lateCapture,
+      };
   }
 }

@@ -13,10 +13,7 @@ export interface Money {
   readonly currency: CurrencyCode;
 }
 
-export type MoneyParseError =
-  | { kind: "format"; message: string }
-  | { kind: "precision"; message: string }
-  | { kind: "range"; message: string };
+export type MoneyParseError = { kind: "format"; message: string } | { kind: "precision"; message: string } | { kind: "range"; message: string };
 
 const DECIMAL = /^(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
 

@@ -12,16 +12,7 @@
  */
 import { z } from "zod";
 
-export const PAYMENT_STATUSES = [
-  "READY",
-  "WAITING_FOR_DEPOSIT",
-  "PAID",
-  "PARTIALLY_CANCELLED",
-  "CANCELLED",
-  "FAILED",
-  "EXPIRED",
-  "SUPERSEDED",
-] as const;
+export const PAYMENT_STATUSES = ["READY", "WAITING_FOR_DEPOSIT", "PAID", "PARTIALLY_CANCELLED", "CANCELLED", "FAILED", "EXPIRED", "SUPERSEDED"] as const;
 export const PaymentStatusSchema = z.enum(PAYMENT_STATUSES);
 export type PaymentStatus = z.infer<typeof PaymentStatusSchema>;
 

@@ -26,10 +26,13 @@ export class ReadThrottle {
     }
     if (!this.#trailing.has(key)) {
       this.#trailing.add(key);
-      setTimeout(() => {
-        this.#trailing.delete(key);
-        trailing();
-      }, last + this.windowMs - now).unref();
+      setTimeout(
+        () => {
+          this.#trailing.delete(key);
+          trailing();
+        },
+        last + this.windowMs - now,
+      ).unref();
     }
     return false;
   }

@@ -57,7 +57,10 @@ export async function listAlerts(db: Kysely<Database>, filter: AlertFilter) {
 }
 
 export async function openAlertCount(db: Kysely<Database>, tenants: readonly string[] | null): Promise<number> {
-  let query = db.selectFrom("alerts").select((eb) => eb.fn.countAll<string>().as("n")).where("acknowledged_at", "is", null);
+  let query = db
+    .selectFrom("alerts")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("acknowledged_at", "is", null);
   if (tenants) query = query.where((eb) => eb.or([eb("tenant", "in", tenants.length ? [...tenants] : [""]), eb("tenant", "is", null)]));
   const row = await query.executeTakeFirst();
   return Number(row?.n ?? 0);
@@ -80,6 +83,11 @@ export async function acknowledgeAlert(db: Kysely<Database>, id: string, by: str
 
 /** Open alerts by type, for /metrics. */
 export async function openAlertsByType(db: Kysely<Database>): Promise<Array<{ type: string; n: number }>> {
-  const rows = await db.selectFrom("alerts").select(["type", (eb) => eb.fn.countAll<string>().as("n")]).where("acknowledged_at", "is", null).groupBy("type").execute();
+  const rows = await db
+    .selectFrom("alerts")
+    .select(["type", (eb) => eb.fn.countAll<string>().as("n")])
+    .where("acknowledged_at", "is", null)
+    .groupBy("type")
+    .execute();
   return rows.map((r) => ({ type: r.type, n: Number(r.n) }));
 }

@@ -37,7 +37,10 @@ export interface PaymentListRow {
 
 const INT32_MAX = 2_147_483_647;
 
-export async function searchPayments(db: ConsoleDb, search: PaymentSearch): Promise<{ rows: PaymentListRow[]; next: { createdAt: Date; id: string } | undefined }> {
+export async function searchPayments(
+  db: ConsoleDb,
+  search: PaymentSearch,
+): Promise<{ rows: PaymentListRow[]; next: { createdAt: Date; id: string } | undefined }> {
   const rows = (await searchQuery(db, search).execute()) as PaymentListRow[];
   const more = rows.length > search.limit;
   const page = more ? rows.slice(0, search.limit) : rows;
@@ -49,7 +52,19 @@ export async function searchPayments(db: ConsoleDb, search: PaymentSearch): Prom
 export function searchQuery(db: ConsoleDb, search: PaymentSearch) {
   let query = db
     .selectFrom("payments as p")
-    .select(["p.id", "p.tenant", "p.order_id", "p.joiner_id", "p.pg", "p.pay_type", "p.currency", "p.amount", "p.status", "p.pg_transaction_id", "p.created_at"]);
+    .select([
+      "p.id",
+      "p.tenant",
+      "p.order_id",
+      "p.joiner_id",
+      "p.pg",
+      "p.pay_type",
+      "p.currency",
+      "p.amount",
+      "p.status",
+      "p.pg_transaction_id",
+      "p.created_at",
+    ]);
   const q = search.q?.trim();
   if (q) {
     const asInt = /^\d{1,10}$/.test(q) && Number(q) <= INT32_MAX ? Number(q) : undefined;
@@ -68,7 +83,9 @@ export function searchQuery(db: ConsoleDb, search: PaymentSearch) {
           .where(sql`pg_details->'virtualAccount'->>'accountNumber'`, "=", q),
       ) as never;
     if (asInt !== undefined) {
-      hits = hits.union(db.selectFrom("payments").select("id").where("order_id", "=", asInt)).union(db.selectFrom("payments").select("id").where("joiner_id", "=", asInt)) as never;
+      hits = hits
+        .union(db.selectFrom("payments").select("id").where("order_id", "=", asInt))
+        .union(db.selectFrom("payments").select("id").where("joiner_id", "=", asInt)) as never;
     }
     query = query.where("p.id", "in", hits as never);
   }
@@ -79,14 +96,24 @@ export function searchQuery(db: ConsoleDb, search: PaymentSearch) {
   if (search.from) query = query.where("p.created_at", ">=", search.from);
   if (search.to) query = query.where("p.created_at", "<", search.to);
   if (search.after) query = query.where(sql`(p.created_at, p.id)`, "<", sql`(${search.after.createdAt}::timestamptz, ${search.after.id})`);
-  return query.orderBy("p.created_at", "desc").orderBy("p.id", "desc").limit(search.limit + 1);
+  return query
+    .orderBy("p.created_at", "desc")
+    .orderBy("p.id", "desc")
+    .limit(search.limit + 1);
 }
 
 /** Everything the payment page shows: the order's attempts and every record about them. */
 export async function paymentStory(db: ConsoleDb, paymentId: string) {
   const payment = await db.selectFrom("payments").selectAll().where("id", "=", paymentId).executeTakeFirst();
   if (payment === undefined) return undefined;
-  const attempts = await db.selectFrom("payments").selectAll().where("tenant", "=", payment.tenant).where("order_id", "=", payment.order_id).orderBy("created_at").orderBy("id").execute();
+  const attempts = await db
+    .selectFrom("payments")
+    .selectAll()
+    .where("tenant", "=", payment.tenant)
+    .where("order_id", "=", payment.order_id)
+    .orderBy("created_at")
+    .orderBy("id")
+    .execute();
   const ids = attempts.map((a) => a.id);
   const txIds = attempts.map((a) => a.pg_transaction_id).filter((t): t is string => t !== null);
   const [events, movements, notifications, webhooks, audit, alerts] = await Promise.all([
@@ -108,7 +135,16 @@ export async function paymentStory(db: ConsoleDb, paymentId: string) {
     db.selectFrom("alerts").selectAll().where("payment_id", "in", ids).orderBy("raised_at").execute(),
   ]);
   const deliveries = notifications.length
-    ? await db.selectFrom("notification_attempts").selectAll().where("notification_id", "in", notifications.map((n) => n.id)).orderBy("id").execute()
+    ? await db
+        .selectFrom("notification_attempts")
+        .selectAll()
+        .where(
+          "notification_id",
+          "in",
+          notifications.map((n) => n.id),
+        )
+        .orderBy("id")
+        .execute()
     : [];
   return { payment, attempts, events, movements, notifications, deliveries, webhooks, audit, alerts };
 }
@@ -174,9 +210,20 @@ export async function overview(db: ConsoleDb, w: OverviewWindow) {
     hourly: hourly.rows.map((r) => ({ hour: r.hour, pg: r.pg, started: Number(r.started), paid: Number(r.paid), failed: Number(r.failed) })),
     perPg: [...byPg.entries()].sort(([a], [b2]) => a.localeCompare(b2)).map(([pg, t]) => ({ pg, ...t, conversion: t.started === 0 ? 0 : t.paid / t.started })),
     refunds: refunds.rows.map((r) => ({ currency: r.currency, count: Number(r.n), totalMinor: BigInt(r.total) })),
-    delivery: { delivered: Number(d.delivered), avgMs: d.avg_ms === null ? null : Number(d.avg_ms), p95Ms: d.p95_ms === null ? null : Number(d.p95_ms), dead: Number(d.dead) },
+    delivery: {
+      delivered: Number(d.delivered),
+      avgMs: d.avg_ms === null ? null : Number(d.avg_ms),
+      p95Ms: d.p95_ms === null ? null : Number(d.p95_ms),
+      dead: Number(d.dead),
+    },
     backlog: { pending: Number(b.pending), retrying: Number(b.retrying), dead: Number(b.dead) },
-    webhooks: { processed: Number(wh.processed), avgLagMs: wh.avg_ms === null ? null : Number(wh.avg_ms), maxLagMs: wh.max_ms === null ? null : Number(wh.max_ms), unprocessed: Number(wh.unprocessed), oldestUnprocessedSeconds: wh.oldest_s === null ? 0 : Number(wh.oldest_s) },
+    webhooks: {
+      processed: Number(wh.processed),
+      avgLagMs: wh.avg_ms === null ? null : Number(wh.avg_ms),
+      maxLagMs: wh.max_ms === null ? null : Number(wh.max_ms),
+      unprocessed: Number(wh.unprocessed),
+      oldestUnprocessedSeconds: wh.oldest_s === null ? 0 : Number(wh.oldest_s),
+    },
   };
 }
 
@@ -195,7 +242,14 @@ export async function dueNow(db: ConsoleDb, paymentId: string, operator: string)
     if (row === undefined) return false;
     await trx
       .insertInto("payment_events")
-      .values({ payment_id: paymentId, from_status: row.status, to_status: row.status, event: "EXPIRY_REQUESTED", source: "OPERATOR", detail: JSON.stringify({ operator }) })
+      .values({
+        payment_id: paymentId,
+        from_status: row.status,
+        to_status: row.status,
+        event: "EXPIRY_REQUESTED",
+        source: "OPERATOR",
+        detail: JSON.stringify({ operator }),
+      })
       .execute();
     return true;
   });

@@ -30,7 +30,9 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-export type DatabaseTarget = { kind: "postgres"; url: string; poolSize?: number } | {
+export type DatabaseTarget =
+  | { kind: "postgres"; url: string; poolSize?: number }
+  | {
       kind: "pglite";
       dataDir?: string;
       /** A migrated data folder (made by `npm run build`) a new data folder starts as a copy of, instead of initdb. */
@@ -131,7 +133,10 @@ export async function appliedMigrations(db: Db): Promise<string[]> {
 /** Whether the database answers and has been migrated (GET /health/ready). */
 export async function isReady(db: Db): Promise<boolean> {
   try {
-    await db.selectFrom("pgb_migrations").select((eb) => eb.fn.countAll().as("n")).execute();
+    await db
+      .selectFrom("pgb_migrations")
+      .select((eb) => eb.fn.countAll().as("n"))
+      .execute();
     return true;
   } catch {
     return false;

@@ -50,8 +50,12 @@ type Cursor = { at: string; id: string } | undefined;
 export async function countForExport(db: Db, kind: "payments" | "refunds", filter: ExportFilter): Promise<number> {
   const row =
     kind === "payments"
-      ? await paymentsQuery(db, filter).select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow()
-      : await refundsQuery(db, filter).select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+      ? await paymentsQuery(db, filter)
+          .select((eb) => eb.fn.countAll<string>().as("n"))
+          .executeTakeFirstOrThrow()
+      : await refundsQuery(db, filter)
+          .select((eb) => eb.fn.countAll<string>().as("n"))
+          .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -71,7 +75,9 @@ export async function* paymentsForExport(db: Db, filter: ExportFilter, batchSize
         "p.nation_code",
         "p.currency",
         sql<string>`p.amount::text`.as("amount"),
-        sql<string>`coalesce((select sum(m.amount) from money_movements m where m.payment_id = p.id and m.kind = 'REFUND' and m.status = 'SUCCEEDED'), 0)::text`.as("refunded"),
+        sql<string>`coalesce((select sum(m.amount) from money_movements m where m.payment_id = p.id and m.kind = 'REFUND' and m.status = 'SUCCEEDED'), 0)::text`.as(
+          "refunded",
+        ),
         "p.pg_transaction_id",
         sql<string>`p.created_at::text`.as("created_at"),
         sql<string | null>`p.paid_at::text`.as("paid_at"),

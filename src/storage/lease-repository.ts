@@ -77,7 +77,6 @@ export async function releaseRefund(db: Executor, refundId: string, token: strin
   await sql`UPDATE money_movements SET lease_token = NULL WHERE id = ${refundId} AND lease_token = ${token}`.execute(db);
 }
 
-
 /** Records that a superseded checkout must still be closed at the PG (inside the superseding transaction). */
 export async function recordCheckoutClose(db: Executor, paymentId: string, leaseToken: string | null): Promise<void> {
   await db
@@ -89,7 +88,11 @@ export async function recordCheckoutClose(db: Executor, paymentId: string, lease
 
 /** The close failed here: any process's take-over worker retries it now. */
 export async function releaseCheckoutClose(db: Executor, paymentId: string, error: string): Promise<void> {
-  await db.updateTable("checkout_closes").set({ lease_token: null, last_error: error.slice(0, 500), next_attempt_at: sql<Date>`now()` }).where("payment_id", "=", paymentId).execute();
+  await db
+    .updateTable("checkout_closes")
+    .set({ lease_token: null, last_error: error.slice(0, 500), next_attempt_at: sql<Date>`now()` })
+    .where("payment_id", "=", paymentId)
+    .execute();
 }
 
 /** Due checkout closes nobody alive is working on, claimed for `token`. */

@@ -28,25 +28,36 @@ function refundRow(row: MoneyMovementRow): RefundRow {
 
 export async function insertRefund(
   trx: Transaction<Database>,
-  r: { id: RefundId; paymentId: PaymentId; amount: bigint; balanceBefore: bigint; balanceAfter: bigint; idempotencyKey: string | null; fingerprint: string; leaseToken?: string | null },
+  r: {
+    id: RefundId;
+    paymentId: PaymentId;
+    amount: bigint;
+    balanceBefore: bigint;
+    balanceAfter: bigint;
+    idempotencyKey: string | null;
+    fingerprint: string;
+    leaseToken?: string | null;
+  },
 ): Promise<RefundRow> {
-  return refundRow(await trx
-    .insertInto("money_movements")
-    .values({
-      id: r.id,
-      payment_id: r.paymentId,
-      kind: "REFUND",
-      amount: r.amount.toString(),
-      status: "PENDING",
-      balance_before: r.balanceBefore.toString(),
-      balance_after: r.balanceAfter.toString(),
-      idempotency_key: r.idempotencyKey,
-      request_fingerprint: r.fingerprint,
-      lease_token: r.leaseToken ?? null,
-      updated_at: sql<Date>`now()`,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow());
+  return refundRow(
+    await trx
+      .insertInto("money_movements")
+      .values({
+        id: r.id,
+        payment_id: r.paymentId,
+        kind: "REFUND",
+        amount: r.amount.toString(),
+        status: "PENDING",
+        balance_before: r.balanceBefore.toString(),
+        balance_after: r.balanceAfter.toString(),
+        idempotency_key: r.idempotencyKey,
+        request_fingerprint: r.fingerprint,
+        lease_token: r.leaseToken ?? null,
+        updated_at: sql<Date>`now()`,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow(),
+  );
 }
 
 export async function insertCapture(trx: Transaction<Database>, clock: Clock, payment: Payment, pgReference: string | null): Promise<void> {
@@ -126,7 +137,13 @@ export async function captureOf(db: Executor, paymentId: string): Promise<MoneyM
 }
 
 export async function findRefundByPgReference(db: Executor, paymentId: PaymentId, pgReference: string): Promise<RefundRow | undefined> {
-  const row = await db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").where("pg_reference", "=", pgReference).executeTakeFirst();
+  const row = await db
+    .selectFrom("money_movements")
+    .selectAll()
+    .where("payment_id", "=", paymentId)
+    .where("kind", "=", "REFUND")
+    .where("pg_reference", "=", pgReference)
+    .executeTakeFirst();
   return row && refundRow(row);
 }
 
@@ -154,16 +171,33 @@ export async function transitionRefund(
 }
 
 export async function refundsOf(db: Executor, paymentId: PaymentId): Promise<RefundRow[]> {
-  return (await db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").orderBy("created_at").orderBy("id").execute()).map(refundRow);
+  return (
+    await db
+      .selectFrom("money_movements")
+      .selectAll()
+      .where("payment_id", "=", paymentId)
+      .where("kind", "=", "REFUND")
+      .orderBy("created_at")
+      .orderBy("id")
+      .execute()
+  ).map(refundRow);
 }
 
 export async function movementsOf(db: Executor, paymentIds: PaymentId[]): Promise<MovementRow[]> {
   if (paymentIds.length === 0) return [];
-  return (await db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute()).map(movementRow);
+  return (await db.selectFrom("money_movements").selectAll().where("payment_id", "in", paymentIds).orderBy("created_at").orderBy("id").execute()).map(
+    movementRow,
+  );
 }
 
 /** Refunds of these payments not settled yet (PENDING or UNKNOWN). */
 export async function unsettledRefundsOf(db: Executor, paymentIds: string[]): Promise<Array<Pick<RefundRow, "id" | "status" | "updated_at">>> {
-  const rows = await db.selectFrom("money_movements").select(["id", "status", "updated_at"]).where("payment_id", "in", paymentIds).where("kind", "=", "REFUND").where("status", "in", ["PENDING", "UNKNOWN"]).execute();
+  const rows = await db
+    .selectFrom("money_movements")
+    .select(["id", "status", "updated_at"])
+    .where("payment_id", "in", paymentIds)
+    .where("kind", "=", "REFUND")
+    .where("status", "in", ["PENDING", "UNKNOWN"])
+    .execute();
   return rows.map((r) => ({ ...r, id: brand<RefundId>(r.id) }));
 }

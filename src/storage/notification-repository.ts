@@ -85,7 +85,12 @@ export async function msUntilNextDueNotification(db: Executor): Promise<number |
 
 /** Hands back everything `token` still holds, due at once, so another process sends it right away. */
 export async function releaseNotificationClaims(db: Executor, token: string): Promise<void> {
-  await db.updateTable("notifications").set({ claim_token: null, next_attempt_at: sql<Date>`now()` }).where("claim_token", "=", token).where("status", "=", "PENDING").execute();
+  await db
+    .updateTable("notifications")
+    .set({ claim_token: null, next_attempt_at: sql<Date>`now()` })
+    .where("claim_token", "=", token)
+    .where("status", "=", "PENDING")
+    .execute();
 }
 
 export interface AttemptRecord {

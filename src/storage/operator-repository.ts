@@ -22,10 +22,18 @@ function toOperator(row: { id: string | number; username: string; role: Role; te
   return { id: String(row.id), username: row.username, role: row.role, tenants: (row.tenants as string[] | null) ?? null, disabled: row.disabled_at !== null };
 }
 
-export async function insertOperator(db: ConsoleDb, input: { username: string; passwordHash: string; role: Role; tenants: string[] | null }): Promise<Operator> {
+export async function insertOperator(
+  db: ConsoleDb,
+  input: { username: string; passwordHash: string; role: Role; tenants: string[] | null },
+): Promise<Operator> {
   const row = await db
     .insertInto("operators")
-    .values({ username: input.username, password_hash: input.passwordHash, role: input.role, tenants: input.tenants === null ? null : JSON.stringify(input.tenants) })
+    .values({
+      username: input.username,
+      password_hash: input.passwordHash,
+      role: input.role,
+      tenants: input.tenants === null ? null : JSON.stringify(input.tenants),
+    })
     .returning(["id", "username", "role", "tenants", "disabled_at"])
     .executeTakeFirstOrThrow();
   return toOperator(row);
@@ -42,7 +50,11 @@ export async function updateOperatorPassword(db: ConsoleDb, username: string, pa
 }
 
 export async function findOperatorForLogin(db: ConsoleDb, username: string): Promise<(Operator & { passwordHash: string }) | undefined> {
-  const row = await db.selectFrom("operators").select(["id", "username", "role", "tenants", "disabled_at", "password_hash"]).where("username", "=", username).executeTakeFirst();
+  const row = await db
+    .selectFrom("operators")
+    .select(["id", "username", "role", "tenants", "disabled_at", "password_hash"])
+    .where("username", "=", username)
+    .executeTakeFirst();
   return row && { ...toOperator(row), passwordHash: row.password_hash };
 }
 
@@ -52,7 +64,11 @@ export async function findOperator(db: ConsoleDb, id: string): Promise<Operator 
 }
 
 export async function markLogin(db: ConsoleDb, id: string): Promise<void> {
-  await db.updateTable("operators").set({ last_login_at: sql`now()` }).where("id", "=", id).execute();
+  await db
+    .updateTable("operators")
+    .set({ last_login_at: sql`now()` })
+    .where("id", "=", id)
+    .execute();
 }
 
 const hashId = (sessionId: string) => createHash("sha256").update(sessionId).digest("hex");
@@ -67,7 +83,12 @@ export async function saveSession(db: ConsoleDb, sessionId: string, operatorId: 
 
 /** The session's data, or undefined when unknown or expired. */
 export async function loadSession(db: ConsoleDb, sessionId: string): Promise<unknown> {
-  const row = await db.selectFrom("operator_sessions").select("data").where("id_hash", "=", hashId(sessionId)).where("expires_at", ">", sql<Date>`now()`).executeTakeFirst();
+  const row = await db
+    .selectFrom("operator_sessions")
+    .select("data")
+    .where("id_hash", "=", hashId(sessionId))
+    .where("expires_at", ">", sql<Date>`now()`)
+    .executeTakeFirst();
   return row?.data;
 }
 
@@ -76,7 +97,10 @@ export async function deleteSession(db: ConsoleDb, sessionId: string): Promise<v
 }
 
 export async function deleteExpiredSessions(db: ConsoleDb): Promise<void> {
-  await db.deleteFrom("operator_sessions").where("expires_at", "<", sql<Date>`now() - interval '1 day'`).execute();
+  await db
+    .deleteFrom("operator_sessions")
+    .where("expires_at", "<", sql<Date>`now() - interval '1 day'`)
+    .execute();
 }
 
 export interface AuditEntry {

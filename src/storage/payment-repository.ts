@@ -8,14 +8,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
-import {
-  CAPTURED_STATUSES,
-  notificationFor,
-  PaymentStatusSchema,
-  guardOf,
-  type EventSource,
-  type PaymentStatus,
-} from "../core/payment-state.ts";
+import { CAPTURED_STATUSES, notificationFor, PaymentStatusSchema, guardOf, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
 import type { MoneyNotification } from "../core/money-notifications.ts";
 import { moneyNotification, stateNotification, type FieldsOnEntering, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
 import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRow } from "./schema.ts";
@@ -250,7 +243,13 @@ export function balanceFrom(movements: ReadonlyArray<Pick<MoneyMovementRow, "kin
  * Queues one of the money notifications (money-notifications.ts). With `balance`, the order's amounts
  * ride along; a late capture's notification leaves them out, since that attempt is not the order's.
  */
-export async function enqueueMoneyNotification(trx: Transaction<Database>, clock: Clock, payment: Payment, n: MoneyNotification, balance?: Balance): Promise<void> {
+export async function enqueueMoneyNotification(
+  trx: Transaction<Database>,
+  clock: Clock,
+  payment: Payment,
+  n: MoneyNotification,
+  balance?: Balance,
+): Promise<void> {
   await enqueueNotification(trx, moneyNotification(n, payment, balance, newId("msg", clock), clock.now()));
 }
 
@@ -271,7 +270,12 @@ async function enqueueNotification(trx: Transaction<Database>, notification: Hos
     .execute();
 }
 
-export async function recordPgTransaction(trx: Transaction<Database>, paymentId: PaymentId, pgTransactionId: PgTransactionId, details: string | undefined): Promise<void> {
+export async function recordPgTransaction(
+  trx: Transaction<Database>,
+  paymentId: PaymentId,
+  pgTransactionId: PgTransactionId,
+  details: string | undefined,
+): Promise<void> {
   await trx
     .updateTable("payments")
     .set({ pg_transaction_id: pgTransactionId, ...(details === undefined ? {} : { pg_details: details }), updated_at: sql<Date>`now()` })
@@ -283,4 +287,3 @@ export async function eventsOf(db: Executor, paymentIds: string[]): Promise<Paym
   if (paymentIds.length === 0) return [];
   return db.selectFrom("payment_events").selectAll().where("payment_id", "in", paymentIds).orderBy("id").execute();
 }
-

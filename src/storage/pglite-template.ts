@@ -59,7 +59,10 @@ export function templateProblem(template: PgliteTemplate): TemplateProblem | und
   const known = new Set(migrationKeys(template.migrations));
   const foreign = recorded.filter((key) => !known.has(String(key)));
   if (foreign.length > 0) {
-    return { kind: "stale", reason: `database template holds migrations this code does not have, or has changed since (${foreign.join(", ")}); npm run build rebuilds it` };
+    return {
+      kind: "stale",
+      reason: `database template holds migrations this code does not have, or has changed since (${foreign.join(", ")}); npm run build rebuilds it`,
+    };
   }
   return undefined;
 }

@@ -12,7 +12,13 @@ import { brand, type PaymentId, type RefundId } from "../core/ids.ts";
 type Executor = Kysely<Database>;
 
 /** Claims `subject` for `token` unless a live process holds it; answers the checks made so far, or undefined. */
-export async function claimCheck(db: Executor, subject: string, kind: "PAYMENT" | "REFUND", token: string | null, claimMs: number): Promise<number | undefined> {
+export async function claimCheck(
+  db: Executor,
+  subject: string,
+  kind: "PAYMENT" | "REFUND",
+  token: string | null,
+  claimMs: number,
+): Promise<number | undefined> {
   const claim = await sql<{ checks: number }>`
     INSERT INTO reconcile_checks AS r (subject, kind, checks, last_checked_at, next_check_at, claimed_until, claim_token)
     VALUES (${subject}, ${kind}, 0, now(), now(), now() + ${claimMs} * interval '1 millisecond', ${token})
@@ -46,30 +52,39 @@ async function idsOf<Id extends PaymentId | RefundId>(db: Executor, query: RawBu
 
 /** Refunds left UNKNOWN (a refund call that timed out) due for a look at the PG, most overdue first. */
 export async function dueUnknownRefunds(db: Executor, limit: number): Promise<RefundId[]> {
-  return idsOf<RefundId>(db, sql<{ id: string }>`
+  return idsOf<RefundId>(
+    db,
+    sql<{ id: string }>`
     SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
     WHERE m.kind = 'REFUND' AND m.status = 'UNKNOWN'
       AND (c.subject IS NULL OR (c.next_check_at <= now() AND (c.claimed_until IS NULL OR c.claimed_until < now() OR ${leaseIsDead("c.claim_token")})))
     ORDER BY coalesce(c.next_check_at, m.updated_at)
-    LIMIT ${limit}`);
+    LIMIT ${limit}`,
+  );
 }
 
 /** Payments left READY / WAITING_FOR_DEPOSIT for `afterMs` and due a check, most overdue first. */
 export async function dueStalePayments(db: Executor, afterMs: number, limit: number): Promise<PaymentId[]> {
-  return idsOf<PaymentId>(db, sql<{ id: string }>`
+  return idsOf<PaymentId>(
+    db,
+    sql<{ id: string }>`
     SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
     WHERE p.status IN ('READY','WAITING_FOR_DEPOSIT') AND p.updated_at <= ${msAgo(afterMs)} AND ${CHECK_DUE}
     ORDER BY coalesce(c.next_check_at, p.updated_at)
-    LIMIT ${limit}`);
+    LIMIT ${limit}`,
+  );
 }
 
 /** Refunds left UNKNOWN, or PENDING for `afterMs`, and due a check, most overdue first. */
 export async function dueUnsettledRefunds(db: Executor, afterMs: number, limit: number): Promise<RefundId[]> {
-  return idsOf<RefundId>(db, sql<{ id: string }>`
+  return idsOf<RefundId>(
+    db,
+    sql<{ id: string }>`
     SELECT m.id FROM money_movements m LEFT JOIN reconcile_checks c ON c.subject = m.id
     WHERE m.kind = 'REFUND' AND (m.status = 'UNKNOWN' OR (m.status = 'PENDING' AND m.updated_at <= ${msAgo(afterMs)})) AND ${CHECK_DUE}
     ORDER BY coalesce(c.next_check_at, m.updated_at)
-    LIMIT ${limit}`);
+    LIMIT ${limit}`,
+  );
 }
 
 /**
@@ -77,9 +92,12 @@ export async function dueUnsettledRefunds(db: Executor, afterMs: number, limit: 
  * their expiry) and are due a check, oldest first.
  */
 export async function dueSupersededCheckouts(db: Executor, afterMs: number, limit: number): Promise<PaymentId[]> {
-  return idsOf<PaymentId>(db, sql<{ id: string }>`
+  return idsOf<PaymentId>(
+    db,
+    sql<{ id: string }>`
     SELECT p.id FROM payments p LEFT JOIN reconcile_checks c ON c.subject = p.id
     WHERE p.status = 'SUPERSEDED' AND p.pg_transaction_id IS NOT NULL AND p.expires_at > now() AND p.updated_at <= ${msAgo(afterMs)} AND ${CHECK_DUE}
     ORDER BY p.updated_at
-    LIMIT ${limit}`);
+    LIMIT ${limit}`,
+  );
 }

@@ -17,7 +17,10 @@ export interface StoredBody {
 }
 
 /** A webhook refused at the door (bad signature, say): kept for an operator, never acted on. */
-export async function insertRejectedWebhook(db: Executor, w: { pg: string; tenant: string; eventId: string; headers: string; kept: StoredBody; reason: string }): Promise<void> {
+export async function insertRejectedWebhook(
+  db: Executor,
+  w: { pg: string; tenant: string; eventId: string; headers: string; kept: StoredBody; reason: string },
+): Promise<void> {
   await db
     .insertInto("pg_webhooks")
     .values({ pg: w.pg, tenant: w.tenant, event_id: w.eventId, status: "REJECTED", headers: w.headers, ...w.kept, error: w.reason })
@@ -30,11 +33,31 @@ export async function insertRejectedWebhook(db: Executor, w: { pg: string; tenan
  */
 export async function insertWebhook(
   db: Executor,
-  w: { pg: string; tenant: string; eventId: string; status: "RECEIVED" | "PROCESSED"; headers: string; kept: StoredBody; error: string | null; action: string; claimToken: string | null },
+  w: {
+    pg: string;
+    tenant: string;
+    eventId: string;
+    status: "RECEIVED" | "PROCESSED";
+    headers: string;
+    kept: StoredBody;
+    error: string | null;
+    action: string;
+    claimToken: string | null;
+  },
 ): Promise<string | undefined> {
   const stored = await db
     .insertInto("pg_webhooks")
-    .values({ pg: w.pg, tenant: w.tenant, event_id: w.eventId, status: w.status, headers: w.headers, ...w.kept, error: w.error, action: w.action, claim_token: w.claimToken })
+    .values({
+      pg: w.pg,
+      tenant: w.tenant,
+      event_id: w.eventId,
+      status: w.status,
+      headers: w.headers,
+      ...w.kept,
+      error: w.error,
+      action: w.action,
+      claim_token: w.claimToken,
+    })
     .onConflict((oc) => oc.columns(["pg", "tenant", "event_id"]).doNothing())
     .returning("id")
     .executeTakeFirst();

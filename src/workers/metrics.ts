@@ -7,7 +7,12 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { PgCallMetrics } from "../connectors/kit/pg-http-client.ts";
 import type { Db } from "../storage/database.ts";
 import { openAlertsByType } from "../storage/alert-repository.ts";
-import { notificationCountsByState, oldestPendingNotificationSeconds, oldestUnprocessedWebhookSeconds, unprocessedWebhookCounts } from "../storage/metrics-queries.ts";
+import {
+  notificationCountsByState,
+  oldestPendingNotificationSeconds,
+  oldestUnprocessedWebhookSeconds,
+  unprocessedWebhookCounts,
+} from "../storage/metrics-queries.ts";
 
 export interface PgbMetrics {
   registry: Registry;

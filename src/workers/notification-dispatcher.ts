@@ -133,7 +133,12 @@ export class NotificationDispatcher {
       if (claimed.length < free && this.deps.clock.nowMs() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
       for (const row of claimed) {
         const job = this.#deliver(row)
-          .catch((error: unknown) => this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried"))
+          .catch((error: unknown) =>
+            this.#logger.error(
+              { notificationId: row.id, err: (error as Error).message },
+              "delivery bookkeeping failed; the lease will expire and it is retried",
+            ),
+          )
           .finally(() => {
             this.#inFlight.delete(row.id);
             this.#loop.kick();
@@ -194,10 +199,20 @@ export class NotificationDispatcher {
     if (outcome === "DEAD") {
       await raiseAlert(
         { db: this.deps.db, logger: this.#logger },
-        { type: "NOTIFICATION_DEAD", subject: row.id, paymentId: row.payment_id, tenant: row.tenant, details: { notificationId: row.id, attempts: row.attempts, err: error }, message: "gave up delivering a notification; replay it once the host is fixed" },
+        {
+          type: "NOTIFICATION_DEAD",
+          subject: row.id,
+          paymentId: row.payment_id,
+          tenant: row.tenant,
+          details: { notificationId: row.id, attempts: row.attempts, err: error },
+          message: "gave up delivering a notification; replay it once the host is fixed",
+        },
       );
     } else if (outcome === "RETRY") {
-      this.#logger.warn({ notificationId: row.id, tenant: row.tenant, attempt: row.attempts, statusCode: result.statusCode, err: error, nextAttemptAt }, "notification not accepted by the host; will retry");
+      this.#logger.warn(
+        { notificationId: row.id, tenant: row.tenant, attempt: row.attempts, statusCode: result.statusCode, err: error, nextAttemptAt },
+        "notification not accepted by the host; will retry",
+      );
     }
   }
 
@@ -267,13 +282,24 @@ export class NotificationDispatcher {
         })),
       );
       const delivered = batch.filter((_, i) => recorded[i]!.outcome === "DELIVERED" && !(batch[i]!.row.probe === true && !recorded[i]!.hostLevel));
-      if (delivered.length > 0) await markNotificationsDelivered(db, delivered.map((f) => f.row.id), this.#token);
+      if (delivered.length > 0)
+        await markNotificationsDelivered(
+          db,
+          delivered.map((f) => f.row.id),
+          this.#token,
+        );
       for (const [i, { row, result }] of batch.entries()) {
         if (delivered.includes(batch[i]!)) continue;
         const { outcome, nextAttemptAt, hostLevel } = recorded[i]!;
         // A probe the host answered counts against the budget after all.
         const attempts = row.probe === true && !hostLevel ? row.attempts : undefined;
-        await recordNotificationOutcome(db, row.id, this.#token, { outcome, error: result.ok ? null : result.error, nextAttemptAt, outageHold: hostLevel, attempts });
+        await recordNotificationOutcome(db, row.id, this.#token, {
+          outcome,
+          error: result.ok ? null : result.error,
+          nextAttemptAt,
+          outageHold: hostLevel,
+          attempts,
+        });
       }
       return recorded;
     });

@@ -23,17 +23,22 @@ export class ProcessLease {
 
   async start(): Promise<void> {
     await renewLease(this.db, this.token, this.leaseMs);
-    this.#timer = setInterval(() => {
-      this.#beat = renewLease(this.db, this.token, this.leaseMs).catch((error: unknown) =>
-        this.logger.warn({ err: (error as Error).message }, "could not renew this process's lease; retrying on the next beat"),
-      );
-    }, Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.#timer = setInterval(
+      () => {
+        this.#beat = renewLease(this.db, this.token, this.leaseMs).catch((error: unknown) =>
+          this.logger.warn({ err: (error as Error).message }, "could not renew this process's lease; retrying on the next beat"),
+        );
+      },
+      Math.max(50, Math.floor(this.leaseMs / 3)),
+    );
     this.#timer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#beat;
-    await dropLease(this.db, this.token).catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, "could not drop this process's lease; it runs out by itself"));
+    await dropLease(this.db, this.token).catch((error: unknown) =>
+      this.logger.warn({ err: (error as Error).message }, "could not drop this process's lease; it runs out by itself"),
+    );
   }
 }

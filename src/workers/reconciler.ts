@@ -82,10 +82,15 @@ export class Reconciler {
   ) {
     this.#db = deps.db;
     this.#logger = deps.logger.child({ worker: "reconciler" });
-    this.#loop = new WorkerLoop("reconciler", this.#logger, async () => {
-      await this.runPassAsLeader();
-      return this.settings.intervalMs;
-    }, this.settings.intervalMs);
+    this.#loop = new WorkerLoop(
+      "reconciler",
+      this.#logger,
+      async () => {
+        await this.runPassAsLeader();
+        return this.settings.intervalMs;
+      },
+      this.settings.intervalMs,
+    );
   }
 
   start(): void {
@@ -128,11 +133,17 @@ export class Reconciler {
       // A replaced checkout may have been paid before it was closed at the PG (a late capture).
       else if (p.status === "SUPERSEDED" && p.pgTransactionId !== null) reports.push(await this.checkSuperseded(p.id));
     }
-    const refunds = await unsettledRefundsOf(this.#db, attempts.map((p) => p.id));
+    const refunds = await unsettledRefundsOf(
+      this.#db,
+      attempts.map((p) => p.id),
+    );
     for (const r of refunds) {
       // A PENDING refund without the PG's answer may still be in its cancel call. With process leases
       // checkRefund tells (a live lease: left alone); without them, only its age does.
-      const young = this.deps.leaseToken === undefined && r.status === "PENDING" && this.deps.clock.nowMs() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
+      const young =
+        this.deps.leaseToken === undefined &&
+        r.status === "PENDING" &&
+        this.deps.clock.nowMs() - new Date(r.updated_at).getTime() < this.settings.refundAfterMs;
       reports.push(young ? { subject: r.id, kind: "REFUND", result: "busy", detail: "the refund call may still be in flight" } : await this.checkRefund(r.id));
     }
     return reports;
@@ -144,7 +155,8 @@ export class Reconciler {
       // Superseded since it was selected: it still has to be closed at the PG, and this check is the
       // one that holds its claim, so it does that now rather than marking the subject settled.
       if (payment?.status === "SUPERSEDED") return this.#closeSuperseded(payment);
-      if (payment === undefined || (payment.status !== "READY" && payment.status !== "WAITING_FOR_DEPOSIT")) return { result: "unchanged" as const, done: true };
+      if (payment === undefined || (payment.status !== "READY" && payment.status !== "WAITING_FOR_DEPOSIT"))
+        return { result: "unchanged" as const, done: true };
       return this.#reconcilePayment(payment);
     });
     return { subject: paymentId, kind: "PAYMENT", ...report };
@@ -175,19 +187,22 @@ export class Reconciler {
       await settlePayment(this.deps, payment, pgPayment, "RECONCILER", { reconciler: true });
       return { result: "late_payment", done: true };
     }
-    if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT") return { result: "unchanged", done: false, detail: "still open at the PG" };
+    if (pgPayment.status === "PENDING" || pgPayment.status === "WAITING_FOR_DEPOSIT")
+      return { result: "unchanged", done: false, detail: "still open at the PG" };
     return { result: "closed", done: true };
   }
 
   async checkRefund(refundId: RefundId): Promise<CheckReport> {
     const report = await this.#claimed(refundId, "REFUND", async () => {
       const refund = await findMovement(this.#db, refundId);
-      if (refund === undefined || refund.kind !== "REFUND" || (refund.status !== "PENDING" && refund.status !== "UNKNOWN")) return { result: "unchanged" as const, done: true };
+      if (refund === undefined || refund.kind !== "REFUND" || (refund.status !== "PENDING" && refund.status !== "UNKNOWN"))
+        return { result: "unchanged" as const, done: true };
       // Reserved and never answered by the PG: its process may still be waiting for the PG (live
       // lease: leave it), or be gone, and then it is taken over exactly as the take-over worker does:
       // asked about and, if the PG never got it, sent under its idempotency key. Never failed for
       // not having arrived: the host's retried cancel would then answer a refusal nobody made.
-      if (refund.status === "PENDING" && refund.pg_reference === null && this.deps.leaseToken !== undefined) return this.#takeOver(refund.id, this.deps.leaseToken);
+      if (refund.status === "PENDING" && refund.pg_reference === null && this.deps.leaseToken !== undefined)
+        return this.#takeOver(refund.id, this.deps.leaseToken);
       const payment = await findPayment(this.deps.db, refund.payment_id);
       if (payment === undefined) return { result: "error" as const, done: false, detail: "refund of an unknown payment" };
       return this.#reconcileRefund(payment, refund);
@@ -241,7 +256,8 @@ export class Reconciler {
   }
 
   async #takeOver(refundId: RefundId, token: string): Promise<Outcome> {
-    if (!(await claimRefundIfOrphaned(this.deps.db, refundId, token))) return { result: "busy", done: false, detail: "its process is alive and waiting for the PG's answer" };
+    if (!(await claimRefundIfOrphaned(this.deps.db, refundId, token)))
+      return { result: "busy", done: false, detail: "its process is alive and waiting for the PG's answer" };
     const answer = await takeOverRefund(this.deps, refundId, TAKEN_OVER, "RECONCILER", "notification");
     if (answer.ok) return answer.value.refundStatus === "SUCCEEDED" ? { result: "refund_succeeded", done: true } : { result: "refund_pending", done: false };
     if (answer.code === "PG_DECLINED") return { result: "refund_failed", done: true };

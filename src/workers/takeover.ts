@@ -48,7 +48,8 @@ export class TakeoverWorker {
         this.#logger.error({ refundId: id, err: (error as Error).message }, "could not take over a refund; retrying");
         return undefined;
       });
-      if (result !== undefined && !result.ok) this.#logger.warn({ refundId: id, code: result.code, err: result.message }, "took over a refund; the PG did not carry it out");
+      if (result !== undefined && !result.ok)
+        this.#logger.warn({ refundId: id, code: result.code, err: result.message }, "took over a refund; the PG did not carry it out");
     }
     const closes = this.reconciler === undefined ? [] : await claimCheckoutCloses(this.deps.db, token, BATCH);
     for (const close of closes) await this.#close(close.paymentId, close.attempts, token);
@@ -62,7 +63,8 @@ export class TakeoverWorker {
   async #close(paymentId: PaymentId, attempts: number, token: string): Promise<void> {
     try {
       const report = await this.reconciler!.checkSuperseded(paymentId);
-      if (report.result === "error" || report.result === "busy" || (report.result === "unchanged" && report.detail !== undefined)) throw new Error(report.detail ?? report.result);
+      if (report.result === "error" || report.result === "busy" || (report.result === "unchanged" && report.detail !== undefined))
+        throw new Error(report.detail ?? report.result);
       await finishCheckoutClose(this.deps.db, paymentId);
     } catch (error) {
       const message = error instanceof ConnectorError ? `${error.errorClass}: ${error.message}` : (error as Error).message;

@@ -53,7 +53,8 @@ export class WebhookRetrier {
     if (this.deps.clock.nowMs() - this.#lastPurge >= PURGE_EVERY_MS) {
       this.#lastPurge = this.deps.clock.nowMs();
       const purged = await purgeExpiredWebhooks(this.#db, this.settings.rejectedRetentionDays);
-      if (purged > 0) this.#logger.info({ purged, retentionDays: this.settings.rejectedRetentionDays }, "purged rejected and ignored webhooks past their retention");
+      if (purged > 0)
+        this.#logger.info({ purged, retentionDays: this.settings.rejectedRetentionDays }, "purged rejected and ignored webhooks past their retention");
     }
     const claimed = await claimWebhooksToRetry(this.#db, this.#token, BATCH, this.settings);
 
@@ -61,12 +62,18 @@ export class WebhookRetrier {
       const result = await processStoredWebhook(this.deps, row.id);
       this.metrics.webhookRetries.inc({ result: result.toLowerCase() });
       const after = await webhookProgress(this.#db, row.id);
-      const next = result === "FAILED" ? new Date(this.deps.clock.nowMs() + backoffMs(after.attempts, this.settings.backoffMs, this.settings.maxBackoffMs)) : null;
+      const next =
+        result === "FAILED" ? new Date(this.deps.clock.nowMs() + backoffMs(after.attempts, this.settings.backoffMs, this.settings.maxBackoffMs)) : null;
       await releaseWebhookClaim(this.#db, row.id, this.#token, next);
       if (result === "FAILED" && after.attempts >= this.settings.maxAttempts) {
         await raiseAlert(
           { db: this.deps.db, logger: this.#logger },
-          { type: "WEBHOOK_GAVE_UP", subject: `webhook:${row.id}`, details: { webhookId: row.id, pg: row.pg, eventId: row.event_id, attempts: after.attempts }, message: "stopped retrying a PG webhook; the reconciler still asks the PG about its payment" },
+          {
+            type: "WEBHOOK_GAVE_UP",
+            subject: `webhook:${row.id}`,
+            details: { webhookId: row.id, pg: row.pg, eventId: row.event_id, attempts: after.attempts },
+            message: "stopped retrying a PG webhook; the reconciler still asks the PG about its payment",
+          },
         );
       }
     }

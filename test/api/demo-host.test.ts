@@ -31,7 +31,12 @@ for (const backend of backends()) {
     });
 
     const form = (fields: Record<string, string>) =>
-      fetch(`${pgb.url}/demo/buy`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString(), redirect: "manual" });
+      fetch(`${pgb.url}/demo/buy`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(fields).toString(),
+        redirect: "manual",
+      });
 
     it("answers /demo/buy with no body or a bad form with 400, not 500", async () => {
       const empty = await fetch(`${pgb.url}/demo/buy`, { method: "POST", redirect: "manual" });
@@ -45,7 +50,10 @@ for (const backend of backends()) {
       assert.equal(bought.status, 303);
       assert.match(bought.headers.get("location") ?? "", /\/test-pg\/checkout\/tp_/);
       const rows = await pgb.database.db.selectFrom("payments").select(["tenant"]).where("order_id", "=", orderId).execute();
-      assert.deepEqual(rows.map((r) => r.tenant), ["DEMO"]);
+      assert.deepEqual(
+        rows.map((r) => r.tenant),
+        ["DEMO"],
+      );
     });
 
     it("refuses notifications that do not verify with DEMO's secret, and shows only verified ones", async () => {
@@ -54,7 +62,11 @@ for (const backend of backends()) {
         if (secret !== undefined) {
           const id = `msg_${Math.random().toString(36).slice(2)}`;
           const at = new Date();
-          Object.assign(headers, { "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(secret).sign(id, at, body) });
+          Object.assign(headers, {
+            "webhook-id": id,
+            "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+            "webhook-signature": new Webhook(secret).sign(id, at, body),
+          });
         }
         return fetch(`${pgb.url}/demo/notify`, { method: "POST", headers, body });
       };

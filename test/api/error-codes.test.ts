@@ -25,8 +25,25 @@ describe(`every ErrorCode is reachable (${backend})`, () => {
     assert.equal(r.body.IsSuccess, code === "OK");
     seen.add(code);
   }
-  const partial = (orderId: number, current: string, refund: string, modified: string) => ({ DBType: "DEMO", OrderId: orderId, RefundPrice: refund, CurrentTotalPrice: current, ModifedTotalPrice: modified, JoinerId: 1, NationCode: "KR" });
-  const full = (orderId: number, current: number, extra: Record<string, unknown> = {}) => ({ DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: current, JoinerId: 1, NationCode: "KR", ...extra });
+  const partial = (orderId: number, current: string, refund: string, modified: string) => ({
+    DBType: "DEMO",
+    OrderId: orderId,
+    RefundPrice: refund,
+    CurrentTotalPrice: current,
+    ModifedTotalPrice: modified,
+    JoinerId: 1,
+    NationCode: "KR",
+  });
+  const full = (orderId: number, current: number, extra: Record<string, unknown> = {}) => ({
+    DbType: "DEMO",
+    OrderId: orderId,
+    PGType: "TEST",
+    PayType: "CARD",
+    CurrentTotalPrice: current,
+    JoinerId: 1,
+    NationCode: "KR",
+    ...extra,
+  });
 
   before(async () => {
     pgb = await startPgb(backend, { factories: [faultyTestConnector(faults)] });

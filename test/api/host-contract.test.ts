@@ -17,7 +17,14 @@ function assertResultShape(body: Record<string, unknown>): void {
 
 async function rowCounts(pgb: TestPgb): Promise<string> {
   const tables = ["payments", "payment_events", "money_movements", "notifications"] as const;
-  const counts = await Promise.all(tables.map((t) => pgb.database.db.selectFrom(t).select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow()));
+  const counts = await Promise.all(
+    tables.map((t) =>
+      pgb.database.db
+        .selectFrom(t)
+        .select((eb) => eb.fn.countAll<string>().as("n"))
+        .executeTakeFirstOrThrow(),
+    ),
+  );
   return counts.map((c, i) => `${tables[i]}=${c.n}`).join(" ");
 }
 
@@ -41,7 +48,16 @@ for (const backend of backends()) {
     });
 
     it("binds property names case-insensitively, as .NET does", async () => {
-      const r = await hostPost(pgb, "/PGB/PayStart", { dbtype: "DEMO", orderid: newOrderId(), PAYTYPE: "card", totalPrice: "15000", joinerID: 1, orderDescription: "x", redirectUrl: "https://shop.example.com/a", nationcode: "kr" });
+      const r = await hostPost(pgb, "/PGB/PayStart", {
+        dbtype: "DEMO",
+        orderid: newOrderId(),
+        PAYTYPE: "card",
+        totalPrice: "15000",
+        joinerID: 1,
+        orderDescription: "x",
+        redirectUrl: "https://shop.example.com/a",
+        nationcode: "kr",
+      });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.Type, "TEST");
     });
@@ -65,7 +81,20 @@ for (const backend of backends()) {
         it(`refuses ${name} with ${status} ${code} and writes nothing`, async () => {
           const before = await rowCounts(pgb);
           for (const path of ["/PGB/PayStart", "/PGB/PartialCancel", "/PGB/FullCancel"]) {
-            const body = path === "/PGB/PayStart" ? payStartBody() : { DBType: "DEMO", OrderId: 1, RefundPrice: "1", CurrentTotalPrice: "1", ModifiedTotalPrice: "0", JoinerId: 1, NationCode: "KR", PGType: "TEST", PayType: "CARD" };
+            const body =
+              path === "/PGB/PayStart"
+                ? payStartBody()
+                : {
+                    DBType: "DEMO",
+                    OrderId: 1,
+                    RefundPrice: "1",
+                    CurrentTotalPrice: "1",
+                    ModifiedTotalPrice: "0",
+                    JoinerId: 1,
+                    NationCode: "KR",
+                    PGType: "TEST",
+                    PayType: "CARD",
+                  };
             const r = await hostPost(pgb, path, body, { key });
             assert.equal(r.status, status, `${path}: ${JSON.stringify(r.body)}`);
             assert.equal(r.body.ErrorCode, code);

@@ -54,13 +54,24 @@ describe("OpenAPI document", () => {
   });
 
   it("documents the host and operations routes, the bearer scheme, and the notifications as webhooks", () => {
-    for (const [path, method] of [["/PGB/PayStart", "post"], ["/PGB/PartialCancel", "post"], ["/PGB/FullCancel", "post"], ["/PGB/Payment", "get"], ["/PGB/Sync", "post"], ["/PGB/Notifications", "get"], ["/PGB/Notifications/Replay", "post"]] as const) {
+    for (const [path, method] of [
+      ["/PGB/PayStart", "post"],
+      ["/PGB/PartialCancel", "post"],
+      ["/PGB/FullCancel", "post"],
+      ["/PGB/Payment", "get"],
+      ["/PGB/Sync", "post"],
+      ["/PGB/Notifications", "get"],
+      ["/PGB/Notifications/Replay", "post"],
+    ] as const) {
       assert.ok(doc.paths[path]?.[method], `${method} ${path} missing`);
     }
     assert.deepEqual(doc.components.securitySchemes.apiKey, { type: "http", scheme: "bearer", description: doc.components.securitySchemes.apiKey.description });
     assert.deepEqual(doc.security, [{ apiKey: [] }]);
     assert.equal(doc.webhooks.notification.post.requestBody.content["application/json"].schema.$ref, "#/components/schemas/Notification");
-    assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith("/test-pg") || p.startsWith("/PGBReturn") || p.startsWith("/docs")), "PG-facing and docs routes stay out");
+    assert.ok(
+      !Object.keys(doc.paths).some((p) => p.startsWith("/test-pg") || p.startsWith("/PGBReturn") || p.startsWith("/docs")),
+      "PG-facing and docs routes stay out",
+    );
   });
 
   it("lists every ErrorCode under its HTTP status on every host route", () => {
@@ -95,7 +106,10 @@ describe("OpenAPI document", () => {
     delete env.NODE_TEST_CONTEXT; // a test run of its own, not a subtest of this one
     const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=dot", ...CONTRACT_TESTS], { env, encoding: "utf8" });
     assert.equal(run.status, 0, `contract tests failed:\n${run.stdout.slice(-3000)}\n${run.stderr.slice(-2000)}`);
-    const records = readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Json);
+    const records = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Json);
 
     let bodiesChecked = 0;
     let answersChecked = 0;
@@ -128,9 +142,25 @@ describe("OpenAPI document", () => {
 
   it("describes the notifications the host really receives", async () => {
     const { orderId } = await paidOrder(pgb);
-    const partial = await hostPost(pgb, "/PGB/PartialCancel", { DBType: "DEMO", OrderId: orderId, RefundPrice: "5000", CurrentTotalPrice: "15000", ModifedTotalPrice: "10000", JoinerId: 42, NationCode: "KR" });
+    const partial = await hostPost(pgb, "/PGB/PartialCancel", {
+      DBType: "DEMO",
+      OrderId: orderId,
+      RefundPrice: "5000",
+      CurrentTotalPrice: "15000",
+      ModifedTotalPrice: "10000",
+      JoinerId: 42,
+      NationCode: "KR",
+    });
     assert.equal(partial.status, 200, JSON.stringify(partial.body));
-    const full = await hostPost(pgb, "/PGB/FullCancel", { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 10000, JoinerId: 42, NationCode: "KR" });
+    const full = await hostPost(pgb, "/PGB/FullCancel", {
+      DbType: "DEMO",
+      OrderId: orderId,
+      PGType: "TEST",
+      PayType: "CARD",
+      CurrentTotalPrice: 10000,
+      JoinerId: 42,
+      NationCode: "KR",
+    });
     assert.equal(full.status, 200, JSON.stringify(full.body));
     const va = payStartBody({ PayType: "VIRTUAL_ACCOUNT" });
     const started = await hostPost(pgb, "/PGB/PayStart", va);
@@ -138,7 +168,10 @@ describe("OpenAPI document", () => {
     await waitForOrder(pgb, Number(va.OrderId), (b) => b.Status === "WAITING_FOR_DEPOSIT");
 
     const sent = [...(await notificationsOf(pgb, orderId)), ...(await notificationsOf(pgb, Number(va.OrderId)))];
-    assert.deepEqual(sent.map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED", "DEPOSIT_WAITING"]);
+    assert.deepEqual(
+      sent.map((n) => n.type),
+      ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED", "DEPOSIT_WAITING"],
+    );
     const valid = validatorAt(ptr("components", "schemas", "Notification"));
     for (const n of sent) assert.ok(valid(n.payload), `${n.type}: ${ajv.errorsText(valid.errors)} in ${JSON.stringify(n.payload)}`);
   });
@@ -167,7 +200,9 @@ describe("OpenAPI document", () => {
 function inputOf(r: Json, url: URL, operation: Json): { body?: unknown; query?: Json; headers: Json } | undefined {
   const headers = Object.fromEntries(Object.entries(r.headers as Json).map(([k, v]) => [k.toLowerCase(), v]));
   if (r.method === "GET") {
-    const names = new Map<string, string>((operation.parameters as Json[]).filter((p) => p.in === "query").map((p) => [String(p.name).toLowerCase(), String(p.name)]));
+    const names = new Map<string, string>(
+      (operation.parameters as Json[]).filter((p) => p.in === "query").map((p) => [String(p.name).toLowerCase(), String(p.name)]),
+    );
     return { query: Object.fromEntries([...url.searchParams].map(([k, v]) => [names.get(k.toLowerCase()) ?? k, v])), headers };
   }
   let body: unknown;

@@ -18,7 +18,10 @@ import { openCheckout, submitCheckoutForm } from "../support/checkout.ts";
 import { freePort, hostGet, hostPost, OTHER_KEY, payStartBody, startPgb, TEST_PG_SECRET, type TestPgb } from "../support/pgb.ts";
 
 async function rowCount(pgb: TestPgb): Promise<number> {
-  const row = await pgb.database.db.selectFrom("pg_webhooks").select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow();
+  const row = await pgb.database.db
+    .selectFrom("pg_webhooks")
+    .select((eb) => eb.fn.countAll().as("n"))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -122,7 +125,8 @@ for (const backend of backends()) {
     });
 
     it("answers 429 past the limit for one address and tenant, while another address or tenant is still heard", async () => {
-      const post = (tenant: string, ip: string) => fetch(`${pgb.url}/PGBReturn/test/webhook/${tenant}`, { method: "POST", headers: forgedHeaders(ip), body: "{}" });
+      const post = (tenant: string, ip: string) =>
+        fetch(`${pgb.url}/PGBReturn/test/webhook/${tenant}`, { method: "POST", headers: forgedHeaders(ip), body: "{}" });
       const before = await rowCount(pgb);
       for (let i = 0; i < 5; i++) assert.equal((await post("DEMO", "203.0.113.7")).status, 400);
       const limited = await post("DEMO", "203.0.113.7");
@@ -185,14 +189,22 @@ for (const backend of backends()) {
       await page.arrayBuffer();
 
       // A cross-site form: no cookie, no token (or a token without its cookie).
-      const bare = await fetch(`${checkoutUrl}/pay`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "go=pay", redirect: "manual" });
+      const bare = await fetch(`${checkoutUrl}/pay`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "go=pay",
+        redirect: "manual",
+      });
       assert.equal(bare.status, 403);
       const form = await openCheckout(checkoutUrl);
       const tokenOnly = await submitCheckoutForm(`${checkoutUrl}/pay`, "pay", { cookie: "", token: form.token });
       assert.equal(tokenOnly.status, 403);
       const wrongToken = await submitCheckoutForm(`${checkoutUrl}/pay`, "pay", { cookie: form.cookie, token: "forged-token" });
       assert.equal(wrongToken.status, 403);
-      const view = await hostGet(pgb, `/PGB/Payment?DBType=DEMO&OrderId=${(await pgb.database.db.selectFrom("payments").select("order_id").where("id", "=", String(started.body.PaymentId)).executeTakeFirstOrThrow()).order_id}`);
+      const view = await hostGet(
+        pgb,
+        `/PGB/Payment?DBType=DEMO&OrderId=${(await pgb.database.db.selectFrom("payments").select("order_id").where("id", "=", String(started.body.PaymentId)).executeTakeFirstOrThrow()).order_id}`,
+      );
       assert.equal(view.body.Status, "READY", "nothing was paid");
       assert.match((await openCheckout(checkoutUrl)).html, /OPEN/);
 
@@ -232,7 +244,15 @@ for (const backend of backends()) {
       const inQuery = await hostGet(pgb, "/PGB/Payment?DBType=DEMO%00&OrderId=1");
       assert.equal(inQuery.status, 400);
       assert.equal(inQuery.body.ErrorCode, "INVALID_FIELD");
-      const cancel = await hostPost(pgb, "/PGB/PartialCancel", { DBType: "DEMO", OrderId: 1, RefundPrice: "1\u0000", CurrentTotalPrice: "2", ModifedTotalPrice: "1", JoinerId: 1, NationCode: "KR" });
+      const cancel = await hostPost(pgb, "/PGB/PartialCancel", {
+        DBType: "DEMO",
+        OrderId: 1,
+        RefundPrice: "1\u0000",
+        CurrentTotalPrice: "2",
+        ModifedTotalPrice: "1",
+        JoinerId: 1,
+        NationCode: "KR",
+      });
       assert.equal(cancel.body.ErrorCode, "INVALID_FIELD");
       assert.ok(!lines.join("").includes("4111111111111111"), "no card number in any log line");
     });
@@ -294,4 +314,3 @@ for (const backend of backends()) {
     });
   });
 }
-

@@ -9,7 +9,10 @@ import { describe, it } from "node:test";
 
 describe("benchmark smoke run", () => {
   it("runs every scenario briefly and its correctness checks pass", { timeout: 300_000 }, () => {
-    const env = { ...process.env, ...(process.env.TEST_DATABASE_URL ? { BENCH_DATABASE_URL: process.env.TEST_DATABASE_URL } : { BENCH_DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" }) };
+    const env = {
+      ...process.env,
+      ...(process.env.TEST_DATABASE_URL ? { BENCH_DATABASE_URL: process.env.TEST_DATABASE_URL } : { BENCH_DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" }),
+    };
     const run = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke"], { env, encoding: "utf8", timeout: 290_000 });
     const output = `${run.stdout}\n${run.stderr}`;
     assert.equal(run.status, 0, output.slice(-3000));

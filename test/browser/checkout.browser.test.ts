@@ -36,7 +36,7 @@ describe("checkout in a real browser", { skip: noChromium }, () => {
 
     const page = await browser.newPage();
     await page.goto(String(started.body.RedirectUrl));
-    assert.match(await page.textContent(".amount") ?? "", /15000 KRW/);
+    assert.match((await page.textContent(".amount")) ?? "", /15000 KRW/);
     await Promise.all([page.waitForURL(`${hostOrigin}/order/complete**`), page.click("button[value=pay]")]);
     const landed = new URL(page.url());
     assert.equal(landed.searchParams.get("OrderId"), String(body.OrderId));

@@ -42,7 +42,11 @@ describe("operator console in a real browser", { skip }, () => {
         DEMO: demoTenant({ notifyUrl: host.url }),
         OTHER: demoTenant({ apiKeys: ["key-other-1"] }),
         // Its PG's webhooks are lost, so only the customer's return tells PGB about a payment.
-        QUIET: demoTenant({ apiKeys: ["key-quiet-1"], notifyUrl: host.url, pgs: { TEST: { webhookSecret: "whsec_cXVpZXQtdGVzdC1wZy1zZWNyZXQtMDEyMw==", webhookDelivery: "drop" } } }),
+        QUIET: demoTenant({
+          apiKeys: ["key-quiet-1"],
+          notifyUrl: host.url,
+          pgs: { TEST: { webhookSecret: "whsec_cXVpZXQtdGVzdC1wZy1zZWNyZXQtMDEyMw==", webhookDelivery: "drop" } },
+        }),
       },
     });
     db = pgb.database.db;
@@ -52,14 +56,41 @@ describe("operator console in a real browser", { skip }, () => {
     workers = await startWorkers(pgb, merge(FAST, { notifications: { maxAttempts: 2 }, reconciler: { intervalMs: 3_600_000 } }));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
 
     // The story: paid, its notification dead (the host is down), a partial refund by the host.
     story = await paidOrder(pgb, { JoinerId: 4242 });
-    await eventually("the completion notification is dead", async () =>
-      (await db.selectFrom("notifications").select("status").where("payment_id", "=", story.paymentId).where("type", "=", "PAYMENT_COMPLETED").executeTakeFirst())?.status === "DEAD");
-    const cancel = await hostPost(pgb, "/PGB/PartialCancel", { DBType: "DEMO", OrderId: story.orderId, RefundPrice: "5000", CurrentTotalPrice: "15000", ModifedTotalPrice: "10000", JoinerId: 4242, NationCode: "KR" });
+    await eventually(
+      "the completion notification is dead",
+      async () =>
+        (
+          await db
+            .selectFrom("notifications")
+            .select("status")
+            .where("payment_id", "=", story.paymentId)
+            .where("type", "=", "PAYMENT_COMPLETED")
+            .executeTakeFirst()
+        )?.status === "DEAD",
+    );
+    const cancel = await hostPost(pgb, "/PGB/PartialCancel", {
+      DBType: "DEMO",
+      OrderId: story.orderId,
+      RefundPrice: "5000",
+      CurrentTotalPrice: "15000",
+      ModifedTotalPrice: "10000",
+      JoinerId: 4242,
+      NationCode: "KR",
+    });
     assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
     host.mode = "ok";
   });
@@ -103,7 +134,12 @@ describe("operator console in a real browser", { skip }, () => {
 
   it("finds the payment by each key from the search box (admin)", async () => {
     const page = await signIn("admin");
-    const refund = await db.selectFrom("money_movements").select(["id", "pg_reference"]).where("payment_id", "=", story.paymentId).where("kind", "=", "REFUND").executeTakeFirstOrThrow();
+    const refund = await db
+      .selectFrom("money_movements")
+      .select(["id", "pg_reference"])
+      .where("payment_id", "=", story.paymentId)
+      .where("kind", "=", "REFUND")
+      .executeTakeFirstOrThrow();
     const payment = await db.selectFrom("payments").select(["pg_transaction_id"]).where("id", "=", story.paymentId).executeTakeFirstOrThrow();
     assert.deepEqual(await search(page, String(story.orderId)), [story.paymentId], "OrderId");
     assert.deepEqual(await search(page, story.paymentId), [story.paymentId], "PaymentId");
@@ -115,8 +151,15 @@ describe("operator console in a real browser", { skip }, () => {
     const va = payStartBody({ PayType: "VIRTUAL_ACCOUNT" });
     const started = await hostPost(pgb, "/PGB/PayStart", va);
     await followReturn(pgb, await pressButton(String(started.body.RedirectUrl), "issue-account"));
-    const account = await eventually("the account is recorded", async () =>
-      ((await db.selectFrom("payments").select("pg_details").where("id", "=", String(started.body.PaymentId)).executeTakeFirst())?.pg_details as { virtualAccount?: { accountNumber: string } } | null)?.virtualAccount?.accountNumber);
+    const account = await eventually(
+      "the account is recorded",
+      async () =>
+        (
+          (await db.selectFrom("payments").select("pg_details").where("id", "=", String(started.body.PaymentId)).executeTakeFirst())?.pg_details as {
+            virtualAccount?: { accountNumber: string };
+          } | null
+        )?.virtualAccount?.accountNumber,
+    );
     assert.deepEqual(await search(page, account), [String(started.body.PaymentId)], "virtual account number");
 
     await page.goto(`${pgb.url}/console/payments?tenant=OTHER&status=PAID`);
@@ -144,7 +187,18 @@ describe("operator console in a real browser", { skip }, () => {
     });
     await page.reload();
     const timeline = (await page.textContent("[data-testid=timeline]")) ?? "";
-    for (const expected of [/PAID/, /REFUND_REQUESTED/, /PARTIALLY_CANCELLED/, /PAYMENT_COMPLETED/, /attempt 1: RETRY/, /attempt 2: DEAD/, /DELIVERED/, /refund 5000 KRW SUCCEEDED/, /NOTIFICATION_DEAD/, /notification\.replay/]) {
+    for (const expected of [
+      /PAID/,
+      /REFUND_REQUESTED/,
+      /PARTIALLY_CANCELLED/,
+      /PAYMENT_COMPLETED/,
+      /attempt 1: RETRY/,
+      /attempt 2: DEAD/,
+      /DELIVERED/,
+      /refund 5000 KRW SUCCEEDED/,
+      /NOTIFICATION_DEAD/,
+      /notification\.replay/,
+    ]) {
       assert.match(timeline, expected);
     }
     await page.screenshot({ path: `${SHOTS}/payment.png`, fullPage: true });
@@ -180,13 +234,30 @@ describe("operator console in a real browser", { skip }, () => {
     assert.equal(await page.textContent("[data-testid=remaining]"), "8000 KRW");
     await page.setViewportSize({ width: 1000, height: 860 });
     await page.screenshot({ path: `${SHOTS}/payment-finance.png` });
-    const atPg = await (pgb.database.db as unknown as Kysely<{ test_pg_refunds: { amount: string | number; idempotency_key: string } }>).selectFrom("test_pg_refunds").select(["amount", "idempotency_key"]).execute();
-    const mine = await db.selectFrom("money_movements").select(["id"]).where("payment_id", "=", story.paymentId).where("kind", "=", "REFUND").where("amount", "=", "2000").executeTakeFirstOrThrow();
-    assert.ok(atPg.some((r) => Number(r.amount) === 2000 && r.idempotency_key === `DEMO:${mine.id}`), "the TEST PG holds the refund under PGB's idempotency key");
+    const atPg = await (pgb.database.db as unknown as Kysely<{ test_pg_refunds: { amount: string | number; idempotency_key: string } }>)
+      .selectFrom("test_pg_refunds")
+      .select(["amount", "idempotency_key"])
+      .execute();
+    const mine = await db
+      .selectFrom("money_movements")
+      .select(["id"])
+      .where("payment_id", "=", story.paymentId)
+      .where("kind", "=", "REFUND")
+      .where("amount", "=", "2000")
+      .executeTakeFirstOrThrow();
+    assert.ok(
+      atPg.some((r) => Number(r.amount) === 2000 && r.idempotency_key === `DEMO:${mine.id}`),
+      "the TEST PG holds the refund under PGB's idempotency key",
+    );
     const timeline = (await page.textContent("[data-testid=timeline]")) ?? "";
     assert.match(timeline, /refund 2000 KRW SUCCEEDED/);
     assert.match(timeline, /finance: payment\.refund ok/);
-    const history = await db.selectFrom("payment_events").select(["event", "source"]).where("payment_id", "=", story.paymentId).where("source", "=", "OPERATOR").execute();
+    const history = await db
+      .selectFrom("payment_events")
+      .select(["event", "source"])
+      .where("payment_id", "=", story.paymentId)
+      .where("source", "=", "OPERATOR")
+      .execute();
     assert.deepEqual(history.map((h) => h.event).sort(), ["REFUNDED", "REFUND_REQUESTED"]);
     await page.goto(`${pgb.url}/console/audit`);
     const audit = (await page.textContent("[data-testid=audit] tbody tr:first-child")) ?? "";
@@ -233,7 +304,11 @@ describe("operator console in a real browser", { skip }, () => {
     for (const pg of ["STRIPE", "TEST", "TOSS"]) {
       const mine = counted.filter((p) => p.pg === pg);
       const cells = await page.$$eval(`[data-testid=per-pg] tr[data-pg=${pg}] td`, (tds) => tds.map((td) => td.textContent));
-      assert.deepEqual(cells.slice(1, 4), [String(mine.length), String(mine.filter((p) => p.paidAt).length), String(mine.filter((p) => p.status === "FAILED").length)], pg);
+      assert.deepEqual(
+        cells.slice(1, 4),
+        [String(mine.length), String(mine.filter((p) => p.paidAt).length), String(mine.filter((p) => p.status === "FAILED").length)],
+        pg,
+      );
     }
     const refunds = seeded.payments.flatMap((p) => p.refunds).filter((r) => r.status === "SUCCEEDED");
     assert.equal(await page.textContent("[data-testid=refunds] td[data-k=total]"), `${refunds.reduce((s, r) => s + r.amount, 0n)} KRW`);
@@ -244,7 +319,11 @@ describe("operator console in a real browser", { skip }, () => {
   });
 
   async function openAlerts(): Promise<number> {
-    const row = await db.selectFrom("alerts").select((eb) => eb.fn.countAll<string>().as("n")).where("acknowledged_at", "is", null).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom("alerts")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("acknowledged_at", "is", null)
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 });

@@ -20,7 +20,16 @@ describe("API docs in a real browser", { skip }, () => {
     pgb = await startPgb("pglite");
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   });
 
@@ -41,7 +50,8 @@ describe("API docs in a real browser", { skip }, () => {
     await page.goto(`${pgb.url}/docs`);
     await page.waitForSelector(".opblock-summary-path", { timeout: 20_000 });
     const paths = await page.$$eval(".opblock-summary-path", (nodes) => nodes.map((n) => n.textContent?.replace(/\u200b/g, "").trim()));
-    for (const path of ["/PGB/PayStart", "/PGB/PartialCancel", "/PGB/FullCancel", "/PGB/Payment", "/PGB/Sync", "/PGB/Notifications/Replay"]) assert.ok(paths.includes(path), `${path} not shown: ${paths.join(", ")}`);
+    for (const path of ["/PGB/PayStart", "/PGB/PartialCancel", "/PGB/FullCancel", "/PGB/Payment", "/PGB/Sync", "/PGB/Notifications/Replay"])
+      assert.ok(paths.includes(path), `${path} not shown: ${paths.join(", ")}`);
     assert.match((await page.textContent(".information-container")) ?? "", /Payment Gateway Bridge/);
     assert.match((await page.textContent("body")) ?? "", /Webhooks[\s\S]*notification/);
 

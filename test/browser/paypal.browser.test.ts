@@ -29,8 +29,20 @@ describe("PayPal in a real browser", { skip: noChromium }, () => {
     pgb = await startPgb("pglite", {
       tenants: {
         DEMO: shopTenant(hostOrigin, {
-          routes: [{ nationCode: "US", payType: "*", pg: "PAYPAL" }, { nationCode: "JP", payType: "*", pg: "PAYPAL" }],
-          pgs: { PAYPAL: { clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url], timeoutMs: 3_000 } },
+          routes: [
+            { nationCode: "US", payType: "*", pg: "PAYPAL" },
+            { nationCode: "JP", payType: "*", pg: "PAYPAL" },
+          ],
+          pgs: {
+            PAYPAL: {
+              clientId: sim.clientId,
+              clientSecret: sim.clientSecret,
+              webhookId: sim.webhookId,
+              apiBase: sim.url,
+              certOrigins: [sim.url],
+              timeoutMs: 3_000,
+            },
+          },
         }),
       },
     });
@@ -45,14 +57,21 @@ describe("PayPal in a real browser", { skip: noChromium }, () => {
     await shop?.close();
   });
 
-  async function payStart(overrides: Record<string, unknown> = {}): Promise<{ orderId: number; paymentId: string; redirectUrl: string; paypalOrderId: string }> {
+  async function payStart(
+    overrides: Record<string, unknown> = {},
+  ): Promise<{ orderId: number; paymentId: string; redirectUrl: string; paypalOrderId: string }> {
     const body = payStartBody({ RedirectUrl: `${hostOrigin}/order/complete`, NationCode: "US", PayType: "PAYPAL", TotalPrice: "19.99", ...overrides });
     const started = await hostPost(pgb, "/PGB/PayStart", body);
     assert.equal(started.status, 200, JSON.stringify(started.body));
     assert.equal(started.body.Type, "PAYPAL");
     const redirectUrl = String(started.body.RedirectUrl);
     assert.ok(redirectUrl.startsWith(`${sim.url}/checkoutnow?token=`), redirectUrl);
-    return { orderId: Number(body.OrderId), paymentId: String(started.body.PaymentId), redirectUrl, paypalOrderId: new URL(redirectUrl).searchParams.get("token")! };
+    return {
+      orderId: Number(body.OrderId),
+      paymentId: String(started.body.PaymentId),
+      redirectUrl,
+      paypalOrderId: new URL(redirectUrl).searchParams.get("token")!,
+    };
   }
 
   async function approveAndReturn(page: Page, redirectUrl: string): Promise<URL> {
@@ -89,18 +108,47 @@ describe("PayPal in a real browser", { skip: noChromium }, () => {
     assert.equal(order.status, "COMPLETED");
     assert.equal(sim.captures.get(order.captureId!)?.status, "COMPLETED");
     const captureCalls = sim.requests.filter((r) => r.method === "POST" && r.path.endsWith("/capture"));
-    assert.ok(captureCalls.every((r) => r.requestId !== undefined), "every capture carries a PayPal-Request-Id");
+    assert.ok(
+      captureCalls.every((r) => r.requestId !== undefined),
+      "every capture carries a PayPal-Request-Id",
+    );
     await sim.waitForWebhooks();
     const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
     assert.equal(view.PaidPrice, "19.99");
-    assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"], "return and webhooks together notify once");
+    assert.deepEqual(
+      (await notificationsOf(pgb, started.orderId)).map((n) => n.type),
+      ["PAYMENT_COMPLETED"],
+      "return and webhooks together notify once",
+    );
 
-    const partial = await hostPost(pgb, "/PGB/PartialCancel", { DBType: "DEMO", OrderId: started.orderId, RefundPrice: "5.01", CurrentTotalPrice: "19.99", ModifedTotalPrice: "14.98", JoinerId: 42, NationCode: "US" });
+    const partial = await hostPost(pgb, "/PGB/PartialCancel", {
+      DBType: "DEMO",
+      OrderId: started.orderId,
+      RefundPrice: "5.01",
+      CurrentTotalPrice: "19.99",
+      ModifedTotalPrice: "14.98",
+      JoinerId: 42,
+      NationCode: "US",
+    });
     assert.equal(partial.status, 200, JSON.stringify(partial.body));
-    const full = await hostPost(pgb, "/PGB/FullCancel", { DbType: "DEMO", OrderId: started.orderId, PGType: "PAYPAL", PayType: "PAYPAL", CurrentTotalPrice: "14.98", JoinerId: 42, NationCode: "US" });
+    const full = await hostPost(pgb, "/PGB/FullCancel", {
+      DbType: "DEMO",
+      OrderId: started.orderId,
+      PGType: "PAYPAL",
+      PayType: "PAYPAL",
+      CurrentTotalPrice: "14.98",
+      JoinerId: 42,
+      NationCode: "US",
+    });
     assert.equal(full.status, 200, JSON.stringify(full.body));
     const refunds = [...sim.refunds.values()].filter((r) => r.captureId === order.captureId);
-    assert.deepEqual(refunds.map((r) => [r.amount.minor, r.status]), [[501n, "COMPLETED"], [1498n, "COMPLETED"]]);
+    assert.deepEqual(
+      refunds.map((r) => [r.amount.minor, r.status]),
+      [
+        [501n, "COMPLETED"],
+        [1498n, "COMPLETED"],
+      ],
+    );
     assert.equal(sim.captures.get(order.captureId!)?.status, "REFUNDED");
     const refundCalls = sim.requests.filter((r) => r.method === "POST" && r.path.endsWith("/refund"));
     assert.ok(refundCalls.length >= 2 && refundCalls.every((r) => r.requestId !== undefined), "every refund carries a PayPal-Request-Id");
@@ -136,8 +184,16 @@ describe("PayPal in a real browser", { skip: noChromium }, () => {
     const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
     assert.equal(view.PaidPrice, "19.99");
     assert.equal(sim.orders.get(started.paypalOrderId)?.status, "COMPLETED");
-    assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
-    const paid = await pgb.database.db.selectFrom("payment_events").select("source").where("payment_id", "=", started.paymentId).where("event", "=", "PAID").execute();
+    assert.deepEqual(
+      (await notificationsOf(pgb, started.orderId)).map((n) => n.type),
+      ["PAYMENT_COMPLETED"],
+    );
+    const paid = await pgb.database.db
+      .selectFrom("payment_events")
+      .select("source")
+      .where("payment_id", "=", started.paymentId)
+      .where("event", "=", "PAID")
+      .execute();
     assert.deepEqual(paid, [{ source: "WEBHOOK" }]);
   });
 
@@ -150,7 +206,10 @@ describe("PayPal in a real browser", { skip: noChromium }, () => {
     assert.equal(report.result, "paid", JSON.stringify(report));
     await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
     assert.equal(sim.orders.get(started.paypalOrderId)?.status, "COMPLETED");
-    assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+    assert.deepEqual(
+      (await notificationsOf(pgb, started.orderId)).map((n) => n.type),
+      ["PAYMENT_COMPLETED"],
+    );
   });
 
   it("tells the host and an operator when a dispute reverses a capture", async () => {
@@ -169,7 +228,10 @@ describe("PayPal in a real browser", { skip: noChromium }, () => {
     assert.ok(reversal !== undefined, JSON.stringify(sent));
     assert.equal(reversal.payload.RefundPrice, "19.99");
     const alerts = await sql<{ type: string }>`SELECT type FROM alerts WHERE payment_id = ${started.paymentId}`.execute(pgb.database.db);
-    assert.deepEqual(alerts.rows.map((a) => a.type), ["EXTERNAL_REFUND"]);
+    assert.deepEqual(
+      alerts.rows.map((a) => a.type),
+      ["EXTERNAL_REFUND"],
+    );
   });
 
   it("keeps an eCheck payment pending past its expiry while PayPal clears it, and completes it from the webhook", async () => {
@@ -190,6 +252,9 @@ describe("PayPal in a real browser", { skip: noChromium }, () => {
     sim.completePendingCapture(captureId);
     await sim.waitForWebhooks();
     await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
-    assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+    assert.deepEqual(
+      (await notificationsOf(pgb, started.orderId)).map((n) => n.type),
+      ["PAYMENT_COMPLETED"],
+    );
   });
 });

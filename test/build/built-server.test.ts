@@ -30,7 +30,10 @@ async function start(command: string, args: string[], env: Record<string, string
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
     if (child.exitCode !== null) throw new Error(`${command} ${args.join(" ")} exited ${child.exitCode}: ${output}`);
-    const ready = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/health/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     await sleep(100);
   }
@@ -103,7 +106,10 @@ describe("production build", () => {
   });
 
   it("PORT=18181 npm start: the demo's Buy lands on the checkout page on port 18181", async (t) => {
-    const busy = await fetch("http://127.0.0.1:18181/").then(() => true, () => false);
+    const busy = await fetch("http://127.0.0.1:18181/").then(
+      () => true,
+      () => false,
+    );
     if (busy) return t.skip("port 18181 is taken on this machine");
     const pgb = await start("npm", ["start"], { PORT: "18181", PGB_DATA_DIR: join(dataDir(), "data"), DATABASE_URL: "", PGB_PUBLIC_URL: "", HOST: "" }, 18181);
     try {
@@ -119,7 +125,9 @@ describe("production build", () => {
   it("passes the end-to-end flows suite against the built code", () => {
     const env: NodeJS.ProcessEnv = { ...process.env, PGB_TEST_BUILT: "1" };
     delete env.NODE_TEST_CONTEXT;
-    const flows = readdirSync("test/flows").filter((f) => f.endsWith(".test.ts")).map((f) => join("test/flows", f));
+    const flows = readdirSync("test/flows")
+      .filter((f) => f.endsWith(".test.ts"))
+      .map((f) => join("test/flows", f));
     const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=dot", ...flows], { env, encoding: "utf8" });
     assert.equal(run.status, 0, run.stdout.slice(-3000) + run.stderr.slice(-3000));
   });

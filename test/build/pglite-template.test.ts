@@ -25,7 +25,10 @@ const laterMigration: Migration = {
   },
 };
 
-async function tables(dataDir: string, options: { template?: { dir: string; migrations: Record<string, Migration> }; skipped?: TemplateProblem[]; extra?: Record<string, Migration> }) {
+async function tables(
+  dataDir: string,
+  options: { template?: { dir: string; migrations: Record<string, Migration> }; skipped?: TemplateProblem[]; extra?: Record<string, Migration> },
+) {
   const database = await openDatabase({ kind: "pglite", dataDir, template: options.template, onTemplateSkipped: (p) => options.skipped?.push(p) });
   try {
     await migrate(database.db, options.extra ?? {});
@@ -54,14 +57,22 @@ describe("embedded database template", () => {
     const skipped: TemplateProblem[] = [];
     const dataDir = join(root, "new");
     const code = { ...withMarker, "zz-later": laterMigration };
-    const { tables: found, applied } = await tables(dataDir, { template: { dir: templateDir, migrations: code }, skipped, extra: { "zz-marker": marker, "zz-later": laterMigration } });
+    const { tables: found, applied } = await tables(dataDir, {
+      template: { dir: templateDir, migrations: code },
+      skipped,
+      extra: { "zz-marker": marker, "zz-later": laterMigration },
+    });
     assert.deepEqual(skipped, []);
     assert.ok(found.has("template_marker"), "the folder is the template's copy");
     assert.ok(found.has("later_table"), "a migration newer than the template ran on top");
     assert.ok(found.has("payments"));
     assert.deepEqual(applied, Object.keys(code).sort());
     // Reopened, it is an existing folder like any other: nothing copied over it, nothing to migrate.
-    const again = await tables(dataDir, { template: { dir: templateDir, migrations: code }, skipped, extra: { "zz-marker": marker, "zz-later": laterMigration } });
+    const again = await tables(dataDir, {
+      template: { dir: templateDir, migrations: code },
+      skipped,
+      extra: { "zz-marker": marker, "zz-later": laterMigration },
+    });
     assert.deepEqual(again.applied, applied);
     assert.deepEqual(skipped, []);
   });

@@ -38,17 +38,34 @@ describe("pgb --help", () => {
     const run = spawnSync("npx", ["pgb", "--help"], { encoding: "utf8" });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /^Usage: pgb \[options\] \[command\]/);
-    for (const command of ["config", "migrate", "payment", "sync", "notifications", "export", "operator"]) assert.match(run.stdout, new RegExp(`\\n  ${command}\\b`));
+    for (const command of ["config", "migrate", "payment", "sync", "notifications", "export", "operator"])
+      assert.match(run.stdout, new RegExp(`\\n  ${command}\\b`));
   });
 
   it("has --help on every command", async () => {
-    const paths = [["config"], ["config", "check"], ["migrate"], ["payment"], ["payment", "show"], ["sync"], ["notifications"], ["notifications", "replay"], ["export"], ["operator"], ["operator", "create"]];
+    const paths = [
+      ["config"],
+      ["config", "check"],
+      ["migrate"],
+      ["payment"],
+      ["payment", "show"],
+      ["sync"],
+      ["notifications"],
+      ["notifications", "replay"],
+      ["export"],
+      ["operator"],
+      ["operator", "create"],
+    ];
     // Each in-process (a process each would take seconds), then one as a child process for real.
     for (const path of paths) {
       let printed = "";
       const program = buildProgram();
-      for (const command of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) command.configureOutput({ writeOut: (text) => (printed += text) });
-      await assert.rejects(program.parseAsync(["node", "pgb", ...path, "--help"]), (e: CommanderError) => e.code === "commander.helpDisplayed" && e.exitCode === 0);
+      for (const command of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)])
+        command.configureOutput({ writeOut: (text) => (printed += text) });
+      await assert.rejects(
+        program.parseAsync(["node", "pgb", ...path, "--help"]),
+        (e: CommanderError) => e.code === "commander.helpDisplayed" && e.exitCode === 0,
+      );
       assert.match(printed, new RegExp(`^Usage: pgb ${path.join(" ")}`), path.join(" "));
     }
     const run = pgb(["export", "--help"], {});
@@ -83,7 +100,15 @@ describe("pgb config check", () => {
     // TOSS settles only in KRW: a route sending it cards from every nation stops the server.
     const config = {
       publicUrl: "https://pgb.example.com",
-      tenants: { SHOP: demoTenant({ routes: [{ nationCode: "*", payType: "CARD", pg: "TOSS" }, { nationCode: "*", payType: "*", pg: "TEST" }], pgs: { TEST: { webhookSecret: TEST_PG_SECRET }, TOSS: toss } }) },
+      tenants: {
+        SHOP: demoTenant({
+          routes: [
+            { nationCode: "*", payType: "CARD", pg: "TOSS" },
+            { nationCode: "*", payType: "*", pg: "TEST" },
+          ],
+          pgs: { TEST: { webhookSecret: TEST_PG_SECRET }, TOSS: toss },
+        }),
+      },
     };
     writeFileSync(file, JSON.stringify(config));
     const report = pgb(["--json", "config", "check", "--config", file], {});
@@ -114,17 +139,32 @@ describe("pgb config check", () => {
     const toss = { secretKey: "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R", clientKey: "test_ck_D5GePWvyJnrK0W0k6q8gLzN97Eoq" };
     const config = {
       publicUrl: "https://pgb.example.com",
-      tenants: { SHOP: demoTenant({ routes: [{ nationCode: "KR", payType: "*", pg: "TOSS" }, { nationCode: "*", payType: "*", pg: "TEST" }], pgs: { TEST: { webhookSecret: TEST_PG_SECRET }, TOSS: toss } }) },
+      tenants: {
+        SHOP: demoTenant({
+          routes: [
+            { nationCode: "KR", payType: "*", pg: "TOSS" },
+            { nationCode: "*", payType: "*", pg: "TEST" },
+          ],
+          pgs: { TEST: { webhookSecret: TEST_PG_SECRET }, TOSS: toss },
+        }),
+      },
     };
     writeFileSync(file, JSON.stringify(config));
-    assert.doesNotThrow(() => refuseRoutesBeyondCapabilities(parseFileConfig(config, {}).tenants, (pg) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities));
+    assert.doesNotThrow(() =>
+      refuseRoutesBeyondCapabilities(parseFileConfig(config, {}).tenants, (pg) => CONNECTOR_FACTORIES.find((f) => f.pg === pg)?.capabilities),
+    );
     const report = pgb(["--json", "config", "check", "--config", file], {});
     assert.equal(report.status, 0, report.stderr);
     const shop = json(report).tenants.SHOP;
     assert.deepEqual(shop.problems, []);
-    assert.deepEqual(shop.warnings, ["routes send KR/PAYPAL to TOSS: TOSS does not take PayType PAYPAL (it takes CARD, EASY_PAY, VIRTUAL_ACCOUNT, TRANSFER, MOBILE_PHONE)"]);
+    assert.deepEqual(shop.warnings, [
+      "routes send KR/PAYPAL to TOSS: TOSS does not take PayType PAYPAL (it takes CARD, EASY_PAY, VIRTUAL_ACCOUNT, TRANSFER, MOBILE_PHONE)",
+    ]);
     const offers = shop.offers as Array<{ pg: string; nations: string[]; payTypes: string[] }>;
-    assert.deepEqual(offers.find((o) => o.pg === "TOSS"), { pg: "TOSS", payTypes: ["CARD", "VIRTUAL_ACCOUNT", "TRANSFER", "MOBILE_PHONE", "EASY_PAY"], nations: ["KR"] });
+    assert.deepEqual(
+      offers.find((o) => o.pg === "TOSS"),
+      { pg: "TOSS", payTypes: ["CARD", "VIRTUAL_ACCOUNT", "TRANSFER", "MOBILE_PHONE", "EASY_PAY"], nations: ["KR"] },
+    );
     assert.match(pgb(["config", "check", "--config", file], {}).stdout, /valid[\s\S]*warning: routes send KR\/PAYPAL to TOSS/);
   });
 });
@@ -159,7 +199,15 @@ for (const backend of backends()) {
       await app.app.listen({ port, host: "127.0.0.1" });
       const server = { ...app, url } as unknown as TestPgb;
       paid = (await paidOrder(server)).orderId;
-      const cancel = await hostPost(server, "/PGB/PartialCancel", { DBType: "DEMO", OrderId: paid, RefundPrice: "5000", CurrentTotalPrice: "15000", ModifedTotalPrice: "10000", JoinerId: 42, NationCode: "KR" });
+      const cancel = await hostPost(server, "/PGB/PartialCancel", {
+        DBType: "DEMO",
+        OrderId: paid,
+        RefundPrice: "5000",
+        CurrentTotalPrice: "15000",
+        ModifedTotalPrice: "10000",
+        JoinerId: 42,
+        NationCode: "KR",
+      });
       assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
       const open = payStartBody();
       assert.equal((await hostPost(server, "/PGB/PayStart", open)).status, 200);
@@ -214,7 +262,10 @@ for (const backend of backends()) {
     });
 
     it("operator create: a console operator from PGB_OPERATOR_PASSWORD; bad input exits 2", () => {
-      const run = pgb(["--json", "operator", "create", "--username", "opsfinance", "--role", "finance", "--tenants", "DEMO"], { ...env, PGB_OPERATOR_PASSWORD: "correct horse battery" });
+      const run = pgb(["--json", "operator", "create", "--username", "opsfinance", "--role", "finance", "--tenants", "DEMO"], {
+        ...env,
+        PGB_OPERATOR_PASSWORD: "correct horse battery",
+      });
       assert.equal(run.status, 0, run.stderr);
       assert.deepEqual(json(run), { username: "opsfinance", role: "finance", tenants: ["DEMO"] });
       assert.equal(pgb(["operator", "create", "--username", "x", "--role", "emperor"], { ...env, PGB_OPERATOR_PASSWORD: "correct horse battery" }).status, 2);
@@ -227,16 +278,31 @@ for (const backend of backends()) {
       assert.equal(csv.status, 0, csv.stderr);
       assert.equal(csv.stderr, "", "no progress bar when stderr is not a terminal");
       const lines = csv.stdout.trim().split("\n");
-      assert.equal(lines[0], "PaymentId,DBType,OrderId,JoinerId,Status,PGType,PayType,NationCode,Currency,TotalPrice,RefundedPrice,PGTransactionId,CreatedAt,PaidAt");
+      assert.equal(
+        lines[0],
+        "PaymentId,DBType,OrderId,JoinerId,Status,PGType,PayType,NationCode,Currency,TotalPrice,RefundedPrice,PGTransactionId,CreatedAt,PaidAt",
+      );
       assert.equal(lines.length, 3);
-      assert.ok(lines.some((l) => l.includes(`,DEMO,${paid},42,PARTIALLY_CANCELLED,TEST,CARD,KR,KRW,15000,5000,`)), csv.stdout);
+      assert.ok(
+        lines.some((l) => l.includes(`,DEMO,${paid},42,PARTIALLY_CANCELLED,TEST,CARD,KR,KRW,15000,5000,`)),
+        csv.stdout,
+      );
 
-      const refunds = pgb(["export", "refunds", ...range, "--format", "jsonl"], env).stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const refunds = pgb(["export", "refunds", ...range, "--format", "jsonl"], env)
+        .stdout.trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.equal(refunds.length, 1);
       assert.equal(refunds[0]!.RefundPrice, "5000");
       assert.equal(refunds[0]!.OrderId, paid);
 
-      assert.equal(pgb(["export", "payments", ...range, "--tenant", "OTHER"], env).stdout.trim().split("\n").length, 1, "header only");
+      assert.equal(
+        pgb(["export", "payments", ...range, "--tenant", "OTHER"], env)
+          .stdout.trim()
+          .split("\n").length,
+        1,
+        "header only",
+      );
       assert.equal(pgb(["export", "payments", "--from", "2000-01-01", "--to", "2000-01-02", "--format", "jsonl"], env).stdout, "");
       const out = join(dir, "out.jsonl");
       assert.equal(pgb(["export", "payments", ...range, "--format", "jsonl", "-o", out], env).status, 0);
@@ -246,4 +312,3 @@ for (const backend of backends()) {
     });
   });
 }
-

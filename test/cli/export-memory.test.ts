@@ -71,7 +71,9 @@ for (const backend of backends()) {
       assert.equal(lines, ROWS);
       assert.ok(ordered, "rows come out in (created_at, id) order, none repeated");
       const growth = peak - baseline;
-      console.log(`# export of ${ROWS} payments on ${backend}: ${(bytes / MiB).toFixed(1)} MiB written, heap ${(baseline / MiB).toFixed(1)} MiB before, peak +${(growth / MiB).toFixed(1)} MiB during`);
+      console.log(
+        `# export of ${ROWS} payments on ${backend}: ${(bytes / MiB).toFixed(1)} MiB written, heap ${(baseline / MiB).toFixed(1)} MiB before, peak +${(growth / MiB).toFixed(1)} MiB during`,
+      );
       // Holding every row (as rows or as output) would grow the heap by more than the output's size.
       assert.ok(growth < Math.min(16 * MiB, bytes / 4), `heap grew ${(growth / MiB).toFixed(1)} MiB while writing ${(bytes / MiB).toFixed(1)} MiB`);
     });

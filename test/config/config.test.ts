@@ -22,12 +22,18 @@ describe("configuration", () => {
   });
 
   it("names the environment variable that is missing", () => {
-    assert.throws(() => parseFileConfig({ publicUrl: "http://x", tenants: { SHOP: tenant } }, {}), /tenants\.SHOP\.apiKeys\[0\]: environment variable SHOP_KEY is not set/);
+    assert.throws(
+      () => parseFileConfig({ publicUrl: "http://x", tenants: { SHOP: tenant } }, {}),
+      /tenants\.SHOP\.apiKeys\[0\]: environment variable SHOP_KEY is not set/,
+    );
   });
 
   it("names the bad field when validation fails", () => {
     const bad = { publicUrl: "http://x", tenants: { SHOP: { ...tenant, notifySecret: "plain-text" } } };
-    assert.throws(() => parseFileConfig(bad, { SHOP_KEY: "k" }), (e: Error) => e instanceof ConfigError && /tenants\.SHOP\.notifySecret/.test(e.message));
+    assert.throws(
+      () => parseFileConfig(bad, { SHOP_KEY: "k" }),
+      (e: Error) => e instanceof ConfigError && /tenants\.SHOP\.notifySecret/.test(e.message),
+    );
     const badRoute = { publicUrl: "http://x", tenants: { SHOP: { ...tenant, routes: [{ nationCode: "*", payType: "*", pg: "STRIPE" }] } } };
     assert.throws(() => parseFileConfig(badRoute, { SHOP_KEY: "k" }), /tenants\.SHOP\.routes\[0\]\.pg: "STRIPE" has no entry/);
     const badOrigin = { publicUrl: "http://x", tenants: { SHOP: { ...tenant, redirectOrigins: ["https://shop.example.com/path"] } } };
@@ -64,7 +70,9 @@ describe("configuration", () => {
 
 describe("case-insensitive binding", () => {
   it("maps any casing and the aliases onto canonical names and ignores unknown properties", () => {
-    const bound = bindCaseInsensitive({ dbtype: "A", MODIFEDTOTALPRICE: "1", extra: 1 }, ["DBType", "ModifiedTotalPrice"], { ModifedTotalPrice: "ModifiedTotalPrice" });
+    const bound = bindCaseInsensitive({ dbtype: "A", MODIFEDTOTALPRICE: "1", extra: 1 }, ["DBType", "ModifiedTotalPrice"], {
+      ModifedTotalPrice: "ModifiedTotalPrice",
+    });
     assert.deepEqual(bound, { ok: true, value: { DBType: "A", ModifiedTotalPrice: "1" } });
   });
 

@@ -30,7 +30,10 @@ describe("refusing to run in public with example settings", () => {
   });
 
   it("refuses demoHost on a public URL, naming the setting; allows it on loopback", () => {
-    assert.throws(() => parseFileConfig({ publicUrl: PUBLIC, demoHost: true, tenants: { SHOP: tenant } }, {}), (error: Error) => error instanceof ConfigError && /^config demoHost: /.test(error.message));
+    assert.throws(
+      () => parseFileConfig({ publicUrl: PUBLIC, demoHost: true, tenants: { SHOP: tenant } }, {}),
+      (error: Error) => error instanceof ConfigError && /^config demoHost: /.test(error.message),
+    );
     assert.equal(parseFileConfig({ publicUrl: "http://127.0.0.1:8080", demoHost: true, tenants: { SHOP: tenant } }, {}).demoHost, true);
   });
 
@@ -56,7 +59,10 @@ describe("refusing to run in public with example settings", () => {
     const database = await openDatabase({ kind: "pglite" });
     try {
       const refused = parseFileConfig({ publicUrl: PUBLIC, tenants: { SHOP: tenant } }, {});
-      await assert.rejects(buildApp({ config: refused, database }), (error: Error) => error instanceof ConfigError && /^config tenants\.SHOP\.pgs\.TEST\.allowPublicUrl: /.test(error.message));
+      await assert.rejects(
+        buildApp({ config: refused, database }),
+        (error: Error) => error instanceof ConfigError && /^config tenants\.SHOP\.pgs\.TEST\.allowPublicUrl: /.test(error.message),
+      );
       const optedIn = parseFileConfig({ publicUrl: PUBLIC, tenants: { SHOP: { ...tenant, pgs: { TEST: { ...tenant.pgs.TEST, allowPublicUrl: true } } } } }, {});
       const pgb = await buildApp({ config: optedIn, database });
       await pgb.app.close();

@@ -13,13 +13,23 @@ const TOSS = { secretKey: "test_sk_route_check", clientKey: "test_ck_route_check
 describe("routes checked against each PG's capabilities at start", () => {
   it("stops PGB naming the route that sends US/CARD to TOSS, which settles in KRW only", async () => {
     const config = testConfig("http://127.0.0.1:9", {
-      tenants: { DEMO: demoTenant({ routes: [{ nationCode: "KR", payType: "*", pg: "TOSS" }, { nationCode: "US", payType: "CARD", pg: "TOSS" }], pgs: { TOSS } }) },
+      tenants: {
+        DEMO: demoTenant({
+          routes: [
+            { nationCode: "KR", payType: "*", pg: "TOSS" },
+            { nationCode: "US", payType: "CARD", pg: "TOSS" },
+          ],
+          pgs: { TOSS },
+        }),
+      },
     });
     const database = await openTestDatabase("pglite");
     try {
       await assert.rejects(
         buildApp({ config, database }),
-        (error: Error) => error instanceof ConfigError && error.message === "config tenants.DEMO.routes[1] (US/CARD → TOSS): TOSS settles only in KRW, and nation US pays in USD",
+        (error: Error) =>
+          error instanceof ConfigError &&
+          error.message === "config tenants.DEMO.routes[1] (US/CARD → TOSS): TOSS settles only in KRW, and nation US pays in USD",
       );
     } finally {
       await database.close();
@@ -27,7 +37,9 @@ describe("routes checked against each PG's capabilities at start", () => {
   });
 
   it("starts with Korea routed to TOSS for every pay type it takes", async () => {
-    const config = testConfig("http://127.0.0.1:9", { tenants: { DEMO: demoTenant({ routes: [{ nationCode: "KR", payType: "*", pg: "TOSS" }], pgs: { TOSS } }) } });
+    const config = testConfig("http://127.0.0.1:9", {
+      tenants: { DEMO: demoTenant({ routes: [{ nationCode: "KR", payType: "*", pg: "TOSS" }], pgs: { TOSS } }) },
+    });
     const database = await openTestDatabase("pglite");
     try {
       const pgb = await buildApp({ config, database });
@@ -38,8 +50,14 @@ describe("routes checked against each PG's capabilities at start", () => {
   });
 
   it("refuses a catch-all nation on a one-currency PG and a pay type the PG does not take", () => {
-    assert.equal(routeCapabilityProblem({ nationCode: "*", payType: "CARD", pg: "TOSS" }, TOSS_CAPABILITIES), "TOSS settles only in KRW, and nation * also reaches JPY");
-    assert.equal(routeCapabilityProblem({ nationCode: "KR", payType: "PAYPAL", pg: "TOSS" }, TOSS_CAPABILITIES), "TOSS does not take PayType PAYPAL (it takes CARD, EASY_PAY, VIRTUAL_ACCOUNT, TRANSFER, MOBILE_PHONE)");
+    assert.equal(
+      routeCapabilityProblem({ nationCode: "*", payType: "CARD", pg: "TOSS" }, TOSS_CAPABILITIES),
+      "TOSS settles only in KRW, and nation * also reaches JPY",
+    );
+    assert.equal(
+      routeCapabilityProblem({ nationCode: "KR", payType: "PAYPAL", pg: "TOSS" }, TOSS_CAPABILITIES),
+      "TOSS does not take PayType PAYPAL (it takes CARD, EASY_PAY, VIRTUAL_ACCOUNT, TRANSFER, MOBILE_PHONE)",
+    );
     assert.equal(routeCapabilityProblem({ nationCode: "KR", payType: "VIRTUAL_ACCOUNT", pg: "TOSS" }, TOSS_CAPABILITIES), undefined);
     assert.equal(routeCapabilityProblem({ nationCode: "*", payType: "*", pg: "STRIPE" }, STRIPE_CAPABILITIES), undefined);
   });

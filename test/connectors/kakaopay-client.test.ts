@@ -11,7 +11,11 @@ const cls = (op: KakaoPayOperation, status: number, body: unknown) => classifyKa
 
 describe("KakaoPay error answers", () => {
   it("keeps KakaoPay's code, message and the payment method's own result", () => {
-    const failure = classifyKakaoPayAnswer("approve", 400, err(-780, "approval failure!", { method_result_code: "USER_LOCKED", method_result_message: "진행중인 거래가 있습니다." }));
+    const failure = classifyKakaoPayAnswer(
+      "approve",
+      400,
+      err(-780, "approval failure!", { method_result_code: "USER_LOCKED", method_result_message: "진행중인 거래가 있습니다." }),
+    );
     assert.deepEqual([failure.errorClass, failure.pgCode, failure.httpStatus], ["declined", "-780", 400]);
     assert.equal(failure.pgMessage, "approval failure! (USER_LOCKED: 진행중인 거래가 있습니다.)");
   });

@@ -49,13 +49,20 @@ for (const backend of backends()) {
         tenants: {
           DEMO: demoTenant({
             redirectOrigins: [hostOrigin],
-            routes: [{ nationCode: "KR", payType: "EASY_PAY", pg: "KAKAOPAY" }, { nationCode: "*", payType: "*", pg: "TEST" }],
-            pgs: { ...(demoTenant().pgs as Record<string, unknown>), KAKAOPAY: { secretKey: SECRET_KEY, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 1_000 } },
+            routes: [
+              { nationCode: "KR", payType: "EASY_PAY", pg: "KAKAOPAY" },
+              { nationCode: "*", payType: "*", pg: "TEST" },
+            ],
+            pgs: {
+              ...(demoTenant().pgs as Record<string, unknown>),
+              KAKAOPAY: { secretKey: SECRET_KEY, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 1_000 },
+            },
           }),
         },
         factories: [testConnector, kakaoPayConnector],
       });
-      if (noChromium === false) browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+      if (noChromium === false)
+        browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
     });
     after(async () => {
       await browser?.close();
@@ -65,7 +72,13 @@ for (const backend of backends()) {
     });
 
     async function payStart(total: string): Promise<{ orderId: number; paymentId: string; redirectUrl: string }> {
-      const body = payStartBody({ RedirectUrl: `${hostOrigin}/order/complete`, PayType: "EASY_PAY", NationCode: "KR", TotalPrice: total, OrderDescription: "카카오 티셔츠" });
+      const body = payStartBody({
+        RedirectUrl: `${hostOrigin}/order/complete`,
+        PayType: "EASY_PAY",
+        NationCode: "KR",
+        TotalPrice: total,
+        OrderDescription: "카카오 티셔츠",
+      });
       const started = await hostPost(pgb, "/PGB/PayStart", body);
       assert.equal(started.status, 200, JSON.stringify(started.body));
       assert.equal(started.body.Type, "KAKAOPAY");
@@ -106,9 +119,19 @@ for (const backend of backends()) {
       const payment = sim.payment(await tidOf(started.paymentId))!;
       assert.equal(payment.amount.total, 3000, "ready carries the exact KRW amount");
       assert.ok(payment.partnerOrderId.startsWith(`${started.paymentId}.`), "partner_order_id names PGB's payment, with a keyed tag");
-      assert.ok(!payment.partnerOrderId.includes(String(started.orderId)) && !payment.partnerUserId.includes("42"), "neither partner id is the host's OrderId or JoinerId");
-      const expires = await pgb.database.db.selectFrom("payments").select(["expires_at", "created_at"]).where("id", "=", started.paymentId).executeTakeFirstOrThrow();
-      assert.ok(new Date(expires.expires_at).getTime() - new Date(expires.created_at).getTime() <= 15 * 60_000 + 1_000, "the checkout lives no longer than KakaoPay's tid");
+      assert.ok(
+        !payment.partnerOrderId.includes(String(started.orderId)) && !payment.partnerUserId.includes("42"),
+        "neither partner id is the host's OrderId or JoinerId",
+      );
+      const expires = await pgb.database.db
+        .selectFrom("payments")
+        .select(["expires_at", "created_at"])
+        .where("id", "=", started.paymentId)
+        .executeTakeFirstOrThrow();
+      assert.ok(
+        new Date(expires.expires_at).getTime() - new Date(expires.created_at).getTime() <= 15 * 60_000 + 1_000,
+        "the checkout lives no longer than KakaoPay's tid",
+      );
     });
 
     it("pays in Chromium: approve → return → PAID → host notified; then a partial and a full cancel", { skip: noChromium }, async () => {
@@ -121,22 +144,47 @@ for (const backend of backends()) {
       const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
       assert.equal(view.PaidPrice, "10000");
       const sent = await notificationsOf(pgb, started.orderId);
-      assert.deepEqual(sent.map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        sent.map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
       assert.equal(sent[0]!.payload.PGType, "KAKAOPAY");
       assert.equal(sent[0]!.payload.PGTransactionId, tid);
 
-      const partial = await hostPost(pgb, "/PGB/PartialCancel", { DBType: "DEMO", OrderId: started.orderId, RefundPrice: "4000", CurrentTotalPrice: "10000", ModifedTotalPrice: "6000", JoinerId: 42, NationCode: "KR" });
+      const partial = await hostPost(pgb, "/PGB/PartialCancel", {
+        DBType: "DEMO",
+        OrderId: started.orderId,
+        RefundPrice: "4000",
+        CurrentTotalPrice: "10000",
+        ModifedTotalPrice: "6000",
+        JoinerId: 42,
+        NationCode: "KR",
+      });
       assert.equal(partial.status, 200, JSON.stringify(partial.body));
       assert.equal(partial.body.RemainingPrice, "6000");
       assert.equal(sim.payment(tid)?.status, "PART_CANCEL_PAYMENT");
-      const full = await hostPost(pgb, "/PGB/FullCancel", { DBType: "DEMO", OrderId: started.orderId, PGType: "KAKAOPAY", PayType: "EASY_PAY", CurrentTotalPrice: 6000, JoinerId: 42, NationCode: "KR" });
+      const full = await hostPost(pgb, "/PGB/FullCancel", {
+        DBType: "DEMO",
+        OrderId: started.orderId,
+        PGType: "KAKAOPAY",
+        PayType: "EASY_PAY",
+        CurrentTotalPrice: 6000,
+        JoinerId: 42,
+        NationCode: "KR",
+      });
       assert.equal(full.status, 200, JSON.stringify(full.body));
       assert.equal(full.body.RemainingPrice, "0");
       const cancels = sim.payment(tid)!.actions.filter((a) => a.type === "CANCEL");
-      assert.deepEqual(cancels.map((a) => a.amount), [4000, 6000]);
+      assert.deepEqual(
+        cancels.map((a) => a.amount),
+        [4000, 6000],
+      );
       assert.equal(sim.payment(tid)?.status, "CANCEL_PAYMENT");
       await waitForOrder(pgb, started.orderId, (b) => b.Status === "CANCELLED");
-      assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"]);
+      assert.deepEqual(
+        (await notificationsOf(pgb, started.orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"],
+      );
     });
 
     it("settles by the reconciler a buyer who approved and closed the tab while the approve answer was lost", { skip: noChromium }, async () => {
@@ -155,7 +203,10 @@ for (const backend of backends()) {
       const report = await pgb.reconciler.checkPayment(brand<PaymentId>(started.paymentId));
       assert.equal(report.result, "paid", JSON.stringify(report));
       await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
-      assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        (await notificationsOf(pgb, started.orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
       assert.equal(sim.payment(tid)?.actions.filter((a) => a.type === "PAYMENT").length, 1, "approved once");
     });
 
@@ -172,7 +223,11 @@ for (const backend of backends()) {
       const started = await payStart("5000");
       const toKakao = await fetch(started.redirectUrl, { redirect: "manual" });
       const pageUrl = new URL(toKakao.headers.get("location")!);
-      const cancelled = await fetch(new URL(pageUrl.pathname.replace(/\/info$/, "/action"), sim.url), { method: "POST", redirect: "manual", body: new URLSearchParams({ decision: "cancel" }) });
+      const cancelled = await fetch(new URL(pageUrl.pathname.replace(/\/info$/, "/action"), sim.url), {
+        method: "POST",
+        redirect: "manual",
+        body: new URLSearchParams({ decision: "cancel" }),
+      });
       const back = await fetch(cancelled.headers.get("location")!, { redirect: "manual" });
       assert.equal(new URL(back.headers.get("location")!).searchParams.get("Result"), "FAILED");
       assert.equal(sim.payment(await tidOf(started.paymentId))?.status, "QUIT_PAYMENT");
@@ -184,7 +239,11 @@ for (const backend of backends()) {
       sim.authorize(tid); // approved in KakaoTalk, but the browser never came back with the pg_token
       simAhead = 16 * 60_000;
       try {
-        await pgb.database.db.updateTable("payments").set({ expires_at: new Date(Date.now() - 1_000) }).where("id", "=", started.paymentId).execute();
+        await pgb.database.db
+          .updateTable("payments")
+          .set({ expires_at: new Date(Date.now() - 1_000) })
+          .where("id", "=", started.paymentId)
+          .execute();
         const report = await pgb.reconciler.checkPayment(brand<PaymentId>(started.paymentId));
         assert.equal(report.result, "failed", JSON.stringify(report));
       } finally {
@@ -192,7 +251,10 @@ for (const backend of backends()) {
       }
       await waitForOrder(pgb, started.orderId, (b) => b.Status === "FAILED");
       assert.equal(sim.payment(tid)?.approvedAt, null, "nothing was approved");
-      assert.deepEqual((await notificationsOf(pgb, started.orderId)).map((n) => n.type), ["PAYMENT_FAILED"]);
+      assert.deepEqual(
+        (await notificationsOf(pgb, started.orderId)).map((n) => n.type),
+        ["PAYMENT_FAILED"],
+      );
     });
   });
 }

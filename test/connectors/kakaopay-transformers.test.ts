@@ -45,7 +45,18 @@ function order(overrides: Partial<KakaoPayOrderResponse> = {}): KakaoPayOrderRes
     created_at: "2026-03-02T10:00:00",
     approved_at: "2026-03-02T10:01:00",
     canceled_at: null,
-    payment_action_details: [{ aid: "A1", approved_at: "2026-03-02T10:01:00", amount: 15000, point_amount: 0, discount_amount: 0, green_deposit: 0, payment_action_type: "PAYMENT", payload: null }],
+    payment_action_details: [
+      {
+        aid: "A1",
+        approved_at: "2026-03-02T10:01:00",
+        amount: 15000,
+        point_amount: 0,
+        discount_amount: 0,
+        green_deposit: 0,
+        payment_action_type: "PAYMENT",
+        payload: null,
+      },
+    ],
     ...overrides,
   });
 }
@@ -65,7 +76,11 @@ describe("KakaoPay transformers: money", () => {
   });
 
   it("names the available amount before the cancel, and refuses a cancel above it", () => {
-    assert.deepEqual(cancelAmounts(money(4000n, "KRW"), money(10000n, "KRW")), { cancel_amount: 4000, cancel_tax_free_amount: 0, cancel_available_amount: 10000 });
+    assert.deepEqual(cancelAmounts(money(4000n, "KRW"), money(10000n, "KRW")), {
+      cancel_amount: 4000,
+      cancel_tax_free_amount: 0,
+      cancel_available_amount: 10000,
+    });
     assert.throws(() => cancelAmounts(money(10001n, "KRW"), money(10000n, "KRW")));
   });
 });
@@ -103,24 +118,47 @@ describe("KakaoPay transformers: status", () => {
     assert.equal(isTidExpired(created, new Date("2026-03-02T01:15:00Z")), true);
     assert.equal(mapOrderStatus({ status: "AUTH_PASSWORD", approved_at: null, created_at: created }, new Date("2026-03-02T01:14:00Z")), "PENDING");
     assert.equal(mapOrderStatus({ status: "AUTH_PASSWORD", approved_at: null, created_at: created }, new Date("2026-03-02T01:16:00Z")), "EXPIRED");
-    assert.equal(mapOrderStatus({ status: "SUCCESS_PAYMENT", approved_at: "2026-03-02T10:01:00", created_at: created }, new Date("2026-03-03T00:00:00Z")), "PAID", "age never un-pays a payment");
+    assert.equal(
+      mapOrderStatus({ status: "SUCCESS_PAYMENT", approved_at: "2026-03-02T10:01:00", created_at: created }, new Date("2026-03-03T00:00:00Z")),
+      "PAID",
+      "age never un-pays a payment",
+    );
   });
 
   it("turns order lookup and approve answers into PgPayments with the amount KakaoPay holds", () => {
     const paid = orderToPgPayment(order(), "pay_1");
-    assert.deepEqual([paid.pgTransactionId, paid.status, paid.amount, paid.paymentReference, paid.failure], ["T1234567890123456789", "PAID", money(15000n, "KRW"), "pay_1", undefined]);
+    assert.deepEqual(
+      [paid.pgTransactionId, paid.status, paid.amount, paid.paymentReference, paid.failure],
+      ["T1234567890123456789", "PAID", money(15000n, "KRW"), "pay_1", undefined],
+    );
     const quit = orderToPgPayment(order({ status: "QUIT_PAYMENT", approved_at: null, payment_method_type: null }), "pay_1");
     assert.equal(quit.status, "FAILED");
     assert.equal(quit.failure?.code, "QUIT_PAYMENT");
     const approved = approveToPgPayment(
-      KakaoPayApproveResponseSchema.parse({ aid: "A9", tid: "T9", cid: "TC0ONETIME", partner_order_id: "pay_2.x", partner_user_id: "u", payment_method_type: "CARD", amount: amount(7000), approved_at: "2026-03-02T10:01:00", card_info: { bin: "621640" } }),
+      KakaoPayApproveResponseSchema.parse({
+        aid: "A9",
+        tid: "T9",
+        cid: "TC0ONETIME",
+        partner_order_id: "pay_2.x",
+        partner_user_id: "u",
+        payment_method_type: "CARD",
+        amount: amount(7000),
+        approved_at: "2026-03-02T10:01:00",
+        card_info: { bin: "621640" },
+      }),
       "pay_2",
     );
     assert.deepEqual([approved.status, approved.amount, approved.details?.aid], ["PAID", money(7000n, "KRW"), "A9"]);
   });
 
   it("parses KakaoPay's documented ready answer and refuses one without a tid", () => {
-    const ready = { tid: "T1234567890123456789", next_redirect_app_url: "https://mockup-pg-web.kakao.com/v1/x/aInfo", next_redirect_mobile_url: "https://mockup-pg-web.kakao.com/v1/x/mInfo", next_redirect_pc_url: "https://mockup-pg-web.kakao.com/v1/x/info", created_at: "2023-07-15T21:18:22" };
+    const ready = {
+      tid: "T1234567890123456789",
+      next_redirect_app_url: "https://mockup-pg-web.kakao.com/v1/x/aInfo",
+      next_redirect_mobile_url: "https://mockup-pg-web.kakao.com/v1/x/mInfo",
+      next_redirect_pc_url: "https://mockup-pg-web.kakao.com/v1/x/info",
+      created_at: "2023-07-15T21:18:22",
+    };
     assert.equal(KakaoPayReadyResponseSchema.parse(ready).tid, "T1234567890123456789");
     assert.equal(KakaoPayReadyResponseSchema.safeParse({ ...ready, tid: undefined }).success, false);
   });

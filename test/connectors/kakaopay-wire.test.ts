@@ -76,13 +76,26 @@ describe("KakaoPay wire schemas against the simulator", () => {
     assert.deepEqual(findRefundInOrder(order, "ref_W2", money(2000n, "KRW")), { status: "NOT_FOUND" });
 
     const resent = await call("cancel", { cid: ids.cid, tid: ready.tid, ...cancelAmounts(money(2000n, "KRW"), amount), payload: "ref_W1" });
-    assert.equal(classifyKakaoPayAnswer("cancel", resent.status, resent.body).errorClass, "indeterminate", "a resend with the old balance is refused, and PGB must look it up");
+    assert.equal(
+      classifyKakaoPayAnswer("cancel", resent.status, resent.body).errorClass,
+      "indeterminate",
+      "a resend with the old balance is refused, and PGB must look it up",
+    );
   });
 
   it("classifies the simulator's errors as the connector must act on them", async () => {
     const ids = { cid: "TC0ONETIME", partner_order_id: partnerOrderId("pay_W2", PARTNER_SECRET), partner_user_id: "u" };
     const ready = KakaoPayReadyResponseSchema.parse(
-      (await call("ready", { ...ids, item_name: "x", ...readyAmounts(money(5000n, "KRW")), approval_url: "https://a/ok", cancel_url: "https://a/c", fail_url: "https://a/f" })).body,
+      (
+        await call("ready", {
+          ...ids,
+          item_name: "x",
+          ...readyAmounts(money(5000n, "KRW")),
+          approval_url: "https://a/ok",
+          cancel_url: "https://a/c",
+          fail_url: "https://a/f",
+        })
+      ).body,
     );
     const early = await call("approve", { ...ids, tid: ready.tid, pg_token: "nope" });
     assert.equal(classifyKakaoPayAnswer("approve", early.status, early.body).errorClass, "declined");
@@ -99,7 +112,16 @@ describe("KakaoPay wire schemas against the simulator", () => {
     assert.equal(classifyKakaoPayAnswer("order", busy.status, busy.body).errorClass, "retryable");
 
     const other = KakaoPayReadyResponseSchema.parse(
-      (await call("ready", { ...ids, item_name: "x", ...readyAmounts(money(5000n, "KRW")), approval_url: "https://a/ok", cancel_url: "https://a/c", fail_url: "https://a/f" })).body,
+      (
+        await call("ready", {
+          ...ids,
+          item_name: "x",
+          ...readyAmounts(money(5000n, "KRW")),
+          approval_url: "https://a/ok",
+          cancel_url: "https://a/c",
+          fail_url: "https://a/f",
+        })
+      ).body,
     );
     const otherToken = sim.authorize(other.tid);
     clock += TID_LIFETIME_MS;
@@ -108,7 +130,11 @@ describe("KakaoPay wire schemas against the simulator", () => {
     const order = KakaoPayOrderResponseSchema.parse((await call("order", { cid: ids.cid, tid: other.tid })).body);
     assert.equal(orderToPgPayment(order, "pay_W2", new Date(clock)).status, "FAILED");
 
-    const unauthorized = await fetch(`${sim.url}/online/v1/payment/order`, { method: "POST", headers: { authorization: "SECRET_KEY wrong", "content-type": "application/json" }, body: "{}" });
+    const unauthorized = await fetch(`${sim.url}/online/v1/payment/order`, {
+      method: "POST",
+      headers: { authorization: "SECRET_KEY wrong", "content-type": "application/json" },
+      body: "{}",
+    });
     assert.equal(classifyKakaoPayAnswer("order", unauthorized.status, await unauthorized.json()).errorClass, "fatal");
   });
 });

@@ -84,13 +84,29 @@ const order = (status: string, capture?: { status: string; value?: string; reaso
     id: "5O190127TN364715T",
     status,
     intent: "CAPTURE",
-    purchase_units: [{
-      reference_id: "default",
-      amount: { currency_code: "USD", value: "19.99" },
-      custom_id: "pay_123",
-      invoice_id: "pay_123",
-      ...(capture ? { payments: { captures: [{ id: "3C679366HH908993F", status: capture.status, amount: { currency_code: "USD", value: capture.value ?? "19.99" }, custom_id: "pay_123", ...(capture.reason ? { status_details: { reason: capture.reason } } : {}) }] } } : {}),
-    }],
+    purchase_units: [
+      {
+        reference_id: "default",
+        amount: { currency_code: "USD", value: "19.99" },
+        custom_id: "pay_123",
+        invoice_id: "pay_123",
+        ...(capture
+          ? {
+              payments: {
+                captures: [
+                  {
+                    id: "3C679366HH908993F",
+                    status: capture.status,
+                    amount: { currency_code: "USD", value: capture.value ?? "19.99" },
+                    custom_id: "pay_123",
+                    ...(capture.reason ? { status_details: { reason: capture.reason } } : {}),
+                  },
+                ],
+              },
+            }
+          : {}),
+      },
+    ],
   });
 
 describe("PayPal statuses", () => {
@@ -137,7 +153,8 @@ describe("PayPal statuses", () => {
   });
 
   it("maps refund statuses to outcomes", () => {
-    const refund = (status: string, reason?: string) => refundOutcome(PayPalRefundSchema.parse({ id: "1JU08902781691411", status, ...(reason ? { status_details: { reason } } : {}) }));
+    const refund = (status: string, reason?: string) =>
+      refundOutcome(PayPalRefundSchema.parse({ id: "1JU08902781691411", status, ...(reason ? { status_details: { reason } } : {}) }));
     assert.deepEqual(refund("COMPLETED"), { status: "SUCCEEDED", pgRefundId: "1JU08902781691411" });
     assert.deepEqual(refund("PENDING", "ECHECK"), { status: "PENDING", pgRefundId: "1JU08902781691411" });
     assert.deepEqual(refund("FAILED"), { status: "FAILED", pgRefundId: "1JU08902781691411", code: "REFUND_FAILED", message: "PayPal failed the refund" });
@@ -146,7 +163,13 @@ describe("PayPal statuses", () => {
   });
 
   it("finds the approval link under either rel", () => {
-    assert.equal(approvalLink([{ href: "s", rel: "self" }, { href: "https://www.paypal.com/checkoutnow?token=X", rel: "payer-action" }]), "https://www.paypal.com/checkoutnow?token=X");
+    assert.equal(
+      approvalLink([
+        { href: "s", rel: "self" },
+        { href: "https://www.paypal.com/checkoutnow?token=X", rel: "payer-action" },
+      ]),
+      "https://www.paypal.com/checkoutnow?token=X",
+    );
     assert.equal(approvalLink([{ href: "https://www.paypal.com/checkoutnow?token=Y", rel: "approve" }]), "https://www.paypal.com/checkoutnow?token=Y");
     assert.equal(approvalLink([{ href: "s", rel: "self" }]), undefined);
   });
@@ -174,7 +197,14 @@ describe("PayPal errors", () => {
   });
 
   it("classifies business refusals of captures and refunds as declined", () => {
-    for (const issue of ["ORDER_NOT_APPROVED", "DUPLICATE_INVOICE_ID", "REFUND_AMOUNT_EXCEEDED", "CAPTURE_FULLY_REFUNDED", "PENDING_CAPTURE", "TRANSACTION_REFUSED"]) {
+    for (const issue of [
+      "ORDER_NOT_APPROVED",
+      "DUPLICATE_INVOICE_ID",
+      "REFUND_AMOUNT_EXCEEDED",
+      "CAPTURE_FULLY_REFUNDED",
+      "PENDING_CAPTURE",
+      "TRANSACTION_REFUSED",
+    ]) {
       const failure = classifyPayPalError(422, paypalError(422, "UNPROCESSABLE_ENTITY", issue), true);
       assert.equal(failure.errorClass, "declined", issue);
       assert.equal(failure.sendBuyerBack, false, issue);
@@ -212,22 +242,36 @@ describe("PayPal errors", () => {
 });
 
 describe("PayPal webhook references", () => {
-  const event = (event_type: string, resource: Record<string, unknown>) => PayPalWebhookEventSchema.parse({ id: "WH-1", event_type, resource_type: "x", resource });
+  const event = (event_type: string, resource: Record<string, unknown>) =>
+    PayPalWebhookEventSchema.parse({ id: "WH-1", event_type, resource_type: "x", resource });
 
   it("takes the order id and custom_id from an approved order", () => {
-    const e = event("CHECKOUT.ORDER.APPROVED", { id: "ORDER1", status: "APPROVED", purchase_units: [{ custom_id: "pay_1", amount: { currency_code: "USD", value: "1.00" } }] });
+    const e = event("CHECKOUT.ORDER.APPROVED", {
+      id: "ORDER1",
+      status: "APPROVED",
+      purchase_units: [{ custom_id: "pay_1", amount: { currency_code: "USD", value: "1.00" } }],
+    });
     assert.deepEqual(eventReferences(e), { orderId: "ORDER1", customId: "pay_1" });
     assert.deepEqual(webhookAction(e), { kind: "payment", eventId: "WH-1", pgTransactionId: "ORDER1", paymentReference: "pay_1" });
   });
 
   it("takes the order id of a capture from supplementary_data", () => {
-    const e = event("PAYMENT.CAPTURE.DENIED", { id: "CAP1", status: "DECLINED", custom_id: "pay_2", supplementary_data: { related_ids: { order_id: "ORDER2" } } });
+    const e = event("PAYMENT.CAPTURE.DENIED", {
+      id: "CAP1",
+      status: "DECLINED",
+      custom_id: "pay_2",
+      supplementary_data: { related_ids: { order_id: "ORDER2" } },
+    });
     assert.deepEqual(eventReferences(e), { captureId: "CAP1", orderId: "ORDER2", customId: "pay_2" });
     assert.deepEqual(webhookAction(e), { kind: "payment", eventId: "WH-1", pgTransactionId: "ORDER2", paymentReference: "pay_2" });
   });
 
   it("takes the capture of a refund or reversal from its up link", () => {
-    const e = event("PAYMENT.CAPTURE.REVERSED", { id: "REF1", status: "COMPLETED", links: [{ href: "https://api-m.paypal.com/v2/payments/captures/CAP3", rel: "up", method: "GET" }] });
+    const e = event("PAYMENT.CAPTURE.REVERSED", {
+      id: "REF1",
+      status: "COMPLETED",
+      links: [{ href: "https://api-m.paypal.com/v2/payments/captures/CAP3", rel: "up", method: "GET" }],
+    });
     assert.deepEqual(eventReferences(e), { refundId: "REF1", captureId: "CAP3" });
     assert.deepEqual(webhookAction(e), { kind: "refund", eventId: "WH-1", pgRefundId: "REF1" });
   });
@@ -240,7 +284,9 @@ describe("PayPal webhook references", () => {
 describe("PayPal webhook signatures (certificate check)", () => {
   const identity = makeSigningIdentity();
   const webhookId = "8PT597110X687430L";
-  const body = Buffer.from(JSON.stringify({ id: "WH-1", event_type: "PAYMENT.CAPTURE.COMPLETED", resource: { id: "CAP1", amount: { currency_code: "USD", value: "19.99" } } }));
+  const body = Buffer.from(
+    JSON.stringify({ id: "WH-1", event_type: "PAYMENT.CAPTURE.COMPLETED", resource: { id: "CAP1", amount: { currency_code: "USD", value: "19.99" } } }),
+  );
   const signed = (overrides: Record<string, string> = {}, forWebhook = webhookId, signedBody: Buffer = body) => {
     const id = randomUUID();
     const time = new Date().toISOString();
@@ -270,7 +316,16 @@ describe("PayPal webhook signatures (certificate check)", () => {
     const stranger = makeSigningIdentity();
     const id = randomUUID();
     const time = new Date().toISOString();
-    assert.equal(check(signed({ "PAYPAL-TRANSMISSION-ID": id, "PAYPAL-TRANSMISSION-TIME": time, "PAYPAL-TRANSMISSION-SIG": signMessage(paypalSignedMessage(id, time, webhookId, body), stranger.privateKey) })).ok, false);
+    assert.equal(
+      check(
+        signed({
+          "PAYPAL-TRANSMISSION-ID": id,
+          "PAYPAL-TRANSMISSION-TIME": time,
+          "PAYPAL-TRANSMISSION-SIG": signMessage(paypalSignedMessage(id, time, webhookId, body), stranger.privateKey),
+        }),
+      ).ok,
+      false,
+    );
     assert.equal(check(signed({ "PAYPAL-AUTH-ALGO": "SHA1withRSA" })).ok, false);
     assert.equal(check(signed({ "PAYPAL-TRANSMISSION-SIG": "not base64 at all!" })).ok, false);
   });

@@ -32,23 +32,43 @@ describe("PayPal connector", () => {
   });
 
   const connector = () =>
-    paypalConnector.create(paypalConnector.settingsSchema.parse({ clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url] }), {
-      tenant: "SHOP",
-      deps: { storage: connectorStorageOf(db.db), logger: pino({ level: "silent" }), publicUrl: "http://pgb.test", clock: systemClock },
-    });
+    paypalConnector.create(
+      paypalConnector.settingsSchema.parse({
+        clientId: sim.clientId,
+        clientSecret: sim.clientSecret,
+        webhookId: sim.webhookId,
+        apiBase: sim.url,
+        certOrigins: [sim.url],
+      }),
+      {
+        tenant: "SHOP",
+        deps: { storage: connectorStorageOf(db.db), logger: pino({ level: "silent" }), publicUrl: "http://pgb.test", clock: systemClock },
+      },
+    );
   let seq = 0;
   const checkoutInput = (): CheckoutInput => {
     const paymentId = `pay_paypal_test_${++seq}_${Date.now()}`;
     return {
-      paymentId: brand<PaymentId>(paymentId), tenant: "SHOP", orderId: seq, joinerId: 7, amount: { minor: 1999n, currency: "USD" }, payType: "PAYPAL", nationCode: "US", description: "Tour",
-      returnUrl: `http://pgb.test/PGBReturn/paypal/return/${paymentId}`, webhookUrl: "http://pgb.test/PGBReturn/paypal/webhook/SHOP", expiresAt: new Date(Date.now() + 3_600_000), idempotencyKey: `paystart-${paymentId}`,
+      paymentId: brand<PaymentId>(paymentId),
+      tenant: "SHOP",
+      orderId: seq,
+      joinerId: 7,
+      amount: { minor: 1999n, currency: "USD" },
+      payType: "PAYPAL",
+      nationCode: "US",
+      description: "Tour",
+      returnUrl: `http://pgb.test/PGBReturn/paypal/return/${paymentId}`,
+      webhookUrl: "http://pgb.test/PGBReturn/paypal/webhook/SHOP",
+      expiresAt: new Date(Date.now() + 3_600_000),
+      idempotencyKey: `paystart-${paymentId}`,
     };
   };
 
   it("refuses at start a route to a currency PayPal does not take (KRW, VND), and takes USD, JPY, EUR", () => {
     assert.match(routeCapabilityProblem({ nationCode: "KR", payType: "PAYPAL", pg: "PAYPAL" }, PAYPAL_CAPABILITIES) ?? "", /nation KR pays in KRW/);
     assert.match(routeCapabilityProblem({ nationCode: "VN", payType: "*", pg: "PAYPAL" }, PAYPAL_CAPABILITIES) ?? "", /VND/);
-    for (const nationCode of ["US", "JP", "DE"]) assert.equal(routeCapabilityProblem({ nationCode, payType: "PAYPAL", pg: "PAYPAL" }, PAYPAL_CAPABILITIES), undefined);
+    for (const nationCode of ["US", "JP", "DE"])
+      assert.equal(routeCapabilityProblem({ nationCode, payType: "PAYPAL", pg: "PAYPAL" }, PAYPAL_CAPABILITIES), undefined);
   });
 
   it("reuses its token, fetches a new one when PayPal says it expired, and sends a PayPal-Request-Id with every POST", async () => {
@@ -62,7 +82,10 @@ describe("PayPal connector", () => {
     sim.advanceClock(3600);
     const second = await paypal.createCheckout(checkoutInput());
     assert.equal(tokens() - before, 2, "a new token after PayPal's 401 invalid_token");
-    assert.ok(sim.requests.some((r) => r.status === 401), "PayPal refused the expired token once");
+    assert.ok(
+      sim.requests.some((r) => r.status === 401),
+      "PayPal refused the expired token once",
+    );
     assert.equal(sim.orders.get(second.pgTransactionId)?.status, "PAYER_ACTION_REQUIRED");
     const posts = sim.requests.filter((r) => r.method === "POST" && r.path !== "/v1/oauth2/token");
     assert.ok(posts.length >= 3 && posts.every((r) => r.requestId !== undefined));

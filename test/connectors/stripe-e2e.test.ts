@@ -31,7 +31,15 @@ function tenants(sim: StripeSimulator): Record<string, unknown> {
 }
 
 function partial(orderId: number, current: string, refund: string, modified: string, nationCode = "KR") {
-  return { DBType: "DEMO", OrderId: orderId, RefundPrice: refund, CurrentTotalPrice: current, ModifedTotalPrice: modified, JoinerId: 42, NationCode: nationCode };
+  return {
+    DBType: "DEMO",
+    OrderId: orderId,
+    RefundPrice: refund,
+    CurrentTotalPrice: current,
+    ModifedTotalPrice: modified,
+    JoinerId: 42,
+    NationCode: nationCode,
+  };
 }
 
 function full(orderId: number, current: number, nationCode = "KR") {
@@ -102,7 +110,10 @@ for (const backend of backends()) {
       assert.equal(view.PaidPrice, "15000");
       assert.equal(view.Currency, "KRW");
       const sent = await notifications(started.orderId);
-      assert.deepEqual(sent.map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        sent.map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
       assert.equal(sent[0]!.payload.PGType, "STRIPE");
       assert.equal(sent[0]!.payload.PGTransactionId, started.sessionId);
       const completed = sim.deliveries.find((d) => d.type === "checkout.session.completed" && d.body.includes(started.sessionId));
@@ -120,7 +131,11 @@ for (const backend of backends()) {
       await sim.waitForWebhooks();
       const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
       assert.equal(view.PaidPrice, "19.99");
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"], "webhook and browser together notify once");
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+        "webhook and browser together notify once",
+      );
     });
 
     it("completes an order by browser return alone when Stripe's webhooks are lost", async () => {
@@ -139,7 +154,10 @@ for (const backend of backends()) {
       sim.pay(started.sessionId);
       await sim.waitForWebhooks();
       await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
     });
 
     it("keeps a delayed payment pending and completes it when Stripe reports async_payment_succeeded", async () => {
@@ -151,7 +169,10 @@ for (const backend of backends()) {
       sim.completeDelayed(started.sessionId, true);
       await sim.waitForWebhooks();
       await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
     });
 
     it("fails a delayed payment Stripe reports failed, with Stripe's reason, and tells the host", async () => {
@@ -161,7 +182,10 @@ for (const backend of backends()) {
       await sim.waitForWebhooks();
       const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "FAILED");
       assert.equal(view.FailureCode, "insufficient_funds");
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_FAILED"]);
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_FAILED"],
+      );
     });
 
     it("expires the order when Stripe expires the session", async () => {
@@ -169,7 +193,10 @@ for (const backend of backends()) {
       sim.expire(started.sessionId);
       await sim.waitForWebhooks();
       await waitForOrder(pgb, started.orderId, (b) => b.Status === "EXPIRED");
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_EXPIRED"]);
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_EXPIRED"],
+      );
     });
 
     it("expires the superseded checkout at Stripe when the host starts the order again", async () => {
@@ -179,7 +206,11 @@ for (const backend of backends()) {
       assert.equal(again.status, 200, JSON.stringify(again.body));
       for (let i = 0; i < 100 && sim.sessions.get(first.sessionId)?.status !== "expired"; i++) await sleep(20);
       assert.equal(sim.sessions.get(first.sessionId)?.status, "expired");
-      assert.ok(sim.requests.some((request) => request.path === `/v1/checkout/sessions/${first.sessionId}/expire` && request.idempotencyKey === `pgb-expire-${first.sessionId}`));
+      assert.ok(
+        sim.requests.some(
+          (request) => request.path === `/v1/checkout/sessions/${first.sessionId}/expire` && request.idempotencyKey === `pgb-expire-${first.sessionId}`,
+        ),
+      );
     });
 
     it("refunds part and then all of a KRW payment at Stripe, moving the order to PARTIALLY_CANCELLED then CANCELLED", async () => {
@@ -194,11 +225,17 @@ for (const backend of backends()) {
       await waitForOrder(pgb, orderId, (b) => b.Status === "CANCELLED");
       const intentId = sim.sessions.get(sessionId)!.payment_intent!;
       const refunds = [...sim.refunds.values()].filter((refund) => refund.payment_intent === intentId);
-      assert.deepEqual(refunds.map((refund) => refund.amount), [5000, 10000]);
+      assert.deepEqual(
+        refunds.map((refund) => refund.amount),
+        [5000, 10000],
+      );
       const charge = sim.charges.get(sim.paymentIntents.get(intentId)!.latest_charge!)!;
       assert.equal(charge.amount_refunded, 15000);
       await sim.waitForWebhooks();
-      assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"]);
+      assert.deepEqual(
+        (await notifications(orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"],
+      );
     });
 
     it("refunds cents of a USD payment", async () => {
@@ -206,7 +243,10 @@ for (const backend of backends()) {
       const r = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "19.99", "5.01", "14.98", "US"));
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const intentId = sim.sessions.get(sessionId)!.payment_intent!;
-      assert.deepEqual([...sim.refunds.values()].filter((refund) => refund.payment_intent === intentId).map((refund) => refund.amount), [501]);
+      assert.deepEqual(
+        [...sim.refunds.values()].filter((refund) => refund.payment_intent === intentId).map((refund) => refund.amount),
+        [501],
+      );
     });
 
     it("answers PG_DECLINED and keeps the balance when Stripe fails the refund", async () => {
@@ -235,13 +275,20 @@ for (const backend of backends()) {
       await sim.waitForWebhooks();
       const done = await waitForOrder(pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
       assert.equal(done.RemainingPrice, "7000");
-      assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED"]);
+      assert.deepEqual(
+        (await notifications(orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED"],
+      );
 
       sim.pendNextRefund();
       assert.equal((await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "7000", "2000", "5000"))).status, 200);
       sim.settleRefund([...sim.refunds.keys()].at(-1)!, false);
       await sim.waitForWebhooks();
-      const released = await waitForOrder(pgb, orderId, (b) => b.RemainingPrice === "7000" && (b.Refunds as Array<{ Status: string }>).some((r) => r.Status === "FAILED"));
+      const released = await waitForOrder(
+        pgb,
+        orderId,
+        (b) => b.RemainingPrice === "7000" && (b.Refunds as Array<{ Status: string }>).some((r) => r.Status === "FAILED"),
+      );
       assert.equal(released.Status, "PARTIALLY_CANCELLED");
     });
 
@@ -256,7 +303,11 @@ for (const backend of backends()) {
       assert.equal(view.RemainingPrice, "15000");
       assert.equal((view.Refunds as Array<{ RefundId: string; Status: string }>).find((r) => r.RefundId === cancel.body.RefundId)?.Status, "FAILED");
       const sent = await notifications(orderId);
-      assert.deepEqual(sent.map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "REFUND_FAILED"], "refund.updated, refund.failed and charge.refund.updated: one notification");
+      assert.deepEqual(
+        sent.map((n) => n.type),
+        ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "REFUND_FAILED"],
+        "refund.updated, refund.failed and charge.refund.updated: one notification",
+      );
       assert.equal(sent[2]!.payload.RefundId, cancel.body.RefundId);
       assert.equal(sent[2]!.payload.RefundPrice, "5000");
       assert.equal(sent[2]!.payload.PGCode, "expired_or_canceled_card");
@@ -278,7 +329,10 @@ for (const backend of backends()) {
       assert.equal(rest.status, 200, JSON.stringify(rest.body));
       await sim.waitForWebhooks();
       const rows = await pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").execute();
-      assert.deepEqual(rows.map((r) => [String(r.amount), r.status]).sort(), [["4000", "SUCCEEDED"], ["8000", "SUCCEEDED"]]);
+      assert.deepEqual(rows.map((r) => [String(r.amount), r.status]).sort(), [
+        ["4000", "SUCCEEDED"],
+        ["8000", "SUCCEEDED"],
+      ]);
       assert.equal((await waitForOrder(pgb, orderId, (b) => b.Status === "CANCELLED")).RemainingPrice, "0");
     });
 
@@ -292,7 +346,10 @@ for (const backend of backends()) {
       const intentId = sim.sessions.get(first.sessionId)!.payment_intent!;
       for (let i = 0; i < 100 && ![...sim.refunds.values()].some((r) => r.payment_intent === intentId); i++) await sleep(20);
       const refunds = [...sim.refunds.values()].filter((r) => r.payment_intent === intentId);
-      assert.deepEqual(refunds.map((r) => [r.amount, r.status]), [[4000, "succeeded"]]);
+      assert.deepEqual(
+        refunds.map((r) => [r.amount, r.status]),
+        [[4000, "succeeded"]],
+      );
       assert.equal(refunds[0]!.metadata?.pgb_refund_id, `mm_late_${first.paymentId}`, "the idempotency key derives from the attempt");
       await sim.waitForWebhooks();
       const late = (await notifications(first.orderId)).filter((n) => n.type === "LATE_PAYMENT_REFUNDED");
@@ -311,7 +368,10 @@ for (const backend of backends()) {
       const started = await payStart({ TotalPrice: "9000" });
       assert.equal(sim.sessions.size, before + 1);
       const attempts = sim.requests.filter((request) => request.path === "/v1/checkout/sessions" && request.idempotencyKey === started.paymentId);
-      assert.deepEqual(attempts.map((request) => request.status), [500, 500, 200]);
+      assert.deepEqual(
+        attempts.map((request) => request.status),
+        [500, 500, 200],
+      );
     });
 
     it("answers PG_UNAVAILABLE when Stripe keeps answering 429, and the retried cancel refunds once", async () => {
@@ -353,7 +413,10 @@ for (const backend of backends()) {
       const forged = sim.signedDelivery(event.id, { secret: `whsec_${randomBytes(24).toString("base64")}` });
       const stale = sim.signedDelivery(event.id, { timestamp: Math.floor(Date.now() / 1000) - 600 });
       const genuine = sim.signedDelivery(event.id);
-      const tampered = { headers: genuine.headers, rawBody: Buffer.from(genuine.rawBody.toString("utf8").replace('"status": "expired"', '"status": "complete"')) };
+      const tampered = {
+        headers: genuine.headers,
+        rawBody: Buffer.from(genuine.rawBody.toString("utf8").replace('"status": "expired"', '"status": "complete"')),
+      };
       const unsigned = { headers: { "content-type": "application/json" }, rawBody: genuine.rawBody };
       for (const url of [tenantPath, legacyPath]) {
         assert.equal(await post(url, forged), 400, `forged on ${url}`);
@@ -382,7 +445,10 @@ for (const backend of backends()) {
       const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "READY");
       assert.equal(view.Status, "READY");
       const events = await pgb.database.db.selectFrom("payment_events").select("event").where("payment_id", "=", started.paymentId).execute();
-      assert.ok(events.some((row) => row.event === "PG_MISMATCH"), "the mismatch is on the payment's timeline");
+      assert.ok(
+        events.some((row) => row.event === "PG_MISMATCH"),
+        "the mismatch is on the payment's timeline",
+      );
       assert.deepEqual(await notifications(started.orderId), []);
     });
 

@@ -36,11 +36,32 @@ function session(overrides: Partial<StripeCheckoutSession> = {}): StripeCheckout
 }
 
 function charge(overrides: Partial<StripeCharge> = {}): StripeCharge {
-  return { id: "ch_1", object: "charge", amount: 10000, amount_refunded: 0, currency: "krw", refunded: false, payment_intent: "pi_1", metadata: {}, ...overrides };
+  return {
+    id: "ch_1",
+    object: "charge",
+    amount: 10000,
+    amount_refunded: 0,
+    currency: "krw",
+    refunded: false,
+    payment_intent: "pi_1",
+    metadata: {},
+    ...overrides,
+  };
 }
 
 function intent(overrides: Partial<StripePaymentIntent> = {}): StripePaymentIntent {
-  return { id: "pi_1", object: "payment_intent", amount: 10000, amount_received: 10000, currency: "krw", status: "succeeded", latest_charge: charge(), last_payment_error: null, metadata: {}, ...overrides };
+  return {
+    id: "pi_1",
+    object: "payment_intent",
+    amount: 10000,
+    amount_received: 10000,
+    currency: "krw",
+    status: "succeeded",
+    latest_charge: charge(),
+    last_payment_error: null,
+    metadata: {},
+    ...overrides,
+  };
 }
 
 function checkoutInput(overrides: Partial<CheckoutInput> = {}): CheckoutInput {
@@ -94,7 +115,10 @@ describe("Stripe amount conversion", () => {
   });
 
   it("refuses a currency PGB does not settle in as a fatal connector error", () => {
-    assert.throws(() => fromStripeAmount(100, "xyz"), (error: unknown) => error instanceof ConnectorError && error.errorClass === "fatal");
+    assert.throws(
+      () => fromStripeAmount(100, "xyz"),
+      (error: unknown) => error instanceof ConnectorError && error.errorClass === "fatal",
+    );
   });
 });
 
@@ -153,7 +177,10 @@ describe("Stripe payment status mapping", () => {
   });
 
   it("maps a complete but unpaid session whose intent went back to requires_payment_method to FAILED", () => {
-    assert.equal(toPgPaymentStatus(session({ status: "complete", payment_status: "unpaid" }), intent({ status: "requires_payment_method", amount_received: 0 })), "FAILED");
+    assert.equal(
+      toPgPaymentStatus(session({ status: "complete", payment_status: "unpaid" }), intent({ status: "requires_payment_method", amount_received: 0 })),
+      "FAILED",
+    );
   });
 
   it("maps a complete but unpaid session with a canceled intent to FAILED", () => {
@@ -184,7 +211,11 @@ describe("Stripe payment status mapping", () => {
   it("reports the session's amount and PGB's payment id, with the decline reason on failure", () => {
     const payment = toPgPayment(
       session({ status: "complete", payment_status: "unpaid", payment_intent: "pi_1" }),
-      intent({ status: "requires_payment_method", amount_received: 0, last_payment_error: { code: "payment_method_provider_decline", decline_code: "insufficient_funds", message: "No funds" } }),
+      intent({
+        status: "requires_payment_method",
+        amount_received: 0,
+        last_payment_error: { code: "payment_method_provider_decline", decline_code: "insufficient_funds", message: "No funds" },
+      }),
     );
     assert.equal(payment.status, "FAILED");
     assert.deepEqual(payment.amount, { minor: 10000n, currency: "KRW" });
@@ -195,14 +226,25 @@ describe("Stripe payment status mapping", () => {
 });
 
 describe("Stripe refund outcome mapping", () => {
-  const refund = (overrides: Partial<StripeRefund>): StripeRefund => ({ id: "re_1", object: "refund", amount: 100, currency: "krw", status: "succeeded", payment_intent: "pi_1", charge: "ch_1", metadata: {}, ...overrides });
+  const refund = (overrides: Partial<StripeRefund>): StripeRefund => ({
+    id: "re_1",
+    object: "refund",
+    amount: 100,
+    currency: "krw",
+    status: "succeeded",
+    payment_intent: "pi_1",
+    charge: "ch_1",
+    metadata: {},
+    ...overrides,
+  });
 
   it("maps succeeded to SUCCEEDED", () => {
     assert.deepEqual(toRefundOutcome(refund({})), { status: "SUCCEEDED", pgRefundId: "re_1" });
   });
 
   it("maps pending, requires_action and unknown statuses to PENDING", () => {
-    for (const status of ["pending", "requires_action", "other"] as const) assert.deepEqual(toRefundOutcome(refund({ status })), { status: "PENDING", pgRefundId: "re_1" });
+    for (const status of ["pending", "requires_action", "other"] as const)
+      assert.deepEqual(toRefundOutcome(refund({ status })), { status: "PENDING", pgRefundId: "re_1" });
   });
 
   it("maps failed and canceled to FAILED with Stripe's failure reason as the code", () => {
@@ -218,15 +260,34 @@ describe("Stripe webhook event mapping", () => {
   const sessionObject = { id: "cs_test_1", object: "checkout.session", client_reference_id: "pay_1", metadata: { pgb_payment_id: "pay_1", tenant: "shop" } };
 
   it("turns every checkout.session outcome event into a payment action naming the session and PGB's payment", () => {
-    for (const type of ["checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed", "checkout.session.expired"]) {
-      assert.deepEqual(toWebhookAction(event(type, sessionObject), "shop"), { kind: "payment", eventId: "evt_1", pgTransactionId: "cs_test_1", paymentReference: "pay_1" }, type);
+    for (const type of [
+      "checkout.session.completed",
+      "checkout.session.async_payment_succeeded",
+      "checkout.session.async_payment_failed",
+      "checkout.session.expired",
+    ]) {
+      assert.deepEqual(
+        toWebhookAction(event(type, sessionObject), "shop"),
+        { kind: "payment", eventId: "evt_1", pgTransactionId: "cs_test_1", paymentReference: "pay_1" },
+        type,
+      );
     }
   });
 
   it("turns refund events into refund actions that name the refund where Stripe does", () => {
     const refundObject = { id: "re_1", object: "refund", payment_intent: "pi_1", metadata: { pgb_payment_id: "pay_1", tenant: "shop" } };
-    assert.deepEqual(toWebhookAction(event("refund.failed", refundObject), "shop"), { kind: "refund", eventId: "evt_1", paymentReference: "pay_1", pgRefundId: "re_1" });
-    assert.deepEqual(toWebhookAction(event("refund.updated", refundObject), "shop"), { kind: "refund", eventId: "evt_1", paymentReference: "pay_1", pgRefundId: "re_1" });
+    assert.deepEqual(toWebhookAction(event("refund.failed", refundObject), "shop"), {
+      kind: "refund",
+      eventId: "evt_1",
+      paymentReference: "pay_1",
+      pgRefundId: "re_1",
+    });
+    assert.deepEqual(toWebhookAction(event("refund.updated", refundObject), "shop"), {
+      kind: "refund",
+      eventId: "evt_1",
+      paymentReference: "pay_1",
+      pgRefundId: "re_1",
+    });
     const chargeObject = { id: "ch_1", object: "charge", payment_intent: "pi_1", metadata: { pgb_payment_id: "pay_1" } };
     assert.deepEqual(toWebhookAction(event("charge.refunded", chargeObject), "shop"), { kind: "refund", eventId: "evt_1", paymentReference: "pay_1" });
   });
@@ -241,7 +302,10 @@ describe("Stripe webhook event mapping", () => {
   });
 
   it("ignores a session PGB did not create", () => {
-    const action = toWebhookAction(event("checkout.session.completed", { id: "cs_test_2", object: "checkout.session", client_reference_id: null, metadata: {} }), "shop");
+    const action = toWebhookAction(
+      event("checkout.session.completed", { id: "cs_test_2", object: "checkout.session", client_reference_id: null, metadata: {} }),
+      "shop",
+    );
     assert.equal(action.kind, "ignored");
   });
 

@@ -12,7 +12,15 @@ import { pino } from "pino";
 import Stripe from "stripe";
 import { ConnectorError, type CheckoutInput, type WebhookInput, type PaymentRef, type RefundInput, type RefundRef } from "../../src/core/ports/connector.ts";
 import { type ConnectorRouteDeps } from "../../src/connectors/factory.ts";
-import { chooseTenant, createStripeConnector, StripeSettingsSchema, stripeConnector, tenantsVerifying, type StripeConnector, type StripeSettings } from "../../src/connectors/stripe/index.ts";
+import {
+  chooseTenant,
+  createStripeConnector,
+  StripeSettingsSchema,
+  stripeConnector,
+  tenantsVerifying,
+  type StripeConnector,
+  type StripeSettings,
+} from "../../src/connectors/stripe/index.ts";
 import type { Money } from "../../src/core/money.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
 import { StripeSimulator } from "../simulators/stripe/simulator.ts";
@@ -42,7 +50,14 @@ async function startWebhookReceiver(): Promise<{ url: string; received: WebhookI
 }
 
 function connectorFor(sim: StripeSimulator, overrides: Record<string, unknown> = {}): StripeConnector {
-  const settings = StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: sim.url, timeout: 3000, maxNetworkRetries: 2, ...overrides });
+  const settings = StripeSettingsSchema.parse({
+    secretKey: sim.secretKey,
+    webhookSecret: WEBHOOK_SECRET,
+    apiBase: sim.url,
+    timeout: 3000,
+    maxNetworkRetries: 2,
+    ...overrides,
+  });
   return createStripeConnector(settings, TENANT, systemClock);
 }
 
@@ -194,7 +209,12 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("trusts PGB's stored session id over the one in the browser's query", async () => {
       const paid = await paidSession();
       const other = await connector.createCheckout(checkoutInput(KRW_10000));
-      const payment = await connector.handleReturn({ pgTransactionId: other.pgTransactionId, paymentReference: brand<PaymentId>("x"), amount: KRW_10000, query: { session_id: paid.sessionId } });
+      const payment = await connector.handleReturn({
+        pgTransactionId: other.pgTransactionId,
+        paymentReference: brand<PaymentId>("x"),
+        amount: KRW_10000,
+        query: { session_id: paid.sessionId },
+      });
       assert.equal(payment.pgTransactionId, other.pgTransactionId);
       assert.equal(payment.status, "PENDING");
     });
@@ -202,7 +222,12 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reads a customer's cancel on the checkout page as still PENDING, since the session stays payable", async () => {
       const input = checkoutInput(KRW_10000);
       const created = await connector.createCheckout(input);
-      const payment = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: KRW_10000, query: { cancelled: "1" } });
+      const payment = await connector.handleReturn({
+        pgTransactionId: created.pgTransactionId,
+        paymentReference: input.paymentId,
+        amount: KRW_10000,
+        query: { cancelled: "1" },
+      });
       assert.equal(payment.status, "PENDING");
     });
 
@@ -235,7 +260,11 @@ describe("Stripe connector against the Stripe simulator", () => {
     });
 
     it("declines a fetch of a session Stripe does not know, keeping Stripe's code", async () => {
-      await rejectsWith(connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>("cs_test_unknown"), paymentReference: brand<PaymentId>("x") }), "declined", "resource_missing");
+      await rejectsWith(
+        connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>("cs_test_unknown"), paymentReference: brand<PaymentId>("x") }),
+        "declined",
+        "resource_missing",
+      );
     });
   });
 
@@ -259,7 +288,11 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     it("refuses to expire a session the customer already paid, so the core learns it was paid", async () => {
       const { input, sessionId } = await paidSession();
-      await rejectsWith(connector.expireCheckout({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId }), "declined", "checkout_session_complete");
+      await rejectsWith(
+        connector.expireCheckout({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId }),
+        "declined",
+        "checkout_session_complete",
+      );
     });
   });
 
@@ -267,28 +300,53 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("refunds part and then the rest, and the payment reads PARTIALLY_REFUNDED then REFUNDED", async () => {
       const { input, sessionId } = await paidSession(KRW_10000);
       const ref: PaymentRef = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId };
-      const first = await connector.refund({ ...ref, amount: { minor: 3000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "one item returned" });
+      const first = await connector.refund({
+        ...ref,
+        amount: { minor: 3000n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "one item returned",
+      });
       assert.equal(first.status, "SUCCEEDED");
       assert.equal((await connector.fetchPayment(ref)).status, "PARTIALLY_REFUNDED");
-      const second = await connector.refund({ ...ref, amount: { minor: 7000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "order cancelled" });
+      const second = await connector.refund({
+        ...ref,
+        amount: { minor: 7000n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "order cancelled",
+      });
       assert.equal(second.status, "SUCCEEDED");
       assert.notEqual(first.status === "SUCCEEDED" && first.pgRefundId, second.status === "SUCCEEDED" && second.pgRefundId);
       assert.equal((await connector.fetchPayment(ref)).status, "REFUNDED");
       const refunds = [...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_payment_id === input.paymentId);
-      assert.deepEqual(refunds.map((refund) => refund.amount).sort((a, b) => a - b), [3000, 7000]);
+      assert.deepEqual(
+        refunds.map((refund) => refund.amount).sort((a, b) => a - b),
+        [3000, 7000],
+      );
       assert.equal(refunds[0]?.reason, "requested_by_customer");
     });
 
     it("refunds cents for a USD payment", async () => {
       const { input, sessionId } = await paidSession(USD_19_99);
-      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 999n, currency: "USD" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "partial" });
+      const outcome = await connector.refund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 999n, currency: "USD" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "partial",
+      });
       assert.equal(outcome.status, "SUCCEEDED");
       assert.equal(outcome.status === "SUCCEEDED" ? sim.refunds.get(outcome.pgRefundId)?.amount : undefined, 999);
     });
 
     it("never refunds twice when a refund is resent with the same idempotency key", async () => {
       const { input, sessionId } = await paidSession();
-      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 3000n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "dup test" };
+      const request: RefundInput = {
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 3000n, currency: "KRW" as const },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "dup test",
+      };
       const first = await connector.refund(request);
       const again = await connector.refund(request);
       assert.deepEqual(again, first);
@@ -300,14 +358,30 @@ describe("Stripe connector against the Stripe simulator", () => {
       const { input, sessionId } = await paidSession();
       const payment = await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId });
       const before = sim.requests.length;
-      await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 100n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r", details: payment.details });
-      assert.deepEqual(sim.requests.slice(before).map((request) => `${request.method} ${request.path}`), ["POST /v1/refunds"]);
+      await connector.refund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 100n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "r",
+        details: payment.details,
+      });
+      assert.deepEqual(
+        sim.requests.slice(before).map((request) => `${request.method} ${request.path}`),
+        ["POST /v1/refunds"],
+      );
     });
 
     it("reports a refund Stripe fails as FAILED with Stripe's failure reason, leaving the payment PAID", async () => {
       const { input, sessionId } = await paidSession();
       sim.failNextRefund("expired_or_canceled_card");
-      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 5000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
+      const outcome = await connector.refund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 5000n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "r",
+      });
       assert.equal(outcome.status, "FAILED");
       assert.equal(outcome.status === "FAILED" ? outcome.code : undefined, "expired_or_canceled_card");
       assert.equal((await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId })).status, "PAID");
@@ -316,13 +390,28 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reports a pending refund as PENDING and its later failure through refund webhooks and fetchRefund", async () => {
       const { input, sessionId } = await paidSession();
       sim.pendNextRefund();
-      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 4000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
+      const outcome = await connector.refund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 4000n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "r",
+      });
       assert.equal(outcome.status, "PENDING");
       const pgRefundId = outcome.status === "PENDING" ? outcome.pgRefundId : "";
-      const lookup: RefundRef = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>("unused"), pgRefundId, amount: { minor: 4000n, currency: "KRW" as const } };
+      const lookup: RefundRef = {
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        idempotencyKey: brand<RefundId>("unused"),
+        pgRefundId,
+        amount: { minor: 4000n, currency: "KRW" as const },
+      };
       assert.equal((await connector.lookupRefund(lookup)).status, "PENDING");
       // Stripe counts a pending refund against the charge.
-      assert.equal((await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId })).status, "PARTIALLY_REFUNDED");
+      assert.equal(
+        (await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId })).status,
+        "PARTIALLY_REFUNDED",
+      );
 
       sim.settleRefund(pgRefundId, false);
       const failed = await connector.lookupRefund(lookup);
@@ -341,10 +430,22 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reports a pending refund that later succeeds as SUCCEEDED", async () => {
       const { input, sessionId } = await paidSession();
       sim.pendNextRefund();
-      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 4000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
+      const outcome = await connector.refund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 4000n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "r",
+      });
       const pgRefundId = outcome.status === "PENDING" ? outcome.pgRefundId : "";
       sim.settleRefund(pgRefundId, true);
-      const lookup: RefundRef = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>("unused"), pgRefundId, amount: { minor: 4000n, currency: "KRW" as const } };
+      const lookup: RefundRef = {
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        idempotencyKey: brand<RefundId>("unused"),
+        pgRefundId,
+        amount: { minor: 4000n, currency: "KRW" as const },
+      };
       assert.deepEqual(await connector.lookupRefund(lookup), { status: "SUCCEEDED", pgRefundId });
       const [updated] = await deliveriesOf("refund.updated", pgRefundId);
       assert.equal((await connector.parseWebhook(updated!)).kind, "refund");
@@ -354,11 +455,22 @@ describe("Stripe connector against the Stripe simulator", () => {
       const { input, sessionId } = await paidSession();
       const impatient = connectorFor(sim, { maxNetworkRetries: 0, timeout: 200 });
       const key = `refund-${randomUUID()}`;
-      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 2000n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(key), reason: "r" };
+      const request: RefundInput = {
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 2000n, currency: "KRW" as const },
+        idempotencyKey: brand<RefundId>(key),
+        reason: "r",
+      };
       sim.delayNext(600, 1, "POST /v1/refunds");
       await rejectsWith(impatient.refund(request), "indeterminate");
       const before = sim.requests.length;
-      const found = await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(key), amount: request.amount });
+      const found = await connector.lookupRefund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        idempotencyKey: brand<RefundId>(key),
+        amount: request.amount,
+      });
       assert.equal(found.status, "SUCCEEDED");
       const made = [...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key);
       assert.equal(made.length, 1);
@@ -371,19 +483,55 @@ describe("Stripe connector against the Stripe simulator", () => {
       const key = `refund-${randomUUID()}`;
       const amount = { minor: 1500n, currency: "KRW" as const };
       sim.failNext(3, 503, { on: "POST /v1/refunds" });
-      await rejectsWith(connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount, idempotencyKey: brand<RefundId>(key), reason: "r" }), "retryable");
+      await rejectsWith(
+        connector.refund({
+          pgTransactionId: brand<PgTransactionId>(sessionId),
+          paymentReference: input.paymentId,
+          amount,
+          idempotencyKey: brand<RefundId>(key),
+          reason: "r",
+        }),
+        "retryable",
+      );
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key).length, 0);
-      const outcome = await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(key), amount });
+      const outcome = await connector.lookupRefund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        idempotencyKey: brand<RefundId>(key),
+        amount,
+      });
       assert.equal(outcome.status, "SUCCEEDED");
-      assert.equal((await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(key), amount })).status, "SUCCEEDED");
+      assert.equal(
+        (
+          await connector.lookupRefund({
+            pgTransactionId: brand<PgTransactionId>(sessionId),
+            paymentReference: input.paymentId,
+            idempotencyKey: brand<RefundId>(key),
+            amount,
+          })
+        ).status,
+        "SUCCEEDED",
+      );
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key).length, 1);
     });
 
     it("finds the refund PGB asks about among many refunds of the same payment", async () => {
       const { input, sessionId } = await paidSession();
       const keys = Array.from({ length: 12 }, () => `refund-${randomUUID()}`);
-      for (const key of keys) await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 100n, currency: "KRW" }, idempotencyKey: brand<RefundId>(key), reason: "r" });
-      const outcome = await connector.lookupRefund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, idempotencyKey: brand<RefundId>(keys[0]!), amount: { minor: 100n, currency: "KRW" } });
+      for (const key of keys)
+        await connector.refund({
+          pgTransactionId: brand<PgTransactionId>(sessionId),
+          paymentReference: input.paymentId,
+          amount: { minor: 100n, currency: "KRW" },
+          idempotencyKey: brand<RefundId>(key),
+          reason: "r",
+        });
+      const outcome = await connector.lookupRefund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        idempotencyKey: brand<RefundId>(keys[0]!),
+        amount: { minor: 100n, currency: "KRW" },
+      });
       assert.equal(outcome.status, "SUCCEEDED");
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_payment_id === input.paymentId).length, 12);
     });
@@ -391,13 +539,22 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("answers NOT_FOUND for a refund of a session nobody paid, since Stripe cannot have refunded it", async () => {
       const input = checkoutInput(KRW_10000);
       const { pgTransactionId } = await connector.createCheckout(input);
-      assert.deepEqual(await connector.lookupRefund({ pgTransactionId, paymentReference: input.paymentId, idempotencyKey: brand<RefundId>("k"), amount: KRW_10000 }), { status: "NOT_FOUND" });
+      assert.deepEqual(
+        await connector.lookupRefund({ pgTransactionId, paymentReference: input.paymentId, idempotencyKey: brand<RefundId>("k"), amount: KRW_10000 }),
+        { status: "NOT_FOUND" },
+      );
     });
 
     it("declines a refund larger than what is left, keeping Stripe's code", async () => {
       const { input, sessionId } = await paidSession();
       await rejectsWith(
-        connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 10001n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" }),
+        connector.refund({
+          pgTransactionId: brand<PgTransactionId>(sessionId),
+          paymentReference: input.paymentId,
+          amount: { minor: 10001n, currency: "KRW" },
+          idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+          reason: "r",
+        }),
         "declined",
         "amount_too_large",
       );
@@ -407,7 +564,13 @@ describe("Stripe connector against the Stripe simulator", () => {
       const input = checkoutInput(KRW_10000);
       const { pgTransactionId } = await connector.createCheckout(input);
       await rejectsWith(
-        connector.refund({ pgTransactionId, paymentReference: input.paymentId, amount: KRW_10000, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" }),
+        connector.refund({
+          pgTransactionId,
+          paymentReference: input.paymentId,
+          amount: KRW_10000,
+          idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+          reason: "r",
+        }),
         "declined",
         "payment_intent_missing",
       );
@@ -421,8 +584,14 @@ describe("Stripe connector against the Stripe simulator", () => {
       const before = sim.requests.length;
       const created = await connector.createCheckout(input);
       const attempts = sim.requests.slice(before);
-      assert.deepEqual(attempts.map((request) => request.status), [500, 500, 200]);
-      assert.ok(attempts.every((request) => request.idempotencyKey === input.idempotencyKey), "every attempt carried PGB's key");
+      assert.deepEqual(
+        attempts.map((request) => request.status),
+        [500, 500, 200],
+      );
+      assert.ok(
+        attempts.every((request) => request.idempotencyKey === input.idempotencyKey),
+        "every attempt carried PGB's key",
+      );
       assert.equal([...sim.sessions.values()].filter((session) => session.client_reference_id === input.paymentId).length, 1);
       assert.ok(sim.sessions.has(created.pgTransactionId));
     });
@@ -430,7 +599,13 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reports a rate-limited refund as retryable, and resending it with the same key refunds once", async () => {
       const { input, sessionId } = await paidSession();
       const key = `refund-${randomUUID()}`;
-      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(key), reason: "r" };
+      const request: RefundInput = {
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 1000n, currency: "KRW" as const },
+        idempotencyKey: brand<RefundId>(key),
+        reason: "r",
+      };
       sim.failNext(1, 429);
       await rejectsWith(connector.refund(request), "retryable", "rate_limit");
       assert.equal((await connector.refund(request)).status, "SUCCEEDED");
@@ -442,7 +617,13 @@ describe("Stripe connector against the Stripe simulator", () => {
       const { input, sessionId } = await paidSession();
       const key = `refund-${randomUUID()}`;
       sim.failNext(1, 429, { code: "lock_timeout", shouldRetry: true });
-      const outcome = await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(key), reason: "r" });
+      const outcome = await connector.refund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 1000n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(key),
+        reason: "r",
+      });
       assert.equal(outcome.status, "SUCCEEDED");
       assert.equal([...sim.refunds.values()].filter((refund) => refund.metadata?.pgb_refund_id === key).length, 1);
     });
@@ -456,13 +637,23 @@ describe("Stripe connector against the Stripe simulator", () => {
     it("reports a Stripe that keeps answering 429 as retryable", async () => {
       const impatient = connectorFor(sim, { maxNetworkRetries: 0 });
       sim.failNext(1, 429);
-      await rejectsWith(impatient.fetchPayment({ pgTransactionId: brand<PgTransactionId>("cs_test_whatever"), paymentReference: brand<PaymentId>("x") }), "retryable", "rate_limit");
+      await rejectsWith(
+        impatient.fetchPayment({ pgTransactionId: brand<PgTransactionId>("cs_test_whatever"), paymentReference: brand<PaymentId>("x") }),
+        "retryable",
+        "rate_limit",
+      );
     });
 
     it("reports a refund whose answer timed out as indeterminate, and a retry with the same key finds the one refund Stripe made", async () => {
       const { input, sessionId } = await paidSession();
       const impatient = connectorFor(sim, { maxNetworkRetries: 0, timeout: 200 });
-      const request: RefundInput = { pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 2500n, currency: "KRW" as const }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" };
+      const request: RefundInput = {
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 2500n, currency: "KRW" as const },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "r",
+      };
       const payment = await connector.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId });
       sim.delayNext(600);
       await rejectsWith(impatient.refund({ ...request, details: payment.details }), "indeterminate");
@@ -486,14 +677,22 @@ describe("Stripe connector against the Stripe simulator", () => {
       const { input, sessionId } = await paidSession();
       const impatient = connectorFor(sim, { maxNetworkRetries: 0, timeout: 200 });
       sim.delayNext(600);
-      await rejectsWith(impatient.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId }), "retryable", "connection_error");
+      await rejectsWith(
+        impatient.fetchPayment({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId }),
+        "retryable",
+        "connection_error",
+      );
     });
 
     it("reports a checkout POST to a Stripe nobody listens on as retryable, since nothing was sent", async () => {
       const closed = await StripeSimulator.start();
       const url = closed.url;
       await closed.close();
-      const unreachable = createStripeConnector(StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: url, maxNetworkRetries: 0 }), TENANT, systemClock);
+      const unreachable = createStripeConnector(
+        StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: url, maxNetworkRetries: 0 }),
+        TENANT,
+        systemClock,
+      );
       await rejectsWith(unreachable.createCheckout(checkoutInput(KRW_10000)), "retryable", "connection_error");
     });
 
@@ -547,7 +746,13 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     it("turns charge.refunded into a refund action naming PGB's payment", async () => {
       const { input, sessionId } = await paidSession();
-      await connector.refund({ pgTransactionId: brand<PgTransactionId>(sessionId), paymentReference: input.paymentId, amount: { minor: 1000n, currency: "KRW" }, idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`), reason: "r" });
+      await connector.refund({
+        pgTransactionId: brand<PgTransactionId>(sessionId),
+        paymentReference: input.paymentId,
+        amount: { minor: 1000n, currency: "KRW" },
+        idempotencyKey: brand<RefundId>(`refund-${randomUUID()}`),
+        reason: "r",
+      });
       await sim.waitForWebhooks();
       const chargeId = [...sim.charges.values()].find((charge) => charge.metadata.pgb_payment_id === input.paymentId)?.id;
       const [delivery] = await deliveriesOf("charge.refunded", chargeId);
@@ -640,9 +845,14 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     before(async () => {
       routeSim = await StripeSimulator.start();
-      const settings = (webhookSecret: string): StripeSettings => StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret, apiBase: routeSim.url });
+      const settings = (webhookSecret: string): StripeSettings =>
+        StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret, apiBase: routeSim.url });
       const deps: ConnectorRouteDeps<StripeSettings> = {
-        storage: { forTables: () => { throw new Error("Stripe keeps no tables"); } },
+        storage: {
+          forTables: () => {
+            throw new Error("Stripe keeps no tables");
+          },
+        },
         logger: pino({ level: "silent" }),
         publicUrl: "http://127.0.0.1",
         clock: systemClock,
@@ -669,7 +879,11 @@ describe("Stripe connector against the Stripe simulator", () => {
     });
 
     it("hands a delivery to the tenant whose signing secret verifies it, with the exact raw bytes", async () => {
-      const stripe = createStripeConnector(StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: routeSim.url }), TENANT, systemClock);
+      const stripe = createStripeConnector(
+        StripeSettingsSchema.parse({ secretKey: routeSim.secretKey, webhookSecret: WEBHOOK_SECRET, apiBase: routeSim.url }),
+        TENANT,
+        systemClock,
+      );
       const { pgTransactionId } = await stripe.createCheckout(checkoutInput(KRW_10000));
       routeSim.pay(pgTransactionId);
       await routeSim.waitForWebhooks();
@@ -686,7 +900,10 @@ describe("Stripe connector against the Stripe simulator", () => {
       const forged = await app.inject({
         method: "POST",
         url: "/PGBReturn/WebHook",
-        headers: { "content-type": "application/json", "stripe-signature": Stripe.webhooks.generateTestHeaderString({ payload: body, secret: `whsec_${randomBytes(24).toString("base64")}` }) },
+        headers: {
+          "content-type": "application/json",
+          "stripe-signature": Stripe.webhooks.generateTestHeaderString({ payload: body, secret: `whsec_${randomBytes(24).toString("base64")}` }),
+        },
         payload: body,
       });
       assert.equal(forged.statusCode, 400);
@@ -697,10 +914,26 @@ describe("Stripe connector against the Stripe simulator", () => {
 
     it("picks, among tenants sharing one signing secret, the tenant the event's metadata names", () => {
       const shared = (tenant: string) => ({ tenant, settings: StripeSettingsSchema.parse({ secretKey: "sk_test_abc", webhookSecret: WEBHOOK_SECRET }) });
-      const body = JSON.stringify({ id: "evt_1", object: "event", type: "checkout.session.completed", data: { object: { id: "cs_1", metadata: { tenant: "second" } } } });
+      const body = JSON.stringify({
+        id: "evt_1",
+        object: "event",
+        type: "checkout.session.completed",
+        data: { object: { id: "cs_1", metadata: { tenant: "second" } } },
+      });
       const header = Stripe.webhooks.generateTestHeaderString({ payload: body, secret: WEBHOOK_SECRET });
-      const verified = tenantsVerifying([shared("first"), shared("second"), { tenant: "third", settings: StripeSettingsSchema.parse({ secretKey: "sk_test_abc", webhookSecret: otherSecret }) }], Buffer.from(body), header);
-      assert.deepEqual(verified.map((entry) => entry.tenant), ["first", "second"]);
+      const verified = tenantsVerifying(
+        [
+          shared("first"),
+          shared("second"),
+          { tenant: "third", settings: StripeSettingsSchema.parse({ secretKey: "sk_test_abc", webhookSecret: otherSecret }) },
+        ],
+        Buffer.from(body),
+        header,
+      );
+      assert.deepEqual(
+        verified.map((entry) => entry.tenant),
+        ["first", "second"],
+      );
       assert.equal(chooseTenant(verified), "second");
       assert.equal(chooseTenant(verified.slice(0, 1)), "first");
       assert.equal(chooseTenant([]), undefined);
@@ -717,7 +950,10 @@ describe("Stripe connector against the Stripe simulator", () => {
       assert.equal(stripeConnector.pg, "STRIPE");
       assert.equal(stripeConnector.settingsSchema.safeParse({ secretKey: "pk_test_nope", webhookSecret: WEBHOOK_SECRET }).success, false);
       assert.equal(stripeConnector.settingsSchema.safeParse({ secretKey: "sk_test_abc", webhookSecret: "nope" }).success, false);
-      assert.equal(stripeConnector.settingsSchema.safeParse({ secretKey: "sk_test_abc", webhookSecret: WEBHOOK_SECRET, apiBase: "http://127.0.0.1:1/v1" }).success, false);
+      assert.equal(
+        stripeConnector.settingsSchema.safeParse({ secretKey: "sk_test_abc", webhookSecret: WEBHOOK_SECRET, apiBase: "http://127.0.0.1:1/v1" }).success,
+        false,
+      );
       const parsed = stripeConnector.settingsSchema.parse({ secretKey: "sk_test_abc", webhookSecret: WEBHOOK_SECRET });
       assert.equal(JSON.stringify(parsed).includes("sk_test_abc"), false, "secrets stay redacted in JSON");
     });

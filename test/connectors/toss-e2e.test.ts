@@ -111,54 +111,72 @@ for (const backend of backends()) {
       return { ...started, view };
     }
 
-    it("pays by card through PGB's Toss page in headless Chromium and lands on the host's page with the order PAID", { skip: !existsSync(CHROMIUM) && "no Chromium at /usr/bin/chromium" }, async () => {
-      const started = await payStart({ PayType: "CARD", TotalPrice: "15000", OrderDescription: "<b>티셔츠</b> & 양말" });
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-      try {
-        const page = await browser.newPage();
-        // The host's page is not running here: answer for it so the last redirect lands somewhere.
-        await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<h1>host order page</h1>" }));
-        await page.goto(started.redirectUrl);
-        // PGB's page loaded the (simulated) SDK and requested the payment: Toss's window is open.
-        await page.waitForURL(`${sim.url}/sim/checkout?**`);
-        assert.equal(await page.textContent("#amount"), "15000원");
-        assert.equal(await page.textContent("#order"), "<b>티셔츠</b> & 양말");
-        await page.click("#approve");
-        await page.waitForURL(`${HOST_ORIGIN}/**`);
-        const landing = new URL(page.url());
-        assert.equal(landing.searchParams.get("Result"), "PAID");
-        assert.equal(landing.searchParams.get("OrderId"), String(started.orderId));
-      } finally {
-        await browser.close();
-      }
-      const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
-      assert.equal(view.PaidPrice, "15000");
-      await sim.flushWebhooks();
-      const sent = await notifications(started.orderId);
-      assert.deepEqual(sent.map((n) => n.type), ["PAYMENT_COMPLETED"], "browser return and webhook together notify once");
-      assert.equal(sent[0]!.payload.PGType, "TOSS");
-      assert.equal(sent[0]!.payload.PGTransactionId, sim.payment(started.paymentId)?.paymentKey);
-    });
+    it(
+      "pays by card through PGB's Toss page in headless Chromium and lands on the host's page with the order PAID",
+      { skip: !existsSync(CHROMIUM) && "no Chromium at /usr/bin/chromium" },
+      async () => {
+        const started = await payStart({ PayType: "CARD", TotalPrice: "15000", OrderDescription: "<b>티셔츠</b> & 양말" });
+        const browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        });
+        try {
+          const page = await browser.newPage();
+          // The host's page is not running here: answer for it so the last redirect lands somewhere.
+          await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<h1>host order page</h1>" }));
+          await page.goto(started.redirectUrl);
+          // PGB's page loaded the (simulated) SDK and requested the payment: Toss's window is open.
+          await page.waitForURL(`${sim.url}/sim/checkout?**`);
+          assert.equal(await page.textContent("#amount"), "15000원");
+          assert.equal(await page.textContent("#order"), "<b>티셔츠</b> & 양말");
+          await page.click("#approve");
+          await page.waitForURL(`${HOST_ORIGIN}/**`);
+          const landing = new URL(page.url());
+          assert.equal(landing.searchParams.get("Result"), "PAID");
+          assert.equal(landing.searchParams.get("OrderId"), String(started.orderId));
+        } finally {
+          await browser.close();
+        }
+        const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
+        assert.equal(view.PaidPrice, "15000");
+        await sim.flushWebhooks();
+        const sent = await notifications(started.orderId);
+        assert.deepEqual(
+          sent.map((n) => n.type),
+          ["PAYMENT_COMPLETED"],
+          "browser return and webhook together notify once",
+        );
+        assert.equal(sent[0]!.payload.PGType, "TOSS");
+        assert.equal(sent[0]!.payload.PGTransactionId, sim.payment(started.paymentId)?.paymentKey);
+      },
+    );
 
-    it("sends the browser back to the host with Result=FAILED when the customer cancels in Toss's window in Chromium", { skip: !existsSync(CHROMIUM) && "no Chromium at /usr/bin/chromium" }, async () => {
-      const started = await payStart({ PayType: "CARD", TotalPrice: "5000" });
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-      try {
-        const page = await browser.newPage();
-        await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "host" }));
-        await page.goto(started.redirectUrl);
-        await page.waitForURL(`${sim.url}/sim/checkout?**`);
-        await page.click("#cancel");
-        await page.waitForURL(`${HOST_ORIGIN}/**`);
-        // Closing Toss's window ends nothing at Toss: the customer may still pay this checkout.
-        assert.equal(new URL(page.url()).searchParams.get("Result"), "PENDING");
-      } finally {
-        await browser.close();
-      }
-      const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "READY");
-      assert.equal(view.FailureCode, null);
-      assert.deepEqual(await notifications(started.orderId), []);
-    });
+    it(
+      "sends the browser back to the host with Result=FAILED when the customer cancels in Toss's window in Chromium",
+      { skip: !existsSync(CHROMIUM) && "no Chromium at /usr/bin/chromium" },
+      async () => {
+        const started = await payStart({ PayType: "CARD", TotalPrice: "5000" });
+        const browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        });
+        try {
+          const page = await browser.newPage();
+          await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "host" }));
+          await page.goto(started.redirectUrl);
+          await page.waitForURL(`${sim.url}/sim/checkout?**`);
+          await page.click("#cancel");
+          await page.waitForURL(`${HOST_ORIGIN}/**`);
+          // Closing Toss's window ends nothing at Toss: the customer may still pay this checkout.
+          assert.equal(new URL(page.url()).searchParams.get("Result"), "PENDING");
+        } finally {
+          await browser.close();
+        }
+        const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "READY");
+        assert.equal(view.FailureCode, null);
+        assert.deepEqual(await notifications(started.orderId), []);
+      },
+    );
 
     it("pays by card over the redirects alone, confirming once and notifying PAYMENT_COMPLETED once", async () => {
       const confirmsBefore = sim.effectiveConfirms;
@@ -166,7 +184,10 @@ for (const backend of backends()) {
       await sim.flushWebhooks();
       assert.equal(sim.effectiveConfirms - confirmsBefore, 1);
       assert.equal(sim.payment(paymentId)?.status, "DONE");
-      assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        (await notifications(orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
     });
 
     it("marks a card the issuer rejects FAILED with Toss's code and tells the host", async () => {
@@ -176,7 +197,10 @@ for (const backend of backends()) {
       const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "FAILED");
       assert.equal(view.FailureCode, "REJECT_CARD_COMPANY");
       await sim.flushWebhooks();
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_FAILED"]);
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_FAILED"],
+      );
     });
 
     it("refuses to confirm when the amount in the return URL was altered, and fails the payment without charging", async () => {
@@ -202,11 +226,20 @@ for (const backend of backends()) {
       assert.match(account.DueDate ?? "", /\+09:00$/);
       await sim.flushWebhooks();
       const waiting = await notifications(orderId);
-      assert.deepEqual(waiting.map((n) => n.type), ["DEPOSIT_WAITING"]);
+      assert.deepEqual(
+        waiting.map((n) => n.type),
+        ["DEPOSIT_WAITING"],
+      );
       assert.deepEqual(waiting[0]!.payload.VirtualAccount, account);
 
       // Anyone can POST to the webhook URL: a deposit callback without the account's secret is refused...
-      const forged = await sim.sendWebhook({ createdAt: "2026-03-02T10:00:00.000000", secret: "ps_guessed", status: "DONE", transactionKey: "FORGED", orderId: paymentId });
+      const forged = await sim.sendWebhook({
+        createdAt: "2026-03-02T10:00:00.000000",
+        secret: "ps_guessed",
+        status: "DONE",
+        transactionKey: "FORGED",
+        orderId: paymentId,
+      });
       assert.equal(forged.status, 400);
       // ...and a status-change body claiming DONE changes nothing, since Toss itself still says waiting.
       const claimed = sim.webhookBodies(paymentId).statusChanged;
@@ -225,10 +258,21 @@ for (const backend of backends()) {
         sim.configureWebhooks({ url: `${pgb.url}/PGBReturn/toss/webhook/DEMO` });
       }
       const deliveries = sim.webhookDeliveries.slice(-4);
-      assert.deepEqual(deliveries.map((d) => d.status), [200, 200, 200, 200]);
+      assert.deepEqual(
+        deliveries.map((d) => d.status),
+        [200, 200, 200, 200],
+      );
       await waitForOrder(pgb, orderId, (b) => b.Status === "PAID");
-      assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["DEPOSIT_WAITING", "PAYMENT_COMPLETED"]);
-      const stored = await pgb.database.db.selectFrom("pg_webhooks").select(["event_id", "status"]).where("pg", "=", "TOSS").where("event_id", "like", `%${paymentId}%`).execute();
+      assert.deepEqual(
+        (await notifications(orderId)).map((n) => n.type),
+        ["DEPOSIT_WAITING", "PAYMENT_COMPLETED"],
+      );
+      const stored = await pgb.database.db
+        .selectFrom("pg_webhooks")
+        .select(["event_id", "status"])
+        .where("pg", "=", "TOSS")
+        .where("event_id", "like", `%${paymentId}%`)
+        .execute();
       assert.ok(stored.length >= 2);
       assert.equal(new Set(stored.map((w) => w.event_id)).size, stored.length, "each event stored once");
     });
@@ -250,7 +294,10 @@ for (const backend of backends()) {
       sim.expireVirtualAccount(paymentId);
       await sim.flushWebhooks();
       await waitForOrder(pgb, orderId, (b) => b.Status === "EXPIRED");
-      assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["DEPOSIT_WAITING", "PAYMENT_EXPIRED"]);
+      assert.deepEqual(
+        (await notifications(orderId)).map((n) => n.type),
+        ["DEPOSIT_WAITING", "PAYMENT_EXPIRED"],
+      );
     });
 
     it("withdraws an issued virtual account at Toss when a new PayStart supersedes its order's payment", async () => {
@@ -286,14 +333,25 @@ for (const backend of backends()) {
       assert.equal(sim.payment(paymentId)?.cancels.length, 3);
       await sim.flushWebhooks();
       await waitForOrder(pgb, orderId, (b) => b.Status === "CANCELLED");
-      assert.deepEqual((await notifications(orderId)).map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"]);
+      assert.deepEqual(
+        (await notifications(orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"],
+      );
     });
 
     it("refuses to refund a deposited virtual account without a refund account, and refunds it into the account the host names", async () => {
       const { orderId, paymentId } = await waitingAccount("40000");
       sim.deposit(paymentId);
       await waitForOrder(pgb, orderId, (b) => b.Status === "PAID");
-      const fullCancel = { DbType: "DEMO", OrderId: orderId, PGType: "TOSS", PayType: "VIRTUAL_ACCOUNT", CurrentTotalPrice: 40000, JoinerId: 42, NationCode: "KR" };
+      const fullCancel = {
+        DbType: "DEMO",
+        OrderId: orderId,
+        PGType: "TOSS",
+        PayType: "VIRTUAL_ACCOUNT",
+        CurrentTotalPrice: 40000,
+        JoinerId: 42,
+        NationCode: "KR",
+      };
       const cancelsBefore = sim.effectiveCancels;
 
       const refused = await hostPost(pgb, "/PGB/FullCancel", fullCancel);
@@ -302,7 +360,10 @@ for (const backend of backends()) {
       assert.match(String(refused.body.ErrorMessage), /RefundAccount/);
       assert.equal(sim.effectiveCancels, cancelsBefore);
 
-      const refunded = await hostPost(pgb, "/PGB/FullCancel", { ...fullCancel, RefundAccount: { Bank: "88", AccountNumber: "110-123-456789", HolderName: "홍길동" } });
+      const refunded = await hostPost(pgb, "/PGB/FullCancel", {
+        ...fullCancel,
+        RefundAccount: { Bank: "88", AccountNumber: "110-123-456789", HolderName: "홍길동" },
+      });
       assert.equal(refunded.status, 200, JSON.stringify(refunded.body));
       assert.equal(refunded.body.RemainingPrice, "0");
       assert.equal(sim.payment(paymentId)?.status, "CANCELED");
@@ -311,7 +372,9 @@ for (const backend of backends()) {
 
     it("does not fail a payment on a forged fail return: the checkout stays open and the customer's genuine success return is confirmed", async () => {
       const started = await payStart({ PayType: "CARD", TotalPrice: "9900" });
-      const forged = await fetch(`${pgb.url}/PGBReturn/toss/return/${started.paymentId}?code=REJECT_CARD_COMPANY&message=forged&orderId=${started.paymentId}`, { redirect: "manual" });
+      const forged = await fetch(`${pgb.url}/PGBReturn/toss/return/${started.paymentId}?code=REJECT_CARD_COMPANY&message=forged&orderId=${started.paymentId}`, {
+        redirect: "manual",
+      });
       assert.equal(forged.status, 303);
       assert.equal(new URL(forged.headers.get("location")!).searchParams.get("Result"), "PENDING");
       assert.equal((await waitForOrder(pgb, started.orderId, () => true)).Status, "READY");
@@ -320,7 +383,10 @@ for (const backend of backends()) {
       const landing = await followReturn(await tossWindow(started.redirectUrl, "approve"));
       assert.equal(landing.searchParams.get("Result"), "PAID");
       await sim.flushWebhooks();
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
     });
 
     it("a virtual-account refund whose bank transfer Toss reports FAILED: refund FAILED, balance restored, REFUND_FAILED to the host", async () => {
@@ -330,7 +396,13 @@ for (const backend of backends()) {
       simOptions.vaRefundTransfer = "pending";
       try {
         const cancel = await hostPost(pgb, "/PGB/PartialCancel", {
-          DBType: "DEMO", OrderId: orderId, RefundPrice: "15000", CurrentTotalPrice: "45000", ModifedTotalPrice: "30000", JoinerId: 42, NationCode: "KR",
+          DBType: "DEMO",
+          OrderId: orderId,
+          RefundPrice: "15000",
+          CurrentTotalPrice: "45000",
+          ModifedTotalPrice: "30000",
+          JoinerId: 42,
+          NationCode: "KR",
           RefundAccount: { Bank: "88", AccountNumber: "110-123-456789", HolderName: "홍길동" },
         });
         assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
@@ -359,7 +431,10 @@ for (const backend of backends()) {
       assert.equal(landing.searchParams.get("Result"), "PAID");
       assert.equal(sim.effectiveConfirms - confirmsBefore, 1);
       await sim.flushWebhooks();
-      assert.deepEqual((await notifications(started.orderId)).map((n) => n.type), ["PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        (await notifications(started.orderId)).map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+      );
     });
 
     it("settles a confirm that timed out after Toss applied it by reading the payment back, without a second confirm", async () => {

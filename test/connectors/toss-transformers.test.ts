@@ -98,7 +98,10 @@ describe("Toss payment conversion", () => {
   });
 
   it("turns an issued virtual account into WAITING_FOR_DEPOSIT with bank name, number, holder, due date and the deposit secret", () => {
-    const result = toPgPayment(payment({ status: "WAITING_FOR_DEPOSIT", approvedAt: null, method: "가상계좌", virtualAccount: va, secret: "ps_abc" }), "pay_0001abcdef");
+    const result = toPgPayment(
+      payment({ status: "WAITING_FOR_DEPOSIT", approvedAt: null, method: "가상계좌", virtualAccount: va, secret: "ps_abc" }),
+      "pay_0001abcdef",
+    );
     assert.equal(result.status, "WAITING_FOR_DEPOSIT");
     assert.deepEqual(result.virtualAccount, { bank: "신한은행", accountNumber: "X1234567890123", holderName: "홍길동", dueDate: "2026-03-09T10:00:00+09:00" });
     assert.equal(result.details?.secret, "ps_abc");
@@ -161,12 +164,24 @@ describe("Toss orderId and amounts", () => {
   });
 
   it("recognises a success return only with paymentKey, orderId and amount all present", () => {
-    assert.deepEqual(successReturnParams({ paymentKey: "k", orderId: "o", amount: "1", paymentType: "NORMAL" }), { paymentKey: "k", orderId: "o", amount: "1" });
+    assert.deepEqual(successReturnParams({ paymentKey: "k", orderId: "o", amount: "1", paymentType: "NORMAL" }), {
+      paymentKey: "k",
+      orderId: "o",
+      amount: "1",
+    });
     assert.equal(successReturnParams({ paymentKey: "k", orderId: "o" }), undefined);
   });
 
   it("knows a virtual account by its virtualAccount object when method is empty or null", () => {
-    const va = { accountNumber: "X1", bankCode: "88", customerName: "홍길동", dueDate: "2026-03-09T00:00:00+09:00", expired: false, settlementStatus: "COMPLETED", refundStatus: "NONE" };
+    const va = {
+      accountNumber: "X1",
+      bankCode: "88",
+      customerName: "홍길동",
+      dueDate: "2026-03-09T00:00:00+09:00",
+      expired: false,
+      settlementStatus: "COMPLETED",
+      refundStatus: "NONE",
+    };
     assert.equal(methodOf({ method: null, virtualAccount: va } as never), "VIRTUAL_ACCOUNT");
     assert.equal(methodOf({ method: "", virtualAccount: va } as never), "VIRTUAL_ACCOUNT");
     assert.equal(methodOf({ method: "카드", virtualAccount: null } as never), "CARD");
@@ -182,7 +197,13 @@ describe("Toss orderId and amounts", () => {
 });
 
 describe("Toss refunds, keys and event ids", () => {
-  const cancel = (transactionKey: string, canceledAt: string, cancelStatus = "DONE") => ({ transactionKey, cancelReason: "x", cancelAmount: 1000, canceledAt, cancelStatus });
+  const cancel = (transactionKey: string, canceledAt: string, cancelStatus = "DONE") => ({
+    transactionKey,
+    cancelReason: "x",
+    cancelAmount: 1000,
+    canceledAt,
+    cancelStatus,
+  });
 
   it("takes the newest cancel of the answer as the refund just made", () => {
     const answer = payment({ status: "PARTIAL_CANCELED", cancels: [cancel("A", "2026-03-02T10:05:00+09:00"), cancel("B", "2026-03-02T10:06:00+09:00")] });
@@ -203,8 +224,18 @@ describe("Toss refunds, keys and event ids", () => {
   it("derives webhook event ids from what identifies the change, so resends collide and changes do not", () => {
     const event = { eventType: "PAYMENT_STATUS_CHANGED" as const, createdAt: "2026-03-02T10:00:00.000000", data: payment() };
     assert.equal(statusChangedEventId(event), "PAYMENT_STATUS_CHANGED:tgen_20260302abc:DONE:2026-03-02T10:00:00.000000");
-    const top = TossDepositCallbackSchema.parse({ createdAt: "2026-03-02T10:00:00.000000", secret: "s", status: "DONE", transactionKey: "T1", orderId: "pay_1abcdef" });
-    const nested = TossDepositCallbackSchema.parse({ eventType: "DEPOSIT_CALLBACK", createdAt: "2026-03-02T10:00:00.000000", data: { createdAt: "2026-03-02T10:00:00.000000", secret: "s", status: "DONE", transactionKey: "T1", orderId: "pay_1abcdef" } });
+    const top = TossDepositCallbackSchema.parse({
+      createdAt: "2026-03-02T10:00:00.000000",
+      secret: "s",
+      status: "DONE",
+      transactionKey: "T1",
+      orderId: "pay_1abcdef",
+    });
+    const nested = TossDepositCallbackSchema.parse({
+      eventType: "DEPOSIT_CALLBACK",
+      createdAt: "2026-03-02T10:00:00.000000",
+      data: { createdAt: "2026-03-02T10:00:00.000000", secret: "s", status: "DONE", transactionKey: "T1", orderId: "pay_1abcdef" },
+    });
     assert.equal(depositCallbackEventId(top), "DEPOSIT:pay_1abcdef:DONE:T1:2026-03-02T10:00:00.000000");
     assert.equal(depositCallbackEventId(nested), depositCallbackEventId(top));
     assert.notEqual(depositCallbackEventId({ ...top, status: "CANCELED" }), depositCallbackEventId(top));

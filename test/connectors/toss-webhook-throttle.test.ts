@@ -52,7 +52,11 @@ for (const backend of backends()) {
       for (let i = 0; i < 20; i++) {
         // A forger varies the body so that each hint is a new event.
         const body = { ...template, createdAt: `2026-03-02T10:00:${String(i).padStart(2, "0")}.000000` };
-        const response = await fetch(`${pgb.url}/PGBReturn/toss/webhook/DEMO`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+        const response = await fetch(`${pgb.url}/PGBReturn/toss/webhook/DEMO`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
         assert.equal(response.status, 200);
       }
       // One read per window the 20 hints spanned (one window unless the machine is very slow).
@@ -61,9 +65,17 @@ for (const backend of backends()) {
       assert.ok(atOnce >= 1 && atOnce <= windows, `${atOnce} reads for 20 hints over ${windows} window(s)`);
       await sleep(WINDOW_MS + 700);
       assert.equal(reads() - before, atOnce + 1, "one trailing read when the window ends");
-      const stored = await pgb.database.db.selectFrom("pg_webhooks").select(["body", "error"]).where("pg", "=", "TOSS").where("event_id", "like", `%2026-03-02T10:00:%`).execute();
+      const stored = await pgb.database.db
+        .selectFrom("pg_webhooks")
+        .select(["body", "error"])
+        .where("pg", "=", "TOSS")
+        .where("event_id", "like", `%2026-03-02T10:00:%`)
+        .execute();
       assert.equal(stored.length, 20, "every hint is stored (deduplicated by event), none is lost");
-      assert.ok(stored.every((row) => row.body.length <= 512), "an unsigned body is kept as an excerpt");
+      assert.ok(
+        stored.every((row) => row.body.length <= 512),
+        "an unsigned body is kept as an excerpt",
+      );
       assert.ok(stored.filter((row) => /coalesced/.test(row.error ?? "")).length >= 18);
     });
   });

@@ -12,7 +12,15 @@ import { sql } from "kysely";
 import { pino } from "pino";
 import { money } from "../../src/core/money.ts";
 import type { PayType } from "../../src/core/pay-type.ts";
-import { ConnectorError, type Connector, type PgPayment, type CheckoutInput, type PaymentRef, type RefundInput, type RefundRef } from "../../src/core/ports/connector.ts";
+import {
+  ConnectorError,
+  type Connector,
+  type PgPayment,
+  type CheckoutInput,
+  type PaymentRef,
+  type RefundInput,
+  type RefundRef,
+} from "../../src/core/ports/connector.ts";
 import { type ConnectorDeps } from "../../src/connectors/factory.ts";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
@@ -77,7 +85,12 @@ async function startCheckout(payType: PayType, amount: number, options: { expire
 }
 
 function returnWith(started: Started, query: Record<string, string>): Promise<PgPayment> {
-  return toss.handleReturn({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId), amount: money(BigInt(started.amount), "KRW"), query });
+  return toss.handleReturn({
+    pgTransactionId: brand<PgTransactionId>(started.paymentId),
+    paymentReference: brand<PaymentId>(started.paymentId),
+    amount: money(BigInt(started.amount), "KRW"),
+    query,
+  });
 }
 
 /** Authenticates in the simulator and comes back on the success URL, as the browser would. */
@@ -172,7 +185,9 @@ describe("Toss checkout", () => {
     const app = Fastify();
     await tossConnector.registerRoutes!(app, {
       ...deps,
-      tenantsWithSettings: () => [{ tenant: "shop", settings: tossConnector.settingsSchema.parse({ secretKey: SECRET_KEY, clientKey: CLIENT_KEY, sdkScriptUrl: sim.sdkScriptUrl }) }],
+      tenantsWithSettings: () => [
+        { tenant: "shop", settings: tossConnector.settingsSchema.parse({ secretKey: SECRET_KEY, clientKey: CLIENT_KEY, sdkScriptUrl: sim.sdkScriptUrl }) },
+      ],
       acceptWebhook: async () => ({ status: 200, body: {} }),
     });
     const started = await startCheckout("VIRTUAL_ACCOUNT", 12345, { description: `</script><script>alert("x")</script> & 상품` });
@@ -216,7 +231,11 @@ describe("Toss card payments", () => {
     assert.equal(result.details?.paymentKey, paymentKey);
     assert.equal(result.details?.method, "CARD", "Toss's Korean 카드 is normalised");
     assert.equal(sim.payment(paymentKey)?.status, "DONE");
-    const fetched = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details });
+    const fetched = await toss.fetchPayment({
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      details: result.details,
+    });
     assert.equal(fetched.status, "PAID");
   });
 
@@ -240,7 +259,12 @@ describe("Toss card payments", () => {
 
   it("A fail return, forged or genuine, ends nothing Toss has not ended: Toss's record answers, and a success return afterwards is confirmed", async () => {
     const started = await startCheckout("CARD", 3000);
-    const forged = await returnWith(started, { result: "fail", code: "REJECT_CARD_COMPANY", message: "결제 승인이 거절되었습니다.", orderId: started.paymentId });
+    const forged = await returnWith(started, {
+      result: "fail",
+      code: "REJECT_CARD_COMPANY",
+      message: "결제 승인이 거절되었습니다.",
+      orderId: started.paymentId,
+    });
     assert.equal(forged.status, "PENDING", "no payment at Toss yet: still open");
     const { result } = await payAndReturn(started, "CARD");
     assert.equal(result.status, "PAID");
@@ -302,10 +326,16 @@ describe("Toss card payments", () => {
 
   it("A checkout the customer never opened reads as PENDING, and as EXPIRED once expired", async () => {
     const started = await startCheckout("CARD", 9000);
-    const pending = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
+    const pending = await toss.fetchPayment({
+      pgTransactionId: brand<PgTransactionId>(started.paymentId),
+      paymentReference: brand<PaymentId>(started.paymentId),
+    });
     assert.equal(pending.status, "PENDING");
     await toss.expireCheckout({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
-    const expired = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) });
+    const expired = await toss.fetchPayment({
+      pgTransactionId: brand<PgTransactionId>(started.paymentId),
+      paymentReference: brand<PaymentId>(started.paymentId),
+    });
     assert.equal(expired.status, "EXPIRED");
   });
 
@@ -322,7 +352,11 @@ describe("Toss card payments", () => {
   it("A wrong secret key is a fatal ConnectorError carrying Toss's UNAUTHORIZED_KEY", async () => {
     const started = await startCheckout("CARD", 1000);
     const wrong = connector({ secretKey: "test_sk_wrongKey" });
-    await rejects(wrong.fetchPayment({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) }), "fatal", "UNAUTHORIZED_KEY");
+    await rejects(
+      wrong.fetchPayment({ pgTransactionId: brand<PgTransactionId>(started.paymentId), paymentReference: brand<PaymentId>(started.paymentId) }),
+      "fatal",
+      "UNAUTHORIZED_KEY",
+    );
   });
 });
 
@@ -345,7 +379,10 @@ describe("Toss confirm failures", () => {
     assert.equal(result.status, "PAID");
     assert.equal(sim.effectiveConfirms - confirmsBefore, 1);
     const confirms = sim.requests.slice(requestsBefore).filter((r) => r.path === "/v1/payments/confirm");
-    assert.deepEqual(confirms.map((r) => r.status), [500, 200]);
+    assert.deepEqual(
+      confirms.map((r) => r.status),
+      [500, 200],
+    );
     assert.equal(confirms[0]!.idempotencyKey, confirms[1]!.idempotencyKey);
   });
 
@@ -381,7 +418,11 @@ describe("Toss confirm failures", () => {
     // Confirmed at Toss by a call PGB has no record of (a crash before PGB noted the answer, say).
     const direct = await fetch(`${sim.url}/v1/payments/confirm`, {
       method: "POST",
-      headers: { authorization: `Basic ${Buffer.from(`${SECRET_KEY}:`).toString("base64")}`, "content-type": "application/json", "idempotency-key": randomUUID() },
+      headers: {
+        authorization: `Basic ${Buffer.from(`${SECRET_KEY}:`).toString("base64")}`,
+        "content-type": "application/json",
+        "idempotency-key": randomUUID(),
+      },
       body: JSON.stringify({ paymentKey, orderId: started.paymentId, amount: 15500 }),
     });
     assert.equal(direct.status, 200);
@@ -406,7 +447,11 @@ describe("Toss virtual accounts", () => {
     assert.equal(result.details?.method, "VIRTUAL_ACCOUNT");
 
     sim.deposit(started.paymentId);
-    const paid = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details });
+    const paid = await toss.fetchPayment({
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      details: result.details,
+    });
     assert.equal(paid.status, "PAID");
   });
 
@@ -426,7 +471,11 @@ describe("Toss virtual accounts", () => {
       const started = await startCheckout("VIRTUAL_ACCOUNT", 21000);
       const { paymentKey, result } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
       sim.expireVirtualAccount(started.paymentId, as);
-      const expired = await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details });
+      const expired = await toss.fetchPayment({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        details: result.details,
+      });
       assert.equal(expired.status, "EXPIRED", as);
     }
   });
@@ -456,7 +505,14 @@ describe("Toss virtual accounts", () => {
     sim.deposit(started.paymentId);
     const before = sim.requests.filter((r) => r.path.endsWith("/cancel")).length;
     await rejects(
-      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(40000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "고객 변심", details: result.details }),
+      toss.refund({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        amount: money(40000n, "KRW"),
+        idempotencyKey: brand<RefundId>(randomUUID()),
+        reason: "고객 변심",
+        details: result.details,
+      }),
       "declined",
       "REFUND_ACCOUNT_REQUIRED",
     );
@@ -502,7 +558,13 @@ describe("Toss virtual accounts", () => {
     const { paymentKey } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
     sim.deposit(started.paymentId);
     await rejects(
-      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(41000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x" }),
+      toss.refund({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        amount: money(41000n, "KRW"),
+        idempotencyKey: brand<RefundId>(randomUUID()),
+        reason: "x",
+      }),
       "declined",
       "REFUND_ACCOUNT_REQUIRED",
     );
@@ -513,7 +575,11 @@ describe("Toss refunds", () => {
   it("Partial cancels bring a card payment down to zero, and Toss then refuses any more", async () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
-    const ref: PaymentRef = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), details: result.details };
+    const ref: PaymentRef = {
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      details: result.details,
+    };
     const refundIds = new Set<string>();
     for (const [amount, expected] of [
       [3000n, "PARTIALLY_REFUNDED"],
@@ -527,14 +593,25 @@ describe("Toss refunds", () => {
     }
     assert.equal(refundIds.size, 3, "each cancel has its own Toss transactionKey");
     assert.equal(sim.payment(paymentKey)?.balanceAmount, 0);
-    await rejects(toss.refund({ ...ref, amount: money(1n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x" }), "declined", "ALREADY_CANCELED_PAYMENT");
+    await rejects(
+      toss.refund({ ...ref, amount: money(1n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x" }),
+      "declined",
+      "ALREADY_CANCELED_PAYMENT",
+    );
   });
 
   it("A cancel larger than the balance is declined with NOT_CANCELABLE_AMOUNT", async () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     await rejects(
-      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(10001n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details }),
+      toss.refund({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        amount: money(10001n, "KRW"),
+        idempotencyKey: brand<RefundId>(randomUUID()),
+        reason: "x",
+        details: result.details,
+      }),
       "declined",
       "NOT_CANCELABLE_AMOUNT",
     );
@@ -544,7 +621,14 @@ describe("Toss refunds", () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     const cancelsBefore = sim.effectiveCancels;
-    const input: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(2500n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
+    const input: RefundInput = {
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      amount: money(2500n, "KRW"),
+      idempotencyKey: brand<RefundId>(randomUUID()),
+      reason: "x",
+      details: result.details,
+    };
     const first = await toss.refund(input);
     const second = await toss.refund(input);
     assert.deepEqual(second, first);
@@ -556,7 +640,14 @@ describe("Toss refunds", () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     const cancelsBefore = sim.effectiveCancels;
-    const input: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(1000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
+    const input: RefundInput = {
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      amount: money(1000n, "KRW"),
+      idempotencyKey: brand<RefundId>(randomUUID()),
+      reason: "x",
+      details: result.details,
+    };
     sim.delayNext(1_000, { path: "/cancel" });
     await rejects(quick.refund(input), "indeterminate", "TIMEOUT");
     const retried = await quick.refund(input);
@@ -572,21 +663,43 @@ describe("Toss refunds", () => {
     const key = randomUUID();
     sim.delayNext(1_000, { path: "/cancel" });
     await rejects(
-      quick.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(1500n, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", details: result.details }),
+      quick.refund({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        amount: money(1500n, "KRW"),
+        idempotencyKey: brand<RefundId>(key),
+        reason: "x",
+        details: result.details,
+      }),
       "indeterminate",
       "TIMEOUT",
     );
-    const found = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(1500n, "KRW") });
+    const found = await toss.lookupRefund!({
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      idempotencyKey: brand<RefundId>(key),
+      amount: money(1500n, "KRW"),
+    });
     assert.equal(found.status, "SUCCEEDED");
     assert.equal(sim.effectiveCancels - cancelsBefore, 1);
-    const again = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(1500n, "KRW") });
+    const again = await toss.lookupRefund!({
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      idempotencyKey: brand<RefundId>(key),
+      amount: money(1500n, "KRW"),
+    });
     assert.deepEqual(again, found);
   });
 
   it("lookupRefund answers NOT_FOUND for a refund PGB never sent to Toss", async () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey } = await payAndReturn(started, "CARD");
-    const found = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(randomUUID()), amount: money(1000n, "KRW") });
+    const found = await toss.lookupRefund!({
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      idempotencyKey: brand<RefundId>(randomUUID()),
+      amount: money(1000n, "KRW"),
+    });
     assert.deepEqual(found, { status: "NOT_FOUND" });
   });
 
@@ -595,11 +708,23 @@ describe("Toss refunds", () => {
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     const key = randomUUID();
     await rejects(
-      toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(20000n, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", details: result.details }),
+      toss.refund({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        amount: money(20000n, "KRW"),
+        idempotencyKey: brand<RefundId>(key),
+        reason: "x",
+        details: result.details,
+      }),
       "declined",
       "NOT_CANCELABLE_AMOUNT",
     );
-    const found = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(20000n, "KRW") });
+    const found = await toss.lookupRefund!({
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      idempotencyKey: brand<RefundId>(key),
+      amount: money(20000n, "KRW"),
+    });
     assert.equal(found.status, "FAILED");
     if (found.status === "FAILED") assert.equal(found.code, "NOT_CANCELABLE_AMOUNT");
   });
@@ -611,9 +736,19 @@ describe("Toss refunds", () => {
     sim.deposit(started.paymentId);
     const cancelsBefore = sim.effectiveCancels;
     const key = randomUUID();
-    const ref: RefundRef = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(45000n, "KRW"), idempotencyKey: brand<RefundId>(key), details: result.details };
+    const ref: RefundRef = {
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      amount: money(45000n, "KRW"),
+      idempotencyKey: brand<RefundId>(key),
+      details: result.details,
+    };
     sim.delayNext(1_000, { path: "/cancel" });
-    await rejects(quick.refund({ ...ref, reason: "고객 변심", refundAccount: { bank: "88", accountNumber: "110123456789", holderName: "홍길동" } }), "indeterminate", "TIMEOUT");
+    await rejects(
+      quick.refund({ ...ref, reason: "고객 변심", refundAccount: { bank: "88", accountNumber: "110123456789", holderName: "홍길동" } }),
+      "indeterminate",
+      "TIMEOUT",
+    );
     const stored = await sql<{ request: unknown }>`SELECT request FROM toss_cancels WHERE idempotency_key = ${key}`.execute(handle.db);
     assert.ok(stored.rows[0]?.request !== null, "the request is kept while its outcome is unknown");
 
@@ -629,7 +764,11 @@ describe("Toss refunds", () => {
     const started = await startCheckout("CARD", 10000);
     const { paymentKey } = await payAndReturn(started, "CARD");
     sim.failNext(1, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING", { path: `/v1/payments/${paymentKey}` });
-    await rejects(toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }), "retryable", "FAILED_INTERNAL_SYSTEM_PROCESSING");
+    await rejects(
+      toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }),
+      "retryable",
+      "FAILED_INTERNAL_SYSTEM_PROCESSING",
+    );
   });
 });
 
@@ -641,9 +780,22 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
     try {
       const started = await startCheckout("CARD", 6000);
       const { paymentKey, result } = await payAndReturn(started, "CARD");
-      await toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }).catch(() => undefined);
-      await rejects(toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }), "retryable", "FORBIDDEN_CONSECUTIVE_REQUEST");
-      const refund: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(6000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
+      await toss
+        .fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) })
+        .catch(() => undefined);
+      await rejects(
+        toss.fetchPayment({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId) }),
+        "retryable",
+        "FORBIDDEN_CONSECUTIVE_REQUEST",
+      );
+      const refund: RefundInput = {
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        amount: money(6000n, "KRW"),
+        idempotencyKey: brand<RefundId>(randomUUID()),
+        reason: "x",
+        details: result.details,
+      };
       await rejects(toss.refund(refund), "retryable", "FORBIDDEN_CONSECUTIVE_REQUEST");
       simOptions.consecutiveRequestWindowMs = 0;
       const before = sim.effectiveCancels;
@@ -658,7 +810,14 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
     const started = await startCheckout("CARD", 6100);
     const { paymentKey, result } = await payAndReturn(started, "CARD");
     sim.failNext(1, 500, "FAILED_REFUND_PROCESS", { path: "/cancel", message: "은행 응답시간 지연이나 일시적인 오류로 환불요청에 실패했습니다." });
-    const refund: RefundInput = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(6100n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", details: result.details };
+    const refund: RefundInput = {
+      pgTransactionId: brand<PgTransactionId>(paymentKey),
+      paymentReference: brand<PaymentId>(started.paymentId),
+      amount: money(6100n, "KRW"),
+      idempotencyKey: brand<RefundId>(randomUUID()),
+      reason: "x",
+      details: result.details,
+    };
     await rejects(toss.refund(refund), "retryable", "FAILED_REFUND_PROCESS");
     const before = sim.effectiveCancels;
     assert.equal((await toss.refund(refund)).status, "SUCCEEDED");
@@ -675,7 +834,14 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
         sim.deposit(started.paymentId);
         for (const details of [result.details, undefined]) {
           await rejects(
-            toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(42000n, "KRW"), idempotencyKey: brand<RefundId>(randomUUID()), reason: "x", ...(details ? { details } : {}) }),
+            toss.refund({
+              pgTransactionId: brand<PgTransactionId>(paymentKey),
+              paymentReference: brand<PaymentId>(started.paymentId),
+              amount: money(42000n, "KRW"),
+              idempotencyKey: brand<RefundId>(randomUUID()),
+              reason: "x",
+              ...(details ? { details } : {}),
+            }),
             "declined",
             "REFUND_ACCOUNT_REQUIRED",
           );
@@ -695,9 +861,22 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
         sim.deposit(started.paymentId);
         const key = randomUUID();
         const amount = as === "FAILED" ? 43000n : 13000n;
-        const outcome = await toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(amount, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", refundAccount: account, details: result.details });
+        const outcome = await toss.refund({
+          pgTransactionId: brand<PgTransactionId>(paymentKey),
+          paymentReference: brand<PaymentId>(started.paymentId),
+          amount: money(amount, "KRW"),
+          idempotencyKey: brand<RefundId>(key),
+          reason: "x",
+          refundAccount: account,
+          details: result.details,
+        });
         assert.equal(outcome.status, "PENDING");
-        const lookup: RefundRef = { pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(amount, "KRW") };
+        const lookup: RefundRef = {
+          pgTransactionId: brand<PgTransactionId>(paymentKey),
+          paymentReference: brand<PaymentId>(started.paymentId),
+          idempotencyKey: brand<RefundId>(key),
+          amount: money(amount, "KRW"),
+        };
         assert.equal((await toss.lookupRefund!(lookup)).status, "PENDING");
         sim.failRefundTransfer(started.paymentId, as);
         const failed = await toss.lookupRefund!(lookup);
@@ -716,9 +895,22 @@ describe("Toss's after-the-fact and throttling behaviours", () => {
       const { paymentKey, result } = await payAndReturn(started, "VIRTUAL_ACCOUNT");
       sim.deposit(started.paymentId);
       const key = randomUUID();
-      await toss.refund({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), amount: money(44000n, "KRW"), idempotencyKey: brand<RefundId>(key), reason: "x", refundAccount: account, details: result.details });
+      await toss.refund({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        amount: money(44000n, "KRW"),
+        idempotencyKey: brand<RefundId>(key),
+        reason: "x",
+        refundAccount: account,
+        details: result.details,
+      });
       sim.completeRefundTransfer(started.paymentId);
-      const done = await toss.lookupRefund!({ pgTransactionId: brand<PgTransactionId>(paymentKey), paymentReference: brand<PaymentId>(started.paymentId), idempotencyKey: brand<RefundId>(key), amount: money(44000n, "KRW") });
+      const done = await toss.lookupRefund!({
+        pgTransactionId: brand<PgTransactionId>(paymentKey),
+        paymentReference: brand<PaymentId>(started.paymentId),
+        idempotencyKey: brand<RefundId>(key),
+        amount: money(44000n, "KRW"),
+      });
       assert.equal(done.status, "SUCCEEDED");
     } finally {
       delete simOptions.vaRefundTransfer;
@@ -795,7 +987,13 @@ describe("Toss webhooks", () => {
   });
 
   it("A webhook for an order PGB never created is ignored, and a body that is not Toss's is rejected", async () => {
-    const foreign = await parse({ createdAt: "2026-03-02T10:00:00.000000", secret: "ps_x", status: "DONE", transactionKey: "T", orderId: "someone-elses-order" });
+    const foreign = await parse({
+      createdAt: "2026-03-02T10:00:00.000000",
+      secret: "ps_x",
+      status: "DONE",
+      transactionKey: "T",
+      orderId: "someone-elses-order",
+    });
     assert.equal(foreign.kind, "ignored");
     assert.equal((await parse(Buffer.from("not json"))).kind, "rejected");
     assert.equal((await parse({ eventType: "PAYMENT_STATUS_CHANGED", createdAt: "x", data: { nope: true } })).kind, "rejected");

@@ -44,20 +44,35 @@ for (const backend of backends()) {
       assert.equal((await client.get("/console/payments")).status, 303, "a failed sign-in opens nothing");
       const ok = await client.login("admin");
       assert.equal(ok.status, 303);
-      const cookie = (await fetch(`${pgb.url}/console/login`, { method: "POST", headers: { origin: pgb.url, "content-type": "application/x-www-form-urlencoded" }, body: "username=admin&password=operator-password-123", redirect: "manual" })).headers.get("set-cookie") ?? "";
+      const cookie =
+        (
+          await fetch(`${pgb.url}/console/login`, {
+            method: "POST",
+            headers: { origin: pgb.url, "content-type": "application/x-www-form-urlencoded" },
+            body: "username=admin&password=operator-password-123",
+            redirect: "manual",
+          })
+        ).headers.get("set-cookie") ?? "";
       assert.match(cookie, /HttpOnly/i);
       assert.match(cookie, /SameSite=Lax/i);
       assert.doesNotMatch(cookie, /Secure/i, "publicUrl is http here; an https publicUrl makes it Secure");
       assert.equal((await client.get("/console/payments")).status, 200);
       const refused = await db.selectFrom("audit_log").select(["operator", "outcome"]).where("action", "=", "login").where("outcome", "=", "refused").execute();
-      assert.deepEqual(refused.map((r) => r.operator), ["admin"], "a made-up name is not stored");
+      assert.deepEqual(
+        refused.map((r) => r.operator),
+        ["admin"],
+        "a made-up name is not stored",
+      );
     });
 
     it("ends a session once it has expired", async () => {
       const client = new ConsoleClient(pgb.url);
       await client.login("viewer");
       assert.equal((await client.get("/console/payments")).status, 200);
-      await db.updateTable("operator_sessions").set({ expires_at: new Date(Date.now() - 1000) }).execute();
+      await db
+        .updateTable("operator_sessions")
+        .set({ expires_at: new Date(Date.now() - 1000) })
+        .execute();
       const expired = await client.get("/console/payments");
       assert.equal(expired.status, 303);
       assert.match(expired.location ?? "", /^\/console\/login/);
@@ -67,13 +82,31 @@ for (const backend of backends()) {
       const { orderId, paymentId } = await paidOrder(pgb);
       const client = new ConsoleClient(pgb.url);
       await client.login("admin");
-      const forged = await client.request("POST", `/console/payments/${paymentId}/refund`, { amount: "1000", reason: "forged", confirm: "yes", current: "15000", idempotencyKey: `console-${crypto.randomUUID()}` });
+      const forged = await client.request("POST", `/console/payments/${paymentId}/refund`, {
+        amount: "1000",
+        reason: "forged",
+        confirm: "yes",
+        current: "15000",
+        idempotencyKey: `console-${crypto.randomUUID()}`,
+      });
       assert.equal(forged.status, 403);
-      const wrongToken = await client.request("POST", `/console/payments/${paymentId}/refund`, { _csrf: "not-a-token", amount: "1000", reason: "forged", confirm: "yes", current: "15000", idempotencyKey: `console-${crypto.randomUUID()}` });
+      const wrongToken = await client.request("POST", `/console/payments/${paymentId}/refund`, {
+        _csrf: "not-a-token",
+        amount: "1000",
+        reason: "forged",
+        confirm: "yes",
+        current: "15000",
+        idempotencyKey: `console-${crypto.randomUUID()}`,
+      });
       assert.equal(wrongToken.status, 403);
       const refunds = await db.selectFrom("money_movements").select("id").where("payment_id", "=", paymentId).where("kind", "=", "REFUND").execute();
       assert.deepEqual(refunds, [], `order ${orderId} was not refunded`);
-      const crossSite = await fetch(`${pgb.url}/console/login`, { method: "POST", headers: { origin: "https://evil.example", "content-type": "application/x-www-form-urlencoded" }, body: "username=admin&password=operator-password-123", redirect: "manual" });
+      const crossSite = await fetch(`${pgb.url}/console/login`, {
+        method: "POST",
+        headers: { origin: "https://evil.example", "content-type": "application/x-www-form-urlencoded" },
+        body: "username=admin&password=operator-password-123",
+        redirect: "manual",
+      });
       assert.equal(crossSite.status, 403);
     });
 
@@ -83,7 +116,13 @@ for (const backend of backends()) {
       await viewer.login("viewer");
       const pageHtml = (await viewer.get(`/console/payments/${paymentId}`)).html;
       assert.doesNotMatch(pageHtml, /data-action=/, "no action buttons for a viewer");
-      const forced = await viewer.act(`/console/payments/${paymentId}`, `/console/payments/${paymentId}/refund`, { amount: "1000", reason: "forced", confirm: "yes", current: "15000", idempotencyKey: `console-${crypto.randomUUID()}` });
+      const forced = await viewer.act(`/console/payments/${paymentId}`, `/console/payments/${paymentId}/refund`, {
+        amount: "1000",
+        reason: "forced",
+        confirm: "yes",
+        current: "15000",
+        idempotencyKey: `console-${crypto.randomUUID()}`,
+      });
       assert.equal(forced.status, 403);
       const forcedSync = await viewer.act(`/console/payments/${paymentId}`, `/console/payments/${paymentId}/sync`, { confirm: "yes" });
       assert.equal(forcedSync.status, 403);
@@ -97,7 +136,13 @@ for (const backend of backends()) {
       const limited = new ConsoleClient(pgb.url);
       await limited.login("limited");
       assert.equal((await limited.get(`/console/payments/${paymentId}`)).status, 404, "a DEMO payment for an OTHER-only operator");
-      const action = await limited.act(`/console/payments/${seeded.payments[0]!.id}`, `/console/payments/${paymentId}/refund`, { amount: "1000", reason: "x", confirm: "yes", current: "15000", idempotencyKey: `console-${crypto.randomUUID()}` });
+      const action = await limited.act(`/console/payments/${seeded.payments[0]!.id}`, `/console/payments/${paymentId}/refund`, {
+        amount: "1000",
+        reason: "x",
+        confirm: "yes",
+        current: "15000",
+        idempotencyKey: `console-${crypto.randomUUID()}`,
+      });
       assert.equal(action.status, 404);
       assert.equal((await limited.get(`/console/payments/${seeded.payments[0]!.id}`)).status, 200);
       const listed = await limited.get(`/console/payments?q=${paymentId}`);
@@ -111,7 +156,13 @@ for (const backend of backends()) {
       await finance.login("finance");
       const page = `/console/payments/${paymentId}`;
       const key = `console-${crypto.randomUUID()}`;
-      const stale = await finance.act(page, `${page}/refund`, { amount: "", reason: "stale", confirm: "yes", current: "14000", idempotencyKey: `console-${crypto.randomUUID()}` });
+      const stale = await finance.act(page, `${page}/refund`, {
+        amount: "",
+        reason: "stale",
+        confirm: "yes",
+        current: "14000",
+        idempotencyKey: `console-${crypto.randomUUID()}`,
+      });
       assert.equal(stale.status, 303);
       assert.match((await finance.get(page)).html, /Refund refused: STALE_CURRENT_PRICE/);
       const unconfirmed = await finance.act(page, `${page}/refund`, { amount: "", reason: "no tick", current: "15000", idempotencyKey: key });
@@ -125,10 +176,21 @@ for (const backend of backends()) {
       const again = await finance.act(page, `${page}/refund`, { amount: "", reason: "order cancelled", confirm: "yes", current: "15000", idempotencyKey: key });
       assert.equal(again.status, 303);
       assert.match((await finance.get(page)).html, /already done/);
-      const refunds = await db.selectFrom("money_movements").select(["amount", "status"]).where("payment_id", "=", paymentId).where("kind", "=", "REFUND").execute();
-      assert.deepEqual(refunds.map((r) => [String(r.amount), r.status]), [["15000", "SUCCEEDED"]]);
+      const refunds = await db
+        .selectFrom("money_movements")
+        .select(["amount", "status"])
+        .where("payment_id", "=", paymentId)
+        .where("kind", "=", "REFUND")
+        .execute();
+      assert.deepEqual(
+        refunds.map((r) => [String(r.amount), r.status]),
+        [["15000", "SUCCEEDED"]],
+      );
       const notified = await db.selectFrom("notifications").select("type").where("payment_id", "=", paymentId).orderBy("seq").execute();
-      assert.deepEqual(notified.map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_CANCELLED"]);
+      assert.deepEqual(
+        notified.map((n) => n.type),
+        ["PAYMENT_COMPLETED", "PAYMENT_CANCELLED"],
+      );
     });
 
     it("lets support expire an open checkout at the PG and sync one, each in the audit log", async () => {
@@ -145,8 +207,19 @@ for (const backend of backends()) {
       assert.match(after.html, /EXPIRY_REQUESTED/);
       const checkout = await fetch(String(started.body.RedirectUrl));
       assert.doesNotMatch(await checkout.text(), /value="pay"/, "the TEST PG no longer offers to pay");
-      const audit = await db.selectFrom("audit_log").select(["action", "outcome", "before", "after"]).where("payment_id", "=", paymentId).orderBy("id").execute();
-      assert.deepEqual(audit.map((a) => [a.action, a.outcome]), [["payment.sync", "ok"], ["payment.expire", "ok"]]);
+      const audit = await db
+        .selectFrom("audit_log")
+        .select(["action", "outcome", "before", "after"])
+        .where("payment_id", "=", paymentId)
+        .orderBy("id")
+        .execute();
+      assert.deepEqual(
+        audit.map((a) => [a.action, a.outcome]),
+        [
+          ["payment.sync", "ok"],
+          ["payment.expire", "ok"],
+        ],
+      );
       assert.deepEqual([(audit[1]!.before as { status: string }).status, (audit[1]!.after as { status: string }).status], ["READY", "EXPIRED"]);
     });
 
@@ -161,15 +234,30 @@ for (const backend of backends()) {
       assert.deepEqual(await ids(pay.refunds[0]!.id), [pay.id], "refund id");
       assert.deepEqual(await ids(pay.refunds[0]!.pgReference), [pay.id], "PG refund id");
       assert.deepEqual(await ids(va.accountNumber!), [va.id], "virtual account");
-      const joiner = seeded.payments.filter((p) => p.joinerId === 9_003).map((p) => p.id).sort();
+      const joiner = seeded.payments
+        .filter((p) => p.joinerId === 9_003)
+        .map((p) => p.id)
+        .sort();
       assert.deepEqual(await ids("9003"), joiner, "JoinerId");
       assert.deepEqual(await ids("no-such-thing"), []);
 
       const failedToss = (await searchPayments(db, { ...all, tenant: "OTHER", pg: "TOSS", status: "FAILED" })).rows.map((r) => r.id).sort();
-      assert.deepEqual(failedToss, seeded.payments.filter((p) => p.pg === "TOSS" && p.status === "FAILED").map((p) => p.id).sort());
+      assert.deepEqual(
+        failedToss,
+        seeded.payments
+          .filter((p) => p.pg === "TOSS" && p.status === "FAILED")
+          .map((p) => p.id)
+          .sort(),
+      );
       const from = new Date(now.getTime() - 5 * 3_600_000);
       const recent = (await searchPayments(db, { ...all, tenant: "OTHER", from })).rows.map((r) => r.id).sort();
-      assert.deepEqual(recent, seeded.payments.filter((p) => p.createdAt >= from).map((p) => p.id).sort());
+      assert.deepEqual(
+        recent,
+        seeded.payments
+          .filter((p) => p.createdAt >= from)
+          .map((p) => p.id)
+          .sort(),
+      );
 
       const seen: string[] = [];
       let afterCursor: { createdAt: Date; id: string } | undefined;
@@ -196,7 +284,11 @@ for (const backend of backends()) {
       for (const pg of ["STRIPE", "TEST", "TOSS"]) {
         const mine = counted.filter((p) => p.pg === pg);
         const row = data.perPg.find((r) => r.pg === pg)!;
-        assert.deepEqual({ started: row.started, paid: row.paid, failed: row.failed }, { started: mine.length, paid: mine.filter((p) => p.paidAt).length, failed: mine.filter((p) => p.status === "FAILED").length }, pg);
+        assert.deepEqual(
+          { started: row.started, paid: row.paid, failed: row.failed },
+          { started: mine.length, paid: mine.filter((p) => p.paidAt).length, failed: mine.filter((p) => p.status === "FAILED").length },
+          pg,
+        );
       }
       const hourKey = (d: Date) => `${d.toISOString().slice(0, 13)}:00Z`;
       const hourly = new Map<string, number>();
@@ -221,7 +313,12 @@ for (const backend of backends()) {
       await client.login("limited");
       const page = await client.get("/console/overview?hours=24");
       const test = counted.filter((p) => p.pg === "TEST");
-      assert.match(page.html, new RegExp(`<tr data-pg="TEST"><td>TEST</td><td class="num" data-k="started">${test.length}</td><td class="num" data-k="paid">${test.filter((p) => p.paidAt).length}</td>`));
+      assert.match(
+        page.html,
+        new RegExp(
+          `<tr data-pg="TEST"><td>TEST</td><td class="num" data-k="started">${test.length}</td><td class="num" data-k="paid">${test.filter((p) => p.paidAt).length}</td>`,
+        ),
+      );
       assert.match(page.html, /src="\/console\/assets\/chart\.umd\.min\.js"/);
       const chart = await fetch(`${pgb.url}/console/assets/chart.umd.min.js`);
       assert.equal(chart.status, 200);
@@ -252,9 +349,16 @@ for (const backend of backends()) {
       const after = await db.selectFrom("alerts").selectAll().where("id", "=", rows[0]!.id).executeTakeFirstOrThrow();
       assert.equal(after.acknowledged_by, "support");
       assert.equal(after.ack_note, "checked with the PG");
-      assert.match(await (await fetch(`${pgb.url}/metrics`)).text(), /pgb_alerts_open\{type="PG_MISMATCH"\} 0|^(?![\s\S]*pgb_alerts_open\{type="PG_MISMATCH"\})/m);
+      assert.match(
+        await (await fetch(`${pgb.url}/metrics`)).text(),
+        /pgb_alerts_open\{type="PG_MISMATCH"\} 0|^(?![\s\S]*pgb_alerts_open\{type="PG_MISMATCH"\})/m,
+      );
       await raiseAlert(deps, { type: "PG_MISMATCH", paymentId: subject.id, message: "again", details: {} });
-      assert.equal((await db.selectFrom("alerts").select("id").where("payment_id", "=", subject.id).execute()).length, 2, "a new occurrence after acknowledgement is a new row");
+      assert.equal(
+        (await db.selectFrom("alerts").select("id").where("payment_id", "=", subject.id).execute()).length,
+        2,
+        "a new occurrence after acknowledgement is a new row",
+      );
       await assert.rejects(db.deleteFrom("audit_log").execute(), /append-only/);
     });
   });

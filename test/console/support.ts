@@ -12,7 +12,10 @@ import type { Database } from "../../src/storage/schema.ts";
 export const PASSWORD = "operator-password-123";
 export const CONSOLE_SETTINGS = { sessionSecret: "console-test-secret-0123456789abcdef", loginAttemptsPerMinute: 1000 };
 
-export async function startConsolePgb(backend: Backend, options: { tenants?: Record<string, unknown>; console?: Record<string, unknown> } = {}): Promise<TestPgb> {
+export async function startConsolePgb(
+  backend: Backend,
+  options: { tenants?: Record<string, unknown>; console?: Record<string, unknown> } = {},
+): Promise<TestPgb> {
   return startPgb(backend, {
     tenants: options.tenants ?? { DEMO: demoTenant(), OTHER: demoTenant({ apiKeys: ["key-other-1"] }) },
     console: { ...CONSOLE_SETTINGS, ...options.console },
@@ -86,7 +89,12 @@ export interface SeededPayment {
  * A day of payments for one tenant spread over the last `hours` hours, with known statuses, refunds,
  * notifications (some delivered with known latencies, some pending, some dead) and webhooks.
  */
-export async function seedOverview(db: Kysely<Database>, tenant: string, now = new Date(), count = 60): Promise<{ payments: SeededPayment[]; notifications: Array<{ status: string; latencyMs: number | null }>; webhookLagsMs: number[] }> {
+export async function seedOverview(
+  db: Kysely<Database>,
+  tenant: string,
+  now = new Date(),
+  count = 60,
+): Promise<{ payments: SeededPayment[]; notifications: Array<{ status: string; latencyMs: number | null }>; webhookLagsMs: number[] }> {
   const statuses = ["PAID", "PAID", "FAILED", "READY", "PARTIALLY_CANCELLED", "EXPIRED", "SUPERSEDED", "CANCELLED", "WAITING_FOR_DEPOSIT", "PAID"];
   const pgs = ["TEST", "STRIPE", "TOSS"];
   const payments: SeededPayment[] = [];
@@ -97,25 +105,79 @@ export async function seedOverview(db: Kysely<Database>, tenant: string, now = n
     const amount = BigInt(1000 * (i + 1));
     const id = `pay_seed${tenant}${String(i).padStart(4, "0")}`;
     const refunds: SeededPayment["refunds"] =
-      status === "PARTIALLY_CANCELLED" ? [{ id: `mm_seed${tenant}${i}a`, amount: 500n, status: "SUCCEEDED", pgReference: `re_seed${tenant}${i}a` }, { id: `mm_seed${tenant}${i}b`, amount: 100n, status: "FAILED", pgReference: `re_seed${tenant}${i}b` }]
-      : status === "CANCELLED" ? [{ id: `mm_seed${tenant}${i}a`, amount, status: "SUCCEEDED", pgReference: `re_seed${tenant}${i}a` }]
-      : [];
+      status === "PARTIALLY_CANCELLED"
+        ? [
+            { id: `mm_seed${tenant}${i}a`, amount: 500n, status: "SUCCEEDED", pgReference: `re_seed${tenant}${i}a` },
+            { id: `mm_seed${tenant}${i}b`, amount: 100n, status: "FAILED", pgReference: `re_seed${tenant}${i}b` },
+          ]
+        : status === "CANCELLED"
+          ? [{ id: `mm_seed${tenant}${i}a`, amount, status: "SUCCEEDED", pgReference: `re_seed${tenant}${i}a` }]
+          : [];
     payments.push({
-      id, tenant, orderId: 500_000 + i, joinerId: 9_000 + (i % 7), pg: pgs[i % pgs.length]!, status, amount, currency: "KRW", createdAt,
-      paidAt: captured ? new Date(createdAt.getTime() + 30_000) : null, pgTransactionId: `tx_seed${tenant}${i}`, refunds,
+      id,
+      tenant,
+      orderId: 500_000 + i,
+      joinerId: 9_000 + (i % 7),
+      pg: pgs[i % pgs.length]!,
+      status,
+      amount,
+      currency: "KRW",
+      createdAt,
+      paidAt: captured ? new Date(createdAt.getTime() + 30_000) : null,
+      pgTransactionId: `tx_seed${tenant}${i}`,
+      refunds,
       accountNumber: status === "WAITING_FOR_DEPOSIT" ? `VA${tenant}${i}` : null,
     });
   }
   for (const p of payments) {
-    await db.insertInto("payments").values({
-      id: p.id, tenant: p.tenant, order_id: p.orderId, joiner_id: p.joinerId, pay_type: p.accountNumber ? "VIRTUAL_ACCOUNT" : "CARD", nation_code: "KR", currency: p.currency,
-      amount: p.amount, description: "seeded", host_redirect_url: "https://shop.example.com/done", request_fingerprint: "seed", pg: p.pg, pg_transaction_id: p.pgTransactionId,
-      checkout_url: null, status: p.status, pg_details: p.accountNumber ? JSON.stringify({ virtualAccount: { bank: "SEED BANK", accountNumber: p.accountNumber, holderName: "PGB", dueDate: "2030-01-01" } }) : null,
-      failure_code: null, failure_message: null, expires_at: new Date(p.createdAt.getTime() + 1_800_000), paid_at: p.paidAt, created_at: p.createdAt, updated_at: p.createdAt,
-    }).execute();
-    if (p.paidAt) await db.insertInto("money_movements").values({ id: `mm_cap_${p.id}`, payment_id: p.id, kind: "CAPTURE", amount: p.amount, status: "SUCCEEDED", created_at: p.paidAt }).execute();
+    await db
+      .insertInto("payments")
+      .values({
+        id: p.id,
+        tenant: p.tenant,
+        order_id: p.orderId,
+        joiner_id: p.joinerId,
+        pay_type: p.accountNumber ? "VIRTUAL_ACCOUNT" : "CARD",
+        nation_code: "KR",
+        currency: p.currency,
+        amount: p.amount,
+        description: "seeded",
+        host_redirect_url: "https://shop.example.com/done",
+        request_fingerprint: "seed",
+        pg: p.pg,
+        pg_transaction_id: p.pgTransactionId,
+        checkout_url: null,
+        status: p.status,
+        pg_details: p.accountNumber
+          ? JSON.stringify({ virtualAccount: { bank: "SEED BANK", accountNumber: p.accountNumber, holderName: "PGB", dueDate: "2030-01-01" } })
+          : null,
+        failure_code: null,
+        failure_message: null,
+        expires_at: new Date(p.createdAt.getTime() + 1_800_000),
+        paid_at: p.paidAt,
+        created_at: p.createdAt,
+        updated_at: p.createdAt,
+      })
+      .execute();
+    if (p.paidAt)
+      await db
+        .insertInto("money_movements")
+        .values({ id: `mm_cap_${p.id}`, payment_id: p.id, kind: "CAPTURE", amount: p.amount, status: "SUCCEEDED", created_at: p.paidAt })
+        .execute();
     for (const r of p.refunds) {
-      await db.insertInto("money_movements").values({ id: r.id, payment_id: p.id, kind: "REFUND", amount: r.amount, status: r.status, pg_reference: r.pgReference, idempotency_key: null, created_at: new Date(p.paidAt!.getTime() + 60_000) }).execute();
+      await db
+        .insertInto("money_movements")
+        .values({
+          id: r.id,
+          payment_id: p.id,
+          kind: "REFUND",
+          amount: r.amount,
+          status: r.status,
+          pg_reference: r.pgReference,
+          idempotency_key: null,
+          created_at: new Date(p.paidAt!.getTime() + 60_000),
+        })
+        .execute();
     }
   }
   // Notifications: the first 12 paid ones delivered after (i+1)*100 ms, two pending (one retrying), two dead.
@@ -125,18 +187,41 @@ export async function seedOverview(db: Kysely<Database>, tenant: string, now = n
     const status = i < 12 ? "DELIVERED" : i < 14 ? "PENDING" : "DEAD";
     const latencyMs = status === "DELIVERED" ? (i + 1) * 100 : null;
     const createdAt = p.paidAt!;
-    await db.insertInto("notifications").values({
-      id: `msg_seed${p.id}`, tenant: p.tenant, payment_id: p.id, order_id: p.orderId, type: "PAYMENT_COMPLETED", payload: "{}", status: status as never,
-      attempts: status === "DEAD" ? 3 : i === 13 ? 1 : status === "DELIVERED" ? 1 : 0, next_attempt_at: new Date(now.getTime() + 3_600_000),
-      delivered_at: latencyMs === null ? null : new Date(createdAt.getTime() + latencyMs), created_at: createdAt,
-    }).execute();
+    await db
+      .insertInto("notifications")
+      .values({
+        id: `msg_seed${p.id}`,
+        tenant: p.tenant,
+        payment_id: p.id,
+        order_id: p.orderId,
+        type: "PAYMENT_COMPLETED",
+        payload: "{}",
+        status: status as never,
+        attempts: status === "DEAD" ? 3 : i === 13 ? 1 : status === "DELIVERED" ? 1 : 0,
+        next_attempt_at: new Date(now.getTime() + 3_600_000),
+        delivered_at: latencyMs === null ? null : new Date(createdAt.getTime() + latencyMs),
+        created_at: createdAt,
+      })
+      .execute();
     notifications.push({ status, latencyMs });
   }
   // Webhooks processed with lags of 50, 150, 250 ms.
   const webhookLagsMs = [50, 150, 250];
   for (const [i, lag] of webhookLagsMs.entries()) {
     const receivedAt = new Date(now.getTime() - (i + 2) * 600_000);
-    await db.insertInto("pg_webhooks").values({ pg: "TEST", tenant, event_id: `evt_seed${tenant}${i}`, status: "PROCESSED", headers: "{}", body: "{}", received_at: receivedAt, processed_at: new Date(receivedAt.getTime() + lag) } as never).execute();
+    await db
+      .insertInto("pg_webhooks")
+      .values({
+        pg: "TEST",
+        tenant,
+        event_id: `evt_seed${tenant}${i}`,
+        status: "PROCESSED",
+        headers: "{}",
+        body: "{}",
+        received_at: receivedAt,
+        processed_at: new Date(receivedAt.getTime() + lag),
+      } as never)
+      .execute();
   }
   return { payments, notifications, webhookLagsMs };
 }

@@ -6,7 +6,12 @@ import { Secret } from "../../src/core/secret.ts";
 
 function capture(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
   return { lines, stream };
 }
 
@@ -28,7 +33,10 @@ describe("logging", () => {
   it("never writes credentials: redacted paths and Secret values", () => {
     const { lines, stream } = capture();
     const logger = createLogger("info", stream);
-    logger.info({ req: { headers: { authorization: "Bearer top-secret" } }, tenant: { secretKey: "sk_live_abc", apiKey: "k" }, key: new Secret("whsec_zzz") }, "request");
+    logger.info(
+      { req: { headers: { authorization: "Bearer top-secret" } }, tenant: { secretKey: "sk_live_abc", apiKey: "k" }, key: new Secret("whsec_zzz") },
+      "request",
+    );
     const line = lines.join("");
     assert.doesNotMatch(line, /top-secret|sk_live_abc|whsec_zzz/);
   });
@@ -36,7 +44,10 @@ describe("logging", () => {
   it("masks card numbers inside logged error objects: message, stack and properties such as a driver's failing query", () => {
     const { lines, stream } = capture();
     const logger = createLogger("info", stream);
-    const error = Object.assign(new Error("insert failed for 4111111111111111"), { query: "INSERT INTO payments VALUES ('5555 5555 5555 4444')", code: "22021" });
+    const error = Object.assign(new Error("insert failed for 4111111111111111"), {
+      query: "INSERT INTO payments VALUES ('5555 5555 5555 4444')",
+      code: "22021",
+    });
     logger.error({ err: error }, "unhandled error");
     logger.error(error);
     const line = lines.join("");

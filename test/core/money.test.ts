@@ -10,7 +10,15 @@ describe("money parsing", () => {
   });
 
   it("reads two-decimal currencies into cents exactly, including values floats get wrong", () => {
-    for (const [text, minor] of [["19.99", 1999n], ["0.1", 10n], ["0.29", 29n], ["1.005".slice(0, 4), 100n], ["1234567.89", 123456789n], ["0.01", 1n], ["7", 700n]] as const) {
+    for (const [text, minor] of [
+      ["19.99", 1999n],
+      ["0.1", 10n],
+      ["0.29", 29n],
+      ["1.005".slice(0, 4), 100n],
+      ["1234567.89", 123456789n],
+      ["0.01", 1n],
+      ["7", 700n],
+    ] as const) {
       const parsed = parseMoney(text, "USD");
       assert.ok(parsed.ok, text);
       assert.equal(parsed.value.minor, minor, text);
@@ -18,7 +26,12 @@ describe("money parsing", () => {
   });
 
   it("refuses more decimals than the currency has instead of rounding", () => {
-    for (const [text, currency] of [["19.999", "USD"], ["10.5", "KRW"], ["100.0", "KRW"], ["1.000", "EUR"]] as const) {
+    for (const [text, currency] of [
+      ["19.999", "USD"],
+      ["10.5", "KRW"],
+      ["100.0", "KRW"],
+      ["1.000", "EUR"],
+    ] as const) {
       const parsed = parseMoney(text, currency);
       assert.ok(!parsed.ok && parsed.error.kind === "precision", `${text} ${currency}`);
     }

@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { moneyNotification, stateNotification, type HostNotification, type NotifiedPayment, type StateNotificationFields } from "../../src/core/host-notification.ts";
+import {
+  moneyNotification,
+  stateNotification,
+  type HostNotification,
+  type NotifiedPayment,
+  type StateNotificationFields,
+} from "../../src/core/host-notification.ts";
 import { MONEY_NOTIFICATION_TYPES, type MoneyNotification } from "../../src/core/money-notifications.ts";
 import { NOTIFICATION_TYPES, type NotificationType } from "../../src/core/payment-state.ts";
 

@@ -101,10 +101,18 @@ for (const backend of backends()) {
 
     it("moves along an edge of the table and records where it came from", async () => {
       await withPayment(async (db, id) => {
-        const failed = await db.transaction().execute((trx) => transition(trx, systemClock, { paymentId: id, to: "FAILED", event: "FAILED", source: "WEBHOOK" }));
+        const failed = await db
+          .transaction()
+          .execute((trx) => transition(trx, systemClock, { paymentId: id, to: "FAILED", event: "FAILED", source: "WEBHOOK" }));
         assert.equal(failed?.status, "FAILED");
         const history = await eventsOf(db, [id]);
-        assert.deepEqual(history.map((e) => [e.from_status, e.to_status]), [[null, "READY"], ["READY", "FAILED"]]);
+        assert.deepEqual(
+          history.map((e) => [e.from_status, e.to_status]),
+          [
+            [null, "READY"],
+            ["READY", "FAILED"],
+          ],
+        );
       });
     });
 
@@ -115,7 +123,9 @@ for (const backend of backends()) {
         assert.equal(paid, undefined);
         assert.equal((await findPayment(db, id))?.status, "FAILED");
         // Even a reversal cannot take a failed attempt to PAID.
-        const revived = await db.transaction().execute((trx) => transition(trx, systemClock, { paymentId: id, to: "PAID", event: REFUND_REVERSED, source: "WEBHOOK" }));
+        const revived = await db
+          .transaction()
+          .execute((trx) => transition(trx, systemClock, { paymentId: id, to: "PAID", event: REFUND_REVERSED, source: "WEBHOOK" }));
         assert.equal(revived, undefined);
         assert.equal((await paymentsOfOrder(db, "DEMO", orderId))[0]?.status, "FAILED");
       });
@@ -124,7 +134,9 @@ for (const backend of backends()) {
     it("throws on a move the table does not have, before touching the row", async () => {
       await withPayment(async (db, id) => {
         await assert.rejects(
-          db.transaction().execute((trx) => transition(trx, systemClock, { paymentId: id, to: "CANCELLED", expected: "READY", event: "REFUNDED", source: "HOST_API" })),
+          db
+            .transaction()
+            .execute((trx) => transition(trx, systemClock, { paymentId: id, to: "CANCELLED", expected: "READY", event: "REFUNDED", source: "HOST_API" })),
           IllegalTransition,
         );
         assert.equal((await findPayment(db, id))?.status, "READY");
@@ -133,7 +145,17 @@ for (const backend of backends()) {
 
     it("moves a refund only along the refund table: a failed refund is not completed later", async () => {
       await withPayment(async (db, id) => {
-        const refund = await db.transaction().execute((trx) => insertRefund(trx, { id: newRefundId(systemClock), paymentId: id, amount: 100n, balanceBefore: 1000n, balanceAfter: 900n, idempotencyKey: "k1", fingerprint: "f" }));
+        const refund = await db.transaction().execute((trx) =>
+          insertRefund(trx, {
+            id: newRefundId(systemClock),
+            paymentId: id,
+            amount: 100n,
+            balanceBefore: 1000n,
+            balanceAfter: 900n,
+            idempotencyKey: "k1",
+            fingerprint: "f",
+          }),
+        );
         assert.equal((await transitionRefund(db, refund.id, { status: "FAILED", failure_code: "DECLINED" }, OPEN_REFUND_STATUSES))?.status, "FAILED");
         assert.equal(await transitionRefund(db, refund.id, { status: "SUCCEEDED", pg_reference: "re_1" }), undefined);
         // A second failure report (failRefund's guard) finds it settled already.
@@ -144,7 +166,17 @@ for (const backend of backends()) {
 
     it("fails a succeeded refund only when the caller means a reversal", async () => {
       await withPayment(async (db, id) => {
-        const refund = await db.transaction().execute((trx) => insertRefund(trx, { id: newRefundId(systemClock), paymentId: id, amount: 100n, balanceBefore: 1000n, balanceAfter: 900n, idempotencyKey: "k2", fingerprint: "f" }));
+        const refund = await db.transaction().execute((trx) =>
+          insertRefund(trx, {
+            id: newRefundId(systemClock),
+            paymentId: id,
+            amount: 100n,
+            balanceBefore: 1000n,
+            balanceAfter: 900n,
+            idempotencyKey: "k2",
+            fingerprint: "f",
+          }),
+        );
         await transitionRefund(db, refund.id, { status: "SUCCEEDED", pg_reference: "re_2" });
         assert.equal(await transitionRefund(db, refund.id, { status: "FAILED" }, OPEN_REFUND_STATUSES), undefined);
         assert.equal((await transitionRefund(db, refund.id, { status: "FAILED", failure_code: "LOST" }, "SUCCEEDED"))?.status, "FAILED");

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { canRefundTransition, IllegalRefundTransition, OPEN_REFUND_STATUSES, REFUND_STATUSES, refundGuardOf, refundSourcesOf } from "../../src/core/refund-state.ts";
+import {
+  canRefundTransition,
+  IllegalRefundTransition,
+  OPEN_REFUND_STATUSES,
+  REFUND_STATUSES,
+  refundGuardOf,
+  refundSourcesOf,
+} from "../../src/core/refund-state.ts";
 
 describe("refund state machine", () => {
   it("never leaves FAILED: a released reservation is not taken back", () => {

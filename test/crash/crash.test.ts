@@ -39,7 +39,12 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
   const live = () => procs.live();
 
   /** One HTTP call to a random live process; a network error is a dead process: retry elsewhere. */
-  async function call(method: "GET" | "POST", path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
+  async function call(
+    method: "GET" | "POST",
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const target = live();
       try {
@@ -107,178 +112,227 @@ describe("PGB processes killed at random on one PostgreSQL", { skip: adminUrl ==
     cancelRefused: string[];
   }
 
-  it("keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database", { timeout: 300_000 }, async () => {
-    const stats: Stats = { payStarts: 0, payStartFailed: 0, paid: 0, partialCancels: 0, fullCancels: 0, unknownRefunds: 0, cancelRefused: [] };
-    const startedAt = Date.now();
-    let nextOrder = 500_000;
-    let stopTraffic = false;
+  it(
+    "keeps every paid payment PAID and notified, completes none twice, refunds none twice, and the host's view equals PGB's database",
+    { timeout: 300_000 },
+    async () => {
+      const stats: Stats = { payStarts: 0, payStartFailed: 0, paid: 0, partialCancels: 0, fullCancels: 0, unknownRefunds: 0, cancelRefused: [] };
+      const startedAt = Date.now();
+      let nextOrder = 500_000;
+      let stopTraffic = false;
 
-    const customer = async () => {
-      while (!stopTraffic) {
-        const orderId = nextOrder++;
-        stats.payStarts++;
-        const started = await call("POST", "/PGB/PayStart", {
-          DBType: "DEMO",
-          OrderId: orderId,
-          PayType: "CARD",
-          TotalPrice: "5000",
-          JoinerId: 7,
-          OrderDescription: null,
-          RedirectUrl: `${HOST_ORIGIN}/order/${orderId}`,
-          NationCode: "KR",
-        });
-        if (started?.status !== 200) {
-          stats.payStartFailed++;
-          continue;
+      const customer = async () => {
+        while (!stopTraffic) {
+          const orderId = nextOrder++;
+          stats.payStarts++;
+          const started = await call("POST", "/PGB/PayStart", {
+            DBType: "DEMO",
+            OrderId: orderId,
+            PayType: "CARD",
+            TotalPrice: "5000",
+            JoinerId: 7,
+            OrderDescription: null,
+            RedirectUrl: `${HOST_ORIGIN}/order/${orderId}`,
+            NationCode: "KR",
+          });
+          if (started?.status !== 200) {
+            stats.payStartFailed++;
+            continue;
+          }
+          const choice = Math.random();
+          if (choice < 0.15) continue; // the customer walks away
+          await pay(String(started.body.RedirectUrl), Math.random() < 0.5);
+          stats.paid++;
+          if (choice < 0.45) continue;
+          let isPaid = false;
+          for (let i = 0; i < 60 && !isPaid; i++) {
+            const view = await call("GET", `/PGB/Payment?DBType=DEMO&OrderId=${orderId}`);
+            isPaid = view?.body.Status === "PAID";
+            if (!isPaid) await sleep(100);
+          }
+          if (!isPaid) continue;
+          if (choice < 0.75) {
+            stats.partialCancels++;
+            const ok = await cancel(
+              "/PGB/PartialCancel",
+              { DBType: "DEMO", OrderId: orderId, RefundPrice: "1000", CurrentTotalPrice: "5000", ModifedTotalPrice: "4000", JoinerId: 7, NationCode: "KR" },
+              `part-${orderId}`,
+              stats,
+            );
+            if (!ok || Math.random() < 0.5) continue;
+            stats.fullCancels++;
+            await cancel(
+              "/PGB/FullCancel",
+              { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 4000, JoinerId: 7, NationCode: "KR" },
+              `full-${orderId}`,
+              stats,
+            );
+          } else {
+            stats.fullCancels++;
+            await cancel(
+              "/PGB/FullCancel",
+              { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 5000, JoinerId: 7, NationCode: "KR" },
+              `full-${orderId}`,
+              stats,
+            );
+          }
         }
-        const choice = Math.random();
-        if (choice < 0.15) continue; // the customer walks away
-        await pay(String(started.body.RedirectUrl), Math.random() < 0.5);
-        stats.paid++;
-        if (choice < 0.45) continue;
-        let isPaid = false;
-        for (let i = 0; i < 60 && !isPaid; i++) {
-          const view = await call("GET", `/PGB/Payment?DBType=DEMO&OrderId=${orderId}`);
-          isPaid = view?.body.Status === "PAID";
-          if (!isPaid) await sleep(100);
+      };
+
+      const chaos = async () => {
+        while (!stopTraffic) {
+          await sleep(1_000 + Math.random() * 2_000);
+          if (stopTraffic) break;
+          const victim = procs.all[Math.floor(Math.random() * procs.all.length)]!;
+          if (!victim.alive) continue;
+          await procs.stop(victim, "SIGKILL");
+          await sleep(200 + Math.random() * 600);
+          await procs.start(victim);
         }
-        if (!isPaid) continue;
-        if (choice < 0.75) {
-          stats.partialCancels++;
-          const ok = await cancel("/PGB/PartialCancel", { DBType: "DEMO", OrderId: orderId, RefundPrice: "1000", CurrentTotalPrice: "5000", ModifedTotalPrice: "4000", JoinerId: 7, NationCode: "KR" }, `part-${orderId}`, stats);
-          if (!ok || Math.random() < 0.5) continue;
-          stats.fullCancels++;
-          await cancel("/PGB/FullCancel", { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 4000, JoinerId: 7, NationCode: "KR" }, `full-${orderId}`, stats);
-        } else {
-          stats.fullCancels++;
-          await cancel("/PGB/FullCancel", { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 5000, JoinerId: 7, NationCode: "KR" }, `full-${orderId}`, stats);
-        }
-      }
-    };
+      };
 
-    const chaos = async () => {
-      while (!stopTraffic) {
-        await sleep(1_000 + Math.random() * 2_000);
-        if (stopTraffic) break;
-        const victim = procs.all[Math.floor(Math.random() * procs.all.length)]!;
-        if (!victim.alive) continue;
-        await procs.stop(victim, "SIGKILL");
-        await sleep(200 + Math.random() * 600);
-        await procs.start(victim);
-      }
-    };
+      const traffic = Promise.all(Array.from({ length: CUSTOMERS }, () => customer()));
+      const chaosDone = chaos();
+      // Traffic runs its time and until three processes were killed: on a busy machine a restart takes
+      // seconds, and a run with fewer kills would prove less (bounded, so a stuck restart still ends it).
+      await sleep(TRAFFIC_MS);
+      for (let waited = 0; procs.kills < 3 && waited < 6 * TRAFFIC_MS; waited += 250) await sleep(250);
+      stopTraffic = true;
+      await Promise.all([traffic, chaosDone]);
+      for (const p of procs.all) if (!p.alive) await procs.start(p);
+      const trafficEndedAt = Date.now();
 
-    const traffic = Promise.all(Array.from({ length: CUSTOMERS }, () => customer()));
-    const chaosDone = chaos();
-    // Traffic runs its time and until three processes were killed: on a busy machine a restart takes
-    // seconds, and a run with fewer kills would prove less (bounded, so a stuck restart still ends it).
-    await sleep(TRAFFIC_MS);
-    for (let waited = 0; procs.kills < 3 && waited < 6 * TRAFFIC_MS; waited += 250) await sleep(250);
-    stopTraffic = true;
-    await Promise.all([traffic, chaosDone]);
-    for (const p of procs.all) if (!p.alive) await procs.start(p);
-    const trafficEndedAt = Date.now();
-
-    // Let the survivors converge: lost webhooks reconciled, unknown refunds settled, every
-    // notification delivered (a notification whose sender was killed waits for its lease to run out).
-    host.flakiness = 0;
-    let pending: Record<string, number> = {};
-    for (let i = 0; i < 600; i++) {
-      const r = await db.query<{ live_paid: string; open_refunds: string; undelivered: string; unprocessed: string }>(`
+      // Let the survivors converge: lost webhooks reconciled, unknown refunds settled, every
+      // notification delivered (a notification whose sender was killed waits for its lease to run out).
+      host.flakiness = 0;
+      let pending: Record<string, number> = {};
+      for (let i = 0; i < 600; i++) {
+        const r = await db.query<{ live_paid: string; open_refunds: string; undelivered: string; unprocessed: string }>(`
         SELECT
           (SELECT count(*) FROM payments p JOIN test_pg_payments t ON t.merchant_reference = p.id
             WHERE p.status IN ('READY','WAITING_FOR_DEPOSIT') AND t.status = 'PAID')::text AS live_paid,
           (SELECT count(*) FROM money_movements WHERE kind = 'REFUND' AND status IN ('PENDING','UNKNOWN'))::text AS open_refunds,
           (SELECT count(*) FROM notifications WHERE status <> 'DELIVERED')::text AS undelivered,
           (SELECT count(*) FROM pg_webhooks WHERE status IN ('RECEIVED','FAILED'))::text AS unprocessed`);
-      pending = Object.fromEntries(Object.entries(r.rows[0]!).map(([k, v]) => [k, Number(v)]));
-      if (Object.values(pending).every((n) => n === 0)) break;
-      await sleep(100);
-    }
-    const convergedMs = Date.now() - trafficEndedAt;
-    assert.deepEqual(pending, { live_paid: 0, open_refunds: 0, undelivered: 0, unprocessed: 0 }, "converged");
+        pending = Object.fromEntries(Object.entries(r.rows[0]!).map(([k, v]) => [k, Number(v)]));
+        if (Object.values(pending).every((n) => n === 0)) break;
+        await sleep(100);
+      }
+      const convergedMs = Date.now() - trafficEndedAt;
+      assert.deepEqual(pending, { live_paid: 0, open_refunds: 0, undelivered: 0, unprocessed: 0 }, "converged");
 
-    // Graceful shutdown: SIGTERM, every process exits 0.
-    const exits = await Promise.all(procs.all.map((p) => procs.stop(p, "SIGTERM")));
-    assert.deepEqual(exits, procs.all.map(() => 0), "SIGTERM stops each process cleanly");
+      // Graceful shutdown: SIGTERM, every process exits 0.
+      const exits = await Promise.all(procs.all.map((p) => procs.stop(p, "SIGTERM")));
+      assert.deepEqual(
+        exits,
+        procs.all.map(() => 0),
+        "SIGTERM stops each process cleanly",
+      );
 
-    // 1. Every payment the PG took is PAID (or since refunded) in PGB, and the other way round.
-    const pgPaid = await db.query<{ id: string; status: string; tp_status: string; refunded: string; pgb_refunded: string; refund_rows: string; tp_refund_rows: string }>(`
+      // 1. Every payment the PG took is PAID (or since refunded) in PGB, and the other way round.
+      const pgPaid = await db.query<{
+        id: string;
+        status: string;
+        tp_status: string;
+        refunded: string;
+        pgb_refunded: string;
+        refund_rows: string;
+        tp_refund_rows: string;
+      }>(`
       SELECT p.id, p.status, t.status AS tp_status, t.refunded::text AS refunded,
              coalesce((SELECT sum(amount) FROM money_movements m WHERE m.payment_id = p.id AND m.kind = 'REFUND' AND m.status = 'SUCCEEDED'), 0)::text AS pgb_refunded,
              (SELECT count(*) FROM money_movements m WHERE m.payment_id = p.id AND m.kind = 'REFUND' AND m.status = 'SUCCEEDED')::text AS refund_rows,
              (SELECT count(*) FROM test_pg_refunds r WHERE r.payment_id = t.id)::text AS tp_refund_rows
       FROM payments p JOIN test_pg_payments t ON t.merchant_reference = p.id
       WHERE t.status = 'PAID' OR p.status IN ('PAID','PARTIALLY_CANCELLED','CANCELLED')`);
-    for (const row of pgPaid.rows) {
-      assert.equal(row.tp_status, "PAID", `${row.id}: captured in PGB only if the PG took the money`);
-      assert.ok(["PAID", "PARTIALLY_CANCELLED", "CANCELLED"].includes(row.status), `${row.id} is ${row.status} although the PG took the money`);
-      // 2. No refund issued twice, and PGB and the PG agree on every unit.
-      assert.equal(row.refunded, row.pgb_refunded, `${row.id}: refunded at the PG ${row.refunded}, in PGB ${row.pgb_refunded}`);
-      assert.equal(row.tp_refund_rows, row.refund_rows, `${row.id}: one PG refund per PGB refund`);
-    }
+      for (const row of pgPaid.rows) {
+        assert.equal(row.tp_status, "PAID", `${row.id}: captured in PGB only if the PG took the money`);
+        assert.ok(["PAID", "PARTIALLY_CANCELLED", "CANCELLED"].includes(row.status), `${row.id} is ${row.status} although the PG took the money`);
+        // 2. No refund issued twice, and PGB and the PG agree on every unit.
+        assert.equal(row.refunded, row.pgb_refunded, `${row.id}: refunded at the PG ${row.refunded}, in PGB ${row.pgb_refunded}`);
+        assert.equal(row.tp_refund_rows, row.refund_rows, `${row.id}: one PG refund per PGB refund`);
+      }
 
-    // 3. No payment completed twice.
-    const twice = await db.query(`
+      // 3. No payment completed twice.
+      const twice = await db.query(`
       SELECT payment_id FROM payment_events WHERE to_status = 'PAID' AND from_status IS DISTINCT FROM 'PAID' GROUP BY payment_id HAVING count(*) > 1
       UNION ALL SELECT payment_id FROM notifications WHERE type = 'PAYMENT_COMPLETED' GROUP BY payment_id HAVING count(*) > 1
       UNION ALL SELECT payment_id FROM money_movements WHERE kind = 'CAPTURE' GROUP BY payment_id HAVING count(*) > 1`);
-    assert.deepEqual(twice.rows, [], "completed exactly once");
+      assert.deepEqual(twice.rows, [], "completed exactly once");
 
-    // 4. The host's deduplicated view equals PGB's outbox, payload for payload, and every paid
-    //    payment was notified at least once.
-    const outbox = await db.query<{ id: string; payment_id: string; order_id: number; type: string; payload: Record<string, unknown>; seq: string }>(
-      "SELECT id, payment_id, order_id, type, payload, seq::text FROM notifications ORDER BY notifications.seq",
-    );
-    const accepted = host.accepted();
-    assert.equal(host.badSignatures, 0);
-    assert.deepEqual([...accepted.keys()].sort(), outbox.rows.map((r) => r.id).sort(), "the host accepted exactly the notifications PGB has");
-    for (const row of outbox.rows) assert.deepEqual(accepted.get(row.id)!.payload, row.payload, `notification ${row.id} arrived as stored`);
-    for (const row of pgPaid.rows) {
-      assert.ok(outbox.rows.some((n) => n.payment_id === row.id && n.type === "PAYMENT_COMPLETED" && accepted.has(n.id)), `${row.id} notified PAYMENT_COMPLETED`);
-    }
-    // 5. Per order, the host first accepted the notifications in the order the events happened.
-    const byOrder = new Map<number, string[]>();
-    for (const n of outbox.rows) byOrder.set(n.order_id, [...(byOrder.get(n.order_id) ?? []), n.id]);
-    const firstAccepted = [...accepted.keys()];
-    for (const [orderId, ids] of byOrder) {
-      const positions = ids.map((id) => firstAccepted.indexOf(id));
-      const explain = async () => {
-        const rows = await db.query("SELECT n.id, n.seq::text, n.type, n.created_at, n.attempts, (SELECT json_agg(json_build_object('a', a.attempt, 'at', a.started_at, 'code', a.status_code, 'o', a.outcome, 'w', a.worker) ORDER BY a.id) FROM notification_attempts a WHERE a.notification_id = n.id) AS log FROM notifications n WHERE n.order_id = $1 ORDER BY n.seq", [orderId]);
-        const events = await db.query("SELECT e.id, e.payment_id, e.from_status, e.to_status, e.event, e.source, e.created_at FROM payment_events e JOIN payments p ON p.id = e.payment_id WHERE p.order_id = $1 ORDER BY e.id", [orderId]);
-        return JSON.stringify({ rows: rows.rows, events: events.rows, host: host.requests.filter((r) => r.orderId === orderId).map((r) => [r.id, r.type, r.status, new Date(r.at).toISOString()]) }, null, 1);
-      };
-      if (positions.some((p, i) => i > 0 && p < positions[i - 1]!)) assert.fail(`order ${orderId}: notifications accepted out of order: ${await explain()}`);
-    }
+      // 4. The host's deduplicated view equals PGB's outbox, payload for payload, and every paid
+      //    payment was notified at least once.
+      const outbox = await db.query<{ id: string; payment_id: string; order_id: number; type: string; payload: Record<string, unknown>; seq: string }>(
+        "SELECT id, payment_id, order_id, type, payload, seq::text FROM notifications ORDER BY notifications.seq",
+      );
+      const accepted = host.accepted();
+      assert.equal(host.badSignatures, 0);
+      assert.deepEqual([...accepted.keys()].sort(), outbox.rows.map((r) => r.id).sort(), "the host accepted exactly the notifications PGB has");
+      for (const row of outbox.rows) assert.deepEqual(accepted.get(row.id)!.payload, row.payload, `notification ${row.id} arrived as stored`);
+      for (const row of pgPaid.rows) {
+        assert.ok(
+          outbox.rows.some((n) => n.payment_id === row.id && n.type === "PAYMENT_COMPLETED" && accepted.has(n.id)),
+          `${row.id} notified PAYMENT_COMPLETED`,
+        );
+      }
+      // 5. Per order, the host first accepted the notifications in the order the events happened.
+      const byOrder = new Map<number, string[]>();
+      for (const n of outbox.rows) byOrder.set(n.order_id, [...(byOrder.get(n.order_id) ?? []), n.id]);
+      const firstAccepted = [...accepted.keys()];
+      for (const [orderId, ids] of byOrder) {
+        const positions = ids.map((id) => firstAccepted.indexOf(id));
+        const explain = async () => {
+          const rows = await db.query(
+            "SELECT n.id, n.seq::text, n.type, n.created_at, n.attempts, (SELECT json_agg(json_build_object('a', a.attempt, 'at', a.started_at, 'code', a.status_code, 'o', a.outcome, 'w', a.worker) ORDER BY a.id) FROM notification_attempts a WHERE a.notification_id = n.id) AS log FROM notifications n WHERE n.order_id = $1 ORDER BY n.seq",
+            [orderId],
+          );
+          const events = await db.query(
+            "SELECT e.id, e.payment_id, e.from_status, e.to_status, e.event, e.source, e.created_at FROM payment_events e JOIN payments p ON p.id = e.payment_id WHERE p.order_id = $1 ORDER BY e.id",
+            [orderId],
+          );
+          return JSON.stringify(
+            {
+              rows: rows.rows,
+              events: events.rows,
+              host: host.requests.filter((r) => r.orderId === orderId).map((r) => [r.id, r.type, r.status, new Date(r.at).toISOString()]),
+            },
+            null,
+            1,
+          );
+        };
+        if (positions.some((p, i) => i > 0 && p < positions[i - 1]!)) assert.fail(`order ${orderId}: notifications accepted out of order: ${await explain()}`);
+      }
 
-    const duplicates = host.requests.filter((r) => r.status < 300).length - accepted.size;
-    const counts = {
-      seconds: Math.round((Date.now() - startedAt) / 1000),
-      convergedMs,
-      kills: procs.kills,
-      ...stats,
-      paidAtPg: pgPaid.rows.length,
-      cancelledInPgb: pgPaid.rows.filter((r) => r.status === "CANCELLED").length,
-      partiallyCancelledInPgb: pgPaid.rows.filter((r) => r.status === "PARTIALLY_CANCELLED").length,
-      refundsAtPg: pgPaid.rows.reduce((n, r) => n + Number(r.tp_refund_rows), 0),
-      notifications: outbox.rows.length,
-      hostRequests: host.requests.length,
-      hostAnswered500: host.requests.filter((r) => r.status >= 500).length,
-      duplicateDeliveries: duplicates,
-      reconciledByReconciler: Number((await db.query("SELECT count(*)::text AS n FROM payment_events WHERE source = 'RECONCILER'")).rows[0].n),
-      refundsFailed: (await db.query("SELECT failure_code, count(*)::int AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'FAILED' GROUP BY 1")).rows,
-      webhooksRetried: Number((await db.query("SELECT count(*)::text AS n FROM pg_webhooks WHERE attempts > 1")).rows[0].n),
-      // Reported, not asserted: from a taken-over refund's reservation to its completion (kill, lease, take-over).
-      takenOverRefundMs: (
-        await db.query<{ n: number; median: number | null; max: number | null }>(`
+      const duplicates = host.requests.filter((r) => r.status < 300).length - accepted.size;
+      const counts = {
+        seconds: Math.round((Date.now() - startedAt) / 1000),
+        convergedMs,
+        kills: procs.kills,
+        ...stats,
+        paidAtPg: pgPaid.rows.length,
+        cancelledInPgb: pgPaid.rows.filter((r) => r.status === "CANCELLED").length,
+        partiallyCancelledInPgb: pgPaid.rows.filter((r) => r.status === "PARTIALLY_CANCELLED").length,
+        refundsAtPg: pgPaid.rows.reduce((n, r) => n + Number(r.tp_refund_rows), 0),
+        notifications: outbox.rows.length,
+        hostRequests: host.requests.length,
+        hostAnswered500: host.requests.filter((r) => r.status >= 500).length,
+        duplicateDeliveries: duplicates,
+        reconciledByReconciler: Number((await db.query("SELECT count(*)::text AS n FROM payment_events WHERE source = 'RECONCILER'")).rows[0].n),
+        refundsFailed: (await db.query("SELECT failure_code, count(*)::int AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'FAILED' GROUP BY 1"))
+          .rows,
+        webhooksRetried: Number((await db.query("SELECT count(*)::text AS n FROM pg_webhooks WHERE attempts > 1")).rows[0].n),
+        // Reported, not asserted: from a taken-over refund's reservation to its completion (kill, lease, take-over).
+        takenOverRefundMs: (
+          await db.query<{ n: number; median: number | null; max: number | null }>(`
           SELECT count(*)::int AS n, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::int AS median, round(max(ms))::int AS max
           FROM (SELECT extract(epoch FROM e.created_at - m.created_at) * 1000 AS ms
                 FROM payment_events e JOIN money_movements m ON m.id = e.detail->>'refundId'
                 WHERE e.event = 'REFUNDED' AND e.source = 'RECONCILER') t`)
-      ).rows[0],
-    };
-    console.log(`crash test counts: ${JSON.stringify(counts)}`);
-    assert.ok(counts.kills >= 3, "processes were killed");
-    assert.ok(counts.paidAtPg >= 20, "enough traffic to mean something");
-  });
+        ).rows[0],
+      };
+      console.log(`crash test counts: ${JSON.stringify(counts)}`);
+      assert.ok(counts.kills >= 3, "processes were killed");
+      assert.ok(counts.paidAtPg >= 20, "enough traffic to mean something");
+    },
+  );
 });

@@ -6,7 +6,16 @@ import { hostPost, type TestPgb, startPgb } from "../support/pgb.ts";
 
 function partial(orderId: number, current: string, refund: string, modified: string, extra: Record<string, unknown> = {}) {
   // As the .NET host serialises PartialCancelRequest, including its misspelt ModifedTotalPrice.
-  return { DBType: "DEMO", OrderId: orderId, RefundPrice: refund, CurrentTotalPrice: current, ModifedTotalPrice: modified, JoinerId: 42, NationCode: "KR", ...extra };
+  return {
+    DBType: "DEMO",
+    OrderId: orderId,
+    RefundPrice: refund,
+    CurrentTotalPrice: current,
+    ModifedTotalPrice: modified,
+    JoinerId: 42,
+    NationCode: "KR",
+    ...extra,
+  };
 }
 function full(orderId: number, current: number, extra: Record<string, unknown> = {}) {
   return { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: current, JoinerId: 42, NationCode: "KR", ...extra };
@@ -15,7 +24,10 @@ function full(orderId: number, current: number, extra: Record<string, unknown> =
 async function testPgRefunded(pgb: TestPgb, paymentId: string): Promise<bigint> {
   const payment = await pgb.database.db.selectFrom("payments").select("pg_transaction_id").where("id", "=", paymentId).executeTakeFirstOrThrow();
   const row = await (pgb.database.db as never as import("kysely").Kysely<import("../../src/connectors/test-pg/records.ts").TestPgTables>)
-    .selectFrom("test_pg_payments").select("refunded").where("id", "=", payment.pg_transaction_id!).executeTakeFirstOrThrow();
+    .selectFrom("test_pg_payments")
+    .select("refunded")
+    .where("id", "=", payment.pg_transaction_id!)
+    .executeTakeFirstOrThrow();
   return BigInt(row.refunded);
 }
 
@@ -47,7 +59,10 @@ for (const backend of backends()) {
       assert.equal(await testPgRefunded(pgb, paymentId), 15000n, "the PG refunded exactly what PGB recorded");
 
       const notes = await pgb.database.db.selectFrom("notifications").selectAll().where("order_id", "=", orderId).orderBy("seq").execute();
-      assert.deepEqual(notes.map((n) => n.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"]);
+      assert.deepEqual(
+        notes.map((n) => n.type),
+        ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"],
+      );
       const partialNote = notes[1]!.payload as Record<string, unknown>;
       assert.equal(partialNote.RefundPrice, "5000");
       assert.equal(partialNote.RemainingPrice, "10000");
@@ -160,7 +175,16 @@ for (const backend of backends()) {
       const unknown = await hostPost(pgb, "/PGB/PartialCancel", partial(99_999_999, "1000", "1000", "0"));
       assert.equal(unknown.status, 404);
       assert.equal(unknown.body.ErrorCode, "ORDER_NOT_FOUND");
-      const started = await hostPost(pgb, "/PGB/PayStart", { DBType: "DEMO", OrderId: 77_000_001, PayType: "CARD", TotalPrice: "1000", JoinerId: 1, OrderDescription: null, RedirectUrl: "https://shop.example.com/x", NationCode: "KR" });
+      const started = await hostPost(pgb, "/PGB/PayStart", {
+        DBType: "DEMO",
+        OrderId: 77_000_001,
+        PayType: "CARD",
+        TotalPrice: "1000",
+        JoinerId: 1,
+        OrderDescription: null,
+        RedirectUrl: "https://shop.example.com/x",
+        NationCode: "KR",
+      });
       assert.equal(started.status, 200);
       const unpaid = await hostPost(pgb, "/PGB/FullCancel", full(77_000_001, 1000));
       assert.equal(unpaid.status, 409);

@@ -57,7 +57,10 @@ for (const backend of backends()) {
       assert.ok(typeof payload.OccurredAt === "string");
 
       const captures = await pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", String(started.body.PaymentId)).execute();
-      assert.deepEqual(captures.map((c) => [c.kind, c.status, String(c.amount)]), [["CAPTURE", "SUCCEEDED", "15000"]]);
+      assert.deepEqual(
+        captures.map((c) => [c.kind, c.status, String(c.amount)]),
+        [["CAPTURE", "SUCCEEDED", "15000"]],
+      );
     });
 
     it("keeps exact cents for a two-decimal currency", async () => {
@@ -105,7 +108,10 @@ for (const backend of backends()) {
       await pressButton(String(started.body.RedirectUrl), "deposit");
       await waitForOrder(pgb, Number(body.OrderId), (b) => b.Status === "PAID");
       const notifications = await notificationsOf(pgb, Number(body.OrderId));
-      assert.deepEqual(notifications.map((n) => n.type), ["DEPOSIT_WAITING", "PAYMENT_COMPLETED"]);
+      assert.deepEqual(
+        notifications.map((n) => n.type),
+        ["DEPOSIT_WAITING", "PAYMENT_COMPLETED"],
+      );
       const waitingPayload = notifications[0]!.payload as { VirtualAccount: Record<string, string> };
       assert.equal(waitingPayload.VirtualAccount.AccountNumber, account.AccountNumber);
     });
@@ -130,7 +136,10 @@ for (const backend of backends()) {
       const view = await waitForOrder(pgb, Number(body.OrderId), (b) => b.Status === "PAID");
       assert.equal(view.TotalPrice, "12000");
       const attempts = view.Attempts as Array<Record<string, unknown>>;
-      assert.deepEqual(attempts.map((a) => a.Status), ["SUPERSEDED", "PAID"]);
+      assert.deepEqual(
+        attempts.map((a) => a.Status),
+        ["SUPERSEDED", "PAID"],
+      );
     });
 
     it("refuses PayStart on an order that is already paid with ORDER_ALREADY_PAID", async () => {
@@ -154,12 +163,24 @@ for (const backend of backends()) {
         await waitForOrder(pgb, Number(body.OrderId), (b) => b.Status === "PAID");
         await new Promise((r) => setTimeout(r, 300));
         const notifications = await notificationsOf(pgb, Number(body.OrderId));
-        assert.deepEqual(notifications.map((n) => n.type), ["PAYMENT_COMPLETED"]);
-        const events = await pgb.database.db.selectFrom("payment_events").select("event").where("payment_id", "=", String(started.body.PaymentId)).where("event", "=", "PAID").execute();
+        assert.deepEqual(
+          notifications.map((n) => n.type),
+          ["PAYMENT_COMPLETED"],
+        );
+        const events = await pgb.database.db
+          .selectFrom("payment_events")
+          .select("event")
+          .where("payment_id", "=", String(started.body.PaymentId))
+          .where("event", "=", "PAID")
+          .execute();
         assert.equal(events.length, 1);
         const captures = await pgb.database.db.selectFrom("money_movements").select("id").where("payment_id", "=", String(started.body.PaymentId)).execute();
         assert.equal(captures.length, 1);
-        const webhooks = await pgb.database.db.selectFrom("pg_webhooks").selectAll().where("body", "like", `%${String(started.body.PaymentId)}%`).execute();
+        const webhooks = await pgb.database.db
+          .selectFrom("pg_webhooks")
+          .selectAll()
+          .where("body", "like", `%${String(started.body.PaymentId)}%`)
+          .execute();
         assert.equal(webhooks.length, 1, "the duplicate delivery is deduplicated by event id");
       } finally {
         settings.webhookDelivery = "send";
@@ -195,12 +216,22 @@ for (const backend of backends()) {
       const body = payStartBody();
       const started = await hostPost(pgb, "/PGB/PayStart", body);
       const tpId = String(started.body.RedirectUrl).split("/").pop()!;
-      const event = JSON.stringify({ id: "evt_forged", type: "payment.updated", created: new Date().toISOString(), data: { paymentId: tpId, merchantReference: started.body.PaymentId, status: "PAID" } });
+      const event = JSON.stringify({
+        id: "evt_forged",
+        type: "payment.updated",
+        created: new Date().toISOString(),
+        data: { paymentId: tpId, merchantReference: started.body.PaymentId, status: "PAID" },
+      });
       const forger = new Webhook("whsec_" + Buffer.from("not-the-real-secret-at-all").toString("base64"));
       const now = new Date();
       const response = await fetch(`${pgb.url}/PGBReturn/test/webhook/DEMO`, {
         method: "POST",
-        headers: { "content-type": "application/json", "webhook-id": "evt_forged", "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "webhook-signature": forger.sign("evt_forged", now, event) },
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": "evt_forged",
+          "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+          "webhook-signature": forger.sign("evt_forged", now, event),
+        },
         body: event,
       });
       assert.equal(response.status, 400);
@@ -217,12 +248,22 @@ for (const backend of backends()) {
       const started = await hostPost(pgb, "/PGB/PayStart", body);
       const tpId = String(started.body.RedirectUrl).split("/").pop()!;
       // Correctly signed (the attacker has the secret, or the PG misfires) but the PG's record says OPEN.
-      const event = JSON.stringify({ id: "evt_claims_paid", type: "payment.updated", created: new Date().toISOString(), data: { paymentId: tpId, merchantReference: started.body.PaymentId, status: "PAID" } });
+      const event = JSON.stringify({
+        id: "evt_claims_paid",
+        type: "payment.updated",
+        created: new Date().toISOString(),
+        data: { paymentId: tpId, merchantReference: started.body.PaymentId, status: "PAID" },
+      });
       const signer = new Webhook(TEST_PG_SECRET);
       const now = new Date();
       const response = await fetch(`${pgb.url}/PGBReturn/test/webhook/DEMO`, {
         method: "POST",
-        headers: { "content-type": "application/json", "webhook-id": "evt_claims_paid", "webhook-timestamp": String(Math.floor(now.getTime() / 1000)), "webhook-signature": signer.sign("evt_claims_paid", now, event) },
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": "evt_claims_paid",
+          "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+          "webhook-signature": signer.sign("evt_claims_paid", now, event),
+        },
         body: event,
       });
       assert.equal(response.status, 200);

@@ -23,7 +23,15 @@ for (const backend of backends()) {
         const request = fetch(`${pgb.url}/PGB/PartialCancel`, {
           method: "POST",
           headers: { "content-type": "application/json", authorization: `Bearer ${DEMO_KEY}` },
-          body: JSON.stringify({ DBType: "DEMO", OrderId: orderId, RefundPrice: "1000", CurrentTotalPrice: "10000", ModifedTotalPrice: "9000", JoinerId: 1, NationCode: "KR" }),
+          body: JSON.stringify({
+            DBType: "DEMO",
+            OrderId: orderId,
+            RefundPrice: "1000",
+            CurrentTotalPrice: "10000",
+            ModifedTotalPrice: "9000",
+            JoinerId: 1,
+            NationCode: "KR",
+          }),
           signal: abort.signal,
         }).catch(() => undefined);
         for (let i = 0; i < 100 && faults.calls.refund === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -34,7 +42,12 @@ for (const backend of backends()) {
         assert.equal(closed, false, "close waits for the handler");
         release();
         await closing;
-        const refunds = await pgb.database.db.selectFrom("money_movements").select(["status"]).where("payment_id", "=", paymentId).where("kind", "=", "REFUND").execute();
+        const refunds = await pgb.database.db
+          .selectFrom("money_movements")
+          .select(["status"])
+          .where("payment_id", "=", paymentId)
+          .where("kind", "=", "REFUND")
+          .execute();
         assert.deepEqual(refunds, [{ status: "SUCCEEDED" }]);
       } finally {
         if (!closed) await pgb.app.close();

@@ -75,7 +75,9 @@ for (const backend of backends()) {
         const sync = await hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId });
         assert.equal(sync.status, 200, JSON.stringify(sync.body));
 
-        const notice = await eventually("LATE_PAYMENT_REFUNDED at the host", async () => rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED"));
+        const notice = await eventually("LATE_PAYMENT_REFUNDED at the host", async () =>
+          rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED"),
+        );
         assert.equal(notice.payload.PaymentId, first.paymentId);
         assert.equal(notice.payload.PGTransactionId, await pgTransactionOf(rig.pgb, first.paymentId));
         assert.equal(notice.payload.CapturedPrice, "10000");
@@ -101,7 +103,15 @@ for (const backend of backends()) {
         assert.ok(alerts.some((a) => a.alert === "LATE_PAYMENT" && a.paymentId === first.paymentId));
 
         // The host can still cancel the order's real payment, for its own amount only.
-        const cancel = await hostPost(rig.pgb, "/PGB/FullCancel", { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 20000, JoinerId: 42, NationCode: "KR" });
+        const cancel = await hostPost(rig.pgb, "/PGB/FullCancel", {
+          DbType: "DEMO",
+          OrderId: orderId,
+          PGType: "TEST",
+          PayType: "CARD",
+          CurrentTotalPrice: 20000,
+          JoinerId: 42,
+          NationCode: "KR",
+        });
         assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
         assert.equal(cancel.body.PaymentId, second.paymentId);
         assert.deepEqual(await pgBooks(rig.pgb, orderId), { captured: 30000n, refunded: 30000n });
@@ -120,58 +130,73 @@ for (const backend of backends()) {
         await eventually("LATE_PAYMENT_REFUNDED at the host", async () => rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED"));
         assert.deepEqual(await pgBooks(rig.pgb, orderId), { captured: 7000n, refunded: 7000n });
         assert.deepEqual(await pgbBooks(rig.pgb, orderId), { captured: 7000n, refunded: 7000n });
-        const rows = await rig.pgb.database.db.selectFrom("notifications").select("type").where("order_id", "=", orderId).where("type", "=", "LATE_PAYMENT_REFUNDED").execute();
+        const rows = await rig.pgb.database.db
+          .selectFrom("notifications")
+          .select("type")
+          .where("order_id", "=", orderId)
+          .where("type", "=", "LATE_PAYMENT_REFUNDED")
+          .execute();
         assert.equal(rows.length, 1, "one notification");
       });
 
-      it("PayStart 10000 while the customer pays and the host re-runs PayStart with 20000, 30 times: every late capture refunded at the PG and notified; PGB's books equal the PG's, order by order", { timeout: 240_000 }, async () => {
-        const orders: Array<{ orderId: number; first: string }> = [];
-        for (let i = 0; i < 30; i++) {
-          const body = payStartBody({ TotalPrice: "10000" });
-          const orderId = Number(body.OrderId);
-          const first = await payStart(rig, body);
-          orders.push({ orderId, first: first.paymentId });
-          const pressPay = await openPage(first.checkoutUrl);
-          const [, again] = await Promise.all([
-            pressPay()
-              .then((location) => (location === undefined ? undefined : followReturn(rig.pgb, location)))
-              .catch(() => undefined),
-            hostPost(rig.pgb, "/PGB/PayStart", { ...body, TotalPrice: "20000" }),
-          ]);
-          if (again.status === 200) {
-            await followReturn(rig.pgb, await pressButton(String(again.body.RedirectUrl), "pay"));
-          } else {
-            assert.equal(again.body.ErrorCode, "ORDER_ALREADY_PAID", JSON.stringify(again.body));
+      it(
+        "PayStart 10000 while the customer pays and the host re-runs PayStart with 20000, 30 times: every late capture refunded at the PG and notified; PGB's books equal the PG's, order by order",
+        { timeout: 240_000 },
+        async () => {
+          const orders: Array<{ orderId: number; first: string }> = [];
+          for (let i = 0; i < 30; i++) {
+            const body = payStartBody({ TotalPrice: "10000" });
+            const orderId = Number(body.OrderId);
+            const first = await payStart(rig, body);
+            orders.push({ orderId, first: first.paymentId });
+            const pressPay = await openPage(first.checkoutUrl);
+            const [, again] = await Promise.all([
+              pressPay()
+                .then((location) => (location === undefined ? undefined : followReturn(rig.pgb, location)))
+                .catch(() => undefined),
+              hostPost(rig.pgb, "/PGB/PayStart", { ...body, TotalPrice: "20000" }),
+            ]);
+            if (again.status === 200) {
+              await followReturn(rig.pgb, await pressButton(String(again.body.RedirectUrl), "pay"));
+            } else {
+              assert.equal(again.body.ErrorCode, "ORDER_ALREADY_PAID", JSON.stringify(again.body));
+            }
           }
-        }
 
-        let late = 0;
-        for (const { orderId } of orders) {
-          const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PAID" && (b.Attempts as Attempt[]).every((a) => a.CapturedPrice === a.RefundedPrice || a.Status === "PAID"));
-          await eventually(`order ${orderId}: PGB's books equal the PG's`, async () => {
-            const [pg, pgb] = [await pgBooks(rig.pgb, orderId), await pgbBooks(rig.pgb, orderId)];
-            if (pg.captured === pgb.captured && pg.refunded === pgb.refunded) return true;
-            throw new Error(`PG ${pg.captured}/${pg.refunded}, PGB ${pgb.captured}/${pgb.refunded}; ${JSON.stringify((await waitForOrder(rig.pgb, orderId, () => true)).History)}`);
-          });
-          const attempts = view.Attempts as Attempt[];
-          const paid = attempts.filter((a) => a.Status === "PAID");
-          assert.equal(paid.length, 1, `order ${orderId}: one paid attempt`);
-          assert.equal(view.PaidPrice, paid[0]!.TotalPrice, `order ${orderId}: PaidPrice is the paid attempt's only`);
-          assert.equal(view.CancelledPrice, "0");
-          for (const a of attempts.filter((x) => x.Status !== "PAID" && x.CapturedPrice !== "0")) {
-            late++;
-            assert.equal(a.RefundedPrice, a.CapturedPrice, `order ${orderId}: late capture ${a.PaymentId} refunded in full`);
-            const notice = await eventually(`order ${orderId}: LATE_PAYMENT_REFUNDED`, async () =>
-              rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED" && n.payload.PaymentId === a.PaymentId),
+          let late = 0;
+          for (const { orderId } of orders) {
+            const view = await waitForOrder(
+              rig.pgb,
+              orderId,
+              (b) => b.Status === "PAID" && (b.Attempts as Attempt[]).every((a) => a.CapturedPrice === a.RefundedPrice || a.Status === "PAID"),
             );
-            assert.equal(notice.payload.RefundPrice, a.CapturedPrice);
+            await eventually(`order ${orderId}: PGB's books equal the PG's`, async () => {
+              const [pg, pgb] = [await pgBooks(rig.pgb, orderId), await pgbBooks(rig.pgb, orderId)];
+              if (pg.captured === pgb.captured && pg.refunded === pgb.refunded) return true;
+              throw new Error(
+                `PG ${pg.captured}/${pg.refunded}, PGB ${pgb.captured}/${pgb.refunded}; ${JSON.stringify((await waitForOrder(rig.pgb, orderId, () => true)).History)}`,
+              );
+            });
+            const attempts = view.Attempts as Attempt[];
+            const paid = attempts.filter((a) => a.Status === "PAID");
+            assert.equal(paid.length, 1, `order ${orderId}: one paid attempt`);
+            assert.equal(view.PaidPrice, paid[0]!.TotalPrice, `order ${orderId}: PaidPrice is the paid attempt's only`);
+            assert.equal(view.CancelledPrice, "0");
+            for (const a of attempts.filter((x) => x.Status !== "PAID" && x.CapturedPrice !== "0")) {
+              late++;
+              assert.equal(a.RefundedPrice, a.CapturedPrice, `order ${orderId}: late capture ${a.PaymentId} refunded in full`);
+              const notice = await eventually(`order ${orderId}: LATE_PAYMENT_REFUNDED`, async () =>
+                rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED" && n.payload.PaymentId === a.PaymentId),
+              );
+              assert.equal(notice.payload.RefundPrice, a.CapturedPrice);
+            }
+            const pg = await pgBooks(rig.pgb, orderId);
+            assert.equal(pg.captured - pg.refunded, BigInt(paid[0]!.TotalPrice), `order ${orderId}: the customer is charged once`);
           }
-          const pg = await pgBooks(rig.pgb, orderId);
-          assert.equal(pg.captured - pg.refunded, BigInt(paid[0]!.TotalPrice), `order ${orderId}: the customer is charged once`);
-        }
-        console.log(`late captures in the race: ${late} of ${orders.length} orders`);
-        assert.ok(late > 0, "the race produced late captures (on the old code they stayed unrefunded)");
-      });
+          console.log(`late captures in the race: ${late} of ${orders.length} orders`);
+          assert.ok(late > 0, "the race produced late captures (on the old code they stayed unrefunded)");
+        },
+      );
     });
 
     describe('lateCapture "notify"', () => {
@@ -193,12 +218,21 @@ for (const backend of backends()) {
 
         // Without the PaymentId, FullCancel refunds the order's paid attempt; with it, the late one.
         const cancelLate = await hostPost(rig.pgb, "/PGB/FullCancel", {
-          DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 5000, JoinerId: 42, NationCode: "KR", PaymentId: first.paymentId,
+          DbType: "DEMO",
+          OrderId: orderId,
+          PGType: "TEST",
+          PayType: "CARD",
+          CurrentTotalPrice: 5000,
+          JoinerId: 42,
+          NationCode: "KR",
+          PaymentId: first.paymentId,
         });
         assert.equal(cancelLate.status, 200, JSON.stringify(cancelLate.body));
         assert.equal(cancelLate.body.PaymentId, first.paymentId);
         assert.equal(cancelLate.body.RemainingPrice, "0");
-        await eventually("LATE_PAYMENT_REFUNDED at the host", async () => rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED" && n.payload.PaymentId === first.paymentId));
+        await eventually("LATE_PAYMENT_REFUNDED at the host", async () =>
+          rig.host.acceptedFor(orderId).find((n) => n.type === "LATE_PAYMENT_REFUNDED" && n.payload.PaymentId === first.paymentId),
+        );
         const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PAID");
         assert.equal(view.PaymentId, second.paymentId);
         assert.equal(view.RemainingPrice, "6000", "the order's balance is untouched");
@@ -207,14 +241,20 @@ for (const backend of backends()) {
 
         // A PaymentId of an attempt with no money, or of another order, is refused.
         const wrong = await hostPost(rig.pgb, "/PGB/FullCancel", {
-          DbType: "DEMO", OrderId: orderId + 1, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 5000, JoinerId: 42, NationCode: "KR", PaymentId: first.paymentId,
+          DbType: "DEMO",
+          OrderId: orderId + 1,
+          PGType: "TEST",
+          PayType: "CARD",
+          CurrentTotalPrice: 5000,
+          JoinerId: 42,
+          NationCode: "KR",
+          PaymentId: first.paymentId,
         });
         assert.notEqual(wrong.status, 200);
       });
     });
   });
 }
-
 
 /**
  * The TEST connector whose refund call never comes back in time, as when the process dies during it:
@@ -267,10 +307,22 @@ for (const backend of backends()) {
         await sleep(2_500); // the interrupted call gives up meanwhile; it must change nothing
         assert.deepEqual(await pgBooks(rig.pgb, orderId), { captured: 3000n, refunded: 3000n });
         assert.deepEqual(await pgbBooks(rig.pgb, orderId), { captured: 3000n, refunded: 3000n });
-        const refunds = await rig.pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", first.paymentId).where("kind", "=", "REFUND").execute();
-        assert.deepEqual(refunds.map((r) => [r.id, r.status]), [[`mm_late_${first.paymentId}`, "SUCCEEDED"]]);
+        const refunds = await rig.pgb.database.db
+          .selectFrom("money_movements")
+          .selectAll()
+          .where("payment_id", "=", first.paymentId)
+          .where("kind", "=", "REFUND")
+          .execute();
+        assert.deepEqual(
+          refunds.map((r) => [r.id, r.status]),
+          [[`mm_late_${first.paymentId}`, "SUCCEEDED"]],
+        );
         assert.equal(rig.host.acceptedFor(orderId).filter((n) => n.type === "LATE_PAYMENT_REFUNDED").length, 1);
-        assert.equal(state.refundCalls, fault === "before-sending" ? 2 : 1, fault === "before-sending" ? "sent again by the reconciler" : "looked up, not sent again");
+        assert.equal(
+          state.refundCalls,
+          fault === "before-sending" ? 2 : 1,
+          fault === "before-sending" ? "sent again by the reconciler" : "looked up, not sent again",
+        );
         void second;
       });
     }

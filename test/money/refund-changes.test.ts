@@ -15,7 +15,15 @@ import { captureAlerts, pgbBooks, pgBooks, pgTransactionOf, type Alert } from ".
 type Refund = { RefundId: string; Status: string; RefundPrice: string; FailureCode: string | null };
 
 function partial(orderId: number, refund: string, current: string) {
-  return { DBType: "DEMO", OrderId: orderId, RefundPrice: refund, CurrentTotalPrice: current, ModifedTotalPrice: String(Number(current) - Number(refund)), JoinerId: 42, NationCode: "KR" };
+  return {
+    DBType: "DEMO",
+    OrderId: orderId,
+    RefundPrice: refund,
+    CurrentTotalPrice: current,
+    ModifedTotalPrice: String(Number(current) - Number(refund)),
+    JoinerId: 42,
+    NationCode: "KR",
+  };
 }
 
 for (const backend of backends()) {
@@ -55,7 +63,15 @@ for (const backend of backends()) {
       );
       assert.ok(alerts.some((a) => a.alert === "REFUND_FAILED" && a.refundId === refundId));
 
-      const again = await hostPost(rig.pgb, "/PGB/FullCancel", { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 15000, JoinerId: 42, NationCode: "KR" });
+      const again = await hostPost(rig.pgb, "/PGB/FullCancel", {
+        DbType: "DEMO",
+        OrderId: orderId,
+        PGType: "TEST",
+        PayType: "CARD",
+        CurrentTotalPrice: 15000,
+        JoinerId: 42,
+        NationCode: "KR",
+      });
       assert.equal(again.status, 200, JSON.stringify(again.body));
       assert.deepEqual(await pgBooks(rig.pgb, orderId), { captured: 15000n, refunded: 15000n });
       assert.deepEqual(await pgbBooks(rig.pgb, orderId), { captured: 15000n, refunded: 15000n });
@@ -81,9 +97,17 @@ for (const backend of backends()) {
       assert.ok(alerts.some((a) => a.alert === "EXTERNAL_REFUND" && a.pgRefundId === pgRefundId));
 
       // Both copies of the webhook processed, and a Sync: still one refund row.
-      await eventually("webhooks processed", async () => (await rig.pgb.database.db.selectFrom("pg_webhooks").select("id").where("status", "in", ["RECEIVED", "FAILED"]).execute()).length === 0);
+      await eventually(
+        "webhooks processed",
+        async () => (await rig.pgb.database.db.selectFrom("pg_webhooks").select("id").where("status", "in", ["RECEIVED", "FAILED"]).execute()).length === 0,
+      );
       await hostPost(rig.pgb, "/PGB/Sync", { DBType: "DEMO", OrderId: orderId });
-      const refunds = await rig.pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").execute();
+      const refunds = await rig.pgb.database.db
+        .selectFrom("money_movements")
+        .selectAll()
+        .where("payment_id", "=", paymentId)
+        .where("kind", "=", "REFUND")
+        .execute();
       assert.equal(refunds.length, 1);
       assert.deepEqual(await pgbBooks(rig.pgb, orderId), await pgBooks(rig.pgb, orderId));
 

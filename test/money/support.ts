@@ -16,12 +16,15 @@ export interface Alert {
 /** Replaces PGB's logger with one that keeps every alert it logs. */
 export function captureAlerts(pgb: TestPgb): Alert[] {
   const alerts: Alert[] = [];
-  pgb.deps.logger = pino({ level: "error" }, {
-    write(line: string) {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      if (typeof entry.alert === "string") alerts.push(entry as Alert);
+  pgb.deps.logger = pino(
+    { level: "error" },
+    {
+      write(line: string) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (typeof entry.alert === "string") alerts.push(entry as Alert);
+      },
     },
-  });
+  );
   return alerts;
 }
 
@@ -34,7 +37,11 @@ export interface Books {
 export async function pgBooks(pgb: TestPgb, orderId: number): Promise<Books> {
   const ids = (await pgb.database.db.selectFrom("payments").select("id").where("order_id", "=", orderId).execute()).map((r) => r.id);
   if (ids.length === 0) return { captured: 0n, refunded: 0n };
-  const rows = await (pgb.database.db as unknown as Kysely<TestPgTables>).selectFrom("test_pg_payments").select(["status", "amount", "refunded"]).where("merchant_reference", "in", ids).execute();
+  const rows = await (pgb.database.db as unknown as Kysely<TestPgTables>)
+    .selectFrom("test_pg_payments")
+    .select(["status", "amount", "refunded"])
+    .where("merchant_reference", "in", ids)
+    .execute();
   let captured = 0n;
   let refunded = 0n;
   for (const r of rows) {

@@ -49,7 +49,12 @@ export async function notificationsOf(pgb: TestPgb, orderId: number): Promise<Ar
 }
 
 /** Polls PGB's own view of an order until `predicate` holds (webhooks arrive asynchronously). */
-export async function waitForOrder(pgb: TestPgb, orderId: number, predicate: (body: Record<string, unknown>) => boolean, dbType = "DEMO"): Promise<Record<string, unknown>> {
+export async function waitForOrder(
+  pgb: TestPgb,
+  orderId: number,
+  predicate: (body: Record<string, unknown>) => boolean,
+  dbType = "DEMO",
+): Promise<Record<string, unknown>> {
   let last: Record<string, unknown> = {};
   for (let i = 0; i < 100; i++) {
     const r = await hostGet(pgb, `/PGB/Payment?DBType=${dbType}&OrderId=${orderId}`);

@@ -16,13 +16,25 @@ export interface RawAnswer {
 }
 
 /** Closes `pgb.app` with a refund held at the PG and sends `path` meanwhile; answers what came back. */
-export async function requestDuringClose(pgb: TestPgb, faults: Faults, path = "/PGB/Payment?DBType=DEMO&OrderId=1"): Promise<{ answer: RawAnswer; closed: Promise<void> }> {
+export async function requestDuringClose(
+  pgb: TestPgb,
+  faults: Faults,
+  path = "/PGB/Payment?DBType=DEMO&OrderId=1",
+): Promise<{ answer: RawAnswer; closed: Promise<void> }> {
   const { orderId } = await paidOrder(pgb, { TotalPrice: "10000" });
   const release = faults.holdNext("refund");
   const held = fetch(`${pgb.url}/PGB/PartialCancel`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${DEMO_KEY}` },
-    body: JSON.stringify({ DBType: "DEMO", OrderId: orderId, RefundPrice: "1000", CurrentTotalPrice: "10000", ModifedTotalPrice: "9000", JoinerId: 1, NationCode: "KR" }),
+    body: JSON.stringify({
+      DBType: "DEMO",
+      OrderId: orderId,
+      RefundPrice: "1000",
+      CurrentTotalPrice: "10000",
+      ModifedTotalPrice: "9000",
+      JoinerId: 1,
+      NationCode: "KR",
+    }),
   }).catch(() => undefined);
   for (let i = 0; i < 200 && faults.calls.refund === 0; i++) await sleep(10);
 
@@ -46,6 +58,6 @@ export async function requestDuringClose(pgb: TestPgb, faults: Faults, path = "/
   const [head = "", body = ""] = raw.split("\r\n\r\n");
   const [statusLine = "", ...headerLines] = head.split("\r\n");
   const headers = Object.fromEntries(headerLines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]));
-  const json = headers["transfer-encoding"] === "chunked" ? body.split("\r\n")[1] ?? "" : body;
+  const json = headers["transfer-encoding"] === "chunked" ? (body.split("\r\n")[1] ?? "") : body;
   return { answer: { status: Number(statusLine.split(" ")[1]), headers, body: JSON.parse(json || "{}") as Record<string, unknown> }, closed };
 }

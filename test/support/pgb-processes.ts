@@ -58,7 +58,15 @@ export class PgbProcesses {
     const started = Date.now();
     const log = openSync(this.logOf(p), "a");
     p.child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, PGB_CONFIG: this.configPath, DATABASE_URL: this.databaseUrl, PORT: String(p.port), HOST: "127.0.0.1", PGB_PUBLIC_URL: p.url, LOG_LEVEL: "warn" },
+      env: {
+        ...process.env,
+        PGB_CONFIG: this.configPath,
+        DATABASE_URL: this.databaseUrl,
+        PORT: String(p.port),
+        HOST: "127.0.0.1",
+        PGB_PUBLIC_URL: p.url,
+        LOG_LEVEL: "warn",
+      },
       stdio: ["ignore", log, log],
     });
     const exited = new Promise<void>((resolve) => p.child!.once("exit", () => resolve()));
@@ -86,7 +94,10 @@ export class PgbProcesses {
     if (options.inRotation !== true) p.alive = false;
     if (signal === "SIGKILL") p.kills++;
     const child = p.child!;
-    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const exited =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve(child.exitCode)
+        : new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill(signal);
     const code = await exited;
     p.alive = false;

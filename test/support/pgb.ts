@@ -44,7 +44,10 @@ export function demoTenant(overrides: Record<string, unknown> = {}): Record<stri
   };
 }
 
-export function testConfig(url: string, overrides: { tenants?: Record<string, unknown>; extra?: Record<string, unknown>; console?: Record<string, unknown> } = {}): FileConfig {
+export function testConfig(
+  url: string,
+  overrides: { tenants?: Record<string, unknown>; extra?: Record<string, unknown>; console?: Record<string, unknown> } = {},
+): FileConfig {
   return parseFileConfig(
     {
       publicUrl: url,
@@ -94,13 +97,31 @@ function record(method: string, path: string, headers: Record<string, string>, b
 export async function startPgb(
   backend: Backend,
   /** `config`: more top-level config fields (http, workers, demoHost...), as the file spells them. */
-  options: { tenants?: Record<string, unknown>; factories?: readonly ConnectorFactory[]; config?: Record<string, unknown>; logger?: Logger; port?: number; console?: Record<string, unknown>; clock?: Clock } = {},
+  options: {
+    tenants?: Record<string, unknown>;
+    factories?: readonly ConnectorFactory[];
+    config?: Record<string, unknown>;
+    logger?: Logger;
+    port?: number;
+    console?: Record<string, unknown>;
+    clock?: Clock;
+  } = {},
 ): Promise<TestPgb> {
   const database = await openTestDatabase(backend);
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const config = testConfig(url, { ...(options.tenants ? { tenants: options.tenants } : {}), ...(options.config ? { extra: options.config } : {}), ...(options.console ? { console: options.console } : {}) });
-  const pgb = await buildApp({ config, database, ...(options.factories ? { factories: options.factories } : {}), ...(options.logger ? { logger: options.logger } : {}), ...(options.clock ? { clock: options.clock } : {}) });
+  const config = testConfig(url, {
+    ...(options.tenants ? { tenants: options.tenants } : {}),
+    ...(options.config ? { extra: options.config } : {}),
+    ...(options.console ? { console: options.console } : {}),
+  });
+  const pgb = await buildApp({
+    config,
+    database,
+    ...(options.factories ? { factories: options.factories } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await pgb.app.listen({ port, host: "127.0.0.1" });
   return {
     ...pgb,
@@ -119,7 +140,12 @@ export interface HostResponse {
 }
 
 /** POSTs exactly the bytes given (or the object serialised), with the headers a .NET HttpClient sends. */
-export async function hostPost(pgb: { url: string }, path: string, body: unknown, options: { key?: string | null; headers?: Record<string, string> } = {}): Promise<HostResponse> {
+export async function hostPost(
+  pgb: { url: string },
+  path: string,
+  body: unknown,
+  options: { key?: string | null; headers?: Record<string, string> } = {},
+): Promise<HostResponse> {
   const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8", ...options.headers };
   const key = options.key === undefined ? DEMO_KEY : options.key;
   if (key !== null) headers.authorization = `Bearer ${key}`;

@@ -60,9 +60,9 @@ describe("two PGB instances on one PostgreSQL", { skip: adminUrl === undefined ?
     const [first, second] = instances;
     const holder = await first!.database.pool!.connect();
     try {
-      await holder.query("SELECT pg_advisory_lock($1)", [(0x504742_0001n).toString()]);
+      await holder.query("SELECT pg_advisory_lock($1)", [0x504742_0001n.toString()]);
       assert.equal(await second!.reconciler.runPassAsLeader(), undefined, "the other instance holds the lock: no pass");
-      await holder.query("SELECT pg_advisory_unlock($1)", [(0x504742_0001n).toString()]);
+      await holder.query("SELECT pg_advisory_unlock($1)", [0x504742_0001n.toString()]);
       assert.ok(Array.isArray(await second!.reconciler.runPassAsLeader()), "lock free: the pass runs");
     } finally {
       holder.release();

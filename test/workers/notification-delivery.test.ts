@@ -41,8 +41,15 @@ for (const backend of backends()) {
         const rows = await eventually("three notifications delivered", () => allDelivered(rig, orderId, 3));
         assert.equal(rig.host.badSignatures, 0, "every notification verifies with the tenant's secret");
         const got = rig.host.acceptedFor(orderId);
-        assert.deepEqual(got.map((r) => r.type), ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"]);
-        assert.deepEqual(got.map((r) => r.id), rows.map((r) => r.id), "webhook-id is the notification id");
+        assert.deepEqual(
+          got.map((r) => r.type),
+          ["PAYMENT_COMPLETED", "PAYMENT_PARTIALLY_CANCELLED", "PAYMENT_CANCELLED"],
+        );
+        assert.deepEqual(
+          got.map((r) => r.id),
+          rows.map((r) => r.id),
+          "webhook-id is the notification id",
+        );
         for (const r of got) {
           assert.equal(r.payload.NotificationId, r.id);
           assert.equal(r.payload.DBType, "DEMO");
@@ -119,8 +126,14 @@ for (const backend of backends()) {
 
         assert.equal(rig.host.acceptedFor(orderId).length, 1);
         const attempts = await attemptsOf(rig, row!.id);
-        assert.ok(attempts.some((a) => a.status_code === 500 && a.outcome === "RETRY"), "500s recorded");
-        assert.ok(attempts.some((a) => a.status_code === null && /fetch failed|ECONNREFUSED/.test(a.error ?? "")), "refused connections recorded");
+        assert.ok(
+          attempts.some((a) => a.status_code === 500 && a.outcome === "RETRY"),
+          "500s recorded",
+        );
+        assert.ok(
+          attempts.some((a) => a.status_code === null && /fetch failed|ECONNREFUSED/.test(a.error ?? "")),
+          "refused connections recorded",
+        );
         assert.equal(attempts.at(-1)!.outcome, "DELIVERED");
         // Backoff: the n-th retry waits at least half of 30·2^(n−1) ms (capped at 300).
         for (const a of attempts.filter((x) => x.outcome === "RETRY")) {
@@ -128,7 +141,10 @@ for (const backend of backends()) {
           const ceiling = Math.min(300, 30 * 2 ** (a.attempt - 1));
           assert.ok(wait >= ceiling / 2 - 5, `attempt ${a.attempt} waited ${wait} ms, expected ≥ ${ceiling / 2}`);
         }
-        assert.ok(attempts.slice(1).every((a, i) => a.attempt === attempts[i]!.attempt + 1), "attempts numbered in sequence");
+        assert.ok(
+          attempts.slice(1).every((a, i) => a.attempt === attempts[i]!.attempt + 1),
+          "attempts numbered in sequence",
+        );
       });
 
       it("never lets PAYMENT_CANCELLED overtake PAYMENT_COMPLETED of the same order while the host fails at random", async () => {
@@ -141,7 +157,9 @@ for (const backend of backends()) {
         for (const { orderId } of orders) {
           await eventually(`order ${orderId} delivered`, () => allDelivered(rig, orderId, 2)).catch(async (error: Error) => {
             const rows = await outbox(rig, orderId);
-            throw new Error(`${error.message}; outbox: ${JSON.stringify(rows.map((r) => [r.type, r.status, r.attempts, r.next_attempt_at, (r as { claim_token?: unknown }).claim_token]))} now ${new Date().toISOString()}`);
+            throw new Error(
+              `${error.message}; outbox: ${JSON.stringify(rows.map((r) => [r.type, r.status, r.attempts, r.next_attempt_at, (r as { claim_token?: unknown }).claim_token]))} now ${new Date().toISOString()}`,
+            );
           });
         }
         rig.host.flakiness = 0;
@@ -149,7 +167,10 @@ for (const backend of backends()) {
           const requests = rig.host.requests.filter((r) => r.orderId === orderId);
           const firstCancelled = requests.findIndex((r) => r.type === "PAYMENT_CANCELLED");
           const completedAccepted = requests.findIndex((r) => r.type === "PAYMENT_COMPLETED" && r.status < 300);
-          assert.ok(completedAccepted >= 0 && completedAccepted < firstCancelled, `order ${orderId}: ${requests.map((r) => `${r.type}:${r.status}`).join(", ")}`);
+          assert.ok(
+            completedAccepted >= 0 && completedAccepted < firstCancelled,
+            `order ${orderId}: ${requests.map((r) => `${r.type}:${r.status}`).join(", ")}`,
+          );
         }
       });
     });
@@ -180,11 +201,14 @@ for (const backend of backends()) {
         const list = await hostGet(rig.pgb, `/PGB/Notifications?DBType=DEMO&OrderId=${orderId}`);
         const first = (list.body.Notifications as Array<Record<string, unknown>>)[0]!;
         assert.equal(first.Status, "DEAD");
-        assert.deepEqual((first.AttemptLog as Array<Record<string, unknown>>).map((a) => [a.Attempt, a.StatusCode, a.Outcome]), [
-          [1, 500, "RETRY"],
-          [2, 500, "RETRY"],
-          [3, 500, "DEAD"],
-        ]);
+        assert.deepEqual(
+          (first.AttemptLog as Array<Record<string, unknown>>).map((a) => [a.Attempt, a.StatusCode, a.Outcome]),
+          [
+            [1, 500, "RETRY"],
+            [2, 500, "RETRY"],
+            [3, 500, "DEAD"],
+          ],
+        );
 
         rig.host.mode = "ok";
         const notDead = await hostPost(rig.pgb, "/PGB/Notifications/Replay", { DBType: "DEMO", NotificationId: cancelled!.id });
@@ -194,7 +218,10 @@ for (const backend of backends()) {
         assert.equal(replay.status, 200, JSON.stringify(replay.body));
         assert.deepEqual(replay.body.Replayed, [completed!.id]);
         await eventually("both delivered after the replay", () => allDelivered(rig, orderId, 2));
-        assert.deepEqual(rig.host.acceptedFor(orderId).map((r) => r.type), ["PAYMENT_COMPLETED", "PAYMENT_CANCELLED"]);
+        assert.deepEqual(
+          rig.host.acceptedFor(orderId).map((r) => r.type),
+          ["PAYMENT_COMPLETED", "PAYMENT_CANCELLED"],
+        );
 
         const unknown = await hostPost(rig.pgb, "/PGB/Notifications/Replay", { DBType: "DEMO", NotificationId: "msg_doesnotexist" });
         assert.equal(unknown.status, 404);
@@ -224,5 +251,13 @@ async function attemptsOf(rig: DeliveryRig, notificationId: string) {
     .where("notification_id" as never, "=", notificationId as never)
     .orderBy("id" as never)
     .execute();
-  return rows as unknown as Array<{ attempt: number; started_at: Date; duration_ms: number; status_code: number | null; error: string | null; outcome: string; next_attempt_at: Date | null }>;
+  return rows as unknown as Array<{
+    attempt: number;
+    started_at: Date;
+    duration_ms: number;
+    status_code: number | null;
+    error: string | null;
+    outcome: string;
+    next_attempt_at: Date | null;
+  }>;
 }

@@ -52,7 +52,9 @@ for (const backend of backends()) {
         const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PAID");
         const paid = (view.History as History).find((h) => h.To === "PAID");
         assert.equal(paid?.Source, "RECONCILER");
-        const notified = await eventually("PAYMENT_COMPLETED at the host", async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_COMPLETED"));
+        const notified = await eventually("PAYMENT_COMPLETED at the host", async () =>
+          rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_COMPLETED"),
+        );
         assert.equal(notified.payload.PaidPrice, "12000");
         const webhooks = await rig.pgb.database.db.selectFrom("pg_webhooks").select("id").where("body", "like", `%${view.PGTransactionId}%`).execute();
         assert.equal(webhooks.length, 0, "no webhook ever arrived");
@@ -63,7 +65,11 @@ for (const backend of backends()) {
         testPgSettings(rig.pgb.database.db, "DEMO")!.webhookDelivery = "drop";
         const { orderId, paymentId, checkoutUrl } = await startCheckout(rig.pgb, { TotalPrice: "8000" });
         // PGB's clock says the checkout is over; the TEST PG would still take the payment.
-        await rig.pgb.database.db.updateTable("payments").set({ expires_at: new Date(Date.now() - 60_000) }).where("id", "=", paymentId).execute();
+        await rig.pgb.database.db
+          .updateTable("payments")
+          .set({ expires_at: new Date(Date.now() - 60_000) })
+          .where("id", "=", paymentId)
+          .execute();
 
         const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "EXPIRED");
         assert.equal((view.History as History).find((h) => h.To === "EXPIRED")?.Source, "RECONCILER");
@@ -76,7 +82,11 @@ for (const backend of backends()) {
       it("leaves a checkout that is still within its expiry and unpaid alone", async () => {
         const { orderId, paymentId } = await startCheckout(rig.pgb, { TotalPrice: "8100" });
         await eventually("checked at least twice", async () => {
-          const check = await rig.pgb.database.db.selectFrom("reconcile_checks" as never).select("checks" as never).where("subject" as never, "=", paymentId as never).executeTakeFirst();
+          const check = await rig.pgb.database.db
+            .selectFrom("reconcile_checks" as never)
+            .select("checks" as never)
+            .where("subject" as never, "=", paymentId as never)
+            .executeTakeFirst();
           return ((check as { checks?: number } | undefined)?.checks ?? 0) >= 2;
         });
         const view = await waitForOrder(rig.pgb, orderId, () => true);
@@ -198,7 +208,10 @@ for (const backend of backends()) {
         assert.equal(sync.body.IsSuccess, true);
         assert.equal(sync.body.Status, "PAID");
         assert.equal(sync.body.PaidPrice, "9900");
-        assert.deepEqual((sync.body.Checks as Array<Record<string, unknown>>).map((c) => [c.Kind, c.Result]), [["PAYMENT", "PAID"]]);
+        assert.deepEqual(
+          (sync.body.Checks as Array<Record<string, unknown>>).map((c) => [c.Kind, c.Result]),
+          [["PAYMENT", "PAID"]],
+        );
         await eventually("PAYMENT_COMPLETED at the host", async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_COMPLETED"));
 
         const again = await hostPost(rig.pgb, "/PGB/Sync", { dbtype: "DEMO", orderid: orderId });

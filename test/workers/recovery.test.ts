@@ -23,14 +23,24 @@ import { brand, type PaymentId, type RefundId } from "../../src/core/ids.ts";
 
 type History = Array<{ Event: string; Source: string }>;
 
-const partial = (orderId: number) => ({ DBType: "DEMO", OrderId: orderId, RefundPrice: "1000", CurrentTotalPrice: "10000", ModifedTotalPrice: "9000", JoinerId: 1, NationCode: "KR" });
+const partial = (orderId: number) => ({
+  DBType: "DEMO",
+  OrderId: orderId,
+  RefundPrice: "1000",
+  CurrentTotalPrice: "10000",
+  ModifedTotalPrice: "9000",
+  JoinerId: 1,
+  NationCode: "KR",
+});
 
 async function refundRow(pgb: TestPgb, paymentId: string) {
   return pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").executeTakeFirst();
 }
 
 async function pgRefunded(pgb: TestPgb, paymentId: string): Promise<bigint> {
-  const row = await sql<{ refunded: string }>`SELECT refunded::text AS refunded FROM test_pg_payments WHERE merchant_reference = ${paymentId}`.execute(pgb.database.db);
+  const row = await sql<{ refunded: string }>`SELECT refunded::text AS refunded FROM test_pg_payments WHERE merchant_reference = ${paymentId}`.execute(
+    pgb.database.db,
+  );
   return BigInt(row.rows[0]?.refunded ?? "0");
 }
 
@@ -53,7 +63,9 @@ async function lostCancel(pgb: TestPgb, faults: Faults, orderId: number, key: st
 /** The process that held this refund dies: its lease token names no live lease from now on. */
 async function orphan(pgb: TestPgb, refundId: string, leaseLeftMs = 0): Promise<void> {
   const ghost = `ghost-${refundId}`;
-  await sql`INSERT INTO process_leases (token, pid, expires_at) VALUES (${ghost}, 0, now() + ${leaseLeftMs} * interval '1 millisecond')`.execute(pgb.database.db);
+  await sql`INSERT INTO process_leases (token, pid, expires_at) VALUES (${ghost}, 0, now() + ${leaseLeftMs} * interval '1 millisecond')`.execute(
+    pgb.database.db,
+  );
   await sql`UPDATE money_movements SET lease_token = ${ghost} WHERE id = ${refundId}`.execute(pgb.database.db);
 }
 
@@ -89,7 +101,9 @@ for (const backend of backends()) {
         assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
         const row = (await refundRow(rig.pgb, paymentId))!;
         assert.equal(row.status, "SUCCEEDED");
-        await eventually("PAYMENT_PARTIALLY_CANCELLED at the host", async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_PARTIALLY_CANCELLED"));
+        await eventually("PAYMENT_PARTIALLY_CANCELLED at the host", async () =>
+          rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_PARTIALLY_CANCELLED"),
+        );
       });
     });
 
@@ -136,7 +150,13 @@ for (const backend of backends()) {
       before(async () => {
         // No timers: the test runs the reconciler's passes itself, so the race is staged, not timed.
         rig = await startRig(backend, { factories: [faultyTestConnector(faults, { withLookup: true })], workers: { disable: ["reconciler", "takeover"] } });
-        reconciler = new Reconciler(rig.pgb.deps, rig.pgb.database, rig.pgb.metrics, { intervalMs: 60_000, paymentAfterMs: 60_000, refundAfterMs: 0, maxCheckIntervalMs: 1, batchSize: 100 });
+        reconciler = new Reconciler(rig.pgb.deps, rig.pgb.database, rig.pgb.metrics, {
+          intervalMs: 60_000,
+          paymentAfterMs: 60_000,
+          refundAfterMs: 0,
+          maxCheckIntervalMs: 1,
+          batchSize: 100,
+        });
       });
       after(async () => rig.close());
 
@@ -173,7 +193,9 @@ for (const backend of backends()) {
         assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
         const history = (await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED")).History as History;
         assert.equal(history.filter((h) => h.Event === "REFUND_FAILED").length, 0);
-        await eventually("PAYMENT_PARTIALLY_CANCELLED at the host", async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_PARTIALLY_CANCELLED"));
+        await eventually("PAYMENT_PARTIALLY_CANCELLED at the host", async () =>
+          rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_PARTIALLY_CANCELLED"),
+        );
         assert.equal(rig.host.acceptedFor(orderId).filter((r) => r.type === "REFUND_FAILED").length, 0, "the host is never told of a refusal nobody made");
       });
 
@@ -183,7 +205,10 @@ for (const backend of backends()) {
         const release = await lostCancel(rig.pgb, faults, orderId, key);
         const reserved = (await refundRow(rig.pgb, paymentId))!;
         await orphan(rig.pgb, reserved.id);
-        const [report, answer] = await Promise.all([reconciler.checkRefund(brand<RefundId>(reserved.id)), hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } })]);
+        const [report, answer] = await Promise.all([
+          reconciler.checkRefund(brand<RefundId>(reserved.id)),
+          hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } }),
+        ]);
         assert.ok(["refund_succeeded", "busy"].includes(report.result), JSON.stringify(report));
         assert.ok(answer.body.IsSuccess === true || answer.body.ErrorCode === "CANCEL_IN_PROGRESS", JSON.stringify(answer.body));
         release();
@@ -215,7 +240,10 @@ for (const backend of backends()) {
       let rig: DeliveryRig;
       before(async () => {
         // The reconciler's timer and refundAfterMs are far beyond the test: only the prompt path can settle it.
-        rig = await startRig(backend, { factories: [refundFaultConnector(state, { withLookup: true })], workers: { reconciler: { intervalMs: 600_000, refundAfterMs: 600_000, maxCheckIntervalMs: 600_000 } } });
+        rig = await startRig(backend, {
+          factories: [refundFaultConnector(state, { withLookup: true })],
+          workers: { reconciler: { intervalMs: 600_000, refundAfterMs: 600_000, maxCheckIntervalMs: 600_000 } },
+        });
       });
       after(async () => rig.close());
 
@@ -281,7 +309,10 @@ for (const backend of backends()) {
           return row.rows[0]?.status === "EXPIRED" || (row.rows.length === 0 && faults.calls.expireCheckout >= 2);
         });
         assert.ok(faults.calls.expireCheckout >= 2, "PayStart's failed close, then the worker's");
-        await eventually("the close work done", async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM checkout_closes`.execute(rig.pgb.database.db)).rows[0]!.n === 0);
+        await eventually(
+          "the close work done",
+          async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM checkout_closes`.execute(rig.pgb.database.db)).rows[0]!.n === 0,
+        );
         await assert.rejects(pressButton(String(opened.body.RedirectUrl), "pay"), /no pay button|404|expired/i);
       });
     });
@@ -304,19 +335,35 @@ for (const backend of backends()) {
         const orders = [];
         for (let i = 0; i < 4; i++) orders.push((await paidOrder(rig.pgb, { TotalPrice: "3000" })).orderId);
         const db = rig.pgb.database.db;
-        await eventually("the endpoint marked down", async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM notify_endpoints WHERE down_since IS NOT NULL`.execute(db)).rows[0]?.n === 1);
+        await eventually(
+          "the endpoint marked down",
+          async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM notify_endpoints WHERE down_since IS NOT NULL`.execute(db)).rows[0]?.n === 1,
+        );
         const attemptsAtDown = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM notification_attempts`.execute(db)).rows[0]!.n;
         await sleep(1_000);
         const attemptsDuringOutage = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM notification_attempts`.execute(db)).rows[0]!.n - attemptsAtDown;
-        assert.ok(attemptsDuringOutage <= 1_000 / 200 + 2, `one probe per interval while down, not a retry per notification (${attemptsDuringOutage} attempts in 1 s)`);
-        const held = await sql<{ n: number }>`SELECT count(*)::int AS n FROM notifications WHERE status = 'PENDING' AND next_attempt_at > now() + interval '30 seconds'`.execute(db);
+        assert.ok(
+          attemptsDuringOutage <= 1_000 / 200 + 2,
+          `one probe per interval while down, not a retry per notification (${attemptsDuringOutage} attempts in 1 s)`,
+        );
+        const held = await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM notifications WHERE status = 'PENDING' AND next_attempt_at > now() + interval '30 seconds'`.execute(db);
         assert.ok(held.rows[0]!.n >= 1, "some notifications wait in a long backoff");
 
         await rig.host.up();
         for (const orderId of orders) {
-          await eventually(`order ${orderId} notified after the host came back`, async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_COMPLETED"), 10_000);
+          await eventually(
+            `order ${orderId} notified after the host came back`,
+            async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_COMPLETED"),
+            10_000,
+          );
         }
-        await eventually("the outbox drained", async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM notifications WHERE status <> 'DELIVERED'`.execute(db)).rows[0]!.n === 0, 10_000);
+        await eventually(
+          "the outbox drained",
+          async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM notifications WHERE status <> 'DELIVERED'`.execute(db)).rows[0]!.n === 0,
+          10_000,
+        );
         const dead = await sql<{ n: number }>`SELECT count(*)::int AS n FROM notifications WHERE status = 'DEAD'`.execute(db);
         assert.equal(dead.rows[0]!.n, 0, "nothing given up during the outage");
       });
@@ -326,13 +373,20 @@ for (const backend of backends()) {
         rig.host.refuseOrders.add(refused.orderId);
         // paidOrder notifies at once; make sure the refusal is what the host answered.
         const db = rig.pgb.database.db;
-        await eventually("the refused notification tried", async () => rig.host.requests.find((r) => r.orderId === refused.orderId && r.status === 400) ?? (rig.host.refuseOrders.size > 0 && rig.host.acceptedFor(refused.orderId).length > 0 ? "accepted-before-refusal" : undefined));
+        await eventually(
+          "the refused notification tried",
+          async () =>
+            rig.host.requests.find((r) => r.orderId === refused.orderId && r.status === 400) ??
+            (rig.host.refuseOrders.size > 0 && rig.host.acceptedFor(refused.orderId).length > 0 ? "accepted-before-refusal" : undefined),
+        );
         if (rig.host.acceptedFor(refused.orderId).length > 0) return; // delivered before the refusal took effect: nothing to check here
         const others = [];
         for (let i = 0; i < 3; i++) others.push((await paidOrder(rig.pgb, { TotalPrice: "3200" })).orderId);
         for (const orderId of others) await eventually(`order ${orderId} notified`, async () => rig.host.acceptedFor(orderId).length > 0);
         const row = await sql<{ attempts: number; later: boolean; hold: boolean }>`
-          SELECT attempts, next_attempt_at > now() + interval '30 seconds' AS later, outage_hold AS hold FROM notifications WHERE order_id = ${refused.orderId}`.execute(db);
+          SELECT attempts, next_attempt_at > now() + interval '30 seconds' AS later, outage_hold AS hold FROM notifications WHERE order_id = ${refused.orderId}`.execute(
+          db,
+        );
         assert.deepEqual(row.rows[0], { attempts: 1, later: true, hold: false }, "still in its long backoff after other notifications went through");
         const down = await sql<{ n: number }>`SELECT count(*)::int AS n FROM notify_endpoints WHERE down_since IS NOT NULL`.execute(db);
         assert.equal(down.rows[0]!.n, 0, "the endpoint is not marked down");

@@ -101,7 +101,14 @@ export class FakeHost {
       await sleep(2_000);
       status = 204;
     }
-    this.requests.push({ id: String(req.headers["webhook-id"]), type: String(payload.Type), orderId: Number(payload.OrderId), payload, status, at: Date.now() });
+    this.requests.push({
+      id: String(req.headers["webhook-id"]),
+      type: String(payload.Type),
+      orderId: Number(payload.OrderId),
+      payload,
+      status,
+      at: Date.now(),
+    });
     res.writeHead(status).end(status === 500 ? "host is having a bad day" : status === 400 ? "cannot take this one" : undefined);
   }
 }

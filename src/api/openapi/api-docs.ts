@@ -40,16 +40,75 @@ function route(schema: FastifySchema & Record<string, unknown>, success: z.ZodTy
 /** Bodies and query strings are bound case-insensitively, with these other accepted spellings. */
 const binding = (aliases: Readonly<Record<string, string>> = {}) => ({ "x-pgb-binding": { caseInsensitive: true, aliases } });
 const OrderBody = z.object({ DBType: z.string(), OrderId: z.number().int().min(1) });
-const ReplayBody = z.object({ DBType: z.string(), NotificationId: z.string().regex(/^msg_[0-9a-z]{1,64}$/).nullish(), OrderId: z.number().int().min(1).nullish() }).describe("NotificationId, or OrderId for all of the order's DEAD notifications");
+const ReplayBody = z
+  .object({
+    DBType: z.string(),
+    NotificationId: z
+      .string()
+      .regex(/^msg_[0-9a-z]{1,64}$/)
+      .nullish(),
+    OrderId: z.number().int().min(1).nullish(),
+  })
+  .describe("NotificationId, or OrderId for all of the order's DEAD notifications");
 
 export const ROUTE_DOCS = {
-  payStart: route({ operationId: "PayStart", tags: ["Host API"], summary: "Start a payment: answers where to send the browser", body: PayStartWire, ...binding(BODY_ALIASES.PayStartRequest) }, PayStartResult),
-  partialCancel: route({ operationId: "PartialCancel", tags: ["Host API"], summary: "Refund part of a paid order", body: PartialCancelWire, headers: IdempotencyHeaders, ...binding(BODY_ALIASES.PartialCancelRequest) }, CancelResult),
-  fullCancel: route({ operationId: "FullCancel", tags: ["Host API"], summary: "Refund the whole remaining balance", body: FullCancelWire, headers: IdempotencyHeaders, ...binding(BODY_ALIASES.FullCancelRequest) }, CancelResult),
-  payment: route({ operationId: "GetPayment", tags: ["Host API"], summary: "The order's payment, attempts, refunds and history", querystring: PaymentQuerySchema, ...binding() }, PaymentView),
+  payStart: route(
+    {
+      operationId: "PayStart",
+      tags: ["Host API"],
+      summary: "Start a payment: answers where to send the browser",
+      body: PayStartWire,
+      ...binding(BODY_ALIASES.PayStartRequest),
+    },
+    PayStartResult,
+  ),
+  partialCancel: route(
+    {
+      operationId: "PartialCancel",
+      tags: ["Host API"],
+      summary: "Refund part of a paid order",
+      body: PartialCancelWire,
+      headers: IdempotencyHeaders,
+      ...binding(BODY_ALIASES.PartialCancelRequest),
+    },
+    CancelResult,
+  ),
+  fullCancel: route(
+    {
+      operationId: "FullCancel",
+      tags: ["Host API"],
+      summary: "Refund the whole remaining balance",
+      body: FullCancelWire,
+      headers: IdempotencyHeaders,
+      ...binding(BODY_ALIASES.FullCancelRequest),
+    },
+    CancelResult,
+  ),
+  payment: route(
+    {
+      operationId: "GetPayment",
+      tags: ["Host API"],
+      summary: "The order's payment, attempts, refunds and history",
+      querystring: PaymentQuerySchema,
+      ...binding(),
+    },
+    PaymentView,
+  ),
   sync: route({ operationId: "Sync", tags: ["Operations"], summary: "Ask the PG about the order now (reconciler)", body: OrderBody, ...binding() }, SyncResult),
-  notifications: route({ operationId: "ListNotifications", tags: ["Operations"], summary: "The order's notifications with every delivery attempt", querystring: PaymentQuerySchema, ...binding() }, NotificationsResult),
-  replay: route({ operationId: "ReplayNotifications", tags: ["Operations"], summary: "Send DEAD notifications again", body: ReplayBody, ...binding() }, ReplayResult),
+  notifications: route(
+    {
+      operationId: "ListNotifications",
+      tags: ["Operations"],
+      summary: "The order's notifications with every delivery attempt",
+      querystring: PaymentQuerySchema,
+      ...binding(),
+    },
+    NotificationsResult,
+  ),
+  replay: route(
+    { operationId: "ReplayNotifications", tags: ["Operations"], summary: "Send DEAD notifications again", body: ReplayBody, ...binding() },
+    ReplayResult,
+  ),
 } satisfies Record<string, RouteShorthandOptions>;
 
 const DOCUMENTED = /^\/(PGB\/|health\/|metrics$)/;
@@ -71,7 +130,13 @@ export function registerApiDocs(app: FastifyInstance, publicUrl: string): void {
     // HEAD routes are Fastify's copies of GET routes; the docs app makes its own (and @fastify/swagger leaves them out).
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== "HEAD");
     if (!DOCUMENTED.test(route.url) || methods.length === 0) return;
-    routes.push({ method: methods, url: route.url, schema: route.schema, validatorCompiler: route.validatorCompiler, serializerCompiler: route.serializerCompiler });
+    routes.push({
+      method: methods,
+      url: route.url,
+      schema: route.schema,
+      validatorCompiler: route.validatorCompiler,
+      serializerCompiler: route.serializerCompiler,
+    });
   });
   let docsApp: Promise<FastifyInstance> | undefined;
   const docs = (): Promise<FastifyInstance> => {
@@ -97,12 +162,8 @@ export function registerApiDocs(app: FastifyInstance, publicUrl: string): void {
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "date", "host"]);
 
 async function buildDocsApp(routes: readonly DocumentedRoute[], publicUrl: string): Promise<FastifyInstance> {
-  const [{ default: Fastify }, { default: fastifySwagger }, { default: fastifySwaggerUi }, { createJsonSchemaTransform, jsonSchemaTransformObject }] = await Promise.all([
-    import("fastify"),
-    import("@fastify/swagger"),
-    import("@fastify/swagger-ui"),
-    import("fastify-type-provider-zod"),
-  ]);
+  const [{ default: Fastify }, { default: fastifySwagger }, { default: fastifySwaggerUi }, { createJsonSchemaTransform, jsonSchemaTransformObject }] =
+    await Promise.all([import("fastify"), import("@fastify/swagger"), import("@fastify/swagger-ui"), import("fastify-type-provider-zod")]);
   const docs = Fastify({ schemaController: { compilersFactory: lazySchemaCompilers } });
   const zodTransform = createJsonSchemaTransform({ skipList: [] });
   await docs.register(fastifySwagger, {
@@ -115,7 +176,11 @@ async function buildDocsApp(routes: readonly DocumentedRoute[], publicUrl: strin
           "The host API (PayStart, PartialCancel, FullCancel, Payment), the operations API, and the notifications PGB POSTs to the host (`webhooks`). Every answer has IsSuccess, ErrorCode and ErrorMessage; the HTTP status tells the class of failure.",
       },
       servers: [{ url: publicUrl }],
-      components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "The tenant's API key: Authorization: Bearer <apiKey>. A key acts on its own DBType only." } } },
+      components: {
+        securitySchemes: {
+          apiKey: { type: "http", scheme: "bearer", description: "The tenant's API key: Authorization: Bearer <apiKey>. A key acts on its own DBType only." },
+        },
+      },
       security: [{ apiKey: [] }],
       tags: [
         { name: "Host API", description: "What the .NET host calls." },

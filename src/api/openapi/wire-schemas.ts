@@ -15,30 +15,55 @@ import { FullCancelBodySchema, PartialCancelBodySchema, PayStartBodySchema } fro
  * The validating schema's fields under the host's spelling. Binding is case-insensitive (as .NET's
  * is) and `aliases` lists other accepted names; both go into the document as `x-pgb-binding`.
  */
-function hostSpelling<T extends z.ZodRawShape>(schema: z.ZodObject<T>, rename: Record<string, string>, meta: { id: string; description: string; example: Record<string, unknown> }) {
+function hostSpelling<T extends z.ZodRawShape>(
+  schema: z.ZodObject<T>,
+  rename: Record<string, string>,
+  meta: { id: string; description: string; example: Record<string, unknown> },
+) {
   const shape = Object.fromEntries(Object.entries(schema.shape).map(([name, field]) => [rename[name] ?? name, field]));
   return z.object(shape).meta({ id: meta.id, description: meta.description, examples: [meta.example] });
 }
 
 const BINDING = "Property names are bound case-insensitively, as .NET binds them; unknown properties are ignored.";
 
-export const PayStartWire = hostSpelling(PayStartBodySchema, {}, {
-  id: "PayStartRequest",
-  description: `The host's PayStartRequest. ${BINDING} TotalPrice is a decimal string in the currency's major unit.`,
-  example: { DBType: "SHOP", OrderId: 1001, PayType: "CARD", TotalPrice: "15000", JoinerId: 7, OrderDescription: null, RedirectUrl: "https://shop.example.com/order/complete", NationCode: "KR" },
-});
+export const PayStartWire = hostSpelling(
+  PayStartBodySchema,
+  {},
+  {
+    id: "PayStartRequest",
+    description: `The host's PayStartRequest. ${BINDING} TotalPrice is a decimal string in the currency's major unit.`,
+    example: {
+      DBType: "SHOP",
+      OrderId: 1001,
+      PayType: "CARD",
+      TotalPrice: "15000",
+      JoinerId: 7,
+      OrderDescription: null,
+      RedirectUrl: "https://shop.example.com/order/complete",
+      NationCode: "KR",
+    },
+  },
+);
 
-export const PartialCancelWire = hostSpelling(PartialCancelBodySchema, { ModifiedTotalPrice: "ModifedTotalPrice" }, {
-  id: "PartialCancelRequest",
-  description: `The host's PartialCancelRequest. ${BINDING} \`ModifedTotalPrice\` is the host's spelling; \`ModifiedTotalPrice\` is accepted too. All prices are decimal strings.`,
-  example: { DBType: "SHOP", OrderId: 1001, RefundPrice: "5000", CurrentTotalPrice: "15000", ModifedTotalPrice: "10000", JoinerId: 7, NationCode: "KR" },
-});
+export const PartialCancelWire = hostSpelling(
+  PartialCancelBodySchema,
+  { ModifiedTotalPrice: "ModifedTotalPrice" },
+  {
+    id: "PartialCancelRequest",
+    description: `The host's PartialCancelRequest. ${BINDING} \`ModifedTotalPrice\` is the host's spelling; \`ModifiedTotalPrice\` is accepted too. All prices are decimal strings.`,
+    example: { DBType: "SHOP", OrderId: 1001, RefundPrice: "5000", CurrentTotalPrice: "15000", ModifedTotalPrice: "10000", JoinerId: 7, NationCode: "KR" },
+  },
+);
 
-export const FullCancelWire = hostSpelling(FullCancelBodySchema, { DBType: "DbType" }, {
-  id: "FullCancelRequest",
-  description: `The host's FullCancelRequest. ${BINDING} \`DbType\` is the host's casing (\`DBType\` is the same property). CurrentTotalPrice is an int in major units; a decimal string is accepted for balances with cents.`,
-  example: { DbType: "SHOP", OrderId: 1001, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 10000, JoinerId: 7, NationCode: "KR" },
-});
+export const FullCancelWire = hostSpelling(
+  FullCancelBodySchema,
+  { DBType: "DbType" },
+  {
+    id: "FullCancelRequest",
+    description: `The host's FullCancelRequest. ${BINDING} \`DbType\` is the host's casing (\`DBType\` is the same property). CurrentTotalPrice is an int in major units; a decimal string is accepted for balances with cents.`,
+    example: { DbType: "SHOP", OrderId: 1001, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: 10000, JoinerId: 7, NationCode: "KR" },
+  },
+);
 
 /** Accepted spellings per body, for the document's `x-pgb-binding` and the contract replay test. */
 export const BODY_ALIASES = {
@@ -68,7 +93,16 @@ const VirtualAccount = z.object({ Bank: z.string(), AccountNumber: z.string(), H
 
 export const PayStartResult = result(["OK"], { RedirectUrl: z.string(), Type: z.string(), PaymentId: z.string() }).meta({
   id: "PayStartResult",
-  examples: [{ IsSuccess: true, ErrorCode: "OK", ErrorMessage: null, RedirectUrl: "https://pgb.example.com/test-pg/checkout/tp_…", Type: "TEST", PaymentId: "pay_01jd…" }],
+  examples: [
+    {
+      IsSuccess: true,
+      ErrorCode: "OK",
+      ErrorMessage: null,
+      RedirectUrl: "https://pgb.example.com/test-pg/checkout/tp_…",
+      Type: "TEST",
+      PaymentId: "pay_01jd…",
+    },
+  ],
 });
 
 export const CancelResult = result(["OK"], {
@@ -85,7 +119,24 @@ export const CancelResult = result(["OK"], {
   Replayed: z.boolean().describe("true when this answers a retry of a cancel that already succeeded"),
 }).meta({
   id: "CancelResult",
-  examples: [{ IsSuccess: true, ErrorCode: "OK", ErrorMessage: null, OrderId: 1001, PaymentId: "pay_01jd…", RefundId: "ref_01jd…", Currency: "KRW", RefundPrice: "5000", CurrentTotalPrice: "15000", ModifiedTotalPrice: "10000", RemainingPrice: "10000", PaidPrice: "15000", RefundStatus: "SUCCEEDED", Replayed: false }],
+  examples: [
+    {
+      IsSuccess: true,
+      ErrorCode: "OK",
+      ErrorMessage: null,
+      OrderId: 1001,
+      PaymentId: "pay_01jd…",
+      RefundId: "ref_01jd…",
+      Currency: "KRW",
+      RefundPrice: "5000",
+      CurrentTotalPrice: "15000",
+      ModifiedTotalPrice: "10000",
+      RemainingPrice: "10000",
+      PaidPrice: "15000",
+      RefundStatus: "SUCCEEDED",
+      Replayed: false,
+    },
+  ],
 });
 
 const status = z.enum(PAYMENT_STATUSES);
@@ -121,8 +172,28 @@ export const PaymentView = result(["OK"], {
       CreatedAt: iso,
     }),
   ),
-  Refunds: z.array(z.object({ RefundId: z.string(), PaymentId: z.string(), Status: z.string(), RefundPrice: price, BalanceBefore: price.nullable(), BalanceAfter: price.nullable(), FailureCode: z.string().nullable(), CreatedAt: iso })),
-  History: z.array(z.object({ At: iso, PaymentId: z.string(), From: status.nullable(), To: status, Event: z.string(), Source: z.enum(["HOST_API", "WEBHOOK", "BROWSER_RETURN", "RECONCILER", "OPERATOR"]) })),
+  Refunds: z.array(
+    z.object({
+      RefundId: z.string(),
+      PaymentId: z.string(),
+      Status: z.string(),
+      RefundPrice: price,
+      BalanceBefore: price.nullable(),
+      BalanceAfter: price.nullable(),
+      FailureCode: z.string().nullable(),
+      CreatedAt: iso,
+    }),
+  ),
+  History: z.array(
+    z.object({
+      At: iso,
+      PaymentId: z.string(),
+      From: status.nullable(),
+      To: status,
+      Event: z.string(),
+      Source: z.enum(["HOST_API", "WEBHOOK", "BROWSER_RETURN", "RECONCILER", "OPERATOR"]),
+    }),
+  ),
 }).meta({ id: "PaymentView" });
 
 export const SyncResult = PaymentView.extend({
@@ -132,7 +203,15 @@ export const SyncResult = PaymentView.extend({
 export const NotificationsResult = result(["OK"], {
   DBType: z.string(),
   OrderId: z.number().int(),
-  Notifications: z.array(z.looseObject({ NotificationId: z.string(), Type: z.enum(NOTIFICATION_TYPES), Status: z.string(), Attempts: z.number().int(), AttemptLog: z.array(z.looseObject({})) })),
+  Notifications: z.array(
+    z.looseObject({
+      NotificationId: z.string(),
+      Type: z.enum(NOTIFICATION_TYPES),
+      Status: z.string(),
+      Attempts: z.number().int(),
+      AttemptLog: z.array(z.looseObject({})),
+    }),
+  ),
 }).meta({ id: "NotificationsResult" });
 
 export const ReplayResult = result(["OK"], { Replayed: z.array(z.string()) }).meta({ id: "ReplayResult" });
@@ -142,7 +221,9 @@ export const ERROR_RESPONSES = Object.fromEntries(
   ERROR_STATUSES.map((httpStatus) => {
     const codes = codesWithStatus(httpStatus);
     // Failures carry the route's other fields as null (and RemainingPrice on STALE_CURRENT_PRICE).
-    const schema = z.looseObject({ IsSuccess: z.literal(false), ErrorCode: z.enum(codes), ErrorMessage: z.string() }).describe(codes.map((c) => `\`${c}\`: ${ERROR_CATALOGUE[c].description}`).join("\n"));
+    const schema = z
+      .looseObject({ IsSuccess: z.literal(false), ErrorCode: z.enum(codes), ErrorMessage: z.string() })
+      .describe(codes.map((c) => `\`${c}\`: ${ERROR_CATALOGUE[c].description}`).join("\n"));
     return [httpStatus, schema];
   }),
 );
@@ -182,6 +263,27 @@ export const NotificationBody = z
   })
   .meta({
     id: "Notification",
-    description: "POSTed to the tenant's notifyUrl, signed with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature). Answer 2xx fast; delivery is at least once.",
-    examples: [{ Type: "PAYMENT_COMPLETED", NotificationId: "msg_01jd…", DBType: "SHOP", OrderId: 1001, JoinerId: 7, PaymentId: "pay_01jd…", PGType: "TEST", PayType: "CARD", NationCode: "KR", Currency: "KRW", PGTransactionId: "tp_tx_…", Status: "PAID", TotalPrice: "15000", PaidPrice: "15000", CancelledPrice: "0", RemainingPrice: "15000", OccurredAt: "2026-11-29T12:00:00.000Z" }],
+    description:
+      "POSTed to the tenant's notifyUrl, signed with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature). Answer 2xx fast; delivery is at least once.",
+    examples: [
+      {
+        Type: "PAYMENT_COMPLETED",
+        NotificationId: "msg_01jd…",
+        DBType: "SHOP",
+        OrderId: 1001,
+        JoinerId: 7,
+        PaymentId: "pay_01jd…",
+        PGType: "TEST",
+        PayType: "CARD",
+        NationCode: "KR",
+        Currency: "KRW",
+        PGTransactionId: "tp_tx_…",
+        Status: "PAID",
+        TotalPrice: "15000",
+        PaidPrice: "15000",
+        CancelledPrice: "0",
+        RemainingPrice: "15000",
+        OccurredAt: "2026-11-29T12:00:00.000Z",
+      },
+    ],
   });

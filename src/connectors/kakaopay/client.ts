@@ -9,7 +9,13 @@ import { Secret } from "../../core/secret.ts";
 import type { ConnectorError } from "../../core/ports/connector.ts";
 import { classifyPgFailure, type PgAnswerMeaning } from "../kit/pg-failure.ts";
 import { PgHttpClient, type PgCallMetrics, type PgErrorReading } from "../kit/pg-http-client.ts";
-import { KakaoPayApproveResponseSchema, KakaoPayCancelResponseSchema, KakaoPayErrorSchema, KakaoPayOrderResponseSchema, KakaoPayReadyResponseSchema } from "./wire.ts";
+import {
+  KakaoPayApproveResponseSchema,
+  KakaoPayCancelResponseSchema,
+  KakaoPayErrorSchema,
+  KakaoPayOrderResponseSchema,
+  KakaoPayReadyResponseSchema,
+} from "./wire.ts";
 import type { KakaoPaySettings } from "./settings.ts";
 
 /**
@@ -61,7 +67,11 @@ export type KakaoPayOperation = "ready" | "approve" | "order" | "cancel";
 
 /** The class of a KakaoPay error answer to `operation` (the kit's one rule applied to KakaoPay's codes). */
 export function classifyKakaoPayAnswer(operation: KakaoPayOperation, status: number, body: unknown): ConnectorError {
-  return classifyPgFailure({ kind: "answered", httpStatus: status, ...readKakaoPayError(status, body) }, operation !== "order", `KakaoPay POST /online/v1/payment/${operation}`);
+  return classifyPgFailure(
+    { kind: "answered", httpStatus: status, ...readKakaoPayError(status, body) },
+    operation !== "order",
+    `KakaoPay POST /online/v1/payment/${operation}`,
+  );
 }
 
 export class KakaoPayApi {

@@ -11,7 +11,22 @@
  * refunds.ts (cancels), routes.ts (the page that picks PC or mobile); this file is the connector.
  */
 import type { Logger } from "pino";
-import { ConnectorError, type CheckoutCreated, type CheckoutInput, type CheckoutRef, type Connector, type PaymentRef, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type RefundRef, type ReturnInput, type WebhookAction } from "../../core/ports/connector.ts";
+import {
+  ConnectorError,
+  type CheckoutCreated,
+  type CheckoutInput,
+  type CheckoutRef,
+  type Connector,
+  type PaymentRef,
+  type PgPayment,
+  type PgRefund,
+  type RefundInput,
+  type RefundLookup,
+  type RefundOutcome,
+  type RefundRef,
+  type ReturnInput,
+  type WebhookAction,
+} from "../../core/ports/connector.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { ConnectorDeps, ConnectorFactory } from "../factory.ts";
 import { KAKAOPAY_CAPABILITIES } from "./capabilities.ts";
@@ -60,8 +75,10 @@ class KakaoPayConnector implements Connector {
   }
 
   async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
-    if (input.amount.currency !== "KRW") throw new ConnectorError("fatal", `KakaoPay settles in KRW; this payment is in ${input.amount.currency}`, "UNSUPPORTED_CURRENCY");
-    if (input.payType !== "EASY_PAY") throw new ConnectorError("fatal", `KakaoPay takes PayType EASY_PAY, not ${input.payType}; fix the tenant's routes`, "UNSUPPORTED_PAY_TYPE");
+    if (input.amount.currency !== "KRW")
+      throw new ConnectorError("fatal", `KakaoPay settles in KRW; this payment is in ${input.amount.currency}`, "UNSUPPORTED_CURRENCY");
+    if (input.payType !== "EASY_PAY")
+      throw new ConnectorError("fatal", `KakaoPay takes PayType EASY_PAY, not ${input.payType}; fix the tenant's routes`, "UNSUPPORTED_PAY_TYPE");
     const checkoutUrl = `${this.#publicUrl}/PGBReturn/kakaopay/checkout/${encodeURIComponent(input.paymentId)}`;
     // KakaoPay has no idempotency key: the tid of a first ready is kept and handed out again.
     const existing = await this.#checkouts.find(input.paymentId);
@@ -100,16 +117,19 @@ class KakaoPayConnector implements Connector {
     // The tid PGB stored, never one from the browser.
     const tid = input.pgTransactionId ?? row?.tid;
     if (tid === undefined) throw new ConnectorError("fatal", `no KakaoPay tid is stored for ${reference}`, "TID_UNKNOWN");
-    if (row !== undefined && row.tid !== tid) throw new ConnectorError("fatal", `the stored tid of ${reference} differs from the connector's record`, "TID_MISMATCH");
+    if (row !== undefined && row.tid !== tid)
+      throw new ConnectorError("fatal", `the stored tid of ${reference} differs from the connector's record`, "TID_MISMATCH");
     const pgToken = input.query.pg_token;
     if (pgToken === undefined || !PG_TOKEN.test(pgToken)) {
       // Cancel, fail, a bare or forged return: none of it is believed; KakaoPay's record answers.
-      if (input.query.result === "cancel" || input.query.result === "fail") this.#logger.info({ paymentReference: reference, result: input.query.result }, "KakaoPay cancel/fail return; asking KakaoPay instead of believing it");
+      if (input.query.result === "cancel" || input.query.result === "fail")
+        this.#logger.info({ paymentReference: reference, result: input.query.result }, "KakaoPay cancel/fail return; asking KakaoPay instead of believing it");
       return this.fetchPayment({ pgTransactionId: tid, paymentReference: reference });
     }
     if (row === undefined) throw new ConnectorError("fatal", `the KakaoPay checkout of ${reference} is not in PGB's table; cannot approve`, "CHECKOUT_UNKNOWN");
     if (row.status === "EXPIRED") return expired(row, "The checkout was closed before the buyer returned; not approved.");
-    if (row.amountMinor !== input.amount.minor) throw new ConnectorError("fatal", `the amount of ${reference} differs from the one sent to KakaoPay's ready call`, "AMOUNT_MISMATCH");
+    if (row.amountMinor !== input.amount.minor)
+      throw new ConnectorError("fatal", `the amount of ${reference} differs from the one sent to KakaoPay's ready call`, "AMOUNT_MISMATCH");
 
     return this.#approve(row, pgToken);
   }
@@ -126,7 +146,13 @@ class KakaoPayConnector implements Connector {
     const ref = { pgTransactionId: row.tid, paymentReference: reference };
     for (let attempt = 1; ; attempt++) {
       try {
-        const approved = await this.#api.approve({ tid: row.tid, partner_order_id: orderId, partner_user_id: row.partnerUserId, pg_token: pgToken, total_amount: Number(row.amountMinor) });
+        const approved = await this.#api.approve({
+          tid: row.tid,
+          partner_order_id: orderId,
+          partner_user_id: row.partnerUserId,
+          pg_token: pgToken,
+          total_amount: Number(row.amountMinor),
+        });
         if (approved.tid !== row.tid || approved.partner_order_id !== orderId) {
           throw new ConnectorError("fatal", "KakaoPay approved another payment than the one PGB asked for", "APPROVE_MISMATCH");
         }
@@ -156,7 +182,8 @@ class KakaoPayConnector implements Connector {
     if (payment.status === "PENDING") {
       // Closed by PGB: KakaoPay still waits for an approve that PGB will never send.
       const row = await this.#checkouts.find(ref.paymentReference);
-      if (row?.status === "EXPIRED") return { ...payment, status: "EXPIRED", failure: { code: "CHECKOUT_EXPIRED", message: "PGB closed the checkout before it was approved." } };
+      if (row?.status === "EXPIRED")
+        return { ...payment, status: "EXPIRED", failure: { code: "CHECKOUT_EXPIRED", message: "PGB closed the checkout before it was approved." } };
     }
     return payment;
   }
@@ -197,7 +224,13 @@ class KakaoPayConnector implements Connector {
 }
 
 function expired(row: KakaoPayCheckout, message: string): PgPayment {
-  return { pgTransactionId: row.tid, status: "EXPIRED", amount: { minor: row.amountMinor, currency: "KRW" }, paymentReference: row.paymentReference, failure: { code: "CHECKOUT_EXPIRED", message } };
+  return {
+    pgTransactionId: row.tid,
+    status: "EXPIRED",
+    amount: { minor: row.amountMinor, currency: "KRW" },
+    paymentReference: row.paymentReference,
+    failure: { code: "CHECKOUT_EXPIRED", message },
+  };
 }
 
 export { KakaoPaySettingsSchema };

@@ -18,7 +18,8 @@ export interface RefundDeps {
 }
 
 export async function refund(deps: RefundDeps, input: RefundInput): Promise<RefundOutcome> {
-  if (input.amount.currency !== "KRW") throw new ConnectorError("fatal", `KakaoPay refunds in KRW; this refund is in ${input.amount.currency}`, "UNSUPPORTED_CURRENCY");
+  if (input.amount.currency !== "KRW")
+    throw new ConnectorError("fatal", `KakaoPay refunds in KRW; this refund is in ${input.amount.currency}`, "UNSUPPORTED_CURRENCY");
   const payload = refundPayload(input.idempotencyKey);
   const before = await deps.order(input.pgTransactionId, input.paymentReference);
   const earlier = findRefundInOrder(before, payload, input.amount);
@@ -40,9 +41,21 @@ export async function refund(deps: RefundDeps, input: RefundInput): Promise<Refu
     if (found.status !== "NOT_FOUND") return found;
     const left = after.cancel_available_amount?.total ?? 0;
     if (input.amount.minor > BigInt(left)) {
-      throw new ConnectorError("declined", `KakaoPay can cancel ${left} won of this payment, not ${input.amount.minor}`, error.pgCode, error.httpStatus, error.pgMessage);
+      throw new ConnectorError(
+        "declined",
+        `KakaoPay can cancel ${left} won of this payment, not ${input.amount.minor}`,
+        error.pgCode,
+        error.httpStatus,
+        error.pgMessage,
+      );
     }
-    throw new ConnectorError("retryable", `KakaoPay's cancellable balance changed under this cancel; nothing was cancelled: ${error.message}`, error.pgCode, error.httpStatus, error.pgMessage);
+    throw new ConnectorError(
+      "retryable",
+      `KakaoPay's cancellable balance changed under this cancel; nothing was cancelled: ${error.message}`,
+      error.pgCode,
+      error.httpStatus,
+      error.pgMessage,
+    );
   }
 }
 

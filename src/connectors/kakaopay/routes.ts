@@ -25,13 +25,22 @@ export function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<Ka
     const params = Params.safeParse(request.params);
     const row = params.success ? await checkouts.find(params.data.ref) : undefined;
     if (row === undefined) {
-      return reply.code(404).type("text/html; charset=utf-8").send(message("결제를 찾을 수 없습니다 / Unknown checkout", "Please return to the shop and start the payment again."));
+      return reply
+        .code(404)
+        .type("text/html; charset=utf-8")
+        .send(message("결제를 찾을 수 없습니다 / Unknown checkout", "Please return to the shop and start the payment again."));
     }
     if (row.status === "EXPIRED" || row.expiresAt.getTime() <= deps.clock.nowMs()) {
-      return reply.code(410).type("text/html; charset=utf-8").send(message("결제 시간이 만료되었습니다 / Checkout expired", "Please return to the shop and start the payment again."));
+      return reply
+        .code(410)
+        .type("text/html; charset=utf-8")
+        .send(message("결제 시간이 만료되었습니다 / Checkout expired", "Please return to the shop and start the payment again."));
     }
     const userAgent = request.headers["user-agent"];
-    const target = redirectUrlFor({ next_redirect_pc_url: row.pcUrl, next_redirect_mobile_url: row.mobileUrl }, typeof userAgent === "string" ? userAgent : undefined);
+    const target = redirectUrlFor(
+      { next_redirect_pc_url: row.pcUrl, next_redirect_mobile_url: row.mobileUrl },
+      typeof userAgent === "string" ? userAgent : undefined,
+    );
     return reply.code(303).header("location", target).send();
   });
 }

@@ -113,6 +113,11 @@ export class KakaoPayCheckouts {
   }
 
   async expire(paymentReference: string): Promise<void> {
-    await this.#db.updateTable("kakaopay_checkouts").set({ status: "EXPIRED", updated_at: sql<Date>`now()` }).where("payment_reference", "=", paymentReference).where("status", "=", "OPEN").execute();
+    await this.#db
+      .updateTable("kakaopay_checkouts")
+      .set({ status: "EXPIRED", updated_at: sql<Date>`now()` })
+      .where("payment_reference", "=", paymentReference)
+      .where("status", "=", "OPEN")
+      .execute();
   }
 }

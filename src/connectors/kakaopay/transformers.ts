@@ -138,7 +138,12 @@ export function approveToPgPayment(approve: KakaoPayApproveResponse, paymentRefe
 /** A cancel KakaoPay answered is done: it refunds synchronously. The aid names this cancel. */
 export function cancelToRefundOutcome(cancel: KakaoPayCancelResponse, expected: Money): RefundOutcome {
   if (cancel.approved_cancel_amount.total !== moneyToWon(expected)) {
-    return { status: "FAILED", pgRefundId: cancel.aid, code: "AMOUNT_MISMATCH", message: `KakaoPay cancelled ${cancel.approved_cancel_amount.total}, PGB asked ${expected.minor}` };
+    return {
+      status: "FAILED",
+      pgRefundId: cancel.aid,
+      code: "AMOUNT_MISMATCH",
+      message: `KakaoPay cancelled ${cancel.approved_cancel_amount.total}, PGB asked ${expected.minor}`,
+    };
   }
   return { status: "SUCCEEDED", pgRefundId: cancel.aid };
 }

@@ -57,7 +57,16 @@ export function classifyPgFailure(failure: PgFailure, writes: boolean, describe:
   switch (failure.kind) {
     case "answered": {
       const text = `${describe}: ${failure.httpStatus ?? "error"}${failure.pgCode !== undefined ? ` ${failure.pgCode}` : ""}: ${failure.pgMessage}`;
-      const errorClass = failure.meaning === "declined" ? "declined" : failure.meaning === "unprocessed" ? "retryable" : failure.meaning === "misconfigured" ? "fatal" : writes ? "indeterminate" : "retryable";
+      const errorClass =
+        failure.meaning === "declined"
+          ? "declined"
+          : failure.meaning === "unprocessed"
+            ? "retryable"
+            : failure.meaning === "misconfigured"
+              ? "fatal"
+              : writes
+                ? "indeterminate"
+                : "retryable";
       return new ConnectorError(errorClass, text, failure.pgCode, failure.httpStatus, failure.pgMessage);
     }
     case "not-sent":
@@ -69,6 +78,11 @@ export function classifyPgFailure(failure: PgFailure, writes: boolean, describe:
         failure.code,
       );
     case "unreadable-success":
-      return new ConnectorError(writes ? "indeterminate" : "fatal", `${describe}: unexpected answer shape (${failure.detail})`, "UNEXPECTED_RESPONSE", failure.httpStatus);
+      return new ConnectorError(
+        writes ? "indeterminate" : "fatal",
+        `${describe}: unexpected answer shape (${failure.detail})`,
+        "UNEXPECTED_RESPONSE",
+        failure.httpStatus,
+      );
   }
 }

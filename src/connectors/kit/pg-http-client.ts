@@ -72,7 +72,10 @@ export class PgHttpClient {
     const fail = (failure: PgFailure, log: Record<string, unknown>, level: "warn" | "error"): never => {
       const error = classifyPgFailure(failure, writes, describe);
       this.#options.metrics?.observe({ pg, operation: call.operation, outcome: error.errorClass, seconds: seconds() });
-      logger[level]({ pg, callId, method: call.method, path: logPath, ms: Math.round(seconds() * 1000), pgCode: error.pgCode, errorClass: error.errorClass, ...log }, `${label} call failed`);
+      logger[level](
+        { pg, callId, method: call.method, path: logPath, ms: Math.round(seconds() * 1000), pgCode: error.pgCode, errorClass: error.errorClass, ...log },
+        `${label} call failed`,
+      );
       throw error;
     };
 
@@ -100,7 +103,10 @@ export class PgHttpClient {
     }
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
-      const detail = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+      const detail = parsed.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join(".")}: ${i.message}`)
+        .join("; ");
       return fail({ kind: "unreadable-success", httpStatus: status, detail }, { status }, "error");
     }
     this.#options.metrics?.observe({ pg, operation: call.operation, outcome: "ok", seconds: seconds() });

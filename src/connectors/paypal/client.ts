@@ -28,9 +28,23 @@ export class PayPalApi {
   #fetching: Promise<Secret> | undefined;
   readonly #clock: Clock;
 
-  constructor(settings: Pick<PayPalSettings, "apiBase" | "clientId" | "clientSecret" | "timeoutMs">, logger: Logger, metrics: PgCallMetrics | undefined, clock: Clock) {
+  constructor(
+    settings: Pick<PayPalSettings, "apiBase" | "clientId" | "clientSecret" | "timeoutMs">,
+    logger: Logger,
+    metrics: PgCallMetrics | undefined,
+    clock: Clock,
+  ) {
     this.#clock = clock;
-    const common = { pg: "PAYPAL", label: "PayPal", baseUrl: settings.apiBase, timeoutMs: settings.timeoutMs, readError: readPayPalError, redactPath, logger, metrics };
+    const common = {
+      pg: "PAYPAL",
+      label: "PayPal",
+      baseUrl: settings.apiBase,
+      timeoutMs: settings.timeoutMs,
+      readError: readPayPalError,
+      redactPath,
+      logger,
+      metrics,
+    };
     this.#oauth = new PgHttpClient({
       ...common,
       authorization: new Secret(`Basic ${Buffer.from(`${settings.clientId}:${settings.clientSecret.reveal()}`).toString("base64")}`),

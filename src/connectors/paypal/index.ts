@@ -12,7 +12,23 @@
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { ConnectorError, type CheckoutCreated, type CheckoutInput, type CheckoutRef, type Connector, type PaymentRef, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type RefundRef, type ReturnInput, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import {
+  ConnectorError,
+  type CheckoutCreated,
+  type CheckoutInput,
+  type CheckoutRef,
+  type Connector,
+  type PaymentRef,
+  type PgPayment,
+  type PgRefund,
+  type RefundInput,
+  type RefundLookup,
+  type RefundOutcome,
+  type RefundRef,
+  type ReturnInput,
+  type WebhookAction,
+  type WebhookInput,
+} from "../../core/ports/connector.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { ConnectorDeps, ConnectorFactory } from "../factory.ts";
 import { PAYPAL_CAPABILITIES } from "./capabilities.ts";
@@ -82,7 +98,10 @@ class PayPalConnector implements Connector {
         },
       },
     };
-    const order = await this.#api.request({ method: "POST", path: "/v2/checkout/orders", operation: "create order", json: body, idempotencyKey: input.idempotencyKey }, PayPalOrderCreatedSchema);
+    const order = await this.#api.request(
+      { method: "POST", path: "/v2/checkout/orders", operation: "create order", json: body, idempotencyKey: input.idempotencyKey },
+      PayPalOrderCreatedSchema,
+    );
     const checkoutUrl = approvalLink(order.links);
     if (checkoutUrl === undefined) {
       // Only a replay of a key whose order was since approved or completed answers without one.
@@ -95,7 +114,10 @@ class PayPalConnector implements Connector {
     const verified = await verifyWebhook(input, { ...this.#settings, timeoutMs: Math.min(this.#settings.timeoutMs, 5_000) }, this.#clock.now());
     if (verified.captureId === undefined || verified.action.kind !== "refund") return verified.action;
     // A refund or reversal names only its capture: its order is PGB's transaction id.
-    const capture = await this.#api.request({ method: "GET", path: `/v2/payments/captures/${enc(verified.captureId)}`, operation: "capture" }, PayPalCaptureSchema);
+    const capture = await this.#api.request(
+      { method: "GET", path: `/v2/payments/captures/${enc(verified.captureId)}`, operation: "capture" },
+      PayPalCaptureSchema,
+    );
     const orderId = capture.supplementary_data?.related_ids?.order_id;
     return {
       ...verified.action,
@@ -126,7 +148,11 @@ class PayPalConnector implements Connector {
       return resumeUrl === undefined ? current : { ...current, resumeUrl };
     }
     const unit = order.purchase_units[0]!;
-    if (unit.custom_id !== input.paymentReference || fromPayPalAmount(unit.amount).minor !== input.amount.minor || unit.amount.currency_code !== input.amount.currency) {
+    if (
+      unit.custom_id !== input.paymentReference ||
+      fromPayPalAmount(unit.amount).minor !== input.amount.minor ||
+      unit.amount.currency_code !== input.amount.currency
+    ) {
       // Not the order PGB created for this payment: the core sees the mismatch in the answer.
       return current;
     }
@@ -139,14 +165,25 @@ class PayPalConnector implements Connector {
    * decline gets a fresh attempt. A lost answer is settled by reading the order.
    */
   async #capture(order: PayPalOrder, paymentReference: string): Promise<PgPayment> {
-    const key = `capture-${order.id}-${createHash("sha256").update(order.update_time ?? "").digest("hex").slice(0, 16)}`;
+    const key = `capture-${order.id}-${createHash("sha256")
+      .update(order.update_time ?? "")
+      .digest("hex")
+      .slice(0, 16)}`;
     try {
-      const captured = await this.#api.request({ method: "POST", path: `/v2/checkout/orders/${enc(order.id)}/capture`, operation: "capture", json: {}, idempotencyKey: key }, PayPalOrderSchema);
+      const captured = await this.#api.request(
+        { method: "POST", path: `/v2/checkout/orders/${enc(order.id)}/capture`, operation: "capture", json: {}, idempotencyKey: key },
+        PayPalOrderSchema,
+      );
       return this.#toPgPayment(captured);
     } catch (error) {
       if (!isError(error)) throw error;
       // ORDER_NOT_APPROVED here: a capture racing this one (the webhook's) met the decline first.
-      if (error.pgCode === "INSTRUMENT_DECLINED" || error.pgCode === "PAYER_ACTION_REQUIRED" || error.pgCode === "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING" || error.pgCode === "ORDER_NOT_APPROVED") {
+      if (
+        error.pgCode === "INSTRUMENT_DECLINED" ||
+        error.pgCode === "PAYER_ACTION_REQUIRED" ||
+        error.pgCode === "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING" ||
+        error.pgCode === "ORDER_NOT_APPROVED"
+      ) {
         // PayPal's recovery: the buyer goes back to the approval page and chooses another way to pay.
         const again = await this.#order(order.id);
         if (orderCapture(again) !== undefined) return this.#toPgPayment(again);
@@ -174,7 +211,10 @@ class PayPalConnector implements Connector {
     return refundOutcome(await this.#sendRefund(captureId, input));
   }
 
-  async #sendRefund(captureId: string, input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference"> & { reason?: string }): Promise<PayPalRefund> {
+  async #sendRefund(
+    captureId: string,
+    input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference"> & { reason?: string },
+  ): Promise<PayPalRefund> {
     const body = {
       amount: toPayPalAmount(input.amount),
       // The refund row's id: how PGB tells its own refunds from a dispute's or the dashboard's.
@@ -183,7 +223,10 @@ class PayPalConnector implements Connector {
       custom_id: input.paymentReference.slice(0, TEXT_MAX),
       ...(input.reason ? { note_to_payer: input.reason.slice(0, 255) } : {}),
     };
-    return this.#api.request({ method: "POST", path: `/v2/payments/captures/${enc(captureId)}/refund`, operation: "refund", json: body, idempotencyKey: input.idempotencyKey }, PayPalRefundSchema);
+    return this.#api.request(
+      { method: "POST", path: `/v2/payments/captures/${enc(captureId)}/refund`, operation: "refund", json: body, idempotencyKey: input.idempotencyKey },
+      PayPalRefundSchema,
+    );
   }
 
   /**
@@ -194,7 +237,9 @@ class PayPalConnector implements Connector {
    */
   async lookupRefund(ref: RefundRef): Promise<RefundLookup> {
     if (ref.pgRefundId !== undefined) {
-      return refundOutcome(await this.#api.request({ method: "GET", path: `/v2/payments/refunds/${enc(ref.pgRefundId)}`, operation: "refund" }, PayPalRefundSchema));
+      return refundOutcome(
+        await this.#api.request({ method: "GET", path: `/v2/payments/refunds/${enc(ref.pgRefundId)}`, operation: "refund" }, PayPalRefundSchema),
+      );
     }
     const order = await this.#order(ref.pgTransactionId);
     const capture = orderCapture(order);

@@ -10,7 +10,11 @@ const httpUrl = z.url({ protocol: /^https?$/ }).transform((value) => value.repla
 
 export const PayPalSettingsSchema = z.object({
   /** The REST app's client id (developer dashboard → Apps & Credentials). */
-  clientId: z.string().min(10).max(200).regex(/^[A-Za-z0-9_-]+$/, "a PayPal REST client id"),
+  clientId: z
+    .string()
+    .min(10)
+    .max(200)
+    .regex(/^[A-Za-z0-9_-]+$/, "a PayPal REST client id"),
   /** The REST app's secret. */
   clientSecret: z
     .string()
@@ -18,13 +22,21 @@ export const PayPalSettingsSchema = z.object({
     .max(200)
     .transform((value) => new Secret(value)),
   /** The id PayPal shows for the webhook pointing at PGB; every signature covers it. */
-  webhookId: z.string().min(1).max(50).regex(/^[A-Za-z0-9_-]+$/, "a PayPal webhook id"),
+  webhookId: z
+    .string()
+    .min(1)
+    .max(50)
+    .regex(/^[A-Za-z0-9_-]+$/, "a PayPal webhook id"),
   apiBase: httpUrl.default(DEFAULT_API_BASE),
   /**
    * Origins PGB fetches webhook signing certificates from (PAYPAL-CERT-URL); PayPal's API hosts by
    * default. Only a simulator's address belongs here besides them.
    */
-  certOrigins: z.array(z.url({ protocol: /^https?$/ }).transform((value) => new URL(value).origin)).min(1).max(8).default([...PAYPAL_CERT_ORIGINS]),
+  certOrigins: z
+    .array(z.url({ protocol: /^https?$/ }).transform((value) => new URL(value).origin))
+    .min(1)
+    .max(8)
+    .default([...PAYPAL_CERT_ORIGINS]),
   /** The shop's name on PayPal's approval page (PayPal's default: the account's business name). */
   brandName: z.string().min(1).max(127).optional(),
   timeoutMs: z.number().int().min(100).max(120_000).default(15_000),

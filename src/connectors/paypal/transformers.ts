@@ -7,7 +7,14 @@ import { crc32 } from "node:zlib";
 import { CURRENCY_EXPONENTS, currencyExponent, isCurrencyCode, type CurrencyCode } from "../../core/currency.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
-import { ConnectorError, type ConnectorErrorClass, type PgPayment, type PgPaymentStatus, type RefundOutcome, type WebhookAction } from "../../core/ports/connector.ts";
+import {
+  ConnectorError,
+  type ConnectorErrorClass,
+  type PgPayment,
+  type PgPaymentStatus,
+  type RefundOutcome,
+  type WebhookAction,
+} from "../../core/ports/connector.ts";
 import { classifyPgFailure, type PgAnswerMeaning } from "../kit/pg-failure.ts";
 import type { PgErrorReading } from "../kit/pg-http-client.ts";
 import {
@@ -32,8 +39,30 @@ import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
  * PayPal's own list, not derived from PGB's, so a currency added to PGB is checked against it.
  */
 export const PAYPAL_CURRENCIES: ReadonlySet<string> = new Set([
-  "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR", "MXN", "TWD", "NZD", "NOK", "PHP",
-  "PLN", "GBP", "SGD", "SEK", "CHF", "THB", "USD",
+  "AUD",
+  "BRL",
+  "CAD",
+  "CNY",
+  "CZK",
+  "DKK",
+  "EUR",
+  "HKD",
+  "HUF",
+  "ILS",
+  "JPY",
+  "MYR",
+  "MXN",
+  "TWD",
+  "NZD",
+  "NOK",
+  "PHP",
+  "PLN",
+  "GBP",
+  "SGD",
+  "SEK",
+  "CHF",
+  "THB",
+  "USD",
 ]);
 
 /** Currencies PayPal takes in whole units only: a decimal value is refused (DECIMALS_NOT_SUPPORTED). */
@@ -54,14 +83,20 @@ export function paypalExponent(currency: string): number {
  */
 export function toPayPalAmount(money: Money): PayPalMoney {
   if (!PAYPAL_CURRENCIES.has(money.currency)) throw new ConnectorError("fatal", `PayPal does not take ${money.currency}`, "CURRENCY_NOT_SUPPORTED");
-  if (money.minor <= 0n) throw new ConnectorError("fatal", `PayPal amounts must be positive; got ${money.minor} minor units of ${money.currency}`, "CANNOT_BE_ZERO_OR_NEGATIVE");
+  if (money.minor <= 0n)
+    throw new ConnectorError("fatal", `PayPal amounts must be positive; got ${money.minor} minor units of ${money.currency}`, "CANNOT_BE_ZERO_OR_NEGATIVE");
   const exponent = paypalExponent(money.currency);
   const shift = exponent - currencyExponent(money.currency);
   let units = money.minor;
   if (shift > 0) units *= 10n ** BigInt(shift);
   if (shift < 0) {
     const scale = 10n ** BigInt(-shift);
-    if (units % scale !== 0n) throw new ConnectorError("fatal", `${money.currency} at PayPal has no decimals; ${money.minor} minor units is not a whole amount`, "DECIMALS_NOT_SUPPORTED");
+    if (units % scale !== 0n)
+      throw new ConnectorError(
+        "fatal",
+        `${money.currency} at PayPal has no decimals; ${money.minor} minor units is not a whole amount`,
+        "DECIMALS_NOT_SUPPORTED",
+      );
     units /= scale;
   }
   if (exponent === 0) return { currency_code: money.currency, value: units.toString() };
@@ -155,7 +190,8 @@ export function pgPaymentFromOrder(order: PayPalOrder): PgPayment {
     paymentReference: unit.custom_id ?? capture?.custom_id ?? "",
     details: { orderStatus: order.status, ...(capture ? { captureId: capture.id, captureStatus: capture.status } : {}) },
   };
-  if (capture && status === "FAILED") payment.failure = { code: `CAPTURE_${capture.status}`, message: capture.status_details?.reason ?? `the capture was ${capture.status.toLowerCase()}` };
+  if (capture && status === "FAILED")
+    payment.failure = { code: `CAPTURE_${capture.status}`, message: capture.status_details?.reason ?? `the capture was ${capture.status.toLowerCase()}` };
   if (capture?.status === "PENDING" && capture.status_details?.reason) payment.details = { ...payment.details, pendingReason: capture.status_details.reason };
   return payment;
 }
@@ -171,7 +207,12 @@ export function refundOutcome(refund: PayPalRefund): RefundOutcome {
       return { status: "PENDING", pgRefundId: refund.id };
     case "FAILED":
     case "CANCELLED":
-      return { status: "FAILED", pgRefundId: refund.id, code: `REFUND_${status}`, message: refund.status_details?.reason ?? `PayPal ${status.toLowerCase()} the refund` };
+      return {
+        status: "FAILED",
+        pgRefundId: refund.id,
+        code: `REFUND_${status}`,
+        message: refund.status_details?.reason ?? `PayPal ${status.toLowerCase()} the refund`,
+      };
     default:
       return assertUnreachable(status);
   }
@@ -197,9 +238,21 @@ export interface PayPalFailure {
 
 /** 422 issues that mean PGB sent something wrong: a bug or configuration error, not the buyer's doing. */
 const FATAL_ISSUES: ReadonlySet<string> = new Set([
-  "CURRENCY_NOT_SUPPORTED", "DECIMAL_PRECISION", "DECIMALS_NOT_SUPPORTED", "AMOUNT_MISMATCH", "CANNOT_BE_ZERO_OR_NEGATIVE",
-  "CANNOT_BE_NEGATIVE", "CURRENCY_MISMATCH", "INVALID_CURRENCY_CODE", "REFUND_CAPTURE_CURRENCY_MISMATCH", "RETURN_URL_REQUIRED",
-  "CANCEL_URL_REQUIRED", "AUTH_CAPTURE_NOT_ENABLED", "PAYEE_ACCOUNT_RESTRICTED", "PAYEE_ACCOUNT_LOCKED_OR_CLOSED", "PERMISSION_DENIED",
+  "CURRENCY_NOT_SUPPORTED",
+  "DECIMAL_PRECISION",
+  "DECIMALS_NOT_SUPPORTED",
+  "AMOUNT_MISMATCH",
+  "CANNOT_BE_ZERO_OR_NEGATIVE",
+  "CANNOT_BE_NEGATIVE",
+  "CURRENCY_MISMATCH",
+  "INVALID_CURRENCY_CODE",
+  "REFUND_CAPTURE_CURRENCY_MISMATCH",
+  "RETURN_URL_REQUIRED",
+  "CANCEL_URL_REQUIRED",
+  "AUTH_CAPTURE_NOT_ENABLED",
+  "PAYEE_ACCOUNT_RESTRICTED",
+  "PAYEE_ACCOUNT_LOCKED_OR_CLOSED",
+  "PERMISSION_DENIED",
 ]);
 
 /** 422 issues after which the outcome must be read from PayPal: a capture exists or is being made. */
@@ -231,16 +284,26 @@ export function readPayPalError(httpStatus: number, body: unknown): PayPalErrorR
   const detail = rest.success ? rest.data.details?.[0] : undefined;
   const issue = detail?.issue ?? name;
   const debugId = rest.success ? rest.data.debug_id : undefined;
-  const text = (detail?.description ?? (rest.success ? rest.data.message : oauth.success ? oauth.data.error_description : undefined) ?? `PayPal answered HTTP ${httpStatus}`).slice(0, 500);
+  const text = (
+    detail?.description ??
+    (rest.success ? rest.data.message : oauth.success ? oauth.data.error_description : undefined) ??
+    `PayPal answered HTTP ${httpStatus}`
+  ).slice(0, 500);
   const meaning: PgAnswerMeaning =
     httpStatus === 401
-      ? name === "invalid_token" ? "unprocessed" : "misconfigured"
+      ? name === "invalid_token"
+        ? "unprocessed"
+        : "misconfigured"
       : httpStatus === 429
         ? "unprocessed"
         : httpStatus === 409 || httpStatus >= 500
           ? "pg-fault"
           : httpStatus === 422
-            ? INDETERMINATE_ISSUES.has(issue) ? "pg-fault" : FATAL_ISSUES.has(issue) ? "misconfigured" : "declined"
+            ? INDETERMINATE_ISSUES.has(issue)
+              ? "pg-fault"
+              : FATAL_ISSUES.has(issue)
+                ? "misconfigured"
+                : "declined"
             : "misconfigured";
   return {
     meaning,
@@ -256,13 +319,31 @@ export function readPayPalError(httpStatus: number, body: unknown): PayPalErrorR
 /** A PayPal error answer classified by the kit's one rule. `moneyMoving`: the call would create a capture or refund. */
 export function classifyPayPalError(httpStatus: number, body: unknown, moneyMoving: boolean): PayPalFailure {
   const reading = readPayPalError(httpStatus, body);
-  const { errorClass } = classifyPgFailure({ kind: "answered", httpStatus, meaning: reading.meaning, pgCode: reading.issue, pgMessage: reading.pgMessage }, moneyMoving, "PayPal");
-  const message = reading.debugId === undefined ? reading.pgMessage : reading.pgMessage.slice(0, reading.pgMessage.length - ` (debug_id ${reading.debugId})`.length);
-  return { errorClass, httpStatus, name: reading.name, issue: reading.issue, message, sendBuyerBack: reading.sendBuyerBack, ...(reading.debugId !== undefined ? { debugId: reading.debugId } : {}) };
+  const { errorClass } = classifyPgFailure(
+    { kind: "answered", httpStatus, meaning: reading.meaning, pgCode: reading.issue, pgMessage: reading.pgMessage },
+    moneyMoving,
+    "PayPal",
+  );
+  const message =
+    reading.debugId === undefined ? reading.pgMessage : reading.pgMessage.slice(0, reading.pgMessage.length - ` (debug_id ${reading.debugId})`.length);
+  return {
+    errorClass,
+    httpStatus,
+    name: reading.name,
+    issue: reading.issue,
+    message,
+    sendBuyerBack: reading.sendBuyerBack,
+    ...(reading.debugId !== undefined ? { debugId: reading.debugId } : {}),
+  };
 }
 
 export function toConnectorError(failure: PayPalFailure): ConnectorError {
-  return new ConnectorError(failure.errorClass, `PayPal ${failure.issue}: ${failure.message}${failure.debugId ? ` (debug_id ${failure.debugId})` : ""}`, failure.issue, failure.httpStatus);
+  return new ConnectorError(
+    failure.errorClass,
+    `PayPal ${failure.issue}: ${failure.message}${failure.debugId ? ` (debug_id ${failure.debugId})` : ""}`,
+    failure.issue,
+    failure.httpStatus,
+  );
 }
 
 /** References a webhook carries, by resource: an order, a capture, or a refund/reversal. */
@@ -297,13 +378,17 @@ export function eventReferences(event: PayPalWebhookEvent): PayPalEventReference
  */
 export function webhookAction(event: PayPalWebhookEvent): WebhookAction {
   const refs = eventReferences(event);
-  const ref = { ...(refs.orderId === undefined ? {} : { pgTransactionId: brand<PgTransactionId>(refs.orderId) }), ...(refs.customId === undefined ? {} : { paymentReference: brand<PaymentId>(refs.customId) }) };
+  const ref = {
+    ...(refs.orderId === undefined ? {} : { pgTransactionId: brand<PgTransactionId>(refs.orderId) }),
+    ...(refs.customId === undefined ? {} : { paymentReference: brand<PaymentId>(refs.customId) }),
+  };
   switch (event.event_type) {
     case "CHECKOUT.ORDER.APPROVED":
     case "PAYMENT.CAPTURE.COMPLETED":
     case "PAYMENT.CAPTURE.PENDING":
     case "PAYMENT.CAPTURE.DENIED":
-      if (refs.orderId === undefined && refs.customId === undefined) return { kind: "ignored", eventId: event.id, reason: `${event.event_type} names no order and no custom_id` };
+      if (refs.orderId === undefined && refs.customId === undefined)
+        return { kind: "ignored", eventId: event.id, reason: `${event.event_type} names no order and no custom_id` };
       return { kind: "payment", eventId: event.id, ...ref };
     case "PAYMENT.CAPTURE.REFUNDED":
     case "PAYMENT.CAPTURE.REVERSED":
@@ -318,7 +403,10 @@ export function webhookAction(event: PayPalWebhookEvent): WebhookAction {
 
 /** Where PayPal serves its signing certificates (PAYPAL-CERT-URL); anything else is refused before any fetch. */
 export const PAYPAL_CERT_ORIGINS: readonly string[] = [
-  "https://api.paypal.com", "https://api-m.paypal.com", "https://api.sandbox.paypal.com", "https://api-m.sandbox.paypal.com",
+  "https://api.paypal.com",
+  "https://api-m.paypal.com",
+  "https://api.sandbox.paypal.com",
+  "https://api-m.sandbox.paypal.com",
 ];
 
 /**
@@ -329,14 +417,23 @@ export const PAYPAL_CERT_ORIGINS: readonly string[] = [
 export function isAllowedCertUrl(certUrl: string, allowedOrigins: readonly string[] = PAYPAL_CERT_ORIGINS): boolean {
   if (!URL.canParse(certUrl)) return false;
   const url = new URL(certUrl);
-  return allowedOrigins.includes(url.origin) && url.pathname.startsWith("/v1/notifications/certs/") && url.search === "" && url.username === "" && url.password === "";
+  return (
+    allowedOrigins.includes(url.origin) &&
+    url.pathname.startsWith("/v1/notifications/certs/") &&
+    url.search === "" &&
+    url.username === "" &&
+    url.password === ""
+  );
 }
 
 /** The transmission headers of a webhook, or why they are missing or malformed. */
-export function readTransmissionHeaders(headers: Record<string, string | string[] | undefined>): { ok: true; value: PayPalTransmissionHeaders } | { ok: false; reason: string } {
+export function readTransmissionHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): { ok: true; value: PayPalTransmissionHeaders } | { ok: false; reason: string } {
   const single = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v[0] : v]));
   const parsed = PayPalTransmissionHeadersSchema.safeParse(single);
-  if (!parsed.success) return { ok: false, reason: `missing or malformed PayPal transmission headers (${parsed.error.issues.map((i) => i.path.join(".")).join(", ")})` };
+  if (!parsed.success)
+    return { ok: false, reason: `missing or malformed PayPal transmission headers (${parsed.error.issues.map((i) => i.path.join(".")).join(", ")})` };
   return { ok: true, value: parsed.data };
 }
 
@@ -365,7 +462,8 @@ export function verifyPayPalTransmission(input: {
   } catch {
     return { ok: false, reason: "PAYPAL-CERT-URL did not serve a certificate" };
   }
-  if (input.now < new Date(certificate.validFrom) || input.now > new Date(certificate.validTo)) return { ok: false, reason: "PayPal's certificate is not valid now" };
+  if (input.now < new Date(certificate.validFrom) || input.now > new Date(certificate.validTo))
+    return { ok: false, reason: "PayPal's certificate is not valid now" };
   const message = paypalTransmissionMessage(h["paypal-transmission-id"], h["paypal-transmission-time"], input.webhookId, input.rawBody);
   try {
     if (createVerify("RSA-SHA256").update(message, "utf8").verify(certificate.publicKey, h["paypal-transmission-sig"], "base64")) return { ok: true };

@@ -51,11 +51,16 @@ export interface VerifiedEvent {
  * Verifies and reads one delivery. Throws only when PayPal's certificate cannot be fetched now (the
  * intake then answers an error and PayPal delivers the event again); never for a bad delivery.
  */
-export async function verifyWebhook(input: WebhookInput, settings: { webhookId: string; certOrigins: readonly string[]; timeoutMs: number }, now: Date): Promise<VerifiedEvent> {
+export async function verifyWebhook(
+  input: WebhookInput,
+  settings: { webhookId: string; certOrigins: readonly string[]; timeoutMs: number },
+  now: Date,
+): Promise<VerifiedEvent> {
   const headers = readTransmissionHeaders(input.headers);
   if (!headers.ok) return { action: { kind: "rejected", reason: headers.reason } };
   const certUrl = headers.value["paypal-cert-url"];
-  if (!isAllowedCertUrl(certUrl, settings.certOrigins)) return { action: { kind: "rejected", reason: "PAYPAL-CERT-URL is not one of PayPal's certificate addresses" } };
+  if (!isAllowedCertUrl(certUrl, settings.certOrigins))
+    return { action: { kind: "rejected", reason: "PAYPAL-CERT-URL is not one of PayPal's certificate addresses" } };
   const sentAt = Date.parse(headers.value["paypal-transmission-time"]);
   if (Number.isNaN(sentAt) || Math.abs(now.getTime() - sentAt) > TRANSMISSION_TOLERANCE_MS) {
     return { action: { kind: "rejected", reason: "PAYPAL-TRANSMISSION-TIME is not within 15 minutes of now (a replay?)" } };

@@ -57,7 +57,10 @@ export const PayPalCaptureSchema = z.object({
   invoice_id: z.string().optional(),
   custom_id: z.string().optional(),
   final_capture: z.boolean().optional(),
-  supplementary_data: z.object({ related_ids: z.object({ order_id: z.string().optional() }).partial().optional() }).partial().optional(),
+  supplementary_data: z
+    .object({ related_ids: z.object({ order_id: z.string().optional() }).partial().optional() })
+    .partial()
+    .optional(),
   links: z.array(PayPalLinkSchema).optional(),
   create_time: z.string().optional(),
   update_time: z.string().optional(),
@@ -82,7 +85,10 @@ export const PayPalPurchaseUnitSchema = z.object({
   custom_id: z.string().optional(),
   invoice_id: z.string().optional(),
   description: z.string().optional(),
-  payments: z.object({ captures: z.array(PayPalCaptureSchema).optional(), refunds: z.array(PayPalRefundSchema).optional() }).partial().optional(),
+  payments: z
+    .object({ captures: z.array(PayPalCaptureSchema).optional(), refunds: z.array(PayPalRefundSchema).optional() })
+    .partial()
+    .optional(),
 });
 export type PayPalPurchaseUnit = z.infer<typeof PayPalPurchaseUnitSchema>;
 
@@ -132,7 +138,10 @@ export const PayPalEventResourceSchema = z.object({
   custom_id: z.string().optional(),
   invoice_id: z.string().optional(),
   purchase_units: z.array(z.object({ custom_id: z.string().optional(), invoice_id: z.string().optional() }).loose()).optional(),
-  supplementary_data: z.object({ related_ids: z.object({ order_id: z.string().optional(), capture_id: z.string().optional() }).partial().optional() }).partial().optional(),
+  supplementary_data: z
+    .object({ related_ids: z.object({ order_id: z.string().optional(), capture_id: z.string().optional() }).partial().optional() })
+    .partial()
+    .optional(),
   links: z.array(PayPalLinkSchema).optional(),
 });
 export type PayPalEventResource = z.infer<typeof PayPalEventResourceSchema>;

@@ -11,7 +11,19 @@ import type { FastifyInstance } from "fastify";
 import type Stripe from "stripe";
 import { z } from "zod";
 import { Secret } from "../../core/secret.ts";
-import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type PgRefund, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import {
+  ConnectorError,
+  type CheckoutCreated,
+  type CheckoutInput,
+  type Connector,
+  type PgPayment,
+  type PgRefund,
+  type RefundInput,
+  type RefundLookup,
+  type RefundOutcome,
+  type WebhookAction,
+  type WebhookInput,
+} from "../../core/ports/connector.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { type ConnectorFactory, type ConnectorRouteDeps } from "../factory.ts";
 import {
@@ -151,9 +163,7 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
 
     async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
       const params = toSessionCreateParams(input, clock.now());
-      const raw = await call("POST", "create checkout session", () =>
-        sdk().checkout.sessions.create(params, { idempotencyKey: input.idempotencyKey }),
-      );
+      const raw = await call("POST", "create checkout session", () => sdk().checkout.sessions.create(params, { idempotencyKey: input.idempotencyKey }));
       const session = parseAnswer(StripeCheckoutSessionSchema, raw, "POST", "checkout session");
       if (session.url === null) {
         // Only a replay of a key whose session was since paid or expired answers without a URL.
@@ -282,21 +292,31 @@ export function toConnectorError(error: unknown, method: Method, what: string): 
   if (error instanceof Stripe.errors.StripeConnectionError) {
     // The class comes from the connection's own code; the code reported stays Stripe's.
     const failure = transportFailure(connectionCode(error), false);
-    return classifyPgFailure(failure.kind === "not-sent" ? { ...failure, code: "connection_error" } : { kind: "no-answer", code: "connection_error" }, writes, `${what}: Stripe says ${pgMessage}`);
+    return classifyPgFailure(
+      failure.kind === "not-sent" ? { ...failure, code: "connection_error" } : { kind: "no-answer", code: "connection_error" },
+      writes,
+      `${what}: Stripe says ${pgMessage}`,
+    );
   }
   const code = error.code ?? (error instanceof Stripe.errors.StripeCardError ? error.decline_code : undefined) ?? undefined;
   const status = error.statusCode;
   const answered = (meaning: PgAnswerMeaning, fallbackCode: string | undefined): ConnectorError => {
     const pgCode = code ?? fallbackCode;
-    return classifyPgFailure({ kind: "answered", meaning, ...(status !== undefined ? { httpStatus: status } : {}), ...(pgCode !== undefined ? { pgCode } : {}), pgMessage }, writes, what);
+    return classifyPgFailure(
+      { kind: "answered", meaning, ...(status !== undefined ? { httpStatus: status } : {}), ...(pgCode !== undefined ? { pgCode } : {}), pgMessage },
+      writes,
+      what,
+    );
   };
-  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) return answered("misconfigured", "authentication_error");
+  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError)
+    return answered("misconfigured", "authentication_error");
   // Reusing a key with other parameters is a bug in PGB's keys, never the customer's doing.
   if (error instanceof Stripe.errors.StripeIdempotencyError) return answered("misconfigured", "idempotency_error");
   if (error instanceof Stripe.errors.StripeRateLimitError) return answered("unprocessed", "rate_limit");
   // 409: another request with this key (or on this object) is still executing at Stripe.
   if (status === 409) return answered("unprocessed", "conflict");
-  if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) return answered("declined", "invalid_request_error");
+  if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError)
+    return answered("declined", "invalid_request_error");
   if (error instanceof Stripe.errors.StripeAPIError || (status !== undefined && status >= 500)) return answered("unprocessed", "api_error");
   return answered("misconfigured", undefined);
 }
@@ -380,7 +400,10 @@ async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteDeps<Str
       const tenant = header === undefined ? undefined : chooseTenant(tenantsVerifying(deps.tenantsWithSettings(), rawBody, header));
       if (tenant === undefined) {
         // Headers and body stay out of the log: the signature is a credential-derived value.
-        deps.logger.warn({ path: LEGACY_WEBHOOK_PATH, bytes: rawBody.length, signed: header !== undefined }, "Stripe webhook verified with no tenant's signing secret");
+        deps.logger.warn(
+          { path: LEGACY_WEBHOOK_PATH, bytes: rawBody.length, signed: header !== undefined },
+          "Stripe webhook verified with no tenant's signing secret",
+        );
         return reply.code(400).send({ error: "signature verification failed" });
       }
       const answer = await deps.acceptWebhook(tenant, { headers: request.headers, rawBody });

@@ -6,7 +6,16 @@ import type Stripe from "stripe";
 import { currencyExponent, isCurrencyCode } from "../../core/currency.ts";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
-import { ConnectorError, type CheckoutInput, type PgPayment, type PgPaymentStatus, type PgRefund, type RefundInput, type RefundOutcome, type WebhookAction } from "../../core/ports/connector.ts";
+import {
+  ConnectorError,
+  type CheckoutInput,
+  type PgPayment,
+  type PgPaymentStatus,
+  type PgRefund,
+  type RefundInput,
+  type RefundOutcome,
+  type WebhookAction,
+} from "../../core/ports/connector.ts";
 import {
   PGB_METADATA,
   StripeChargeReferenceSchema,
@@ -29,7 +38,22 @@ import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
  * a currency added to PGB is checked against Stripe's rule rather than assumed.
  */
 export const STRIPE_ZERO_DECIMAL_CURRENCIES: ReadonlySet<string> = new Set([
-  "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+  "BIF",
+  "CLP",
+  "DJF",
+  "GNF",
+  "JPY",
+  "KMF",
+  "KRW",
+  "MGA",
+  "PYG",
+  "RWF",
+  "UGX",
+  "VND",
+  "VUV",
+  "XAF",
+  "XOF",
+  "XPF",
 ]);
 
 /** Decimal places of Stripe's unit for `currency` (ISO code, any case). */
@@ -47,7 +71,8 @@ export function toStripeAmount(money: Money): number {
     if (units % scale !== 0n) throw new ConnectorError("fatal", `${money.minor} minor units of ${money.currency} cannot be expressed in Stripe's unit`);
     units /= scale;
   }
-  if (units < 0n || units > BigInt(Number.MAX_SAFE_INTEGER)) throw new ConnectorError("fatal", `amount ${money.minor} ${money.currency} is out of Stripe's range`);
+  if (units < 0n || units > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new ConnectorError("fatal", `amount ${money.minor} ${money.currency} is out of Stripe's range`);
   return Number(units);
 }
 
@@ -127,7 +152,11 @@ export function toSessionCreateParams(input: CheckoutInput, now: Date): Stripe.C
  * The refund for one PGB refund row. Everything here derives from the row (no free text), so the
  * reconciler can resend exactly the same parameters under the same idempotency key.
  */
-export function toRefundCreateParams(input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference">, paymentIntentId: string, tenant: string): Stripe.RefundCreateParams {
+export function toRefundCreateParams(
+  input: Pick<RefundInput, "amount" | "idempotencyKey" | "paymentReference">,
+  paymentIntentId: string,
+  tenant: string,
+): Stripe.RefundCreateParams {
   return {
     payment_intent: paymentIntentId,
     amount: toStripeAmount(input.amount),
@@ -157,7 +186,11 @@ export function toPgPaymentStatus(session: StripeCheckoutSession, intent: Stripe
   }
 }
 
-function completedSessionStatus(session: StripeCheckoutSession, paymentStatus: StripeSessionPaymentStatus, intent: StripePaymentIntent | null): PgPaymentStatus {
+function completedSessionStatus(
+  session: StripeCheckoutSession,
+  paymentStatus: StripeSessionPaymentStatus,
+  intent: StripePaymentIntent | null,
+): PgPaymentStatus {
   switch (paymentStatus) {
     case "paid": {
       if (intent === null) return "PAID";

@@ -15,7 +15,12 @@ import { escapeHtml } from "../../html.ts";
 import { TestPgError, type CustomerAction, type FakeTestPg } from "./fake-pg.ts";
 import type { TestPgPayment } from "./records.ts";
 
-const ParamsSchema = z.object({ id: z.string().max(4000).regex(/^tp_[A-Za-z0-9_.-]+$/) });
+const ParamsSchema = z.object({
+  id: z
+    .string()
+    .max(4000)
+    .regex(/^tp_[A-Za-z0-9_.-]+$/),
+});
 const ActionParamsSchema = ParamsSchema.extend({ action: z.enum(["pay", "fail", "cancel", "issue-account", "deposit"]) });
 
 export function registerCheckoutPages(app: FastifyInstance, fake: FakeTestPg, publicUrl: string): void {
@@ -32,7 +37,10 @@ export function registerCheckoutPages(app: FastifyInstance, fake: FakeTestPg, pu
     });
     scope.setErrorHandler((error: FastifyError, _request, reply) => {
       if (error.statusCode !== 403) throw error;
-      return reply.code(403).type("text/html; charset=utf-8").send(page("Form expired", "<p>This form is no longer valid. Go back and reload the checkout page.</p>"));
+      return reply
+        .code(403)
+        .type("text/html; charset=utf-8")
+        .send(page("Form expired", "<p>This form is no longer valid. Go back and reload the checkout page.</p>"));
     });
 
     scope.get("/test-pg/checkout/:id", async (request, reply) => {
@@ -53,7 +61,10 @@ export function registerCheckoutPages(app: FastifyInstance, fake: FakeTestPg, pu
         return reply.code(303).header("location", next).send();
       } catch (error) {
         if (!(error instanceof TestPgError)) throw error;
-        return reply.code(error.httpStatus).type("text/html; charset=utf-8").send(page("Cannot do that", `<p>${escapeHtml(error.message)}</p>`));
+        return reply
+          .code(error.httpStatus)
+          .type("text/html; charset=utf-8")
+          .send(page("Cannot do that", `<p>${escapeHtml(error.message)}</p>`));
       }
     });
   });
@@ -66,7 +77,10 @@ function checkoutHtml(p: TestPgPayment, csrfToken: string): string {
   let actions: string;
   switch (p.status) {
     case "OPEN":
-      actions = p.payType === "VIRTUAL_ACCOUNT" ? button("issue-account", "Issue account") + button("cancel", "Cancel") : button("pay", "Pay") + button("fail", "Fail") + button("cancel", "Cancel");
+      actions =
+        p.payType === "VIRTUAL_ACCOUNT"
+          ? button("issue-account", "Issue account") + button("cancel", "Cancel")
+          : button("pay", "Pay") + button("fail", "Fail") + button("cancel", "Cancel");
       break;
     case "WAITING_FOR_DEPOSIT":
       actions = `<p>Transfer ${escapeHtml(amount)} to <strong>${escapeHtml(p.account?.bank ?? "")} ${escapeHtml(p.account?.accountNumber ?? "")}</strong>

@@ -32,9 +32,12 @@ interface CheckoutClaims {
   e: number;
 }
 
-
 export class TestPgError extends Error {
-  constructor(readonly code: string, message: string, readonly httpStatus: number) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly httpStatus: number,
+  ) {
     super(message);
   }
 }
@@ -194,7 +197,12 @@ export class FakeTestPg {
       case "issue-account": {
         if (!isVirtualAccount) throw new TestPgError("INVALID_ACTION", "only a virtual-account payment issues an account", 400);
         const dueDate = new Date(Math.min(payment.expiresAt.getTime(), this.clock.nowMs() + 3 * 86_400_000)).toISOString();
-        const account = { bank: "TEST BANK", accountNumber: `X${String(this.clock.nowMs()).slice(-10)}${Math.floor(Math.random() * 90 + 10)}`, holderName: "PGB TEST", dueDate };
+        const account = {
+          bank: "TEST BANK",
+          accountNumber: `X${String(this.clock.nowMs()).slice(-10)}${Math.floor(Math.random() * 90 + 10)}`,
+          holderName: "PGB TEST",
+          dueDate,
+        };
         return this.setStatus(payment, "WAITING_FOR_DEPOSIT", ["OPEN"], { account: JSON.stringify(account) });
       }
       case "deposit":
@@ -209,7 +217,10 @@ export class FakeTestPg {
   }
 
   /** The refund sent with this idempotency key, if the fake PG ever received it. */
-  async findRefund(tenant: string, idempotencyKey: string): Promise<{ refundId: string; paymentId: string; amountMinor: bigint; status: string; failureCode: string | null } | undefined> {
+  async findRefund(
+    tenant: string,
+    idempotencyKey: string,
+  ): Promise<{ refundId: string; paymentId: string; amountMinor: bigint; status: string; failureCode: string | null } | undefined> {
     const row = await this.db.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
     return row && { refundId: row.id, paymentId: row.payment_id, amountMinor: BigInt(row.amount), status: row.status, failureCode: row.failure_code };
   }
@@ -229,8 +240,12 @@ export class FakeTestPg {
     return this.storage.transaction(async (trx) => {
       const earlier = await trx.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
       if (earlier !== undefined) {
-        if (BigInt(earlier.amount) !== amountMinor || earlier.payment_id !== id) throw new TestPgError("IDEMPOTENCY_MISMATCH", "idempotency key reused with other parameters", 422);
-        return { refundId: earlier.id, payment: this.toPayment(await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirstOrThrow()) };
+        if (BigInt(earlier.amount) !== amountMinor || earlier.payment_id !== id)
+          throw new TestPgError("IDEMPOTENCY_MISMATCH", "idempotency key reused with other parameters", 422);
+        return {
+          refundId: earlier.id,
+          payment: this.toPayment(await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirstOrThrow()),
+        };
       }
       const row = await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).where("tenant", "=", tenant).forUpdate().executeTakeFirst();
       if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
@@ -242,7 +257,15 @@ export class FakeTestPg {
       const refundId = newId("tprf", this.clock);
       await trx
         .insertInto("test_pg_refunds")
-        .values({ id: refundId, payment_id: id, idempotency_key: `${tenant}:${idempotencyKey}`, amount: amountMinor.toString(), status: "SUCCEEDED", failure_code: null, created_at: this.clock.now() })
+        .values({
+          id: refundId,
+          payment_id: id,
+          idempotency_key: `${tenant}:${idempotencyKey}`,
+          amount: amountMinor.toString(),
+          status: "SUCCEEDED",
+          failure_code: null,
+          created_at: this.clock.now(),
+        })
         .execute();
       const updated = await trx
         .updateTable("test_pg_payments")
@@ -273,7 +296,11 @@ export class FakeTestPg {
     const payment = await this.stored(id);
     if (payment === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
     const { refundId } = await this.refund(payment.tenant, id, amountMinor, `dashboard-${randomUUID()}`);
-    await this.db.updateTable("test_pg_refunds").set({ idempotency_key: `dashboard:${refundId}` }).where("id", "=", refundId).execute();
+    await this.db
+      .updateTable("test_pg_refunds")
+      .set({ idempotency_key: `dashboard:${refundId}` })
+      .where("id", "=", refundId)
+      .execute();
     this.sendWebhook(payment, { type: "refund.updated", refundId });
     return refundId;
   }
@@ -318,7 +345,12 @@ export class FakeTestPg {
   private sendWebhook(payment: TestPgPayment, about: { type: "refund.updated"; refundId: string } | undefined = undefined): void {
     const target = this.webhookTargetFor(payment.tenant);
     if (target === undefined || target.delivery === "drop") return;
-    const data = { paymentId: payment.id, merchantReference: payment.merchantReference, status: payment.status, ...(about ? { refundId: about.refundId } : {}) };
+    const data = {
+      paymentId: payment.id,
+      merchantReference: payment.merchantReference,
+      status: payment.status,
+      ...(about ? { refundId: about.refundId } : {}),
+    };
     const event = { id: newId("evt", this.clock), type: about?.type ?? "payment.updated", created: this.clock.now().toISOString(), data };
     const body = JSON.stringify(event);
     const signer = new Webhook(target.secret);

@@ -42,10 +42,16 @@ function fakePgFor(deps: ConnectorDeps): { fake: FakeTestPg; settings: Map<strin
   let entry = fakePgs.get(deps.storage);
   if (entry === undefined) {
     const settings = new Map<string, Settings>();
-    const fake = new FakeTestPg(deps.storage.forTables<TestPgTables>(), deps.logger, deps.publicUrl, (tenant) => {
-      const s = settings.get(tenant);
-      return s && { secret: s.webhookSecret, delivery: s.webhookDelivery };
-    }, deps.clock);
+    const fake = new FakeTestPg(
+      deps.storage.forTables<TestPgTables>(),
+      deps.logger,
+      deps.publicUrl,
+      (tenant) => {
+        const s = settings.get(tenant);
+        return s && { secret: s.webhookSecret, delivery: s.webhookDelivery };
+      },
+      deps.clock,
+    );
     entry = { fake, settings };
     fakePgs.set(deps.storage, entry);
   }
@@ -129,8 +135,13 @@ class TestConnector implements Connector {
     }
     const event = WebhookEventSchema.safeParse(verified);
     if (!event.success) return { kind: "rejected", reason: "not a TEST PG event" };
-    const about = { eventId: event.data.id, pgTransactionId: brand<PgTransactionId>(event.data.data.paymentId), paymentReference: brand<PaymentId>(event.data.data.merchantReference) };
-    if (event.data.type === "refund.updated") return { kind: "refund", ...about, ...(event.data.data.refundId ? { pgRefundId: event.data.data.refundId } : {}) };
+    const about = {
+      eventId: event.data.id,
+      pgTransactionId: brand<PgTransactionId>(event.data.data.paymentId),
+      paymentReference: brand<PaymentId>(event.data.data.merchantReference),
+    };
+    if (event.data.type === "refund.updated")
+      return { kind: "refund", ...about, ...(event.data.data.refundId ? { pgRefundId: event.data.data.refundId } : {}) };
     return { kind: "payment", ...about };
   }
 

@@ -93,6 +93,9 @@ export class TossApi {
   }
 
   post(path: string, body: object, key: string): Promise<TossPayment> {
-    return this.#http.request({ method: "POST", path, operation: path.endsWith("/confirm") ? "confirm" : "cancel", json: body, idempotencyKey: idempotencyKey(key) }, TossPaymentSchema);
+    return this.#http.request(
+      { method: "POST", path, operation: path.endsWith("/confirm") ? "confirm" : "cancel", json: body, idempotencyKey: idempotencyKey(key) },
+      TossPaymentSchema,
+    );
   }
 }

@@ -16,10 +16,32 @@
 import type { Logger } from "pino";
 import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
-import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PgPayment, type RefundInput, type RefundLookup, type RefundOutcome, type WebhookAction, type WebhookInput } from "../../core/ports/connector.ts";
+import {
+  ConnectorError,
+  type CheckoutCreated,
+  type CheckoutInput,
+  type Connector,
+  type PgPayment,
+  type RefundInput,
+  type RefundLookup,
+  type RefundOutcome,
+  type WebhookAction,
+  type WebhookInput,
+} from "../../core/ports/connector.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
-import { confirmIdempotencyKey, methodOf, moneyToWon, readDetails, refundOutcomeOf, returnAmountMatches, sdkMethodFor, successReturnParams, toPgPayment, tossOrderIdFor } from "./transformers.ts";
+import {
+  confirmIdempotencyKey,
+  methodOf,
+  moneyToWon,
+  readDetails,
+  refundOutcomeOf,
+  returnAmountMatches,
+  sdkMethodFor,
+  successReturnParams,
+  toPgPayment,
+  tossOrderIdFor,
+} from "./transformers.ts";
 import { type TossCancelRequest, type TossConfirmRequest, type TossPayment } from "./wire.ts";
 import { TOSS_CAPABILITIES } from "./capabilities.ts";
 import { TossApi } from "./client.ts";
@@ -28,7 +50,6 @@ import { registerRoutes } from "./routes.ts";
 import { TossSettingsSchema, type TossSettings } from "./settings.ts";
 import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow, type TossTables } from "./store.ts";
 import { provisionalPgTransactionId, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
-
 
 const PG = "TOSS";
 /** Toss's orderName limit. */
@@ -110,7 +131,10 @@ class TossConnector implements Connector {
       if (input.query.result === "fail" || input.query.code !== undefined) {
         // Anyone can call the fail URL with any code, and Toss ends nothing on it either (the
         // customer may open the payment window again): only Toss's own record may end the payment.
-        this.#logger.info({ paymentReference: reference, code: (input.query.code ?? "").slice(0, 64) }, "Toss fail return; asking Toss instead of believing it");
+        this.#logger.info(
+          { paymentReference: reference, code: (input.query.code ?? "").slice(0, 64) },
+          "Toss fail return; asking Toss instead of believing it",
+        );
       }
       // A bare or fail return (back button, a bookmark, a closed window) says nothing: answer Toss's current truth.
       return this.fetchPayment({ pgTransactionId: knownId, paymentReference: reference, details: input.details });
@@ -123,7 +147,10 @@ class TossConnector implements Connector {
     }
     const amountMatches = returnAmountMatches(success.amount, input.amount) && (row === undefined || row.amount.minor === input.amount.minor);
     if (!amountMatches) {
-      this.#logger.warn({ paymentReference: reference, returned: success.amount.slice(0, 20) }, "Toss return amount differs from the stored amount; not confirming");
+      this.#logger.warn(
+        { paymentReference: reference, returned: success.amount.slice(0, 20) },
+        "Toss return amount differs from the stored amount; not confirming",
+      );
       return mismatch(reference, knownId, input.amount, "AMOUNT_MISMATCH", "The amount in the return differs from the payment's amount; not confirmed.");
     }
     if (row?.status === "EXPIRED") {
@@ -149,7 +176,7 @@ class TossConnector implements Connector {
           status: error.pgCode === "NOT_FOUND_PAYMENT_SESSION" ? "EXPIRED" : "FAILED",
           amount: input.amount,
           paymentReference: reference,
-          failure: { code: error.pgCode ?? "DECLINED", message: (error.pgMessage ?? error.message) },
+          failure: { code: error.pgCode ?? "DECLINED", message: error.pgMessage ?? error.message },
         };
       }
       throw error;
@@ -263,7 +290,13 @@ class TossConnector implements Connector {
    * rows are written before the call) → NOT_FOUND; outcome known → that; unknown → the stored
    * request is sent again under the same key, which Toss answers without cancelling twice.
    */
-  async lookupRefund(ref: { pgTransactionId: string; paymentReference: string; idempotencyKey: string; pgRefundId?: string; amount: Money }): Promise<RefundLookup> {
+  async lookupRefund(ref: {
+    pgTransactionId: string;
+    paymentReference: string;
+    idempotencyKey: string;
+    pgRefundId?: string;
+    amount: Money;
+  }): Promise<RefundLookup> {
     const row = await this.#cancels.find(ref.idempotencyKey);
     if (row === undefined) return { status: "NOT_FOUND" };
     return this.#resume(row, "lookup");
@@ -299,14 +332,18 @@ class TossConnector implements Connector {
     if (row.request === null) throw new ConnectorError("fatal", "a cancel whose outcome is unknown lost its stored request", "CANCEL_REQUEST_LOST");
     // Past Toss's 15-day idempotency window a resend would be a second cancel: a person decides.
     if (this.#clock.nowMs() - row.createdAt.getTime() > IDEMPOTENCY_WINDOW_MS) {
-      throw new ConnectorError("fatal", "the cancel's outcome is unknown and Toss no longer remembers its Idempotency-Key; check Toss's console", "IDEMPOTENCY_WINDOW_PASSED");
+      throw new ConnectorError(
+        "fatal",
+        "the cancel's outcome is unknown and Toss no longer remembers its Idempotency-Key; check Toss's console",
+        "IDEMPOTENCY_WINDOW_PASSED",
+      );
     }
     let payment: TossPayment;
     try {
       payment = await this.#api.post(`/v1/payments/${enc(row.paymentKey)}/cancel`, row.request, row.idempotencyKey);
     } catch (error) {
       if (isConnectorError(error) && error.errorClass === "declined") {
-        const failed: RefundOutcome = { status: "FAILED", code: error.pgCode ?? "DECLINED", message: (error.pgMessage ?? error.message) };
+        const failed: RefundOutcome = { status: "FAILED", code: error.pgCode ?? "DECLINED", message: error.pgMessage ?? error.message };
         await this.#cancels.settle(row.idempotencyKey, failed);
         if (purpose === "lookup") return failed;
       }
@@ -328,17 +365,23 @@ class TossConnector implements Connector {
     if (paymentKey === undefined) return;
     const payment = await this.#api.get(`/v1/payments/${enc(paymentKey)}`);
     if (payment.status !== "WAITING_FOR_DEPOSIT" || payment.orderId !== (row?.tossOrderId ?? tossOrderIdFor(ref.paymentReference))) return;
-    await this.#api.post(`/v1/payments/${enc(paymentKey)}/cancel`, { cancelReason: "Checkout expired before the deposit" } satisfies TossCancelRequest, `pgb-expire-${ref.paymentReference}`);
+    await this.#api.post(
+      `/v1/payments/${enc(paymentKey)}/cancel`,
+      { cancelReason: "Checkout expired before the deposit" } satisfies TossCancelRequest,
+      `pgb-expire-${ref.paymentReference}`,
+    );
   }
 
   parseWebhook(input: WebhookInput): Promise<WebhookAction> {
     return parseTossWebhook(input, this.#tenant, this.#store, this.#logger);
   }
-
 }
 
 /** Where a payment is addressed at Toss: the paymentKey once known, from whichever source has it. */
-function paymentKeyOf(ref: { pgTransactionId: string; paymentReference: string; details?: Record<string, unknown> }, row: CheckoutRow | undefined): string | undefined {
+function paymentKeyOf(
+  ref: { pgTransactionId: string; paymentReference: string; details?: Record<string, unknown> },
+  row: CheckoutRow | undefined,
+): string | undefined {
   const fromDetails = readDetails(ref.details).paymentKey;
   if (fromDetails !== undefined) return fromDetails;
   if (ref.pgTransactionId !== "" && ref.pgTransactionId !== ref.paymentReference) return ref.pgTransactionId;
@@ -368,7 +411,6 @@ function orderNameOf(input: CheckoutInput): string {
   const name = input.description.trim() || `Order ${input.orderId}`;
   return [...name].slice(0, ORDER_NAME_MAX).join("");
 }
-
 
 export const tossConnector: ConnectorFactory<typeof TossSettingsSchema> = {
   pg: PG,

@@ -5,7 +5,6 @@ import { formatWon, moneyToWon, sdkMethodFor } from "./transformers.ts";
 import type { TossSettings } from "./settings.ts";
 import type { CheckoutRow } from "./store.ts";
 
-
 /** JSON that cannot end the <script> element it sits in nor be read as HTML. */
 function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
@@ -60,10 +59,18 @@ ${body}
 
 export function renderCheckoutPage(row: CheckoutRow, settings: TossSettings, now: Date): { status: number; html: string } {
   if (row.status === "EXPIRED" || row.expiresAt.getTime() <= now.getTime()) {
-    return page(410, "결제 시간 만료 / Checkout expired", `<h1>결제 시간이 만료되었습니다</h1><p>This checkout has expired. Please return to the shop and start the payment again.</p>`);
+    return page(
+      410,
+      "결제 시간 만료 / Checkout expired",
+      `<h1>결제 시간이 만료되었습니다</h1><p>This checkout has expired. Please return to the shop and start the payment again.</p>`,
+    );
   }
   if (row.status !== "OPEN") {
-    return page(409, "이미 처리된 결제 / Already processed", `<h1>이미 처리된 결제입니다</h1><p>This checkout has already been completed or cancelled. Please return to the shop.</p>`);
+    return page(
+      409,
+      "이미 처리된 결제 / Already processed",
+      `<h1>이미 처리된 결제입니다</h1><p>This checkout has already been completed or cancelled. Please return to the shop.</p>`,
+    );
   }
   const method = sdkMethodFor(PayTypeSchema.parse(row.payType));
   if (method === undefined) return page(500, "Unsupported", `<h1>This payment method is not available.</h1>`);

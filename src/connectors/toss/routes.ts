@@ -12,7 +12,11 @@ export async function registerRoutes(app: FastifyInstance, deps: ConnectorRouteD
     const settings = row === undefined ? undefined : deps.tenantsWithSettings().find((t) => t.tenant === row.tenant)?.settings;
     const rendered =
       row === undefined || settings === undefined
-        ? page(404, "결제를 찾을 수 없음 / Unknown checkout", `<h1>결제 정보를 찾을 수 없습니다</h1><p>This checkout does not exist. Please return to the shop and start the payment again.</p>`)
+        ? page(
+            404,
+            "결제를 찾을 수 없음 / Unknown checkout",
+            `<h1>결제 정보를 찾을 수 없습니다</h1><p>This checkout does not exist. Please return to the shop and start the payment again.</p>`,
+          )
         : renderCheckoutPage(row, settings, deps.clock.now());
     return reply
       .code(rendered.status)

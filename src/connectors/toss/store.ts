@@ -166,7 +166,11 @@ export class CheckoutStore {
   async remember(paymentReference: string, payment: TossPayment): Promise<void> {
     await this.#db
       .updateTable("toss_checkouts")
-      .set(payment.secret ? { payment_key: payment.paymentKey, deposit_secret: payment.secret, updated_at: sql<Date>`now()` } : { payment_key: payment.paymentKey, updated_at: sql<Date>`now()` })
+      .set(
+        payment.secret
+          ? { payment_key: payment.paymentKey, deposit_secret: payment.secret, updated_at: sql<Date>`now()` }
+          : { payment_key: payment.paymentKey, updated_at: sql<Date>`now()` },
+      )
       .where("payment_reference", "=", paymentReference)
       .execute();
   }
@@ -200,7 +204,14 @@ export class CancelLedger {
   }
 
   /** Records the cancel about to be sent; a retry finds the first attempt's row (and its request). */
-  async begin(row: { idempotencyKey: string; tenant: string; paymentReference: string; paymentKey: string; amount: Money; request: TossCancelRequest }): Promise<CancelRow> {
+  async begin(row: {
+    idempotencyKey: string;
+    tenant: string;
+    paymentReference: string;
+    paymentKey: string;
+    amount: Money;
+    request: TossCancelRequest;
+  }): Promise<CancelRow> {
     await this.#db
       .insertInto("toss_cancels")
       .values({
@@ -269,6 +280,5 @@ function toRow(row: Selectable<TossCheckoutsTable>): CheckoutRow {
     expiresAt: new Date(row.expires_at),
   };
 }
-
 
 export const tossMigrations = { "toss-0001": migration0001, "toss-0002": migration0002 };

@@ -252,7 +252,12 @@ export function refundOutcomeOf(payment: TossPayment): RefundOutcome | undefined
   // the cancel is DONE while the transfer is PENDING, and the transfer can still fail.
   const transfer = payment.virtualAccount?.refundStatus;
   if (status === "DONE" && (transfer === "FAILED" || transfer === "PARTIAL_FAILED")) {
-    return { status: "FAILED", pgRefundId: cancel.transactionKey, code: `REFUND_${transfer}`, message: `Toss reports the refund transfer to the customer's account ${transfer}.` };
+    return {
+      status: "FAILED",
+      pgRefundId: cancel.transactionKey,
+      code: `REFUND_${transfer}`,
+      message: `Toss reports the refund transfer to the customer's account ${transfer}.`,
+    };
   }
   if (status === "DONE" && transfer === "PENDING") return { status: "PENDING", pgRefundId: cancel.transactionKey };
   if (status === "DONE") return { status: "SUCCEEDED", pgRefundId: cancel.transactionKey };

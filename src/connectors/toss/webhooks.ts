@@ -22,7 +22,13 @@ export async function parseTossWebhook(input: WebhookInput, tenant: string, stor
     const row = await store.findByOrderId(tenant, event.data.data.orderId);
     const eventId = statusChangedEventId(event.data);
     if (row === undefined) return { kind: "ignored", eventId, reason: "no PGB payment has this orderId" };
-    return { kind: "payment", eventId, pgTransactionId: brand<PgTransactionId>(event.data.data.paymentKey), paymentReference: row.paymentReference, unsigned: true };
+    return {
+      kind: "payment",
+      eventId,
+      pgTransactionId: brand<PgTransactionId>(event.data.data.paymentKey),
+      paymentReference: row.paymentReference,
+      unsigned: true,
+    };
   }
 
   if (eventType === undefined || eventType === "DEPOSIT_CALLBACK") {

@@ -5,16 +5,7 @@
  */
 import { z } from "zod";
 
-export const TOSS_PAYMENT_STATUSES = [
-  "READY",
-  "IN_PROGRESS",
-  "WAITING_FOR_DEPOSIT",
-  "DONE",
-  "CANCELED",
-  "PARTIAL_CANCELED",
-  "ABORTED",
-  "EXPIRED",
-] as const;
+export const TOSS_PAYMENT_STATUSES = ["READY", "IN_PROGRESS", "WAITING_FOR_DEPOSIT", "DONE", "CANCELED", "PARTIAL_CANCELED", "ABORTED", "EXPIRED"] as const;
 export const TossPaymentStatusSchema = z.enum(TOSS_PAYMENT_STATUSES);
 export type TossPaymentStatus = z.infer<typeof TossPaymentStatusSchema>;
 

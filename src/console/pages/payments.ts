@@ -21,7 +21,11 @@ export function money(minor: bigint | string | number, currency: string): string
   return isCurrencyCode(currency) ? `${formatMinor(BigInt(minor), currency)} ${currency}` : `${String(minor)} (minor units) ${currency}`;
 }
 
-export function searchPage(ctx: PageContext, form: SearchForm, options: { tenants: string[]; pgs: string[]; rows: PaymentListRow[]; nextCursor: string | undefined; paged: boolean }): string {
+export function searchPage(
+  ctx: PageContext,
+  form: SearchForm,
+  options: { tenants: string[]; pgs: string[]; rows: PaymentListRow[]; nextCursor: string | undefined; paged: boolean },
+): string {
   const { t } = ctx;
   const select = (name: keyof SearchForm, label: string, values: readonly string[]) => html`
     <label>${t(label)}<select name="${name}"><option value="">${t("Any")}</option>${values.map((v) => html`<option${v === form[name] ? html` selected` : ""}>${v}</option>`)}</select></label>`;
@@ -40,11 +44,13 @@ export function searchPage(ctx: PageContext, form: SearchForm, options: { tenant
 </form>
 </section>
 <section class="card">
-${options.rows.length === 0
+${
+  options.rows.length === 0
     ? html`<p>${t("No payments match.")}</p>`
     : html`<table data-testid="results"><thead><tr><th>PaymentId</th><th>${t("Tenant")}</th><th>OrderId</th><th>JoinerId</th><th>PG</th><th>PayType</th><th class="num">${t("Total")}</th><th>${t("Status")}</th><th>Created</th></tr></thead><tbody>
 ${options.rows.map((r) => html`<tr><td><a class="mono" href="/console/payments/${r.id}">${r.id}</a></td><td>${r.tenant}</td><td>${r.order_id}</td><td>${r.joiner_id}</td><td>${r.pg}</td><td>${r.pay_type}</td><td class="num">${money(r.amount, r.currency)}</td><td class="status ${r.status}">${r.status}</td><td>${iso(r.created_at)}</td></tr>`)}
-</tbody></table>`}
+</tbody></table>`
+}
 <div class="pager">
 ${when(options.paged, () => html`<a href="/console/payments?${first.toString()}">${t("First page")}</a>`)}
 ${when(options.nextCursor, () => html`<a rel="next" href="/console/payments?${next.toString()}">${t("Next page")} →</a>`)}
@@ -71,11 +77,21 @@ function timelineOf(story: PaymentStory, currency: string): TimelineEntry[] {
   const short = (id: string) => id.slice(0, 12) + "…";
   const entries: TimelineEntry[] = [];
   for (const e of story.events) {
-    entries.push({ at: new Date(e.created_at), kind: "state", what: html`<b>${e.event}</b> ${e.from_status ?? "∅"} → <span class="status ${e.to_status}">${e.to_status}</span> <span class="muted">(${e.source}, ${short(e.payment_id)})</span>`, detail: json(e.detail) });
+    entries.push({
+      at: new Date(e.created_at),
+      kind: "state",
+      what: html`<b>${e.event}</b> ${e.from_status ?? "∅"} → <span class="status ${e.to_status}">${e.to_status}</span> <span class="muted">(${e.source}, ${short(e.payment_id)})</span>`,
+      detail: json(e.detail),
+    });
   }
   for (const w of story.webhooks) {
     const verdict = w.status === "REJECTED" ? "rejected" : w.status === "PROCESSED" ? "verified" : w.status.toLowerCase();
-    entries.push({ at: new Date(w.received_at), kind: "PG webhook", what: html`${w.pg} <code>${w.event_id}</code> <span class="status ${w.status}">${verdict}</span>${w.attempts > 1 ? html` after ${w.attempts} attempts` : ""}`, detail: w.error ?? "" });
+    entries.push({
+      at: new Date(w.received_at),
+      kind: "PG webhook",
+      what: html`${w.pg} <code>${w.event_id}</code> <span class="status ${w.status}">${verdict}</span>${w.attempts > 1 ? html` after ${w.attempts} attempts` : ""}`,
+      detail: w.error ?? "",
+    });
   }
   for (const m of story.movements) {
     const label = m.kind === "CAPTURE" ? "capture" : "refund";
@@ -87,13 +103,27 @@ function timelineOf(story: PaymentStory, currency: string): TimelineEntry[] {
     });
   }
   for (const n of story.notifications) {
-    entries.push({ at: new Date(n.created_at), kind: "notification", what: html`${n.type} <code>${n.id}</code> queued, now <span class="status ${n.status}">${n.status}</span>${n.replayed_at ? html` (replayed ${iso(n.replayed_at)})` : ""}` });
+    entries.push({
+      at: new Date(n.created_at),
+      kind: "notification",
+      what: html`${n.type} <code>${n.id}</code> queued, now <span class="status ${n.status}">${n.status}</span>${n.replayed_at ? html` (replayed ${iso(n.replayed_at)})` : ""}`,
+    });
   }
   for (const a of story.deliveries) {
-    entries.push({ at: new Date(a.started_at), kind: "delivery", what: html`<code>${a.notification_id}</code> attempt ${a.attempt}: <span class="status ${a.outcome}">${a.outcome}</span> ${a.status_code ?? ""} in ${a.duration_ms} ms`, detail: a.error ?? "" });
+    entries.push({
+      at: new Date(a.started_at),
+      kind: "delivery",
+      what: html`<code>${a.notification_id}</code> attempt ${a.attempt}: <span class="status ${a.outcome}">${a.outcome}</span> ${a.status_code ?? ""} in ${a.duration_ms} ms`,
+      detail: a.error ?? "",
+    });
   }
   for (const a of story.alerts) {
-    entries.push({ at: new Date(a.raised_at), kind: "alert", what: html`<b>${a.type}</b> ${a.message}${a.acknowledged_at ? html` — acknowledged by ${a.acknowledged_by}` : ""}`, detail: json(a.details) });
+    entries.push({
+      at: new Date(a.raised_at),
+      kind: "alert",
+      what: html`<b>${a.type}</b> ${a.message}${a.acknowledged_at ? html` — acknowledged by ${a.acknowledged_by}` : ""}`,
+      detail: json(a.details),
+    });
   }
   for (const a of story.audit) {
     entries.push({ at: new Date(a.at), kind: "operator", what: html`${a.operator}: <b>${a.action}</b> ${a.outcome}`, detail: json(a.detail) });
@@ -117,12 +147,21 @@ export function paymentPage(ctx: PageContext, story: PaymentStory, flash?: { kin
   const dead = story.notifications.filter((n) => n.status === "DEAD");
   const confirm = html`<label><input type="checkbox" name="confirm" value="yes" required> ${t("I have checked this and confirm")}</label>`;
   const actions: Html[] = [];
-  if (can(operator, "sync")) actions.push(html`<form class="action" method="post" action="/console/payments/${p.id}/sync">${csrfField(ctx)}${confirm}<button type="submit" data-action="sync">${t("Sync with the PG now")}</button></form>`);
+  if (can(operator, "sync"))
+    actions.push(
+      html`<form class="action" method="post" action="/console/payments/${p.id}/sync">${csrfField(ctx)}${confirm}<button type="submit" data-action="sync">${t("Sync with the PG now")}</button></form>`,
+    );
   if (can(operator, "expire")) {
-    for (const a of open) actions.push(html`<form class="action" method="post" action="/console/payments/${a.id}/expire">${csrfField(ctx)}<span class="mono">${a.id}</span>${confirm}<button type="submit" class="danger" data-action="expire">${t("Expire this checkout")}</button></form>`);
+    for (const a of open)
+      actions.push(
+        html`<form class="action" method="post" action="/console/payments/${a.id}/expire">${csrfField(ctx)}<span class="mono">${a.id}</span>${confirm}<button type="submit" class="danger" data-action="expire">${t("Expire this checkout")}</button></form>`,
+      );
   }
   if (can(operator, "replay")) {
-    for (const n of dead) actions.push(html`<form class="action" method="post" action="/console/notifications/${n.id}/replay">${csrfField(ctx)}<span>${n.type} <code>${n.id}</code></span>${confirm}<button type="submit" data-action="replay">${t("Replay")}</button></form>`);
+    for (const n of dead)
+      actions.push(
+        html`<form class="action" method="post" action="/console/notifications/${n.id}/replay">${csrfField(ctx)}<span>${n.type} <code>${n.id}</code></span>${confirm}<button type="submit" data-action="replay">${t("Replay")}</button></form>`,
+      );
   }
   if (can(operator, "refund") && captured && balance.remaining > 0n) {
     actions.push(html`<form class="action" method="post" action="/console/payments/${captured.id}/refund">${csrfField(ctx)}

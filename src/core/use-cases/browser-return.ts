@@ -27,17 +27,26 @@ export async function browserReturn(deps: CoreDeps, pg: string, paymentId: Payme
         ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
       });
       current = (await settlePayment(deps, payment, pgPayment, "BROWSER_RETURN")).payment;
-      if (pgPayment.status === "PENDING" && current.status === "READY" && pgPayment.resumeUrl !== undefined && URL.canParse(pgPayment.resumeUrl)) resumeUrl = pgPayment.resumeUrl;
+      if (pgPayment.status === "PENDING" && current.status === "READY" && pgPayment.resumeUrl !== undefined && URL.canParse(pgPayment.resumeUrl))
+        resumeUrl = pgPayment.resumeUrl;
     } catch (error) {
       if (!(error instanceof ConnectorError)) throw error;
       // The host's page learns the outcome from PGB later (notification or GET /PGB/Payment).
       deps.logger.warn({ paymentId, pg, errorClass: error.errorClass, pgCode: error.pgCode }, "browser return could not be settled with the PG");
     }
-  } else if (connector !== undefined && payment.pgTransactionId !== null && (payment.status === "SUPERSEDED" || payment.status === "EXPIRED" || payment.status === "FAILED")) {
+  } else if (
+    connector !== undefined &&
+    payment.pgTransactionId !== null &&
+    (payment.status === "SUPERSEDED" || payment.status === "EXPIRED" || payment.status === "FAILED")
+  ) {
     // A customer back from a checkout PGB had closed may still have paid it: read (never confirm) the
     // PG's record, so a late capture is found now rather than by the next webhook or reconciler pass.
     try {
-      const pgPayment = await connector.fetchPayment({ pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) });
+      const pgPayment = await connector.fetchPayment({
+        pgTransactionId: payment.pgTransactionId,
+        paymentReference: payment.id,
+        ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
+      });
       if (pgPayment.status === "PAID") await settlePayment(deps, payment, pgPayment, "BROWSER_RETURN");
     } catch (error) {
       if (!(error instanceof ConnectorError)) throw error;

@@ -22,8 +22,26 @@ import type { Transaction } from "kysely";
 import type { Database } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { sendRefund, type RefundSent } from "./send-refund.ts";
-import { appendEvent, balanceFrom, balanceOf, enqueueMoneyNotification, findPayment, lockCapturedPayment, paymentsOfOrder, transition, type Payment } from "../../storage/payment-repository.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, captureOf, findMovement, insertRefund, movementsOf, transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
+import {
+  appendEvent,
+  balanceFrom,
+  balanceOf,
+  enqueueMoneyNotification,
+  findPayment,
+  lockCapturedPayment,
+  paymentsOfOrder,
+  transition,
+  type Payment,
+} from "../../storage/payment-repository.ts";
+import {
+  EXTERNAL_REFUND_FINGERPRINT,
+  captureOf,
+  findMovement,
+  insertRefund,
+  movementsOf,
+  transitionRefund,
+  type RefundRow,
+} from "../../storage/money-movement-repository.ts";
 
 export interface CancelInput {
   tenant: string;
@@ -71,7 +89,10 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
     .digest("hex");
 
   const reserved = await deps.db.transaction().execute(async (trx) => {
-    const payment = input.paymentId === undefined ? await lockCapturedPayment(trx, input.tenant, input.orderId) : await lockAttemptWithMoney(trx, input.tenant, input.orderId, input.paymentId);
+    const payment =
+      input.paymentId === undefined
+        ? await lockCapturedPayment(trx, input.tenant, input.orderId)
+        : await lockAttemptWithMoney(trx, input.tenant, input.orderId, input.paymentId);
     if (payment === undefined) {
       const any = await paymentsOfOrder(trx, input.tenant, input.orderId);
       return any.length === 0
@@ -183,7 +204,12 @@ export async function executeRefund(
   paid: bigint,
   input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
 ): Promise<Result<CancelOutput>> {
-  const sent = await sendRefund(deps, payment, refund, { reason: input.reason, refundAccount: input.refundAccount, source: input.source ?? "HOST_API", answeredBy: "caller" });
+  const sent = await sendRefund(deps, payment, refund, {
+    reason: input.reason,
+    refundAccount: input.refundAccount,
+    source: input.source ?? "HOST_API",
+    answeredBy: "caller",
+  });
   return answerOf(sent, payment, refund, paid);
 }
 
@@ -206,7 +232,13 @@ export function answerOf(sent: RefundSent, payment: Payment, refund: RefundRow, 
  * Idempotent: the host's call, the reconciler and a refund webhook may all learn the same success;
  * only the first one to lock the refund row while it is still open completes it.
  */
-export async function completeRefund(deps: CoreDeps, payment: Payment, refund: RefundRow, pgRefundId: string, source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER"): Promise<void> {
+export async function completeRefund(
+  deps: CoreDeps,
+  payment: Payment,
+  refund: RefundRow,
+  pgRefundId: string,
+  source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER",
+): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
     const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
@@ -235,8 +267,26 @@ export async function completeRefund(deps: CoreDeps, payment: Payment, refund: R
       if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
       // may already be promised elsewhere, so an operator decides.
-      await raiseAlert(deps, { type: "REFUND_CONFLICT", paymentId: payment.id, tenant: payment.tenant, subject: refund.id, details: { refundId: refund.id, pgRefundId }, message: "the PG reports a refund PGB had marked failed" }, trx);
-      await appendEvent(trx, { paymentId: payment.id, from: payment.status, to: payment.status, event: "REFUND_CONFLICT", source, detail: { refundId: refund.id, pgRefundId } });
+      await raiseAlert(
+        deps,
+        {
+          type: "REFUND_CONFLICT",
+          paymentId: payment.id,
+          tenant: payment.tenant,
+          subject: refund.id,
+          details: { refundId: refund.id, pgRefundId },
+          message: "the PG reports a refund PGB had marked failed",
+        },
+        trx,
+      );
+      await appendEvent(trx, {
+        paymentId: payment.id,
+        from: payment.status,
+        to: payment.status,
+        event: "REFUND_CONFLICT",
+        source,
+        detail: { refundId: refund.id, pgRefundId },
+      });
       return;
     }
     const balance = await balanceOf(trx, payment);

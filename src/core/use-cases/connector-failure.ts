@@ -7,7 +7,11 @@ export function connectorFailure(error: ConnectorError, doing: string): Failure 
   switch (error.errorClass) {
     case "declined":
       if (error.pgCode === "REFUND_ACCOUNT_REQUIRED") {
-        return fail("REFUND_ACCOUNT_REQUIRED", "this payment was a deposited virtual account: send RefundAccount {Bank, AccountNumber, HolderName} to refund it", detail);
+        return fail(
+          "REFUND_ACCOUNT_REQUIRED",
+          "this payment was a deposited virtual account: send RefundAccount {Bank, AccountNumber, HolderName} to refund it",
+          detail,
+        );
       }
       return fail("PG_DECLINED", `the PG declined to ${doing}: ${error.pgCode ?? ""} ${error.pgMessage ?? error.message}`.trim(), detail);
     case "retryable":

@@ -18,7 +18,13 @@ import { appendEvent, enqueueMoneyNotification, findPayment, type Payment, recor
 import { insertLateCapture, insertRefund, lateRefundId, type RefundRow } from "../../storage/money-movement-repository.ts";
 import { sendRefund } from "./send-refund.ts";
 
-export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPayment: PgPayment, source: EventSource, trigger: Record<string, unknown>): Promise<Payment> {
+export async function recordLateCapture(
+  deps: CoreDeps,
+  payment: Payment,
+  pgPayment: PgPayment,
+  source: EventSource,
+  trigger: Record<string, unknown>,
+): Promise<Payment> {
   const mode = tenantConfig(deps, payment.tenant)?.lateCapture ?? "refund";
   const details = pgPayment.details === undefined ? undefined : JSON.stringify({ ...(payment.pgDetails ?? {}), ...pgPayment.details });
   const recorded = await deps.db.transaction().execute(async (trx) => {
@@ -29,7 +35,11 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
     if (locked.pgTransactionId !== pgPayment.pgTransactionId || details !== undefined) {
       await recordPgTransaction(trx, locked.id, pgPayment.pgTransactionId, details);
     }
-    const late: Payment = { ...locked, pgTransactionId: pgPayment.pgTransactionId, ...(details === undefined ? {} : { pgDetails: JSON.parse(details) as Record<string, unknown> }) };
+    const late: Payment = {
+      ...locked,
+      pgTransactionId: pgPayment.pgTransactionId,
+      ...(details === undefined ? {} : { pgDetails: JSON.parse(details) as Record<string, unknown> }),
+    };
     await appendEvent(trx, {
       paymentId: late.id,
       from: late.status,
@@ -69,7 +79,10 @@ export async function recordLateCapture(deps: CoreDeps, payment: Payment, pgPaym
     paymentId: payment.id,
     tenant: payment.tenant,
     details: { status: payment.status, pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), lateCapture: mode, source },
-    message: mode === "refund" ? "the PG captured money on an attempt PGB had closed; refunding it" : "the PG captured money on an attempt PGB had closed; the host decides",
+    message:
+      mode === "refund"
+        ? "the PG captured money on an attempt PGB had closed; refunding it"
+        : "the PG captured money on an attempt PGB had closed; the host decides",
   });
   if (recorded.refund !== undefined) await refundLateCapture(deps, recorded.late, recorded.refund, source);
   return recorded.late;

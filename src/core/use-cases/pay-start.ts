@@ -109,7 +109,12 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
     status: "READY",
     expires_at: expiresAt,
   };
-  const event = { to: "READY" as const, event: "CHECKOUT_CREATED", source: "HOST_API" as const, detail: { pgTransactionId: created.pgTransactionId, amount: formatMoney(input.amount), currency: input.amount.currency } };
+  const event = {
+    to: "READY" as const,
+    event: "CHECKOUT_CREATED",
+    source: "HOST_API" as const,
+    detail: { pgTransactionId: created.pgTransactionId, amount: formatMoney(input.amount), currency: input.amount.currency },
+  };
   let outcome: "created" | "race" | "paid";
   try {
     if (live === undefined) {
@@ -117,7 +122,14 @@ export async function payStart(deps: CoreDeps, input: PayStartInput): Promise<Re
       outcome = "created";
     } else {
       outcome = await deps.db.transaction().execute(async (trx) => {
-        const superseded = await transition(trx, deps.clock, { paymentId: live.id, to: "SUPERSEDED", expected: live.status, event: "SUPERSEDED", source: "HOST_API", detail: { by: paymentId } });
+        const superseded = await transition(trx, deps.clock, {
+          paymentId: live.id,
+          to: "SUPERSEDED",
+          expected: live.status,
+          event: "SUPERSEDED",
+          source: "HOST_API",
+          detail: { by: paymentId },
+        });
         // The attempt moved since we read it: paid by its customer, or superseded by a racing PayStart.
         if (superseded === undefined) return (await paymentsOfOrder(trx, input.tenant, input.orderId)).some((p) => isCaptured(p.status)) ? "paid" : "race";
         await insertPayment(trx, row, event);
@@ -176,6 +188,15 @@ async function expireQuietly(deps: CoreDeps, connector: Connector, pgTransaction
 }
 
 function fingerprintOf(input: PayStartInput, pg: string): string {
-  const canonical = JSON.stringify([pg, input.amount.minor.toString(), input.amount.currency, input.payType, input.nationCode, input.joinerId, input.description, input.redirectUrl]);
+  const canonical = JSON.stringify([
+    pg,
+    input.amount.minor.toString(),
+    input.amount.currency,
+    input.payType,
+    input.nationCode,
+    input.joinerId,
+    input.description,
+    input.redirectUrl,
+  ]);
   return createHash("sha256").update(canonical).digest("hex");
 }

@@ -22,7 +22,11 @@ import { reverseRefund } from "./settle-refund.ts";
 export async function reconcilePgRefunds(deps: CoreDeps, payment: Payment, source: EventSource): Promise<void> {
   const connector = deps.connectorFor(payment.tenant, payment.pg);
   if (connector?.listRefunds === undefined || payment.pgTransactionId === null) return;
-  const atPg = await connector.listRefunds({ pgTransactionId: payment.pgTransactionId, paymentReference: payment.id, ...(payment.pgDetails ? { details: payment.pgDetails } : {}) });
+  const atPg = await connector.listRefunds({
+    pgTransactionId: payment.pgTransactionId,
+    paymentReference: payment.id,
+    ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
+  });
   const ours = await refundsOf(deps.db, payment.id);
   for (const refund of atPg) {
     const row = ours.find((r) => (refund.pgbRefundId !== undefined && r.id === refund.pgbRefundId) || r.pg_reference === refund.pgRefundId);
@@ -44,7 +48,12 @@ async function recordExternalRefund(deps: CoreDeps, payment: Payment, refund: Pg
     const current = await findPayment(trx, payment.id, { forUpdate: true });
     if (current === undefined) return undefined;
     const before = await balanceOf(trx, current);
-    const row = await insertExternalRefund(trx, deps.clock, { paymentId: current.id, amount: refund.amount.minor, balanceBefore: before.remaining, pgRefundId: refund.pgRefundId });
+    const row = await insertExternalRefund(trx, deps.clock, {
+      paymentId: current.id,
+      amount: refund.amount.minor,
+      balanceBefore: before.remaining,
+      pgRefundId: refund.pgRefundId,
+    });
     if (row === undefined) return undefined;
     const amount = formatMinor(refund.amount.minor, current.currency);
     const detail = { refundId: row.id, pgRefundId: refund.pgRefundId, amount, origin: "PG" };
@@ -52,7 +61,12 @@ async function recordExternalRefund(deps: CoreDeps, payment: Payment, refund: Pg
       // Refunded in the dashboard on an attempt that is not the order's (a late capture).
       await appendEvent(trx, { paymentId: current.id, from: current.status, to: current.status, event: "EXTERNAL_REFUND", source, detail });
       const balance = await balanceOf(trx, current);
-      await enqueueMoneyNotification(trx, deps.clock, current, { type: "LATE_PAYMENT_REFUNDED", captured: balance.captured, refundId: row.id, refunded: refund.amount.minor });
+      await enqueueMoneyNotification(trx, deps.clock, current, {
+        type: "LATE_PAYMENT_REFUNDED",
+        captured: balance.captured,
+        refundId: row.id,
+        refunded: refund.amount.minor,
+      });
       return { row, current, exceeded: before.remaining < refund.amount.minor };
     }
     const balance = await balanceOf(trx, current);

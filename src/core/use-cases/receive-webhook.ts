@@ -53,7 +53,14 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
 
   if (action.kind === "rejected") {
     deps.logger.warn({ pg, tenant, reason: action.reason, bytes: input.rawBody.length }, "rejected a webhook");
-    await insertRejectedWebhook(deps.db, { pg, tenant, eventId: `rejected:${newId("evt", deps.clock)}`, headers, kept: kept(input.rawBody, false), reason: action.reason });
+    await insertRejectedWebhook(deps.db, {
+      pg,
+      tenant,
+      eventId: `rejected:${newId("evt", deps.clock)}`,
+      headers,
+      kept: kept(input.rawBody, false),
+      reason: action.reason,
+    });
     return { status: 400, body: { received: false, error: "webhook rejected" } };
   }
 
@@ -94,7 +101,9 @@ export async function processStoredWebhook(deps: CoreDeps, id: string, known?: S
     // once per window, or forged callbacks would spend the merchant's API quota.
     const key = `${row.tenant}|${row.pg}|${action.data.paymentReference ?? action.data.pgTransactionId ?? ""}`;
     const retry = () =>
-      void processStoredWebhook(deps, id).catch((error: unknown) => deps.logger.warn({ err: (error as Error).message, webhookId: id }, "a coalesced webhook read failed; the retrier or the reconciler takes over"));
+      void processStoredWebhook(deps, id).catch((error: unknown) =>
+        deps.logger.warn({ err: (error as Error).message, webhookId: id }, "a coalesced webhook read failed; the retrier or the reconciler takes over"),
+      );
     if (!unsignedReadThrottle(deps).take(key, retry)) {
       await markWebhook(deps.db, id, "PROCESSED", "coalesced: this payment was read from the PG moments ago; one more read follows when the window ends");
       return "PROCESSED";
@@ -117,7 +126,10 @@ export async function processStoredWebhook(deps: CoreDeps, id: string, known?: S
     await markWebhook(deps.db, id, "PROCESSED", null);
     return "PROCESSED";
   } catch (error) {
-    deps.logger.error({ pg: row.pg, tenant: row.tenant, eventId: row.event_id, err: (error as Error).message }, "webhook stored but processing failed; it will be retried");
+    deps.logger.error(
+      { pg: row.pg, tenant: row.tenant, eventId: row.event_id, err: (error as Error).message },
+      "webhook stored but processing failed; it will be retried",
+    );
     await markWebhook(deps.db, id, "FAILED", (error as Error).message);
     return "FAILED";
   }
@@ -134,8 +146,14 @@ interface StoredWebhook {
 /** The part of a WebhookAction a retry needs. */
 const StoredActionSchema = z.object({
   kind: z.enum(["payment", "refund"]),
-  pgTransactionId: z.string().transform((id) => brand<PgTransactionId>(id)).optional(),
-  paymentReference: z.string().transform((id) => brand<PaymentId>(id)).optional(),
+  pgTransactionId: z
+    .string()
+    .transform((id) => brand<PgTransactionId>(id))
+    .optional(),
+  paymentReference: z
+    .string()
+    .transform((id) => brand<PaymentId>(id))
+    .optional(),
   unsigned: z.literal(true).optional(),
 });
 
@@ -175,7 +193,12 @@ async function settleOpenRefunds(deps: CoreDeps, payment: Payment): Promise<void
   }
 }
 
-async function locate(deps: CoreDeps, pg: string, pgTransactionId: PgTransactionId | undefined, reference: PaymentId | undefined): Promise<Payment | undefined> {
+async function locate(
+  deps: CoreDeps,
+  pg: string,
+  pgTransactionId: PgTransactionId | undefined,
+  reference: PaymentId | undefined,
+): Promise<Payment | undefined> {
   if (reference !== undefined) {
     const byReference = await findPayment(deps.db, reference);
     if (byReference !== undefined && byReference.pg === pg) return byReference;

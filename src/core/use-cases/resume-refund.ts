@@ -21,7 +21,11 @@ import type { RefundId } from "../ids.ts";
 export const TAKEN_OVER = { reason: "PGB: finishing a refund whose process stopped" };
 
 /** The host retried a cancel whose first attempt was reserved but never answered by the PG. */
-export async function resumeLostRefund(deps: CoreDeps, refundId: RefundId, input: Pick<CancelInput, "reason" | "refundAccount" | "source">): Promise<Result<CancelOutput>> {
+export async function resumeLostRefund(
+  deps: CoreDeps,
+  refundId: RefundId,
+  input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
+): Promise<Result<CancelOutput>> {
   if (deps.leaseToken === undefined || !(await claimRefundIfOrphaned(deps.db, refundId, deps.leaseToken))) {
     return fail("CANCEL_IN_PROGRESS", "this cancel is still waiting for the PG's answer");
   }
@@ -45,8 +49,12 @@ export async function takeOverRefund(
   if (refund === undefined || payment === undefined) return fail("INTERNAL_ERROR", `refund ${refundId} not found`);
   const paid = (await balanceOf(deps.db, payment)).captured;
   // Settled meanwhile (by the worker, say): answer what happened.
-  if (refund.status === "SUCCEEDED" || (refund.status === "PENDING" && refund.pg_reference !== null)) return succeed(outputOf(payment, refund, refund.status, true, paid));
-  if (refund.status === "FAILED") return fail("PG_DECLINED", `the PG refused the refund: ${refund.failure_code ?? ""} ${refund.failure_message ?? ""}`.trim(), { pgCode: refund.failure_code });
+  if (refund.status === "SUCCEEDED" || (refund.status === "PENDING" && refund.pg_reference !== null))
+    return succeed(outputOf(payment, refund, refund.status, true, paid));
+  if (refund.status === "FAILED")
+    return fail("PG_DECLINED", `the PG refused the refund: ${refund.failure_code ?? ""} ${refund.failure_message ?? ""}`.trim(), {
+      pgCode: refund.failure_code,
+    });
   if (refund.status !== "PENDING") return fail("CANCEL_IN_PROGRESS", "this cancel is being settled with the PG");
   const connector = deps.connectorFor(payment.tenant, payment.pg);
   if (connector?.lookupRefund !== undefined) {

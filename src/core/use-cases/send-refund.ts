@@ -58,7 +58,11 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Refun
     // for the reconciler to ask the PG about.
     const status = send.answeredBy === "caller" && error.errorClass !== "indeterminate" ? "FAILED" : "UNKNOWN";
     await recordUnsettled(deps, payment, refund, status, error, send.source);
-    if (status === "UNKNOWN") deps.logger.warn({ paymentId: payment.id, refundId: refund.id, errorClass: error.errorClass, err: error.message }, "refund not confirmed by the PG; the reconciler will settle it");
+    if (status === "UNKNOWN")
+      deps.logger.warn(
+        { paymentId: payment.id, refundId: refund.id, errorClass: error.errorClass, err: error.message },
+        "refund not confirmed by the PG; the reconciler will settle it",
+      );
     return { status: "ERROR", error };
   }
 
@@ -73,7 +77,12 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Refun
       if (send.answeredBy === "notification") await failRefund(deps, payment, refund, outcome.code, outcome.message, send.source);
       else {
         await deps.db.transaction().execute(async (trx) => {
-          await transitionRefund(trx, refund.id, { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message }, OPEN_REFUND_STATUSES);
+          await transitionRefund(
+            trx,
+            refund.id,
+            { status: "FAILED", pg_reference: outcome.pgRefundId ?? null, failure_code: outcome.code, failure_message: outcome.message },
+            OPEN_REFUND_STATUSES,
+          );
           await appendEvent(trx, {
             paymentId: payment.id,
             from: payment.status,
@@ -89,10 +98,22 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Refun
 }
 
 /** Marks the refund UNKNOWN or FAILED after a failed call, only while it is still open (the reconciler may have settled it while the call hung). */
-async function recordUnsettled(deps: CoreDeps, payment: Payment, refund: RefundRow, status: "UNKNOWN" | "FAILED", error: ConnectorError, source: RefundSend["source"]): Promise<void> {
+async function recordUnsettled(
+  deps: CoreDeps,
+  payment: Payment,
+  refund: RefundRow,
+  status: "UNKNOWN" | "FAILED",
+  error: ConnectorError,
+  source: RefundSend["source"],
+): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     // An UNKNOWN row that fails to resolve again stays as it is: the table has no UNKNOWN → UNKNOWN move.
-    const moved = await transitionRefund(trx, refund.id, { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message }, status === "UNKNOWN" ? "PENDING" : OPEN_REFUND_STATUSES);
+    const moved = await transitionRefund(
+      trx,
+      refund.id,
+      { status, failure_code: error.pgCode ?? error.errorClass.toUpperCase(), failure_message: error.message },
+      status === "UNKNOWN" ? "PENDING" : OPEN_REFUND_STATUSES,
+    );
     if (moved === undefined) return;
     await appendEvent(trx, {
       paymentId: payment.id,

@@ -22,7 +22,13 @@ export type SettleOutcome =
   /** The PG's answer contradicts PGB's record (amount, currency or reference): never acted upon. */
   | { kind: "mismatch"; payment: Payment; reason: string };
 
-export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment: PgPayment, source: EventSource, trigger: Record<string, unknown> = {}): Promise<SettleOutcome> {
+export async function settlePayment(
+  deps: CoreDeps,
+  payment: Payment,
+  pgPayment: PgPayment,
+  source: EventSource,
+  trigger: Record<string, unknown> = {},
+): Promise<SettleOutcome> {
   const mismatch = mismatchOf(payment, pgPayment);
   if (mismatch !== undefined) {
     await raiseAlert(deps, {
@@ -32,7 +38,14 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
       details: { pg: payment.pg, pgTransactionId: pgPayment.pgTransactionId, reason: mismatch, source },
       message: "the PG's record of a payment does not match PGB's; not acting on it",
     });
-    await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "PG_MISMATCH", source, detail: { reason: mismatch, ...trigger } });
+    await appendEvent(deps.db, {
+      paymentId: payment.id,
+      from: payment.status,
+      to: payment.status,
+      event: "PG_MISMATCH",
+      source,
+      detail: { reason: mismatch, ...trigger },
+    });
     return { kind: "mismatch", payment, reason: mismatch };
   }
 
@@ -49,14 +62,32 @@ export async function settlePayment(deps: CoreDeps, payment: Payment, pgPayment:
   if (target === "WAITING_FOR_DEPOSIT" && (payment.status === "PAID" || payment.status === "PARTIALLY_CANCELLED" || payment.status === "CANCELLED")) {
     // A virtual-account deposit the bank reversed after the PG reported it (Toss moves DONE back to
     // WAITING_FOR_DEPOSIT). PGB already told the host PAID: an operator has to look at this order.
-    await raiseAlert(deps, { type: "DEPOSIT_REVERSED", paymentId: payment.id, tenant: payment.tenant, details: { status: payment.status, pgTransactionId: pgPayment.pgTransactionId, source }, message: "the PG reports a deposit reversed on a paid payment" });
-    await appendEvent(deps.db, { paymentId: payment.id, from: payment.status, to: payment.status, event: "DEPOSIT_REVERSED", source, detail: { pgTransactionId: pgPayment.pgTransactionId, ...trigger } });
+    await raiseAlert(deps, {
+      type: "DEPOSIT_REVERSED",
+      paymentId: payment.id,
+      tenant: payment.tenant,
+      details: { status: payment.status, pgTransactionId: pgPayment.pgTransactionId, source },
+      message: "the PG reports a deposit reversed on a paid payment",
+    });
+    await appendEvent(deps.db, {
+      paymentId: payment.id,
+      from: payment.status,
+      to: payment.status,
+      event: "DEPOSIT_REVERSED",
+      source,
+      detail: { pgTransactionId: pgPayment.pgTransactionId, ...trigger },
+    });
     return { kind: "unchanged", payment };
   }
 
-  const details = pgPayment.details === undefined && pgPayment.virtualAccount === undefined
-    ? undefined
-    : JSON.stringify({ ...(payment.pgDetails ?? {}), ...(pgPayment.details ?? {}), ...(pgPayment.virtualAccount ? { virtualAccount: pgPayment.virtualAccount } : {}) });
+  const details =
+    pgPayment.details === undefined && pgPayment.virtualAccount === undefined
+      ? undefined
+      : JSON.stringify({
+          ...(payment.pgDetails ?? {}),
+          ...(pgPayment.details ?? {}),
+          ...(pgPayment.virtualAccount ? { virtualAccount: pgPayment.virtualAccount } : {}),
+        });
   const common = {
     paymentId: payment.id,
     source,

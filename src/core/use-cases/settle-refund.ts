@@ -127,7 +127,14 @@ export async function failRefund(deps: CoreDeps, payment: Payment, refund: Refun
  * in the balance (the payment's state follows it), the host gets REFUND_FAILED, an operator an alert.
  * Once only: a second report finds the row FAILED already.
  */
-export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: RefundId, code: string, message: string, source: EventSource): Promise<boolean> {
+export async function reverseRefund(
+  deps: CoreDeps,
+  payment: Payment,
+  refundId: RefundId,
+  code: string,
+  message: string,
+  source: EventSource,
+): Promise<boolean> {
   const reversed = await deps.db.transaction().execute(async (trx) => {
     // Only a refund that had succeeded: one that never did is failRefund's.
     const row = await transitionRefund(trx, refundId, { status: "FAILED", failure_code: code, failure_message: message }, "SUCCEEDED");
@@ -141,7 +148,16 @@ export async function reverseRefund(deps: CoreDeps, payment: Payment, refundId: 
       await enqueueMoneyNotification(trx, deps.clock, current, notice);
     } else {
       const to = balance.refunded === 0n ? "PAID" : "PARTIALLY_CANCELLED";
-      const moved = await transition(trx, deps.clock, { paymentId: current.id, to, expected: current.status, event: REFUND_REVERSED, source, detail, notifyAs: notice, balance });
+      const moved = await transition(trx, deps.clock, {
+        paymentId: current.id,
+        to,
+        expected: current.status,
+        event: REFUND_REVERSED,
+        source,
+        detail,
+        notifyAs: notice,
+        balance,
+      });
       if (moved === undefined) throw new Error(`payment ${current.id} could not move back to ${to}`);
     }
     return row;

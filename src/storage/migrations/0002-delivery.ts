@@ -67,4 +67,3 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(): Promise<void> {
   throw new Error("PGB's migrations move forward only");
 }
-

@@ -13,7 +13,15 @@ import type { Db } from "../../../src/storage/database.ts";
 import { browserReturn } from "../../../src/core/use-cases/browser-return.ts";
 import { receiveWebhook } from "../../../src/core/use-cases/receive-webhook.ts";
 import { coreRig, TENANT } from "./core-rig.ts";
-import { ConnectorError, type CheckoutCreated, type CheckoutInput, type Connector, type PaymentRef, type RefundInput, type WebhookInput } from "../../../src/core/ports/connector.ts";
+import {
+  ConnectorError,
+  type CheckoutCreated,
+  type CheckoutInput,
+  type Connector,
+  type PaymentRef,
+  type RefundInput,
+  type WebhookInput,
+} from "../../../src/core/ports/connector.ts";
 import { brand, type PaymentId, type PgTransactionId, type RefundId } from "../../../src/core/ids.ts";
 
 export const CASES = [
@@ -75,7 +83,11 @@ export interface ConformanceDriver extends Declared {
    * where the PG sends webhooks, a wait for the one it sends about the payment (for a PG that takes
    * the money only on PGB's confirm, the webhook comes once the return has confirmed).
    */
-  customerCompletes(input: CheckoutInput, created: CheckoutCreated, options?: { misreport?: "amount" | "currency" }): Promise<{ query: Record<string, string>; webhook?: () => Promise<WebhookInput> }>;
+  customerCompletes(
+    input: CheckoutInput,
+    created: CheckoutCreated,
+    options?: { misreport?: "amount" | "currency" },
+  ): Promise<{ query: Record<string, string>; webhook?: () => Promise<WebhookInput> }>;
   /** How many refunds the PG has recorded for the payment. */
   refundsAtPg(paid: Paid): Promise<number>;
   /** The PG fails a refund it had reported succeeded (the card account closed, say). */
@@ -109,11 +121,15 @@ export function checkoutInputFor(driver: ConformanceDriver, overrides: Partial<C
 export function skipReason(driver: Declared, name: CaseName): string | undefined {
   const c = driver.capabilities;
   if (name === "forged, replayed or tampered webhook refused" && c.webhooks !== "signed") {
-    return c.webhooks === "unsigned" ? `${driver.pg} signs no webhook: its webhooks are hints, and PGB re-reads the payment from ${driver.pg}` : `${driver.pg} sends no webhooks`;
+    return c.webhooks === "unsigned"
+      ? `${driver.pg} signs no webhook: its webhooks are hints, and PGB re-reads the payment from ${driver.pg}`
+      : `${driver.pg} sends no webhooks`;
   }
   if (name === "webhook verified, or re-read where unsigned" && c.webhooks === "none") return `${driver.pg} sends no webhooks`;
-  if (name === "browser return racing the webhook" && c.webhooks === "none") return `${driver.pg} sends no webhooks: the browser return is the only messenger (the reconciler settles through the same guarded transition)`;
-  if (name === "refund that fails after success" && !c.refundList) return `${driver.pg} cannot list a payment's refunds, so PGB cannot learn of a refund failing afterwards from it`;
+  if (name === "browser return racing the webhook" && c.webhooks === "none")
+    return `${driver.pg} sends no webhooks: the browser return is the only messenger (the reconciler settles through the same guarded transition)`;
+  if (name === "refund that fails after success" && !c.refundList)
+    return `${driver.pg} cannot list a payment's refunds, so PGB cannot learn of a refund failing afterwards from it`;
   return driver.notApplicable[name];
 }
 
@@ -190,10 +206,17 @@ export function battery(declared: Declared, driver: () => ConformanceDriver, dat
         const payment = await rig.payment(started.paymentId);
         assert.notEqual(payment.status, "PAID", `${misreport}: a payment the PG reports with another ${misreport} is never PAID`);
         assert.ok(!(await rig.notified(started.paymentId)).includes("PAYMENT_COMPLETED"), `${misreport}: the host is not told PAID`);
-        assert.deepEqual((await rig.movements(started.paymentId)).filter((m) => m.kind === "CAPTURE"), [], `${misreport}: no capture in PGB's books`);
+        assert.deepEqual(
+          (await rig.movements(started.paymentId)).filter((m) => m.kind === "CAPTURE"),
+          [],
+          `${misreport}: no capture in PGB's books`,
+        );
         // Flagged: the core's PG_MISMATCH (alert and history), or the connector's refusal to confirm a return that does not match.
         const flagged = (await rig.alerts(started.paymentId)).includes("PG_MISMATCH") || /MISMATCH/.test(payment.failure_code ?? "");
-        assert.ok(flagged, `${misreport}: the mismatch is flagged (PG_MISMATCH alert, or a ${d.pg} confirm refused as a mismatch): ${JSON.stringify({ payment, events: await rig.events(started.paymentId) })}`);
+        assert.ok(
+          flagged,
+          `${misreport}: the mismatch is flagged (PG_MISMATCH alert, or a ${d.pg} confirm refused as a mismatch): ${JSON.stringify({ payment, events: await rig.events(started.paymentId) })}`,
+        );
       }
     },
 
@@ -206,7 +229,10 @@ export function battery(declared: Declared, driver: () => ConformanceDriver, dat
       const before = await rig.lastWebhookId();
       rig.holdPgAnswersInPairs();
       // Both at once: the buyer's browser lands on PGB while the PG's webhook is taken in.
-      const [back, hook] = await Promise.all([browserReturn(rig.deps, d.pg, started.paymentId, acted.query), acted.webhook().then((webhook) => receiveWebhook(rig.deps, d.pg, TENANT, webhook))]);
+      const [back, hook] = await Promise.all([
+        browserReturn(rig.deps, d.pg, started.paymentId, acted.query),
+        acted.webhook().then((webhook) => receiveWebhook(rig.deps, d.pg, TENANT, webhook)),
+      ]);
       assert.equal(back.kind, "redirect", "no error to the buyer");
       if (back.kind === "redirect") assert.equal(new URL(back.location).searchParams.get("Result"), "PAID", back.location);
       assert.equal(hook.status, 200, JSON.stringify(hook.body));
@@ -215,7 +241,11 @@ export function battery(declared: Declared, driver: () => ConformanceDriver, dat
       assert.deepEqual(await rig.webhooks(before), [{ status: "PROCESSED", error: null }], "the webhook was acted on without an error");
       assert.equal((await rig.payment(started.paymentId)).status, "PAID");
       assert.equal((await rig.events(started.paymentId)).filter((e) => e.to === "PAID").length, 1, "exactly one transition to PAID");
-      assert.deepEqual((await rig.notified(started.paymentId)).filter((type) => type === "PAYMENT_COMPLETED"), ["PAYMENT_COMPLETED"], "exactly one notification to the host");
+      assert.deepEqual(
+        (await rig.notified(started.paymentId)).filter((type) => type === "PAYMENT_COMPLETED"),
+        ["PAYMENT_COMPLETED"],
+        "exactly one notification to the host",
+      );
       assert.equal((await rig.movements(started.paymentId)).filter((m) => m.kind === "CAPTURE").length, 1, "one capture in PGB's books");
     },
 
@@ -274,7 +304,10 @@ export function battery(declared: Declared, driver: () => ConformanceDriver, dat
       await new Promise((resolve) => setTimeout(resolve, 1_700));
       const connector = d.connector();
       // What the reconciler does: ask the PG where it can, else resend with the same key.
-      const found = connector.lookupRefund !== undefined && d.capabilities.refundLookup ? await connector.lookupRefund({ ...request, ...(paid.ref.details ? { details: paid.ref.details } : {}) }) : await connector.refund(request);
+      const found =
+        connector.lookupRefund !== undefined && d.capabilities.refundLookup
+          ? await connector.lookupRefund({ ...request, ...(paid.ref.details ? { details: paid.ref.details } : {}) })
+          : await connector.refund(request);
       assert.equal(found.status, "SUCCEEDED", JSON.stringify(found));
       assert.equal((await connector.refund(request)).status, "SUCCEEDED");
       assert.equal(await d.refundsAtPg(paid), 1, "the PG refunded once");
@@ -345,7 +378,14 @@ async function payOnce(d: ConformanceDriver): Promise<Paid> {
 }
 
 function refundRequest(paid: Paid, amount: Money): RefundInput {
-  return { pgTransactionId: paid.ref.pgTransactionId, paymentReference: paid.input.paymentId, amount, idempotencyKey: brand<RefundId>(`mm_${randomUUID()}`), reason: "conformance", ...(paid.ref.details ? { details: paid.ref.details } : {}) };
+  return {
+    pgTransactionId: paid.ref.pgTransactionId,
+    paymentReference: paid.input.paymentId,
+    amount,
+    idempotencyKey: brand<RefundId>(`mm_${randomUUID()}`),
+    reason: "conformance",
+    ...(paid.ref.details ? { details: paid.ref.details } : {}),
+  };
 }
 
 function randomOrderId(): number {

@@ -36,7 +36,13 @@ for (const backend of backends()) {
     });
 
     for (const declared of Object.values(DECLARED)) {
-      describe(declared.pg, () => battery(declared, () => drivers.get(declared.pg)!, () => db.db));
+      describe(declared.pg, () =>
+        battery(
+          declared,
+          () => drivers.get(declared.pg)!,
+          () => db.db,
+        ),
+      );
     }
   });
 }

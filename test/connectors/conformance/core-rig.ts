@@ -85,7 +85,11 @@ export function coreRig(d: ConformanceDriver, db: Db): CoreRig {
       });
       if (!started.ok) throw new Error(`PayStart failed: ${started.code} ${started.message}`);
       const row = await db.selectFrom("payments").select(["pg_transaction_id"]).where("id", "=", started.value.paymentId).executeTakeFirstOrThrow();
-      return { paymentId: brand<PaymentId>(started.value.paymentId), pgTransactionId: brand<PgTransactionId>(row.pg_transaction_id ?? started.value.paymentId), checkoutUrl: started.value.checkoutUrl };
+      return {
+        paymentId: brand<PaymentId>(started.value.paymentId),
+        pgTransactionId: brand<PgTransactionId>(row.pg_transaction_id ?? started.value.paymentId),
+        checkoutUrl: started.value.checkoutUrl,
+      };
     },
     payment: (paymentId) =>
       db.selectFrom("payments").select(["status", "pg_transaction_id", "failure_code"]).where("id", "=", paymentId).executeTakeFirstOrThrow(),

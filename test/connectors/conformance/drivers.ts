@@ -38,7 +38,11 @@ export const DECLARED = {
   TEST: {
     pg: "TEST",
     capabilities: TEST_PG_CAPABILITIES,
-    notApplicable: { "refund retried after a time-out refunds once": IN_PROCESS, "PG throttling retried": IN_PROCESS, "PG down: retryable, nothing changed": IN_PROCESS },
+    notApplicable: {
+      "refund retried after a time-out refunds once": IN_PROCESS,
+      "PG throttling retried": IN_PROCESS,
+      "PG down: retryable, nothing changed": IN_PROCESS,
+    },
   },
   STRIPE: { pg: "STRIPE", capabilities: STRIPE_CAPABILITIES, notApplicable: {} },
   TOSS: { pg: "TOSS", capabilities: TOSS_CAPABILITIES, notApplicable: {} },
@@ -132,7 +136,10 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
       await fake.act(created.pgTransactionId, "pay");
       // The TEST PG's own books then say another amount or currency than PGB asked for.
       if (options.misreport === "amount") await sql`UPDATE test_pg_payments SET amount = amount + 100 WHERE id = ${created.pgTransactionId}`.execute(db.db);
-      if (options.misreport === "currency") await sql`UPDATE test_pg_payments SET currency = ${input.amount.currency === "EUR" ? "USD" : "EUR"} WHERE id = ${created.pgTransactionId}`.execute(db.db);
+      if (options.misreport === "currency")
+        await sql`UPDATE test_pg_payments SET currency = ${input.amount.currency === "EUR" ? "USD" : "EUR"} WHERE id = ${created.pgTransactionId}`.execute(
+          db.db,
+        );
       return { query: {}, webhook: () => receiver.waitFor(created.pgTransactionId) };
     },
     genuineWebhook: (paid) => receiver.waitFor(paid.created.pgTransactionId),
@@ -140,7 +147,12 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
       const body = genuine.rawBody.toString("utf8");
       const id = String(genuine.headers["webhook-id"]);
       const sign = (key: string, at: Date): WebhookInput => ({
-        headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(key).sign(id, at, body) },
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": id,
+          "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+          "webhook-signature": new Webhook(key).sign(id, at, body),
+        },
         rawBody: Buffer.from(body, "utf8"),
       });
       return [
@@ -161,7 +173,11 @@ export async function stripeDriver(receiver: WebhookReceiver): Promise<Conforman
   const secret = `whsec_${randomBytes(24).toString("base64")}`;
   sim.setWebhookEndpoint(`${receiver.url}/PGBReturn/stripe/webhook/SHOP`, secret);
   const make = (overrides: Record<string, unknown> = {}): Connector =>
-    createStripeConnector(StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: secret, apiBase: sim.url, timeout: 3000, maxNetworkRetries: 2, ...overrides }), "SHOP", systemClock);
+    createStripeConnector(
+      StripeSettingsSchema.parse({ secretKey: sim.secretKey, webhookSecret: secret, apiBase: sim.url, timeout: 3000, maxNetworkRetries: 2, ...overrides }),
+      "SHOP",
+      systemClock,
+    );
   const intentOf = (sessionId: string): string | null => sim.sessions.get(sessionId)?.payment_intent ?? null;
   return {
     ...DECLARED.STRIPE,
@@ -220,7 +236,10 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
   sim.configureWebhooks({ url: `${receiver.url}/PGBReturn/toss/webhook/SHOP` });
   const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
-    tossConnector.create(tossConnector.settingsSchema.parse({ secretKey, clientKey, apiBase: sim.url, sdkScriptUrl: sim.sdkScriptUrl, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
+    tossConnector.create(
+      tossConnector.settingsSchema.parse({ secretKey, clientKey, apiBase: sim.url, sdkScriptUrl: sim.sdkScriptUrl, timeoutMs: 3_000, ...overrides }),
+      { tenant: "SHOP", deps },
+    );
   return {
     ...DECLARED.TOSS,
     amount: { minor: 15000n, currency: "KRW" },
@@ -229,7 +248,8 @@ export async function tossDriver(db: DatabaseHandle, receiver: WebhookReceiver):
     connector: (options) => (options?.impatient ? make({ timeoutMs: 500 }) : make()),
     unreachableConnector: () => make({ apiBase: down }),
     // Toss has no server-side checkout: the page PGB serves asks Toss's SDK for the amount in its row.
-    amountAtPg: async (_created, input) => count(db, sql<{ n: string }>`SELECT amount::text AS n FROM toss_checkouts WHERE payment_reference = ${input.paymentId}`),
+    amountAtPg: async (_created, input) =>
+      count(db, sql<{ n: string }>`SELECT amount::text AS n FROM toss_checkouts WHERE payment_reference = ${input.paymentId}`),
     checkoutsAtPg: (input) => count(db, sql<{ n: string }>`SELECT count(*)::text AS n FROM toss_checkouts WHERE payment_reference = ${input.paymentId}`),
     async pay(connector, input, created) {
       const paymentKey = sim.authorize(input.paymentId, Number(input.amount.minor), "CARD");
@@ -274,8 +294,16 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
   const down = await unreachable();
   sim.configureWebhook(`${receiver.url}/PGBReturn/paypal/webhook/SHOP`);
   const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
-  const settings = { clientId: sim.clientId, clientSecret: sim.clientSecret, webhookId: sim.webhookId, apiBase: sim.url, certOrigins: [sim.url], timeoutMs: 3_000 };
-  const make = (overrides: Record<string, unknown> = {}): Connector => paypalConnector.create(paypalConnector.settingsSchema.parse({ ...settings, ...overrides }), { tenant: "SHOP", deps });
+  const settings = {
+    clientId: sim.clientId,
+    clientSecret: sim.clientSecret,
+    webhookId: sim.webhookId,
+    apiBase: sim.url,
+    certOrigins: [sim.url],
+    timeoutMs: 3_000,
+  };
+  const make = (overrides: Record<string, unknown> = {}): Connector =>
+    paypalConnector.create(paypalConnector.settingsSchema.parse({ ...settings, ...overrides }), { tenant: "SHOP", deps });
   const captureOf = (orderId: string) => {
     const captureId = sim.orders.get(orderId)?.captureId;
     return captureId === undefined ? undefined : sim.captures.get(captureId);
@@ -297,7 +325,12 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
     async pay(connector, input, created) {
       // The buyer approves on PayPal's page and comes back to PGB's return URL.
       sim.approve(created.pgTransactionId);
-      const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { token: created.pgTransactionId } });
+      const result = await connector.handleReturn({
+        pgTransactionId: created.pgTransactionId,
+        paymentReference: input.paymentId,
+        amount: input.amount,
+        query: { token: created.pgTransactionId },
+      });
       if (result.status !== "PAID") throw new Error(`PayPal did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
     },
@@ -330,7 +363,13 @@ export async function paypalDriver(db: DatabaseHandle, receiver: WebhookReceiver
       sim.advanceClock(3600);
       return [
         { what: "signed for another webhook id", webhook: { headers: sim.signedHeaders(body, "0WH0THERWEBHOOK00"), rawBody: genuine.rawBody } },
-        { what: "a certificate from elsewhere", webhook: { headers: { ...sim.signedHeaders(body), "paypal-cert-url": `https://evil.example/v1/notifications/certs/CERT-1` }, rawBody: genuine.rawBody } },
+        {
+          what: "a certificate from elsewhere",
+          webhook: {
+            headers: { ...sim.signedHeaders(body), "paypal-cert-url": `https://evil.example/v1/notifications/certs/CERT-1` },
+            rawBody: genuine.rawBody,
+          },
+        },
         { what: "replayed an hour later", webhook: { headers: anHourAgo, rawBody: Buffer.from(JSON.stringify(event), "utf8") } },
         { what: "altered after signing", webhook: altered(genuine) },
       ];
@@ -351,7 +390,10 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
   const down = await unreachable();
   const deps: ConnectorDeps = { storage: connectorStorageOf(db.db), logger: silent, publicUrl: "http://pgb.test", clock: systemClock };
   const make = (overrides: Record<string, unknown> = {}): Connector =>
-    kakaoPayConnector.create(kakaoPayConnector.settingsSchema.parse({ secretKey, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 3_000, ...overrides }), { tenant: "SHOP", deps });
+    kakaoPayConnector.create(kakaoPayConnector.settingsSchema.parse({ secretKey, cid: "TC0ONETIME", apiBase: sim.url, timeoutMs: 3_000, ...overrides }), {
+      tenant: "SHOP",
+      deps,
+    });
   const cancelsOf = (tid: string): number => sim.payment(tid)?.actions.filter((action) => action.type === "CANCEL").length ?? -1;
   return {
     ...DECLARED.KAKAOPAY,
@@ -366,7 +408,12 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
     async pay(connector, input, created) {
       // The buyer approves in KakaoTalk; KakaoPay sends the browser to PGB's approval URL with a pg_token.
       const pgToken = sim.authorize(created.pgTransactionId);
-      const result = await connector.handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { pg_token: pgToken } });
+      const result = await connector.handleReturn({
+        pgTransactionId: created.pgTransactionId,
+        paymentReference: input.paymentId,
+        amount: input.amount,
+        query: { pg_token: pgToken },
+      });
       if (result.status !== "PAID") throw new Error(`KakaoPay did not take the payment: ${result.status}`);
       return { pgTransactionId: result.pgTransactionId, paymentReference: input.paymentId, ...(result.details ? { details: result.details } : {}) };
     },
@@ -376,7 +423,12 @@ export async function kakaoPayDriver(db: DatabaseHandle): Promise<ConformanceDri
       // KakaoPay refuses an approve for another total, and moves money only on PGB's approve: here the
       // approve went through (its answer lost on the way back), and KakaoPay's order then reports
       // another amount. The buyer's reload brings no pg_token. KRW only: no other currency.
-      await make().handleReturn({ pgTransactionId: created.pgTransactionId, paymentReference: input.paymentId, amount: input.amount, query: { pg_token: pgToken } });
+      await make().handleReturn({
+        pgTransactionId: created.pgTransactionId,
+        paymentReference: input.paymentId,
+        amount: input.amount,
+        query: { pg_token: pgToken },
+      });
       sim.payment(created.pgTransactionId)!.amount.total += 100;
       const reload: Record<string, string> = {};
       return { query: reload };

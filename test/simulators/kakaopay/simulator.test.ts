@@ -106,7 +106,10 @@ describe("KakaoPay simulator", () => {
     assert.equal(looked.status, "SUCCESS_PAYMENT");
     assert.equal(looked.cancel_available_amount.total, 15000);
     assert.equal(looked.canceled_amount.total, 0);
-    assert.deepEqual(looked.payment_action_details.map((a: any) => [a.payment_action_type, a.amount, a.aid]), [["PAYMENT", 15000, approved.body.aid]]);
+    assert.deepEqual(
+      looked.payment_action_details.map((a: any) => [a.payment_action_type, a.amount, a.aid]),
+      [["PAYMENT", 15000, approved.body.aid]],
+    );
 
     const again = await approve(p, pgToken);
     assert.equal(again.status, 400);
@@ -181,17 +184,32 @@ describe("KakaoPay simulator", () => {
     sim.declineNextApproval("CARD_LIMIT", "한도 초과");
     const r = await approve(p, token);
     assert.equal(r.status, 400);
-    assert.deepEqual(r.body, { error_code: -780, error_message: "approval failure!", extras: { method_result_code: "CARD_LIMIT", method_result_message: "한도 초과" } });
+    assert.deepEqual(r.body, {
+      error_code: -780,
+      error_message: "approval failure!",
+      extras: { method_result_code: "CARD_LIMIT", method_result_message: "한도 초과" },
+    });
     assert.equal((await order(p.tid)).body.status, "FAIL_PAYMENT");
   });
 
   it("cancels in part and in full with a cancel history; refuses over-cancels, stale available amounts and cancels of unpaid tids", async () => {
     const cancelsBefore = sim.effectiveCancels;
     const p = await ready(10000, { tax_free_amount: 1000 });
-    assert.equal((await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 1000, cancel_tax_free_amount: 0 })).body.error_code, -704, "nothing to cancel before the approve");
+    assert.equal(
+      (await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 1000, cancel_tax_free_amount: 0 })).body.error_code,
+      -704,
+      "nothing to cancel before the approve",
+    );
     await approve(p, sim.authorize(p.tid));
 
-    const first = await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 4000, cancel_tax_free_amount: 0, cancel_available_amount: 10000, payload: "refund-1" });
+    const first = await call("cancel", {
+      cid: CID,
+      tid: p.tid,
+      cancel_amount: 4000,
+      cancel_tax_free_amount: 0,
+      cancel_available_amount: 10000,
+      payload: "refund-1",
+    });
     assert.equal(first.status, 200, JSON.stringify(first.body));
     assert.equal(first.body.status, "PART_CANCEL_PAYMENT");
     assert.equal(first.body.approved_cancel_amount.total, 4000);
@@ -204,7 +222,11 @@ describe("KakaoPay simulator", () => {
     const over = await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 6001, cancel_tax_free_amount: 0 });
     assert.equal(over.status, 400);
     assert.equal(over.body.error_code, -706);
-    assert.equal((await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 100, cancel_tax_free_amount: 1001 })).status, 400, "tax-free part above the cancel");
+    assert.equal(
+      (await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 100, cancel_tax_free_amount: 1001 })).status,
+      400,
+      "tax-free part above the cancel",
+    );
     assert.equal((await call("cancel", { cid: CID, tid: "T1111111111111111111", cancel_amount: 100, cancel_tax_free_amount: 0 })).body.error_code, -721);
 
     const rest = await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 6000, cancel_tax_free_amount: 1000, payload: "refund-2" });
@@ -218,7 +240,11 @@ describe("KakaoPay simulator", () => {
     assert.equal(looked.status, "CANCEL_PAYMENT");
     assert.deepEqual(
       looked.payment_action_details.map((a: any) => [a.payment_action_type, a.amount, a.payload]),
-      [["PAYMENT", 10000, null], ["CANCEL", 4000, "refund-1"], ["CANCEL", 6000, "refund-2"]],
+      [
+        ["PAYMENT", 10000, null],
+        ["CANCEL", 4000, "refund-1"],
+        ["CANCEL", 6000, "refund-2"],
+      ],
     );
     assert.equal((await call("cancel", { cid: CID, tid: p.tid, cancel_amount: 1, cancel_tax_free_amount: 0 })).status, 400);
     assert.equal(sim.effectiveCancels - cancelsBefore, 2);
@@ -230,12 +256,35 @@ describe("KakaoPay simulator", () => {
     assert.equal(none.body.error_code, -401);
     assert.equal((await call("order", { cid: CID, tid: "T1" }, `KakaoAK ${SECRET}`)).status, 401, "the old admin-key scheme is not accepted");
     assert.equal((await call("order", { cid: CID, tid: "T1" }, "SECRET_KEY wrong")).status, 401);
-    const bad = await call("ready", { cid: CID, partner_order_id: "x", partner_user_id: "y", item_name: "z", quantity: 1, total_amount: -5, tax_free_amount: 0 });
+    const bad = await call("ready", {
+      cid: CID,
+      partner_order_id: "x",
+      partner_user_id: "y",
+      item_name: "z",
+      quantity: 1,
+      total_amount: -5,
+      tax_free_amount: 0,
+    });
     assert.equal(bad.status, 400);
     assert.equal(typeof bad.body.error_message, "string");
-    const cid = await call("ready", { cid: "CXXXXXXXXX", partner_order_id: "x", partner_user_id: "y", item_name: "z", quantity: 1, total_amount: 100, tax_free_amount: 0, approval_url: "https://a", cancel_url: "https://a", fail_url: "https://a" });
+    const cid = await call("ready", {
+      cid: "CXXXXXXXXX",
+      partner_order_id: "x",
+      partner_user_id: "y",
+      item_name: "z",
+      quantity: 1,
+      total_amount: 100,
+      tax_free_amount: 0,
+      approval_url: "https://a",
+      cancel_url: "https://a",
+      fail_url: "https://a",
+    });
     assert.equal(cid.status, 400);
-    const form = await fetch(`${sim.url}/online/v1/payment/order`, { method: "POST", headers: { authorization: `SECRET_KEY ${SECRET}`, "content-type": "application/x-www-form-urlencoded" }, body: "cid=TC0ONETIME" });
+    const form = await fetch(`${sim.url}/online/v1/payment/order`, {
+      method: "POST",
+      headers: { authorization: `SECRET_KEY ${SECRET}`, "content-type": "application/x-www-form-urlencoded" },
+      body: "cid=TC0ONETIME",
+    });
     assert.equal(form.status, 400, "the open-api host takes JSON only");
   });
 

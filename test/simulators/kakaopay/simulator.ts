@@ -395,7 +395,9 @@ export class KakaoPaySimulator {
         created_at: kstLocal(p.createdAt),
         approved_at: p.approvedAt === null ? null : kstLocal(p.approvedAt),
         canceled_at: p.canceledAt === null ? null : kstLocal(p.canceledAt),
-        ...(p.method === "CARD" && p.approvedAt !== null ? { selected_card_info: { card_bin: "621640", install_month: 0, card_corp_name: "비씨카드", interest_free_install: "N" } } : {}),
+        ...(p.method === "CARD" && p.approvedAt !== null
+          ? { selected_card_info: { card_bin: "621640", install_month: 0, card_corp_name: "비씨카드", interest_free_install: "N" } }
+          : {}),
         payment_action_details: p.actions.map((a) => ({
           aid: a.aid,
           approved_at: kstLocal(a.at),

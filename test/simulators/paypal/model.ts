@@ -7,8 +7,30 @@ import { randomBytes } from "node:crypto";
 
 /** PayPal's REST currency codes; JPY, HUF and TWD are whole units only (a decimal value is refused). */
 export const PAYPAL_CURRENCIES: ReadonlySet<string> = new Set([
-  "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR", "MXN", "TWD", "NZD", "NOK", "PHP",
-  "PLN", "GBP", "SGD", "SEK", "CHF", "THB", "USD",
+  "AUD",
+  "BRL",
+  "CAD",
+  "CNY",
+  "CZK",
+  "DKK",
+  "EUR",
+  "HKD",
+  "HUF",
+  "ILS",
+  "JPY",
+  "MYR",
+  "MXN",
+  "TWD",
+  "NZD",
+  "NOK",
+  "PHP",
+  "PLN",
+  "GBP",
+  "SGD",
+  "SEK",
+  "CHF",
+  "THB",
+  "USD",
 ]);
 export const PAYPAL_ZERO_DECIMAL: ReadonlySet<string> = new Set(["JPY", "HUF", "TWD"]);
 
@@ -128,16 +150,33 @@ export function readMoney(value: unknown, field: string): { ok: true; amount: Am
   const { currency_code: currency, value: text } = value as { currency_code?: unknown; value?: unknown };
   if (typeof currency !== "string") return fail(400, "MISSING_REQUIRED_PARAMETER", "A required field / parameter is missing.", `${field}/currency_code`);
   if (typeof text !== "string") return fail(400, "MISSING_REQUIRED_PARAMETER", "A required field / parameter is missing.", `${field}/value`);
-  if (!/^[A-Z]{3}$/.test(currency)) return fail(400, "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.", `${field}/currency_code`, currency);
-  if (!PAYPAL_CURRENCIES.has(currency)) return fail(422, "CURRENCY_NOT_SUPPORTED", "Currency code is not currently supported. Please refer https://developer.paypal.com/docs/api/reference/currency-codes/ for list of supported currency codes.", `${field}/currency_code`, currency);
+  if (!/^[A-Z]{3}$/.test(currency))
+    return fail(400, "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.", `${field}/currency_code`, currency);
+  if (!PAYPAL_CURRENCIES.has(currency))
+    return fail(
+      422,
+      "CURRENCY_NOT_SUPPORTED",
+      "Currency code is not currently supported. Please refer https://developer.paypal.com/docs/api/reference/currency-codes/ for list of supported currency codes.",
+      `${field}/currency_code`,
+      currency,
+    );
   const m = /^(-?)([0-9]+)?(?:\.([0-9]+))?$/.exec(text);
-  if (!m || text.length > 32 || (m[2] === undefined && m[3] === undefined)) return fail(400, "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.", `${field}/value`, text);
+  if (!m || text.length > 32 || (m[2] === undefined && m[3] === undefined))
+    return fail(400, "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.", `${field}/value`, text);
   const fraction = m[3] ?? "";
   const exponent = PAYPAL_ZERO_DECIMAL.has(currency) ? 0 : 2;
   if (exponent === 0 && fraction.length > 0) return fail(422, "DECIMALS_NOT_SUPPORTED", "Currency does not support decimals.", `${field}/value`, text);
-  if (fraction.length > exponent) return fail(422, "DECIMAL_PRECISION", "If the currency supports decimals, only two decimal place precision is supported.", `${field}/value`, text);
+  if (fraction.length > exponent)
+    return fail(422, "DECIMAL_PRECISION", "If the currency supports decimals, only two decimal place precision is supported.", `${field}/value`, text);
   const minor = BigInt(m[2] ?? "0") * 10n ** BigInt(exponent) + BigInt(fraction.padEnd(exponent, "0") || "0");
-  if (m[1] === "-" || minor === 0n) return fail(422, "CANNOT_BE_ZERO_OR_NEGATIVE", "Must be greater than zero. If the currency supports decimals, only two decimal place precision is supported.", `${field}/value`, text);
+  if (m[1] === "-" || minor === 0n)
+    return fail(
+      422,
+      "CANNOT_BE_ZERO_OR_NEGATIVE",
+      "Must be greater than zero. If the currency supports decimals, only two decimal place precision is supported.",
+      `${field}/value`,
+      text,
+    );
   return { ok: true, amount: { minor, currency } };
 }
 

@@ -15,13 +15,16 @@ export function approvalPage(order: SimOrder, amount: { currency_code: string; v
   const action = `/checkoutnow?token=${encodeURIComponent(order.id)}`;
   const button = (choice: string, label: string) =>
     `<form method="post" action="${escape(action)}"><input type="hidden" name="choice" value="${choice}"><button type="submit" id="${choice}">${escape(label)}</button></form>`;
-  return layout("Pay with PayPal (simulator)", `<h1>PayPal (simulator)</h1>
+  return layout(
+    "Pay with PayPal (simulator)",
+    `<h1>PayPal (simulator)</h1>
 <p>Order <code>${escape(order.id)}</code>${order.description === undefined ? "" : ` — ${escape(order.description)}`}</p>
 <p id="amount">${escape(amount.value)} ${escape(amount.currency_code)}</p>
 ${button("approve", "Approve")}
 ${button("decline", "Approve with a card that will be declined")}
 ${button("echeck", "Pay by eCheck (clears later)")}
-${button("cancel", "Cancel and return to merchant")}`);
+${button("cancel", "Cancel and return to merchant")}`,
+  );
 }
 
 export function closedPage(message: string): string {

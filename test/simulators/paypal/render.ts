@@ -33,15 +33,25 @@ export function renderOrder(base: string, order: SimOrder, capture: SimCapture |
     ...(order.customId === undefined ? {} : { custom_id: order.customId }),
     ...(order.invoiceId === undefined ? {} : { invoice_id: order.invoiceId }),
   };
-  if (capture) unit.payments = { captures: [renderCapture(base, capture, false)], ...(refunds.length > 0 ? { refunds: refunds.map((r) => renderRefund(base, r)) } : {}) };
+  if (capture)
+    unit.payments = { captures: [renderCapture(base, capture, false)], ...(refunds.length > 0 ? { refunds: refunds.map((r) => renderRefund(base, r)) } : {}) };
   return {
     id: order.id,
     intent: "CAPTURE",
     status: order.status,
-    ...(order.payerId === undefined ? {} : {
-      payment_source: { paypal: { email_address: "buyer@example.com", account_id: order.payerId, account_status: "VERIFIED", name: { given_name: "Sim", surname: "Buyer" } } },
-      payer: { name: { given_name: "Sim", surname: "Buyer" }, email_address: "buyer@example.com", payer_id: order.payerId },
-    }),
+    ...(order.payerId === undefined
+      ? {}
+      : {
+          payment_source: {
+            paypal: {
+              email_address: "buyer@example.com",
+              account_id: order.payerId,
+              account_status: "VERIFIED",
+              name: { given_name: "Sim", surname: "Buyer" },
+            },
+          },
+          payer: { name: { given_name: "Sim", surname: "Buyer" }, email_address: "buyer@example.com", payer_id: order.payerId },
+        }),
     purchase_units: [unit],
     create_time: order.createTime,
     update_time: order.updateTime,
@@ -59,13 +69,15 @@ export function renderCapture(base: string, capture: SimCapture, withSupplementa
     amount: formatAmount(capture.amount),
     final_capture: true,
     seller_protection: { status: "ELIGIBLE", dispute_categories: ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"] },
-    ...(capture.status === "COMPLETED" || capture.status === "PARTIALLY_REFUNDED" || capture.status === "REFUNDED" ? {
-      seller_receivable_breakdown: {
-        gross_amount: formatAmount(capture.amount),
-        paypal_fee: formatAmount(fee),
-        net_amount: formatAmount({ minor: capture.amount.minor - fee.minor, currency: capture.amount.currency }),
-      },
-    } : {}),
+    ...(capture.status === "COMPLETED" || capture.status === "PARTIALLY_REFUNDED" || capture.status === "REFUNDED"
+      ? {
+          seller_receivable_breakdown: {
+            gross_amount: formatAmount(capture.amount),
+            paypal_fee: formatAmount(fee),
+            net_amount: formatAmount({ minor: capture.amount.minor - fee.minor, currency: capture.amount.currency }),
+          },
+        }
+      : {}),
     ...(capture.invoiceId === undefined ? {} : { invoice_id: capture.invoiceId }),
     ...(capture.customId === undefined ? {} : { custom_id: capture.customId }),
     ...(withSupplementary ? { supplementary_data: { related_ids: { order_id: capture.orderId } } } : {}),
@@ -95,7 +107,11 @@ export function renderRefund(base: string, refund: SimRefund): Record<string, un
     ...(refund.invoiceId === undefined ? {} : { invoice_id: refund.invoiceId }),
     ...(refund.customId === undefined ? {} : { custom_id: refund.customId }),
     ...(refund.noteToPayer === undefined ? {} : { note_to_payer: refund.noteToPayer }),
-    seller_payable_breakdown: { gross_amount: formatAmount(refund.amount), net_amount: formatAmount(refund.amount), total_refunded_amount: formatAmount(refund.amount) },
+    seller_payable_breakdown: {
+      gross_amount: formatAmount(refund.amount),
+      net_amount: formatAmount(refund.amount),
+      total_refunded_amount: formatAmount(refund.amount),
+    },
     links: refundLinks(base, refund),
     create_time: refund.createTime,
     update_time: refund.updateTime,

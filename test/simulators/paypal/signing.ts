@@ -84,6 +84,9 @@ export function makeSigningIdentity(commonName = "messageverificationcerts.paypa
   );
   const signature = createSign("RSA-SHA256").update(tbs).sign(privateKey);
   const der = seq(tbs, SHA256_WITH_RSA, bitString(signature));
-  const base64 = der.toString("base64").replace(/(.{64})/g, "$1\n").trimEnd();
+  const base64 = der
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .trimEnd();
   return { privateKey, certificatePem: `-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n` };
 }

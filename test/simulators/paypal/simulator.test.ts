@@ -9,7 +9,13 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { crc32 } from "node:zlib";
-import { fromPayPalAmount, isAllowedCertUrl, readTransmissionHeaders, toPayPalAmount, verifyPayPalTransmission } from "../../../src/connectors/paypal/transformers.ts";
+import {
+  fromPayPalAmount,
+  isAllowedCertUrl,
+  readTransmissionHeaders,
+  toPayPalAmount,
+  verifyPayPalTransmission,
+} from "../../../src/connectors/paypal/transformers.ts";
 import { money } from "../../../src/core/money.ts";
 import { PayPalSimulator } from "./simulator.ts";
 
@@ -68,7 +74,12 @@ describe("PayPal simulator", () => {
     return ((await response.json()) as { access_token: string }).access_token;
   }
 
-  async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json; headers: Headers }> {
+  async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: Json; headers: Headers }> {
     const response = await fetch(`${sim.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
@@ -81,7 +92,9 @@ describe("PayPal simulator", () => {
   const orderBody = (amount: unknown = { currency_code: "USD", value: "19.99" }, extra: Json = {}) => ({
     intent: "CAPTURE",
     purchase_units: [{ reference_id: "default", amount, custom_id: "pay_1", invoice_id: `pay_${Math.random().toString(36).slice(2)}`, description: "Tour" }],
-    payment_source: { paypal: { experience_context: { return_url: returnUrl, cancel_url: cancelUrl, user_action: "PAY_NOW", shipping_preference: "NO_SHIPPING" } } },
+    payment_source: {
+      paypal: { experience_context: { return_url: returnUrl, cancel_url: cancelUrl, user_action: "PAY_NOW", shipping_preference: "NO_SHIPPING" } },
+    },
     ...extra,
   });
 
@@ -134,7 +147,10 @@ describe("PayPal simulator", () => {
     const header = (name: string) => String(r.headers[name]);
     const certificate = new X509Certificate(await (await fetch(header("paypal-cert-url"))).text());
     const message = `${header("paypal-transmission-id")}|${header("paypal-transmission-time")}|${webhookId}|${crc32(r.body) >>> 0}`;
-    return header("paypal-auth-algo") === "SHA256withRSA" && createVerify("RSA-SHA256").update(message).verify(certificate.publicKey, header("paypal-transmission-sig"), "base64");
+    return (
+      header("paypal-auth-algo") === "SHA256withRSA" &&
+      createVerify("RSA-SHA256").update(message).verify(certificate.publicKey, header("paypal-transmission-sig"), "base64")
+    );
   }
 
   async function verifyCall(r: Received, overrides: Json = {}) {
@@ -165,10 +181,18 @@ describe("PayPal simulator", () => {
     });
 
     it("refuses wrong credentials (invalid_client) and a missing grant type", async () => {
-      const wrong = await fetch(`${sim.url}/v1/oauth2/token`, { method: "POST", headers: { authorization: basic(sim.clientId, "nope") }, body: "grant_type=client_credentials" });
+      const wrong = await fetch(`${sim.url}/v1/oauth2/token`, {
+        method: "POST",
+        headers: { authorization: basic(sim.clientId, "nope") },
+        body: "grant_type=client_credentials",
+      });
       assert.equal(wrong.status, 401);
       assert.equal(((await wrong.json()) as Json).error, "invalid_client");
-      const noGrant = await fetch(`${sim.url}/v1/oauth2/token`, { method: "POST", headers: { authorization: basic(sim.clientId, sim.clientSecret) }, body: "" });
+      const noGrant = await fetch(`${sim.url}/v1/oauth2/token`, {
+        method: "POST",
+        headers: { authorization: basic(sim.clientId, sim.clientSecret) },
+        body: "",
+      });
       assert.equal(noGrant.status, 400);
       assert.equal(((await noGrant.json()) as Json).error, "unsupported_grant_type");
     });
@@ -213,7 +237,11 @@ describe("PayPal simulator", () => {
     });
 
     it("creates an order with the legacy application_context: CREATED and an approve link", async () => {
-      const body = { intent: "CAPTURE", purchase_units: [{ amount: { currency_code: "EUR", value: "5.00" } }], application_context: { return_url: returnUrl, cancel_url: cancelUrl } };
+      const body = {
+        intent: "CAPTURE",
+        purchase_units: [{ amount: { currency_code: "EUR", value: "5.00" } }],
+        application_context: { return_url: returnUrl, cancel_url: cancelUrl },
+      };
       const created = await api("POST", "/v2/checkout/orders", body, { prefer: "return=representation" });
       assert.equal(created.body.status, "CREATED");
       assert.ok((created.body.links as Json[]).some((l) => l.rel === "approve"));
@@ -314,7 +342,10 @@ describe("PayPal simulator", () => {
       assert.equal(read.body.seller_receivable_breakdown.gross_amount.value, "19.99");
 
       const events = await webhooks();
-      assert.deepEqual(events.map((e) => e.type), ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED"]);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED"],
+      );
       assert.equal(events[0]!.event.resource.id, orderId);
       assert.equal(events[1]!.event.resource.id, cap.id);
       const pagePaid = await fetch(`${sim.url}/checkoutnow?token=${orderId}`);
@@ -337,7 +368,10 @@ describe("PayPal simulator", () => {
       assert.equal(declined.status, 422);
       assert.equal(declined.body.details[0].issue, "INSTRUMENT_DECLINED");
       assert.equal((declined.body.links as Json[]).find((l) => l.rel === "redirect")?.href, `${sim.url}/checkoutnow?token=${orderId}`);
-      assert.equal([...sim.captures.values()].some((c) => c.orderId === orderId), false);
+      assert.equal(
+        [...sim.captures.values()].some((c) => c.orderId === orderId),
+        false,
+      );
       await choose(orderId, "approve");
       const captured = await capture(orderId);
       assert.equal(captured.status, 201);
@@ -365,7 +399,14 @@ describe("PayPal simulator", () => {
       assert.equal((await api("GET", `/v2/checkout/orders/${bounces}`)).body.purchase_units[0].payments.captures[0].status, "DECLINED");
 
       const types = (await webhooks()).map((e) => e.type);
-      assert.deepEqual(types, ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.PENDING", "PAYMENT.CAPTURE.COMPLETED", "CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.PENDING", "PAYMENT.CAPTURE.DENIED"]);
+      assert.deepEqual(types, [
+        "CHECKOUT.ORDER.APPROVED",
+        "PAYMENT.CAPTURE.PENDING",
+        "PAYMENT.CAPTURE.COMPLETED",
+        "CHECKOUT.ORDER.APPROVED",
+        "PAYMENT.CAPTURE.PENDING",
+        "PAYMENT.CAPTURE.DENIED",
+      ]);
     });
 
     it("refuses a second transaction with the same invoice_id (DUPLICATE_INVOICE_ID)", async () => {
@@ -392,11 +433,21 @@ describe("PayPal simulator", () => {
     it("refunds part, replays by PayPal-Request-Id, refuses too much, then refunds the rest", async () => {
       const { captureId } = await paidCapture();
       const requestId = crypto.randomUUID();
-      const partial = await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "USD", value: "5.00" }, custom_id: "pay_1" }, { "paypal-request-id": requestId });
+      const partial = await api(
+        "POST",
+        `/v2/payments/captures/${captureId}/refund`,
+        { amount: { currency_code: "USD", value: "5.00" }, custom_id: "pay_1" },
+        { "paypal-request-id": requestId },
+      );
       assert.equal(partial.status, 201);
       assert.equal(partial.body.status, "COMPLETED");
       assert.ok((partial.body.links as Json[]).some((l) => l.rel === "self"));
-      const replay = await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "USD", value: "5.00" } }, { "paypal-request-id": requestId });
+      const replay = await api(
+        "POST",
+        `/v2/payments/captures/${captureId}/refund`,
+        { amount: { currency_code: "USD", value: "5.00" } },
+        { "paypal-request-id": requestId },
+      );
       assert.equal(replay.status, 200);
       assert.equal(replay.body.id, partial.body.id);
       assert.equal((await api("GET", `/v2/payments/captures/${captureId}`)).body.status, "PARTIALLY_REFUNDED");
@@ -423,13 +474,24 @@ describe("PayPal simulator", () => {
       assert.equal(read.body.custom_id, "pay_1");
       assert.ok((read.body.links as Json[]).some((l) => l.rel === "up" && String(l.href).endsWith(`/v2/payments/captures/${captureId}`)));
       const refunded = (await webhooks()).filter((e) => e.type === "PAYMENT.CAPTURE.REFUNDED");
-      assert.deepEqual(refunded.map((e) => e.event.resource.id), [partial.body.id, rest.body.id]);
+      assert.deepEqual(
+        refunded.map((e) => e.event.resource.id),
+        [partial.body.id, rest.body.id],
+      );
     });
 
     it("refunds zero-decimal currencies in whole units only", async () => {
       const { captureId } = await paidCapture({ currency_code: "JPY", value: "1500" });
-      assert.equal((await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "JPY", value: "100.5" } })).body.details[0].issue, "DECIMALS_NOT_SUPPORTED");
-      const ok = await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "JPY", value: "500" } }, { prefer: "return=representation" });
+      assert.equal(
+        (await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "JPY", value: "100.5" } })).body.details[0].issue,
+        "DECIMALS_NOT_SUPPORTED",
+      );
+      const ok = await api(
+        "POST",
+        `/v2/payments/captures/${captureId}/refund`,
+        { amount: { currency_code: "JPY", value: "500" } },
+        { prefer: "return=representation" },
+      );
       assert.deepEqual(ok.body.amount, { currency_code: "JPY", value: "500" });
     });
 
@@ -438,7 +500,11 @@ describe("PayPal simulator", () => {
       sim.planRefund("pend");
       const pending = await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "USD", value: "10.00" } });
       assert.equal(pending.body.status, "PENDING");
-      assert.equal((await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "USD", value: "0.01" } })).body.details[0].issue, "CAPTURE_FULLY_REFUNDED", "a pending refund holds its amount");
+      assert.equal(
+        (await api("POST", `/v2/payments/captures/${captureId}/refund`, { amount: { currency_code: "USD", value: "0.01" } })).body.details[0].issue,
+        "CAPTURE_FULLY_REFUNDED",
+        "a pending refund holds its amount",
+      );
       sim.failRefund(pending.body.id as string);
       assert.equal((await api("GET", `/v2/payments/refunds/${pending.body.id}`)).body.status, "FAILED");
       assert.equal((await api("GET", `/v2/payments/captures/${captureId}`)).body.status, "COMPLETED");
@@ -449,7 +515,10 @@ describe("PayPal simulator", () => {
       assert.equal((await webhooks()).filter((e) => e.type === "PAYMENT.CAPTURE.REFUNDED").length, 0);
       sim.completeRefund(second.body.id as string);
       assert.equal((await api("GET", `/v2/payments/captures/${captureId}`)).body.status, "PARTIALLY_REFUNDED");
-      assert.deepEqual((await webhooks()).filter((e) => e.type === "PAYMENT.CAPTURE.REFUNDED").map((e) => e.event.resource.id), [second.body.id]);
+      assert.deepEqual(
+        (await webhooks()).filter((e) => e.type === "PAYMENT.CAPTURE.REFUNDED").map((e) => e.event.resource.id),
+        [second.body.id],
+      );
     });
 
     it("reverses a capture by dispute: PAYMENT.CAPTURE.REVERSED, the capture refunded, no merchant refund after it", async () => {
@@ -495,8 +564,14 @@ describe("PayPal simulator", () => {
         assert.equal(isAllowedCertUrl(read.value["paypal-cert-url"]), false, "the simulator is not PayPal");
         assert.equal(isAllowedCertUrl(read.value["paypal-cert-url"], [sim.url]), true);
         const certificatePem = await (await fetch(read.value["paypal-cert-url"])).text();
-        assert.deepEqual(verifyPayPalTransmission({ headers: read.value, rawBody: Buffer.from(raw.body), webhookId: sim.webhookId, certificatePem, now: new Date() }), { ok: true });
-        assert.equal(verifyPayPalTransmission({ headers: read.value, rawBody: Buffer.from(raw.body), webhookId: "OTHERWEBHOOKID00", certificatePem, now: new Date() }).ok, false);
+        assert.deepEqual(
+          verifyPayPalTransmission({ headers: read.value, rawBody: Buffer.from(raw.body), webhookId: sim.webhookId, certificatePem, now: new Date() }),
+          { ok: true },
+        );
+        assert.equal(
+          verifyPayPalTransmission({ headers: read.value, rawBody: Buffer.from(raw.body), webhookId: "OTHERWEBHOOKID00", certificatePem, now: new Date() }).ok,
+          false,
+        );
       }
     });
 
@@ -542,13 +617,20 @@ describe("PayPal simulator", () => {
       const orderId = await createOrder();
       sim.approve(orderId);
       const requestId = crypto.randomUUID();
-      for (const [status, name] of [[500, "INTERNAL_SERVER_ERROR"], [503, "SERVICE_UNAVAILABLE"], [429, "RATE_LIMIT_REACHED"]] as const) {
+      for (const [status, name] of [
+        [500, "INTERNAL_SERVER_ERROR"],
+        [503, "SERVICE_UNAVAILABLE"],
+        [429, "RATE_LIMIT_REACHED"],
+      ] as const) {
         sim.failNext(status, "POST /v2/checkout/orders/");
         const failed = await capture(orderId, requestId);
         assert.equal(failed.status, status);
         assert.equal(failed.body.name, name);
         assert.ok(failed.body.debug_id);
-        assert.equal([...sim.captures.values()].some((c) => c.orderId === orderId), false);
+        assert.equal(
+          [...sim.captures.values()].some((c) => c.orderId === orderId),
+          false,
+        );
       }
       const ok = await capture(orderId, requestId);
       assert.equal(ok.status, 201);

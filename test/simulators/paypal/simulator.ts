@@ -36,14 +36,27 @@ import type { AddressInfo } from "node:net";
 import { approvalPage, closedPage } from "./page.ts";
 import { approveHref, minimalOrder, refundLinks, renderCapture, renderOrder, renderRefund } from "./render.ts";
 import {
-  formatAmount, paypalError, paypalId, readMoney,
-  type Amount, type Answer, type ErrorDetail, type Funding, type SimCapture, type SimOrder, type SimRefund,
+  formatAmount,
+  paypalError,
+  paypalId,
+  readMoney,
+  type Amount,
+  type Answer,
+  type ErrorDetail,
+  type Funding,
+  type SimCapture,
+  type SimOrder,
+  type SimRefund,
 } from "./model.ts";
 import { makeSigningIdentity, paypalSignedMessage, signMessage, verifyMessage, type SigningIdentity } from "./signing.ts";
 
 export type PayPalEventType =
-  | "CHECKOUT.ORDER.APPROVED" | "PAYMENT.CAPTURE.COMPLETED" | "PAYMENT.CAPTURE.PENDING" | "PAYMENT.CAPTURE.DENIED"
-  | "PAYMENT.CAPTURE.REFUNDED" | "PAYMENT.CAPTURE.REVERSED";
+  | "CHECKOUT.ORDER.APPROVED"
+  | "PAYMENT.CAPTURE.COMPLETED"
+  | "PAYMENT.CAPTURE.PENDING"
+  | "PAYMENT.CAPTURE.DENIED"
+  | "PAYMENT.CAPTURE.REFUNDED"
+  | "PAYMENT.CAPTURE.REVERSED";
 
 export interface SimEvent {
   id: string;
@@ -133,7 +146,8 @@ export class PayPalSimulator {
     this.#tokenTtl = options.tokenTtlSeconds ?? 32_400;
     this.#server = http.createServer((request, response) => {
       void this.#handle(request, response).catch((error: unknown) => {
-        if (!response.headersSent) this.#send(response, paypalError(500, [{ issue: "INTERNAL_SERVICE_ERROR", description: `simulator fault: ${String(error)}` }]));
+        if (!response.headersSent)
+          this.#send(response, paypalError(500, [{ issue: "INTERNAL_SERVICE_ERROR", description: `simulator fault: ${String(error)}` }]));
       });
     });
   }
@@ -201,7 +215,8 @@ export class PayPalSimulator {
   /** The buyer's choice on the approval page, without the page. */
   approve(orderId: string, funding: Funding = "balance"): void {
     const order = this.#order(orderId);
-    if (order.status !== "CREATED" && order.status !== "PAYER_ACTION_REQUIRED" && order.status !== "APPROVED") throw new Error(`order ${orderId} is ${order.status}`);
+    if (order.status !== "CREATED" && order.status !== "PAYER_ACTION_REQUIRED" && order.status !== "APPROVED")
+      throw new Error(`order ${orderId} is ${order.status}`);
     order.status = "APPROVED";
     order.funding = funding;
     order.payerId = paypalId().slice(0, 13);
@@ -227,7 +242,12 @@ export class PayPalSimulator {
     if (minor <= 0n || minor > left) throw new Error(`cannot reverse ${minor} of ${captureId}`);
     const refund = this.#newRefund(capture, { minor, currency: capture.amount.currency }, "COMPLETED", { reversal: true });
     this.#updateCaptureAfterRefund(capture);
-    this.#emit("PAYMENT.CAPTURE.REVERSED", "refund", `A ${formatAmount(refund.amount).value} ${refund.amount.currency} capture payment was reversed`, this.#renderRefund(refund));
+    this.#emit(
+      "PAYMENT.CAPTURE.REVERSED",
+      "refund",
+      `A ${formatAmount(refund.amount).value} ${refund.amount.currency} capture payment was reversed`,
+      this.#renderRefund(refund),
+    );
     return refund;
   }
 
@@ -237,7 +257,12 @@ export class PayPalSimulator {
     delete refund.reason;
     refund.updateTime = this.#isoNow();
     this.#updateCaptureAfterRefund(this.#capture(refund.captureId));
-    this.#emit("PAYMENT.CAPTURE.REFUNDED", "refund", `A ${formatAmount(refund.amount).value} ${refund.amount.currency} capture payment was refunded`, this.#renderRefund(refund));
+    this.#emit(
+      "PAYMENT.CAPTURE.REFUNDED",
+      "refund",
+      `A ${formatAmount(refund.amount).value} ${refund.amount.currency} capture payment was refunded`,
+      this.#renderRefund(refund),
+    );
   }
 
   /** A pending refund fails: the money stays with the merchant and the capture may be refunded again. */
@@ -359,7 +384,14 @@ export class PayPalSimulator {
   }
 
   #found<T>(item: T | undefined, render: (item: T) => unknown, api: string): Handled {
-    if (!item) return { answer: paypalError(404, [{ issue: "INVALID_RESOURCE_ID", description: "Specified resource ID does not exist. Please check the resource ID and try again." }], api) };
+    if (!item)
+      return {
+        answer: paypalError(
+          404,
+          [{ issue: "INVALID_RESOURCE_ID", description: "Specified resource ID does not exist. Please check the resource ID and try again." }],
+          api,
+        ),
+      };
     return { answer: { status: 200, body: render(item) } };
   }
 
@@ -374,7 +406,8 @@ export class PayPalSimulator {
     return {
       status: 200,
       body: {
-        scope: "https://uri.paypal.com/services/payments/payment https://uri.paypal.com/services/payments/refund https://uri.paypal.com/services/applications/webhooks",
+        scope:
+          "https://uri.paypal.com/services/payments/payment https://uri.paypal.com/services/payments/refund https://uri.paypal.com/services/applications/webhooks",
         access_token: token,
         token_type: "Bearer",
         app_id: `APP-${paypalId()}`,
@@ -399,9 +432,12 @@ export class PayPalSimulator {
     const body = asRecord(input);
     const invalid = (status: number, detail: ErrorDetail): Handled => ({ answer: paypalError(status, [{ location: "body", ...detail }]) });
     if (body.intent !== "CAPTURE") {
-      return invalid(body.intent === undefined ? 400 : 422, body.intent === undefined
-        ? { issue: "MISSING_REQUIRED_PARAMETER", description: "A required field / parameter is missing.", field: "/intent" }
-        : { issue: "INVALID_PARAMETER_VALUE", description: "The simulator takes intent CAPTURE only.", field: "/intent", value: String(body.intent) });
+      return invalid(
+        body.intent === undefined ? 400 : 422,
+        body.intent === undefined
+          ? { issue: "MISSING_REQUIRED_PARAMETER", description: "A required field / parameter is missing.", field: "/intent" }
+          : { issue: "INVALID_PARAMETER_VALUE", description: "The simulator takes intent CAPTURE only.", field: "/intent", value: String(body.intent) },
+      );
     }
     const units = body.purchase_units;
     if (!Array.isArray(units) || units.length !== 1) {
@@ -418,16 +454,31 @@ export class PayPalSimulator {
         if (breakdown[part] === undefined) continue;
         const partRead = readMoney(breakdown[part], `${field}/breakdown/${part}`);
         if (!partRead.ok) return invalid(partRead.status, partRead.detail);
-        if (partRead.amount.currency !== read.amount.currency) return invalid(422, { issue: "CURRENCY_MISMATCH", description: "Currency code should be the same for all amounts.", field: `${field}/breakdown/${part}/currency_code` });
+        if (partRead.amount.currency !== read.amount.currency)
+          return invalid(422, {
+            issue: "CURRENCY_MISMATCH",
+            description: "Currency code should be the same for all amounts.",
+            field: `${field}/breakdown/${part}/currency_code`,
+          });
         sum += partRead.amount.minor;
       }
-      if (sum !== read.amount.minor) return invalid(422, { issue: "AMOUNT_MISMATCH", description: "Should equal item_total + tax_total + shipping + handling + insurance - shipping_discount - discount.", field: `${field}/value`, value: formatAmount(read.amount).value });
+      if (sum !== read.amount.minor)
+        return invalid(422, {
+          issue: "AMOUNT_MISMATCH",
+          description: "Should equal item_total + tax_total + shipping + handling + insurance - shipping_discount - discount.",
+          field: `${field}/value`,
+          value: formatAmount(read.amount).value,
+        });
     }
     const text = (key: string, max: number): string | undefined | Handled => {
       const value = unit[key];
       if (value === undefined) return undefined;
       if (typeof value !== "string" || value.length === 0 || value.length > max) {
-        return invalid(400, { issue: "INVALID_STRING_LENGTH", description: `The value of a field is either too short or too long.`, field: `/purchase_units/@reference_id=='default'/${key}` });
+        return invalid(400, {
+          issue: "INVALID_STRING_LENGTH",
+          description: `The value of a field is either too short or too long.`,
+          field: `/purchase_units/@reference_id=='default'/${key}`,
+        });
       }
       return value;
     };
@@ -435,8 +486,17 @@ export class PayPalSimulator {
     const invoiceId = text("invoice_id", 127);
     const description = text("description", 127);
     for (const value of [customId, invoiceId, description]) if (typeof value === "object") return value;
-    if (typeof invoiceId === "string" && [...this.captures.values()].some((c) => c.invoiceId === invoiceId && c.status !== "DECLINED" && c.status !== "FAILED")) {
-      return invalid(422, { issue: "DUPLICATE_INVOICE_ID", description: "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice Id be unique for each transaction.", field: "/purchase_units/@reference_id=='default'/invoice_id", value: invoiceId });
+    if (
+      typeof invoiceId === "string" &&
+      [...this.captures.values()].some((c) => c.invoiceId === invoiceId && c.status !== "DECLINED" && c.status !== "FAILED")
+    ) {
+      return invalid(422, {
+        issue: "DUPLICATE_INVOICE_ID",
+        description:
+          "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice Id be unique for each transaction.",
+        field: "/purchase_units/@reference_id=='default'/invoice_id",
+        value: invoiceId,
+      });
     }
 
     const experience = asRecord(asRecord(asRecord(body.payment_source).paypal).experience_context);
@@ -447,7 +507,11 @@ export class PayPalSimulator {
     for (const key of ["return_url", "cancel_url"] as const) {
       const value = context[key];
       if (value !== undefined && (typeof value !== "string" || !URL.canParse(value))) {
-        return invalid(400, { issue: "INVALID_PARAMETER_SYNTAX", description: "The value of a field does not conform to the expected format.", field: `${contextField}/${key}` });
+        return invalid(400, {
+          issue: "INVALID_PARAMETER_SYNTAX",
+          description: "The value of a field does not conform to the expected format.",
+          field: `${contextField}/${key}`,
+        });
       }
     }
     const now = this.#isoNow();
@@ -478,9 +542,13 @@ export class PayPalSimulator {
       if (links.length > 0) (answer.body as { links: unknown[] }).links.push(...links);
       return { answer };
     };
-    if (order.captureId !== undefined) return refuse("ORDER_ALREADY_CAPTURED", "Order already captured.If 'intent=CAPTURE' only one capture per order is allowed.");
+    if (order.captureId !== undefined)
+      return refuse("ORDER_ALREADY_CAPTURED", "Order already captured.If 'intent=CAPTURE' only one capture per order is allowed.");
     if (order.status !== "APPROVED") {
-      return refuse("ORDER_NOT_APPROVED", "Payer has not yet approved the Order for payment. Please redirect the payer to the 'rel':'approve' url returned as part of the HATEOAS links within the Create Order call or provide a valid payment_source in the request.");
+      return refuse(
+        "ORDER_NOT_APPROVED",
+        "Payer has not yet approved the Order for payment. Please redirect the payer to the 'rel':'approve' url returned as part of the HATEOAS links within the Create Order call or provide a valid payment_source in the request.",
+      );
     }
     if (order.funding === "decline") {
       // PayPal: restart the payment by sending the buyer back to the approval link, where another funding source can be chosen.
@@ -491,8 +559,14 @@ export class PayPalSimulator {
         { href: approveHref(this.#baseUrl, order), rel: "redirect", method: "GET" },
       ]);
     }
-    if (order.invoiceId !== undefined && [...this.captures.values()].some((c) => c.invoiceId === order.invoiceId && c.status !== "DECLINED" && c.status !== "FAILED")) {
-      return refuse("DUPLICATE_INVOICE_ID", "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice Id be unique for each transaction.");
+    if (
+      order.invoiceId !== undefined &&
+      [...this.captures.values()].some((c) => c.invoiceId === order.invoiceId && c.status !== "DECLINED" && c.status !== "FAILED")
+    ) {
+      return refuse(
+        "DUPLICATE_INVOICE_ID",
+        "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice Id be unique for each transaction.",
+      );
     }
     const now = this.#isoNow();
     const capture: SimCapture = {
@@ -511,7 +585,8 @@ export class PayPalSimulator {
     order.status = "COMPLETED";
     order.updateTime = now;
     const value = formatAmount(capture.amount);
-    if (capture.status === "PENDING") this.#emit("PAYMENT.CAPTURE.PENDING", "capture", `Payment pending for ${value.value} ${value.currency_code}`, this.#renderCapture(capture));
+    if (capture.status === "PENDING")
+      this.#emit("PAYMENT.CAPTURE.PENDING", "capture", `Payment pending for ${value.value} ${value.currency_code}`, this.#renderCapture(capture));
     else this.#emit("PAYMENT.CAPTURE.COMPLETED", "capture", `Payment completed for ${value.value} ${value.currency_code}`, this.#renderCapture(capture));
     return { answer: { status: 201, body: this.#renderOrder(order) }, replay: () => ({ status: 200, body: this.#renderOrder(order) }) };
   }
@@ -524,10 +599,17 @@ export class PayPalSimulator {
     if (!capture) return this.#found(undefined, () => null, "payments/v2");
     const body = asRecord(input);
     const refuse = (issue: string, description: string, status = 422): Handled => ({ answer: paypalError(status, [{ issue, description }], "payments/v2") });
-    if (capture.status === "PENDING") return refuse("PENDING_CAPTURE", "Cannot initiate a refund as the capture is pending. Capture is typically pending when the payer has funded the transaction using e-check or bank account.");
+    if (capture.status === "PENDING")
+      return refuse(
+        "PENDING_CAPTURE",
+        "Cannot initiate a refund as the capture is pending. Capture is typically pending when the payer has funded the transaction using e-check or bank account.",
+      );
     if (capture.status === "DECLINED" || capture.status === "FAILED") return refuse("REFUND_NOT_ALLOWED", "Refund cannot be issued for this transaction.");
     if ([...this.refunds.values()].some((r) => r.captureId === capture.id && r.reversal)) {
-      return refuse("REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK", "Refunds not allowed on this capture due to a chargeback on the card or bank. Please contact the payee to resolve the chargeback.");
+      return refuse(
+        "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK",
+        "Refunds not allowed on this capture due to a chargeback on the card or bank. Please contact the payee to resolve the chargeback.",
+      );
     }
     const left = capture.amount.minor - this.#refundedMinor(capture);
     if (left <= 0n) return refuse("CAPTURE_FULLY_REFUNDED", "The capture has already been fully refunded");
@@ -535,8 +617,10 @@ export class PayPalSimulator {
     if (body.amount !== undefined) {
       const read = readMoney(body.amount, "/amount");
       if (!read.ok) return { answer: paypalError(read.status, [read.detail], "payments/v2") };
-      if (read.amount.currency !== capture.amount.currency) return refuse("REFUND_CAPTURE_CURRENCY_MISMATCH", "Refund must be in the same currency as the capture.");
-      if (read.amount.minor > left) return refuse("REFUND_AMOUNT_EXCEEDED", "The refund amount must be less than or equal to the capture amount that has not yet been refunded.");
+      if (read.amount.currency !== capture.amount.currency)
+        return refuse("REFUND_CAPTURE_CURRENCY_MISMATCH", "Refund must be in the same currency as the capture.");
+      if (read.amount.minor > left)
+        return refuse("REFUND_AMOUNT_EXCEEDED", "The refund amount must be less than or equal to the capture amount that has not yet been refunded.");
       amount = read.amount;
     }
     const pend = this.#refundPlans.shift() === "pend";
@@ -548,7 +632,13 @@ export class PayPalSimulator {
     });
     if (pend) refund.reason = "ECHECK";
     this.#updateCaptureAfterRefund(capture);
-    if (!pend) this.#emit("PAYMENT.CAPTURE.REFUNDED", "refund", `A ${formatAmount(amount).value} ${amount.currency} capture payment was refunded`, this.#renderRefund(refund));
+    if (!pend)
+      this.#emit(
+        "PAYMENT.CAPTURE.REFUNDED",
+        "refund",
+        `A ${formatAmount(amount).value} ${amount.currency} capture payment was refunded`,
+        this.#renderRefund(refund),
+      );
     const render = () => (representation ? this.#renderRefund(refund) : { id: refund.id, status: refund.status, links: refundLinks(this.#baseUrl, refund) });
     return { answer: { status: 201, body: render() }, replay: () => ({ status: 200, body: render() }) };
   }
@@ -582,7 +672,8 @@ export class PayPalSimulator {
     delete capture.reason;
     capture.updateTime = this.#isoNow();
     const value = formatAmount(capture.amount);
-    if (status === "COMPLETED") this.#emit("PAYMENT.CAPTURE.COMPLETED", "capture", `Payment completed for ${value.value} ${value.currency_code}`, this.#renderCapture(capture));
+    if (status === "COMPLETED")
+      this.#emit("PAYMENT.CAPTURE.COMPLETED", "capture", `Payment completed for ${value.value} ${value.currency_code}`, this.#renderCapture(capture));
     else this.#emit("PAYMENT.CAPTURE.DENIED", "capture", `Payment denied for ${value.value} ${value.currency_code}`, this.#renderCapture(capture));
   }
 
@@ -594,9 +685,16 @@ export class PayPalSimulator {
     const required = ["auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id"] as const;
     const missing = required.filter((key) => typeof body[key] !== "string");
     if (missing.length > 0 || typeof body.webhook_event !== "object" || body.webhook_event === null) {
-      return paypalError(400, [...missing, ...(typeof body.webhook_event === "object" && body.webhook_event !== null ? [] : ["webhook_event"])].map((key) => ({
-        issue: "MISSING_REQUIRED_PARAMETER", description: "A required field / parameter is missing.", field: key, location: "body" as const,
-      })), "webhooks/v1");
+      return paypalError(
+        400,
+        [...missing, ...(typeof body.webhook_event === "object" && body.webhook_event !== null ? [] : ["webhook_event"])].map((key) => ({
+          issue: "MISSING_REQUIRED_PARAMETER",
+          description: "A required field / parameter is missing.",
+          field: key,
+          location: "body" as const,
+        })),
+        "webhooks/v1",
+      );
     }
     const text = (key: (typeof required)[number]) => body[key] as string;
     // PayPal checks the event it is handed, re-serialised; the simulator sends JSON.stringify(event), so that is the same text.

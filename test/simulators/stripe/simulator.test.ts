@@ -25,7 +25,9 @@ describe("Stripe form encoding parser", () => {
 
   it("reads percent-encoded brackets and empty-bracket appends as Stripe does", () => {
     assert.deepEqual(parseForm("expand%5B%5D=payment_intent&expand[]=latest_charge"), { expand: ["payment_intent", "latest_charge"] });
-    assert.deepEqual(parseForm("success_url=https%3A%2F%2Fa.example%2Fr%3Fsession_id%3D%7BCHECKOUT_SESSION_ID%7D"), { success_url: "https://a.example/r?session_id={CHECKOUT_SESSION_ID}" });
+    assert.deepEqual(parseForm("success_url=https%3A%2F%2Fa.example%2Fr%3Fsession_id%3D%7BCHECKOUT_SESSION_ID%7D"), {
+      success_url: "https://a.example/r?session_id={CHECKOUT_SESSION_ID}",
+    });
   });
 
   it("orders indexed array items by index, not by arrival", () => {
@@ -71,7 +73,8 @@ describe("Stripe simulator", () => {
     });
   }
 
-  const createBody = "mode=payment&line_items[0][quantity]=1&line_items[0][price_data][currency]=usd&line_items[0][price_data][unit_amount]=1999&line_items[0][price_data][product_data][name]=Book&success_url=http%3A%2F%2F127.0.0.1%3A9%2Fr";
+  const createBody =
+    "mode=payment&line_items[0][quantity]=1&line_items[0][price_data][currency]=usd&line_items[0][price_data][unit_amount]=1999&line_items[0][price_data][product_data][name]=Book&success_url=http%3A%2F%2F127.0.0.1%3A9%2Fr";
 
   describe("API", () => {
     it("creates a session the SDK reads as a typed Checkout Session", async () => {
@@ -96,7 +99,9 @@ describe("Stripe simulator", () => {
       const charge = expanded.payment_intent.latest_charge;
       assert.ok(charge !== null && typeof charge === "object");
       assert.equal(charge.amount, 10000);
-      const plain = await fetch(`${sim.url}/v1/checkout/sessions/${session.id}?expand[]=payment_intent`, { headers: { authorization: `Bearer ${sim.secretKey}` } });
+      const plain = await fetch(`${sim.url}/v1/checkout/sessions/${session.id}?expand[]=payment_intent`, {
+        headers: { authorization: `Bearer ${sim.secretKey}` },
+      });
       const body = (await plain.json()) as { payment_intent: { object: string; latest_charge: unknown } };
       assert.equal(body.payment_intent.object, "payment_intent");
       assert.equal(typeof body.payment_intent.latest_charge, "string");
@@ -106,7 +111,10 @@ describe("Stripe simulator", () => {
       const missing = await fetch(`${sim.url}/v1/refunds/re_x`);
       assert.equal(missing.status, 401);
       assert.equal(((await missing.json()) as { error: { type: string } }).error.type, "invalid_request_error");
-      await assert.rejects(new Stripe("sk_test_wrongwrongwrong", { ...sim.sdkConfig, maxNetworkRetries: 0 }).refunds.retrieve("re_x"), (error: unknown) => error instanceof Stripe.errors.StripeAuthenticationError);
+      await assert.rejects(
+        new Stripe("sk_test_wrongwrongwrong", { ...sim.sdkConfig, maxNetworkRetries: 0 }).refunds.retrieve("re_x"),
+        (error: unknown) => error instanceof Stripe.errors.StripeAuthenticationError,
+      );
       const basic = await fetch(`${sim.url}/v1/refunds/re_x`, { headers: { authorization: `Basic ${Buffer.from(`${sim.secretKey}:`).toString("base64")}` } });
       assert.equal(basic.status, 404);
     });
@@ -128,19 +136,34 @@ describe("Stripe simulator", () => {
       const unknown = await rawPost("/v1/checkout/sessions", `${createBody}&line_items[0][price_data][unit_amount_decimal]=1`);
       assert.equal(unknown.status, 400);
       assert.equal(((await unknown.json()) as { error: { param: string } }).error.param, "line_items[0][price_data][unit_amount_decimal]");
-      await assert.rejects(stripe.checkout.sessions.create({ ...sessionParams(), mode: undefined as unknown as "payment" }), (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "parameter_missing" && error.param === "mode");
-      await assert.rejects(stripe.checkout.sessions.create(sessionParams(49, "usd")), (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "amount_too_small");
+      await assert.rejects(
+        stripe.checkout.sessions.create({ ...sessionParams(), mode: undefined as unknown as "payment" }),
+        (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "parameter_missing" && error.param === "mode",
+      );
+      await assert.rejects(
+        stripe.checkout.sessions.create(sessionParams(49, "usd")),
+        (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "amount_too_small",
+      );
     });
 
     it("refuses an expires_at outside Stripe's 30 minute to 24 hour window", async () => {
       const now = sim.now();
-      await assert.rejects(stripe.checkout.sessions.create({ ...sessionParams(), expires_at: now + 10 * 60 }), (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.param === "expires_at");
-      await assert.rejects(stripe.checkout.sessions.create({ ...sessionParams(), expires_at: now + 25 * 3600 }), (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.param === "expires_at");
+      await assert.rejects(
+        stripe.checkout.sessions.create({ ...sessionParams(), expires_at: now + 10 * 60 }),
+        (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.param === "expires_at",
+      );
+      await assert.rejects(
+        stripe.checkout.sessions.create({ ...sessionParams(), expires_at: now + 25 * 3600 }),
+        (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.param === "expires_at",
+      );
     });
 
     it("answers injected 402, 429 and 500 errors as the SDK's card, rate-limit and API errors", async () => {
       sim.failNext(1, 402);
-      await assert.rejects(stripe.refunds.retrieve("re_x"), (error: unknown) => error instanceof Stripe.errors.StripeCardError && error.code === "card_declined");
+      await assert.rejects(
+        stripe.refunds.retrieve("re_x"),
+        (error: unknown) => error instanceof Stripe.errors.StripeCardError && error.code === "card_declined",
+      );
       sim.failNext(1, 429);
       await assert.rejects(stripe.refunds.retrieve("re_x"), (error: unknown) => error instanceof Stripe.errors.StripeRateLimitError);
       sim.failNext(1, 500);
@@ -152,7 +175,10 @@ describe("Stripe simulator", () => {
       const expired = await stripe.checkout.sessions.expire(session.id);
       assert.equal(expired.status, "expired");
       assert.equal(expired.url, null);
-      await assert.rejects(stripe.checkout.sessions.expire(session.id), (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && /status of "expired"/.test(error.message));
+      await assert.rejects(
+        stripe.checkout.sessions.expire(session.id),
+        (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && /status of "expired"/.test(error.message),
+      );
     });
 
     it("expires an open session when its clock passes expires_at", async () => {
@@ -176,7 +202,10 @@ describe("Stripe simulator", () => {
       assert.equal((await stripe.refunds.retrieve(refund.id)).id, refund.id);
       const rest = await stripe.refunds.create({ payment_intent: intentId });
       assert.equal(rest.amount, 6000);
-      await assert.rejects(stripe.refunds.create({ payment_intent: intentId, amount: 1 }), (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "charge_already_refunded");
+      await assert.rejects(
+        stripe.refunds.create({ payment_intent: intentId, amount: 1 }),
+        (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "charge_already_refunded",
+      );
     });
   });
 
@@ -189,9 +218,15 @@ describe("Stripe simulator", () => {
     const firstPage = await stripe.refunds.list({ payment_intent: intentId, limit: 5 });
     assert.equal(firstPage.object, "list");
     assert.equal(firstPage.has_more, true);
-    assert.deepEqual(firstPage.data.map((refund) => refund.id), made.slice(-5).reverse());
+    assert.deepEqual(
+      firstPage.data.map((refund) => refund.id),
+      made.slice(-5).reverse(),
+    );
     const all = await stripe.refunds.list({ payment_intent: intentId, limit: 5 }).autoPagingToArray({ limit: 100 });
-    assert.deepEqual(all.map((refund) => refund.id), [...made].reverse());
+    assert.deepEqual(
+      all.map((refund) => refund.id),
+      [...made].reverse(),
+    );
   });
 
   describe("idempotency", () => {
@@ -330,7 +365,10 @@ describe("Stripe simulator", () => {
         assert.match(String(prompt.headers["stripe-signature"]), /^t=\d+,v1=[0-9a-f]{64}$/);
         assert.equal(prompt.headers["content-type"], "application/json; charset=utf-8");
         assert.match(String(prompt.headers["user-agent"]), /^Stripe\/1\.0/);
-        assert.deepEqual(sim.deliveries.filter((delivery) => delivery.eventId === eventOf(sessions[1]!.id)).map((delivery) => delivery.outcome), [204, 204]);
+        assert.deepEqual(
+          sim.deliveries.filter((delivery) => delivery.eventId === eventOf(sessions[1]!.id)).map((delivery) => delivery.outcome),
+          [204, 204],
+        );
       } finally {
         sim.setWebhookEndpoint("http://127.0.0.1:9/unused", webhookSecret);
         await new Promise<void>((resolve) => receiver.close(() => resolve()));

@@ -24,25 +24,88 @@ import { canonicalForm, FormError, parseForm, type FormObject, type FormValue } 
 // Objects, typed as the SDK's own types (each a Pick of the fields the simulator implements).
 
 type SessionFields =
-  | "id" | "object" | "amount_subtotal" | "amount_total" | "cancel_url" | "client_reference_id" | "created" | "currency"
-  | "customer" | "customer_email" | "expires_at" | "livemode" | "locale" | "metadata" | "mode" | "payment_intent"
-  | "payment_method_types" | "payment_status" | "status" | "success_url" | "ui_mode" | "url";
+  | "id"
+  | "object"
+  | "amount_subtotal"
+  | "amount_total"
+  | "cancel_url"
+  | "client_reference_id"
+  | "created"
+  | "currency"
+  | "customer"
+  | "customer_email"
+  | "expires_at"
+  | "livemode"
+  | "locale"
+  | "metadata"
+  | "mode"
+  | "payment_intent"
+  | "payment_method_types"
+  | "payment_status"
+  | "status"
+  | "success_url"
+  | "ui_mode"
+  | "url";
 export type SimSession = Pick<Stripe.Checkout.Session, SessionFields> & { payment_intent: string | null };
 
 type PaymentIntentFields =
-  | "id" | "object" | "amount" | "amount_capturable" | "amount_received" | "canceled_at" | "cancellation_reason"
-  | "capture_method" | "client_secret" | "confirmation_method" | "created" | "currency" | "customer" | "description"
-  | "last_payment_error" | "latest_charge" | "livemode" | "metadata" | "payment_method" | "payment_method_types" | "status";
+  | "id"
+  | "object"
+  | "amount"
+  | "amount_capturable"
+  | "amount_received"
+  | "canceled_at"
+  | "cancellation_reason"
+  | "capture_method"
+  | "client_secret"
+  | "confirmation_method"
+  | "created"
+  | "currency"
+  | "customer"
+  | "description"
+  | "last_payment_error"
+  | "latest_charge"
+  | "livemode"
+  | "metadata"
+  | "payment_method"
+  | "payment_method_types"
+  | "status";
 export type SimPaymentIntent = Pick<Stripe.PaymentIntent, PaymentIntentFields> & { latest_charge: string | null };
 
 type ChargeFields =
-  | "id" | "object" | "amount" | "amount_captured" | "amount_refunded" | "captured" | "created" | "currency"
-  | "failure_code" | "failure_message" | "livemode" | "metadata" | "paid" | "payment_intent" | "refunded" | "status";
+  | "id"
+  | "object"
+  | "amount"
+  | "amount_captured"
+  | "amount_refunded"
+  | "captured"
+  | "created"
+  | "currency"
+  | "failure_code"
+  | "failure_message"
+  | "livemode"
+  | "metadata"
+  | "paid"
+  | "payment_intent"
+  | "refunded"
+  | "status";
 export type SimCharge = Pick<Stripe.Charge, ChargeFields> & { payment_intent: string };
 
 type RefundFields =
-  | "id" | "object" | "amount" | "balance_transaction" | "charge" | "created" | "currency" | "failure_reason"
-  | "metadata" | "payment_intent" | "pending_reason" | "reason" | "receipt_number" | "status";
+  | "id"
+  | "object"
+  | "amount"
+  | "balance_transaction"
+  | "charge"
+  | "created"
+  | "currency"
+  | "failure_reason"
+  | "metadata"
+  | "payment_intent"
+  | "pending_reason"
+  | "reason"
+  | "receipt_number"
+  | "status";
 export type SimRefund = Pick<Stripe.Refund, RefundFields> & { charge: string; payment_intent: string };
 
 export type SimObject = SimSession | SimPaymentIntent | SimCharge | SimRefund;
@@ -417,7 +480,11 @@ export class StripeSimulator {
         decline_code: "insufficient_funds",
         message: "The customer's bank account has insufficient funds to cover this payment.",
       };
-      Object.assign(charge, { status: "failed", failure_code: "insufficient_funds", failure_message: "The customer's account has insufficient funds to cover this payment." });
+      Object.assign(charge, {
+        status: "failed",
+        failure_code: "insufficient_funds",
+        failure_message: "The customer's account has insufficient funds to cover this payment.",
+      });
       this.#emit("charge.failed", charge);
       this.#emit("payment_intent.payment_failed", intent);
       this.#emit("checkout.session.async_payment_failed", session);
@@ -535,7 +602,13 @@ export class StripeSimulator {
         return {
           status: 409,
           record: false,
-          body: { error: { type: "invalid_request_error", code: "idempotency_key_in_use", message: "There is currently another in-progress request using this Stripe-Idempotency-Key. Please try again later." } },
+          body: {
+            error: {
+              type: "invalid_request_error",
+              code: "idempotency_key_in_use",
+              message: "There is currently another in-progress request using this Stripe-Idempotency-Key. Please try again later.",
+            },
+          },
         };
       }
       return { ...entry.answer, headers: { ...entry.answer.headers, "Idempotent-Replayed": "true" } };
@@ -593,14 +666,23 @@ export class StripeSimulator {
     return {
       status: 404,
       record: false,
-      body: { error: { type: "invalid_request_error", message: `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.` } },
+      body: {
+        error: {
+          type: "invalid_request_error",
+          message: `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
+        },
+      },
     };
   }
 
   #find<T extends SimObject>(map: Map<string, T>, id: string, objectName: string, param: string): T | Answer {
     const found = map.get(id);
     if (found === undefined) {
-      return { status: 404, record: true, body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such ${objectName}: '${id}'`, param } } };
+      return {
+        status: 404,
+        record: true,
+        body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such ${objectName}: '${id}'`, param } },
+      };
     }
     if (found.object === "checkout.session") this.#expireIfDue(found as SimSession);
     return found;
@@ -650,7 +732,20 @@ export class StripeSimulator {
   }
 
   #createSession(params: FormObject, expand: string[]): Answer {
-    const unknown = unknownParam(params, ["mode", "line_items", "success_url", "cancel_url", "client_reference_id", "metadata", "payment_intent_data", "expires_at", "expand", "currency", "customer_email", "locale"]);
+    const unknown = unknownParam(params, [
+      "mode",
+      "line_items",
+      "success_url",
+      "cancel_url",
+      "client_reference_id",
+      "metadata",
+      "payment_intent_data",
+      "expires_at",
+      "expand",
+      "currency",
+      "customer_email",
+      "locale",
+    ]);
     if (unknown !== undefined) return invalid(`Received unknown parameter: ${unknown}`, unknown);
     if (params.mode === undefined) return missing("mode");
     if (params.mode !== "payment") return invalid("This simulator supports mode=payment only.", "mode");
@@ -665,7 +760,12 @@ export class StripeSimulator {
       if (typeof item !== "object" || Array.isArray(item)) return invalid("Invalid hash", param);
       const unknownItem = unknownParam(item, ["price_data", "quantity", "price"]);
       if (unknownItem !== undefined) return invalid(`Received unknown parameter: ${param}[${unknownItem}]`, `${param}[${unknownItem}]`);
-      if (typeof item.price === "string") return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such price: '${item.price}'`, param: `${param}[price]` } } };
+      if (typeof item.price === "string")
+        return {
+          status: 400,
+          record: false,
+          body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such price: '${item.price}'`, param: `${param}[price]` } },
+        };
       const quantity = integer(item.quantity);
       if (item.quantity === undefined) return missing(`${param}[quantity]`);
       if (quantity === undefined || quantity < 1) return invalid("Invalid integer: quantity must be a positive integer.", `${param}[quantity]`);
@@ -673,7 +773,8 @@ export class StripeSimulator {
       if (priceData === undefined) return invalid("You must specify either `price` or `price_data` for each line item.", `${param}[price_data]`);
       if (typeof priceData !== "object" || Array.isArray(priceData)) return invalid("Invalid hash", `${param}[price_data]`);
       const unknownPrice = unknownParam(priceData, ["currency", "unit_amount", "product_data"]);
-      if (unknownPrice !== undefined) return invalid(`Received unknown parameter: ${param}[price_data][${unknownPrice}]`, `${param}[price_data][${unknownPrice}]`);
+      if (unknownPrice !== undefined)
+        return invalid(`Received unknown parameter: ${param}[price_data][${unknownPrice}]`, `${param}[price_data][${unknownPrice}]`);
       const itemCurrency = typeof priceData.currency === "string" ? priceData.currency.toLowerCase() : undefined;
       if (itemCurrency === undefined) return missing(`${param}[price_data][currency]`);
       if (!KNOWN_CURRENCIES.has(itemCurrency)) return invalid(`Invalid currency: ${itemCurrency}.`, `${param}[price_data][currency]`);
@@ -681,25 +782,46 @@ export class StripeSimulator {
       currency = itemCurrency;
       const unitAmount = integer(priceData.unit_amount);
       if (priceData.unit_amount === undefined) return missing(`${param}[price_data][unit_amount]`);
-      if (unitAmount === undefined || unitAmount < 0) return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "parameter_invalid_integer", message: "Invalid integer", param: `${param}[price_data][unit_amount]` } } };
+      if (unitAmount === undefined || unitAmount < 0)
+        return {
+          status: 400,
+          record: false,
+          body: {
+            error: { type: "invalid_request_error", code: "parameter_invalid_integer", message: "Invalid integer", param: `${param}[price_data][unit_amount]` },
+          },
+        };
       const productData = priceData.product_data;
       if (typeof productData !== "object" || Array.isArray(productData)) return missing(`${param}[price_data][product_data]`);
       if (typeof productData.name !== "string" || productData.name === "") return missing(`${param}[price_data][product_data][name]`);
       productName ||= productData.name;
       total += unitAmount * quantity;
     }
-    if (typeof params.currency === "string" && params.currency.toLowerCase() !== currency) return invalid("currency must match the line items' currency.", "currency");
+    if (typeof params.currency === "string" && params.currency.toLowerCase() !== currency)
+      return invalid("currency must match the line items' currency.", "currency");
     const minimum = MINIMUM_CHARGE[currency!];
     if (total < 1 || (minimum !== undefined && total < minimum)) {
-      return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "amount_too_small", message: `The Checkout Session's total amount due must add up to at least ${minimum ?? 1} ${currency}.`, param: "line_items" } } };
+      return {
+        status: 400,
+        record: false,
+        body: {
+          error: {
+            type: "invalid_request_error",
+            code: "amount_too_small",
+            message: `The Checkout Session's total amount due must add up to at least ${minimum ?? 1} ${currency}.`,
+            param: "line_items",
+          },
+        },
+      };
     }
     if (params.success_url === undefined) return missing("success_url");
     for (const name of ["success_url", "cancel_url"] as const) {
       const value = params[name];
-      if (value !== undefined && (typeof value !== "string" || !isHttpUrl(value.replaceAll("{CHECKOUT_SESSION_ID}", "x")))) return invalid("Not a valid URL", name);
+      if (value !== undefined && (typeof value !== "string" || !isHttpUrl(value.replaceAll("{CHECKOUT_SESSION_ID}", "x"))))
+        return invalid("Not a valid URL", name);
     }
     const clientReferenceId = params.client_reference_id;
-    if (clientReferenceId !== undefined && (typeof clientReferenceId !== "string" || clientReferenceId.length > 200)) return invalid("client_reference_id must be at most 200 characters.", "client_reference_id");
+    if (clientReferenceId !== undefined && (typeof clientReferenceId !== "string" || clientReferenceId.length > 200))
+      return invalid("client_reference_id must be at most 200 characters.", "client_reference_id");
     const metadata = metadataParam(params.metadata, "metadata");
     if (typeof metadata === "string") return invalid(metadata, "metadata");
     let intentMetadata: Record<string, string> = {};
@@ -716,7 +838,12 @@ export class StripeSimulator {
     let expiresAt = now + 24 * 3600;
     if (params.expires_at !== undefined) {
       const wanted = integer(params.expires_at);
-      if (wanted === undefined) return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "parameter_invalid_integer", message: "Invalid integer", param: "expires_at" } } };
+      if (wanted === undefined)
+        return {
+          status: 400,
+          record: false,
+          body: { error: { type: "invalid_request_error", code: "parameter_invalid_integer", message: "Invalid integer", param: "expires_at" } },
+        };
       if (wanted < now + 30 * 60) return invalid("The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.", "expires_at");
       if (wanted > now + 24 * 3600) return invalid("The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.", "expires_at");
       expiresAt = wanted;
@@ -758,7 +885,16 @@ export class StripeSimulator {
     if ("record" in found) return found;
     const session = found as SimSession;
     if (session.status !== "open") {
-      return { status: 400, record: true, body: { error: { type: "invalid_request_error", message: `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".` } } };
+      return {
+        status: 400,
+        record: true,
+        body: {
+          error: {
+            type: "invalid_request_error",
+            message: `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`,
+          },
+        },
+      };
     }
     this.#expireSession(session);
     return this.#ok(session, expand);
@@ -771,30 +907,80 @@ export class StripeSimulator {
     let intent: SimPaymentIntent | undefined;
     if (typeof params.payment_intent === "string") {
       intent = this.paymentIntents.get(params.payment_intent);
-      if (intent === undefined) return { status: 404, record: true, body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such payment_intent: '${params.payment_intent}'`, param: "payment_intent" } } };
+      if (intent === undefined)
+        return {
+          status: 404,
+          record: true,
+          body: {
+            error: {
+              type: "invalid_request_error",
+              code: "resource_missing",
+              message: `No such payment_intent: '${params.payment_intent}'`,
+              param: "payment_intent",
+            },
+          },
+        };
       charge = intent.latest_charge === null ? undefined : this.charges.get(intent.latest_charge);
     } else if (typeof params.charge === "string") {
       charge = this.charges.get(params.charge);
-      if (charge === undefined) return { status: 404, record: true, body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such charge: '${params.charge}'`, param: "charge" } } };
+      if (charge === undefined)
+        return {
+          status: 404,
+          record: true,
+          body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such charge: '${params.charge}'`, param: "charge" } },
+        };
       intent = this.paymentIntents.get(charge.payment_intent);
     } else {
       return invalid("One of the following params should be provided for this request: payment_intent or charge.", "payment_intent");
     }
     if (intent === undefined || charge === undefined || intent.status !== "succeeded" || charge.status !== "succeeded") {
-      return { status: 400, record: true, body: { error: { type: "invalid_request_error", code: "charge_not_refundable", message: `This PaymentIntent (${intent?.id ?? "unknown"}) does not have a successful charge to refund.`, param: "payment_intent" } } };
+      return {
+        status: 400,
+        record: true,
+        body: {
+          error: {
+            type: "invalid_request_error",
+            code: "charge_not_refundable",
+            message: `This PaymentIntent (${intent?.id ?? "unknown"}) does not have a successful charge to refund.`,
+            param: "payment_intent",
+          },
+        },
+      };
     }
     const remaining = charge.amount - charge.amount_refunded;
-    if (remaining <= 0) return { status: 400, record: true, body: { error: { type: "invalid_request_error", code: "charge_already_refunded", message: `Charge ${charge.id} has already been refunded.` } } };
+    if (remaining <= 0)
+      return {
+        status: 400,
+        record: true,
+        body: { error: { type: "invalid_request_error", code: "charge_already_refunded", message: `Charge ${charge.id} has already been refunded.` } },
+      };
     let amount = remaining;
     if (params.amount !== undefined) {
       const wanted = integer(params.amount);
-      if (wanted === undefined || wanted < 1) return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "parameter_invalid_integer", message: "Invalid positive integer", param: "amount" } } };
+      if (wanted === undefined || wanted < 1)
+        return {
+          status: 400,
+          record: false,
+          body: { error: { type: "invalid_request_error", code: "parameter_invalid_integer", message: "Invalid positive integer", param: "amount" } },
+        };
       if (wanted > remaining) {
-        return { status: 400, record: true, body: { error: { type: "invalid_request_error", code: "amount_too_large", message: `Refund amount (${wanted}) is greater than unrefunded amount on charge (${remaining})`, param: "amount" } } };
+        return {
+          status: 400,
+          record: true,
+          body: {
+            error: {
+              type: "invalid_request_error",
+              code: "amount_too_large",
+              message: `Refund amount (${wanted}) is greater than unrefunded amount on charge (${remaining})`,
+              param: "amount",
+            },
+          },
+        };
       }
       amount = wanted;
     }
-    if (params.reason !== undefined && (typeof params.reason !== "string" || !REFUND_REASONS.has(params.reason))) return invalid("Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer", "reason");
+    if (params.reason !== undefined && (typeof params.reason !== "string" || !REFUND_REASONS.has(params.reason)))
+      return invalid("Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer", "reason");
     const metadata = metadataParam(params.metadata, "metadata");
     if (typeof metadata === "string") return invalid(metadata, "metadata");
     const plan = this.#refundPlans.shift() ?? { kind: "succeed" };
@@ -835,19 +1021,37 @@ export class StripeSimulator {
     if (limit === undefined || limit < 1 || limit > 100) return invalid("Invalid integer: limit must be between 1 and 100.", "limit");
     const all = [...this.refunds.values()]
       .map((refund, index) => ({ refund, index }))
-      .filter(({ refund }) => (typeof params.payment_intent !== "string" || refund.payment_intent === params.payment_intent) && (typeof params.charge !== "string" || refund.charge === params.charge))
+      .filter(
+        ({ refund }) =>
+          (typeof params.payment_intent !== "string" || refund.payment_intent === params.payment_intent) &&
+          (typeof params.charge !== "string" || refund.charge === params.charge),
+      )
       .sort((a, b) => b.refund.created - a.refund.created || b.index - a.index)
       .map(({ refund }) => refund);
     let start = 0;
     let end = all.length;
     if (typeof params.starting_after === "string") {
       const at = all.findIndex((refund) => refund.id === params.starting_after);
-      if (at === -1) return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such refund: '${params.starting_after}'`, param: "starting_after" } } };
+      if (at === -1)
+        return {
+          status: 400,
+          record: false,
+          body: {
+            error: { type: "invalid_request_error", code: "resource_missing", message: `No such refund: '${params.starting_after}'`, param: "starting_after" },
+          },
+        };
       start = at + 1;
     }
     if (typeof params.ending_before === "string") {
       const at = all.findIndex((refund) => refund.id === params.ending_before);
-      if (at === -1) return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "resource_missing", message: `No such refund: '${params.ending_before}'`, param: "ending_before" } } };
+      if (at === -1)
+        return {
+          status: 400,
+          record: false,
+          body: {
+            error: { type: "invalid_request_error", code: "resource_missing", message: `No such refund: '${params.ending_before}'`, param: "ending_before" },
+          },
+        };
       end = at;
       start = Math.max(start, end - limit);
     }
@@ -855,11 +1059,17 @@ export class StripeSimulator {
     const data: Array<Record<string, unknown>> = [];
     for (const refund of page) {
       // expand applies to list items as data.<field>.
-      const rendered = this.#render(refund, expand.filter((path) => path.startsWith("data.")).map((path) => path.slice("data.".length)));
+      const rendered = this.#render(
+        refund,
+        expand.filter((path) => path.startsWith("data.")).map((path) => path.slice("data.".length)),
+      );
       if (typeof rendered === "string") return invalid(rendered, "expand");
       data.push(rendered);
     }
-    const body = { object: "list", data, has_more: start + page.length < end, url: "/v1/refunds" } satisfies Pick<Stripe.ApiList<unknown>, "object" | "has_more" | "url"> & { data: unknown[] };
+    const body = { object: "list", data, has_more: start + page.length < end, url: "/v1/refunds" } satisfies Pick<
+      Stripe.ApiList<unknown>,
+      "object" | "has_more" | "url"
+    > & { data: unknown[] };
     return { status: 200, record: true, body };
   }
 
@@ -872,7 +1082,12 @@ export class StripeSimulator {
     if (session === undefined) return this.#sendHtml(response, 404, page("Not found", "<p>Something went wrong: this Checkout Session does not exist.</p>"));
     this.#expireIfDue(session);
     if (method === "GET") {
-      if (session.status !== "open") return this.#sendHtml(response, 410, page("Session ended", `<p>This Checkout Session is no longer active (${escapeHtml(session.status ?? "unknown")}).</p>`));
+      if (session.status !== "open")
+        return this.#sendHtml(
+          response,
+          410,
+          page("Session ended", `<p>This Checkout Session is no longer active (${escapeHtml(session.status ?? "unknown")}).</p>`),
+        );
       const extras = this.#sessionExtras.get(id)!;
       const amount = formatAmount(session.amount_total ?? 0, session.currency ?? "usd");
       const form = (action: string, label: string) =>
@@ -965,7 +1180,11 @@ export class StripeSimulator {
     try {
       const answer = await fetch(endpoint.url, {
         method: "POST",
-        headers: { "content-type": "application/json; charset=utf-8", "stripe-signature": signature, "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)" },
+        headers: {
+          "content-type": "application/json; charset=utf-8",
+          "stripe-signature": signature,
+          "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        },
         body,
         signal: AbortSignal.timeout(10_000),
       });
@@ -979,7 +1198,12 @@ export class StripeSimulator {
 
   #sendJson(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
     const text = JSON.stringify(body, null, 2);
-    response.writeHead(status, { "Content-Type": "application/json", "Request-Id": `req_${randomId(14)}`, "Content-Length": Buffer.byteLength(text), ...headers });
+    response.writeHead(status, {
+      "Content-Type": "application/json",
+      "Request-Id": `req_${randomId(14)}`,
+      "Content-Length": Buffer.byteLength(text),
+      ...headers,
+    });
     response.end(text);
   }
 
@@ -1026,7 +1250,11 @@ function invalid(message: string, param: string): Answer {
 }
 
 function missing(param: string): Answer {
-  return { status: 400, record: false, body: { error: { type: "invalid_request_error", code: "parameter_missing", message: `Missing required param: ${param}.`, param } } };
+  return {
+    status: 400,
+    record: false,
+    body: { error: { type: "invalid_request_error", code: "parameter_missing", message: `Missing required param: ${param}.`, param } },
+  };
 }
 
 function recordedFault(fault: Fault): Answer {
@@ -1037,7 +1265,11 @@ function recordedFault(fault: Fault): Answer {
 function faultBody(status: number, code: string | undefined, message: string | undefined): StripeErrorBody {
   switch (status) {
     case 429:
-      return { type: "invalid_request_error", code: code ?? "rate_limit", message: message ?? "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits." };
+      return {
+        type: "invalid_request_error",
+        code: code ?? "rate_limit",
+        message: message ?? "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+      };
     case 402:
       return { type: "card_error", code: code ?? "card_declined", decline_code: "generic_decline", message: message ?? "Your card was declined." };
     case 401:
@@ -1048,7 +1280,11 @@ function faultBody(status: number, code: string | undefined, message: string | u
     case 409:
       return { type: "invalid_request_error", ...(code === undefined ? {} : { code }), message: message ?? "Invalid request." };
     default:
-      return { type: "api_error", ...(code === undefined ? {} : { code }), message: message ?? "Sorry, something went wrong. We've already been notified of the problem." };
+      return {
+        type: "api_error",
+        ...(code === undefined ? {} : { code }),
+        message: message ?? "Sorry, something went wrong. We've already been notified of the problem.",
+      };
   }
 }
 

@@ -165,7 +165,12 @@ export class TossSimulator {
   // Controls
 
   /** The customer authenticated in Toss's window: an IN_PROGRESS payment waiting for the confirm. */
-  authorize(orderId: string, amount: number, method: SimMethod = "CARD", options: { orderName?: string; customerName?: string; validHours?: number } = {}): string {
+  authorize(
+    orderId: string,
+    amount: number,
+    method: SimMethod = "CARD",
+    options: { orderName?: string; customerName?: string; validHours?: number } = {},
+  ): string {
     const payment = this.#createReady(orderId, amount, method, options.orderName ?? "테스트 주문", options.customerName ?? "홍길동", options.validHours);
     payment.status = "IN_PROGRESS";
     payment.authenticatedAt = this.#now();
@@ -284,7 +289,10 @@ export class TossSimulator {
   }
 
   /** The webhook bodies Toss would send for this payment's current state (for parser tests). */
-  webhookBodies(paymentKeyOrOrderId: string, layout: "top" | "data" = this.#depositLayout): { statusChanged: Record<string, unknown>; depositCallback: Record<string, unknown> } {
+  webhookBodies(
+    paymentKeyOrOrderId: string,
+    layout: "top" | "data" = this.#depositLayout,
+  ): { statusChanged: Record<string, unknown>; depositCallback: Record<string, unknown> } {
     const payment = this.payment(paymentKeyOrOrderId);
     if (payment === undefined) throw new Error(`no payment ${paymentKeyOrOrderId}`);
     const createdAt = tossLocalTime(this.#now());
@@ -489,7 +497,14 @@ export class TossSimulator {
       vat,
       taxFreeAmount: 0,
       metadata: null,
-      method: this.#options.methodAnswer === "null" ? null : this.#options.methodAnswer === "empty" ? "" : this.#options.locale === "en" ? p.method : METHOD_LABELS_KO[p.method],
+      method:
+        this.#options.methodAnswer === "null"
+          ? null
+          : this.#options.methodAnswer === "empty"
+            ? ""
+            : this.#options.locale === "en"
+              ? p.method
+              : METHOD_LABELS_KO[p.method],
       version: "2022-11-16",
     };
   }
@@ -590,7 +605,9 @@ export class TossSimulator {
   }
 
   #takeFault(path: string): Fault | undefined {
-    const index = this.#faults.findIndex((f) => f.remaining > 0 && (f.path === undefined || (typeof f.path === "string" ? path.includes(f.path) : f.path.test(path))));
+    const index = this.#faults.findIndex(
+      (f) => f.remaining > 0 && (f.path === undefined || (typeof f.path === "string" ? path.includes(f.path) : f.path.test(path))),
+    );
     if (index < 0) return undefined;
     const fault = this.#faults[index]!;
     fault.remaining--;
@@ -626,7 +643,8 @@ export class TossSimulator {
     if (payment === undefined || payment.orderId !== body.orderId) return notFound();
     this.#tick(payment);
     // Past the confirm window Toss no longer has the payment session (it answers 404, not a code of its own).
-    if (payment.status === "EXPIRED") return { status: 404, body: { code: "NOT_FOUND_PAYMENT_SESSION", message: "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다." } };
+    if (payment.status === "EXPIRED")
+      return { status: 404, body: { code: "NOT_FOUND_PAYMENT_SESSION", message: "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다." } };
     if (payment.status !== "IN_PROGRESS") {
       if (payment.status === "READY") return { status: 403, body: { code: "NOT_AVAILABLE_PAYMENT", message: "결제 인증이 완료되지 않았습니다." } };
       return { status: 400, body: { code: "ALREADY_PROCESSED_PAYMENT", message: "이미 처리된 결제 입니다." } };
@@ -679,9 +697,11 @@ export class TossSimulator {
     let account: SimCancel["refundReceiveAccount"] = null;
     if (payment.method === "VIRTUAL_ACCOUNT") {
       const given = body.refundReceiveAccount as Record<string, unknown> | undefined;
-      if (given === undefined || given === null || typeof given !== "object") return invalid("가상계좌 결제 취소 시 환불 받을 계좌 정보(refundReceiveAccount)가 필요합니다.");
+      if (given === undefined || given === null || typeof given !== "object")
+        return invalid("가상계좌 결제 취소 시 환불 받을 계좌 정보(refundReceiveAccount)가 필요합니다.");
       const { bank, accountNumber, holderName } = given as { bank?: unknown; accountNumber?: unknown; holderName?: unknown };
-      if (typeof bank !== "string" || bank === "" || typeof holderName !== "string" || holderName === "") return invalid("환불 계좌의 은행과 예금주는 필수 값입니다.");
+      if (typeof bank !== "string" || bank === "" || typeof holderName !== "string" || holderName === "")
+        return invalid("환불 계좌의 은행과 예금주는 필수 값입니다.");
       if (typeof accountNumber !== "string" || !/^[0-9]{6,20}$/.test(accountNumber)) {
         return { status: 400, body: { code: "INVALID_REFUND_ACCOUNT_NUMBER", message: "잘못된 환불 계좌번호입니다." } };
       }
@@ -725,7 +745,14 @@ export class TossSimulator {
       }
       const amount = Number(q.get("amount"));
       const sdkMethod = q.get("method") as SimMethod;
-      if (!/^[A-Za-z0-9_-]{6,64}$/.test(orderId) || !Number.isInteger(amount) || amount <= 0 || !(sdkMethod in METHOD_LABELS_KO) || !isHttpUrl(successUrl) || !isHttpUrl(failUrl)) {
+      if (
+        !/^[A-Za-z0-9_-]{6,64}$/.test(orderId) ||
+        !Number.isInteger(amount) ||
+        amount <= 0 ||
+        !(sdkMethod in METHOD_LABELS_KO) ||
+        !isHttpUrl(successUrl) ||
+        !isHttpUrl(failUrl)
+      ) {
         html(res, 400, `<h1>INVALID_PARAMETERS</h1>`);
         return;
       }
@@ -759,13 +786,24 @@ export class TossSimulator {
       }
       this.#tick(payment);
       if (payment.status !== "READY") {
-        redirect(res, withParams(target.failUrl, { code: "PAY_PROCESS_ABORTED", message: "결제 진행 중 승인에 실패하여 결제가 중단되었습니다.", orderId: payment.orderId }));
+        redirect(
+          res,
+          withParams(target.failUrl, { code: "PAY_PROCESS_ABORTED", message: "결제 진행 중 승인에 실패하여 결제가 중단되었습니다.", orderId: payment.orderId }),
+        );
         return;
       }
       if (m[2] === "approve") {
         payment.status = "IN_PROGRESS";
         payment.authenticatedAt = this.#now();
-        redirect(res, withParams(target.successUrl, { paymentType: "NORMAL", orderId: payment.orderId, paymentKey: payment.paymentKey, amount: String(payment.totalAmount) }));
+        redirect(
+          res,
+          withParams(target.successUrl, {
+            paymentType: "NORMAL",
+            orderId: payment.orderId,
+            paymentKey: payment.paymentKey,
+            amount: String(payment.totalAmount),
+          }),
+        );
       } else if (m[2] === "reject") {
         payment.status = "ABORTED";
         payment.failure = { code: "REJECT_CARD_COMPANY", message: "결제 승인이 거절되었습니다." };
