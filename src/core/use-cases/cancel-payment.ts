@@ -10,74 +10,18 @@
  * never together refund more than was paid.
  */
 import { createHash } from "node:crypto";
-import { raiseAlert } from "../alerts.ts";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
-import type { CurrencyCode } from "../currency.ts";
 import type { CoreDeps } from "../deps.ts";
 import { newRefundId, type PaymentId, type RefundId } from "../ids.ts";
 import { isCaptured } from "../payment-state.ts";
-import { connectorFailure } from "./connector-failure.ts";
 import type { Transaction } from "kysely";
 import type { Database } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
-import { sendRefund, type RefundSent } from "./send-refund.ts";
-import {
-  appendEvent,
-  balanceFrom,
-  balanceOf,
-  enqueueMoneyNotification,
-  findPayment,
-  lockCapturedPayment,
-  paymentsOfOrder,
-  transition,
-  type Payment,
-} from "../../storage/payment-repository.ts";
-import {
-  EXTERNAL_REFUND_FINGERPRINT,
-  captureOf,
-  findMovement,
-  insertRefund,
-  movementsOf,
-  transitionRefund,
-  type RefundRow,
-} from "../../storage/money-movement-repository.ts";
-
-export interface CancelInput {
-  tenant: string;
-  orderId: number;
-  nationCode: string;
-  /** What the host believes the balance is. */
-  current: Money;
-  /** undefined = the whole balance (FullCancel). */
-  refund: Money | undefined;
-  /** What the host expects to remain; undefined = zero (FullCancel). */
-  modified: Money | undefined;
-  /** FullCancel names the PG and pay type it believes the order was paid with. */
-  expectPg?: string;
-  expectPayType?: string;
-  idempotencyKey: string | undefined;
-  /** FullCancel of one attempt: a late capture the host was told of (LATE_PAYMENT), or the order's paid one. */
-  paymentId?: PaymentId;
-  refundAccount?: { bank: string; accountNumber: string; holderName: string };
-  reason: string;
-  /** Who asked: the host's API (default) or an operator in the console; recorded in the history. */
-  source?: "HOST_API" | "OPERATOR";
-}
-
-export interface CancelOutput {
-  paymentId: PaymentId;
-  refundId: RefundId;
-  currency: CurrencyCode;
-  refunded: bigint;
-  balanceBefore: bigint;
-  balanceAfter: bigint;
-  paid: bigint;
-  /** PENDING: the PG accepted the refund and settles it later; the host is notified then. */
-  refundStatus: "SUCCEEDED" | "PENDING";
-  /** True when this answer replays an earlier identical cancel. */
-  replayed: boolean;
-}
+import { sendRefund } from "./send-refund.ts";
+import { answerOf, outputOf, type CancelInput, type CancelOutput } from "./cancel-answer.ts";
+import { appendEvent, balanceFrom, findPayment, lockCapturedPayment, paymentsOfOrder, type Payment } from "../../storage/payment-repository.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, captureOf, insertRefund, movementsOf, type RefundRow } from "../../storage/money-movement-repository.ts";
 
 export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise<Result<CancelOutput>> {
   const currency = input.current.currency;
@@ -211,111 +155,6 @@ export async function executeRefund(
     answeredBy: "caller",
   });
   return answerOf(sent, payment, refund, paid);
-}
-
-/** What the host is told of a refund PGB sent. */
-export function answerOf(sent: RefundSent, payment: Payment, refund: RefundRow, paid: bigint): Result<CancelOutput> {
-  switch (sent.status) {
-    case "ERROR":
-      return connectorFailure(sent.error, "refund");
-    case "FAILED":
-      return fail("PG_DECLINED", `the PG refused the refund: ${sent.code} ${sent.message}`, { pgCode: sent.code });
-    case "PENDING":
-      return succeed(outputOf(payment, { ...refund, pg_reference: sent.pgRefundId }, "PENDING", false, paid));
-    case "SUCCEEDED":
-      return succeed(outputOf(payment, refund, "SUCCEEDED", false, paid));
-  }
-}
-
-/**
- * Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host.
- * Idempotent: the host's call, the reconciler and a refund webhook may all learn the same success;
- * only the first one to lock the refund row while it is still open completes it.
- */
-export async function completeRefund(
-  deps: CoreDeps,
-  payment: Payment,
-  refund: RefundRow,
-  pgRefundId: string,
-  source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER",
-): Promise<void> {
-  await deps.db.transaction().execute(async (trx) => {
-    const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
-    const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
-    if (attempt !== undefined && !isCaptured(attempt.status)) {
-      // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps
-      // its state; the host learns that the money went back.
-      await appendEvent(trx, {
-        paymentId: attempt.id,
-        from: attempt.status,
-        to: attempt.status,
-        event: "LATE_PAYMENT_REFUNDED",
-        source,
-        detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
-      });
-      const balance = await balanceOf(trx, attempt);
-      await enqueueMoneyNotification(trx, deps.clock, attempt, {
-        type: "LATE_PAYMENT_REFUNDED",
-        captured: balance.captured,
-        refundId: refund.id,
-        refunded: BigInt(refund.amount),
-      });
-      return;
-    }
-    if (completed === undefined) {
-      const row = await findMovement(trx, refund.id);
-      if (row?.status !== "FAILED") return;
-      // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
-      // may already be promised elsewhere, so an operator decides.
-      await raiseAlert(
-        deps,
-        {
-          type: "REFUND_CONFLICT",
-          paymentId: payment.id,
-          tenant: payment.tenant,
-          subject: refund.id,
-          details: { refundId: refund.id, pgRefundId },
-          message: "the PG reports a refund PGB had marked failed",
-        },
-        trx,
-      );
-      await appendEvent(trx, {
-        paymentId: payment.id,
-        from: payment.status,
-        to: payment.status,
-        event: "REFUND_CONFLICT",
-        source,
-        detail: { refundId: refund.id, pgRefundId },
-      });
-      return;
-    }
-    const balance = await balanceOf(trx, payment);
-    const to = balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
-    const changed = await transition(trx, deps.clock, {
-      paymentId: payment.id,
-      to,
-      event: "REFUNDED",
-      source,
-      detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
-      notification: { RefundPrice: formatMinor(BigInt(refund.amount), payment.currency), RefundId: refund.id },
-      balance,
-    });
-    if (changed === undefined) throw new Error(`payment ${payment.id} could not move to ${to}`);
-  });
-}
-
-export function outputOf(payment: Payment, refund: RefundRow, status: "SUCCEEDED" | "PENDING", replayed: boolean, paid = payment.amount): CancelOutput {
-  return {
-    paymentId: payment.id,
-    refundId: refund.id,
-    currency: payment.currency,
-    refunded: BigInt(refund.amount),
-    balanceBefore: BigInt(refund.balance_before ?? 0),
-    balanceAfter: BigInt(refund.balance_after ?? 0),
-    paid,
-    refundStatus: status,
-    replayed,
-  };
 }
 
 function fmt(money: Money): string {

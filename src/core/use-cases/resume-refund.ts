@@ -10,10 +10,10 @@ import { balanceOf, findPayment } from "../../storage/payment-repository.ts";
 import { findMovement, transitionRefund } from "../../storage/money-movement-repository.ts";
 import type { CoreDeps } from "../deps.ts";
 import { fail, succeed, type Result } from "../errors.ts";
-import { answerOf, completeRefund, outputOf, type CancelInput, type CancelOutput } from "./cancel-payment.ts";
+import { answerOf, outputOf, type CancelInput, type CancelOutput } from "./cancel-answer.ts";
+import { completeRefund, failRefund } from "./refund-outcome.ts";
 import { sendRefund, type RefundSend } from "./send-refund.ts";
 import { connectorFailure } from "./connector-failure.ts";
-import { failRefund } from "./settle-refund.ts";
 import { provisionalPgTransactionId } from "../ids.ts";
 import type { RefundId } from "../ids.ts";
 

@@ -17,8 +17,7 @@ import { notConfigured, type CoreDeps } from "../deps.ts";
 import { appendEvent, type Payment } from "../../storage/payment-repository.ts";
 import { transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
 import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
-import { completeRefund } from "./cancel-payment.ts";
-import { failRefund } from "./settle-refund.ts";
+import { completeRefund, failRefund } from "./refund-outcome.ts";
 import { provisionalPgTransactionId } from "../ids.ts";
 
 export interface RefundSend {

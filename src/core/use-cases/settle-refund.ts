@@ -11,9 +11,8 @@ import type { EventSource } from "../payment-state.ts";
 import { isCaptured, REFUND_REVERSED } from "../payment-state.ts";
 import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
 import { transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
-import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
 import { refundLateCapture } from "./late-capture.ts";
-import { completeRefund } from "./cancel-payment.ts";
+import { completeRefund, failRefund } from "./refund-outcome.ts";
 import { provisionalPgTransactionId, type RefundId } from "../ids.ts";
 
 export type RefundSettlement = "succeeded" | "pending" | "failed" | "not_found";
@@ -78,46 +77,6 @@ export async function settleRefund(
       }
       await failRefund(deps, payment, refund, "NOT_RECEIVED", "the PG never received this refund", source);
       return "failed";
-  }
-}
-
-/**
- * Releases the refund's reservation: nothing moved at the PG. Only from an open state, once. The
- * host hears of it (REFUND_FAILED): it had been told the refund was under way, or, for a late
- * capture, that PGB would give the money back.
- */
-export async function failRefund(deps: CoreDeps, payment: Payment, refund: RefundRow, code: string, message: string, source: EventSource): Promise<void> {
-  const failed = await deps.db.transaction().execute(async (trx) => {
-    const row = await transitionRefund(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message }, OPEN_REFUND_STATUSES);
-    if (row === undefined) return false;
-    const current = (await findPayment(trx, payment.id, { forUpdate: true })) ?? payment;
-    await appendEvent(trx, {
-      paymentId: payment.id,
-      from: current.status,
-      to: current.status,
-      event: "REFUND_FAILED",
-      source,
-      detail: { refundId: refund.id, pgCode: code, message, amount: formatMinor(BigInt(refund.amount), payment.currency) },
-    });
-    const late = !isCaptured(current.status);
-    await enqueueMoneyNotification(
-      trx,
-      deps.clock,
-      current,
-      { type: "REFUND_FAILED", refundId: refund.id, refunded: BigInt(refund.amount), pgCode: code, message, lateCapture: late },
-      late ? undefined : await balanceOf(trx, current),
-    );
-    return true;
-  });
-  if (failed) {
-    await raiseAlert(deps, {
-      type: "REFUND_FAILED",
-      subject: refund.id,
-      paymentId: payment.id,
-      tenant: payment.tenant,
-      details: { refundId: refund.id, pgCode: code, amount: formatMinor(BigInt(refund.amount), payment.currency) },
-      message: "a refund PGB was waiting on failed at the PG; the host is told",
-    });
   }
 }
 

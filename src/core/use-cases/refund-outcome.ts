@@ -1,0 +1,128 @@
+/**
+ * A refund's outcome, once known, from whichever path learns it first (the host's call, a resumed
+ * refund, the reconciler, a refund webhook): completed, or failed with its reservation released.
+ */
+import { raiseAlert } from "../alerts.ts";
+import type { CoreDeps } from "../deps.ts";
+import { formatMinor } from "../money.ts";
+import { isCaptured, type EventSource } from "../payment-state.ts";
+import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
+import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
+import { findMovement, transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
+
+/**
+ * Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host.
+ * Idempotent: the host's call, the reconciler and a refund webhook may all learn the same success;
+ * only the first one to lock the refund row while it is still open completes it.
+ */
+export async function completeRefund(
+  deps: CoreDeps,
+  payment: Payment,
+  refund: RefundRow,
+  pgRefundId: string,
+  source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER",
+): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
+    const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
+    if (attempt !== undefined && !isCaptured(attempt.status)) {
+      // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps
+      // its state; the host learns that the money went back.
+      await appendEvent(trx, {
+        paymentId: attempt.id,
+        from: attempt.status,
+        to: attempt.status,
+        event: "LATE_PAYMENT_REFUNDED",
+        source,
+        detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      });
+      const balance = await balanceOf(trx, attempt);
+      await enqueueMoneyNotification(trx, deps.clock, attempt, {
+        type: "LATE_PAYMENT_REFUNDED",
+        captured: balance.captured,
+        refundId: refund.id,
+        refunded: BigInt(refund.amount),
+      });
+      return;
+    }
+    if (completed === undefined) {
+      const row = await findMovement(trx, refund.id);
+      if (row?.status !== "FAILED") return;
+      // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
+      // may already be promised elsewhere, so an operator decides.
+      await raiseAlert(
+        deps,
+        {
+          type: "REFUND_CONFLICT",
+          paymentId: payment.id,
+          tenant: payment.tenant,
+          subject: refund.id,
+          details: { refundId: refund.id, pgRefundId },
+          message: "the PG reports a refund PGB had marked failed",
+        },
+        trx,
+      );
+      await appendEvent(trx, {
+        paymentId: payment.id,
+        from: payment.status,
+        to: payment.status,
+        event: "REFUND_CONFLICT",
+        source,
+        detail: { refundId: refund.id, pgRefundId },
+      });
+      return;
+    }
+    const balance = await balanceOf(trx, payment);
+    const to = balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
+    const changed = await transition(trx, deps.clock, {
+      paymentId: payment.id,
+      to,
+      event: "REFUNDED",
+      source,
+      detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      notification: { RefundPrice: formatMinor(BigInt(refund.amount), payment.currency), RefundId: refund.id },
+      balance,
+    });
+    if (changed === undefined) throw new Error(`payment ${payment.id} could not move to ${to}`);
+  });
+}
+
+/**
+ * Releases the refund's reservation: nothing moved at the PG. Only from an open state, once. The
+ * host hears of it (REFUND_FAILED): it had been told the refund was under way, or, for a late
+ * capture, that PGB would give the money back.
+ */
+export async function failRefund(deps: CoreDeps, payment: Payment, refund: RefundRow, code: string, message: string, source: EventSource): Promise<void> {
+  const failed = await deps.db.transaction().execute(async (trx) => {
+    const row = await transitionRefund(trx, refund.id, { status: "FAILED", failure_code: code, failure_message: message }, OPEN_REFUND_STATUSES);
+    if (row === undefined) return false;
+    const current = (await findPayment(trx, payment.id, { forUpdate: true })) ?? payment;
+    await appendEvent(trx, {
+      paymentId: payment.id,
+      from: current.status,
+      to: current.status,
+      event: "REFUND_FAILED",
+      source,
+      detail: { refundId: refund.id, pgCode: code, message, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+    });
+    const late = !isCaptured(current.status);
+    await enqueueMoneyNotification(
+      trx,
+      deps.clock,
+      current,
+      { type: "REFUND_FAILED", refundId: refund.id, refunded: BigInt(refund.amount), pgCode: code, message, lateCapture: late },
+      late ? undefined : await balanceOf(trx, current),
+    );
+    return true;
+  });
+  if (failed) {
+    await raiseAlert(deps, {
+      type: "REFUND_FAILED",
+      subject: refund.id,
+      paymentId: payment.id,
+      tenant: payment.tenant,
+      details: { refundId: refund.id, pgCode: code, amount: formatMinor(BigInt(refund.amount), payment.currency) },
+      message: "a refund PGB was waiting on failed at the PG; the host is told",
+    });
+  }
+}
