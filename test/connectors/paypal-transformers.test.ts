@@ -9,20 +9,21 @@ import { randomUUID } from "node:crypto";
 import {
   approvalLink,
   captureStatusToPg,
-  classifyPayPalError,
-  eventReferences,
   fromPayPalAmount,
-  isAllowedCertUrl,
   orderStatusToPg,
   PAYPAL_PGB_CURRENCIES,
   pgPaymentFromOrder,
-  readTransmissionHeaders,
   refundOutcome,
-  toConnectorError,
   toPayPalAmount,
+} from "../../src/connectors/paypal/payment-transformers.ts";
+import { classifyPayPalError, toConnectorError } from "../../src/connectors/paypal/error-transformers.ts";
+import {
+  eventReferences,
+  isAllowedCertUrl,
+  readTransmissionHeaders,
   verifyPayPalTransmission,
   webhookAction,
-} from "../../src/connectors/paypal/transformers.ts";
+} from "../../src/connectors/paypal/webhook-transformers.ts";
 import { PayPalOrderSchema, PayPalRefundSchema, PayPalWebhookEventSchema } from "../../src/connectors/paypal/wire.ts";
 import { money } from "../../src/core/money.ts";
 import { makeSigningIdentity, paypalSignedMessage, signMessage } from "../simulators/paypal/signing.ts";

@@ -3,7 +3,7 @@
  * so a route sending those to PayPal fails at start), signed webhooks, refunds read back and listed.
  */
 import type { PgCapabilities } from "../../core/ports/capabilities.ts";
-import { PAYPAL_PGB_CURRENCIES } from "./transformers.ts";
+import { PAYPAL_PGB_CURRENCIES } from "./payment-transformers.ts";
 
 export const PAYPAL_CAPABILITIES: PgCapabilities = {
   payTypes: ["PAYPAL"],

@@ -1,7 +1,7 @@
 /**
  * PayPal's REST API through the shared PG client: an OAuth2 client-credentials token, cached until
  * shortly before it expires and fetched again when PayPal answers 401 invalid_token; PayPal's
- * PayPal-Request-Id on every POST; what PayPal's error answers mean (transformers.readPayPalError).
+ * PayPal-Request-Id on every POST; what PayPal's error answers mean (error-transformers.ts, readPayPalError).
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
@@ -9,7 +9,7 @@ import type { Clock } from "../../core/ports/clock.ts";
 import { ConnectorError } from "../../core/ports/connector.ts";
 import { Secret } from "../../core/secret.ts";
 import { PgHttpClient, type PgCall, type PgCallMetrics } from "../kit/pg-http-client.ts";
-import { readPayPalError } from "./transformers.ts";
+import { readPayPalError } from "./error-transformers.ts";
 import { PayPalTokenSchema } from "./wire.ts";
 import type { PayPalSettings } from "./settings.ts";
 

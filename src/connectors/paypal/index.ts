@@ -6,8 +6,9 @@
  * captured from the CHECKOUT.ORDER.APPROVED webhook or by the reconciler (needsCompletion). Refunds
  * go against the capture. PGB's pgTransactionId for a PayPal payment is the order id.
  *
- * By concern: settings.ts, capabilities.ts, wire.ts (PayPal's shapes), transformers.ts (pure
- * mapping, PayPal's error meanings, the signature check), client.ts (token and HTTP), webhooks.ts
+ * By concern: settings.ts, capabilities.ts, wire.ts (PayPal's shapes), the pure mappings in
+ * payment-transformers.ts (amounts, statuses), error-transformers.ts (PayPal's error meanings) and
+ * webhook-transformers.ts (event references, the signature check), client.ts (token and HTTP), webhooks.ts
  * (verification), store.ts (orders PGB closed); this file is the connector.
  */
 import { createHash } from "node:crypto";
@@ -35,7 +36,7 @@ import { PAYPAL_CAPABILITIES } from "./capabilities.ts";
 import { PayPalApi } from "./client.ts";
 import { PayPalSettingsSchema, type PayPalSettings } from "./settings.ts";
 import { ClosedOrders, paypalMigrations, type PayPalTables } from "./store.ts";
-import { approvalLink, fromPayPalAmount, orderCapture, pgPaymentFromOrder, refundOutcome, toPayPalAmount } from "./transformers.ts";
+import { approvalLink, fromPayPalAmount, orderCapture, pgPaymentFromOrder, refundOutcome, toPayPalAmount } from "./payment-transformers.ts";
 import { verifyWebhook } from "./webhooks.ts";
 import { PayPalCaptureSchema, PayPalOrderCreatedSchema, PayPalOrderSchema, PayPalRefundSchema, type PayPalOrder, type PayPalRefund } from "./wire.ts";
 import { brand, type PaymentId, type PgTransactionId } from "../../core/ids.ts";

@@ -1,7 +1,7 @@
 /** A tenant's `pgs.PAYPAL` settings: the REST app's credentials, the webhook's id, PayPal's address. */
 import { z } from "zod";
 import { Secret } from "../../core/secret.ts";
-import { PAYPAL_CERT_ORIGINS } from "./transformers.ts";
+import { PAYPAL_CERT_ORIGINS } from "./webhook-transformers.ts";
 
 /** PayPal's live REST host; the sandbox is https://api-m.sandbox.paypal.com. */
 const DEFAULT_API_BASE = "https://api-m.paypal.com";

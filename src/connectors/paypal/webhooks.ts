@@ -9,7 +9,7 @@
  * A verified event only names what to re-read; nothing in its body is believed.
  */
 import type { WebhookAction, WebhookInput } from "../../core/ports/connector.ts";
-import { eventReferences, isAllowedCertUrl, readTransmissionHeaders, verifyPayPalTransmission, webhookAction } from "./transformers.ts";
+import { eventReferences, isAllowedCertUrl, readTransmissionHeaders, verifyPayPalTransmission, webhookAction } from "./webhook-transformers.ts";
 import { PayPalWebhookEventSchema } from "./wire.ts";
 
 /** A transmission older (or further ahead) than this is a replay, even with a valid signature. */

@@ -14,7 +14,7 @@ function openEnum<const T extends readonly [string, ...string[]]>(values: T) {
   return z.string().transform((value): T[number] | "other" => (known.includes(value) ? (value as T[number]) : "other"));
 }
 
-/** PayPal's money: a decimal string in the currency's major unit. Parsed to Money in transformers. */
+/** PayPal's money: a decimal string in the currency's major unit. Parsed to Money in payment-transformers.ts. */
 export const PayPalMoneySchema = z.object({
   currency_code: z.string().length(3),
   value: z.string().max(32),

@@ -9,13 +9,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { crc32 } from "node:zlib";
-import {
-  fromPayPalAmount,
-  isAllowedCertUrl,
-  readTransmissionHeaders,
-  toPayPalAmount,
-  verifyPayPalTransmission,
-} from "../../../src/connectors/paypal/transformers.ts";
+import { fromPayPalAmount, toPayPalAmount } from "../../../src/connectors/paypal/payment-transformers.ts";
+import { isAllowedCertUrl, readTransmissionHeaders, verifyPayPalTransmission } from "../../../src/connectors/paypal/webhook-transformers.ts";
 import { money } from "../../../src/core/money.ts";
 import { PayPalSimulator } from "./simulator.ts";
 

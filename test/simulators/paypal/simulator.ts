@@ -25,7 +25,7 @@
  * webhooks are stored even while PayPal's API throttles or is down (PGB re-reads the order before
  * acting in any case). The certificate is fetched only from an allow-listed PayPal host and cached
  * per URL; the list is configurable so tests can point it at this simulator (the check itself is
- * verifyPayPalTransmission in src/connectors/paypal/transformers.ts). The verify endpoint
+ * verifyPayPalTransmission in src/connectors/paypal/webhook-transformers.ts). The verify endpoint
  * is here too, answering as PayPal does, so either method can be tested against the same events.
  *
  * Not part of the product: it lives in the test tree and holds all state in memory.
