@@ -1,8 +1,9 @@
 /**
  * The TEST PG itself: a fake payment gateway built into PGB so the whole flow runs with no PG account.
  * It keeps its own records (tables test_pg_*), like a real PG would on its side, serves a checkout page
- * that works without JavaScript, and sends signed webhooks (Standard Webhooks scheme) to PGB. PGB's
- * TEST connector talks to it only through the methods a real PG's API would offer.
+ * that works without JavaScript, and sends signed webhooks (Standard Webhooks scheme; see
+ * webhook-sender.ts) to PGB. PGB's TEST connector talks to it only through the methods a real PG's API
+ * would offer.
  *
  * Like Toss's, its checkout needs no server-side record until the customer acts: the checkout id is a
  * self-describing token signed with a key derived from the merchant's TEST secret, and the record is
@@ -11,26 +12,15 @@
  * where webhooks go come from PGB's own publicUrl, never from the id: the TEST secret of the example
  * config is public, and a minted id must not send a browser or a signed POST anywhere else.
  */
-import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { ConnectorStorage } from "../../core/ports/connector-storage.ts";
-import { Webhook } from "standardwebhooks";
 import type { Logger } from "pino";
 import { newId } from "../../core/ids.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { TestPgPayment, TestPgRefund, TestPgStatus, TestPgTables } from "./records.ts";
-
-/** What a checkout id carries until the checkout is stored. Short keys keep the URL short. */
-interface CheckoutClaims {
-  t: string;
-  r: string;
-  k: string;
-  a: string;
-  c: string;
-  p: string;
-  d: string;
-  e: number;
-}
+import { TestPgWebhookSender, type WebhookTarget } from "./webhook-sender.ts";
+import { CheckoutIds, type CheckoutClaims } from "./checkout-ids.ts";
 
 export class TestPgError extends Error {
   constructor(
@@ -44,23 +34,21 @@ export class TestPgError extends Error {
 
 export type CustomerAction = "pay" | "fail" | "cancel" | "issue-account" | "deposit";
 
-export interface WebhookTarget {
-  secret: string;
-  /** "drop" loses every webhook (for lost-webhook tests); "duplicate" sends each twice. */
-  delivery: "send" | "drop" | "duplicate";
-}
-
 export class FakeTestPg {
   private readonly db: Kysely<TestPgTables>;
+  private readonly webhooks: TestPgWebhookSender;
+  private readonly checkoutIds: CheckoutIds;
 
   constructor(
     private readonly storage: ConnectorStorage<TestPgTables>,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly publicUrl: string,
-    private readonly webhookTargetFor: (tenant: string) => WebhookTarget | undefined,
+    webhookTargetFor: (tenant: string) => WebhookTarget | undefined,
     private readonly clock: Clock,
   ) {
     this.db = storage.db;
+    this.webhooks = new TestPgWebhookSender(logger, webhookTargetFor, clock);
+    this.checkoutIds = new CheckoutIds(webhookTargetFor);
   }
 
   checkoutUrl(id: string): string {
@@ -87,18 +75,16 @@ export class FakeTestPg {
       d: input.description.slice(0, 120),
       e: input.expiresAt.getTime(),
     };
-    const key = this.tokenKey(input.tenant);
-    if (key === undefined) throw new TestPgError("UNKNOWN_MERCHANT", `no TEST merchant ${input.tenant}`, 401);
     // The same request answers the same checkout, as an idempotent PG does.
-    const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
-    const id = `tp_${body}.${createHmac("sha256", key).update(body).digest("base64url").slice(0, 32)}`;
+    const id = this.checkoutIds.mint(claims);
+    if (id === undefined) throw new TestPgError("UNKNOWN_MERCHANT", `no TEST merchant ${input.tenant}`, 401);
     return this.fromClaims(id, claims);
   }
 
   async findById(id: string): Promise<TestPgPayment | undefined> {
     const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirst();
     if (row !== undefined) return this.expireIfDue(this.toPayment(row));
-    const claims = this.verify(id);
+    const claims = this.checkoutIds.verify(id);
     return claims && this.fromClaims(id, claims);
   }
 
@@ -147,38 +133,7 @@ export class FakeTestPg {
   private async stored(id: string): Promise<TestPgPayment | undefined> {
     const payment = await this.findById(id);
     if (payment === undefined || payment.stored) return payment;
-    return this.store(payment, this.verify(id)!);
-  }
-
-  readonly #tokenKeys = new Map<string, Buffer>();
-
-  /** The key that signs a merchant's checkout ids, derived from its TEST secret (cached per secret). */
-  private tokenKey(tenant: string): Buffer | undefined {
-    const target = this.webhookTargetFor(tenant);
-    if (target === undefined) return undefined;
-    let key = this.#tokenKeys.get(target.secret);
-    if (key === undefined) {
-      key = createHash("sha256").update(`TEST PG checkout ids|${target.secret}`).digest();
-      this.#tokenKeys.set(target.secret, key);
-    }
-    return key;
-  }
-
-  /** The claims of a genuine checkout id, or undefined for anything forged, altered or malformed. */
-  private verify(id: string): CheckoutClaims | undefined {
-    const match = /^tp_([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{32})$/.exec(id);
-    if (match === null) return undefined;
-    let claims: CheckoutClaims;
-    try {
-      claims = JSON.parse(Buffer.from(match[1]!, "base64url").toString("utf8")) as CheckoutClaims;
-    } catch {
-      return undefined;
-    }
-    const key = typeof claims?.t === "string" ? this.tokenKey(claims.t) : undefined;
-    if (key === undefined) return undefined;
-    const expected = Buffer.from(createHmac("sha256", key).update(match[1]!).digest("base64url").slice(0, 32));
-    const given = Buffer.from(match[2]!);
-    return expected.length === given.length && timingSafeEqual(expected, given) ? claims : undefined;
+    return this.store(payment, this.checkoutIds.verify(id)!);
   }
 
   /** What the customer (or the bank, for a deposit) does on the checkout page. */
@@ -301,7 +256,7 @@ export class FakeTestPg {
       .set({ idempotency_key: `dashboard:${refundId}` })
       .where("id", "=", refundId)
       .execute();
-    this.sendWebhook(payment, { type: "refund.updated", refundId });
+    this.webhooks.send(payment, { type: "refund.updated", refundId });
     return refundId;
   }
 
@@ -321,7 +276,7 @@ export class FakeTestPg {
         .execute();
     });
     const payment = await this.findById(refund.payment_id);
-    if (payment !== undefined) this.sendWebhook(payment, { type: "refund.updated", refundId });
+    if (payment !== undefined) this.webhooks.send(payment, { type: "refund.updated", refundId });
   }
 
   private async setStatus(payment: TestPgPayment, to: TestPgStatus, from: TestPgStatus[], extra: { account?: string } = {}): Promise<TestPgPayment> {
@@ -334,53 +289,8 @@ export class FakeTestPg {
       .executeTakeFirst();
     if (row === undefined) throw new TestPgError("INVALID_STATE", `payment is ${payment.status}; cannot become ${to}`, 409);
     const updated = this.toPayment(row);
-    this.sendWebhook(updated);
+    this.webhooks.send(updated);
     return updated;
-  }
-
-  /**
-   * Fire and forget, like a PG: the webhook races the customer's browser coming back. A failed
-   * delivery is retried a few times with backoff; a real PG retries for days.
-   */
-  private sendWebhook(payment: TestPgPayment, about: { type: "refund.updated"; refundId: string } | undefined = undefined): void {
-    const target = this.webhookTargetFor(payment.tenant);
-    if (target === undefined || target.delivery === "drop") return;
-    const data = {
-      paymentId: payment.id,
-      merchantReference: payment.merchantReference,
-      status: payment.status,
-      ...(about ? { refundId: about.refundId } : {}),
-    };
-    const event = { id: newId("evt", this.clock), type: about?.type ?? "payment.updated", created: this.clock.now().toISOString(), data };
-    const body = JSON.stringify(event);
-    const signer = new Webhook(target.secret);
-    const copies = target.delivery === "duplicate" ? 2 : 1;
-    for (let copy = 0; copy < copies; copy++) void this.deliver(payment.webhookUrl, event.id, body, signer, 0);
-  }
-
-  private async deliver(url: string, eventId: string, body: string, signer: Webhook, attempt: number): Promise<void> {
-    const timestamp = this.clock.now();
-    try {
-      const response = await fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "webhook-id": eventId,
-          "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
-          "webhook-signature": signer.sign(eventId, timestamp, body),
-        },
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (response.ok) return;
-      throw new Error(`HTTP ${response.status}`);
-    } catch (error) {
-      if (attempt >= 4) {
-        this.logger.warn({ eventId, err: (error as Error).message }, "TEST PG gave up delivering a webhook");
-        return;
-      }
-      setTimeout(() => void this.deliver(url, eventId, body, signer, attempt + 1), 200 * 4 ** attempt).unref();
-    }
   }
 
   /** PGB's browser return for this payment: the same place PGB's connector would tell a real PG. */

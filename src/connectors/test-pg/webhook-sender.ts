@@ -1,0 +1,69 @@
+/**
+ * The TEST PG's webhooks to PGB: signed with the merchant's TEST secret (Standard Webhooks scheme),
+ * POSTed to the payment's webhook URL, dropped or duplicated as the merchant's delivery setting says,
+ * and retried a few times when delivery fails.
+ */
+import { Webhook } from "standardwebhooks";
+import type { Logger } from "pino";
+import { newId } from "../../core/ids.ts";
+import type { Clock } from "../../core/ports/clock.ts";
+import type { TestPgPayment } from "./records.ts";
+
+export interface WebhookTarget {
+  secret: string;
+  /** "drop" loses every webhook (for lost-webhook tests); "duplicate" sends each twice. */
+  delivery: "send" | "drop" | "duplicate";
+}
+
+export class TestPgWebhookSender {
+  constructor(
+    private readonly logger: Logger,
+    private readonly webhookTargetFor: (tenant: string) => WebhookTarget | undefined,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Fire and forget, like a PG: the webhook races the customer's browser coming back. A failed
+   * delivery is retried a few times with backoff; a real PG retries for days.
+   */
+  send(payment: TestPgPayment, about: { type: "refund.updated"; refundId: string } | undefined = undefined): void {
+    const target = this.webhookTargetFor(payment.tenant);
+    if (target === undefined || target.delivery === "drop") return;
+    const data = {
+      paymentId: payment.id,
+      merchantReference: payment.merchantReference,
+      status: payment.status,
+      ...(about ? { refundId: about.refundId } : {}),
+    };
+    const event = { id: newId("evt", this.clock), type: about?.type ?? "payment.updated", created: this.clock.now().toISOString(), data };
+    const body = JSON.stringify(event);
+    const signer = new Webhook(target.secret);
+    const copies = target.delivery === "duplicate" ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) void this.deliver(payment.webhookUrl, event.id, body, signer, 0);
+  }
+
+  private async deliver(url: string, eventId: string, body: string, signer: Webhook, attempt: number): Promise<void> {
+    const timestamp = this.clock.now();
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "webhook-id": eventId,
+          "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
+          "webhook-signature": signer.sign(eventId, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (response.ok) return;
+      throw new Error(`HTTP ${response.status}`);
+    } catch (error) {
+      if (attempt >= 4) {
+        this.logger.warn({ eventId, err: (error as Error).message }, "TEST PG gave up delivering a webhook");
+        return;
+      }
+      setTimeout(() => void this.deliver(url, eventId, body, signer, attempt + 1), 200 * 4 ** attempt).unref();
+    }
+  }
+}
