@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import { Secret } from "../../core/secret.ts";
-import type { ConnectorError } from "../../core/ports/connector.ts";
+import { ConnectorError } from "../../core/ports/connector.ts";
 import { classifyPgFailure, type PgAnswerMeaning } from "../kit/pg-failure.ts";
 import { PgHttpClient, type PgCallMetrics, type PgErrorReading } from "../kit/pg-http-client.ts";
 import { idempotencyKey } from "./transformers.ts";
@@ -98,4 +98,8 @@ export class TossApi {
       TossPaymentSchema,
     );
   }
+}
+
+export function isConnectorError(error: unknown): error is ConnectorError {
+  return error instanceof ConnectorError;
 }

@@ -11,10 +11,10 @@
  *
  * By concern: settings.ts (the tenant's settings), wire.ts (Toss's shapes), transformers.ts (pure
  * mapping), client.ts (the HTTP client and Toss's error codes), store.ts (the connector's tables),
- * page.ts and routes.ts (the checkout page), webhooks.ts, capabilities.ts; this file is the connector.
+ * refunds.ts (cancels), page.ts and routes.ts (the checkout page), webhooks.ts, capabilities.ts; this
+ * file is the connector.
  */
 import type { Logger } from "pino";
-import { assertUnreachable } from "../../core/errors.ts";
 import type { Money } from "../../core/money.ts";
 import {
   ConnectorError,
@@ -25,17 +25,17 @@ import {
   type RefundInput,
   type RefundLookup,
   type RefundOutcome,
+  type RefundRef,
   type WebhookAction,
   type WebhookInput,
 } from "../../core/ports/connector.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { type ConnectorDeps, type ConnectorFactory } from "../factory.ts";
 import {
+  assertOurs,
   confirmIdempotencyKey,
-  methodOf,
   moneyToWon,
-  readDetails,
-  refundOutcomeOf,
+  paymentKeyOf,
   returnAmountMatches,
   sdkMethodFor,
   successReturnParams,
@@ -44,25 +44,19 @@ import {
 } from "./transformers.ts";
 import { type TossCancelRequest, type TossConfirmRequest, type TossPayment } from "./wire.ts";
 import { TOSS_CAPABILITIES } from "./capabilities.ts";
-import { TossApi } from "./client.ts";
+import { isConnectorError, TossApi } from "./client.ts";
 import { parseTossWebhook } from "./webhooks.ts";
+import { lookupRefund, refund, type RefundDeps } from "./refunds.ts";
 import { registerRoutes } from "./routes.ts";
 import { TossSettingsSchema, type TossSettings } from "./settings.ts";
-import { CancelLedger, CheckoutStore, tossMigrations, type CancelRow, type CheckoutRow, type TossTables } from "./store.ts";
+import { CancelLedger, CheckoutStore, tossMigrations, type CheckoutRow, type TossTables } from "./store.ts";
 import { provisionalPgTransactionId, type PaymentId, type PgTransactionId } from "../../core/ids.ts";
 
 const PG = "TOSS";
 /** Toss's orderName limit. */
 const ORDER_NAME_MAX = 100;
-const CANCEL_REASON_MAX = 200;
-/** Toss remembers an Idempotency-Key for 15 days; a day's margin. */
-const IDEMPOTENCY_WINDOW_MS = 14 * 24 * 3_600_000;
 
 // ---------------------------------------------------------------------------------------------
-
-function isConnectorError(error: unknown): error is ConnectorError {
-  return error instanceof ConnectorError;
-}
 
 const enc = encodeURIComponent;
 
@@ -71,7 +65,7 @@ class TossConnector implements Connector {
   readonly #tenant: string;
   readonly #api: TossApi;
   readonly #store: CheckoutStore;
-  readonly #cancels: CancelLedger;
+  readonly #refundDeps: RefundDeps;
   readonly #publicUrl: string;
   readonly #logger: Logger;
   readonly #clock: Clock;
@@ -82,9 +76,9 @@ class TossConnector implements Connector {
     this.#api = new TossApi(settings, this.#logger, deps.pgCallMetrics);
     const storage = deps.storage.forTables<TossTables>();
     this.#store = new CheckoutStore(storage);
-    this.#cancels = new CancelLedger(storage);
     this.#publicUrl = deps.publicUrl.replace(/\/+$/, "");
     this.#clock = deps.clock;
+    this.#refundDeps = { tenant, api: this.#api, store: this.#store, cancels: new CancelLedger(storage), clock: this.#clock };
   }
 
   async createCheckout(input: CheckoutInput): Promise<CheckoutCreated> {
@@ -236,124 +230,12 @@ class TossConnector implements Connector {
     return toPgPayment(payment, reference);
   }
 
-  async refund(input: RefundInput): Promise<RefundOutcome> {
-    if (input.amount.currency !== "KRW") {
-      throw new ConnectorError("fatal", `Toss refunds in KRW; this refund is in ${input.amount.currency}`, "UNSUPPORTED_CURRENCY");
-    }
-    // A retry (the core's, or the reconciler's without the refund account) resends the first request.
-    const earlier = await this.#cancels.find(input.idempotencyKey);
-    if (earlier !== undefined) return this.#resume(earlier, "refund");
-
-    const row = await this.#store.find(input.paymentReference);
-    const tossOrderId = row?.tossOrderId ?? tossOrderIdFor(input.paymentReference);
-    let paymentKey = paymentKeyOf(input, row);
-    let method = readDetails(input.details).method;
-    if (paymentKey === undefined || method === undefined) {
-      const current = await this.#api.get(paymentKey !== undefined ? `/v1/payments/${enc(paymentKey)}` : `/v1/payments/orders/${enc(tossOrderId)}`);
-      assertOurs(current, tossOrderId);
-      paymentKey = current.paymentKey;
-      method = methodOf(current);
-    }
-    // Money deposited into a virtual account can only go back to a bank account the customer names.
-    if (method === "VIRTUAL_ACCOUNT" && input.refundAccount === undefined) {
-      throw new ConnectorError(
-        "declined",
-        "A paid virtual account is refunded into the customer's own bank account: send the refund account (bank, account number, holder name) with the cancel.",
-        "REFUND_ACCOUNT_REQUIRED",
-      );
-    }
-    const request: TossCancelRequest = {
-      cancelReason: (input.reason.trim() || "Refund requested by the merchant").slice(0, CANCEL_REASON_MAX),
-      cancelAmount: moneyToWon(input.amount),
-    };
-    if (input.refundAccount !== undefined) {
-      request.refundReceiveAccount = {
-        bank: input.refundAccount.bank.trim(),
-        // Toss takes digits only; hosts often keep the hyphens banks print.
-        accountNumber: input.refundAccount.accountNumber.replace(/[\s-]/g, ""),
-        holderName: input.refundAccount.holderName.trim(),
-      };
-    }
-    const sent = await this.#cancels.begin({
-      idempotencyKey: input.idempotencyKey,
-      tenant: this.#tenant,
-      paymentReference: input.paymentReference,
-      paymentKey,
-      amount: input.amount,
-      request,
-    });
-    return this.#resume(sent, "refund");
+  refund(input: RefundInput): Promise<RefundOutcome> {
+    return refund(this.#refundDeps, input);
   }
 
-  /**
-   * For the reconciler: what became of the cancel sent under `idempotencyKey`. Never sent (no row:
-   * rows are written before the call) → NOT_FOUND; outcome known → that; unknown → the stored
-   * request is sent again under the same key, which Toss answers without cancelling twice.
-   */
-  async lookupRefund(ref: {
-    pgTransactionId: string;
-    paymentReference: string;
-    idempotencyKey: string;
-    pgRefundId?: string;
-    amount: Money;
-  }): Promise<RefundLookup> {
-    const row = await this.#cancels.find(ref.idempotencyKey);
-    if (row === undefined) return { status: "NOT_FOUND" };
-    return this.#resume(row, "lookup");
-  }
-
-  async #resume(row: CancelRow, purpose: "refund" | "lookup"): Promise<RefundOutcome> {
-    switch (row.status) {
-      case "DONE":
-        return { status: "SUCCEEDED", pgRefundId: row.transactionKey ?? row.idempotencyKey };
-      case "FAILED": {
-        const code = row.failureCode ?? "DECLINED";
-        const message = row.failureMessage ?? "Toss refused this cancel.";
-        // The first answer was a refusal; a refund call repeats it the way it came, a lookup as data.
-        if (purpose === "refund") throw new ConnectorError("declined", message, code);
-        return { status: "FAILED", ...(row.transactionKey ? { pgRefundId: row.transactionKey } : {}), code, message };
-      }
-      case "PENDING": {
-        const payment = await this.#api.get(`/v1/payments/${enc(row.paymentKey)}`);
-        const cancel = (payment.cancels ?? []).find((c) => c.transactionKey === row.transactionKey);
-        const outcome = cancel === undefined ? undefined : refundOutcomeOf({ ...payment, cancels: [cancel] });
-        if (outcome === undefined) return { status: "PENDING", pgRefundId: row.transactionKey ?? row.idempotencyKey };
-        if (outcome.status !== "PENDING") await this.#cancels.settle(row.idempotencyKey, outcome);
-        return outcome;
-      }
-      case "SENT":
-        return this.#send(row, purpose);
-      default:
-        return assertUnreachable(row.status);
-    }
-  }
-
-  async #send(row: CancelRow, purpose: "refund" | "lookup"): Promise<RefundOutcome> {
-    if (row.request === null) throw new ConnectorError("fatal", "a cancel whose outcome is unknown lost its stored request", "CANCEL_REQUEST_LOST");
-    // Past Toss's 15-day idempotency window a resend would be a second cancel: a person decides.
-    if (this.#clock.nowMs() - row.createdAt.getTime() > IDEMPOTENCY_WINDOW_MS) {
-      throw new ConnectorError(
-        "fatal",
-        "the cancel's outcome is unknown and Toss no longer remembers its Idempotency-Key; check Toss's console",
-        "IDEMPOTENCY_WINDOW_PASSED",
-      );
-    }
-    let payment: TossPayment;
-    try {
-      payment = await this.#api.post(`/v1/payments/${enc(row.paymentKey)}/cancel`, row.request, row.idempotencyKey);
-    } catch (error) {
-      if (isConnectorError(error) && error.errorClass === "declined") {
-        const failed: RefundOutcome = { status: "FAILED", code: error.pgCode ?? "DECLINED", message: error.pgMessage ?? error.message };
-        await this.#cancels.settle(row.idempotencyKey, failed);
-        if (purpose === "lookup") return failed;
-      }
-      throw error;
-    }
-    assertOurs(payment, tossOrderIdFor(row.paymentReference));
-    const outcome = refundOutcomeOf(payment);
-    if (outcome === undefined) throw new ConnectorError("indeterminate", "Toss answered the cancel without any cancel entry", undefined, 200);
-    await this.#cancels.settle(row.idempotencyKey, outcome);
-    return outcome;
+  lookupRefund(ref: RefundRef): Promise<RefundLookup> {
+    return lookupRefund(this.#refundDeps, ref);
   }
 
   async expireCheckout(ref: { pgTransactionId: string; paymentReference: string }): Promise<void> {
@@ -374,24 +256,6 @@ class TossConnector implements Connector {
 
   parseWebhook(input: WebhookInput): Promise<WebhookAction> {
     return parseTossWebhook(input, this.#tenant, this.#store, this.#logger);
-  }
-}
-
-/** Where a payment is addressed at Toss: the paymentKey once known, from whichever source has it. */
-function paymentKeyOf(
-  ref: { pgTransactionId: string; paymentReference: string; details?: Record<string, unknown> },
-  row: CheckoutRow | undefined,
-): string | undefined {
-  const fromDetails = readDetails(ref.details).paymentKey;
-  if (fromDetails !== undefined) return fromDetails;
-  if (ref.pgTransactionId !== "" && ref.pgTransactionId !== ref.paymentReference) return ref.pgTransactionId;
-  return row?.paymentKey ?? undefined;
-}
-
-/** A paymentKey from a browser or a stale record must not let one order read or refund another. */
-function assertOurs(payment: TossPayment, tossOrderId: string): void {
-  if (payment.orderId !== tossOrderId) {
-    throw new ConnectorError("fatal", "Toss returned a payment of another order for this paymentKey", "ORDER_ID_MISMATCH");
   }
 }
 

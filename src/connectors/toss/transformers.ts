@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { assertUnreachable } from "../../core/errors.ts";
 import { money, type Money } from "../../core/money.ts";
 import type { PayType } from "../../core/pay-type.ts";
-import type { PgPayment, PgPaymentStatus, RefundOutcome, VirtualAccount } from "../../core/ports/connector.ts";
+import { ConnectorError, type PgPayment, type PgPaymentStatus, type RefundOutcome, type VirtualAccount } from "../../core/ports/connector.ts";
+import type { CheckoutRow } from "./store.ts";
 import type { TossCancel, TossDepositCallback, TossPayment, TossPaymentStatus, TossPaymentStatusChanged } from "./wire.ts";
 import { brand, type PgTransactionId } from "../../core/ids.ts";
 
@@ -297,4 +298,22 @@ export function confirmIdempotencyKey(paymentReference: string, paymentKey: stri
 /** Korean won for people: "10,000원". */
 export function formatWon(amount: Money): string {
   return `${amount.minor.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",")}원`;
+}
+
+/** Where a payment is addressed at Toss: the paymentKey once known, from whichever source has it. */
+export function paymentKeyOf(
+  ref: { pgTransactionId: string; paymentReference: string; details?: Record<string, unknown> },
+  row: CheckoutRow | undefined,
+): string | undefined {
+  const fromDetails = readDetails(ref.details).paymentKey;
+  if (fromDetails !== undefined) return fromDetails;
+  if (ref.pgTransactionId !== "" && ref.pgTransactionId !== ref.paymentReference) return ref.pgTransactionId;
+  return row?.paymentKey ?? undefined;
+}
+
+/** A paymentKey from a browser or a stale record must not let one order read or refund another. */
+export function assertOurs(payment: TossPayment, tossOrderId: string): void {
+  if (payment.orderId !== tossOrderId) {
+    throw new ConnectorError("fatal", "Toss returned a payment of another order for this paymentKey", "ORDER_ID_MISMATCH");
+  }
 }
