@@ -6,11 +6,9 @@
  * Every POST carries an idempotency key from PGB (the payment attempt's, the refund row's), so the
  * SDK's own network retries and PGB's retries after a crash can never charge or refund twice.
  */
-import { createRequire } from "node:module";
 import type { FastifyInstance } from "fastify";
 import type Stripe from "stripe";
 import { z } from "zod";
-import { Secret } from "../../core/secret.ts";
 import {
   ConnectorError,
   type CheckoutCreated,
@@ -47,67 +45,19 @@ import {
   type StripeRefund,
 } from "./wire.ts";
 import { STRIPE_CAPABILITIES } from "./capabilities.ts";
-import { classifyPgFailure, transportFailure, type PgAnswerMeaning } from "../kit/pg-failure.ts";
+import { createStripeClient, parseAnswer, stripeSdk, toConnectorError, type Method } from "./client.ts";
+import { StripeSettingsSchema, type StripeSettings } from "./settings.ts";
 import type { PgCallMetrics } from "../kit/pg-http-client.ts";
 import { brand, type PgTransactionId } from "../../core/ids.ts";
 
 export const STRIPE_PG = "STRIPE";
 
-export const StripeSettingsSchema = z.object({
-  /** sk_… (or a restricted rk_… key with Checkout, PaymentIntents read and Refunds write). */
-  secretKey: z
-    .string()
-    .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/, "a Stripe secret key: sk_test_…, sk_live_… or a restricted rk_… key")
-    .transform((value) => new Secret(value)),
-  /** The signing secret of the webhook endpoint that points at PGB. */
-  webhookSecret: z
-    .string()
-    .regex(/^whsec_[A-Za-z0-9+/=]+$/, "a Stripe webhook signing secret: whsec_…")
-    .transform((value) => new Secret(value)),
-  /** Another API base than https://api.stripe.com, e.g. a local simulator: "http://127.0.0.1:12111". */
-  apiBase: z
-    .url({ protocol: /^https?$/ })
-    .refine((value) => ["", "/"].includes(new URL(value).pathname), "scheme, host and port only: the SDK adds /v1/…")
-    .optional(),
-  /** Per-call time-out in milliseconds (the SDK's default is 80 s). */
-  timeout: z.number().int().min(100).max(120_000).optional(),
-  /** The SDK's own retries of 409/429/5xx and connection failures; safe because every POST carries a key. */
-  maxNetworkRetries: z.number().int().min(0).max(5).default(2),
-});
-export type StripeSettings = z.infer<typeof StripeSettingsSchema>;
-
-/**
- * The SDK, loaded on first use (a Stripe call, a Stripe webhook) rather than at start: it is a tenth of
- * a second of module loading that a PGB whose tenants route nothing to Stripe, or a start that must be
- * ready quickly, does without. The package ships CommonJS, so it loads synchronously where needed.
- */
-function stripeSdk(): typeof Stripe {
-  return (loadedSdk ??= createRequire(import.meta.url)("stripe") as typeof Stripe);
-}
-let loadedSdk: typeof Stripe | undefined;
-
-export function createStripeClient(settings: StripeSettings): Stripe {
-  const config: ConstructorParameters<typeof Stripe>[1] = {
-    maxNetworkRetries: settings.maxNetworkRetries,
-    telemetry: false,
-    appInfo: { name: "PGB" },
-    ...(settings.timeout === undefined ? {} : { timeout: settings.timeout }),
-  };
-  if (settings.apiBase !== undefined) {
-    const base = new URL(settings.apiBase);
-    const protocol = base.protocol === "http:" ? "http" : "https";
-    config.host = base.hostname;
-    config.port = base.port === "" ? (protocol === "http" ? 80 : 443) : Number(base.port);
-    config.protocol = protocol;
-  }
-  const StripeSdk = stripeSdk();
-  return new StripeSdk(settings.secretKey.reveal(), config);
-}
+export { StripeSettingsSchema, type StripeSettings };
 
 /** A Stripe connector for one tenant; it implements the optional refund lookup. */
 export type StripeConnector = Connector & Required<Pick<Connector, "lookupRefund">>;
 
-/** `stripe` defaults to a client made from `settings` when the connector first needs it (see stripeSdk). */
+/** `stripe` defaults to a client made from `settings` when the connector first needs it (see stripeSdk in client.ts). */
 export function createStripeConnector(settings: StripeSettings, tenant: string, clock: Clock, stripe?: Stripe, metrics?: PgCallMetrics): StripeConnector {
   let client = stripe;
   const sdk = (): Stripe => (client ??= createStripeClient(settings));
@@ -259,8 +209,6 @@ export function createStripeConnector(settings: StripeSettings, tenant: string, 
   };
 }
 
-type Method = "GET" | "POST";
-
 /** Runs one SDK call and turns whatever it throws into a ConnectorError. */
 /** One SDK call: its failure through the shared rule, its outcome and latency in the per-PG metrics. */
 async function callStripe<T>(metrics: PgCallMetrics | undefined, method: Method, what: string, run: () => Promise<T>): Promise<T> {
@@ -274,77 +222,6 @@ async function callStripe<T>(metrics: PgCallMetrics | undefined, method: Method,
     metrics?.observe({ pg: STRIPE_PG, operation: what, outcome: failure.errorClass, seconds: (performance.now() - started) / 1000 });
     throw failure;
   }
-}
-
-/**
- * Stripe's errors read through the shared failure rule (kit/pg-failure.ts). An error Stripe answered
- * means it did not act (it replays the first answer to a key), so an answered 429/409/5xx is
- * "unprocessed" and may be retried; a call whose answer was lost may have acted.
- */
-export function toConnectorError(error: unknown, method: Method, what: string): ConnectorError {
-  if (error instanceof ConnectorError) return error;
-  const Stripe = stripeSdk();
-  if (!(error instanceof Stripe.errors.StripeError)) {
-    return new ConnectorError("fatal", `${what}: ${redact(error instanceof Error ? error.message : String(error))}`);
-  }
-  const writes = method === "POST";
-  const pgMessage = redact(error.message);
-  if (error instanceof Stripe.errors.StripeConnectionError) {
-    // The class comes from the connection's own code; the code reported stays Stripe's.
-    const failure = transportFailure(connectionCode(error), false);
-    return classifyPgFailure(
-      failure.kind === "not-sent" ? { ...failure, code: "connection_error" } : { kind: "no-answer", code: "connection_error" },
-      writes,
-      `${what}: Stripe says ${pgMessage}`,
-    );
-  }
-  const code = error.code ?? (error instanceof Stripe.errors.StripeCardError ? error.decline_code : undefined) ?? undefined;
-  const status = error.statusCode;
-  const answered = (meaning: PgAnswerMeaning, fallbackCode: string | undefined): ConnectorError => {
-    const pgCode = code ?? fallbackCode;
-    return classifyPgFailure(
-      { kind: "answered", meaning, ...(status !== undefined ? { httpStatus: status } : {}), ...(pgCode !== undefined ? { pgCode } : {}), pgMessage },
-      writes,
-      what,
-    );
-  };
-  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError)
-    return answered("misconfigured", "authentication_error");
-  // Reusing a key with other parameters is a bug in PGB's keys, never the customer's doing.
-  if (error instanceof Stripe.errors.StripeIdempotencyError) return answered("misconfigured", "idempotency_error");
-  if (error instanceof Stripe.errors.StripeRateLimitError) return answered("unprocessed", "rate_limit");
-  // 409: another request with this key (or on this object) is still executing at Stripe.
-  if (status === 409) return answered("unprocessed", "conflict");
-  if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError)
-    return answered("declined", "invalid_request_error");
-  if (error instanceof Stripe.errors.StripeAPIError || (status !== undefined && status >= 500)) return answered("unprocessed", "api_error");
-  return answered("misconfigured", undefined);
-}
-
-function connectionCode(error: InstanceType<typeof Stripe.errors.StripeConnectionError>): string | undefined {
-  const detail: unknown = error.detail;
-  if (detail !== null && typeof detail === "object" && "code" in detail && typeof detail.code === "string") return detail.code;
-  return undefined;
-}
-
-/** Stripe echoes a masked key in 401 messages; mask anything key-like again, to be sure. */
-function redact(text: string): string {
-  return text.replace(/\b(sk|rk|pk)_(test|live)_[A-Za-z0-9*]+/g, "$1_$2_[redacted]").replace(/\bwhsec_[A-Za-z0-9+/=]+/g, "whsec_[redacted]");
-}
-
-/**
- * Parses what the SDK returned. A shape PGB cannot read after a POST means Stripe did act (it
- * answered 2xx), so the outcome is unknown to PGB: indeterminate, for the reconciler to settle.
- */
-function parseAnswer<S extends z.ZodType>(schema: S, raw: unknown, method: Method, what: string): z.infer<S> {
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
-  return throwUnreadable(method, `Stripe answered a ${what} PGB cannot read (${issues})`);
-}
-
-function throwUnreadable(method: Method, message: string): never {
-  throw new ConnectorError(method === "POST" ? "indeterminate" : "fatal", message, "unexpected_response");
 }
 
 function headerValue(headers: WebhookInput["headers"], name: string): string | undefined {
