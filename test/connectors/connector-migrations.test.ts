@@ -61,6 +61,18 @@ for (const backend of backends()) {
         // The tenant goes away again: its table stays (forward only), and PGB starts as before.
         await start(database, { DEMO: demoTenant() });
         assert.ok((await tables(database)).has("kakaopay_checkouts"));
+
+        // A TOSS tenant arrives while KAKAOPAY is gone: Toss's migrations run beside kakaopay-1, which
+        // stays recorded though no tenant brings it (as the TEST PG's do in a template-made folder).
+        const TOSS = { secretKey: "test_sk_migrationtest", clientKey: "test_ck_migrationtest" };
+        await start(database, {
+          DEMO: demoTenant(),
+          TSHOP: demoTenant({ apiKeys: ["key-tshop-1"], routes: [{ nationCode: "KR", payType: "CARD", pg: "TOSS" }], pgs: { TOSS } }),
+        });
+        found = await tables(database);
+        assert.ok(found.has("toss_checkouts"), "a TOSS tenant was added: its tables were made");
+        assert.ok(found.has("kakaopay_checkouts"));
+        assert.ok((await applied(database)).includes("kakaopay-1"));
       } finally {
         await database.close();
       }
