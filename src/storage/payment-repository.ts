@@ -214,6 +214,64 @@ export async function transition<To extends PaymentStatus>(trx: Transaction<Data
   return payment;
 }
 
+/**
+ * A transition decided on the payment exactly as the caller read it, written in one statement: the
+ * guarded update, the capture it brings (if any), its history row and its outbox row, atomic without
+ * a transaction of its own. The guard is the state read (`read.status`), so the notification can be
+ * built before the write; undefined means the row moved since it was read: the caller then decides
+ * again on a fresh read (`transition`). The notification needs the balance after the move: `balance`.
+ */
+export async function transitionAsRead<To extends PaymentStatus>(
+  db: Executor,
+  clock: Clock,
+  read: Payment,
+  input: Omit<TransitionInput<To>, "paymentId" | "expected" | "effects" | "notifyAs" | "balance"> & {
+    balance: Balance;
+    /** A capture of the payment's whole amount, written with the move (PAID). */
+    capture?: { pgReference: string | null };
+  },
+): Promise<Payment | undefined> {
+  const [from] = guardOf(input.to, input.event, read.status);
+  const patch = input.patch ?? {};
+  const after: Payment = {
+    ...read,
+    status: input.to,
+    ...(patch.pg_transaction_id === undefined
+      ? {}
+      : { pgTransactionId: patch.pg_transaction_id === null ? null : brand<PgTransactionId>(patch.pg_transaction_id) }),
+  };
+  const type = notificationFor(from!, input.to);
+  const notification =
+    type === undefined
+      ? undefined
+      : stateNotification(type, after, input.balance, (input.notification ?? {}) as StateNotificationFields[typeof type], newId("msg", clock), clock.now());
+  const assignments = Object.entries({ ...patch, status: input.to }).map(([column, value]) => sql`${sql.ref(column)} = ${value}`);
+  const capture =
+    input.capture === undefined
+      ? sql``
+      : sql`, captured AS (
+          INSERT INTO money_movements (id, payment_id, kind, amount, status, pg_reference, updated_at)
+          SELECT ${newId("mm", clock)}, moved.id, 'CAPTURE', moved.amount, 'SUCCEEDED', ${input.capture.pgReference}, now() FROM moved)`;
+  const outbox =
+    notification === undefined
+      ? sql``
+      : sql`, queued AS (
+          INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at)
+          SELECT ${notification.NotificationId}, moved.tenant, moved.id, moved.order_id, ${notification.Type}, ${JSON.stringify(notification)}::jsonb, 'PENDING', now()
+          FROM moved)`;
+  const result = await sql<PaymentRow>`
+    WITH moved AS (
+      UPDATE payments SET ${sql.join(assignments)}, updated_at = now()
+      WHERE id = ${read.id} AND status = ${from}
+      RETURNING *)${capture},
+    history AS (
+      INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
+      SELECT moved.id, ${from}, ${input.to}, ${input.event}, ${input.source}, ${JSON.stringify(input.detail ?? {})}::jsonb FROM moved)${outbox}
+    SELECT * FROM moved`.execute(db);
+  const row = result.rows[0];
+  return row && toPayment(row);
+}
+
 export interface Balance {
   captured: bigint;
   /** Refunds that succeeded or may have (pending, unknown): reserved so nothing refunds twice. */

@@ -12,7 +12,7 @@ import { formatMoney } from "../money.ts";
 import type { EventSource, PaymentStatus } from "../payment-state.ts";
 import type { CoreDeps } from "../deps.ts";
 import { recordLateCapture } from "./late-capture.ts";
-import { appendEvent, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
+import { appendEvent, findPayment, transition, transitionAsRead, type Payment } from "../../storage/payment-repository.ts";
 import { insertCapture } from "../../storage/money-movement-repository.ts";
 import { provisionalPgTransactionId } from "../ids.ts";
 
@@ -88,11 +88,27 @@ export async function settlePayment(
           ...(pgPayment.details ?? {}),
           ...(pgPayment.virtualAccount ? { virtualAccount: pgPayment.virtualAccount } : {}),
         });
+  const paidPatch = { paid_at: deps.clock.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) };
   const common = {
     paymentId: payment.id,
     source,
     detail: { pgStatus: pgPayment.status, pgTransactionId: pgPayment.pgTransactionId, amount: formatMoney(pgPayment.amount), ...trigger },
   };
+
+  if (target === "PAID" && (payment.status === "READY" || payment.status === "WAITING_FOR_DEPOSIT")) {
+    // The common case, in one statement guarded by the state just read: from a live attempt nothing was
+    // captured or refunded before, so the balance is the capture written with the move. A row that
+    // moved since the read goes the long way below, which decides on the state it finds.
+    const paid = await transitionAsRead(deps.db, deps.clock, payment, {
+      ...common,
+      to: "PAID",
+      event: "PAID",
+      patch: paidPatch,
+      capture: { pgReference: pgPayment.pgTransactionId },
+      balance: { captured: payment.amount, refunded: 0n, remaining: payment.amount, inFlight: 0 },
+    });
+    if (paid !== undefined) return { kind: "changed", payment: paid };
+  }
 
   const changed = await deps.db.transaction().execute(async (trx) => {
     switch (target) {
@@ -101,7 +117,7 @@ export async function settlePayment(
           ...common,
           to: "PAID",
           event: "PAID",
-          patch: { paid_at: deps.clock.now(), pg_transaction_id: pgPayment.pgTransactionId, ...(details ? { pg_details: details } : {}) },
+          patch: paidPatch,
           effects: (t, paid) => insertCapture(t, deps.clock, paid, pgPayment.pgTransactionId),
           // From READY or waiting for a deposit nothing was captured or refunded before: the balance is
           // the capture just written, so the notification needs no read of the movements.
