@@ -14,13 +14,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Agent as HttpAgent, createServer, request as httpRequest } from "node:http";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import pg from "pg";
 import { Webhook } from "standardwebhooks";
 import { openCheckout, submitCheckoutForm } from "../test/support/checkout.ts";
 import { countRoundTrips } from "./pg-round-trips.ts";
-import { benchDatabase as scratchDatabase, cpuMs, freePort, load, startServer, type LoadResult, type Server } from "./lib.ts";
+import { benchDatabase as scratchDatabase, cpuMs, load, startServer, type LoadResult, type Server } from "./lib.ts";
 import { scenarioPayPal } from "./paypal-scenario.ts";
+import { startFakeHost, type FakeHost } from "./fake-host.ts";
+import { scenarioCustomerPays } from "./customer-pays-scenario.ts";
 
 const args = new Set(process.argv.slice(2));
 const SMOKE = args.has("--smoke");
@@ -483,57 +485,6 @@ async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
   }
 }
 
-interface FakeHost {
-  url: string;
-  received: Map<number, number>;
-  requests: number;
-  duplicates: number;
-  close(): Promise<void>;
-}
-
-/** A host that answers notifications at once and remembers when each order's first one arrived. */
-async function startFakeHost(): Promise<FakeHost> {
-  const received = new Map<number, number>();
-  const seen = new Set<string>();
-  const state = { duplicates: 0, requests: 0 };
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (c: Buffer) => chunks.push(c));
-    request.on("end", () => {
-      const at = performance.now();
-      state.requests++;
-      const id = String(request.headers["webhook-id"] ?? "");
-      if (seen.has(id)) state.duplicates++;
-      seen.add(id);
-      try {
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { OrderId: number; Type: string };
-        if (body.Type === "PAYMENT_COMPLETED" && !received.has(body.OrderId)) received.set(body.OrderId, at);
-      } catch {
-        // not JSON: still answered, the benchmark checks arrival only
-      }
-      response.writeHead(204).end();
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    get duplicates() {
-      return state.duplicates;
-    },
-    get requests() {
-      return state.requests;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /**
  * Database round trips and HTTP requests per operation, counted (not timed): PGB runs with its
  * database connections through a counting proxy (bench/pg-round-trips.ts) while the benchmark drives a
@@ -961,6 +912,16 @@ async function main(): Promise<void> {
       });
     }
     if (wanted("3")) await scenarioWebhookToHost(ADMIN_URL);
+    if (wanted("3c"))
+      await scenarioCustomerPays({
+        adminUrl: ADMIN_URL,
+        smoke: SMOKE,
+        headers: HEADERS,
+        nextOrderId: () => orderSeq++,
+        log,
+        row: (r) => rows.push(r),
+        fail: (m) => failures.push(m),
+      });
     if (wanted("4")) await scenarioCancelStorm(ADMIN_URL);
     if (wanted("7")) await scenarioRoundTrips(ADMIN_URL);
   } else {
