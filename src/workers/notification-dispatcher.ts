@@ -39,6 +39,7 @@ import {
   type ClaimedNotification,
 } from "../storage/notification-repository.ts";
 import { backoffMs } from "./backoff.ts";
+import { HostPoster } from "./host-poster.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -80,6 +81,8 @@ export class NotificationDispatcher {
   #recording: Promise<void> | undefined;
   /** Signers by secret: the secret is decoded once, not per notification. */
   readonly #signers = new Map<string, Webhook>();
+  /** Keep-alive connections to the hosts, at most `concurrency` per origin. */
+  readonly #poster: HostPoster;
   /** When probes of down endpoints are next worth asking the database about (0: now). */
   #probeCheckAt = 0;
 
@@ -95,6 +98,7 @@ export class NotificationDispatcher {
     // is gone, not when each claim's own time-out runs out.
     this.#token = deps.leaseToken ?? `${process.pid}-${randomBytes(6).toString("hex")}`;
     this.#logger = deps.logger.child({ worker: "notification-dispatcher" });
+    this.#poster = new HostPoster(settings.concurrency);
     this.#loop = new WorkerLoop("notification-dispatcher", this.#logger, () => this.#tick(), pollIntervalMs);
   }
 
@@ -124,6 +128,7 @@ export class NotificationDispatcher {
     for (const abort of this.#aborts) abort.abort(new Error("PGB is shutting down"));
     await Promise.race([Promise.allSettled([...this.#inFlight.values()]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     await releaseNotificationClaims(this.#db, this.#token);
+    this.#poster.close();
   }
 
   async #tick(): Promise<number> {
@@ -325,34 +330,29 @@ export class NotificationDispatcher {
     const abort = new AbortController();
     this.#aborts.add(abort);
     try {
-      const response = await fetch(tenant.notifyUrl, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json; charset=utf-8",
-          "user-agent": USER_AGENT,
-          "webhook-id": row.id,
-          "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
-          "webhook-signature": signature,
-        },
-        body,
-        redirect: "manual",
-        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(this.#settings.timeoutMs)]),
-      });
-      const text = await response.text().catch(() => "");
-      if (response.status >= 200 && response.status < 300) return { ok: true, statusCode: response.status };
-      return { ok: false, statusCode: response.status, error: `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}` };
+      const headers = {
+        "content-type": "application/json; charset=utf-8",
+        "user-agent": USER_AGENT,
+        "webhook-id": row.id,
+        "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
+        "webhook-signature": signature,
+      };
+      const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(this.#settings.timeoutMs)]);
+      const { status, text } = await this.#poster.post(tenant.notifyUrl, headers, body, signal);
+      if (status >= 200 && status < 300) return { ok: true, statusCode: status };
+      return { ok: false, statusCode: status, error: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ""}` };
     } catch (error) {
-      return { ok: false, statusCode: null, error: describeFetchError(error, this.#settings.timeoutMs) };
+      return { ok: false, statusCode: null, error: describeSendError(error, this.#settings.timeoutMs) };
     } finally {
       this.#aborts.delete(abort);
     }
   }
 }
 
-function describeFetchError(error: unknown, timeoutMs: number): string {
-  const e = error as Error & { cause?: { code?: string; message?: string } };
+function describeSendError(error: unknown, timeoutMs: number): string {
+  const e = error as Error & { code?: string };
   if (e.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
   if (e.name === "AbortError") return `aborted: ${e.message}`;
-  const cause = e.cause?.code ?? e.cause?.message;
-  return cause ? `${e.message}: ${cause}` : e.message;
+  // node's errors name their code in the message only sometimes ("socket hang up" is ECONNRESET).
+  return e.code !== undefined && !e.message.includes(e.code) ? `${e.message}: ${e.code}` : e.message;
 }
