@@ -74,8 +74,8 @@ export class HostPoster {
         });
         response.on("end", () => settle(undefined, { status: response.statusCode ?? 0, text: text.slice(0, KEPT_ANSWER_CHARS) }));
         response.on("error", (error) => settle(error));
-        // The host hung up mid-answer.
-        response.on("aborted", () => settle(new Error("the host closed the connection during its answer")));
+        // After "end" this changes nothing; before it, the host hung up mid-answer.
+        response.on("close", () => settle(new Error("the host closed the connection during its answer")));
       };
       const send = secure ? httpsRequest : httpRequest;
       const request = send(

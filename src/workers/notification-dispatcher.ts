@@ -17,7 +17,8 @@
  *   failures, sent at the dispatchers' bounded concurrency. A notification refused on its own (4xx
  *   while others go through) keeps its exponential backoff.
  * - Shared by any number of processes: claims use FOR UPDATE SKIP LOCKED.
- * - Every attempt is recorded in notification_attempts.
+ * - Every attempt is recorded in notification_attempts; a batch the hosts all accepted in one statement.
+ * - Sent over keep-alive connections, at most `concurrency` per host (host-poster.ts).
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
