@@ -18,6 +18,8 @@ export interface ClaimedNotification {
   payload: unknown;
   /** Attempts counted against the budget, this one included. */
   attempts: number;
+  /** A later notification of the same order is pending: it becomes claimable once this one is delivered. */
+  later_pending: boolean;
 }
 
 /** An attempt's outcome: delivered, to be retried at its `next_attempt_at`, or given up (DEAD, replayable). */
@@ -44,7 +46,9 @@ export async function claimDueNotifications(db: Executor, token: string, leaseMs
       ORDER BY c.next_attempt_at, c.seq
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED)
-    RETURNING n.id, n.tenant, n.payment_id, n.payload, n.attempts`.execute(db);
+    RETURNING n.id, n.tenant, n.payment_id, n.payload, n.attempts, EXISTS (
+      SELECT 1 FROM notifications l
+      WHERE l.tenant = n.tenant AND l.order_id = n.order_id AND l.seq > n.seq AND l.status = 'PENDING') AS later_pending`.execute(db);
   return result.rows;
 }
 
@@ -65,7 +69,9 @@ export async function claimProbeNotification(db: Executor, tenant: string, token
       ORDER BY c.seq
       LIMIT 1
       FOR UPDATE SKIP LOCKED)
-    RETURNING n.id, n.tenant, n.payload, n.attempts + 1 AS attempts`.execute(db);
+    RETURNING n.id, n.tenant, n.payment_id, n.payload, n.attempts + 1 AS attempts, EXISTS (
+      SELECT 1 FROM notifications l
+      WHERE l.tenant = n.tenant AND l.order_id = n.order_id AND l.seq > n.seq AND l.status = 'PENDING') AS later_pending`.execute(db);
   return result.rows;
 }
 
@@ -135,6 +141,49 @@ export async function markNotificationsDelivered(db: Executor, ids: readonly str
     .where("claim_token", "=", token)
     .where("status", "=", "PENDING")
     .execute();
+}
+
+/**
+ * Records a batch of attempts that were all answered 2xx (none a probe), in one statement, so one
+ * round trip and one commit: the attempts inserted, the notifications marked DELIVERED (guarded by
+ * `token`'s claim, as markNotificationsDelivered), and each tenant's endpoint cleared as
+ * recordEndpointAnswered does, releasing what its outage held back. An endpoint row is touched, and
+ * locked, only if it has failures or is down; FOR UPDATE reads its latest state, so of concurrent
+ * callers only one sees it down and releases. Answers, per tenant whose endpoint was down, how many
+ * notifications were released.
+ */
+export async function recordDeliveredAttempts(db: Executor, attempts: readonly AttemptRecord[], token: string): Promise<Map<string, number>> {
+  const rows = attempts.map(
+    (a) => sql`(${a.notificationId}::text, ${a.startedAt}::timestamptz, ${a.durationMs}::int, ${a.statusCode}::int, ${a.worker}::text)`,
+  );
+  const result = await sql<{ tenant: string; released: number }>`
+    WITH batch (notification_id, started_at, duration_ms, status_code, worker) AS (VALUES ${sql.join(rows)}),
+    delivered AS (
+      UPDATE notifications d SET status = 'DELIVERED', delivered_at = now(), last_error = NULL, claim_token = NULL
+      WHERE d.id IN (SELECT notification_id FROM batch) AND d.claim_token = ${token} AND d.status = 'PENDING'),
+    recorded AS (
+      INSERT INTO notification_attempts (notification_id, attempt, started_at, duration_ms, status_code, error, outcome, next_attempt_at, worker)
+      SELECT b.notification_id, (SELECT count(*)::int + 1 FROM notification_attempts p WHERE p.notification_id = b.notification_id),
+        b.started_at, b.duration_ms, b.status_code, NULL, 'DELIVERED', NULL, b.worker
+      FROM batch b),
+    troubled AS (
+      SELECT h.tenant, h.down_since FROM notify_endpoints h
+      WHERE h.tenant IN (SELECT n.tenant FROM notifications n WHERE n.id IN (SELECT notification_id FROM batch))
+        AND (h.failures > 0 OR h.down_since IS NOT NULL)
+      ORDER BY h.tenant
+      FOR UPDATE),
+    cleared AS (
+      UPDATE notify_endpoints e SET failures = 0, down_since = NULL, next_probe_at = NULL
+      FROM troubled t WHERE e.tenant = t.tenant
+      RETURNING e.tenant, t.down_since IS NOT NULL AS was_down),
+    released AS (
+      UPDATE notifications r SET next_attempt_at = now(), outage_hold = false
+      WHERE r.tenant IN (SELECT tenant FROM cleared WHERE was_down)
+        AND r.status = 'PENDING' AND r.outage_hold AND r.claim_token IS NULL AND r.next_attempt_at > now()
+      RETURNING r.tenant)
+    SELECT c.tenant, (SELECT count(*)::int FROM released x WHERE x.tenant = c.tenant) AS released, pg_notify('pgb_delivery', 'release')
+    FROM cleared c WHERE c.was_down`.execute(db);
+  return new Map(result.rows.map((r) => [r.tenant, Number(r.released)]));
 }
 
 /**

@@ -17,7 +17,8 @@
  *   failures, sent at the dispatchers' bounded concurrency. A notification refused on its own (4xx
  *   while others go through) keeps its exponential backoff.
  * - Shared by any number of processes: claims use FOR UPDATE SKIP LOCKED.
- * - Every attempt is recorded in notification_attempts.
+ * - Every attempt is recorded in notification_attempts; a batch the hosts all accepted in one statement.
+ * - Sent over keep-alive connections, at most `concurrency` per host (host-poster.ts).
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
@@ -33,12 +34,15 @@ import {
   insertNotificationAttempts,
   markNotificationsDelivered,
   msUntilNextDueNotification,
+  recordDeliveredAttempts,
   recordNotificationOutcome,
   releaseNotificationClaims,
   type AttemptOutcome,
+  type AttemptRecord,
   type ClaimedNotification,
 } from "../storage/notification-repository.ts";
 import { backoffMs } from "./backoff.ts";
+import { HostPoster } from "./host-poster.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
@@ -80,6 +84,13 @@ export class NotificationDispatcher {
   #recording: Promise<void> | undefined;
   /** Signers by secret: the secret is decoded once, not per notification. */
   readonly #signers = new Map<string, Webhook>();
+  /** Keep-alive connections to the hosts, at most `concurrency` per origin. */
+  readonly #poster: HostPoster;
+  /**
+   * Whether each attempt, once recorded, should make the loop look for more: a wake-up came while
+   * attempts were in flight, or the last claim filled every free slot.
+   */
+  #lookAfterEachAttempt = false;
   /** When probes of down endpoints are next worth asking the database about (0: now). */
   #probeCheckAt = 0;
 
@@ -95,6 +106,7 @@ export class NotificationDispatcher {
     // is gone, not when each claim's own time-out runs out.
     this.#token = deps.leaseToken ?? `${process.pid}-${randomBytes(6).toString("hex")}`;
     this.#logger = deps.logger.child({ worker: "notification-dispatcher" });
+    this.#poster = new HostPoster(settings.concurrency);
     this.#loop = new WorkerLoop("notification-dispatcher", this.#logger, () => this.#tick(), pollIntervalMs);
   }
 
@@ -109,6 +121,8 @@ export class NotificationDispatcher {
 
   /** Something new may be deliverable (a database wake-up, a replay). */
   wake(): void {
+    // It may wait behind a notification of its order that is in flight here: look again once that is recorded.
+    this.#lookAfterEachAttempt = true;
     this.#loop.kick();
   }
 
@@ -124,32 +138,35 @@ export class NotificationDispatcher {
     for (const abort of this.#aborts) abort.abort(new Error("PGB is shutting down"));
     await Promise.race([Promise.allSettled([...this.#inFlight.values()]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     await releaseNotificationClaims(this.#db, this.#token);
+    this.#poster.close();
   }
 
   async #tick(): Promise<number> {
     const free = this.#settings.concurrency - this.#inFlight.size;
-    if (free > 0) {
-      const claimed = await this.#claim(free);
-      if (claimed.length < free && this.deps.clock.nowMs() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
-      for (const row of claimed) {
-        const job = this.#deliver(row)
-          .catch((error: unknown) =>
-            this.#logger.error(
-              { notificationId: row.id, err: (error as Error).message },
-              "delivery bookkeeping failed; the lease will expire and it is retried",
-            ),
-          )
-          .finally(() => {
-            this.#inFlight.delete(row.id);
-            this.#loop.kick();
-          });
-        this.#inFlight.set(row.id, job);
-      }
-      if (claimed.length === free) return 0;
-      // Each job kicks the loop when it is recorded: the round after the last one looks for what falls
-      // due later. Asking the database now would be a wasted round trip per wake-up under load.
-      if (claimed.length > 0) return this.pollIntervalMs;
+    // Every slot is taken: each job kicks the loop when it is recorded (#lookAfterEachAttempt).
+    if (free <= 0) return this.pollIntervalMs;
+    // Nothing in flight here can hold back what a wake-up announced: this claim sees all of it.
+    if (this.#inFlight.size === 0) this.#lookAfterEachAttempt = false;
+    const claimed = await this.#claim(free);
+    if (claimed.length < free && this.deps.clock.nowMs() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
+    // Full: more may be due than there was room for.
+    if (claimed.length === free) this.#lookAfterEachAttempt = true;
+    for (const row of claimed) {
+      const job = this.#deliver(row)
+        .catch((error: unknown) => {
+          this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried");
+          return true;
+        })
+        .then((lookAgain) => {
+          this.#inFlight.delete(row.id);
+          if (lookAgain || this.#lookAfterEachAttempt) this.#loop.kick();
+        });
+      this.#inFlight.set(row.id, job);
     }
+    // A delivered notification that nothing waited behind needs no round trip: what else falls due is
+    // looked for at the poll interval or on the next wake-up. Anything else (a failure, a probe, the
+    // order's next notification) kicks the loop when it is recorded.
+    if (claimed.length > 0) return this.pollIntervalMs;
     return this.#untilNextDue();
   }
 
@@ -160,7 +177,11 @@ export class NotificationDispatcher {
 
   /** One probe per down endpoint that is due one: its oldest sendable notification, backoff or not. */
   async #claimProbes(limit: number): Promise<Claimed[]> {
+    const checkAt = this.#probeCheckAt;
     const tenants = await claimProbes(this.#db, limit, this.#settings.probeIntervalMs);
+    // None left due: look again at the next poll, not on every wake-up (an idle round's #untilNextDue
+    // sets the exact time; a host-level failure recorded meanwhile asked for a look now).
+    if (tenants.length < limit && this.#probeCheckAt === checkAt) this.#probeCheckAt = this.deps.clock.nowMs() + this.pollIntervalMs;
     const leaseMs = this.#settings.timeoutMs + LEASE_MARGIN_MS;
     const probes: Claimed[] = [];
     for (const tenant of tenants) {
@@ -184,7 +205,8 @@ export class NotificationDispatcher {
     return Math.min(this.pollIntervalMs, Math.max(10, Math.ceil(Math.min(...due))));
   }
 
-  async #deliver(row: Claimed): Promise<void> {
+  /** Sends and records one attempt; answers whether the loop should look for more right after it. */
+  async #deliver(row: Claimed): Promise<boolean> {
     const startedAt = this.deps.clock.now();
     const started = performance.now();
     const result = await this.#send(row);
@@ -214,6 +236,7 @@ export class NotificationDispatcher {
         "notification not accepted by the host; will retry",
       );
     }
+    return outcome !== "DELIVERED" || row.probe === true || released > 0 || row.later_pending;
   }
 
   /**
@@ -245,6 +268,15 @@ export class NotificationDispatcher {
   }
 
   async #recordBatch(batch: Finished[]): Promise<Recorded[]> {
+    // The usual batch, every host answered 2xx: one statement, no transaction round trips around it.
+    if (batch.every((f) => f.result.ok && f.row.probe !== true)) {
+      const released = await recordDeliveredAttempts(
+        this.#db,
+        batch.map((f) => this.#attemptRecord(f, "DELIVERED", null)),
+        this.#token,
+      );
+      return batch.map(({ row }) => ({ outcome: "DELIVERED", nextAttemptAt: null, hostLevel: false, released: released.get(row.tenant) ?? 0 }));
+    }
     return this.#db.transaction().execute(async (db) => {
       const recorded: Recorded[] = [];
       const answered = new Map<string, number>();
@@ -270,16 +302,7 @@ export class NotificationDispatcher {
       }
       await insertNotificationAttempts(
         db,
-        batch.map(({ row, result, startedAt, durationMs }, i) => ({
-          notificationId: row.id,
-          startedAt,
-          durationMs,
-          statusCode: result.statusCode,
-          error: result.ok ? null : result.error,
-          outcome: recorded[i]!.outcome,
-          nextAttemptAt: recorded[i]!.nextAttemptAt,
-          worker: this.#token,
-        })),
+        batch.map((f, i) => this.#attemptRecord(f, recorded[i]!.outcome, recorded[i]!.nextAttemptAt)),
       );
       const delivered = batch.filter((_, i) => recorded[i]!.outcome === "DELIVERED" && !(batch[i]!.row.probe === true && !recorded[i]!.hostLevel));
       if (delivered.length > 0)
@@ -305,6 +328,11 @@ export class NotificationDispatcher {
     });
   }
 
+  #attemptRecord({ row, result, startedAt, durationMs }: Finished, outcome: AttemptOutcome, nextAttemptAt: Date | null): AttemptRecord {
+    const error = result.ok ? null : result.error;
+    return { notificationId: row.id, startedAt, durationMs, statusCode: result.statusCode, error, outcome, nextAttemptAt, worker: this.#token };
+  }
+
   async #send(row: Claimed): Promise<AttemptResult> {
     const tenant = Object.hasOwn(this.deps.config.tenants, row.tenant) ? this.deps.config.tenants[row.tenant] : undefined;
     if (tenant === undefined) return { ok: false, statusCode: null, error: `tenant ${row.tenant} is not configured` };
@@ -325,34 +353,29 @@ export class NotificationDispatcher {
     const abort = new AbortController();
     this.#aborts.add(abort);
     try {
-      const response = await fetch(tenant.notifyUrl, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json; charset=utf-8",
-          "user-agent": USER_AGENT,
-          "webhook-id": row.id,
-          "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
-          "webhook-signature": signature,
-        },
-        body,
-        redirect: "manual",
-        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(this.#settings.timeoutMs)]),
-      });
-      const text = await response.text().catch(() => "");
-      if (response.status >= 200 && response.status < 300) return { ok: true, statusCode: response.status };
-      return { ok: false, statusCode: response.status, error: `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}` };
+      const headers = {
+        "content-type": "application/json; charset=utf-8",
+        "user-agent": USER_AGENT,
+        "webhook-id": row.id,
+        "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
+        "webhook-signature": signature,
+      };
+      const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(this.#settings.timeoutMs)]);
+      const { status, text } = await this.#poster.post(tenant.notifyUrl, headers, body, signal);
+      if (status >= 200 && status < 300) return { ok: true, statusCode: status };
+      return { ok: false, statusCode: status, error: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ""}` };
     } catch (error) {
-      return { ok: false, statusCode: null, error: describeFetchError(error, this.#settings.timeoutMs) };
+      return { ok: false, statusCode: null, error: describeSendError(error, this.#settings.timeoutMs) };
     } finally {
       this.#aborts.delete(abort);
     }
   }
 }
 
-function describeFetchError(error: unknown, timeoutMs: number): string {
-  const e = error as Error & { cause?: { code?: string; message?: string } };
+function describeSendError(error: unknown, timeoutMs: number): string {
+  const e = error as Error & { code?: string };
   if (e.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
   if (e.name === "AbortError") return `aborted: ${e.message}`;
-  const cause = e.cause?.code ?? e.cause?.message;
-  return cause ? `${e.message}: ${cause}` : e.message;
+  // node's errors name their code in the message only sometimes ("socket hang up" is ECONNRESET).
+  return e.code !== undefined && !e.message.includes(e.code) ? `${e.message}: ${e.code}` : e.message;
 }
