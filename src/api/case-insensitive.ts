@@ -18,8 +18,11 @@ export function bindCaseInsensitive(body: unknown, canonical: readonly string[],
   const lookup = lookupOf(canonical, aliases);
   const bound: Record<string, unknown> = {};
   const seenAs: Record<string, string> = {};
-  for (const [key, value] of Object.entries(body)) {
-    const name = lookup.get(key.toLowerCase());
+  for (const key in body) {
+    if (!Object.hasOwn(body, key)) continue;
+    const value = (body as Record<string, unknown>)[key];
+    // The host's own spelling is found as it is; another casing is lower-cased first.
+    const name = lookup.get(key) ?? lookup.get(key.toLowerCase());
     if (name === undefined) continue;
     if (Object.hasOwn(bound, name) && JSON.stringify(bound[name]) !== JSON.stringify(value)) {
       return { ok: false, message: `${seenAs[name]} and ${key} both name ${name} with different values` };
@@ -39,8 +42,8 @@ function lookupOf(canonical: readonly string[], aliases: Readonly<Record<string,
   let lookup = byAliases.get(aliases);
   if (lookup === undefined) {
     lookup = new Map();
-    for (const name of canonical) lookup.set(name.toLowerCase(), name);
-    for (const [alias, name] of Object.entries(aliases)) lookup.set(alias.toLowerCase(), name);
+    for (const name of canonical) lookup.set(name.toLowerCase(), name).set(name, name);
+    for (const [alias, name] of Object.entries(aliases)) lookup.set(alias.toLowerCase(), name).set(alias, name);
     byAliases.set(aliases, lookup);
   }
   return lookup;

@@ -113,15 +113,23 @@ export async function lockCapturedPayment(trx: Transaction<Database>, tenant: st
 /**
  * Inserts a new attempt with its first history rows in one statement. The partial unique indexes
  * (one live, one captured attempt per order) are the guard: a racing PayStart for the same order
- * fails here with a unique violation instead of creating a second live checkout.
+ * fails here with a unique violation instead of creating a second live checkout. `payment` holds
+ * values only, no SQL expressions: the statement's text is reused for every payment with its columns.
  */
 export async function insertPayment(db: Executor, payment: NewPayment, event: FirstEvent): Promise<void> {
   // Compiled once per set of columns and first state (precompiled.ts): PayStart runs it every time.
-  const columns = (Object.keys(payment) as Array<keyof NewPayment>).filter((column) => payment[column] !== undefined);
+  const columns: string[] = [];
+  const parameters: unknown[] = [];
+  for (const column in payment) {
+    const value = payment[column as keyof NewPayment];
+    if (value === undefined) continue;
+    columns.push(column);
+    parameters.push(value);
+  }
+  parameters.push(event.event, event.source, JSON.stringify(event.detail));
   const shape = `${event.to} ${columns.join(",")}`;
   let statement = insertPaymentStatements.get(shape);
   if (statement === undefined) insertPaymentStatements.set(shape, (statement = new Precompiled(buildInsertPayment)));
-  const parameters = [...columns.map((column) => payment[column]), event.event, event.source, JSON.stringify(event.detail)];
   await db.executeQuery(statement.compiled(db, { payment, event }, parameters));
 }
 
