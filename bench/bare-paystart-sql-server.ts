@@ -14,7 +14,7 @@ app.post("/PGB/PayStart", async (request) => {
   const tp = "tp_" + Math.random().toString(36).slice(2) + Date.now();
   await pool.query('select * from "payments" where "tenant" = $1 and "order_id" = $2 order by "created_at" asc, "id" asc', [b.DBType, b.OrderId]);
   await pool.query(
-    `with "created" as (insert into "payments" ("id","tenant","order_id","joiner_id","pay_type","nation_code","currency","amount","description","host_redirect_url","request_fingerprint","pg","pg_transaction_id","checkout_url","status","expires_at") values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) returning "id") insert into "payment_events" ("payment_id","from_status","to_status","event","source","detail") select "created"."id", null::text as "from_status", 'READY' as "to_status", $17 as "event", $18 as "source", $19::jsonb as "detail" from "created"`,
+    `with "created" as (insert into "payments" ("id", "tenant", "order_id", "joiner_id", "pay_type", "nation_code", "currency", "amount", "description", "host_redirect_url", "request_fingerprint", "pg", "pg_transaction_id", "checkout_url", "status", "expires_at") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning "id") insert into "payment_events" ("payment_id", "from_status", "to_status", "event", "source", "detail") select "created"."id", null::text as "from_status", 'READY' as "to_status", $17 as "event", $18 as "source", $19::jsonb as "detail" from "created"`,
     [
       id,
       b.DBType,

@@ -34,11 +34,14 @@ function hash(key: string): string {
  * gets no work out of PGB) and records the key's tenant on the request.
  */
 export function requireTenantKey(scope: FastifyInstance, keys: ApiKeyIndex): void {
-  scope.addHook("onRequest", async (request, reply) => {
+  // Callback-style: it runs on every request, and skips a promise.
+  scope.addHook("onRequest", (request, reply, done) => {
     const tenant = keys.tenantOf(request.headers.authorization);
     if (tenant === undefined) {
-      return sendResult(reply.header("www-authenticate", 'Bearer realm="PGB"'), "UNAUTHORIZED", "missing or invalid API key (Authorization: Bearer <key>)");
+      sendResult(reply.header("www-authenticate", 'Bearer realm="PGB"'), "UNAUTHORIZED", "missing or invalid API key (Authorization: Bearer <key>)");
+      return;
     }
     request.tenant = tenant;
+    done();
   });
 }

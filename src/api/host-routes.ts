@@ -14,7 +14,7 @@ import { cancelPayment } from "../core/use-cases/cancel-payment.ts";
 import type { CancelInput, CancelOutput } from "../core/use-cases/cancel-answer.ts";
 import { getOrderPayment } from "../core/use-cases/get-order-payment.ts";
 import { ApiKeyIndex, requireTenantKey } from "./auth.ts";
-import { bindCaseInsensitive } from "./case-insensitive.ts";
+import { bindCaseInsensitive, NO_ALIASES } from "./case-insensitive.ts";
 import {
   firstIssue,
   FULL_CANCEL_FIELDS,
@@ -37,6 +37,7 @@ declare module "fastify" {
   }
 }
 
+const PAYMENT_QUERY_FIELDS = ["DBType", "OrderId"] as const;
 const PAY_START_EMPTY = { RedirectUrl: null, Type: null, PaymentId: null };
 const CANCEL_EMPTY = {
   OrderId: null,
@@ -129,7 +130,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
     });
 
     scope.get("/PGB/Payment", ROUTE_DOCS.payment, async (request, reply) => {
-      const bound = bindCaseInsensitive(request.query, ["DBType", "OrderId"]);
+      const bound = bindCaseInsensitive(request.query, PAYMENT_QUERY_FIELDS);
       if (!bound.ok) return sendResult(reply, "INVALID_FIELD", bound.message);
       const query = PaymentQuerySchema.safeParse(bound.value);
       if (!query.success) return sendResult(reply, "INVALID_FIELD", firstIssue(query.error));
@@ -145,7 +146,7 @@ export function registerHostRoutes(app: FastifyInstance, deps: CoreDeps): void {
     request: FastifyRequest,
     schema: S,
     fields: readonly string[],
-    aliases: Readonly<Record<string, string>> = {},
+    aliases: Readonly<Record<string, string>> = NO_ALIASES,
   ): { ok: true; value: z.infer<S> } | Failure {
     const bound = bindCaseInsensitive(request.body, fields, aliases);
     if (!bound.ok) return fail("INVALID_FIELD", bound.message);

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type { Clock } from "./ports/clock.ts";
 
 /**
@@ -8,7 +8,22 @@ import type { Clock } from "./ports/clock.ts";
  */
 export function newId(prefix: "pay" | "mm" | "msg" | "tp" | "tprf" | "evt", clock: Clock): string {
   const time = clock.nowMs().toString(36).padStart(9, "0");
-  return `${prefix}_${time}${randomBytes(10).toString("hex")}`;
+  return `${prefix}_${time}${randomHex(10)}`;
+}
+
+// Random bytes are drawn 4 KiB at a time and each used once, as Node's randomUUID does: one
+// randomBytes call per id cost more than the rest of making it (a PayStart makes one).
+const randomPool = Buffer.allocUnsafe(4096);
+let randomPoolAt = randomPool.length;
+
+function randomHex(bytes: number): string {
+  if (randomPoolAt + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolAt = 0;
+  }
+  const hex = randomPool.toString("hex", randomPoolAt, randomPoolAt + bytes);
+  randomPoolAt += bytes;
+  return hex;
 }
 
 declare const brandTag: unique symbol;

@@ -5,6 +5,7 @@
  * another actor got there first: the caller learns that and does nothing twice.
  */
 import { sql, type Kysely, type Transaction } from "kysely";
+import { Precompiled } from "./precompiled.ts";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
@@ -69,16 +70,14 @@ export function toPayment(row: PaymentRow): Payment {
 }
 
 export async function paymentsOfOrder(db: Executor, tenant: string, orderId: number): Promise<Payment[]> {
-  const rows = await db
-    .selectFrom("payments")
-    .selectAll()
-    .where("tenant", "=", tenant)
-    .where("order_id", "=", orderId)
-    .orderBy("created_at", "asc")
-    .orderBy("id", "asc")
-    .execute();
+  const { rows } = await db.executeQuery<PaymentRow>(paymentsOfOrderStatement.compiled(db, { tenant, orderId }, [tenant, orderId]));
   return rows.map(toPayment);
 }
+
+// PayStart reads this on every request: compiled once (precompiled.ts).
+const paymentsOfOrderStatement = new Precompiled((db: Executor, { tenant, orderId }: { tenant: string; orderId: number }) =>
+  db.selectFrom("payments").selectAll().where("tenant", "=", tenant).where("order_id", "=", orderId).orderBy("created_at", "asc").orderBy("id", "asc"),
+);
 
 /** Whether `tenant` has any payment for the order. */
 export async function orderHasPayment(db: Executor, tenant: string, orderId: number): Promise<boolean> {
@@ -114,16 +113,33 @@ export async function lockCapturedPayment(trx: Transaction<Database>, tenant: st
 /**
  * Inserts a new attempt with its first history rows in one statement. The partial unique indexes
  * (one live, one captured attempt per order) are the guard: a racing PayStart for the same order
- * fails here with a unique violation instead of creating a second live checkout.
+ * fails here with a unique violation instead of creating a second live checkout. `payment` holds
+ * values only, no SQL expressions: the statement's text is reused for every payment with its columns.
  */
-export async function insertPayment(
-  db: Executor,
-  payment: NewPayment,
-  event: { to: PaymentStatus; event: string; source: EventSource; detail: Record<string, unknown> },
-): Promise<void> {
-  // One statement, so it is atomic without a transaction of its own: the payment and its first
-  // history row exist together or not at all.
-  await db
+export async function insertPayment(db: Executor, payment: NewPayment, event: FirstEvent): Promise<void> {
+  // Compiled once per set of columns and first state (precompiled.ts): PayStart runs it every time.
+  const columns: string[] = [];
+  const parameters: unknown[] = [];
+  for (const column in payment) {
+    const value = payment[column as keyof NewPayment];
+    if (value === undefined) continue;
+    columns.push(column);
+    parameters.push(value);
+  }
+  parameters.push(event.event, event.source, JSON.stringify(event.detail));
+  const shape = `${event.to} ${columns.join(",")}`;
+  let statement = insertPaymentStatements.get(shape);
+  if (statement === undefined) insertPaymentStatements.set(shape, (statement = new Precompiled(buildInsertPayment)));
+  await db.executeQuery(statement.compiled(db, { payment, event }, parameters));
+}
+
+type FirstEvent = { to: PaymentStatus; event: string; source: EventSource; detail: Record<string, unknown> };
+const insertPaymentStatements = new Map<string, Precompiled<Executor, { payment: NewPayment; event: FirstEvent }>>();
+
+// One statement, so it is atomic without a transaction of its own: the payment and its first
+// history row exist together or not at all.
+function buildInsertPayment(db: Executor, { payment, event }: { payment: NewPayment; event: FirstEvent }) {
+  return db
     .with("created", (q) => q.insertInto("payments").values(payment).returning("id"))
     .insertInto("payment_events")
     .columns(["payment_id", "from_status", "to_status", "event", "source", "detail"])
@@ -138,8 +154,7 @@ export async function insertPayment(
           eb.val(event.source).as("source"),
           sql`${JSON.stringify(event.detail)}::jsonb`.as("detail"),
         ]),
-    )
-    .execute();
+    );
 }
 
 export function isUniqueViolation(error: unknown): boolean {
