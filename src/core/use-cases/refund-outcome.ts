@@ -6,9 +6,10 @@ import { raiseAlert } from "../alerts.ts";
 import type { CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import { isCaptured, type EventSource } from "../payment-state.ts";
-import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
+import { OPEN_REFUND_STATUSES, refundGuardOf } from "../refund-state.ts";
 import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
 import { findMovement, transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
+import { succeedRefundLockingPayment } from "../../storage/refund-statements.ts";
 
 /**
  * Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host.
@@ -23,8 +24,8 @@ export async function completeRefund(
   source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER",
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
-    const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
+    // The refund row and then its payment locked, in one statement; undefined when the refund was not open.
+    const attempt = await succeedRefundLockingPayment(trx, refund.id, pgRefundId, refundGuardOf("SUCCEEDED"));
     if (attempt !== undefined && !isCaptured(attempt.status)) {
       // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps
       // its state; the host learns that the money went back.
@@ -45,7 +46,7 @@ export async function completeRefund(
       });
       return;
     }
-    if (completed === undefined) {
+    if (attempt === undefined) {
       const row = await findMovement(trx, refund.id);
       if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
