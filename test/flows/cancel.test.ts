@@ -3,6 +3,8 @@ import { after, before, describe, it } from "node:test";
 import { backends } from "../support/backends.ts";
 import { paidOrder, waitForOrder } from "../support/checkout.ts";
 import { hostPost, type TestPgb, startPgb } from "../support/pgb.ts";
+import { readCapturedPayment, reserveRefund } from "../../src/storage/refund-statements.ts";
+import type { RefundId } from "../../src/core/ids.ts";
 
 function partial(orderId: number, current: string, refund: string, modified: string, extra: Record<string, unknown> = {}) {
   // As the .NET host serialises PartialCancelRequest, including its misspelt ModifedTotalPrice.
@@ -201,6 +203,42 @@ for (const backend of backends()) {
       const nation = await hostPost(pgb, "/PGB/FullCancel", full(orderId, 15000, { NationCode: "JP" }));
       assert.equal(nation.status, 422);
       assert.equal(nation.body.ErrorCode, "NATION_MISMATCH");
+    });
+
+    it("inserts no refund from a snapshot of a payment another cancel changed since, and one from a current snapshot", async () => {
+      const { orderId } = await paidOrder(pgb, { TotalPrice: "9000" });
+      const stale = await readCapturedPayment(pgb.database.db, "DEMO", orderId);
+      assert.ok(stale !== undefined);
+      assert.deepEqual(
+        stale.movements.map((m) => [m.kind, m.status, String(m.amount)]),
+        [["CAPTURE", "SUCCEEDED", "9000"]],
+      );
+      const done = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "9000", "1000", "8000"));
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+      const refund = (id: string) => ({
+        id: id as RefundId,
+        paymentId: stale.payment.id,
+        amount: 1000n,
+        balanceBefore: 9000n,
+        balanceAfter: 8000n,
+        idempotencyKey: null,
+        fingerprint: "test",
+        leaseToken: null,
+      });
+      const event = { status: stale.payment.status, source: "HOST_API" as const, detail: {} };
+      assert.equal(await reserveRefund(pgb.database.db, stale.version, refund("mm_test_stale"), event), undefined);
+      const current = await readCapturedPayment(pgb.database.db, "DEMO", orderId);
+      assert.ok(current !== undefined && current.version !== stale.version);
+      assert.equal(current.movements.filter((m) => m.kind === "REFUND").length, 1, "nothing inserted from the stale snapshot");
+      const row = await reserveRefund(pgb.database.db, current.version, refund("mm_test_current"), event);
+      assert.equal(row?.status, "PENDING");
+      const history = await pgb.database.db
+        .selectFrom("payment_events")
+        .select("detail")
+        .where("payment_id", "=", stale.payment.id)
+        .where("event", "=", "REFUND_REQUESTED")
+        .execute();
+      assert.equal(history.length, 2, "the reservation's history row is written with it");
     });
 
     it("never refunds more than was paid when 50 partial cancels race on one order", async () => {
