@@ -3,17 +3,19 @@
  * order's payment read with its money movements, a refund reserved with its history row, a refund's
  * success recorded with its payment locked.
  *
- * A reservation changes the payment row (a new row version, the data unchanged) in the statement that
- * inserts the refund. So does every other change that can lower the balance (a capture, an external
- * refund, a reversed refund: they move the payment's state through `transition`). A cancel that read
- * the payment and its movements without a lock can therefore reserve only if the payment's row version
- * (xmin) is still the one it read: concurrent cancels serialise on the row, and the loser sees the new
- * version and finds nothing to insert.
+ * A reservation writes the payment row (a new row version, the data unchanged) in the statement that
+ * inserts the refund. Every other change to a captured payment's balance does too (a capture, an
+ * external refund, a reversed refund: they move the payment's state through `transition`), except
+ * releasing the one refund that may be open, which only raises the balance. So the row's version
+ * (xmin) tells whether movements read in a snapshot are still current: a cancel that read them without
+ * a lock reserves only if the version is still the one it read (concurrent cancels serialise on the
+ * row; the loser sees the new version and inserts nothing), and a refund's success uses its snapshot's
+ * balance only if no one wrote the row before its lock.
  */
 import { sql } from "kysely";
 import { CAPTURED_STATUSES, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
 import type { PaymentId, RefundId } from "../core/ids.ts";
-import { toPayment, type Executor, type Payment } from "./payment-repository.ts";
+import { balanceFrom, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
 import type { MovementRow, RefundRow } from "./money-movement-repository.ts";
 import type { MoneyMovementRow, PaymentRow } from "./schema.ts";
 
@@ -101,21 +103,37 @@ export async function reserveRefund(
 /**
  * Marks an open refund SUCCEEDED and then locks its payment (in that order, as every refund outcome
  * does), in one statement. Returns the payment as locked, or undefined when the refund was not open
- * (settled by someone else) — the payment is then not locked.
+ * (settled by someone else): the payment is then not locked.
+ *
+ * The balance comes from the statement's snapshot, which is current only if nobody wrote the payment
+ * row between the snapshot and the lock (the row version read without the lock equals the locked
+ * one, which PostgreSQL re-reads after waiting for a writer); otherwise `balance` is undefined and the
+ * caller reads it under the lock.
  */
 export async function succeedRefundLockingPayment(
   db: Executor,
   refundId: RefundId,
   pgRefundId: string,
   openStatuses: readonly string[],
-): Promise<Payment | undefined> {
-  const { rows } = await sql<PaymentRow>`
+): Promise<{ payment: Payment; balance: Balance | undefined } | undefined> {
+  const { rows } = await sql<PaymentRow & { snapshot_version: string; locked_version: string; movements: BalanceMovement[] }>`
     WITH moved AS (
       UPDATE money_movements SET status = 'SUCCEEDED', pg_reference = ${pgRefundId}, updated_at = now()
       WHERE id = ${refundId} AND kind = 'REFUND' AND status IN (${sql.join([...openStatuses])})
       RETURNING payment_id
     )
-    SELECT p.* FROM moved JOIN payments p ON p.id = moved.payment_id
+    SELECT p.*, p.xmin::text AS locked_version,
+      (SELECT s.xmin::text FROM payments s WHERE s.id = p.id) AS snapshot_version,
+      (SELECT coalesce(json_agg(json_build_object('id', m.id, 'kind', m.kind, 'status', m.status, 'amount', m.amount::text)), '[]'::json)
+       FROM money_movements m WHERE m.payment_id = p.id) AS movements
+    FROM moved JOIN payments p ON p.id = moved.payment_id
     FOR UPDATE OF p`.execute(db);
-  return rows[0] && toPayment(rows[0]);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { snapshot_version, locked_version, movements, ...payment } = row;
+  // The snapshot does not see this statement's own update of the refund.
+  const settled = movements.map((m) => (m.id === refundId ? { ...m, status: "SUCCEEDED" as const } : m));
+  return { payment: toPayment(payment), balance: snapshot_version === locked_version ? balanceFrom(settled) : undefined };
 }
+
+type BalanceMovement = Pick<MoneyMovementRow, "id" | "kind" | "status" | "amount">;

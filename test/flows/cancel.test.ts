@@ -3,7 +3,8 @@ import { after, before, describe, it } from "node:test";
 import { backends } from "../support/backends.ts";
 import { paidOrder, waitForOrder } from "../support/checkout.ts";
 import { hostPost, type TestPgb, startPgb } from "../support/pgb.ts";
-import { readCapturedPayment, reserveRefund } from "../../src/storage/refund-statements.ts";
+import { readCapturedPayment, reserveRefund, succeedRefundLockingPayment } from "../../src/storage/refund-statements.ts";
+import { sql } from "kysely";
 import type { RefundId } from "../../src/core/ids.ts";
 
 function partial(orderId: number, current: string, refund: string, modified: string, extra: Record<string, unknown> = {}) {
@@ -239,6 +240,48 @@ for (const backend of backends()) {
         .where("event", "=", "REFUND_REQUESTED")
         .execute();
       assert.equal(history.length, 2, "the reservation's history row is written with it");
+    });
+
+    it("records a refund's success with its snapshot's balance, or none when the payment row was written before the lock", async () => {
+      const db = pgb.database.db;
+      const reserveOne = async (orderId: number, id: string) => {
+        const snapshot = (await readCapturedPayment(db, "DEMO", orderId))!;
+        const refund = { id: id as RefundId, paymentId: snapshot.payment.id, amount: 1000n, balanceBefore: 5000n, balanceAfter: 4000n };
+        const row = await reserveRefund(
+          db,
+          snapshot.version,
+          { ...refund, idempotencyKey: null, fingerprint: "test", leaseToken: null },
+          {
+            status: snapshot.payment.status,
+            source: "HOST_API",
+            detail: {},
+          },
+        );
+        assert.ok(row !== undefined);
+        return snapshot.payment.id;
+      };
+      const { orderId } = await paidOrder(pgb, { TotalPrice: "5000" });
+      await reserveOne(orderId, "mm_test_fresh");
+      const fresh = await db.transaction().execute((trx) => succeedRefundLockingPayment(trx, "mm_test_fresh" as RefundId, "pg_fresh", ["PENDING"]));
+      assert.deepEqual(fresh?.balance, { captured: 5000n, refunded: 1000n, remaining: 4000n, inFlight: 0 });
+      if (backend !== "postgres") return;
+
+      // Another transaction writes the payment row while this one waits for its lock.
+      const { orderId: o2 } = await paidOrder(pgb, { TotalPrice: "5000" });
+      const paymentId = await reserveOne(o2, "mm_test_waited");
+      let release!: () => void;
+      const writing = db.transaction().execute(async (trx) => {
+        await sql`UPDATE payments SET status = payments.status WHERE id = ${paymentId}`.execute(trx);
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const waited = db.transaction().execute((trx) => succeedRefundLockingPayment(trx, "mm_test_waited" as RefundId, "pg_waited", ["PENDING"]));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      release();
+      await writing;
+      const result = await waited;
+      assert.equal(result?.payment.id, paymentId);
+      assert.equal(result?.balance, undefined, "a snapshot older than the lock is not trusted");
     });
 
     it("never refunds more than was paid when 50 partial cancels race on one order", async () => {

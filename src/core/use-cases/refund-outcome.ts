@@ -25,7 +25,8 @@ export async function completeRefund(
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     // The refund row and then its payment locked, in one statement; undefined when the refund was not open.
-    const attempt = await succeedRefundLockingPayment(trx, refund.id, pgRefundId, refundGuardOf("SUCCEEDED"));
+    const locked = await succeedRefundLockingPayment(trx, refund.id, pgRefundId, refundGuardOf("SUCCEEDED"));
+    const attempt = locked?.payment;
     if (attempt !== undefined && !isCaptured(attempt.status)) {
       // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps
       // its state; the host learns that the money went back.
@@ -37,7 +38,7 @@ export async function completeRefund(
         source,
         detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
       });
-      const balance = await balanceOf(trx, attempt);
+      const balance = locked?.balance ?? (await balanceOf(trx, attempt));
       await enqueueMoneyNotification(trx, deps.clock, attempt, {
         type: "LATE_PAYMENT_REFUNDED",
         captured: balance.captured,
@@ -46,7 +47,7 @@ export async function completeRefund(
       });
       return;
     }
-    if (attempt === undefined) {
+    if (locked === undefined) {
       const row = await findMovement(trx, refund.id);
       if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
@@ -73,7 +74,7 @@ export async function completeRefund(
       });
       return;
     }
-    const balance = await balanceOf(trx, payment);
+    const balance = locked.balance ?? (await balanceOf(trx, payment));
     const to = balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
     const changed = await transition(trx, deps.clock, {
       paymentId: payment.id,
