@@ -2,7 +2,9 @@
  * All SQL of money movements: the capture of a payment, each refund (PGB's, a late capture's, one
  * made in the PG's dashboard) and their outcomes. A refund's row exists before its PG call, so its
  * amount is reserved against the balance; the balance itself is derived from these rows
- * (payment-repository.ts, balanceFrom).
+ * (payment-repository.ts, balanceFrom). A change to a captured payment's balance (other than releasing
+ * its one open refund) must come with a write of its payment row: a cancel's unlocked reservation and
+ * a refund's success rely on the row's version to notice it (refund-statements.ts).
  */
 import { sql, type Transaction } from "kysely";
 import { brand, newId, type PaymentId, type RefundId } from "../core/ids.ts";

@@ -3,6 +3,9 @@ import { after, before, describe, it } from "node:test";
 import { backends } from "../support/backends.ts";
 import { paidOrder, waitForOrder } from "../support/checkout.ts";
 import { hostPost, type TestPgb, startPgb } from "../support/pgb.ts";
+import { readCapturedPayment, reserveRefund, succeedRefundLockingPayment } from "../../src/storage/refund-statements.ts";
+import { sql } from "kysely";
+import type { RefundId } from "../../src/core/ids.ts";
 
 function partial(orderId: number, current: string, refund: string, modified: string, extra: Record<string, unknown> = {}) {
   // As the .NET host serialises PartialCancelRequest, including its misspelt ModifedTotalPrice.
@@ -201,6 +204,84 @@ for (const backend of backends()) {
       const nation = await hostPost(pgb, "/PGB/FullCancel", full(orderId, 15000, { NationCode: "JP" }));
       assert.equal(nation.status, 422);
       assert.equal(nation.body.ErrorCode, "NATION_MISMATCH");
+    });
+
+    it("inserts no refund from a snapshot of a payment another cancel changed since, and one from a current snapshot", async () => {
+      const { orderId } = await paidOrder(pgb, { TotalPrice: "9000" });
+      const stale = await readCapturedPayment(pgb.database.db, "DEMO", orderId);
+      assert.ok(stale !== undefined);
+      assert.deepEqual(
+        stale.movements.map((m) => [m.kind, m.status, String(m.amount)]),
+        [["CAPTURE", "SUCCEEDED", "9000"]],
+      );
+      const done = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "9000", "1000", "8000"));
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+      const refund = (id: string) => ({
+        id: id as RefundId,
+        paymentId: stale.payment.id,
+        amount: 1000n,
+        balanceBefore: 9000n,
+        balanceAfter: 8000n,
+        idempotencyKey: null,
+        fingerprint: "test",
+        leaseToken: null,
+      });
+      const event = { status: stale.payment.status, source: "HOST_API" as const, detail: {} };
+      assert.equal(await reserveRefund(pgb.database.db, stale.version, refund("mm_test_stale"), event), undefined);
+      const current = await readCapturedPayment(pgb.database.db, "DEMO", orderId);
+      assert.ok(current !== undefined && current.version !== stale.version);
+      assert.equal(current.movements.filter((m) => m.kind === "REFUND").length, 1, "nothing inserted from the stale snapshot");
+      const row = await reserveRefund(pgb.database.db, current.version, refund("mm_test_current"), event);
+      assert.equal(row?.status, "PENDING");
+      const history = await pgb.database.db
+        .selectFrom("payment_events")
+        .select("detail")
+        .where("payment_id", "=", stale.payment.id)
+        .where("event", "=", "REFUND_REQUESTED")
+        .execute();
+      assert.equal(history.length, 2, "the reservation's history row is written with it");
+    });
+
+    it("records a refund's success with its snapshot's balance, or none when the payment row was written before the lock", async () => {
+      const db = pgb.database.db;
+      const reserveOne = async (orderId: number, id: string) => {
+        const snapshot = (await readCapturedPayment(db, "DEMO", orderId))!;
+        const refund = { id: id as RefundId, paymentId: snapshot.payment.id, amount: 1000n, balanceBefore: 5000n, balanceAfter: 4000n };
+        const row = await reserveRefund(
+          db,
+          snapshot.version,
+          { ...refund, idempotencyKey: null, fingerprint: "test", leaseToken: null },
+          {
+            status: snapshot.payment.status,
+            source: "HOST_API",
+            detail: {},
+          },
+        );
+        assert.ok(row !== undefined);
+        return snapshot.payment.id;
+      };
+      const { orderId } = await paidOrder(pgb, { TotalPrice: "5000" });
+      await reserveOne(orderId, "mm_test_fresh");
+      const fresh = await db.transaction().execute((trx) => succeedRefundLockingPayment(trx, "mm_test_fresh" as RefundId, "pg_fresh", ["PENDING"]));
+      assert.deepEqual(fresh?.balance, { captured: 5000n, refunded: 1000n, remaining: 4000n, inFlight: 0 });
+      if (backend !== "postgres") return;
+
+      // Another transaction writes the payment row while this one waits for its lock.
+      const { orderId: o2 } = await paidOrder(pgb, { TotalPrice: "5000" });
+      const paymentId = await reserveOne(o2, "mm_test_waited");
+      let release!: () => void;
+      const writing = db.transaction().execute(async (trx) => {
+        await sql`UPDATE payments SET status = payments.status WHERE id = ${paymentId}`.execute(trx);
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const waited = db.transaction().execute((trx) => succeedRefundLockingPayment(trx, "mm_test_waited" as RefundId, "pg_waited", ["PENDING"]));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      release();
+      await writing;
+      const result = await waited;
+      assert.equal(result?.payment.id, paymentId);
+      assert.equal(result?.balance, undefined, "a snapshot older than the lock is not trusted");
     });
 
     it("never refunds more than was paid when 50 partial cancels race on one order", async () => {

@@ -5,9 +5,10 @@
  * Current − Refund = Modified; a refund never exceeds the balance, even under concurrent calls; a
  * retry of a cancel that already succeeded returns the original success instead of refunding twice.
  *
- * The refund row is written (reserving the amount) under the payment's row lock before the PG is
- * called, and only one refund per payment may wait for the PG at a time, so concurrent cancels can
- * never together refund more than was paid.
+ * The refund row is written (reserving the amount) before the PG is called, either under the
+ * payment's row lock or, in the common case, by a statement that succeeds only if the payment row is
+ * still the version the cancel decided on (refund-statements.ts); and only one refund per payment may
+ * wait for the PG at a time, so concurrent cancels can never together refund more than was paid.
  */
 import { createHash } from "node:crypto";
 import { fail, succeed, type Result } from "../errors.ts";
@@ -20,8 +21,9 @@ import type { Database } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { sendRefund } from "./send-refund.ts";
 import { answerOf, outputOf, type CancelInput, type CancelOutput } from "./cancel-answer.ts";
-import { appendEvent, balanceFrom, findPayment, lockCapturedPayment, paymentsOfOrder, type Payment } from "../../storage/payment-repository.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, captureOf, insertRefund, movementsOf, type RefundRow } from "../../storage/money-movement-repository.ts";
+import { balanceFrom, findPayment, lockCapturedPayment, paymentsOfOrder, type Balance, type Executor, type Payment } from "../../storage/payment-repository.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, captureOf, movementsOf, type MovementRow, type RefundRow } from "../../storage/money-movement-repository.ts";
+import { readCapturedPayment, reserveRefund } from "../../storage/refund-statements.ts";
 
 export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise<Result<CancelOutput>> {
   const currency = input.current.currency;
@@ -32,7 +34,31 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
     .update(JSON.stringify([input.current.minor.toString(), input.refund?.minor.toString() ?? "ALL", input.modified?.minor.toString() ?? "0", currency]))
     .digest("hex");
 
-  const reserved = await deps.db.transaction().execute(async (trx) => {
+  // Most cancels reserve in two statements without a transaction: read the payment and its movements,
+  // then insert the refund only if the payment row is unchanged (refund-statements.ts). When it
+  // changed, or the cancel names an attempt, the reservation runs under the payment's row lock.
+  const reserved =
+    (input.paymentId === undefined ? await reserveUnlocked(deps, input, fingerprint) : undefined) ?? (await reserveLocked(deps, input, fingerprint));
+
+  if (!reserved.ok) return reserved;
+  if (reserved.value.kind === "replay") return succeed(reserved.value.output);
+  if (reserved.value.kind === "resume") return resumeLostRefund(deps, reserved.value.refundId, input);
+  const { payment, refund, paid } = reserved.value;
+  return executeRefund(deps, payment, refund, paid, input);
+}
+
+/** The reservation from one unlocked snapshot; undefined when the payment is not found or changed before the insert. */
+async function reserveUnlocked(deps: CoreDeps, input: CancelInput, fingerprint: string): Promise<Result<Reservation> | undefined> {
+  const snapshot = await readCapturedPayment(deps.db, input.tenant, input.orderId);
+  if (snapshot === undefined) return undefined;
+  const decided = decide(snapshot.payment, snapshot.movements, input, fingerprint);
+  if (!decided.ok || decided.value.kind !== "reserve") return decided as Result<Reservation>;
+  return reserve(deps, deps.db, snapshot.version, snapshot.payment, decided.value, input, fingerprint);
+}
+
+/** The reservation under the payment's row lock: movements read after the lock, so nothing can change them meanwhile. */
+async function reserveLocked(deps: CoreDeps, input: CancelInput, fingerprint: string): Promise<Result<Reservation>> {
+  return deps.db.transaction().execute(async (trx) => {
     const payment =
       input.paymentId === undefined
         ? await lockCapturedPayment(trx, input.tenant, input.orderId)
@@ -43,50 +69,79 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
         ? fail("ORDER_NOT_FOUND", `no payment for order ${input.orderId}`)
         : fail("PAYMENT_NOT_PAID", `order ${input.orderId} is not paid (its payment is ${any[any.length - 1]!.status})`);
     }
-    if (payment.nationCode !== input.nationCode.toUpperCase() || payment.currency !== currency) {
-      return fail("NATION_MISMATCH", `order ${input.orderId} was paid in ${payment.nationCode} (${payment.currency})`);
-    }
-    if (input.expectPg !== undefined && input.expectPg.toUpperCase() !== payment.pg) {
-      return fail("PG_TYPE_MISMATCH", `order ${input.orderId} was paid through ${payment.pg}, not ${input.expectPg}`);
-    }
-    if (input.expectPayType !== undefined && input.expectPayType.toUpperCase() !== payment.payType) {
-      return fail("PAY_TYPE_MISMATCH", `order ${input.orderId} was paid by ${payment.payType}, not ${input.expectPayType}`);
-    }
+    const decided = decide(payment, await movementsOf(trx, [payment.id]), input, fingerprint);
+    if (!decided.ok || decided.value.kind !== "reserve") return decided as Result<Reservation>;
+    const reservation = await reserve(deps, trx, null, payment, decided.value, input, fingerprint);
+    if (reservation === undefined) throw new Error(`payment ${payment.id} vanished while locked`);
+    return reservation;
+  });
+}
 
-    const movements = await movementsOf(trx, [payment.id]);
-    const refunds = movements.filter((m) => m.kind === "REFUND");
-    if (input.idempotencyKey !== undefined) {
-      const earlier = refunds.find((r) => r.idempotency_key === input.idempotencyKey);
-      if (earlier !== undefined) {
-        if (earlier.request_fingerprint !== fingerprint) return fail("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request");
-        return replayOf(payment, earlier);
-      }
-    }
-    // A retry without a key: the same amounts as a refund that already went through.
-    const sameAmounts = refunds.find(
-      (r) =>
-        r.status !== "FAILED" &&
-        // Only the host's own refunds: one made in the PG's dashboard is not a cancel to replay.
-        r.request_fingerprint !== EXTERNAL_REFUND_FINGERPRINT &&
-        BigInt(r.balance_before ?? -1) === input.current.minor &&
-        (input.refund === undefined ? BigInt(r.balance_after ?? -1) === 0n : BigInt(r.amount) === input.refund.minor),
-    );
-    if (sameAmounts !== undefined) return replayOf(payment, sameAmounts);
+type Decision = Reservation | { kind: "reserve"; amount: bigint; balance: Balance };
 
-    const balance = balanceFrom(movements);
-    if (balance.inFlight > 0) return fail("CANCEL_IN_PROGRESS", `a refund on order ${input.orderId} is still waiting for the PG`);
-    if (payment.status === "CANCELLED" || balance.remaining === 0n) return fail("PAYMENT_ALREADY_CANCELLED", `order ${input.orderId} is fully cancelled`);
-    const amount = input.refund?.minor ?? balance.remaining;
-    if (amount > balance.remaining) {
-      return fail("REFUND_EXCEEDS_BALANCE", `RefundPrice ${formatMinor(amount, currency)} exceeds the remaining ${formatMinor(balance.remaining, currency)}`);
+/** What a cancel does given the payment and its movements: refuse, replay an earlier cancel, or reserve `amount`. */
+function decide(payment: Payment, movements: MovementRow[], input: CancelInput, fingerprint: string): Result<Decision> {
+  const currency = input.current.currency;
+  if (payment.nationCode !== input.nationCode.toUpperCase() || payment.currency !== currency) {
+    return fail("NATION_MISMATCH", `order ${input.orderId} was paid in ${payment.nationCode} (${payment.currency})`);
+  }
+  if (input.expectPg !== undefined && input.expectPg.toUpperCase() !== payment.pg) {
+    return fail("PG_TYPE_MISMATCH", `order ${input.orderId} was paid through ${payment.pg}, not ${input.expectPg}`);
+  }
+  if (input.expectPayType !== undefined && input.expectPayType.toUpperCase() !== payment.payType) {
+    return fail("PAY_TYPE_MISMATCH", `order ${input.orderId} was paid by ${payment.payType}, not ${input.expectPayType}`);
+  }
+  const refunds = movements.filter((m) => m.kind === "REFUND");
+  if (input.idempotencyKey !== undefined) {
+    const earlier = refunds.find((r) => r.idempotency_key === input.idempotencyKey);
+    if (earlier !== undefined) {
+      if (earlier.request_fingerprint !== fingerprint) return fail("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request");
+      return replayOf(payment, earlier);
     }
-    if (input.current.minor !== balance.remaining) {
-      return fail("STALE_CURRENT_PRICE", `CurrentTotalPrice ${fmt(input.current)} is not the remaining balance ${formatMinor(balance.remaining, currency)}`, {
-        remaining: formatMinor(balance.remaining, currency),
-      });
-    }
-    const row = await insertRefund(trx, {
-      id: newRefundId(deps.clock),
+  }
+  // A retry without a key: the same amounts as a refund that already went through.
+  const sameAmounts = refunds.find(
+    (r) =>
+      r.status !== "FAILED" &&
+      // Only the host's own refunds: one made in the PG's dashboard is not a cancel to replay.
+      r.request_fingerprint !== EXTERNAL_REFUND_FINGERPRINT &&
+      BigInt(r.balance_before ?? -1) === input.current.minor &&
+      (input.refund === undefined ? BigInt(r.balance_after ?? -1) === 0n : BigInt(r.amount) === input.refund.minor),
+  );
+  if (sameAmounts !== undefined) return replayOf(payment, sameAmounts);
+
+  const balance = balanceFrom(movements);
+  if (balance.inFlight > 0) return fail("CANCEL_IN_PROGRESS", `a refund on order ${input.orderId} is still waiting for the PG`);
+  if (payment.status === "CANCELLED" || balance.remaining === 0n) return fail("PAYMENT_ALREADY_CANCELLED", `order ${input.orderId} is fully cancelled`);
+  const amount = input.refund?.minor ?? balance.remaining;
+  if (amount > balance.remaining) {
+    return fail("REFUND_EXCEEDS_BALANCE", `RefundPrice ${formatMinor(amount, currency)} exceeds the remaining ${formatMinor(balance.remaining, currency)}`);
+  }
+  if (input.current.minor !== balance.remaining) {
+    return fail("STALE_CURRENT_PRICE", `CurrentTotalPrice ${fmt(input.current)} is not the remaining balance ${formatMinor(balance.remaining, currency)}`, {
+      remaining: formatMinor(balance.remaining, currency),
+    });
+  }
+  return succeed({ kind: "reserve", amount, balance });
+}
+
+/** Writes the refund row and its REFUND_REQUESTED history row; undefined when the payment row is no longer `version`. */
+async function reserve(
+  deps: CoreDeps,
+  db: Executor,
+  version: string | null,
+  payment: Payment,
+  decided: { amount: bigint; balance: Balance },
+  input: CancelInput,
+  fingerprint: string,
+): Promise<Result<Reservation> | undefined> {
+  const { amount, balance } = decided;
+  const id = newRefundId(deps.clock);
+  const row = await reserveRefund(
+    db,
+    version,
+    {
+      id,
       paymentId: payment.id,
       amount,
       balanceBefore: balance.remaining,
@@ -94,23 +149,14 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
       idempotencyKey: input.idempotencyKey ?? null,
       fingerprint,
       leaseToken: deps.leaseToken ?? null,
-    });
-    await appendEvent(trx, {
-      paymentId: payment.id,
-      from: payment.status,
-      to: payment.status,
-      event: "REFUND_REQUESTED",
+    },
+    {
+      status: payment.status,
       source: input.source ?? "HOST_API",
-      detail: { refundId: row.id, amount: formatMinor(amount, currency), balanceBefore: formatMinor(balance.remaining, currency) },
-    });
-    return { ok: true as const, value: { kind: "new" as const, payment, refund: row, paid: balance.captured } };
-  });
-
-  if (!reserved.ok) return reserved;
-  if (reserved.value.kind === "replay") return succeed(reserved.value.output);
-  if (reserved.value.kind === "resume") return resumeLostRefund(deps, reserved.value.refundId, input);
-  const { payment, refund, paid } = reserved.value;
-  return executeRefund(deps, payment, refund, paid, input);
+      detail: { refundId: id, amount: formatMinor(amount, payment.currency), balanceBefore: formatMinor(balance.remaining, payment.currency) },
+    },
+  );
+  return row && succeed({ kind: "new", payment, refund: row, paid: balance.captured });
 }
 
 /** The named attempt of this order, locked, if money was captured on it (the paid attempt, or a late capture). */

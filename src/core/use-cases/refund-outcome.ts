@@ -6,9 +6,10 @@ import { raiseAlert } from "../alerts.ts";
 import type { CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
 import { isCaptured, type EventSource } from "../payment-state.ts";
-import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
+import { OPEN_REFUND_STATUSES, refundGuardOf } from "../refund-state.ts";
 import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
 import { findMovement, transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
+import { succeedRefundLockingPayment } from "../../storage/refund-statements.ts";
 
 /**
  * Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host.
@@ -23,8 +24,9 @@ export async function completeRefund(
   source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER",
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const completed = await transitionRefund(trx, refund.id, { status: "SUCCEEDED", pg_reference: pgRefundId });
-    const attempt = completed === undefined ? undefined : await findPayment(trx, payment.id, { forUpdate: true });
+    // The refund row and then its payment locked, in one statement; undefined when the refund was not open.
+    const locked = await succeedRefundLockingPayment(trx, refund.id, pgRefundId, refundGuardOf("SUCCEEDED"));
+    const attempt = locked?.payment;
     if (attempt !== undefined && !isCaptured(attempt.status)) {
       // The refund of a late capture (an attempt that is not the order's paid one): the attempt keeps
       // its state; the host learns that the money went back.
@@ -36,7 +38,7 @@ export async function completeRefund(
         source,
         detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
       });
-      const balance = await balanceOf(trx, attempt);
+      const balance = locked?.balance ?? (await balanceOf(trx, attempt));
       await enqueueMoneyNotification(trx, deps.clock, attempt, {
         type: "LATE_PAYMENT_REFUNDED",
         captured: balance.captured,
@@ -45,7 +47,7 @@ export async function completeRefund(
       });
       return;
     }
-    if (completed === undefined) {
+    if (locked === undefined) {
       const row = await findMovement(trx, refund.id);
       if (row?.status !== "FAILED") return;
       // PGB released this amount believing the PG never refunded it; the PG says it did. The balance
@@ -72,7 +74,7 @@ export async function completeRefund(
       });
       return;
     }
-    const balance = await balanceOf(trx, payment);
+    const balance = locked.balance ?? (await balanceOf(trx, payment));
     const to = balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
     const changed = await transition(trx, deps.clock, {
       paymentId: payment.id,

@@ -1,0 +1,139 @@
+/**
+ * The statements of a host's cancel, each folding what would otherwise be several round trips: the
+ * order's payment read with its money movements, a refund reserved with its history row, a refund's
+ * success recorded with its payment locked.
+ *
+ * A reservation writes the payment row (a new row version, the data unchanged) in the statement that
+ * inserts the refund. Every other change to a captured payment's balance does too (a capture, an
+ * external refund, a reversed refund: they move the payment's state through `transition`), except
+ * releasing the one refund that may be open, which only raises the balance. So the row's version
+ * (xmin) tells whether movements read in a snapshot are still current: a cancel that read them without
+ * a lock reserves only if the version is still the one it read (concurrent cancels serialise on the
+ * row; the loser sees the new version and inserts nothing), and a refund's success uses its snapshot's
+ * balance only if no one wrote the row before its lock.
+ */
+import { sql } from "kysely";
+import { CAPTURED_STATUSES, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
+import type { PaymentId, RefundId } from "../core/ids.ts";
+import { balanceFrom, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
+import type { MovementRow, RefundRow } from "./money-movement-repository.ts";
+import type { MoneyMovementRow, PaymentRow } from "./schema.ts";
+
+/** The order's captured payment as one snapshot saw it: the row, its version and its movements. */
+export interface PaymentSnapshot {
+  payment: Payment;
+  /** The payment row's xmin: changes whenever the row is written. */
+  version: string;
+  movements: MovementRow[];
+}
+
+/**
+ * The order's captured payment and its movements (oldest first) in one statement, without a lock:
+ * one snapshot, so the balance and the refunds agree with each other.
+ */
+export async function readCapturedPayment(db: Executor, tenant: string, orderId: number): Promise<PaymentSnapshot | undefined> {
+  const { rows } = await sql<PaymentRow & { row_version: string; movements: JsonMovement[] }>`
+    SELECT p.*, p.xmin::text AS row_version,
+      (SELECT coalesce(json_agg(json_build_object(
+          'id', m.id, 'payment_id', m.payment_id, 'kind', m.kind, 'amount', m.amount::text, 'status', m.status,
+          'balance_before', m.balance_before::text, 'balance_after', m.balance_after::text,
+          'idempotency_key', m.idempotency_key, 'request_fingerprint', m.request_fingerprint,
+          'pg_reference', m.pg_reference, 'failure_code', m.failure_code, 'failure_message', m.failure_message,
+          'lease_token', m.lease_token, 'created_at', m.created_at, 'updated_at', m.updated_at
+        ) ORDER BY m.created_at, m.id), '[]'::json)
+       FROM money_movements m WHERE m.payment_id = p.id) AS movements
+    FROM payments p
+    WHERE p.tenant = ${tenant} AND p.order_id = ${orderId} AND p.status IN (${sql.join([...CAPTURED_STATUSES])})`.execute(db);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { row_version, movements, ...payment } = row;
+  return { payment: toPayment(payment), version: row_version, movements: movements.map(movementOf) };
+}
+
+/** A movement as json_build_object gives it: bigints as text (exact), timestamps as text. */
+type JsonMovement = Omit<MoneyMovementRow, "created_at" | "updated_at"> & { created_at: string; updated_at: string };
+
+function movementOf(m: JsonMovement): MovementRow {
+  return { ...m, created_at: new Date(m.created_at), updated_at: new Date(m.updated_at) } as MovementRow;
+}
+
+export interface NewRefund {
+  id: RefundId;
+  paymentId: PaymentId;
+  amount: bigint;
+  balanceBefore: bigint;
+  balanceAfter: bigint;
+  idempotencyKey: string | null;
+  fingerprint: string;
+  leaseToken: string | null;
+}
+
+/**
+ * Reserves a refund (a PENDING row) and appends its REFUND_REQUESTED history row, in one statement
+ * that also writes the payment row (see the top of this file). With `version`, only if the payment
+ * row is still that version: undefined otherwise (someone changed the payment since it was read).
+ */
+export async function reserveRefund(
+  db: Executor,
+  version: string | null,
+  r: NewRefund,
+  event: { status: PaymentStatus; source: EventSource; detail: Record<string, unknown> },
+): Promise<RefundRow | undefined> {
+  const { rows } = await sql<MoneyMovementRow>`
+    WITH touched AS (
+      UPDATE payments SET status = payments.status
+      WHERE id = ${r.paymentId} ${version === null ? sql`` : sql`AND xmin = ${version}::xid`}
+      RETURNING id
+    ), refund AS (
+      INSERT INTO money_movements
+        (id, payment_id, kind, amount, status, balance_before, balance_after, idempotency_key, request_fingerprint, lease_token, updated_at)
+      SELECT ${r.id}, touched.id, 'REFUND', ${r.amount.toString()}::bigint, 'PENDING', ${r.balanceBefore.toString()}::bigint,
+        ${r.balanceAfter.toString()}::bigint, ${r.idempotencyKey}, ${r.fingerprint}, ${r.leaseToken}, now()
+      FROM touched
+      RETURNING *
+    ), history AS (
+      INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
+      SELECT refund.payment_id, ${event.status}, ${event.status}, 'REFUND_REQUESTED', ${event.source}, ${JSON.stringify(event.detail)}::jsonb
+      FROM refund
+    )
+    SELECT * FROM refund`.execute(db);
+  return rows[0] as RefundRow | undefined;
+}
+
+/**
+ * Marks an open refund SUCCEEDED and then locks its payment (in that order, as every refund outcome
+ * does), in one statement. Returns the payment as locked, or undefined when the refund was not open
+ * (settled by someone else): the payment is then not locked.
+ *
+ * The balance comes from the statement's snapshot, which is current only if nobody wrote the payment
+ * row between the snapshot and the lock (the row version read without the lock equals the locked
+ * one, which PostgreSQL re-reads after waiting for a writer); otherwise `balance` is undefined and the
+ * caller reads it under the lock.
+ */
+export async function succeedRefundLockingPayment(
+  db: Executor,
+  refundId: RefundId,
+  pgRefundId: string,
+  openStatuses: readonly string[],
+): Promise<{ payment: Payment; balance: Balance | undefined } | undefined> {
+  const { rows } = await sql<PaymentRow & { snapshot_version: string; locked_version: string; movements: BalanceMovement[] }>`
+    WITH moved AS (
+      UPDATE money_movements SET status = 'SUCCEEDED', pg_reference = ${pgRefundId}, updated_at = now()
+      WHERE id = ${refundId} AND kind = 'REFUND' AND status IN (${sql.join([...openStatuses])})
+      RETURNING payment_id
+    )
+    SELECT p.*, p.xmin::text AS locked_version,
+      (SELECT s.xmin::text FROM payments s WHERE s.id = p.id) AS snapshot_version,
+      (SELECT coalesce(json_agg(json_build_object('id', m.id, 'kind', m.kind, 'status', m.status, 'amount', m.amount::text)), '[]'::json)
+       FROM money_movements m WHERE m.payment_id = p.id) AS movements
+    FROM moved JOIN payments p ON p.id = moved.payment_id
+    FOR UPDATE OF p`.execute(db);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { snapshot_version, locked_version, movements, ...payment } = row;
+  // The snapshot does not see this statement's own update of the refund.
+  const settled = movements.map((m) => (m.id === refundId ? { ...m, status: "SUCCEEDED" as const } : m));
+  return { payment: toPayment(payment), balance: snapshot_version === locked_version ? balanceFrom(settled) : undefined };
+}
+
+type BalanceMovement = Pick<MoneyMovementRow, "id" | "kind" | "status" | "amount">;
