@@ -7,6 +7,7 @@
  * Pay POST to the host receiving PAYMENT_COMPLETED; the answer is the highest rate whose p99 stays
  * under 100 ms with no growing backlog.
  */
+import { mkdirSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
@@ -22,6 +23,8 @@ export interface CustomerPaysContext {
   log(line: string): void;
   row(row: { scenario: string; subject: string; figures: string; ratio?: string }): void;
   fail(message: string): void;
+  /** With --profile: where PGB's CPU profile goes. */
+  profileDir?: string;
 }
 
 interface OpenCheckout {
@@ -107,7 +110,9 @@ export async function scenarioCustomerPays(ctx: CustomerPaysContext): Promise<vo
       "src/main.ts",
       { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify` },
       "/health/ready",
+      ctx.profileDir ? { cpuProf: ctx.profileDir } : {},
     );
+    if (ctx.profileDir) mkdirSync(ctx.profileDir, { recursive: true });
     for (const rate of rates) {
       const checkouts = await openCheckouts(ctx, pgb, Math.round(rate * seconds));
       await sleep(300);

@@ -931,6 +931,7 @@ async function main(): Promise<void> {
         log,
         row: (r) => rows.push(r),
         fail: (m) => failures.push(m),
+        ...(PROFILE ? { profileDir: join("bench", "results", "profiles-customer-pays") } : {}),
       });
     if (wanted("4")) await scenarioCancelStorm(ADMIN_URL);
     if (wanted("7")) await scenarioRoundTrips(ADMIN_URL);
