@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { openCheckout } from "../test/support/checkout.ts";
 import { startFakeHost } from "./fake-host.ts";
-import { benchDatabase, startServer, type Server } from "./lib.ts";
+import { benchDatabase, payStartBodyFor, startServer, type Server } from "./lib.ts";
 
 export interface CustomerPaysContext {
   adminUrl: string;
@@ -70,16 +70,7 @@ async function openCheckouts(ctx: CustomerPaysContext, pgb: Server, count: numbe
         const started = await fetch(`${pgb.url}/PGB/PayStart`, {
           method: "POST",
           headers: ctx.headers,
-          body: JSON.stringify({
-            DBType: "BENCH",
-            OrderId: orderId,
-            PayType: "CARD",
-            TotalPrice: "15000",
-            JoinerId: 1,
-            OrderDescription: null,
-            RedirectUrl: "https://shop.example.com/done",
-            NationCode: "KR",
-          }),
+          body: payStartBodyFor(orderId, 15000),
         });
         const { RedirectUrl } = (await started.json()) as { RedirectUrl: string };
         const page = await openCheckout(RedirectUrl);

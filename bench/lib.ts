@@ -146,3 +146,17 @@ export function cpuMs(pid: number | undefined): number {
     return NaN;
   }
 }
+
+/** A TEST-PG card PayStart for the benchmark's tenant, as the host sends it. */
+export function payStartBodyFor(orderId: number, price: number): string {
+  return JSON.stringify({
+    DBType: "BENCH",
+    OrderId: orderId,
+    PayType: "CARD",
+    TotalPrice: String(price),
+    JoinerId: 1,
+    OrderDescription: null,
+    RedirectUrl: "https://shop.example.com/done",
+    NationCode: "KR",
+  });
+}

@@ -19,7 +19,7 @@ import pg from "pg";
 import { Webhook } from "standardwebhooks";
 import { openCheckout, submitCheckoutForm } from "../test/support/checkout.ts";
 import { countRoundTrips } from "./pg-round-trips.ts";
-import { benchDatabase as scratchDatabase, cpuMs, load, startServer, type LoadResult, type Server } from "./lib.ts";
+import { benchDatabase as scratchDatabase, cpuMs, load, payStartBodyFor, startServer, type LoadResult, type Server } from "./lib.ts";
 import { scenarioPayPal } from "./paypal-scenario.ts";
 import { startFakeHost, type FakeHost } from "./fake-host.ts";
 import { scenarioCustomerPays } from "./customer-pays-scenario.ts";
@@ -276,16 +276,7 @@ async function paidAtTestPg(pgb: Server, count: number, signer: Webhook): Promis
         const r = await fetch(`${pgb.url}/PGB/PayStart`, {
           method: "POST",
           headers: HEADERS,
-          body: JSON.stringify({
-            DBType: "BENCH",
-            OrderId: orderId,
-            PayType: "CARD",
-            TotalPrice: "15000",
-            JoinerId: 1,
-            OrderDescription: null,
-            RedirectUrl: "https://shop.example.com/done",
-            NationCode: "KR",
-          }),
+          body: payStartBodyFor(orderId, 15000),
         });
         const body = (await r.json()) as { PaymentId: string; RedirectUrl: string };
         const tp = body.RedirectUrl.split("/").pop()!;
@@ -600,19 +591,6 @@ async function scenarioRoundTrips(adminUrl: string): Promise<void> {
     await counter.close();
     await db.drop();
   }
-}
-
-function payStartBodyFor(orderId: number, price: number): string {
-  return JSON.stringify({
-    DBType: "BENCH",
-    OrderId: orderId,
-    PayType: "CARD",
-    TotalPrice: String(price),
-    JoinerId: 1,
-    OrderDescription: null,
-    RedirectUrl: "https://shop.example.com/done",
-    NationCode: "KR",
-  });
 }
 
 async function scenarioEmbedded(): Promise<void> {

@@ -28,19 +28,19 @@ function refundRow(row: MoneyMovementRow): RefundRow {
   return row as RefundRow;
 }
 
-export async function insertRefund(
-  trx: Transaction<Database>,
-  r: {
-    id: RefundId;
-    paymentId: PaymentId;
-    amount: bigint;
-    balanceBefore: bigint;
-    balanceAfter: bigint;
-    idempotencyKey: string | null;
-    fingerprint: string;
-    leaseToken?: string | null;
-  },
-): Promise<RefundRow> {
+/** A refund to record as PENDING before the PG is called: its id is the PG call's idempotency key. */
+export interface NewRefund {
+  id: RefundId;
+  paymentId: PaymentId;
+  amount: bigint;
+  balanceBefore: bigint;
+  balanceAfter: bigint;
+  idempotencyKey: string | null;
+  fingerprint: string;
+  leaseToken: string | null;
+}
+
+export async function insertRefund(trx: Transaction<Database>, r: Omit<NewRefund, "leaseToken"> & { leaseToken?: string | null }): Promise<RefundRow> {
   return refundRow(
     await trx
       .insertInto("money_movements")

@@ -14,9 +14,9 @@
  */
 import { sql } from "kysely";
 import { CAPTURED_STATUSES, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
-import type { PaymentId, RefundId } from "../core/ids.ts";
+import type { RefundId } from "../core/ids.ts";
 import { balanceFrom, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
-import type { MovementRow, RefundRow } from "./money-movement-repository.ts";
+import type { MovementRow, NewRefund, RefundRow } from "./money-movement-repository.ts";
 import type { MoneyMovementRow, PaymentRow } from "./schema.ts";
 
 /** The order's captured payment as one snapshot saw it: the row, its version and its movements. */
@@ -55,17 +55,6 @@ type JsonMovement = Omit<MoneyMovementRow, "created_at" | "updated_at"> & { crea
 
 function movementOf(m: JsonMovement): MovementRow {
   return { ...m, created_at: new Date(m.created_at), updated_at: new Date(m.updated_at) } as MovementRow;
-}
-
-export interface NewRefund {
-  id: RefundId;
-  paymentId: PaymentId;
-  amount: bigint;
-  balanceBefore: bigint;
-  balanceAfter: bigint;
-  idempotencyKey: string | null;
-  fingerprint: string;
-  leaseToken: string | null;
 }
 
 /**
