@@ -111,7 +111,6 @@ export function allMigrations(extra: Record<string, Migration> = {}): Record<str
   };
 }
 
-/** Whether every migration is recorded as applied already (false when the table is not there yet). */
 /** The names recorded in pgb_migrations; none for a new database (no migrations table yet). */
 async function recordedMigrations(db: Db): Promise<Set<string>> {
   const table = await sql<{ found: string | null }>`SELECT to_regclass('pgb_migrations')::text AS found`.execute(db);
