@@ -191,45 +191,62 @@ export class FakeTestPg {
     }
   }
 
+  /**
+   * One statement: the earlier refund under this key, or the payment's `refunded` raised (the UPDATE
+   * takes the row lock and re-checks the bound, so concurrent refunds never exceed the amount) with the
+   * refund row inserted from it, or the payment as it stands when refused. A unique violation on the
+   * key (the same key at once) rolls it all back; `refund` then answers the one stored first.
+   */
   private async refundOnce(tenant: string, id: string, amountMinor: bigint, idempotencyKey: string): Promise<{ refundId: string; payment: TestPgPayment }> {
-    return this.storage.transaction(async (trx) => {
-      const earlier = await trx.selectFrom("test_pg_refunds").selectAll().where("idempotency_key", "=", `${tenant}:${idempotencyKey}`).executeTakeFirst();
-      if (earlier !== undefined) {
-        if (BigInt(earlier.amount) !== amountMinor || earlier.payment_id !== id)
-          throw new TestPgError("IDEMPOTENCY_MISMATCH", "idempotency key reused with other parameters", 422);
-        return {
-          refundId: earlier.id,
-          payment: this.toPayment(await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirstOrThrow()),
-        };
-      }
-      const row = await trx.selectFrom("test_pg_payments").selectAll().where("id", "=", id).where("tenant", "=", tenant).forUpdate().executeTakeFirst();
-      if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
-      const payment = this.toPayment(row);
-      if (payment.status !== "PAID") throw new TestPgError("NOT_REFUNDABLE", `payment is ${payment.status}`, 409);
-      if (amountMinor <= 0n || payment.refundedMinor + amountMinor > payment.amountMinor) {
-        throw new TestPgError("REFUND_EXCEEDS_PAYMENT", "refund exceeds what is left of the payment", 422);
-      }
-      const refundId = newId("tprf", this.clock);
-      await trx
-        .insertInto("test_pg_refunds")
-        .values({
-          id: refundId,
-          payment_id: id,
-          idempotency_key: `${tenant}:${idempotencyKey}`,
-          amount: amountMinor.toString(),
-          status: "SUCCEEDED",
-          failure_code: null,
-          created_at: this.clock.now(),
-        })
-        .execute();
-      const updated = await trx
-        .updateTable("test_pg_payments")
-        .set({ refunded: sql`refunded + ${amountMinor.toString()}::bigint`, updated_at: this.clock.now() })
-        .where("id", "=", id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      return { refundId, payment: this.toPayment(updated) };
-    });
+    const key = `${tenant}:${idempotencyKey}`;
+    const amount = amountMinor.toString();
+    const refundId = newId("tprf", this.clock);
+    const now = this.clock.now();
+    type Answer = TestPgTables["test_pg_payments"] & {
+      outcome: "refunded" | "earlier" | "refused";
+      refund_id: string | null;
+      refund_payment_id: string | null;
+      refund_amount: string | null;
+    };
+    const { rows } = await sql<Answer>`
+      WITH earlier AS (
+        SELECT id, payment_id, amount FROM test_pg_refunds WHERE idempotency_key = ${key}
+      ), raised AS (
+        UPDATE test_pg_payments SET refunded = refunded + ${amount}::bigint, updated_at = ${now}
+        WHERE id = ${id} AND tenant = ${tenant} AND status = 'PAID' AND ${amount}::bigint > 0 AND refunded + ${amount}::bigint <= amount
+          AND NOT EXISTS (SELECT 1 FROM earlier)
+        RETURNING *
+      ), inserted AS (
+        INSERT INTO test_pg_refunds (id, payment_id, idempotency_key, amount, status, failure_code, created_at)
+        SELECT ${refundId}, raised.id, ${key}, ${amount}::bigint, 'SUCCEEDED', NULL, ${now} FROM raised
+        RETURNING id
+      )
+      SELECT 'refunded' AS outcome, inserted.id AS refund_id, NULL AS refund_payment_id, NULL AS refund_amount, raised.*
+      FROM raised CROSS JOIN inserted
+      UNION ALL
+      SELECT 'earlier', earlier.id, earlier.payment_id, earlier.amount::text, p.*
+      FROM earlier LEFT JOIN test_pg_payments p ON p.id = ${id}
+      UNION ALL
+      SELECT 'refused', NULL, NULL, NULL, p.*
+      FROM test_pg_payments p
+      WHERE p.id = ${id} AND p.tenant = ${tenant} AND NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM raised)`.execute(this.db);
+    const row = rows[0];
+    if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
+    const { outcome, refund_id, refund_payment_id, refund_amount, ...stored } = row;
+    if (outcome === "refunded") return { refundId: refund_id!, payment: this.toPayment(stored) };
+    if (outcome === "earlier") {
+      if (BigInt(refund_amount!) !== amountMinor || refund_payment_id !== id)
+        throw new TestPgError("IDEMPOTENCY_MISMATCH", "idempotency key reused with other parameters", 422);
+      return { refundId: refund_id!, payment: this.toPayment(stored) };
+    }
+    const payment = this.toPayment(stored);
+    if (payment.status !== "PAID") throw new TestPgError("NOT_REFUNDABLE", `payment is ${payment.status}`, 409);
+    if (amountMinor <= 0n || payment.refundedMinor + amountMinor > payment.amountMinor) {
+      throw new TestPgError("REFUND_EXCEEDS_PAYMENT", "refund exceeds what is left of the payment", 422);
+    }
+    // Refused under the lock by a row that changed after this statement's snapshot: the payment is
+    // refunded, or no longer PAID, by now; ask again on a fresh snapshot.
+    return this.refundOnce(tenant, id, amountMinor, idempotencyKey);
   }
 
   /** Every refund of a payment, PGB's and the dashboard's, oldest first. */
