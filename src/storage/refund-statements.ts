@@ -1,7 +1,8 @@
 /**
  * The statements of a host's cancel, each folding what would otherwise be several round trips: the
  * order's payment read with its money movements, a refund reserved with its history row, a refund's
- * success recorded with its payment locked.
+ * success recorded with its payment locked, or with the payment's move, history row and outbox row
+ * when the payment is still as the reservation left it.
  *
  * A reservation writes the payment row (a new row version, the data unchanged) in the statement that
  * inserts the refund. Every other change to a captured payment's balance does too (a capture, an
@@ -9,12 +10,15 @@
  * releasing the one refund that may be open, which only raises the balance. So the row's version
  * (xmin) tells whether movements read in a snapshot are still current: a cancel that read them without
  * a lock reserves only if the version is still the one it read (concurrent cancels serialise on the
- * row; the loser sees the new version and inserts nothing), and a refund's success uses its snapshot's
- * balance only if no one wrote the row before its lock.
+ * row; the loser sees the new version and inserts nothing), a refund's success uses its snapshot's
+ * balance only if no one wrote the row before its lock, and the cancel's own success moves the
+ * payment in one statement only if the row is still the version its reservation wrote.
  */
 import { sql } from "kysely";
-import { CAPTURED_STATUSES, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
-import type { RefundId } from "../core/ids.ts";
+import { CAPTURED_STATUSES, guardOf, notificationFor, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
+import { newId, type RefundId } from "../core/ids.ts";
+import type { Clock } from "../core/ports/clock.ts";
+import { stateNotification, type FieldsOnEntering, type StateNotificationFields } from "../core/host-notification.ts";
 import { balanceFrom, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
 import type { MovementRow, NewRefund, RefundRow } from "./money-movement-repository.ts";
 import type { MoneyMovementRow, PaymentRow } from "./schema.ts";
@@ -61,18 +65,19 @@ function movementOf(m: JsonMovement): MovementRow {
  * Reserves a refund (a PENDING row) and appends its REFUND_REQUESTED history row, in one statement
  * that also writes the payment row (see the top of this file). With `version`, only if the payment
  * row is still that version: undefined otherwise (someone changed the payment since it was read).
+ * Returns the refund and the payment row's new version (what the refund's success may be decided on).
  */
 export async function reserveRefund(
   db: Executor,
   version: string | null,
   r: NewRefund,
   event: { status: PaymentStatus; source: EventSource; detail: Record<string, unknown> },
-): Promise<RefundRow | undefined> {
-  const { rows } = await sql<MoneyMovementRow>`
+): Promise<{ refund: RefundRow; paymentVersion: string } | undefined> {
+  const { rows } = await sql<MoneyMovementRow & { payment_version: string }>`
     WITH touched AS (
       UPDATE payments SET status = payments.status
       WHERE id = ${r.paymentId} ${version === null ? sql`` : sql`AND xmin = ${version}::xid`}
-      RETURNING id
+      RETURNING id, xmin::text AS version
     ), refund AS (
       INSERT INTO money_movements
         (id, payment_id, kind, amount, status, balance_before, balance_after, idempotency_key, request_fingerprint, lease_token, updated_at)
@@ -85,8 +90,11 @@ export async function reserveRefund(
       SELECT refund.payment_id, ${event.status}, ${event.status}, 'REFUND_REQUESTED', ${event.source}, ${JSON.stringify(event.detail)}::jsonb
       FROM refund
     )
-    SELECT * FROM refund`.execute(db);
-  return rows[0] as RefundRow | undefined;
+    SELECT refund.*, touched.version AS payment_version FROM refund JOIN touched ON touched.id = refund.payment_id`.execute(db);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { payment_version, ...refund } = row;
+  return { refund: refund as RefundRow, paymentVersion: payment_version };
 }
 
 /**
@@ -126,3 +134,69 @@ export async function succeedRefundLockingPayment(
 }
 
 type BalanceMovement = Pick<MoneyMovementRow, "id" | "kind" | "status" | "amount">;
+
+/** The history event of a payment's move after a refund of PGB's succeeded. */
+export const REFUNDED_EVENT = "REFUNDED";
+
+/**
+ * A refund's success and the payment's move it brings, decided on the payment as the caller read it
+ * (`version`, `balance` after this refund), in one statement: the refund marked SUCCEEDED, the payment
+ * moved to `to`, its history row and its outbox row. The refund row is locked first and then the
+ * payment (the order every refund outcome uses); each lock re-checks its row, so once both are held
+ * the two updates cannot miss and everything is written, or nothing is: undefined when the refund is
+ * no longer open or the payment row is no longer `version` (the caller then takes the locked path).
+ */
+export async function succeedRefundAsRead(
+  db: Executor,
+  clock: Clock,
+  read: Payment,
+  version: string,
+  change: {
+    refundId: RefundId;
+    pgRefundId: string;
+    openStatuses: readonly string[];
+    to: "PARTIALLY_CANCELLED" | "CANCELLED";
+    balance: Balance;
+    source: EventSource;
+    detail: Record<string, unknown>;
+    notification: FieldsOnEntering["PARTIALLY_CANCELLED" | "CANCELLED"];
+  },
+): Promise<Payment | undefined> {
+  const [from] = guardOf(change.to, REFUNDED_EVENT, read.status);
+  const after: Payment = { ...read, status: change.to };
+  const type = notificationFor(from!, change.to);
+  const notification =
+    type === undefined
+      ? undefined
+      : stateNotification(type, after, change.balance, change.notification as StateNotificationFields[typeof type], newId("msg", clock), clock.now());
+  const outbox =
+    notification === undefined
+      ? sql``
+      : sql`, queued AS (
+          INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at)
+          SELECT ${notification.NotificationId}, paid.tenant, paid.id, paid.order_id, ${notification.Type}, ${JSON.stringify(notification)}::jsonb, 'PENDING', now()
+          FROM paid)`;
+  const { rows } = await sql<PaymentRow>`
+    WITH refund_locked AS (
+      SELECT id, payment_id FROM money_movements
+      WHERE id = ${change.refundId} AND kind = 'REFUND' AND payment_id = ${read.id} AND status IN (${sql.join([...change.openStatuses])})
+      FOR UPDATE
+    ), payment_locked AS (
+      SELECT p.id FROM payments p JOIN refund_locked r ON r.payment_id = p.id
+      WHERE p.xmin = ${version}::xid AND p.status = ${from}
+      FOR UPDATE OF p
+    ), moved AS (
+      UPDATE money_movements m SET status = 'SUCCEEDED', pg_reference = ${change.pgRefundId}, updated_at = now()
+      FROM payment_locked WHERE m.id = ${change.refundId} AND m.payment_id = payment_locked.id
+      RETURNING m.payment_id
+    ), paid AS (
+      UPDATE payments SET status = ${change.to}, updated_at = now()
+      FROM moved WHERE payments.id = moved.payment_id AND payments.status = ${from}
+      RETURNING payments.*
+    ), history AS (
+      INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
+      SELECT paid.id, ${from}, ${change.to}, ${REFUNDED_EVENT}, ${change.source}, ${JSON.stringify(change.detail)}::jsonb FROM paid)${outbox}
+    SELECT * FROM paid`.execute(db);
+  const row = rows[0];
+  return row && toPayment(row);
+}

@@ -232,7 +232,9 @@ for (const backend of backends()) {
       assert.ok(current !== undefined && current.version !== stale.version);
       assert.equal(current.movements.filter((m) => m.kind === "REFUND").length, 1, "nothing inserted from the stale snapshot");
       const row = await reserveRefund(pgb.database.db, current.version, refund("mm_test_current"), event);
-      assert.equal(row?.status, "PENDING");
+      assert.equal(row?.refund.status, "PENDING");
+      const after = await readCapturedPayment(pgb.database.db, "DEMO", orderId);
+      assert.equal(row?.paymentVersion, after?.version, "the reservation reports the payment row's new version");
       const history = await pgb.database.db
         .selectFrom("payment_events")
         .select("detail")

@@ -20,6 +20,7 @@ import type { Transaction } from "kysely";
 import type { Database } from "../../storage/schema.ts";
 import { resumeLostRefund } from "./resume-refund.ts";
 import { sendRefund } from "./send-refund.ts";
+import type { RefundAsRead } from "./refund-outcome.ts";
 import { answerOf, outputOf, type CancelInput, type CancelOutput } from "./cancel-answer.ts";
 import { balanceFrom, findPayment, lockCapturedPayment, paymentsOfOrder, type Balance, type Executor, type Payment } from "../../storage/payment-repository.ts";
 import { EXTERNAL_REFUND_FINGERPRINT, captureOf, movementsOf, type MovementRow, type RefundRow } from "../../storage/money-movement-repository.ts";
@@ -43,8 +44,8 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
   if (!reserved.ok) return reserved;
   if (reserved.value.kind === "replay") return succeed(reserved.value.output);
   if (reserved.value.kind === "resume") return resumeLostRefund(deps, reserved.value.refundId, input);
-  const { payment, refund, paid } = reserved.value;
-  return executeRefund(deps, payment, refund, paid, input);
+  const { payment, refund, paid, asRead } = reserved.value;
+  return executeRefund(deps, payment, refund, paid, input, asRead);
 }
 
 /** The reservation from one unlocked snapshot; undefined when the payment is not found or changed before the insert. */
@@ -137,7 +138,7 @@ async function reserve(
 ): Promise<Result<Reservation> | undefined> {
   const { amount, balance } = decided;
   const id = newRefundId(deps.clock);
-  const row = await reserveRefund(
+  const reserved = await reserveRefund(
     db,
     version,
     {
@@ -156,7 +157,11 @@ async function reserve(
       detail: { refundId: id, amount: formatMinor(amount, payment.currency), balanceBefore: formatMinor(balance.remaining, payment.currency) },
     },
   );
-  return row && succeed({ kind: "new", payment, refund: row, paid: balance.captured });
+  if (reserved === undefined) return undefined;
+  // The payment as this reservation left it, with the balance once this refund succeeds: what the
+  // refund's success may be written on in one statement (refund-outcome.ts), if nothing moves meanwhile.
+  const asRead = { version: reserved.paymentVersion, balance: { ...balance, refunded: balance.refunded + amount, remaining: balance.remaining - amount } };
+  return succeed({ kind: "new", payment, refund: reserved.refund, paid: balance.captured, asRead });
 }
 
 /** The named attempt of this order, locked, if money was captured on it (the paid attempt, or a late capture). */
@@ -171,7 +176,7 @@ type Reservation =
   | { kind: "replay"; output: CancelOutput }
   /** The same cancel was reserved earlier and never answered by the PG: continue that refund. */
   | { kind: "resume"; refundId: RefundId }
-  | { kind: "new"; payment: Payment; refund: RefundRow; paid: bigint };
+  | { kind: "new"; payment: Payment; refund: RefundRow; paid: bigint; asRead: RefundAsRead };
 
 function replayOf(payment: Payment, earlier: RefundRow): Result<Reservation> {
   switch (earlier.status) {
@@ -193,12 +198,14 @@ export async function executeRefund(
   refund: RefundRow,
   paid: bigint,
   input: Pick<CancelInput, "reason" | "refundAccount" | "source">,
+  asRead?: RefundAsRead,
 ): Promise<Result<CancelOutput>> {
   const sent = await sendRefund(deps, payment, refund, {
     reason: input.reason,
     refundAccount: input.refundAccount,
     source: input.source ?? "HOST_API",
     answeredBy: "caller",
+    asRead,
   });
   return answerOf(sent, payment, refund, paid);
 }

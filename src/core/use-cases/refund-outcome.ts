@@ -5,16 +5,29 @@
 import { raiseAlert } from "../alerts.ts";
 import type { CoreDeps } from "../deps.ts";
 import { formatMinor } from "../money.ts";
-import { isCaptured, type EventSource } from "../payment-state.ts";
+import { canTransition, isCaptured, type EventSource } from "../payment-state.ts";
 import { OPEN_REFUND_STATUSES, refundGuardOf } from "../refund-state.ts";
-import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Payment } from "../../storage/payment-repository.ts";
+import { appendEvent, balanceOf, enqueueMoneyNotification, findPayment, transition, type Balance, type Payment } from "../../storage/payment-repository.ts";
 import { findMovement, transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
-import { succeedRefundLockingPayment } from "../../storage/refund-statements.ts";
+import { REFUNDED_EVENT, succeedRefundAsRead, succeedRefundLockingPayment } from "../../storage/refund-statements.ts";
+
+/**
+ * The payment as the refund's reservation left it: the row's version and the balance once the refund
+ * has succeeded (a PENDING refund already counts as refunded, so its success does not change it).
+ */
+export interface RefundAsRead {
+  version: string;
+  balance: Balance;
+}
 
 /**
  * Marks a refund done and moves the payment to PARTIALLY_CANCELLED or CANCELLED, notifying the host.
  * Idempotent: the host's call, the reconciler and a refund webhook may all learn the same success;
  * only the first one to lock the refund row while it is still open completes it.
+ *
+ * With `asRead` (the host's cancel that just reserved the refund), the whole change is one statement
+ * when the payment row is still as the reservation left it; otherwise, or when the refund is no
+ * longer open, that statement writes nothing and the locked transaction below decides on fresh rows.
  */
 export async function completeRefund(
   deps: CoreDeps,
@@ -22,7 +35,9 @@ export async function completeRefund(
   refund: RefundRow,
   pgRefundId: string,
   source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER",
+  asRead?: RefundAsRead,
 ): Promise<void> {
+  if (asRead !== undefined && (await completeAsRead(deps, payment, refund, pgRefundId, source, asRead)) !== undefined) return;
   await deps.db.transaction().execute(async (trx) => {
     // The refund row and then its payment locked, in one statement; undefined when the refund was not open.
     const locked = await succeedRefundLockingPayment(trx, refund.id, pgRefundId, refundGuardOf("SUCCEEDED"));
@@ -75,17 +90,57 @@ export async function completeRefund(
       return;
     }
     const balance = locked.balance ?? (await balanceOf(trx, payment));
-    const to = balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
+    const to = statusAfterRefund(balance);
     const changed = await transition(trx, deps.clock, {
       paymentId: payment.id,
       to,
-      event: "REFUNDED",
+      event: REFUNDED_EVENT,
       source,
-      detail: { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) },
-      notification: { RefundPrice: formatMinor(BigInt(refund.amount), payment.currency), RefundId: refund.id },
+      detail: refundedDetail(payment, refund, pgRefundId),
+      notification: refundedNotification(payment, refund),
       balance,
     });
     if (changed === undefined) throw new Error(`payment ${payment.id} could not move to ${to}`);
+  });
+}
+
+/** The remaining balance decides: nothing left is CANCELLED. */
+function statusAfterRefund(balance: Balance): "PARTIALLY_CANCELLED" | "CANCELLED" {
+  return balance.remaining === 0n ? "CANCELLED" : "PARTIALLY_CANCELLED";
+}
+
+function refundedDetail(payment: Payment, refund: RefundRow, pgRefundId: string): Record<string, unknown> {
+  return { refundId: refund.id, pgRefundId, amount: formatMinor(BigInt(refund.amount), payment.currency) };
+}
+
+function refundedNotification(payment: Payment, refund: RefundRow): { RefundPrice: string; RefundId: string } {
+  return { RefundPrice: formatMinor(BigInt(refund.amount), payment.currency), RefundId: refund.id };
+}
+
+/**
+ * The one-statement success (refund-statements.ts succeedRefundAsRead) on the payment as the
+ * reservation left it; undefined when it wrote nothing. Only the order's captured payment moving by
+ * a move the state table has: anything else (a late capture's refund) takes the locked path.
+ */
+async function completeAsRead(
+  deps: CoreDeps,
+  payment: Payment,
+  refund: RefundRow,
+  pgRefundId: string,
+  source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER",
+  asRead: RefundAsRead,
+): Promise<Payment | undefined> {
+  const to = statusAfterRefund(asRead.balance);
+  if (!isCaptured(payment.status) || !canTransition(payment.status, to, REFUNDED_EVENT)) return undefined;
+  return succeedRefundAsRead(deps.db, deps.clock, payment, asRead.version, {
+    refundId: refund.id,
+    pgRefundId,
+    openStatuses: refundGuardOf("SUCCEEDED"),
+    to,
+    balance: asRead.balance,
+    source,
+    detail: refundedDetail(payment, refund, pgRefundId),
+    notification: refundedNotification(payment, refund),
   });
 }
 

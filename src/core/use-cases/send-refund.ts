@@ -17,7 +17,7 @@ import { notConfigured, type CoreDeps } from "../deps.ts";
 import { appendEvent, type Payment } from "../../storage/payment-repository.ts";
 import { transitionRefund, type RefundRow } from "../../storage/money-movement-repository.ts";
 import { OPEN_REFUND_STATUSES } from "../refund-state.ts";
-import { completeRefund, failRefund } from "./refund-outcome.ts";
+import { completeRefund, failRefund, type RefundAsRead } from "./refund-outcome.ts";
 import { provisionalPgTransactionId } from "../ids.ts";
 
 export interface RefundSend {
@@ -25,6 +25,8 @@ export interface RefundSend {
   refundAccount?: { bank: string; accountNumber: string; holderName: string } | undefined;
   source: "HOST_API" | "OPERATOR" | "WEBHOOK" | "RECONCILER";
   answeredBy: "caller" | "notification";
+  /** The payment as the reservation left it: a success is then written in one statement when it still is. */
+  asRead?: RefundAsRead | undefined;
 }
 
 export type RefundSent =
@@ -67,7 +69,7 @@ export async function sendRefund(deps: CoreDeps, payment: Payment, refund: Refun
 
   switch (outcome.status) {
     case "SUCCEEDED":
-      await completeRefund(deps, payment, refund, outcome.pgRefundId, send.source);
+      await completeRefund(deps, payment, refund, outcome.pgRefundId, send.source, send.asRead);
       return { status: "SUCCEEDED", pgRefundId: outcome.pgRefundId };
     case "PENDING":
       await transitionRefund(deps.db, refund.id, { status: "PENDING", pg_reference: outcome.pgRefundId });
