@@ -5,7 +5,7 @@
  * probe. Any HTTP answer that is not host-level (2xx, or a 4xx about one body) marks it up again and
  * releases the notifications held back by the outage.
  */
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "./schema.ts";
 
 type Executor = Kysely<Database>;
@@ -34,17 +34,36 @@ export async function recordEndpointFailure(db: Executor, tenant: string, thresh
  * answers how many were released. Only one of several concurrent callers sees it down.
  */
 export async function recordEndpointAnswered(db: Executor, tenant: string): Promise<number> {
-  const cleared = await sql<{ was_down: boolean }>`
-    WITH old AS (SELECT down_since FROM notify_endpoints WHERE tenant = ${tenant})
-    UPDATE notify_endpoints e SET failures = 0, down_since = NULL, next_probe_at = NULL
-    WHERE e.tenant = ${tenant} AND (e.failures > 0 OR e.down_since IS NOT NULL)
-    RETURNING (SELECT down_since IS NOT NULL FROM old) AS was_down`.execute(db);
-  if (cleared.rows[0]?.was_down !== true) return 0;
-  const released = await sql`
-    UPDATE notifications SET next_attempt_at = now(), outage_hold = false
-    WHERE tenant = ${tenant} AND status = 'PENDING' AND outage_hold AND claim_token IS NULL AND next_attempt_at > now()`.execute(db);
-  await sql`SELECT pg_notify('pgb_delivery', 'release')`.execute(db);
-  return Number(released.numAffectedRows ?? 0n);
+  const result = await sql<{ tenant: string; released: number }>`WITH ${clearAnsweredEndpoints(sql`SELECT ${tenant}::text`)}`.execute(db);
+  return Number(result.rows[0]?.released ?? 0);
+}
+
+/**
+ * SQL that ends a statement begun with `WITH` (after the caller's own CTEs, if any): clears the
+ * endpoints of `tenants` (a subquery of tenant names) as recordEndpointAnswered says; the one
+ * definition of it, used by that function and by recordDeliveredAttempts. An endpoint row is touched, and
+ * locked, only if it has failures or is down; FOR UPDATE reads its latest state, so of concurrent
+ * callers only one sees it down and releases. Answers a row (tenant, released) per endpoint that was
+ * down, with how many notifications were released.
+ */
+export function clearAnsweredEndpoints(tenants: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+    troubled AS (
+      SELECT h.tenant, h.down_since FROM notify_endpoints h
+      WHERE h.tenant IN (${tenants}) AND (h.failures > 0 OR h.down_since IS NOT NULL)
+      ORDER BY h.tenant
+      FOR UPDATE),
+    cleared AS (
+      UPDATE notify_endpoints e SET failures = 0, down_since = NULL, next_probe_at = NULL
+      FROM troubled t WHERE e.tenant = t.tenant
+      RETURNING e.tenant, t.down_since IS NOT NULL AS was_down),
+    released AS (
+      UPDATE notifications r SET next_attempt_at = now(), outage_hold = false
+      WHERE r.tenant IN (SELECT tenant FROM cleared WHERE was_down)
+        AND r.status = 'PENDING' AND r.outage_hold AND r.claim_token IS NULL AND r.next_attempt_at > now()
+      RETURNING r.tenant)
+    SELECT c.tenant, (SELECT count(*)::int FROM released x WHERE x.tenant = c.tenant) AS released, pg_notify('pgb_delivery', 'release')
+    FROM cleared c WHERE c.was_down`;
 }
 
 /** Tenants whose endpoint is down and due a probe; each is claimed for one probe (next one an interval later). */

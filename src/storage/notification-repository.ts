@@ -5,7 +5,7 @@
  */
 import { sql, type Kysely } from "kysely";
 import { leaseIsDead } from "./lease-repository.ts";
-import { endpointDown } from "./endpoint-repository.ts";
+import { clearAnsweredEndpoints, endpointDown } from "./endpoint-repository.ts";
 import type { Database, NotificationRow } from "./schema.ts";
 
 type Executor = Kysely<Database>;
@@ -147,10 +147,8 @@ export async function markNotificationsDelivered(db: Executor, ids: readonly str
  * Records a batch of attempts that were all answered 2xx (none a probe), in one statement, so one
  * round trip and one commit: the attempts inserted, the notifications marked DELIVERED (guarded by
  * `token`'s claim, as markNotificationsDelivered), and each tenant's endpoint cleared as
- * recordEndpointAnswered does, releasing what its outage held back. An endpoint row is touched, and
- * locked, only if it has failures or is down; FOR UPDATE reads its latest state, so of concurrent
- * callers only one sees it down and releases. Answers, per tenant whose endpoint was down, how many
- * notifications were released.
+ * recordEndpointAnswered does (the same SQL, clearAnsweredEndpoints), releasing what its outage held
+ * back. Answers, per tenant whose endpoint was down, how many notifications were released.
  */
 export async function recordDeliveredAttempts(db: Executor, attempts: readonly AttemptRecord[], token: string): Promise<Map<string, number>> {
   const rows = attempts.map(
@@ -165,24 +163,7 @@ export async function recordDeliveredAttempts(db: Executor, attempts: readonly A
       INSERT INTO notification_attempts (notification_id, attempt, started_at, duration_ms, status_code, error, outcome, next_attempt_at, worker)
       SELECT b.notification_id, (SELECT count(*)::int + 1 FROM notification_attempts p WHERE p.notification_id = b.notification_id),
         b.started_at, b.duration_ms, b.status_code, NULL, 'DELIVERED', NULL, b.worker
-      FROM batch b),
-    troubled AS (
-      SELECT h.tenant, h.down_since FROM notify_endpoints h
-      WHERE h.tenant IN (SELECT n.tenant FROM notifications n WHERE n.id IN (SELECT notification_id FROM batch))
-        AND (h.failures > 0 OR h.down_since IS NOT NULL)
-      ORDER BY h.tenant
-      FOR UPDATE),
-    cleared AS (
-      UPDATE notify_endpoints e SET failures = 0, down_since = NULL, next_probe_at = NULL
-      FROM troubled t WHERE e.tenant = t.tenant
-      RETURNING e.tenant, t.down_since IS NOT NULL AS was_down),
-    released AS (
-      UPDATE notifications r SET next_attempt_at = now(), outage_hold = false
-      WHERE r.tenant IN (SELECT tenant FROM cleared WHERE was_down)
-        AND r.status = 'PENDING' AND r.outage_hold AND r.claim_token IS NULL AND r.next_attempt_at > now()
-      RETURNING r.tenant)
-    SELECT c.tenant, (SELECT count(*)::int FROM released x WHERE x.tenant = c.tenant) AS released, pg_notify('pgb_delivery', 'release')
-    FROM cleared c WHERE c.was_down`.execute(db);
+      FROM batch b),${clearAnsweredEndpoints(sql`SELECT n.tenant FROM notifications n WHERE n.id IN (SELECT notification_id FROM batch)`)}`.execute(db);
   return new Map(result.rows.map((r) => [r.tenant, Number(r.released)]));
 }
 

@@ -42,6 +42,7 @@ import {
   type ClaimedNotification,
 } from "../storage/notification-repository.ts";
 import { backoffMs } from "./backoff.ts";
+import { DueTimes } from "./due-times.ts";
 import { HostPoster } from "./host-poster.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { WorkerLoop } from "./worker-loop.ts";
@@ -93,6 +94,8 @@ export class NotificationDispatcher {
   #lookAfterEachAttempt = false;
   /** When probes of down endpoints are next worth asking the database about (0: now). */
   #probeCheckAt = 0;
+  /** When the retries this process recorded fall due: a busy round sleeps no longer than the earliest. */
+  readonly #ownRetries = new DueTimes();
 
   constructor(
     private readonly deps: CoreDeps,
@@ -147,6 +150,8 @@ export class NotificationDispatcher {
     if (free <= 0) return this.pollIntervalMs;
     // Nothing in flight here can hold back what a wake-up announced: this claim sees all of it.
     if (this.#inFlight.size === 0) this.#lookAfterEachAttempt = false;
+    // This claim sees every retry due by now; the later ones bound how long this round may sleep.
+    this.#ownRetries.dropUntil(this.deps.clock.nowMs());
     const claimed = await this.#claim(free);
     if (claimed.length < free && this.deps.clock.nowMs() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
     // Full: more may be due than there was room for.
@@ -164,10 +169,17 @@ export class NotificationDispatcher {
       this.#inFlight.set(row.id, job);
     }
     // A delivered notification that nothing waited behind needs no round trip: what else falls due is
-    // looked for at the poll interval or on the next wake-up. Anything else (a failure, a probe, the
-    // order's next notification) kicks the loop when it is recorded.
-    if (claimed.length > 0) return this.pollIntervalMs;
+    // looked for when a retry recorded here is due, at the poll interval, or on the next wake-up.
+    // Anything else (a failure, a probe, the order's next notification) kicks the loop when recorded.
+    if (claimed.length > 0) return this.#untilOwnRetry();
     return this.#untilNextDue();
+  }
+
+  /** The poll interval, or less if a retry this process recorded falls due sooner; asks the database nothing. */
+  #untilOwnRetry(): number {
+    const next = this.#ownRetries.earliest();
+    if (next === undefined) return this.pollIntervalMs;
+    return Math.min(this.pollIntervalMs, Math.max(1, Math.ceil(next - this.deps.clock.nowMs())));
   }
 
   /** Claims due notifications whose earlier ones (same order) are all delivered. */
@@ -212,6 +224,7 @@ export class NotificationDispatcher {
     const result = await this.#send(row);
     const durationMs = Math.round(performance.now() - started);
     const { outcome, nextAttemptAt, hostLevel, released } = await this.#record({ row, result, startedAt, durationMs });
+    if (nextAttemptAt !== null) this.#ownRetries.add(nextAttemptAt.getTime());
     const error = result.ok ? null : result.error;
     if (released > 0) this.#logger.info({ tenant: row.tenant, released }, "the host answers again: its notifications held back by the outage are sent now");
     else if (hostLevel && row.probe) this.#logger.info({ tenant: row.tenant, err: error }, "the host's endpoint is still down (probe failed)");

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
+import { recordEndpointAnswered } from "../../src/storage/endpoint-repository.ts";
 import { claimDueNotifications, recordDeliveredAttempts, type AttemptRecord } from "../../src/storage/notification-repository.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
@@ -108,6 +109,34 @@ for (const backend of backends()) {
       );
       // A healthy endpoint is not touched.
       assert.equal((await recordDeliveredAttempts(db, [delivered(held!.id, "nobody")], "nobody")).size, 0);
+    });
+
+    it("records an answer outside a delivered batch (a probe, a 4xx) with the same endpoint clear: failures reset, a down endpoint's held notifications released, once", async () => {
+      const db = pgb.database.db;
+      const { orderId } = await paidOrder(pgb);
+      const [held] = await outbox(orderId);
+      const endpoint = () => db.selectFrom("notify_endpoints").selectAll().where("tenant", "=", "DEMO").executeTakeFirstOrThrow();
+
+      // Failures below the threshold: cleared, nothing to release.
+      await sql`INSERT INTO notify_endpoints (tenant, failures) VALUES ('DEMO', 2)
+                ON CONFLICT (tenant) DO UPDATE SET failures = 2, down_since = NULL, next_probe_at = NULL`.execute(db);
+      assert.equal(await recordEndpointAnswered(db, "DEMO"), 0);
+      assert.equal((await endpoint()).failures, 0);
+
+      await sql`UPDATE notify_endpoints SET failures = 3, down_since = now(), next_probe_at = now() + interval '1 hour' WHERE tenant = 'DEMO'`.execute(db);
+      await db
+        .updateTable("notifications")
+        .set({ claim_token: null, outage_hold: true, next_attempt_at: sql<Date>`now() + interval '1 hour'` })
+        .where("id", "=", held!.id)
+        .execute();
+      const answers = await Promise.all([recordEndpointAnswered(db, "DEMO"), recordEndpointAnswered(db, "DEMO")]);
+      assert.deepEqual(answers.sort(), [0, 1], "of two callers, one sees it down and releases");
+      const heldAfter = (await outbox(orderId))[0]!;
+      assert.equal(heldAfter.outage_hold, false);
+      assert.ok(new Date(heldAfter.next_attempt_at).getTime() <= Date.now() + 1_000, "due now");
+      const cleared = await endpoint();
+      assert.deepEqual([cleared.failures, cleared.down_since, cleared.next_probe_at], [0, null, null]);
+      await db.updateTable("notifications").set({ status: "DELIVERED" }).where("id", "=", held!.id).execute();
     });
   });
 }
