@@ -4,7 +4,7 @@
  * transaction, guarded by the state the change may start from. A guard that matches nothing means
  * another actor got there first: the caller learns that and does nothing twice.
  */
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { Precompiled } from "./precompiled.ts";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
@@ -244,6 +244,11 @@ export async function transitionAsRead<To extends PaymentStatus>(
     balance: Balance;
     /** A capture of the payment's whole amount, written with the move (PAID). */
     capture?: { pgReference: string | null };
+    /**
+     * One more write that belongs to the move and must happen only with it: a data-modifying
+     * statement that may read the CTE `moved` (the updated payment row; empty when the guard failed).
+     */
+    alongside?: RawBuilder<unknown>;
   },
 ): Promise<Payment | undefined> {
   const [from] = guardOf(input.to, input.event, read.status);
@@ -274,6 +279,7 @@ export async function transitionAsRead<To extends PaymentStatus>(
           INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at)
           SELECT ${notification.NotificationId}, moved.tenant, moved.id, moved.order_id, ${notification.Type}, ${JSON.stringify(notification)}::jsonb, 'PENDING', now()
           FROM moved)`;
+  const alongside = input.alongside === undefined ? sql`` : sql`, alongside AS (${input.alongside})`;
   const result = await sql<PaymentRow>`
     WITH moved AS (
       UPDATE payments SET ${sql.join(assignments)}, updated_at = now()
@@ -281,7 +287,7 @@ export async function transitionAsRead<To extends PaymentStatus>(
       RETURNING *)${capture},
     history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
-      SELECT moved.id, ${from}, ${input.to}, ${input.event}, ${input.source}, ${JSON.stringify(input.detail ?? {})}::jsonb FROM moved)${outbox}
+      SELECT moved.id, ${from}, ${input.to}, ${input.event}, ${input.source}, ${JSON.stringify(input.detail ?? {})}::jsonb FROM moved)${outbox}${alongside}
     SELECT * FROM moved`.execute(db);
   const row = result.rows[0];
   return row && toPayment(row);
