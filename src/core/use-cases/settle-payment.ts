@@ -116,6 +116,7 @@ export async function settlePayment(
       capture: { pgReference: pgPayment.pgTransactionId },
       balance: { captured: payment.amount, refunded: 0n, remaining: payment.amount, inFlight: 0 },
       ...(options.webhookProcessed === undefined ? {} : { alongside: processedWithMove(options.webhookProcessed) }),
+      ...(deps.outbox === undefined ? {} : { handOff: deps.outbox }),
     });
     if (paid !== undefined) return { kind: "changed", payment: paid, ...(options.webhookProcessed === undefined ? {} : { webhookProcessed: true as const }) };
   }
