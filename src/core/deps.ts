@@ -4,6 +4,17 @@ import type { PgCapabilities } from "./ports/capabilities.ts";
 import type { Clock } from "./ports/clock.ts";
 import { ConnectorError, type Connector } from "./ports/connector.ts";
 import type { Db } from "../storage/database.ts";
+import type { ClaimedNotification } from "../storage/notification-repository.ts";
+
+/**
+ * This process's notification dispatcher, where it runs: a notification written already claimed
+ * under `claimToken` (for `claimMs`) is handed to it and sent at once, with no claim round trip.
+ */
+export interface NotificationHandOff {
+  claimToken: string;
+  claimMs: number;
+  deliver(notification: ClaimedNotification): void;
+}
 
 /** What every use case needs, passed as one object so tests can swap any part. */
 export interface CoreDeps {
@@ -18,6 +29,8 @@ export interface CoreDeps {
   clock: Clock;
   /** This process's lease token (src/workers/process-lease.ts), stamped on work it holds. */
   leaseToken?: string;
+  /** Set while this process's dispatcher runs (src/workers/index.ts). */
+  outbox?: NotificationHandOff;
 }
 
 export function tenantConfig(deps: CoreDeps, tenant: string): TenantConfig | undefined {

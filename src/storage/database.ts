@@ -17,6 +17,7 @@ import * as console0005 from "./migrations/0005-console.ts";
 import * as leases0006 from "./migrations/0006-leases.ts";
 import * as ship0007 from "./migrations/0007-ship.ts";
 import * as recovery0008 from "./migrations/0008-recovery.ts";
+import * as bornClaims0010 from "./migrations/0010-born-claims.ts";
 
 export type Db = Kysely<Database>;
 
@@ -107,6 +108,7 @@ export function allMigrations(extra: Record<string, Migration> = {}): Record<str
     "0006-leases": leases0006,
     "0007-ship": ship0007,
     "0008-recovery": recovery0008,
+    "0010-born-claims": bornClaims0010,
     ...extra,
   };
 }

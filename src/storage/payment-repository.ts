@@ -4,7 +4,7 @@
  * transaction, guarded by the state the change may start from. A guard that matches nothing means
  * another actor got there first: the caller learns that and does nothing twice.
  */
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { Precompiled } from "./precompiled.ts";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
@@ -13,6 +13,8 @@ import { CAPTURED_STATUSES, notificationFor, PaymentStatusSchema, guardOf, type 
 import type { MoneyNotification } from "../core/money-notifications.ts";
 import { moneyNotification, stateNotification, type FieldsOnEntering, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
 import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRow } from "./schema.ts";
+import type { NotificationHandOff } from "../core/deps.ts";
+import { endpointDown } from "./endpoint-repository.ts";
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -244,6 +246,13 @@ export async function transitionAsRead<To extends PaymentStatus>(
     balance: Balance;
     /** A capture of the payment's whole amount, written with the move (PAID). */
     capture?: { pgReference: string | null };
+    /**
+     * One more write that belongs to the move and must happen only with it: a data-modifying
+     * statement that may read the CTE `moved` (the updated payment row; empty when the guard failed).
+     */
+    alongside?: RawBuilder<unknown>;
+    /** Write the notification claimed for this dispatcher and hand it over (see migration 0010). */
+    handOff?: NotificationHandOff;
   },
 ): Promise<Payment | undefined> {
   const [from] = guardOf(input.to, input.event, read.status);
@@ -267,24 +276,37 @@ export async function transitionAsRead<To extends PaymentStatus>(
       : sql`, captured AS (
           INSERT INTO money_movements (id, payment_id, kind, amount, status, pg_reference, updated_at)
           SELECT ${newId("mm", clock)}, moved.id, 'CAPTURE', moved.amount, 'SUCCEEDED', ${input.capture.pgReference}, now() FROM moved)`;
+  const handOff = notification === undefined ? undefined : input.handOff;
+  // Born claimed unless the tenant's endpoint is down (an outage holds it); the order's lock may
+  // still hand it back to the ordinary claim (migration 0010): RETURNING says which it became.
+  const born = sql<boolean>`${handOff !== undefined} AND NOT ${endpointDown("moved.tenant")}`;
   const outbox =
     notification === undefined
       ? sql``
       : sql`, queued AS (
-          INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at)
-          SELECT ${notification.NotificationId}, moved.tenant, moved.id, moved.order_id, ${notification.Type}, ${JSON.stringify(notification)}::jsonb, 'PENDING', now()
-          FROM moved)`;
-  const result = await sql<PaymentRow>`
+          INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at, claim_token, attempts)
+          SELECT ${notification.NotificationId}, moved.tenant, moved.id, moved.order_id, ${notification.Type}, ${JSON.stringify(notification)}::jsonb, 'PENDING',
+            CASE WHEN ${born} THEN now() + ${handOff?.claimMs ?? 0} * interval '1 millisecond' ELSE now() END,
+            CASE WHEN ${born} THEN ${handOff?.claimToken ?? null}::text END,
+            CASE WHEN ${born} THEN 1 ELSE 0 END
+          FROM moved
+          RETURNING claim_token IS NOT NULL AS born_claimed)`;
+  const alongside = input.alongside === undefined ? sql`` : sql`, alongside AS (${input.alongside})`;
+  const result = await sql<PaymentRow & { born_claimed?: boolean | null }>`
     WITH moved AS (
       UPDATE payments SET ${sql.join(assignments)}, updated_at = now()
       WHERE id = ${read.id} AND status = ${from}
       RETURNING *)${capture},
     history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
-      SELECT moved.id, ${from}, ${input.to}, ${input.event}, ${input.source}, ${JSON.stringify(input.detail ?? {})}::jsonb FROM moved)${outbox}
-    SELECT * FROM moved`.execute(db);
+      SELECT moved.id, ${from}, ${input.to}, ${input.event}, ${input.source}, ${JSON.stringify(input.detail ?? {})}::jsonb FROM moved)${outbox}${alongside}
+    SELECT moved.*${notification === undefined ? sql`` : sql`, (SELECT born_claimed FROM queued) AS born_claimed`} FROM moved`.execute(db);
   const row = result.rows[0];
-  return row && toPayment(row);
+  if (row === undefined) return undefined;
+  const { born_claimed: bornClaimed, ...paymentRow } = row;
+  if (bornClaimed === true && notification !== undefined)
+    handOff?.deliver({ id: notification.NotificationId, tenant: row.tenant, payment_id: row.id, payload: notification, attempts: 1, later_pending: false });
+  return toPayment(paymentRow);
 }
 
 export interface Balance {

@@ -3,10 +3,10 @@
  * otherwise), deduplicated by the PG's event id, and what acting on it came to; the webhook retrier's
  * claims, and the retention purge of what was never acted on.
  */
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import { leaseIsDead } from "./lease-repository.ts";
-import type { Executor } from "./payment-repository.ts";
-import type { PgWebhooksTable } from "./schema.ts";
+import { toPayment, type Executor, type Payment } from "./payment-repository.ts";
+import type { PaymentRow, PgWebhooksTable } from "./schema.ts";
 
 type PgWebhookStatus = PgWebhooksTable["status"];
 
@@ -27,25 +27,21 @@ export async function insertRejectedWebhook(
     .execute();
 }
 
-/**
- * Stores an accepted webhook once per (pg, tenant, event id). Answers its id, or undefined when the
- * PG sent this event before. `claimToken`: the lease of the process that will act on it.
- */
-export async function insertWebhook(
-  db: Executor,
-  w: {
-    pg: string;
-    tenant: string;
-    eventId: string;
-    status: "RECEIVED" | "PROCESSED";
-    headers: string;
-    kept: StoredBody;
-    error: string | null;
-    action: string;
-    claimToken: string | null;
-  },
-): Promise<string | undefined> {
-  const stored = await db
+/** An accepted webhook to store. `claimToken`: the lease of the process that will act on it. */
+export interface NewWebhook {
+  pg: string;
+  tenant: string;
+  eventId: string;
+  status: "RECEIVED" | "PROCESSED";
+  headers: string;
+  kept: StoredBody;
+  error: string | null;
+  action: string;
+  claimToken: string | null;
+}
+
+function storing(db: Executor, w: NewWebhook) {
+  return db
     .insertInto("pg_webhooks")
     .values({
       pg: w.pg,
@@ -59,9 +55,34 @@ export async function insertWebhook(
       claim_token: w.claimToken,
     })
     .onConflict((oc) => oc.columns(["pg", "tenant", "event_id"]).doNothing())
-    .returning("id")
-    .executeTakeFirst();
+    .returning("id");
+}
+
+/**
+ * Stores an accepted webhook once per (pg, tenant, event id). Answers its id, or undefined when the
+ * PG sent this event before.
+ */
+export async function insertWebhook(db: Executor, w: NewWebhook): Promise<string | undefined> {
+  const stored = await storing(db, w).executeTakeFirst();
   return stored === undefined ? undefined : String(stored.id);
+}
+
+/**
+ * insertWebhook, and in the same statement the payment the event names by PGB's own reference, if it
+ * is this PG's: what acting on the webhook reads first, read without a second round trip.
+ */
+export async function insertWebhookReadingPayment(
+  db: Executor,
+  w: NewWebhook,
+  reference: string,
+): Promise<{ id: string; payment: Payment | undefined } | undefined> {
+  const { rows } = await sql<PaymentRow & { stored_id: string }>`
+    WITH stored AS (${storing(db, w)})
+    SELECT p.*, stored.id::text AS stored_id FROM stored LEFT JOIN payments p ON p.id = ${reference} AND p.pg = ${w.pg}`.execute(db);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { stored_id: id, ...payment } = row;
+  return { id, payment: payment.id === null ? undefined : toPayment(payment) };
 }
 
 export async function findStoredWebhook(db: Executor, id: string) {
@@ -69,12 +90,20 @@ export async function findStoredWebhook(db: Executor, id: string) {
 }
 
 /** What acting on it came to; one more attempt, and the claim released. */
+function outcome(status: "PROCESSED" | "FAILED", error: string | null) {
+  return sql`status = ${status}, error = ${error}, attempts = attempts + 1, processed_at = ${status === "PROCESSED" ? sql`now()` : null}, claim_token = NULL`;
+}
+
 export async function markWebhook(db: Executor, id: string, status: "PROCESSED" | "FAILED", error: string | null): Promise<void> {
-  await db
-    .updateTable("pg_webhooks")
-    .set({ status, error, attempts: sql`attempts + 1`, processed_at: status === "PROCESSED" ? sql<Date>`now()` : null, claim_token: null })
-    .where("id", "=", id)
-    .execute();
+  await sql`UPDATE pg_webhooks SET ${outcome(status, error)} WHERE id = ${id}`.execute(db);
+}
+
+/**
+ * The webhook's PROCESSED mark as one more write of the payment move it caused (transitionAsRead's
+ * `alongside`): it applies only when the move did, so the two commit or fail together.
+ */
+export function processedWithMove(id: string): RawBuilder<unknown> {
+  return sql`UPDATE pg_webhooks SET ${outcome("PROCESSED", null)} WHERE id = ${id} AND EXISTS (SELECT 1 FROM moved)`;
 }
 
 /**

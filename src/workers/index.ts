@@ -49,6 +49,8 @@ export async function startWorkers(pgb: WorkersHost, options: WorkersOptions = {
 
   const wakeUp = dispatcher === undefined ? undefined : await listenForWakeUps(database, deps.logger, () => dispatcher.wake());
   dispatcher?.start();
+  // A payment moved in this process hands its notification straight to this dispatcher.
+  if (dispatcher !== undefined) deps.outbox = dispatcher.handOff;
   retrier?.start();
   reconciler?.start();
   takeover?.start();
@@ -60,6 +62,7 @@ export async function startWorkers(pgb: WorkersHost, options: WorkersOptions = {
     reconciler,
     stop() {
       stopping ??= (async () => {
+        if (deps.outbox === dispatcher?.handOff) delete deps.outbox;
         await wakeUp?.close();
         await Promise.all([dispatcher?.stop(), retrier?.stop(), reconciler?.stop(), takeover?.stop()]);
         deps.logger.info("workers stopped");

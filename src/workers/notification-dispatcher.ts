@@ -25,7 +25,7 @@ import type { Logger } from "pino";
 import { Webhook } from "standardwebhooks";
 import type { WorkersConfig } from "../config/config.ts";
 import { raiseAlert } from "../core/alerts.ts";
-import type { CoreDeps } from "../core/deps.ts";
+import type { CoreDeps, NotificationHandOff } from "../core/deps.ts";
 import { claimProbes, msUntilNextProbe, recordEndpointAnswered, recordEndpointFailure } from "../storage/endpoint-repository.ts";
 import type { Db } from "../storage/database.ts";
 import {
@@ -96,6 +96,7 @@ export class NotificationDispatcher {
   #probeCheckAt = 0;
   /** When the retries this process recorded fall due: a busy round sleeps no longer than the earliest. */
   readonly #ownRetries = new DueTimes();
+  #stopping = false;
 
   constructor(
     private readonly deps: CoreDeps,
@@ -111,6 +112,13 @@ export class NotificationDispatcher {
     this.#logger = deps.logger.child({ worker: "notification-dispatcher" });
     this.#poster = new HostPoster(settings.concurrency);
     this.#loop = new WorkerLoop("notification-dispatcher", this.#logger, () => this.#tick(), pollIntervalMs);
+    this.handOff = {
+      claimToken: this.#token,
+      claimMs: settings.timeoutMs + LEASE_MARGIN_MS,
+      deliver: (notification) => {
+        if (!this.#stopping) this.#start(notification);
+      },
+    };
   }
 
   /** The token this process stamps on its claims (shown in attempt records as `worker`). */
@@ -134,6 +142,7 @@ export class NotificationDispatcher {
    * anything still claimed so another process can send it right away.
    */
   async stop(graceMs = this.#settings.timeoutMs + 1_000): Promise<void> {
+    this.#stopping = true;
     await this.#loop.stop();
     const all = Promise.allSettled([...this.#inFlight.values()]);
     const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
@@ -156,18 +165,7 @@ export class NotificationDispatcher {
     if (claimed.length < free && this.deps.clock.nowMs() >= this.#probeCheckAt) claimed.push(...(await this.#claimProbes(free - claimed.length)));
     // Full: more may be due than there was room for.
     if (claimed.length === free) this.#lookAfterEachAttempt = true;
-    for (const row of claimed) {
-      const job = this.#deliver(row)
-        .catch((error: unknown) => {
-          this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried");
-          return true;
-        })
-        .then((lookAgain) => {
-          this.#inFlight.delete(row.id);
-          if (lookAgain || this.#lookAfterEachAttempt) this.#loop.kick();
-        });
-      this.#inFlight.set(row.id, job);
-    }
+    for (const row of claimed) this.#start(row);
     // A delivered notification that nothing waited behind needs no round trip: what else falls due is
     // looked for when a retry recorded here is due, at the poll interval, or on the next wake-up.
     // Anything else (a failure, a probe, the order's next notification) kicks the loop when recorded.
@@ -181,6 +179,26 @@ export class NotificationDispatcher {
     if (next === undefined) return this.pollIntervalMs;
     return Math.min(this.pollIntervalMs, Math.max(1, Math.ceil(next - this.deps.clock.nowMs())));
   }
+
+  #start(row: Claimed): void {
+    const job = this.#deliver(row)
+      .catch((error: unknown) => {
+        this.#logger.error({ notificationId: row.id, err: (error as Error).message }, "delivery bookkeeping failed; the lease will expire and it is retried");
+        return true;
+      })
+      .then((lookAgain) => {
+        this.#inFlight.delete(row.id);
+        if (lookAgain || this.#lookAfterEachAttempt) this.#loop.kick();
+      });
+    this.#inFlight.set(row.id, job);
+  }
+
+  /**
+   * What a payment's move hands over (core/deps.ts NotificationHandOff): its notification, written
+   * already claimed under this dispatcher's token, sent now. Once stopping, it is left to the claim's
+   * end (stop() releases what this token holds).
+   */
+  readonly handOff: NotificationHandOff;
 
   /** Claims due notifications whose earlier ones (same order) are all delivered. */
   async #claim(limit: number): Promise<Claimed[]> {

@@ -194,6 +194,22 @@ for (const backend of backends()) {
       const view = await waitForOrder(pgb, Number(body.OrderId), (b) => b.Status === "PAID");
       const history = view.History as Array<Record<string, unknown>>;
       assert.equal(history.find((h) => h.To === "PAID")?.Source, "WEBHOOK");
+      // The webhook is marked acted on by the same statement that made the payment PAID.
+      const [webhook] = await pgb.database.db
+        .selectFrom("pg_webhooks")
+        .select(["status", "attempts", "claim_token", "processed_at", "error"])
+        .where("body", "like", `%${String(started.body.PaymentId)}%`)
+        .execute();
+      assert.deepEqual(
+        { ...webhook, processed_at: webhook?.processed_at instanceof Date },
+        {
+          status: "PROCESSED",
+          attempts: 1,
+          claim_token: null,
+          processed_at: true,
+          error: null,
+        },
+      );
     });
 
     it("completes a payment from the browser return alone when the webhook is lost", async () => {

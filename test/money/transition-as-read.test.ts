@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { systemClock } from "../../src/core/system-clock.ts";
 import { findPayment, transition, transitionAsRead, type Payment } from "../../src/storage/payment-repository.ts";
+import { insertWebhook, processedWithMove } from "../../src/storage/webhook-repository.ts";
 import { backends } from "../support/backends.ts";
 import { hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { brand, type PaymentId } from "../../src/core/ids.ts";
@@ -34,8 +35,9 @@ for (const backend of backends()) {
       };
     }
 
-    const paid = (read: Payment) =>
+    const paid = (read: Payment, webhookId?: string) =>
       transitionAsRead(pgb.database.db, systemClock, read, {
+        ...(webhookId === undefined ? {} : { alongside: processedWithMove(webhookId) }),
         to: "PAID",
         event: "PAID",
         source: "WEBHOOK",
@@ -79,6 +81,40 @@ for (const backend of backends()) {
       assert.deepEqual(afterwards, before);
       assert.equal(afterwards.movements.length, 0);
       assert.equal((await findPayment(pgb.database.db, read.id))?.status, "EXPIRED");
+    });
+
+    async function storedWebhook(paymentId: string): Promise<string> {
+      const id = await insertWebhook(pgb.database.db, {
+        pg: "TEST",
+        tenant: "DEMO",
+        eventId: `evt_${paymentId}`,
+        status: "RECEIVED",
+        headers: "{}",
+        kept: { body: "{}", body_sha256: "0".repeat(64), body_bytes: 2 },
+        error: null,
+        action: JSON.stringify({ kind: "payment", eventId: `evt_${paymentId}`, paymentReference: paymentId }),
+        claimToken: "lease_test",
+      });
+      assert.ok(id !== undefined);
+      return id;
+    }
+    const webhookRow = (id: string) =>
+      pgb.database.db.selectFrom("pg_webhooks").select(["status", "attempts", "claim_token", "processed_at"]).where("id", "=", id).executeTakeFirstOrThrow();
+
+    it("marks the webhook that caused the move PROCESSED in the same statement, and leaves it alone when nothing moved", async () => {
+      const read = await readyPayment("25000");
+      const webhook = await storedWebhook(read.id);
+      assert.equal((await paid(read, webhook))?.status, "PAID");
+      const marked = await webhookRow(webhook);
+      assert.deepEqual(
+        { ...marked, processed_at: marked.processed_at instanceof Date },
+        { status: "PROCESSED", attempts: 1, claim_token: null, processed_at: true },
+      );
+
+      // A second webhook settling the same (now stale) read moves nothing, so it stays for its caller.
+      const late = await storedWebhook(`${read.id}_again`);
+      assert.equal(await paid(read, late), undefined);
+      assert.deepEqual(await webhookRow(late), { status: "RECEIVED", attempts: 0, claim_token: "lease_test", processed_at: null });
     });
 
     it("is applied once when two settle the same read at the same time", async () => {

@@ -104,13 +104,21 @@ export class FakeTestPg {
   /** Writes the record of a checkout that so far exists only as its signed id. */
   private async store(payment: TestPgPayment, claims: CheckoutClaims): Promise<TestPgPayment> {
     if (payment.stored) return payment;
-    await this.db
+    const row =
+      (await this.insertRecord(payment.id, claims)) ??
+      (await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", payment.id).executeTakeFirstOrThrow());
+    return this.expireIfDue(this.toPayment(row));
+  }
+
+  /** The record's first write; undefined when it was written before. */
+  private insertRecord(id: string, claims: CheckoutClaims) {
+    return this.db
       .insertInto("test_pg_payments")
       .values({
-        id: payment.id,
+        id,
         tenant: claims.t,
         merchant_reference: claims.r,
-        idempotency_key: `${claims.t}:${claims.k}:${payment.id.slice(-32)}`,
+        idempotency_key: `${claims.t}:${claims.k}:${id.slice(-32)}`,
         amount: claims.a,
         currency: claims.c,
         pay_type: claims.p,
@@ -125,9 +133,8 @@ export class FakeTestPg {
         updated_at: this.clock.now(),
       })
       .onConflict((oc) => oc.column("id").doNothing())
-      .execute();
-    const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", payment.id).executeTakeFirstOrThrow();
-    return this.expireIfDue(this.toPayment(row));
+      .returningAll()
+      .executeTakeFirst();
   }
 
   private async stored(id: string): Promise<TestPgPayment | undefined> {
@@ -136,9 +143,19 @@ export class FakeTestPg {
     return this.store(payment, this.checkoutIds.verify(id)!);
   }
 
+  /**
+   * stored(), for a customer's action on the page, which is most often the checkout's first: its
+   * record is written at once, and read only when it had been written before.
+   */
+  private async storedOnAction(id: string): Promise<TestPgPayment | undefined> {
+    const claims = this.checkoutIds.verify(id);
+    const written = claims && (await this.insertRecord(id, claims));
+    return written === undefined ? this.stored(id) : this.expireIfDue(this.toPayment(written));
+  }
+
   /** What the customer (or the bank, for a deposit) does on the checkout page. */
   async act(id: string, action: CustomerAction): Promise<TestPgPayment> {
-    const payment = await this.stored(id);
+    const payment = await this.storedOnAction(id);
     if (payment === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
     const isVirtualAccount = payment.payType === "VIRTUAL_ACCOUNT";
     switch (action) {

@@ -11,7 +11,7 @@ import { connectorOf, type CoreDeps } from "../deps.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, type Payment } from "../../storage/payment-repository.ts";
 import { refundsOf } from "../../storage/money-movement-repository.ts";
-import { findStoredWebhook, insertRejectedWebhook, insertWebhook, markWebhook } from "../../storage/webhook-repository.ts";
+import { findStoredWebhook, insertRejectedWebhook, insertWebhook, insertWebhookReadingPayment, markWebhook } from "../../storage/webhook-repository.ts";
 import { settleRefund } from "./settle-refund.ts";
 import { reconcilePgRefunds } from "./pg-refunds.ts";
 import { settlePayment } from "./settle-payment.ts";
@@ -64,23 +64,32 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
     return { status: 400, body: { received: false, error: "webhook rejected" } };
   }
 
-  const stored = await insertWebhook(deps.db, {
+  const webhook = {
     pg,
     tenant,
     eventId: action.eventId,
-    status: action.kind === "ignored" ? "PROCESSED" : "RECEIVED",
+    status: action.kind === "ignored" ? ("PROCESSED" as const) : ("RECEIVED" as const),
     headers,
     kept: kept(input.rawBody, action.kind !== "ignored" && !(action.kind === "payment" && action.unsigned === true)),
     error: action.kind === "ignored" ? action.reason : null,
     action: JSON.stringify(action),
     // Held under this process's lease until acted on: if the process dies first, another takes it over.
     claimToken: action.kind === "ignored" ? null : (deps.leaseToken ?? null),
-  });
+  };
+  if (action.kind === "ignored") {
+    const stored = await insertWebhook(deps.db, webhook);
+    return { status: 200, body: { received: true, ...(stored === undefined ? { duplicate: true } : {}) } };
+  }
+  // The payment the event names by PGB's own reference is read by the statement that stores it.
+  const reference = action.paymentReference;
+  const stored =
+    reference === undefined
+      ? await insertWebhook(deps.db, webhook).then((id) => (id === undefined ? undefined : { id, payment: undefined }))
+      : await insertWebhookReadingPayment(deps.db, webhook, reference);
   if (stored === undefined) return { status: 200, body: { received: true, duplicate: true } };
-  if (action.kind === "ignored") return { status: 200, body: { received: true } };
 
   // Acted on at once, in this request, with the action just parsed: no poll, no second read of the row.
-  await processStoredWebhook(deps, stored, { pg, tenant, event_id: action.eventId, action });
+  await processStoredWebhook(deps, stored.id, { pg, tenant, event_id: action.eventId, action }, stored.payment);
   return { status: 200, body: { received: true } };
 }
 
@@ -88,7 +97,13 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
  * Acts on a stored webhook: finds PGB's payment and settles it from the PG's own answer. Never
  * throws: a failure is recorded on the row (FAILED, attempts + 1) for the webhook retrier.
  */
-export async function processStoredWebhook(deps: CoreDeps, id: string, known?: StoredWebhook): Promise<"PROCESSED" | "FAILED"> {
+export async function processStoredWebhook(
+  deps: CoreDeps,
+  id: string,
+  known?: StoredWebhook,
+  /** The payment the event names, read with the webhook's insert (so not located again). */
+  located?: Payment,
+): Promise<"PROCESSED" | "FAILED"> {
   const row = known ?? (await findStoredWebhook(deps.db, id));
   if (row === undefined) return "FAILED";
   const action = StoredActionSchema.safeParse(row.action);
@@ -110,12 +125,16 @@ export async function processStoredWebhook(deps: CoreDeps, id: string, known?: S
     }
   }
   try {
-    const payment = await locate(deps, row.pg, action.data.pgTransactionId, action.data.paymentReference);
+    const payment = located ?? (await locate(deps, row.pg, action.data.pgTransactionId, action.data.paymentReference));
     if (payment === undefined || payment.tenant !== row.tenant) {
       await markWebhook(deps.db, id, "PROCESSED", "no PGB payment matches this event");
       return "PROCESSED";
     }
-    await actOn(deps, payment, { webhookId: id, eventId: row.event_id });
+    // Nothing follows the settle for a payment event on an attempt that had captured nothing: the
+    // webhook is marked PROCESSED by the settle's own statement when it takes the one-statement path.
+    const settleIsLast = action.data.kind === "payment" && (payment.status === "READY" || payment.status === "WAITING_FOR_DEPOSIT");
+    const marked = await actOn(deps, payment, { webhookId: id, eventId: row.event_id }, settleIsLast ? id : undefined);
+    if (marked) return "PROCESSED";
     // Any event may carry a refund's news (Toss reports a virtual-account refund transfer in the
     // payment itself): settle the refunds still waiting on the PG. An attempt that had captured
     // nothing when this webhook came (READY, waiting for a deposit) has no refund to wait on.
@@ -168,17 +187,21 @@ function unsignedReadThrottle(deps: CoreDeps): ReadThrottle {
   return throttle;
 }
 
-/** Re-reads the payment from its PG and settles it. Also what a retry of a stored webhook does. */
-export async function actOn(deps: CoreDeps, payment: Payment, trigger: Record<string, unknown>): Promise<void> {
+/**
+ * Re-reads the payment from its PG and settles it. Also what a retry of a stored webhook does.
+ * `webhookProcessed`: a stored webhook to mark PROCESSED with the settle's move; answers whether it was.
+ */
+export async function actOn(deps: CoreDeps, payment: Payment, trigger: Record<string, unknown>, webhookProcessed?: string): Promise<boolean> {
   const connector = connectorOf(deps, payment.tenant, payment.pg);
-  if (payment.pgTransactionId === null) return;
+  if (payment.pgTransactionId === null) return false;
   const read = await connector.fetchPayment({
     pgTransactionId: payment.pgTransactionId,
     paymentReference: payment.id,
     ...(payment.pgDetails ? { details: payment.pgDetails } : {}),
   });
   const pgPayment = await completeIfApproved(connector, payment, read);
-  await settlePayment(deps, payment, pgPayment, "WEBHOOK", trigger);
+  const settled = await settlePayment(deps, payment, pgPayment, "WEBHOOK", trigger, webhookProcessed === undefined ? {} : { webhookProcessed });
+  return settled.kind === "changed" && settled.webhookProcessed === true;
 }
 
 /**

@@ -14,10 +14,12 @@ import type { CoreDeps } from "../deps.ts";
 import { recordLateCapture } from "./late-capture.ts";
 import { appendEvent, findPayment, transition, transitionAsRead, type Payment } from "../../storage/payment-repository.ts";
 import { insertCapture } from "../../storage/money-movement-repository.ts";
+import { processedWithMove } from "../../storage/webhook-repository.ts";
 import { provisionalPgTransactionId } from "../ids.ts";
 
 export type SettleOutcome =
-  | { kind: "changed"; payment: Payment }
+  /** `webhookProcessed`: the webhook named in the options was marked PROCESSED with the move. */
+  | { kind: "changed"; payment: Payment; webhookProcessed?: true }
   | { kind: "unchanged"; payment: Payment }
   /** The PG's answer contradicts PGB's record (amount, currency or reference): never acted upon. */
   | { kind: "mismatch"; payment: Payment; reason: string };
@@ -28,6 +30,13 @@ export async function settlePayment(
   pgPayment: PgPayment,
   source: EventSource,
   trigger: Record<string, unknown> = {},
+  options: {
+    /**
+     * The stored webhook this settle acts on, when nothing else is left to do for it: marked
+     * PROCESSED in the same statement as the move, where the move takes the one-statement path.
+     */
+    webhookProcessed?: string;
+  } = {},
 ): Promise<SettleOutcome> {
   const mismatch = mismatchOf(payment, pgPayment);
   if (mismatch !== undefined) {
@@ -106,8 +115,10 @@ export async function settlePayment(
       patch: paidPatch,
       capture: { pgReference: pgPayment.pgTransactionId },
       balance: { captured: payment.amount, refunded: 0n, remaining: payment.amount, inFlight: 0 },
+      ...(options.webhookProcessed === undefined ? {} : { alongside: processedWithMove(options.webhookProcessed) }),
+      ...(deps.outbox === undefined ? {} : { handOff: deps.outbox }),
     });
-    if (paid !== undefined) return { kind: "changed", payment: paid };
+    if (paid !== undefined) return { kind: "changed", payment: paid, ...(options.webhookProcessed === undefined ? {} : { webhookProcessed: true as const }) };
   }
 
   const changed = await deps.db.transaction().execute(async (trx) => {
