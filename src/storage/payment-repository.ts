@@ -14,7 +14,7 @@ import type { MoneyNotification } from "../core/money-notifications.ts";
 import { moneyNotification, stateNotification, type FieldsOnEntering, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
 import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRow } from "./schema.ts";
 import type { NotificationHandOff } from "../core/deps.ts";
-import { endpointDown } from "./endpoint-repository.ts";
+import { BORN_CLAIMED, handOver, queuedNotification } from "./outbox-statement.ts";
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -276,21 +276,7 @@ export async function transitionAsRead<To extends PaymentStatus>(
       : sql`, captured AS (
           INSERT INTO money_movements (id, payment_id, kind, amount, status, pg_reference, updated_at)
           SELECT ${newId("mm", clock)}, moved.id, 'CAPTURE', moved.amount, 'SUCCEEDED', ${input.capture.pgReference}, now() FROM moved)`;
-  const handOff = notification === undefined ? undefined : input.handOff;
-  // Born claimed unless the tenant's endpoint is down (an outage holds it); the order's lock may
-  // still hand it back to the ordinary claim (migration 0010): RETURNING says which it became.
-  const born = sql<boolean>`${handOff !== undefined} AND NOT ${endpointDown("moved.tenant")}`;
-  const outbox =
-    notification === undefined
-      ? sql``
-      : sql`, queued AS (
-          INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at, claim_token, attempts)
-          SELECT ${notification.NotificationId}, moved.tenant, moved.id, moved.order_id, ${notification.Type}, ${JSON.stringify(notification)}::jsonb, 'PENDING',
-            CASE WHEN ${born} THEN now() + ${handOff?.claimMs ?? 0} * interval '1 millisecond' ELSE now() END,
-            CASE WHEN ${born} THEN ${handOff?.claimToken ?? null}::text END,
-            CASE WHEN ${born} THEN 1 ELSE 0 END
-          FROM moved
-          RETURNING claim_token IS NOT NULL AS born_claimed)`;
+  const outbox = notification === undefined ? sql`` : sql`, ${queuedNotification(notification, "moved", input.handOff)}`;
   const alongside = input.alongside === undefined ? sql`` : sql`, alongside AS (${input.alongside})`;
   const result = await sql<PaymentRow & { born_claimed?: boolean | null }>`
     WITH moved AS (
@@ -300,12 +286,11 @@ export async function transitionAsRead<To extends PaymentStatus>(
     history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
       SELECT moved.id, ${from}, ${input.to}, ${input.event}, ${input.source}, ${JSON.stringify(input.detail ?? {})}::jsonb FROM moved)${outbox}${alongside}
-    SELECT moved.*${notification === undefined ? sql`` : sql`, (SELECT born_claimed FROM queued) AS born_claimed`} FROM moved`.execute(db);
+    SELECT moved.*${notification === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM moved`.execute(db);
   const row = result.rows[0];
   if (row === undefined) return undefined;
   const { born_claimed: bornClaimed, ...paymentRow } = row;
-  if (bornClaimed === true && notification !== undefined)
-    handOff?.deliver({ id: notification.NotificationId, tenant: row.tenant, payment_id: row.id, payload: notification, attempts: 1, later_pending: false });
+  if (notification !== undefined) handOver(notification, row, bornClaimed, input.handOff);
   return toPayment(paymentRow);
 }
 

@@ -18,6 +18,8 @@ import { sql } from "kysely";
 import { CAPTURED_STATUSES, guardOf, notificationFor, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
 import { newId, type RefundId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
+import type { NotificationHandOff } from "../core/deps.ts";
+import { BORN_CLAIMED, handOver, queuedNotification } from "./outbox-statement.ts";
 import { stateNotification, type FieldsOnEntering, type StateNotificationFields } from "../core/host-notification.ts";
 import { balanceFrom, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
 import type { MovementRow, NewRefund, RefundRow } from "./money-movement-repository.ts";
@@ -160,6 +162,8 @@ export async function succeedRefundAsRead(
     source: EventSource;
     detail: Record<string, unknown>;
     notification: FieldsOnEntering["PARTIALLY_CANCELLED" | "CANCELLED"];
+    /** Write the notification claimed for this dispatcher and hand it over (outbox-statement.ts). */
+    handOff?: NotificationHandOff;
   },
 ): Promise<Payment | undefined> {
   const [from] = guardOf(change.to, REFUNDED_EVENT, read.status);
@@ -169,14 +173,8 @@ export async function succeedRefundAsRead(
     type === undefined
       ? undefined
       : stateNotification(type, after, change.balance, change.notification as StateNotificationFields[typeof type], newId("msg", clock), clock.now());
-  const outbox =
-    notification === undefined
-      ? sql``
-      : sql`, queued AS (
-          INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at)
-          SELECT ${notification.NotificationId}, paid.tenant, paid.id, paid.order_id, ${notification.Type}, ${JSON.stringify(notification)}::jsonb, 'PENDING', now()
-          FROM paid)`;
-  const { rows } = await sql<PaymentRow>`
+  const outbox = notification === undefined ? sql`` : sql`, ${queuedNotification(notification, "paid", change.handOff)}`;
+  const { rows } = await sql<PaymentRow & { born_claimed?: boolean | null }>`
     WITH refund_locked AS (
       SELECT id, payment_id FROM money_movements
       WHERE id = ${change.refundId} AND kind = 'REFUND' AND payment_id = ${read.id} AND status IN (${sql.join([...change.openStatuses])})
@@ -196,7 +194,10 @@ export async function succeedRefundAsRead(
     ), history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
       SELECT paid.id, ${from}, ${change.to}, ${REFUNDED_EVENT}, ${change.source}, ${JSON.stringify(change.detail)}::jsonb FROM paid)${outbox}
-    SELECT * FROM paid`.execute(db);
+    SELECT paid.*${notification === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM paid`.execute(db);
   const row = rows[0];
-  return row && toPayment(row);
+  if (row === undefined) return undefined;
+  const { born_claimed: bornClaimed, ...paymentRow } = row;
+  if (notification !== undefined) handOver(notification, row, bornClaimed, change.handOff);
+  return toPayment(paymentRow);
 }

@@ -1,9 +1,9 @@
 /**
- * Notifications born claimed (migration 0010, transitionAsRead's handOff): the move that writes a
- * notification may write it already claimed by this process's dispatcher and hand it over, so it is
- * sent with no claim round trip. It is born claimed only when nothing can be ahead of it: no
- * undelivered notification of its order (even one committed while this move waited for the order's
- * lock) and no outage of its tenant's endpoint. One whose process died is taken over like any claim.
+ * Notifications born claimed (migration 0010, storage/outbox-statement.ts): a one-statement move (a
+ * payment paid, a host's cancel succeeded) may write its notification already claimed by this
+ * process's dispatcher and hand it over, so it is sent with no claim round trip. It is born claimed
+ * only when nothing can be ahead of it: no undelivered notification of its order (even one committed
+ * while this move waited for the order's lock) and no outage of its tenant's endpoint. One whose process died is taken over like any claim.
  * No workers run here: the hand-off is recorded by the test.
  */
 import assert from "node:assert/strict";
@@ -15,6 +15,7 @@ import type { NotificationHandOff } from "../../src/core/deps.ts";
 import { claimDueNotifications, type ClaimedNotification } from "../../src/storage/notification-repository.ts";
 import { findPayment, transitionAsRead, type Payment } from "../../src/storage/payment-repository.ts";
 import { backends } from "../support/backends.ts";
+import { paidOrder } from "../support/checkout.ts";
 import { hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 
 for (const backend of backends()) {
@@ -108,6 +109,35 @@ for (const backend of backends()) {
         [2],
       );
       await sql`UPDATE notifications SET status = 'DELIVERED', claim_token = NULL WHERE payment_id = ${read.id}`.execute(pgb.database.db);
+    });
+
+    it("hands over a host cancel's notification the same way, once the order's earlier one is delivered", async () => {
+      const { orderId, paymentId } = await paidOrder(pgb, { TotalPrice: "15000" });
+      // No dispatcher runs here: the order's PAYMENT_COMPLETED is delivered by hand.
+      await sql`UPDATE notifications SET status = 'DELIVERED', claim_token = NULL WHERE payment_id = ${paymentId}`.execute(pgb.database.db);
+      const to = handOff(pgb.deps.leaseToken!);
+      pgb.deps.outbox = to;
+      try {
+        const cancel = await hostPost(pgb, "/PGB/PartialCancel", {
+          DBType: "DEMO",
+          OrderId: orderId,
+          RefundPrice: "5000",
+          CurrentTotalPrice: "15000",
+          ModifedTotalPrice: "10000",
+          JoinerId: 42,
+          NationCode: "KR",
+        });
+        assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+      } finally {
+        delete pgb.deps.outbox;
+      }
+      const cancelled = (await outboxOf(paymentId)).filter((n) => n.status === "PENDING");
+      assert.equal(cancelled.length, 1);
+      assert.equal(cancelled[0]!.claim_token, pgb.deps.leaseToken);
+      assert.deepEqual(
+        to.handed.map((n) => [n.id, (n.payload as { Type: string; RemainingPrice: string }).RemainingPrice]),
+        [[cancelled[0]!.id, "10000"]],
+      );
     });
 
     if (backend === "postgres") {

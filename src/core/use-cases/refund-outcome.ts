@@ -141,6 +141,7 @@ async function completeAsRead(
     source,
     detail: refundedDetail(payment, refund, pgRefundId),
     notification: refundedNotification(payment, refund),
+    ...(deps.outbox === undefined ? {} : { handOff: deps.outbox }),
   });
 }
 

@@ -1,0 +1,46 @@
+/**
+ * The outbox row of a one-statement move (payment-repository.ts transitionAsRead, refund-statements.ts
+ * succeedRefundAsRead): a CTE `queued` that inserts the notification from the CTE naming the moved
+ * payment row, and, with a hand-off, writes it born claimed by this process's dispatcher (migration
+ * 0010) — unless the tenant's endpoint is down (an outage holds it back). The order's lock may still
+ * hand it back to the ordinary claim: RETURNING says which it became, and handOver passes it on.
+ */
+import { sql, type RawBuilder } from "kysely";
+import type { NotificationHandOff } from "../core/deps.ts";
+import type { HostNotification } from "../core/host-notification.ts";
+import { endpointDown } from "./endpoint-repository.ts";
+
+export function queuedNotification(notification: HostNotification, moved: string, handOff: NotificationHandOff | undefined): RawBuilder<unknown> {
+  const from = sql.table(moved);
+  const born = handOff === undefined ? sql<boolean>`false` : sql<boolean>`NOT ${endpointDown(`${moved}.tenant`)}`;
+  return sql`queued AS (
+    INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at, claim_token, attempts)
+    SELECT ${notification.NotificationId}, ${sql.ref(`${moved}.tenant`)}, ${sql.ref(`${moved}.id`)}, ${sql.ref(`${moved}.order_id`)}, ${notification.Type},
+      ${JSON.stringify(notification)}::jsonb, 'PENDING',
+      CASE WHEN ${born} THEN now() + ${handOff?.claimMs ?? 0} * interval '1 millisecond' ELSE now() END,
+      CASE WHEN ${born} THEN ${handOff?.claimToken ?? null}::text END,
+      CASE WHEN ${born} THEN 1 ELSE 0 END
+    FROM ${from}
+    RETURNING claim_token IS NOT NULL AS born_claimed)`;
+}
+
+/** The select-list column saying whether `queued` wrote its row born claimed. */
+export const BORN_CLAIMED = sql`(SELECT born_claimed FROM queued) AS born_claimed`;
+
+/** Hands a notification written born claimed to the dispatcher, once the statement has committed. */
+export function handOver(
+  notification: HostNotification,
+  payment: { id: string; tenant: string },
+  bornClaimed: boolean | null | undefined,
+  handOff: NotificationHandOff | undefined,
+): void {
+  if (bornClaimed === true)
+    handOff?.deliver({
+      id: notification.NotificationId,
+      tenant: payment.tenant,
+      payment_id: payment.id,
+      payload: notification,
+      attempts: 1,
+      later_pending: false,
+    });
+}
