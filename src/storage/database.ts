@@ -9,6 +9,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration } from "kysely";
 import type pg from "pg";
 import type { Database } from "./schema.ts";
 import { shareDriverOf, SharedDriverDialect } from "./connector-storage.ts";
+import { namingPool } from "./named-statements.ts";
 import { seedDataDir, templateProblem, type PgliteTemplate, type TemplateProblem } from "./pglite-template.ts";
 import * as core0001 from "./migrations/0001-core.ts";
 import * as delivery0002 from "./migrations/0002-delivery.ts";
@@ -52,7 +53,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
     // An idle connection dropped by the server (restart, failover) must not crash PGB: the pool
     // replaces it on next use. Without this handler node-postgres rethrows it as uncaught.
     pool.on("error", (error) => process.emitWarning(`PostgreSQL connection lost: ${error.message}`));
-    const dialect = new SharedDriverDialect(new PostgresDialect({ pool }));
+    const dialect = new SharedDriverDialect(new PostgresDialect({ pool: namingPool(pool) }));
     const db = new Kysely<Database>({ dialect });
     shareDriverOf(db, dialect);
     return {

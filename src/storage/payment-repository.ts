@@ -72,13 +72,51 @@ export function toPayment(row: PaymentRow): Payment {
 }
 
 export async function paymentsOfOrder(db: Executor, tenant: string, orderId: number): Promise<Payment[]> {
-  const { rows } = await db.executeQuery<PaymentRow>(paymentsOfOrderStatement.compiled(db, { tenant, orderId }, [tenant, orderId]));
+  const { rows } = await db.executeQuery<PaymentRow>(paymentsOfOrderStatement.compiled(db, { tenant, orderId }, [orderId, tenant]));
   return rows.map(toPayment);
 }
 
-// PayStart reads this on every request: compiled once (precompiled.ts).
-const paymentsOfOrderStatement = new Precompiled((db: Executor, { tenant, orderId }: { tenant: string; orderId: number }) =>
-  db.selectFrom("payments").selectAll().where("tenant", "=", tenant).where("order_id", "=", orderId).orderBy("created_at", "asc").orderBy("id", "asc"),
+// Every column by name, not `*`: paymentsOfOrder is prepared on PostgreSQL (named-statements.ts), and a
+// prepared `select *` fails once a later migration adds a column. The record type keeps the list complete.
+const paymentColumns = Object.keys({
+  id: true,
+  tenant: true,
+  order_id: true,
+  joiner_id: true,
+  pay_type: true,
+  nation_code: true,
+  currency: true,
+  amount: true,
+  description: true,
+  host_redirect_url: true,
+  request_fingerprint: true,
+  pg: true,
+  pg_transaction_id: true,
+  checkout_url: true,
+  status: true,
+  pg_details: true,
+  failure_code: true,
+  failure_message: true,
+  expires_at: true,
+  paid_at: true,
+  created_at: true,
+  updated_at: true,
+} satisfies Record<keyof PaymentRow, true>) as Array<keyof PaymentRow>;
+
+// PayStart reads this on every request: compiled once and prepared (precompiled.ts). The prepared
+// plan may be built before payments has statistics, when every index looks alike. Indexes led by
+// tenant would then scan the whole tenant for each order. So tenant is compared as an expression that
+// no index serves: only payments_by_order_id (or a scan) remains, and the index wins even then.
+const paymentsOfOrderStatement = new Precompiled(
+  (db: Executor, { tenant, orderId }: { tenant: string; orderId: number }) =>
+    db
+      .selectFrom("payments")
+      .select(paymentColumns)
+      .where("order_id", "=", orderId)
+      .where(sql`tenant || ''`, "=", tenant)
+      .orderBy("created_at", "asc")
+      .orderBy("id", "asc"),
+  { prepared: true },
 );
 
 /** Whether `tenant` has any payment for the order. */
@@ -119,7 +157,8 @@ export async function lockCapturedPayment(trx: Transaction<Database>, tenant: st
  * values only, no SQL expressions: the statement's text is reused for every payment with its columns.
  */
 export async function insertPayment(db: Executor, payment: NewPayment, event: FirstEvent): Promise<void> {
-  // Compiled once per set of columns and first state (precompiled.ts): PayStart runs it every time.
+  // Compiled once per set of columns and first state, and prepared (precompiled.ts): PayStart runs it
+  // every time. An insert has a single plan shape, so a generic plan is safe.
   const columns: string[] = [];
   const parameters: unknown[] = [];
   for (const column in payment) {
@@ -131,7 +170,7 @@ export async function insertPayment(db: Executor, payment: NewPayment, event: Fi
   parameters.push(event.event, event.source, JSON.stringify(event.detail));
   const shape = `${event.to} ${columns.join(",")}`;
   let statement = insertPaymentStatements.get(shape);
-  if (statement === undefined) insertPaymentStatements.set(shape, (statement = new Precompiled(buildInsertPayment)));
+  if (statement === undefined) insertPaymentStatements.set(shape, (statement = new Precompiled(buildInsertPayment, { prepared: true })));
   await db.executeQuery(statement.compiled(db, { payment, event }, parameters));
 }
 

@@ -1,0 +1,126 @@
+/**
+ * PayStart's two statements (the order's attempts; the new payment with its history row) are named
+ * prepared statements on PostgreSQL (storage/named-statements.ts). What that must not change: the read
+ * returns the order's attempts of its own tenant only, in the order they were made; a plan built
+ * before payments has statistics still probes an index; an instance keeps working when a later
+ * release's migration adds a column while it runs.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { sql, type Kysely } from "kysely";
+import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
+import { insertPayment, paymentsOfOrder } from "../../src/storage/payment-repository.ts";
+import type { Database } from "../../src/storage/schema.ts";
+import { backends, openTestDatabase } from "../support/backends.ts";
+
+let seq = 0;
+async function attempt(db: Kysely<Database>, tenant: string, orderId: number, status: "READY" | "SUPERSEDED"): Promise<string> {
+  const id = `pay_prep_${++seq}`;
+  await insertPayment(
+    db,
+    {
+      id,
+      tenant,
+      order_id: orderId,
+      joiner_id: 1,
+      pay_type: "CARD",
+      nation_code: "KR",
+      currency: "KRW",
+      amount: 1000n,
+      description: "prepared",
+      host_redirect_url: "https://shop.example.com/done",
+      request_fingerprint: "f",
+      pg: "TEST",
+      pg_transaction_id: `tp_prep_${seq}`,
+      checkout_url: `https://pg.example/${seq}`,
+      status,
+      expires_at: new Date(Date.now() + 60_000),
+    },
+    { to: status, event: "CHECKOUT_CREATED", source: "HOST_API", detail: {} },
+  );
+  return id;
+}
+
+for (const backend of backends()) {
+  describe(`PayStart's statements on ${backend}`, () => {
+    let handle: DatabaseHandle;
+    before(async () => {
+      handle = await openTestDatabase(backend);
+      await migrate(handle.db);
+    });
+    after(async () => handle.close());
+
+    it("reads the attempts of the order's own tenant only, oldest first", async () => {
+      const older = await attempt(handle.db, "SHOP", 501, "SUPERSEDED");
+      await attempt(handle.db, "OUTLET", 501, "READY");
+      const newer = await attempt(handle.db, "SHOP", 501, "READY");
+      // Run past the first five executions, after which PostgreSQL may switch to its generic plan.
+      for (let run = 0; run < 8; run++) {
+        const attempts = await paymentsOfOrder(handle.db, "SHOP", 501);
+        assert.deepEqual(
+          attempts.map((a) => [a.id, a.tenant, a.status]),
+          [
+            [older, "SHOP", "SUPERSEDED"],
+            [newer, "SHOP", "READY"],
+          ],
+        );
+      }
+      assert.deepEqual(await paymentsOfOrder(handle.db, "SHOP", 502), []);
+    });
+
+    if (backend !== "postgres") return;
+
+    it("prepares both statements once per connection, and the read runs on a generic plan", async () => {
+      await handle.db.connection().execute(async (conn) => {
+        await attempt(conn, "SHOP", 601, "READY");
+        await attempt(conn, "SHOP", 602, "READY");
+        for (let run = 0; run < 8; run++) await paymentsOfOrder(conn, "SHOP", 601);
+        const { rows } = await sql<{ statement: string; generic_plans: string }>`
+          SELECT statement, generic_plans::text FROM pg_prepared_statements WHERE NOT from_sql`.execute(conn);
+        const read = rows.find((r) => /^select .* from "payments"/.test(r.statement));
+        const insert = rows.find((r) => /^with "created" as \(insert into "payments"/.test(r.statement));
+        assert.ok(read, `the read is not prepared: ${JSON.stringify(rows)}`);
+        assert.ok(insert, `the insert is not prepared: ${JSON.stringify(rows)}`);
+        assert.ok(Number(read.generic_plans) > 0, "the read never used a generic plan");
+      });
+    });
+
+    it("plans the read as an index probe on a new, empty table without statistics", async () => {
+      const fresh = await openTestDatabase("postgres");
+      try {
+        await migrate(fresh.db);
+        await fresh.db.connection().execute(async (conn) => {
+          await paymentsOfOrder(conn, "SHOP", 1);
+          const { rows } = await sql<{ name: string }>`SELECT name FROM pg_prepared_statements WHERE statement LIKE 'select %from "payments"%'`.execute(conn);
+          assert.equal(rows.length, 1);
+          // The plan a connection would keep, built now while payments is empty and never analyzed.
+          await sql`SET plan_cache_mode = force_generic_plan`.execute(conn);
+          const plan = await sql<{ "QUERY PLAN": string }>`EXPLAIN EXECUTE ${sql.raw(rows[0]!.name)}(1, 'SHOP')`.execute(conn);
+          const text = plan.rows.map((r) => r["QUERY PLAN"]).join("\n");
+          assert.match(text, /Index Scan using payments_by_order_id/, text);
+          assert.match(text, /Index Cond: \(order_id = \$1\)/, text);
+          await sql`RESET plan_cache_mode`.execute(conn);
+        });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    it("keeps working when a later migration adds a column to payments while it runs", async () => {
+      await handle.db.connection().execute(async (conn) => {
+        const first = await attempt(conn, "SHOP", 701, "SUPERSEDED");
+        for (let run = 0; run < 8; run++) await paymentsOfOrder(conn, "SHOP", 701);
+        await sql`ALTER TABLE payments ADD COLUMN added_by_a_later_release text`.execute(conn);
+        try {
+          const second = await attempt(conn, "SHOP", 701, "READY");
+          assert.deepEqual(
+            (await paymentsOfOrder(conn, "SHOP", 701)).map((a) => a.id),
+            [first, second],
+          );
+        } finally {
+          await sql`ALTER TABLE payments DROP COLUMN added_by_a_later_release`.execute(conn);
+        }
+      });
+    });
+  });
+}
