@@ -15,7 +15,8 @@
  *   type"), so instances still on the old release would fail during a rolling deploy. Such a text is
  *   never registered.
  */
-import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from "kysely";
+import type { Kysely, PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult, QueryResult, RawBuilder, Transaction } from "kysely";
+import type { Database } from "./schema.ts";
 import type pg from "pg";
 
 const names = new Map<string, string>();
@@ -63,4 +64,15 @@ class NamingClient implements PostgresPoolClient {
   release(destroy?: boolean): void {
     this.#client.release(destroy);
   }
+}
+
+/**
+ * Runs a statement built with Kysely's `sql` as a named prepared statement (on PostgreSQL): for the
+ * hot one-statement moves, whose texts are long and whose parse and plan would otherwise be paid on
+ * every call. The rules above apply: every table reached by a unique key, result columns by name.
+ */
+export async function runPrepared<R>(db: Kysely<Database> | Transaction<Database>, query: RawBuilder<R>): Promise<QueryResult<R>> {
+  const compiled = query.compile(db);
+  registerNamedStatement(compiled.sql);
+  return db.executeQuery(compiled);
 }

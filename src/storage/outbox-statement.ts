@@ -17,7 +17,7 @@ export function queuedNotification(notification: HostNotification, moved: string
     INSERT INTO notifications (id, tenant, payment_id, order_id, type, payload, status, next_attempt_at, claim_token, attempts)
     SELECT ${notification.NotificationId}, ${sql.ref(`${moved}.tenant`)}, ${sql.ref(`${moved}.id`)}, ${sql.ref(`${moved}.order_id`)}, ${notification.Type},
       ${JSON.stringify(notification)}::jsonb, 'PENDING',
-      CASE WHEN ${born} THEN now() + ${handOff?.claimMs ?? 0} * interval '1 millisecond' ELSE now() END,
+      CASE WHEN ${born} THEN now() + make_interval(secs => ${(handOff?.claimMs ?? 0) / 1000}) ELSE now() END,
       CASE WHEN ${born} THEN ${handOff?.claimToken ?? null}::text END,
       CASE WHEN ${born} THEN 1 ELSE 0 END
     FROM ${from}

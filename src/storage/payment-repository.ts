@@ -6,6 +6,7 @@
  */
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { Precompiled } from "./precompiled.ts";
+import { runPrepared } from "./named-statements.ts";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
@@ -102,6 +103,11 @@ const paymentColumns = Object.keys({
   created_at: true,
   updated_at: true,
 } satisfies Record<keyof PaymentRow, true>) as Array<keyof PaymentRow>;
+
+/** The payment row's columns by name, read from `table` (a prepared statement must not say `*`). */
+export function paymentColumnsOf(table: string) {
+  return sql.join(paymentColumns.map((column) => sql.ref(`${table}.${column}`)));
+}
 
 // PayStart reads this on every request: compiled once and prepared (precompiled.ts). The prepared
 // plan may be built before payments has statistics, when every index looks alike. Indexes led by
@@ -317,15 +323,19 @@ export async function transitionAsRead<To extends PaymentStatus>(
           SELECT ${newId("mm", clock)}, moved.id, 'CAPTURE', moved.amount, 'SUCCEEDED', ${input.capture.pgReference}, now() FROM moved)`;
   const outbox = notification === undefined ? sql`` : sql`, ${queuedNotification(notification, "moved", input.handOff)}`;
   const alongside = input.alongside === undefined ? sql`` : sql`, alongside AS (${input.alongside})`;
-  const result = await sql<PaymentRow & { born_claimed?: boolean | null }>`
+  // Prepared on PostgreSQL (named-statements.ts): every row it reaches is by its key.
+  const result = await runPrepared(
+    db,
+    sql<PaymentRow & { born_claimed?: boolean | null }>`
     WITH moved AS (
       UPDATE payments SET ${sql.join(assignments)}, updated_at = now()
       WHERE id = ${read.id} AND status = ${from}
-      RETURNING *)${capture},
+      RETURNING ${paymentColumnsOf("payments")})${capture},
     history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
       SELECT moved.id, ${from}, ${input.to}, ${input.event}, ${input.source}, ${JSON.stringify(input.detail ?? {})}::jsonb FROM moved)${outbox}${alongside}
-    SELECT moved.*${notification === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM moved`.execute(db);
+    SELECT ${paymentColumnsOf("moved")}${notification === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM moved`,
+  );
   const row = result.rows[0];
   if (row === undefined) return undefined;
   const { born_claimed: bornClaimed, ...paymentRow } = row;

@@ -21,7 +21,8 @@ import type { Clock } from "../core/ports/clock.ts";
 import type { NotificationHandOff } from "../core/deps.ts";
 import { BORN_CLAIMED, handOver, queuedNotification } from "./outbox-statement.ts";
 import { stateNotification, type FieldsOnEntering, type StateNotificationFields } from "../core/host-notification.ts";
-import { balanceFrom, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
+import { runPrepared } from "./named-statements.ts";
+import { balanceFrom, paymentColumnsOf, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
 import type { MovementRow, NewRefund, RefundRow } from "./money-movement-repository.ts";
 import type { MoneyMovementRow, PaymentRow } from "./schema.ts";
 
@@ -174,7 +175,10 @@ export async function succeedRefundAsRead(
       ? undefined
       : stateNotification(type, after, change.balance, change.notification as StateNotificationFields[typeof type], newId("msg", clock), clock.now());
   const outbox = notification === undefined ? sql`` : sql`, ${queuedNotification(notification, "paid", change.handOff)}`;
-  const { rows } = await sql<PaymentRow & { born_claimed?: boolean | null }>`
+  // Prepared on PostgreSQL (named-statements.ts): every row it reaches is by its key.
+  const { rows } = await runPrepared(
+    db,
+    sql<PaymentRow & { born_claimed?: boolean | null }>`
     WITH refund_locked AS (
       SELECT id, payment_id FROM money_movements
       WHERE id = ${change.refundId} AND kind = 'REFUND' AND payment_id = ${read.id} AND status IN (${sql.join([...change.openStatuses])})
@@ -190,11 +194,12 @@ export async function succeedRefundAsRead(
     ), paid AS (
       UPDATE payments SET status = ${change.to}, updated_at = now()
       FROM moved WHERE payments.id = moved.payment_id AND payments.status = ${from}
-      RETURNING payments.*
+      RETURNING ${paymentColumnsOf("payments")}
     ), history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
       SELECT paid.id, ${from}, ${change.to}, ${REFUNDED_EVENT}, ${change.source}, ${JSON.stringify(change.detail)}::jsonb FROM paid)${outbox}
-    SELECT paid.*${notification === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM paid`.execute(db);
+    SELECT ${paymentColumnsOf("paid")}${notification === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM paid`,
+  );
   const row = rows[0];
   if (row === undefined) return undefined;
   const { born_claimed: bornClaimed, ...paymentRow } = row;

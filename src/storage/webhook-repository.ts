@@ -5,7 +5,8 @@
  */
 import { sql, type RawBuilder } from "kysely";
 import { leaseIsDead } from "./lease-repository.ts";
-import { toPayment, type Executor, type Payment } from "./payment-repository.ts";
+import { paymentColumnsOf, toPayment, type Executor, type Payment } from "./payment-repository.ts";
+import { runPrepared } from "./named-statements.ts";
 import type { PaymentRow, PgWebhooksTable } from "./schema.ts";
 
 type PgWebhookStatus = PgWebhooksTable["status"];
@@ -76,9 +77,13 @@ export async function insertWebhookReadingPayment(
   w: NewWebhook,
   reference: string,
 ): Promise<{ id: string; payment: Payment | undefined } | undefined> {
-  const { rows } = await sql<PaymentRow & { stored_id: string }>`
+  // Prepared on PostgreSQL (named-statements.ts): the insert and the payment are each reached by a key.
+  const { rows } = await runPrepared(
+    db,
+    sql<PaymentRow & { stored_id: string }>`
     WITH stored AS (${storing(db, w)})
-    SELECT p.*, stored.id::text AS stored_id FROM stored LEFT JOIN payments p ON p.id = ${reference} AND p.pg = ${w.pg}`.execute(db);
+    SELECT ${paymentColumnsOf("p")}, stored.id::text AS stored_id FROM stored LEFT JOIN payments p ON p.id = ${reference} AND p.pg = ${w.pg}`,
+  );
   const row = rows[0];
   if (row === undefined) return undefined;
   const { stored_id: id, ...payment } = row;

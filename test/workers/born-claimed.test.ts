@@ -141,6 +141,26 @@ for (const backend of backends()) {
     });
 
     if (backend === "postgres") {
+      it("runs the move as a prepared statement, its result columns named (a later column cannot break it)", async () => {
+        await pgb.database.db.connection().execute(async (conn) => {
+          const read = await readyPayment();
+          const moved = await transitionAsRead(conn, systemClock, read, {
+            to: "PAID",
+            event: "PAID",
+            source: "WEBHOOK",
+            patch: { paid_at: new Date(), pg_transaction_id: `tp_${read.id}` },
+            capture: { pgReference: `tp_${read.id}` },
+            balance: { captured: read.amount, refunded: 0n, remaining: read.amount, inFlight: 0 },
+            handOff: handOff(pgb.deps.leaseToken!),
+          });
+          assert.equal(moved?.status, "PAID");
+          const { rows } = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements WHERE NOT from_sql`.execute(conn);
+          const statement = rows.find((r) => r.statement.trimStart().startsWith("WITH moved AS"));
+          assert.ok(statement, `the move is not prepared: ${JSON.stringify(rows.map((r) => r.statement.slice(0, 40)))}`);
+          assert.doesNotMatch(statement.statement, /\*/);
+        });
+      });
+
       it("sees an earlier notification of the order committed while it waited for the order's lock", async () => {
         const read = await readyPayment();
         const to = handOff(pgb.deps.leaseToken!);
