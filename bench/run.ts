@@ -377,7 +377,7 @@ function fmtDrive(r: DriveResult, count: number): string {
 }
 
 async function scenarioWebhookToHost(adminUrl: string): Promise<void> {
-  const rates = SMOKE ? [100] : [200, 300, 400, 500, 700, 1000, 1500, 2000, 3000];
+  const rates = SMOKE ? [100] : [200, 300, 400, 500, 700, 850, 1000, 1500, 2000, 3000];
   const seconds = SMOKE ? 1 : Number(process.env.BENCH_PIPELINE_SECONDS ?? 4);
   log(
     `\n[3] Webhook → host notified: signed TEST-PG webhooks at fixed rates (${rates.join(", ")}/s, ${seconds} s each), PGB and the pipeline baseline alternated per rate, one fake host`,
