@@ -31,6 +31,7 @@ export async function countRoundTrips(target: string): Promise<RoundTripCounter>
     let started = false;
     let pending: Buffer = Buffer.alloc(0);
     let lastSql = "?";
+    const prepared = new Map<string, string>();
     let inTransaction = false;
     const statement = (text: string) => {
       const head = text.replace(/\s+/g, " ").trim().slice(0, 70);
@@ -63,6 +64,12 @@ export async function countRoundTrips(target: string): Promise<RoundTripCounter>
         if (type === "P") {
           const nameEnd = body.indexOf(0);
           lastSql = body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1)).toString("utf8");
+          if (nameEnd > 0) prepared.set(body.subarray(0, nameEnd).toString("utf8"), lastSql);
+        } else if (type === "B") {
+          // A named prepared statement is parsed once per connection, then only bound by its name.
+          const portalEnd = body.indexOf(0);
+          const name = body.subarray(portalEnd + 1, body.indexOf(0, portalEnd + 1)).toString("utf8");
+          if (name !== "") lastSql = prepared.get(name) ?? lastSql;
         } else if (type === "S") statement(lastSql);
         else if (type === "Q") statement(body.subarray(0, body.indexOf(0)).toString("utf8"));
         pending = pending.subarray(1 + length);
