@@ -184,3 +184,16 @@ export function payStartBody(overrides: Record<string, unknown> = {}): Record<st
     ...overrides,
   };
 }
+
+/** PartialCancel of `refund` from an order whose balance is `current` (the host's spelling, ModifedTotalPrice). */
+export function partialCancelBody(orderId: number, refund: number, current: number): Record<string, unknown> {
+  return {
+    DBType: "DEMO",
+    OrderId: orderId,
+    RefundPrice: String(refund),
+    CurrentTotalPrice: String(current),
+    ModifedTotalPrice: String(current - refund),
+    JoinerId: 42,
+    NationCode: "KR",
+  };
+}

@@ -16,7 +16,7 @@ import { claimDueNotifications, type ClaimedNotification } from "../../src/stora
 import { findPayment, transitionAsRead, type Payment } from "../../src/storage/payment-repository.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
-import { hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
+import { hostPost, partialCancelBody, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 
 for (const backend of backends()) {
   describe(`notifications born claimed on ${backend}`, () => {
@@ -37,8 +37,8 @@ for (const backend of backends()) {
       return { claimToken, claimMs: 60_000, handed, deliver: (n) => handed.push(n) };
     }
 
-    const paid = (read: Payment, to: NotificationHandOff) =>
-      transitionAsRead(pgb.database.db, systemClock, read, {
+    const paid = (read: Payment, to: NotificationHandOff, db: Parameters<typeof transitionAsRead>[0] = pgb.database.db) =>
+      transitionAsRead(db, systemClock, read, {
         to: "PAID",
         event: "PAID",
         source: "WEBHOOK",
@@ -118,15 +118,7 @@ for (const backend of backends()) {
       const to = handOff(pgb.deps.leaseToken!);
       pgb.deps.outbox = to;
       try {
-        const cancel = await hostPost(pgb, "/PGB/PartialCancel", {
-          DBType: "DEMO",
-          OrderId: orderId,
-          RefundPrice: "5000",
-          CurrentTotalPrice: "15000",
-          ModifedTotalPrice: "10000",
-          JoinerId: 42,
-          NationCode: "KR",
-        });
+        const cancel = await hostPost(pgb, "/PGB/PartialCancel", partialCancelBody(orderId, 5000, 15000));
         assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
       } finally {
         delete pgb.deps.outbox;
@@ -144,15 +136,7 @@ for (const backend of backends()) {
       it("runs the move as a prepared statement, its result columns named (a later column cannot break it)", async () => {
         await pgb.database.db.connection().execute(async (conn) => {
           const read = await readyPayment();
-          const moved = await transitionAsRead(conn, systemClock, read, {
-            to: "PAID",
-            event: "PAID",
-            source: "WEBHOOK",
-            patch: { paid_at: new Date(), pg_transaction_id: `tp_${read.id}` },
-            capture: { pgReference: `tp_${read.id}` },
-            balance: { captured: read.amount, refunded: 0n, remaining: read.amount, inFlight: 0 },
-            handOff: handOff(pgb.deps.leaseToken!),
-          });
+          const moved = await paid(read, handOff(pgb.deps.leaseToken!), conn);
           assert.equal(moved?.status, "PAID");
           const { rows } = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements WHERE NOT from_sql`.execute(conn);
           const statement = rows.find((r) => r.statement.trimStart().startsWith("WITH moved AS"));

@@ -11,7 +11,7 @@ import { recordEndpointAnswered } from "../../src/storage/endpoint-repository.ts
 import { claimDueNotifications, recordDeliveredAttempts, type AttemptRecord } from "../../src/storage/notification-repository.ts";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
-import { hostPost, startPgb, type TestPgb } from "../support/pgb.ts";
+import { hostPost, partialCancelBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { tenantsNotifying } from "./support.ts";
 
 function delivered(notificationId: string, worker: string): AttemptRecord {
@@ -30,15 +30,7 @@ for (const backend of backends()) {
 
     it("claims an order's first notification saying a later one waits behind it", async () => {
       const { orderId } = await paidOrder(pgb, { TotalPrice: "15000" });
-      const cancel = await hostPost(pgb, "/PGB/PartialCancel", {
-        DBType: "DEMO",
-        OrderId: orderId,
-        RefundPrice: "5000",
-        CurrentTotalPrice: "15000",
-        ModifedTotalPrice: "10000",
-        JoinerId: 42,
-        NationCode: "KR",
-      });
+      const cancel = await hostPost(pgb, "/PGB/PartialCancel", partialCancelBody(orderId, 5000, 15000));
       assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
       const [first, second] = await outbox(orderId);
       const claimed = await claimDueNotifications(pgb.database.db, "claimer", 60_000, 100);
