@@ -38,8 +38,12 @@ for (const backend of backends()) {
       const otherAccepted = await eventually("the other order's notification delivered", async () => rig.host.acceptedFor(other.orderId)[0]);
       assert.ok(otherAccepted.at < dueAt, "the other notification was delivered while the retry waited (else this test shows nothing)");
 
-      await eventually("the retry delivered", async () => rig.host.acceptedFor(retried.orderId)[0], POLL_MS / 2);
-      const retry = (await attemptsOf(notification!.id)).find((a) => a.outcome === "DELIVERED")!;
+      // The host holds it before the dispatcher has recorded the attempt: wait for the record.
+      const retry = await eventually(
+        "the retry delivered and recorded",
+        async () => (await attemptsOf(notification!.id)).find((a) => a.outcome === "DELIVERED"),
+        POLL_MS / 2,
+      );
       const lateMs = new Date(retry.started_at).getTime() - dueAt;
       assert.ok(lateMs < POLL_MS / 4, `sent ${lateMs} ms after it fell due; the poll interval is ${POLL_MS} ms`);
     });
