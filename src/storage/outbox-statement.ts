@@ -21,25 +21,34 @@ export function queuedNotification(notification: HostNotification, moved: string
       CASE WHEN ${born} THEN ${handOff?.claimToken ?? null}::text END,
       CASE WHEN ${born} THEN 1 ELSE 0 END
     FROM ${from}
-    RETURNING claim_token IS NOT NULL AS born_claimed)`;
+    RETURNING claim_token IS NOT NULL AS born_claimed, CASE WHEN claim_token IS NOT NULL THEN payload END AS born_payload)`;
 }
 
-/** The select-list column saying whether `queued` wrote its row born claimed. */
-export const BORN_CLAIMED = sql`(SELECT born_claimed FROM queued) AS born_claimed`;
+/**
+ * The select-list columns saying whether `queued` wrote its row born claimed, and then its payload as
+ * stored: what is sent must be what a later claim would send, byte for byte (jsonb orders its keys).
+ */
+export const BORN_CLAIMED = sql`(SELECT born_claimed FROM queued) AS born_claimed, (SELECT born_payload FROM queued) AS born_payload`;
+
+/** The columns BORN_CLAIMED adds to a statement's row. */
+export interface BornClaimedColumns {
+  born_claimed?: boolean | null;
+  born_payload?: unknown;
+}
 
 /** Hands a notification written born claimed to the dispatcher, once the statement has committed. */
 export function handOver(
   notification: HostNotification,
   payment: { id: string; tenant: string },
-  bornClaimed: boolean | null | undefined,
+  born: BornClaimedColumns,
   handOff: NotificationHandOff | undefined,
 ): void {
-  if (bornClaimed === true)
+  if (born.born_claimed === true)
     handOff?.deliver({
       id: notification.NotificationId,
       tenant: payment.tenant,
       payment_id: payment.id,
-      payload: notification,
+      payload: born.born_payload,
       attempts: 1,
       later_pending: false,
     });

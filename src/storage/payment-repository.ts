@@ -15,7 +15,7 @@ import type { MoneyNotification } from "../core/money-notifications.ts";
 import { moneyNotification, stateNotification, type FieldsOnEntering, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
 import type { Database, MoneyMovementRow, NewPayment, PaymentEventRow, PaymentRow } from "./schema.ts";
 import type { NotificationHandOff } from "../core/deps.ts";
-import { BORN_CLAIMED, handOver, queuedNotification } from "./outbox-statement.ts";
+import { BORN_CLAIMED, handOver, queuedNotification, type BornClaimedColumns } from "./outbox-statement.ts";
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -326,7 +326,7 @@ export async function transitionAsRead<To extends PaymentStatus>(
   // Prepared on PostgreSQL (named-statements.ts): every row it reaches is by its key.
   const result = await runPrepared(
     db,
-    sql<PaymentRow & { born_claimed?: boolean | null }>`
+    sql<PaymentRow & BornClaimedColumns>`
     WITH moved AS (
       UPDATE payments SET ${sql.join(assignments)}, updated_at = now()
       WHERE id = ${read.id} AND status = ${from}
@@ -338,8 +338,8 @@ export async function transitionAsRead<To extends PaymentStatus>(
   );
   const row = result.rows[0];
   if (row === undefined) return undefined;
-  const { born_claimed: bornClaimed, ...paymentRow } = row;
-  if (notification !== undefined) handOver(notification, row, bornClaimed, input.handOff);
+  const { born_claimed, born_payload, ...paymentRow } = row;
+  if (notification !== undefined) handOver(notification, row, { born_claimed, born_payload }, input.handOff);
   return toPayment(paymentRow);
 }
 

@@ -19,7 +19,7 @@ import { CAPTURED_STATUSES, guardOf, notificationFor, type EventSource, type Pay
 import { newId, type RefundId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { NotificationHandOff } from "../core/deps.ts";
-import { BORN_CLAIMED, handOver, queuedNotification } from "./outbox-statement.ts";
+import { BORN_CLAIMED, handOver, queuedNotification, type BornClaimedColumns } from "./outbox-statement.ts";
 import { stateNotification, type FieldsOnEntering, type StateNotificationFields } from "../core/host-notification.ts";
 import { runPrepared } from "./named-statements.ts";
 import { balanceFrom, paymentColumnsOf, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
@@ -178,7 +178,7 @@ export async function succeedRefundAsRead(
   // Prepared on PostgreSQL (named-statements.ts): every row it reaches is by its key.
   const { rows } = await runPrepared(
     db,
-    sql<PaymentRow & { born_claimed?: boolean | null }>`
+    sql<PaymentRow & BornClaimedColumns>`
     WITH refund_locked AS (
       SELECT id, payment_id FROM money_movements
       WHERE id = ${change.refundId} AND kind = 'REFUND' AND payment_id = ${read.id} AND status IN (${sql.join([...change.openStatuses])})
@@ -202,7 +202,7 @@ export async function succeedRefundAsRead(
   );
   const row = rows[0];
   if (row === undefined) return undefined;
-  const { born_claimed: bornClaimed, ...paymentRow } = row;
-  if (notification !== undefined) handOver(notification, row, bornClaimed, change.handOff);
+  const { born_claimed, born_payload, ...paymentRow } = row;
+  if (notification !== undefined) handOver(notification, row, { born_claimed, born_payload }, change.handOff);
   return toPayment(paymentRow);
 }

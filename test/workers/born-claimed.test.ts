@@ -69,6 +69,9 @@ for (const backend of backends()) {
       assert.equal(to.handed.length, 1);
       assert.equal(to.handed[0]!.id, row!.id);
       assert.equal((to.handed[0]!.payload as { Type: string }).Type, "PAYMENT_COMPLETED");
+      // Sent exactly as a later claim would send it: the payload as stored (jsonb orders its keys).
+      const stored = await pgb.database.db.selectFrom("notifications").select("payload").where("id", "=", row!.id).executeTakeFirstOrThrow();
+      assert.equal(JSON.stringify(to.handed[0]!.payload), JSON.stringify(stored.payload));
       // Nobody else claims it while this process holds it.
       assert.deepEqual(await claimDueNotifications(pgb.database.db, "someone-else", 10_000, 10), []);
     });
