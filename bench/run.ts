@@ -623,16 +623,7 @@ async function paidOrders(pgb: Server, count: number, price: number): Promise<nu
         const r = await fetch(`${pgb.url}/PGB/PayStart`, {
           method: "POST",
           headers: HEADERS,
-          body: JSON.stringify({
-            DBType: "BENCH",
-            OrderId: orderId,
-            PayType: "CARD",
-            TotalPrice: String(price),
-            JoinerId: 1,
-            OrderDescription: null,
-            RedirectUrl: "https://shop.example.com/done",
-            NationCode: "KR",
-          }),
+          body: payStartBodyFor(orderId, price),
         });
         const body = (await r.json()) as { RedirectUrl: string };
         const pay = await submitCheckoutForm(`${body.RedirectUrl}/pay`, "pay", await openCheckout(body.RedirectUrl));

@@ -13,7 +13,7 @@ import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
 import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
-import { demoTenant, HOST_ORIGIN, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
+import { demoTenant, HOST_ORIGIN, hostPost, partialCancelBody, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
 
 const SECRET_KEY = "test_sk_e2eSimulatorSecret0001";
@@ -316,15 +316,7 @@ for (const backend of backends()) {
       const { orderId, paymentId } = await paidCard("10000");
       let current = 10000;
       for (const refund of [3000, 3000, 4000]) {
-        const r = await hostPost(pgb, "/PGB/PartialCancel", {
-          DBType: "DEMO",
-          OrderId: orderId,
-          RefundPrice: String(refund),
-          CurrentTotalPrice: String(current),
-          ModifedTotalPrice: String(current - refund),
-          JoinerId: 42,
-          NationCode: "KR",
-        });
+        const r = await hostPost(pgb, "/PGB/PartialCancel", partialCancelBody(orderId, refund, current));
         assert.equal(r.status, 200, JSON.stringify(r.body));
         current -= refund;
         assert.equal(r.body.RemainingPrice, String(current));
