@@ -5,7 +5,7 @@
  *   limit is reached (DEAD, replayable). A process that dies mid-attempt loses nothing: its claim is
  *   a lease that runs out, and another process sends the notification again under the same id.
  * - Signed with Standard Webhooks; `webhook-id` is the notification id, stable across retries, so
- *   the host deduplicates.
+ *   the host deduplicates (notification-sender.ts).
  * - Per order, in the order the events happened: a notification is claimable only when every
  *   earlier one (lower seq) of its order is DELIVERED. A dead one therefore holds back the later
  *   ones of its order until it is replayed; other orders are not affected.
@@ -22,7 +22,6 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { Webhook } from "standardwebhooks";
 import type { WorkersConfig } from "../config/config.ts";
 import { raiseAlert } from "../core/alerts.ts";
 import type { CoreDeps, NotificationHandOff } from "../core/deps.ts";
@@ -43,8 +42,8 @@ import {
 } from "../storage/notification-repository.ts";
 import { backoffMs } from "./backoff.ts";
 import { DueTimes } from "./due-times.ts";
-import { HostPoster } from "./host-poster.ts";
 import type { PgbMetrics } from "./metrics.ts";
+import { NotificationSender, type AttemptResult } from "./notification-sender.ts";
 import { WorkerLoop } from "./worker-loop.ts";
 
 interface Claimed extends ClaimedNotification {
@@ -66,27 +65,21 @@ interface Finished {
   done: { resolve(recorded: Recorded): void; reject(error: unknown): void };
 }
 
-type AttemptResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string };
-
 /** Room left after an attempt's time-out before another process may take the notification over. */
 const LEASE_MARGIN_MS = 5_000;
-const USER_AGENT = "PGB-Notifier/1 (+Standard Webhooks)";
 
 export class NotificationDispatcher {
   readonly #db: Db;
   readonly #settings: WorkersConfig["notifications"];
   readonly #loop: WorkerLoop;
   readonly #inFlight = new Map<string, Promise<void>>();
-  readonly #aborts = new Set<AbortController>();
   readonly #token: string;
   readonly #logger: Logger;
   /** Attempts whose HTTP exchange is over, waiting to be recorded together (one transaction per batch). */
   #finished: Finished[] = [];
   #recording: Promise<void> | undefined;
-  /** Signers by secret: the secret is decoded once, not per notification. */
-  readonly #signers = new Map<string, Webhook>();
-  /** Keep-alive connections to the hosts, at most `concurrency` per origin. */
-  readonly #poster: HostPoster;
+  /** Signs and POSTs each attempt (notification-sender.ts). */
+  readonly #sender: NotificationSender;
   /**
    * Whether each attempt, once recorded, should make the loop look for more: a wake-up came while
    * attempts were in flight, or the last claim filled every free slot.
@@ -110,7 +103,7 @@ export class NotificationDispatcher {
     // is gone, not when each claim's own time-out runs out.
     this.#token = deps.leaseToken ?? `${process.pid}-${randomBytes(6).toString("hex")}`;
     this.#logger = deps.logger.child({ worker: "notification-dispatcher" });
-    this.#poster = new HostPoster(settings.concurrency);
+    this.#sender = new NotificationSender(deps, settings);
     this.#loop = new WorkerLoop("notification-dispatcher", this.#logger, () => this.#tick(), pollIntervalMs);
     this.handOff = {
       claimToken: this.#token,
@@ -147,10 +140,10 @@ export class NotificationDispatcher {
     const all = Promise.allSettled([...this.#inFlight.values()]);
     const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([all, timer]);
-    for (const abort of this.#aborts) abort.abort(new Error("PGB is shutting down"));
+    this.#sender.abortAll(new Error("PGB is shutting down"));
     await Promise.race([Promise.allSettled([...this.#inFlight.values()]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     await releaseNotificationClaims(this.#db, this.#token);
-    this.#poster.close();
+    this.#sender.close();
   }
 
   async #tick(): Promise<number> {
@@ -239,7 +232,7 @@ export class NotificationDispatcher {
   async #deliver(row: Claimed): Promise<boolean> {
     const startedAt = this.deps.clock.now();
     const started = performance.now();
-    const result = await this.#send(row);
+    const result = await this.#sender.send(row);
     const durationMs = Math.round(performance.now() - started);
     const { outcome, nextAttemptAt, hostLevel, released } = await this.#record({ row, result, startedAt, durationMs });
     if (nextAttemptAt !== null) this.#ownRetries.add(nextAttemptAt.getTime());
@@ -363,50 +356,4 @@ export class NotificationDispatcher {
     const error = result.ok ? null : result.error;
     return { notificationId: row.id, startedAt, durationMs, statusCode: result.statusCode, error, outcome, nextAttemptAt, worker: this.#token };
   }
-
-  async #send(row: Claimed): Promise<AttemptResult> {
-    const tenant = Object.hasOwn(this.deps.config.tenants, row.tenant) ? this.deps.config.tenants[row.tenant] : undefined;
-    if (tenant === undefined) return { ok: false, statusCode: null, error: `tenant ${row.tenant} is not configured` };
-    const body = JSON.stringify(row.payload);
-    const timestamp = this.deps.clock.now();
-    let signature: string;
-    try {
-      const secret = tenant.notifySecret.reveal();
-      let signer = this.#signers.get(secret);
-      if (signer === undefined) {
-        signer = new Webhook(secret);
-        this.#signers.set(secret, signer);
-      }
-      signature = signer.sign(row.id, timestamp, body);
-    } catch (error) {
-      return { ok: false, statusCode: null, error: `cannot sign: ${(error as Error).message}` };
-    }
-    const abort = new AbortController();
-    this.#aborts.add(abort);
-    try {
-      const headers = {
-        "content-type": "application/json; charset=utf-8",
-        "user-agent": USER_AGENT,
-        "webhook-id": row.id,
-        "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
-        "webhook-signature": signature,
-      };
-      const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(this.#settings.timeoutMs)]);
-      const { status, text } = await this.#poster.post(tenant.notifyUrl, headers, body, signal);
-      if (status >= 200 && status < 300) return { ok: true, statusCode: status };
-      return { ok: false, statusCode: status, error: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ""}` };
-    } catch (error) {
-      return { ok: false, statusCode: null, error: describeSendError(error, this.#settings.timeoutMs) };
-    } finally {
-      this.#aborts.delete(abort);
-    }
-  }
-}
-
-function describeSendError(error: unknown, timeoutMs: number): string {
-  const e = error as Error & { code?: string };
-  if (e.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
-  if (e.name === "AbortError") return `aborted: ${e.message}`;
-  // node's errors name their code in the message only sometimes ("socket hang up" is ECONNRESET).
-  return e.code !== undefined && !e.message.includes(e.code) ? `${e.message}: ${e.code}` : e.message;
 }

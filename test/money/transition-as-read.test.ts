@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { systemClock } from "../../src/core/system-clock.ts";
-import { findPayment, transition, transitionAsRead, type Payment } from "../../src/storage/payment-repository.ts";
+import { findPayment, transition, type Payment } from "../../src/storage/payment-repository.ts";
+import { transitionAsRead } from "../../src/storage/transition-as-read.ts";
 import { insertWebhook, processedWithMove } from "../../src/storage/webhook-repository.ts";
 import { backends } from "../support/backends.ts";
 import { hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";

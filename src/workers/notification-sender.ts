@@ -1,0 +1,84 @@
+/**
+ * One attempt to hand a notification to its tenant's host: the body signed with Standard Webhooks
+ * under the tenant's notify secret (`webhook-id` is the notification id, stable across retries, so the
+ * host deduplicates), POSTed over keep-alive connections (host-poster.ts), bounded by the attempt's
+ * time-out. What happens next (recording, backoff, outage) is the dispatcher's business.
+ */
+import { Webhook } from "standardwebhooks";
+import type { CoreDeps } from "../core/deps.ts";
+import type { ClaimedNotification } from "../storage/notification-repository.ts";
+import { HostPoster } from "./host-poster.ts";
+
+export type AttemptResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string };
+
+const USER_AGENT = "PGB-Notifier/1 (+Standard Webhooks)";
+
+export class NotificationSender {
+  readonly #aborts = new Set<AbortController>();
+  /** Signers by secret: the secret is decoded once, not per notification. */
+  readonly #signers = new Map<string, Webhook>();
+  /** Keep-alive connections to the hosts, at most `concurrency` per origin. */
+  readonly #poster: HostPoster;
+
+  constructor(
+    private readonly deps: Pick<CoreDeps, "config" | "clock">,
+    private readonly settings: { concurrency: number; timeoutMs: number },
+  ) {
+    this.#poster = new HostPoster(settings.concurrency);
+  }
+
+  async send(row: ClaimedNotification): Promise<AttemptResult> {
+    const tenant = Object.hasOwn(this.deps.config.tenants, row.tenant) ? this.deps.config.tenants[row.tenant] : undefined;
+    if (tenant === undefined) return { ok: false, statusCode: null, error: `tenant ${row.tenant} is not configured` };
+    const body = JSON.stringify(row.payload);
+    const timestamp = this.deps.clock.now();
+    let signature: string;
+    try {
+      const secret = tenant.notifySecret.reveal();
+      let signer = this.#signers.get(secret);
+      if (signer === undefined) {
+        signer = new Webhook(secret);
+        this.#signers.set(secret, signer);
+      }
+      signature = signer.sign(row.id, timestamp, body);
+    } catch (error) {
+      return { ok: false, statusCode: null, error: `cannot sign: ${(error as Error).message}` };
+    }
+    const abort = new AbortController();
+    this.#aborts.add(abort);
+    try {
+      const headers = {
+        "content-type": "application/json; charset=utf-8",
+        "user-agent": USER_AGENT,
+        "webhook-id": row.id,
+        "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
+        "webhook-signature": signature,
+      };
+      const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
+      const { status, text } = await this.#poster.post(tenant.notifyUrl, headers, body, signal);
+      if (status >= 200 && status < 300) return { ok: true, statusCode: status };
+      return { ok: false, statusCode: status, error: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ""}` };
+    } catch (error) {
+      return { ok: false, statusCode: null, error: describeSendError(error, this.settings.timeoutMs) };
+    } finally {
+      this.#aborts.delete(abort);
+    }
+  }
+
+  /** Ends every attempt still waiting for its host (shutdown after the grace period). */
+  abortAll(reason: Error): void {
+    for (const abort of this.#aborts) abort.abort(reason);
+  }
+
+  close(): void {
+    this.#poster.close();
+  }
+}
+
+function describeSendError(error: unknown, timeoutMs: number): string {
+  const e = error as Error & { code?: string };
+  if (e.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
+  if (e.name === "AbortError") return `aborted: ${e.message}`;
+  // node's errors name their code in the message only sometimes ("socket hang up" is ECONNRESET).
+  return e.code !== undefined && !e.message.includes(e.code) ? `${e.message}: ${e.code}` : e.message;
+}
