@@ -15,6 +15,7 @@ import { startWorkers, type RunningWorkers } from "../../src/workers/index.ts";
 import { launchChromium, noChromium } from "../support/browser.ts";
 import { followReturn, paidOrder, pressButton } from "../support/checkout.ts";
 import { demoTenant, hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
+import { testPgLedger } from "../support/test-pg-ledger.ts";
 import { eventually, FakeHost, FAST, merge } from "../workers/support.ts";
 import { createOperators, PASSWORD, seedOverview, startConsolePgb } from "../console/support.ts";
 import type { Database } from "../../src/storage/schema.ts";
@@ -221,10 +222,7 @@ describe("operator console in a real browser", { skip: noChromium }, () => {
     assert.equal(await page.textContent("[data-testid=remaining]"), "8000 KRW");
     await page.setViewportSize({ width: 1000, height: 860 });
     await page.screenshot({ path: `${SHOTS}/payment-finance.png` });
-    const atPg = await (pgb.database.db as unknown as Kysely<{ test_pg_refunds: { amount: string | number; idempotency_key: string } }>)
-      .selectFrom("test_pg_refunds")
-      .select(["amount", "idempotency_key"])
-      .execute();
+    const atPg = await testPgLedger(db).refunds();
     const mine = await db
       .selectFrom("money_movements")
       .select(["id"])
@@ -233,7 +231,7 @@ describe("operator console in a real browser", { skip: noChromium }, () => {
       .where("amount", "=", "2000")
       .executeTakeFirstOrThrow();
     assert.ok(
-      atPg.some((r) => Number(r.amount) === 2000 && r.idempotency_key === `DEMO:${mine.id}`),
+      atPg.some((r) => r.amount === 2000n && r.idempotencyKey === `DEMO:${mine.id}`),
       "the TEST PG holds the refund under PGB's idempotency key",
     );
     const timeline = (await page.textContent("[data-testid=timeline]")) ?? "";
