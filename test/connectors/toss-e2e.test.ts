@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Page } from "playwright-core";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
@@ -109,26 +110,36 @@ for (const backend of backends()) {
       return { ...started, view };
     }
 
-    it("pays by card through PGB's Toss page in headless Chromium and lands on the host's page with the order PAID", { skip: noChromium }, async () => {
-      const started = await payStart({ PayType: "CARD", TotalPrice: "15000", OrderDescription: "<b>티셔츠</b> & 양말" });
+    /**
+     * Opens PGB's Toss page at `redirectUrl` in Chromium, lets `inWindow` look at Toss's window, presses
+     * `button` there and answers where the browser landed on the host's side.
+     */
+    async function inTossWindowInChromium(redirectUrl: string, button: "#approve" | "#cancel", inWindow?: (page: Page) => Promise<void>): Promise<URL> {
       const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         // The host's page is not running here: answer for it so the last redirect lands somewhere.
         await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<h1>host order page</h1>" }));
-        await page.goto(started.redirectUrl);
+        await page.goto(redirectUrl);
         // PGB's page loaded the (simulated) SDK and requested the payment: Toss's window is open.
         await page.waitForURL(`${sim.url}/sim/checkout?**`);
-        assert.equal(await page.textContent("#amount"), "15000원");
-        assert.equal(await page.textContent("#order"), "<b>티셔츠</b> & 양말");
-        await page.click("#approve");
+        await inWindow?.(page);
+        await page.click(button);
         await page.waitForURL(`${HOST_ORIGIN}/**`);
-        const landing = new URL(page.url());
-        assert.equal(landing.searchParams.get("Result"), "PAID");
-        assert.equal(landing.searchParams.get("OrderId"), String(started.orderId));
+        return new URL(page.url());
       } finally {
         await browser.close();
       }
+    }
+
+    it("pays by card through PGB's Toss page in headless Chromium and lands on the host's page with the order PAID", { skip: noChromium }, async () => {
+      const started = await payStart({ PayType: "CARD", TotalPrice: "15000", OrderDescription: "<b>티셔츠</b> & 양말" });
+      const landing = await inTossWindowInChromium(started.redirectUrl, "#approve", async (page) => {
+        assert.equal(await page.textContent("#amount"), "15000원");
+        assert.equal(await page.textContent("#order"), "<b>티셔츠</b> & 양말");
+      });
+      assert.equal(landing.searchParams.get("Result"), "PAID");
+      assert.equal(landing.searchParams.get("OrderId"), String(started.orderId));
       const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
       assert.equal(view.PaidPrice, "15000");
       await sim.flushWebhooks();
@@ -144,19 +155,9 @@ for (const backend of backends()) {
 
     it("sends the browser back to the host with Result=FAILED when the customer cancels in Toss's window in Chromium", { skip: noChromium }, async () => {
       const started = await payStart({ PayType: "CARD", TotalPrice: "5000" });
-      const browser = await launchChromium();
-      try {
-        const page = await browser.newPage();
-        await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "host" }));
-        await page.goto(started.redirectUrl);
-        await page.waitForURL(`${sim.url}/sim/checkout?**`);
-        await page.click("#cancel");
-        await page.waitForURL(`${HOST_ORIGIN}/**`);
-        // Closing Toss's window ends nothing at Toss: the customer may still pay this checkout.
-        assert.equal(new URL(page.url()).searchParams.get("Result"), "PENDING");
-      } finally {
-        await browser.close();
-      }
+      const landing = await inTossWindowInChromium(started.redirectUrl, "#cancel");
+      // Closing Toss's window ends nothing at Toss: the customer may still pay this checkout.
+      assert.equal(landing.searchParams.get("Result"), "PENDING");
       const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "READY");
       assert.equal(view.FailureCode, null);
       assert.deepEqual(await notifications(started.orderId), []);
