@@ -7,23 +7,23 @@
  * the overview shows the seeded figures. Screenshots go to test-output/console/.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { Kysely } from "kysely";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startWorkers, type RunningWorkers } from "../../src/workers/index.ts";
+import { launchChromium, noChromium } from "../support/browser.ts";
 import { followReturn, paidOrder, pressButton } from "../support/checkout.ts";
 import { demoTenant, hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
+import { testPgLedger } from "../support/test-pg-ledger.ts";
 import { eventually, FakeHost, FAST, merge } from "../workers/support.ts";
 import { createOperators, PASSWORD, seedOverview, startConsolePgb } from "../console/support.ts";
 import type { Database } from "../../src/storage/schema.ts";
 import { brand, type PaymentId } from "../../src/core/ids.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
 const SHOTS = "test-output/console";
 
-describe("operator console in a real browser", { skip }, () => {
+describe("operator console in a real browser", { skip: noChromium }, () => {
   let pgb: TestPgb;
   let db: Kysely<Database>;
   let host: FakeHost;
@@ -54,19 +54,7 @@ describe("operator console in a real browser", { skip }, () => {
     seeded = await seedOverview(db, "OTHER");
     // Notifications give up after two attempts; the reconciler stays out of the way of the seeded rows.
     workers = await startWorkers(pgb, merge(FAST, { notifications: { maxAttempts: 2 }, reconciler: { intervalMs: 3_600_000 } }));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
 
     // The story: paid, its notification dead (the host is down), a partial refund by the host.
     story = await paidOrder(pgb, { JoinerId: 4242 });
@@ -234,10 +222,7 @@ describe("operator console in a real browser", { skip }, () => {
     assert.equal(await page.textContent("[data-testid=remaining]"), "8000 KRW");
     await page.setViewportSize({ width: 1000, height: 860 });
     await page.screenshot({ path: `${SHOTS}/payment-finance.png` });
-    const atPg = await (pgb.database.db as unknown as Kysely<{ test_pg_refunds: { amount: string | number; idempotency_key: string } }>)
-      .selectFrom("test_pg_refunds")
-      .select(["amount", "idempotency_key"])
-      .execute();
+    const atPg = await testPgLedger(db).refunds();
     const mine = await db
       .selectFrom("money_movements")
       .select(["id"])
@@ -246,7 +231,7 @@ describe("operator console in a real browser", { skip }, () => {
       .where("amount", "=", "2000")
       .executeTakeFirstOrThrow();
     assert.ok(
-      atPg.some((r) => Number(r.amount) === 2000 && r.idempotency_key === `DEMO:${mine.id}`),
+      atPg.some((r) => r.amount === 2000n && r.idempotencyKey === `DEMO:${mine.id}`),
       "the TEST PG holds the refund under PGB's idempotency key",
     );
     const timeline = (await page.textContent("[data-testid=timeline]")) ?? "";

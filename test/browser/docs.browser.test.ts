@@ -4,33 +4,19 @@
  * test-output/docs.png. Skipped, saying why, where no Chromium is installed (CI installs it).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { launchChromium, noChromium } from "../support/browser.ts";
 import { startPgb, type TestPgb } from "../support/pgb.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
-
-describe("API docs in a real browser", { skip }, () => {
+describe("API docs in a real browser", { skip: noChromium }, () => {
   let pgb: TestPgb;
   let browser: Browser;
 
   before(async () => {
     pgb = await startPgb("pglite");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

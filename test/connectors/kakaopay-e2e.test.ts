@@ -7,23 +7,21 @@
  * buyer's steps run in headless Chromium where it is installed.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { kakaoPayConnector } from "../../src/connectors/kakaopay/index.ts";
 import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
+import { launchChromium, noChromium } from "../support/browser.ts";
 import { notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { demoTenant, hostPost, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { KakaoPaySimulator } from "../simulators/kakaopay/simulator.ts";
 import { brand, type PaymentId } from "../../src/core/ids.ts";
 
 const SECRET_KEY = "DEVe2eSimulatorSecret0001";
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const noChromium = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
 const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 
 for (const backend of backends()) {
@@ -61,8 +59,7 @@ for (const backend of backends()) {
         },
         factories: [testConnector, kakaoPayConnector],
       });
-      if (noChromium === false)
-        browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+      if (noChromium === false) browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();

@@ -5,20 +5,19 @@
  * headless Chromium; the rest follow the same redirects over plain HTTP, doing what the SDK does.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { chromium } from "playwright-core";
+import type { Page } from "playwright-core";
 import { tossConnector } from "../../src/connectors/toss/index.ts";
 import { testConnector } from "../../src/connectors/test-pg/index.ts";
 import { backends } from "../support/backends.ts";
+import { launchChromium, noChromium } from "../support/browser.ts";
 import { followReturn as followPgbReturn, notificationsOf, waitForOrder } from "../support/checkout.ts";
 import { demoTenant, HOST_ORIGIN, hostPost, partialCancelBody, payStartBody, startPgb, type TestPgb } from "../support/pgb.ts";
 import { TossSimulator, type TossSimulatorOptions } from "../simulators/toss/simulator.ts";
 
 const SECRET_KEY = "test_sk_e2eSimulatorSecret0001";
 const CLIENT_KEY = "test_ck_e2eSimulatorClient0001";
-const CHROMIUM = "/usr/bin/chromium";
 
 function tenants(sim: TossSimulator): Record<string, unknown> {
   return {
@@ -111,72 +110,58 @@ for (const backend of backends()) {
       return { ...started, view };
     }
 
-    it(
-      "pays by card through PGB's Toss page in headless Chromium and lands on the host's page with the order PAID",
-      { skip: !existsSync(CHROMIUM) && "no Chromium at /usr/bin/chromium" },
-      async () => {
-        const started = await payStart({ PayType: "CARD", TotalPrice: "15000", OrderDescription: "<b>티셔츠</b> & 양말" });
-        const browser = await chromium.launch({
-          executablePath: CHROMIUM,
-          args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        });
-        try {
-          const page = await browser.newPage();
-          // The host's page is not running here: answer for it so the last redirect lands somewhere.
-          await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<h1>host order page</h1>" }));
-          await page.goto(started.redirectUrl);
-          // PGB's page loaded the (simulated) SDK and requested the payment: Toss's window is open.
-          await page.waitForURL(`${sim.url}/sim/checkout?**`);
-          assert.equal(await page.textContent("#amount"), "15000원");
-          assert.equal(await page.textContent("#order"), "<b>티셔츠</b> & 양말");
-          await page.click("#approve");
-          await page.waitForURL(`${HOST_ORIGIN}/**`);
-          const landing = new URL(page.url());
-          assert.equal(landing.searchParams.get("Result"), "PAID");
-          assert.equal(landing.searchParams.get("OrderId"), String(started.orderId));
-        } finally {
-          await browser.close();
-        }
-        const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
-        assert.equal(view.PaidPrice, "15000");
-        await sim.flushWebhooks();
-        const sent = await notifications(started.orderId);
-        assert.deepEqual(
-          sent.map((n) => n.type),
-          ["PAYMENT_COMPLETED"],
-          "browser return and webhook together notify once",
-        );
-        assert.equal(sent[0]!.payload.PGType, "TOSS");
-        assert.equal(sent[0]!.payload.PGTransactionId, sim.payment(started.paymentId)?.paymentKey);
-      },
-    );
+    /**
+     * Opens PGB's Toss page at `redirectUrl` in Chromium, lets `inWindow` look at Toss's window, presses
+     * `button` there and answers where the browser landed on the host's side.
+     */
+    async function inTossWindowInChromium(redirectUrl: string, button: "#approve" | "#cancel", inWindow?: (page: Page) => Promise<void>): Promise<URL> {
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        // The host's page is not running here: answer for it so the last redirect lands somewhere.
+        await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<h1>host order page</h1>" }));
+        await page.goto(redirectUrl);
+        // PGB's page loaded the (simulated) SDK and requested the payment: Toss's window is open.
+        await page.waitForURL(`${sim.url}/sim/checkout?**`);
+        await inWindow?.(page);
+        await page.click(button);
+        await page.waitForURL(`${HOST_ORIGIN}/**`);
+        return new URL(page.url());
+      } finally {
+        await browser.close();
+      }
+    }
 
-    it(
-      "sends the browser back to the host with Result=FAILED when the customer cancels in Toss's window in Chromium",
-      { skip: !existsSync(CHROMIUM) && "no Chromium at /usr/bin/chromium" },
-      async () => {
-        const started = await payStart({ PayType: "CARD", TotalPrice: "5000" });
-        const browser = await chromium.launch({
-          executablePath: CHROMIUM,
-          args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        });
-        try {
-          const page = await browser.newPage();
-          await page.route(`${HOST_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: "text/html", body: "host" }));
-          await page.goto(started.redirectUrl);
-          await page.waitForURL(`${sim.url}/sim/checkout?**`);
-          await page.click("#cancel");
-          await page.waitForURL(`${HOST_ORIGIN}/**`);
-          // Closing Toss's window ends nothing at Toss: the customer may still pay this checkout.
-          assert.equal(new URL(page.url()).searchParams.get("Result"), "PENDING");
-        } finally {
-          await browser.close();
-        }
-        const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "READY");
-        assert.equal(view.FailureCode, null);
-        assert.deepEqual(await notifications(started.orderId), []);
-      },
-    );
+    it("pays by card through PGB's Toss page in headless Chromium and lands on the host's page with the order PAID", { skip: noChromium }, async () => {
+      const started = await payStart({ PayType: "CARD", TotalPrice: "15000", OrderDescription: "<b>티셔츠</b> & 양말" });
+      const landing = await inTossWindowInChromium(started.redirectUrl, "#approve", async (page) => {
+        assert.equal(await page.textContent("#amount"), "15000원");
+        assert.equal(await page.textContent("#order"), "<b>티셔츠</b> & 양말");
+      });
+      assert.equal(landing.searchParams.get("Result"), "PAID");
+      assert.equal(landing.searchParams.get("OrderId"), String(started.orderId));
+      const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "PAID");
+      assert.equal(view.PaidPrice, "15000");
+      await sim.flushWebhooks();
+      const sent = await notifications(started.orderId);
+      assert.deepEqual(
+        sent.map((n) => n.type),
+        ["PAYMENT_COMPLETED"],
+        "browser return and webhook together notify once",
+      );
+      assert.equal(sent[0]!.payload.PGType, "TOSS");
+      assert.equal(sent[0]!.payload.PGTransactionId, sim.payment(started.paymentId)?.paymentKey);
+    });
+
+    it("sends the browser back to the host with Result=FAILED when the customer cancels in Toss's window in Chromium", { skip: noChromium }, async () => {
+      const started = await payStart({ PayType: "CARD", TotalPrice: "5000" });
+      const landing = await inTossWindowInChromium(started.redirectUrl, "#cancel");
+      // Closing Toss's window ends nothing at Toss: the customer may still pay this checkout.
+      assert.equal(landing.searchParams.get("Result"), "PENDING");
+      const view = await waitForOrder(pgb, started.orderId, (b) => b.Status === "READY");
+      assert.equal(view.FailureCode, null);
+      assert.deepEqual(await notifications(started.orderId), []);
+    });
 
     it("pays by card over the redirects alone, confirming once and notifying PAYMENT_COMPLETED once", async () => {
       const confirmsBefore = sim.effectiveConfirms;

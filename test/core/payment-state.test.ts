@@ -3,10 +3,11 @@ import { after, before, describe, it } from "node:test";
 import { canTransition, guardOf, IllegalTransition, notificationFor, PAYMENT_STATUSES, REFUND_REVERSED, sourcesOf } from "../../src/core/payment-state.ts";
 import { routeFor } from "../../src/core/routing.ts";
 import { migrate } from "../../src/storage/database.ts";
-import { eventsOf, findPayment, insertPayment, paymentsOfOrder, transition } from "../../src/storage/payment-repository.ts";
+import { eventsOf, findPayment, paymentsOfOrder, transition } from "../../src/storage/payment-repository.ts";
 import { OPEN_REFUND_STATUSES } from "../../src/core/refund-state.ts";
 import { findMovement, insertRefund, transitionRefund } from "../../src/storage/money-movement-repository.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
+import { insertCheckout } from "../support/payment-rows.ts";
 import { systemClock } from "../../src/core/system-clock.ts";
 import { newRefundId, brand, type PaymentId } from "../../src/core/ids.ts";
 
@@ -70,32 +71,7 @@ for (const backend of backends()) {
     async function withPayment(run: (db: typeof handle.db, id: PaymentId, orderId: number) => Promise<void>): Promise<void> {
       const orderId = ++orders;
       const id = brand<PaymentId>(`pay_state_${orderId}`);
-      await insertPayment(
-        handle.db,
-        {
-          id,
-          tenant: "DEMO",
-          order_id: orderId,
-          joiner_id: 1,
-          pay_type: "CARD",
-          nation_code: "KR",
-          currency: "KRW",
-          amount: 1000n,
-          description: "state table",
-          host_redirect_url: "https://shop.example.com/done",
-          request_fingerprint: "f",
-          pg: "TEST",
-          pg_transaction_id: null,
-          checkout_url: null,
-          status: "READY",
-          pg_details: null,
-          failure_code: null,
-          failure_message: null,
-          expires_at: new Date(Date.now() + 60_000),
-          paid_at: null,
-        },
-        { to: "READY", event: "CHECKOUT_CREATED", source: "HOST_API", detail: {} },
-      );
+      await insertCheckout(handle.db, { id, order_id: orderId, description: "state table" });
       await run(handle.db, id, orderId);
     }
 

@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { backends } from "../support/backends.ts";
 import { paidOrder, waitForOrder } from "../support/checkout.ts";
 import { hostPost, type TestPgb, startPgb } from "../support/pgb.ts";
+import { testPgLedger } from "../support/test-pg-ledger.ts";
 import { readCapturedPayment, reserveRefund, succeedRefundLockingPayment } from "../../src/storage/refund-statements.ts";
 import { sql } from "kysely";
 import type { RefundId } from "../../src/core/ids.ts";
@@ -22,16 +23,6 @@ function partial(orderId: number, current: string, refund: string, modified: str
 }
 function full(orderId: number, current: number, extra: Record<string, unknown> = {}) {
   return { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: current, JoinerId: 42, NationCode: "KR", ...extra };
-}
-
-async function testPgRefunded(pgb: TestPgb, paymentId: string): Promise<bigint> {
-  const payment = await pgb.database.db.selectFrom("payments").select("pg_transaction_id").where("id", "=", paymentId).executeTakeFirstOrThrow();
-  const row = await (pgb.database.db as never as import("kysely").Kysely<import("../../src/connectors/test-pg/records.ts").TestPgTables>)
-    .selectFrom("test_pg_payments")
-    .select("refunded")
-    .where("id", "=", payment.pg_transaction_id!)
-    .executeTakeFirstOrThrow();
-  return BigInt(row.refunded);
 }
 
 for (const backend of backends()) {
@@ -59,7 +50,7 @@ for (const backend of backends()) {
       assert.equal(second.body.RemainingPrice, "0");
       const view = await waitForOrder(pgb, orderId, (b) => b.Status === "CANCELLED");
       assert.equal(view.CancelledPrice, "15000");
-      assert.equal(await testPgRefunded(pgb, paymentId), 15000n, "the PG refunded exactly what PGB recorded");
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 15000n, "the PG refunded exactly what PGB recorded");
 
       const notes = await pgb.database.db.selectFrom("notifications").selectAll().where("order_id", "=", orderId).orderBy("seq").execute();
       assert.deepEqual(
@@ -87,7 +78,7 @@ for (const backend of backends()) {
       assert.equal(r.body.RefundPrice, "15000");
       assert.equal(r.body.RemainingPrice, "0");
       await waitForOrder(pgb, orderId, (b) => b.Status === "CANCELLED");
-      assert.equal(await testPgRefunded(pgb, paymentId), 15000n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 15000n);
     });
 
     it("fully cancels what remains after a partial cancel", async () => {
@@ -122,7 +113,7 @@ for (const backend of backends()) {
       const r = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "15000", "5000", "9000"));
       assert.equal(r.status, 422);
       assert.equal(r.body.ErrorCode, "AMOUNT_MISMATCH");
-      assert.equal(await testPgRefunded(pgb, paymentId), 0n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 0n);
     });
 
     it("refuses a refund above the balance with REFUND_EXCEEDS_BALANCE", async () => {
@@ -131,7 +122,7 @@ for (const backend of backends()) {
       const r = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "30000", "20000", "10000"));
       assert.equal(r.status, 422);
       assert.equal(r.body.ErrorCode, "REFUND_EXCEEDS_BALANCE");
-      assert.equal(await testPgRefunded(pgb, paymentId), 5000n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 5000n);
     });
 
     it("answers a retried partial cancel (same amounts) with the original success and refunds once", async () => {
@@ -141,7 +132,7 @@ for (const backend of backends()) {
       assert.equal(retry.status, 200);
       assert.equal(retry.body.RefundId, first.body.RefundId);
       assert.equal(retry.body.Replayed, true);
-      assert.equal(await testPgRefunded(pgb, paymentId), 5000n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 5000n);
     });
 
     it("answers a retried full cancel with the original success and refunds once", async () => {
@@ -150,7 +141,7 @@ for (const backend of backends()) {
       const retry = await hostPost(pgb, "/PGB/FullCancel", full(orderId, 15000));
       assert.equal(retry.status, 200);
       assert.equal(retry.body.RefundId, first.body.RefundId);
-      assert.equal(await testPgRefunded(pgb, paymentId), 15000n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 15000n);
     });
 
     it("replays a cancel by Idempotency-Key and refuses the key reused for another request", async () => {
@@ -163,7 +154,7 @@ for (const backend of backends()) {
       const reused = await hostPost(pgb, "/PGB/PartialCancel", partial(orderId, "10000", "1000", "9000"), { headers });
       assert.equal(reused.status, 422);
       assert.equal(reused.body.ErrorCode, "IDEMPOTENCY_KEY_REUSED");
-      assert.equal(await testPgRefunded(pgb, paymentId), 5000n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 5000n);
     });
 
     it("refuses a cancel on a fully cancelled order with PAYMENT_ALREADY_CANCELLED", async () => {
@@ -298,13 +289,13 @@ for (const backend of backends()) {
       const refunded = BigInt(String(view.CancelledPrice));
       assert.equal(refunded, BigInt(succeeded.length) * 1000n);
       assert.equal(BigInt(String(view.RemainingPrice)), 50000n - refunded);
-      assert.equal(await testPgRefunded(pgb, paymentId), refunded, "PG and PGB agree on every unit");
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), refunded, "PG and PGB agree on every unit");
 
       // Same amounts raced 50 times: one refund, the other 49 are retries of it.
       const { orderId: o2, paymentId: p2 } = await paidOrder(pgb, { TotalPrice: "50000" });
       const same = await Promise.all(Array.from({ length: 50 }, () => hostPost(pgb, "/PGB/PartialCancel", partial(o2, "50000", "7000", "43000"))));
       for (const r of same) assert.ok([200, 409].includes(r.status), JSON.stringify(r.body));
-      assert.equal(await testPgRefunded(pgb, p2), 7000n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(p2), 7000n);
 
       // Then the host drains the first order sequentially: the balance reaches exactly zero.
       let balance = 50000n - refunded;
@@ -315,7 +306,7 @@ for (const backend of backends()) {
       }
       const final = await waitForOrder(pgb, orderId, (b) => b.Status === "CANCELLED");
       assert.equal(final.RemainingPrice, "0");
-      assert.equal(await testPgRefunded(pgb, paymentId), 50000n);
+      assert.equal(await testPgLedger(pgb.database.db).refunded(paymentId), 50000n);
       const refunds = final.Refunds as Array<Record<string, unknown>>;
       assert.equal(refunds.filter((r) => r.Status === "SUCCEEDED").length, 50);
     });

@@ -2,10 +2,9 @@
  * Helpers for the money-integrity tests: alerts captured from PGB's logger, and the TEST PG's own
  * books per order, to compare with PGB's.
  */
-import type { Kysely } from "kysely";
 import pino from "pino";
-import type { TestPgTables } from "../../src/connectors/test-pg/records.ts";
 import type { TestPgb } from "../support/pgb.ts";
+import { testPgLedger } from "../support/test-pg-ledger.ts";
 
 export interface Alert {
   alert: string;
@@ -36,17 +35,11 @@ export interface Books {
 /** What the TEST PG holds for an order's attempts: money captured and refunded. */
 export async function pgBooks(pgb: TestPgb, orderId: number): Promise<Books> {
   const ids = (await pgb.database.db.selectFrom("payments").select("id").where("order_id", "=", orderId).execute()).map((r) => r.id);
-  if (ids.length === 0) return { captured: 0n, refunded: 0n };
-  const rows = await (pgb.database.db as unknown as Kysely<TestPgTables>)
-    .selectFrom("test_pg_payments")
-    .select(["status", "amount", "refunded"])
-    .where("merchant_reference", "in", ids)
-    .execute();
   let captured = 0n;
   let refunded = 0n;
-  for (const r of rows) {
-    if (r.status === "PAID") captured += BigInt(r.amount);
-    refunded += BigInt(r.refunded);
+  for (const r of await testPgLedger(pgb.database.db).payments(ids)) {
+    if (r.status === "PAID") captured += r.amount;
+    refunded += r.refunded;
   }
   return { captured, refunded };
 }

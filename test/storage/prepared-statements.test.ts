@@ -9,35 +9,23 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql, type Kysely } from "kysely";
 import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
-import { insertPayment, paymentsOfOrder } from "../../src/storage/payment-repository.ts";
+import { paymentsOfOrder } from "../../src/storage/payment-repository.ts";
 import type { Database } from "../../src/storage/schema.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
+import { insertCheckout } from "../support/payment-rows.ts";
 
 let seq = 0;
 async function attempt(db: Kysely<Database>, tenant: string, orderId: number, status: "READY" | "SUPERSEDED"): Promise<string> {
   const id = `pay_prep_${++seq}`;
-  await insertPayment(
-    db,
-    {
-      id,
-      tenant,
-      order_id: orderId,
-      joiner_id: 1,
-      pay_type: "CARD",
-      nation_code: "KR",
-      currency: "KRW",
-      amount: 1000n,
-      description: "prepared",
-      host_redirect_url: "https://shop.example.com/done",
-      request_fingerprint: "f",
-      pg: "TEST",
-      pg_transaction_id: `tp_prep_${seq}`,
-      checkout_url: `https://pg.example/${seq}`,
-      status,
-      expires_at: new Date(Date.now() + 60_000),
-    },
-    { to: status, event: "CHECKOUT_CREATED", source: "HOST_API", detail: {} },
-  );
+  await insertCheckout(db, {
+    id,
+    tenant,
+    order_id: orderId,
+    status,
+    description: "prepared",
+    pg_transaction_id: `tp_prep_${seq}`,
+    checkout_url: `https://pg.example/${seq}`,
+  });
   return id;
 }
 

@@ -1,26 +1,16 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import type { Kysely } from "kysely";
 import { testPgSettings } from "../../src/connectors/test-pg/index.ts";
-import type { TestPgTables } from "../../src/connectors/test-pg/records.ts";
 import { ConnectorError } from "../../src/core/ports/connector.ts";
 import { backends } from "../support/backends.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
 import { paidOrder, pressButton, waitForOrder } from "../support/checkout.ts";
 import { hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
+import { testPgLedger } from "../support/test-pg-ledger.ts";
 import { eventually, refundFaultConnector, startRig, type DeliveryRig, type RefundFault } from "./support.ts";
 
 function full(orderId: number, current: number) {
   return { DbType: "DEMO", OrderId: orderId, PGType: "TEST", PayType: "CARD", CurrentTotalPrice: current, JoinerId: 42, NationCode: "KR" };
-}
-
-function testPg(pgb: TestPgb): Kysely<TestPgTables> {
-  return pgb.database.db as unknown as Kysely<TestPgTables>;
-}
-
-async function testPgPayment(pgb: TestPgb, paymentId: string) {
-  const payment = await pgb.database.db.selectFrom("payments").select("pg_transaction_id").where("id", "=", paymentId).executeTakeFirstOrThrow();
-  return testPg(pgb).selectFrom("test_pg_payments").selectAll().where("id", "=", payment.pg_transaction_id!).executeTakeFirstOrThrow();
 }
 
 async function startCheckout(pgb: TestPgb, overrides: Record<string, unknown> = {}) {
@@ -73,7 +63,7 @@ for (const backend of backends()) {
 
         const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "EXPIRED");
         assert.equal((view.History as History).find((h) => h.To === "EXPIRED")?.Source, "RECONCILER");
-        assert.equal((await testPgPayment(rig.pgb, paymentId)).status, "EXPIRED", "expired at the PG, so the customer can no longer pay");
+        assert.equal((await testPgLedger(rig.pgb.database.db).payment(paymentId))?.status, "EXPIRED", "expired at the PG, so the customer can no longer pay");
         await assert.rejects(pressButton(checkoutUrl, "pay"), /no pay button/);
         const notified = await eventually("PAYMENT_EXPIRED at the host", async () => rig.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_EXPIRED"));
         assert.equal(notified.payload.Status, "EXPIRED");
@@ -120,7 +110,7 @@ for (const backend of backends()) {
         const view = await waitForOrder(withLookup.pgb, orderId, (b) => b.Status === "CANCELLED");
         assert.equal((view.History as History).find((h) => h.Event === "REFUNDED")?.Source, "RECONCILER");
         assert.equal(state.refundCalls, 1, "asked the PG about the refund, did not send it again");
-        assert.equal(BigInt((await testPgPayment(withLookup.pgb, paymentId)).refunded), 5000n);
+        assert.equal(await testPgLedger(withLookup.pgb.database.db).refunded(paymentId), 5000n);
         await eventually("PAYMENT_CANCELLED at the host", async () => withLookup.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_CANCELLED"));
       });
 
@@ -132,7 +122,7 @@ for (const backend of backends()) {
         const view = await waitForOrder(withLookup.pgb, orderId, (b) => (b.Refunds as Array<{ Status: string }>).some((r) => r.Status === "FAILED"));
         assert.equal(view.Status, "PAID");
         assert.equal(view.RemainingPrice, "6000", "the reservation is released");
-        assert.equal(BigInt((await testPgPayment(withLookup.pgb, paymentId)).refunded), 0n);
+        assert.equal(await testPgLedger(withLookup.pgb.database.db).refunded(paymentId), 0n);
         // The host had been told the outcome would follow: it is told the refund failed.
         const failed = await eventually("REFUND_FAILED at the host", async () => withLookup.host.acceptedFor(orderId).find((r) => r.type === "REFUND_FAILED"));
         const refundId = (view.Refunds as Array<{ RefundId: string; Status: string }>).find((r) => r.Status === "FAILED")!.RefundId;
@@ -144,7 +134,7 @@ for (const backend of backends()) {
 
         const again = await hostPost(withLookup.pgb, "/PGB/FullCancel", full(orderId, 6000));
         assert.equal(again.status, 200, JSON.stringify(again.body));
-        assert.equal(BigInt((await testPgPayment(withLookup.pgb, paymentId)).refunded), 6000n);
+        assert.equal(await testPgLedger(withLookup.pgb.database.db).refunded(paymentId), 6000n);
       });
 
       it("re-sends the refund under the same idempotency key when the connector cannot look refunds up, refunding exactly once", async () => {
@@ -156,7 +146,7 @@ for (const backend of backends()) {
           assert.equal(cancel.body.ErrorCode, "PG_RESULT_UNKNOWN");
           await waitForOrder(withoutLookup.pgb, orderId, (b) => b.Status === "CANCELLED");
           assert.equal(refundState2.refundCalls, 2, `${fault}: the original call and one re-send`);
-          assert.equal(BigInt((await testPgPayment(withoutLookup.pgb, paymentId)).refunded), 7000n, `${fault}: refunded once`);
+          assert.equal(await testPgLedger(withoutLookup.pgb.database.db).refunded(paymentId), 7000n, `${fault}: refunded once`);
           await eventually("PAYMENT_CANCELLED at the host", async () => withoutLookup.host.acceptedFor(orderId).find((r) => r.type === "PAYMENT_CANCELLED"));
         }
       });
@@ -177,7 +167,10 @@ for (const backend of backends()) {
         assert.equal(second.status, 200, JSON.stringify(second.body));
         assert.notEqual(second.body.PaymentId, first.paymentId);
 
-        await eventually("the old checkout expired at the PG", async () => (await testPgPayment(rig.pgb, first.paymentId)).status === "EXPIRED");
+        await eventually(
+          "the old checkout expired at the PG",
+          async () => (await testPgLedger(rig.pgb.database.db).payment(first.paymentId))?.status === "EXPIRED",
+        );
         await assert.rejects(pressButton(first.checkoutUrl, "pay"), /no pay button/);
         assert.ok(faults.calls.expireCheckout >= 2, "PayStart's failed attempt, then the reconciler's");
         const view = await waitForOrder(rig.pgb, first.orderId, () => true);

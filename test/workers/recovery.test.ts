@@ -18,6 +18,7 @@ import { backends } from "../support/backends.ts";
 import { paidOrder, pressButton, waitForOrder } from "../support/checkout.ts";
 import { Faults, faultyTestConnector } from "../support/faulty-connector.ts";
 import { DEMO_KEY, hostPost, payStartBody, type TestPgb } from "../support/pgb.ts";
+import { testPgLedger } from "../support/test-pg-ledger.ts";
 import { eventually, refundFaultConnector, startRig, type DeliveryRig, type RefundFault } from "./support.ts";
 import { brand, type PaymentId, type RefundId } from "../../src/core/ids.ts";
 
@@ -35,13 +36,6 @@ const partial = (orderId: number) => ({
 
 async function refundRow(pgb: TestPgb, paymentId: string) {
   return pgb.database.db.selectFrom("money_movements").selectAll().where("payment_id", "=", paymentId).where("kind", "=", "REFUND").executeTakeFirst();
-}
-
-async function pgRefunded(pgb: TestPgb, paymentId: string): Promise<bigint> {
-  const row = await sql<{ refunded: string }>`SELECT refunded::text AS refunded FROM test_pg_payments WHERE merchant_reference = ${paymentId}`.execute(
-    pgb.database.db,
-  );
-  return BigInt(row.rows[0]?.refunded ?? "0");
 }
 
 /** Sends a cancel whose refund call stays held at the PG; the client gives up on it. Answers when the PG call is under way. */
@@ -89,16 +83,16 @@ for (const backend of backends()) {
 
         await sleep(300);
         assert.equal((await refundRow(rig.pgb, paymentId))!.status, "PENDING", "not taken over while its lease lives");
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 0n);
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 0n);
 
         const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
         assert.equal((view.History as History).find((h) => h.Event === "REFUNDED")?.Source, "RECONCILER", "completed by the take-over");
         assert.equal(view.RemainingPrice, "9000");
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n);
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n);
 
         release(); // the dead process's call "arrives" after all: same idempotency key, nothing moves twice
         await sleep(200);
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n, "refunded exactly once");
         const row = (await refundRow(rig.pgb, paymentId))!;
         assert.equal(row.status, "SUCCEEDED");
         await eventually("PAYMENT_PARTIALLY_CANCELLED at the host", async () =>
@@ -132,14 +126,14 @@ for (const backend of backends()) {
         assert.equal(answer.body.RefundId, reserved.id, "the same refund, not a new one");
         assert.equal(answer.body.RefundStatus, "SUCCEEDED");
         assert.equal(answer.body.RemainingPrice, "9000");
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n);
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n);
 
         release();
         await sleep(200);
         const again = await retry();
         assert.equal(again.status, 200);
         assert.equal(again.body.Replayed, true);
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n, "refunded exactly once");
       });
     });
 
@@ -177,7 +171,7 @@ for (const backend of backends()) {
         await orphan(rig.pgb, reserved.id);
         const second = await reconciler.checkRefund(brand<RefundId>(reserved.id));
         assert.equal(second.result, "refund_succeeded", JSON.stringify(second));
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "sent under its idempotency key");
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n, "sent under its idempotency key");
         const row = (await refundRow(rig.pgb, paymentId))!;
         assert.equal(row.status, "SUCCEEDED");
         assert.equal(row.failure_code, null, "never marked NOT_RECEIVED");
@@ -190,7 +184,7 @@ for (const backend of backends()) {
 
         release(); // the dead process's call arrives after all: the same key moves nothing twice
         await sleep(200);
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n, "refunded exactly once");
         const history = (await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED")).History as History;
         assert.equal(history.filter((h) => h.Event === "REFUND_FAILED").length, 0);
         await eventually("PAYMENT_PARTIALLY_CANCELLED at the host", async () =>
@@ -214,7 +208,7 @@ for (const backend of backends()) {
         release();
         const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
         assert.equal(view.RemainingPrice, "9000");
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n, "refunded exactly once");
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n, "refunded exactly once");
         const again = await hostPost(rig.pgb, "/PGB/PartialCancel", partial(orderId), { headers: { "idempotency-key": key } });
         assert.equal(again.body.IsSuccess, true, JSON.stringify(again.body));
         assert.equal(again.body.RefundId, reserved.id);
@@ -255,7 +249,7 @@ for (const backend of backends()) {
         const view = await waitForOrder(rig.pgb, orderId, (b) => b.Status === "PARTIALLY_CANCELLED");
         assert.equal((view.History as History).find((h) => h.Event === "REFUNDED")?.Source, "RECONCILER");
         assert.equal(state.refundCalls, 1, "looked up, not sent again");
-        assert.equal(await pgRefunded(rig.pgb, paymentId), 1000n);
+        assert.equal(await testPgLedger(rig.pgb.database.db).refunded(paymentId), 1000n);
       });
     });
 
@@ -304,9 +298,9 @@ for (const backend of backends()) {
         assert.equal(second.status, 200, JSON.stringify(second.body));
         const oldId = String(opened.body.PaymentId);
         await eventually("the old checkout closed at the PG", async () => {
-          const row = await sql<{ status: string }>`SELECT status FROM test_pg_payments WHERE merchant_reference = ${oldId}`.execute(rig.pgb.database.db);
+          const record = await testPgLedger(rig.pgb.database.db).payment(oldId);
           // The TEST PG writes its record when the customer first acts; an untouched checkout is closed by its token.
-          return row.rows[0]?.status === "EXPIRED" || (row.rows.length === 0 && faults.calls.expireCheckout >= 2);
+          return record === undefined ? faults.calls.expireCheckout >= 2 : record.status === "EXPIRED";
         });
         assert.ok(faults.calls.expireCheckout >= 2, "PayStart's failed close, then the worker's");
         await eventually(

@@ -28,6 +28,7 @@ import { StripeSimulator } from "../../simulators/stripe/simulator.ts";
 import { TossSimulator } from "../../simulators/toss/simulator.ts";
 import { KakaoPaySimulator } from "../../simulators/kakaopay/simulator.ts";
 import { freePort } from "../../support/scratch.ts";
+import { testPgLedger } from "../../support/test-pg-ledger.ts";
 import type { ConformanceDriver, Declared } from "./battery.ts";
 
 const silent = pino({ level: "silent" });
@@ -118,6 +119,7 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
   const make = (): Connector => testConnector.create(settings, { tenant: "SHOP", deps });
   make();
   const fake = testPgFor(db.db)!;
+  const ledger = testPgLedger(db.db);
   return {
     ...DECLARED.TEST,
     amount: { minor: 1999n, currency: "USD" },
@@ -135,11 +137,8 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
     async customerCompletes(input, created, options = {}) {
       await fake.act(created.pgTransactionId, "pay");
       // The TEST PG's own books then say another amount or currency than PGB asked for.
-      if (options.misreport === "amount") await sql`UPDATE test_pg_payments SET amount = amount + 100 WHERE id = ${created.pgTransactionId}`.execute(db.db);
-      if (options.misreport === "currency")
-        await sql`UPDATE test_pg_payments SET currency = ${input.amount.currency === "EUR" ? "USD" : "EUR"} WHERE id = ${created.pgTransactionId}`.execute(
-          db.db,
-        );
+      if (options.misreport === "amount") await ledger.misrecord(created.pgTransactionId, { addToAmount: 100n });
+      if (options.misreport === "currency") await ledger.misrecord(created.pgTransactionId, { currency: input.amount.currency === "EUR" ? "USD" : "EUR" });
       return { query: {}, webhook: () => receiver.waitFor(created.pgTransactionId) };
     },
     genuineWebhook: (paid) => receiver.waitFor(paid.created.pgTransactionId),
@@ -161,7 +160,7 @@ export async function testPgDriver(db: DatabaseHandle, receiver: WebhookReceiver
         { what: "altered after signing", webhook: altered(genuine) },
       ];
     },
-    refundsAtPg: (paid) => count(db, sql<{ n: string }>`SELECT count(*)::text AS n FROM test_pg_refunds WHERE payment_id = ${paid.created.pgTransactionId}`),
+    refundsAtPg: async (paid) => (await ledger.refunds(paid.created.pgTransactionId)).length,
     failRefundAfterSuccess: (_paid, pgRefundId) => fake.failRefundAfterSuccess(pgRefundId),
     close: async () => undefined,
   };
