@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import pg from "pg";
 import { freePort, scratchDatabase, type ScratchDatabase } from "../test/support/scratch.ts";
 
 export { freePort };
@@ -88,6 +89,18 @@ async function probe(url: string): Promise<boolean> {
   }
 }
 
+/** Whether the PostgreSQL at `adminUrl` answers (within 2 s). */
+export async function hasPostgres(adminUrl: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A database of its own for one benchmark run, dropped afterwards. */
 export function benchDatabase(adminUrl: string): Promise<ScratchDatabase> {
   return scratchDatabase(adminUrl, "pgb_bench");
@@ -134,6 +147,21 @@ export async function load(options: {
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
   };
+}
+
+/** One load run as printed and as written to the results table. */
+export function fmt(r: LoadResult): string {
+  return `${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms (${r.total} requests, ${r.non2xx} non-2xx, ${r.errors} errors)`;
+}
+
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
+/** Percentile of a sorted list (nearest rank). */
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc; NaN where there is none. */

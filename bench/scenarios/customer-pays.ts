@@ -9,23 +9,13 @@
  */
 import { mkdirSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { openCheckout } from "../test/support/checkout.ts";
-import { startFakeHost } from "./fake-host.ts";
-import { benchDatabase, payStartBodyFor, startServer, type Server } from "./lib.ts";
-
-export interface CustomerPaysContext {
-  adminUrl: string;
-  smoke: boolean;
-  headers: Record<string, string>;
-  nextOrderId(): number;
-  log(line: string): void;
-  row(row: { scenario: string; subject: string; figures: string; ratio?: string }): void;
-  fail(message: string): void;
-  /** With --profile: where PGB's CPU profile goes. */
-  profileDir?: string;
-}
+import { openCheckout } from "../../test/support/checkout.ts";
+import type { BenchContext } from "../context.ts";
+import { startFakeHost } from "../fake-host.ts";
+import { benchDatabase, payStartBodyFor, percentile, startServer, type Server } from "../lib.ts";
 
 interface OpenCheckout {
   orderId: number;
@@ -61,7 +51,7 @@ function pressPay(checkout: OpenCheckout): Promise<number> {
 }
 
 /** PayStart and the checkout page for `count` orders, 50 at a time. */
-async function openCheckouts(ctx: CustomerPaysContext, pgb: Server, count: number): Promise<OpenCheckout[]> {
+async function openCheckouts(ctx: BenchContext, pgb: Server, count: number): Promise<OpenCheckout[]> {
   const out: OpenCheckout[] = [];
   for (let i = 0; i < count; i += 50) {
     const batch = await Promise.all(
@@ -84,11 +74,7 @@ async function openCheckouts(ctx: CustomerPaysContext, pgb: Server, count: numbe
   return out;
 }
 
-function percentile(sorted: number[], q: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
-
-export async function scenarioCustomerPays(ctx: CustomerPaysContext): Promise<void> {
+export async function scenarioCustomerPays(ctx: BenchContext): Promise<void> {
   const rates = ctx.smoke ? [50] : [100, 200, 300, 400, 500];
   const seconds = ctx.smoke ? 1 : Number(process.env.BENCH_PIPELINE_SECONDS ?? 4);
   ctx.log(`\n[3c] Customer pays → host notified: Pay pressed on the TEST PG's page at fixed rates (${rates.join(", ")}/s, ${seconds} s each), PostgreSQL`);
@@ -96,14 +82,16 @@ export async function scenarioCustomerPays(ctx: CustomerPaysContext): Promise<vo
   const host = await startFakeHost();
   let pgb: Server | undefined;
   let best = 0;
+  // With --profile: where PGB's CPU profile goes.
+  const profileDir = ctx.profile ? join("bench", "results", "profiles-customer-pays") : undefined;
   try {
     pgb = await startServer(
       "src/main.ts",
       { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify` },
       "/health/ready",
-      ctx.profileDir ? { cpuProf: ctx.profileDir } : {},
+      profileDir ? { cpuProf: profileDir } : {},
     );
-    if (ctx.profileDir) mkdirSync(ctx.profileDir, { recursive: true });
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
     for (const rate of rates) {
       const checkouts = await openCheckouts(ctx, pgb, Math.round(rate * seconds));
       await sleep(300);

@@ -1,0 +1,118 @@
+/**
+ * Scenario 4: a cancel storm. Many orders are paid through the TEST PG's checkout page, then partial
+ * cancels of 100 are spread over them from every connection; afterwards every unit must agree between
+ * PGB's rows, its derived balance and the TEST PG.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import { openCheckout, submitCheckoutForm } from "../../test/support/checkout.ts";
+import type { BenchContext } from "../context.ts";
+import { startFakeHost } from "../fake-host.ts";
+import { benchDatabase, fmt, load, payStartBodyFor, startServer, type Server } from "../lib.ts";
+
+/** Pays `count` orders through the TEST PG's checkout page, as customers would. */
+async function paidOrders(ctx: BenchContext, pgb: Server, count: number, price: number): Promise<number[]> {
+  const ids: number[] = [];
+  const batch = 16;
+  for (let start = 0; start < count; start += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, count - start) }, async () => {
+        const orderId = ctx.nextOrderId();
+        const r = await fetch(`${pgb.url}/PGB/PayStart`, {
+          method: "POST",
+          headers: ctx.headers,
+          body: payStartBodyFor(orderId, price),
+        });
+        const body = (await r.json()) as { RedirectUrl: string };
+        const pay = await submitCheckoutForm(`${body.RedirectUrl}/pay`, "pay", await openCheckout(body.RedirectUrl));
+        await fetch(new URL(pay.headers.get("location")!, pgb.url), { redirect: "manual" });
+        ids.push(orderId);
+      }),
+    );
+  }
+  return ids;
+}
+
+export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
+  const orders = ctx.smoke ? 40 : 600;
+  ctx.log(`\n[4] Cancel storm: partial cancels spread over ${orders} paid orders (${ctx.connections} connections, ${ctx.duration} s)`);
+  const db = await benchDatabase(ctx.adminUrl);
+  // A host that takes the notifications, so the outbox drains as it would in production.
+  const host = await startFakeHost();
+  let pgb: Server | undefined;
+  try {
+    pgb = await startServer(
+      "src/main.ts",
+      { DATABASE_URL: db.url, PGB_CONFIG: "bench/bench-config.json", BENCH_NOTIFY_URL: `${host.url}/notify` },
+      "/health/ready",
+    );
+    const price = 1_000_000;
+    const ids = await paidOrders(ctx, pgb, orders, price);
+    const balance = new Map(ids.map((id) => [id, price]));
+    let next = 0;
+    let succeeded = 0;
+    const result = await load({
+      url: pgb.url,
+      path: "/PGB/PartialCancel",
+      connections: ctx.connections,
+      durationSeconds: ctx.duration,
+      headers: ctx.headers,
+      body: () => {
+        const orderId = ids[next++ % ids.length]!;
+        const current = balance.get(orderId)!;
+        return JSON.stringify({
+          DBType: "BENCH",
+          OrderId: orderId,
+          RefundPrice: "100",
+          CurrentTotalPrice: String(current),
+          ModifedTotalPrice: String(current - 100),
+          JoinerId: 1,
+          NationCode: "KR",
+        });
+      },
+      onResponse: (status, text) => {
+        const body = JSON.parse(text) as { OrderId: number; RemainingPrice: string | null; Replayed?: boolean };
+        if (status === 200 && !body.Replayed) succeeded++;
+        if (body.RemainingPrice !== null && body.OrderId) balance.set(body.OrderId, Number(body.RemainingPrice));
+      },
+    });
+    ctx.log(`    PGB: ${fmt(result)} — ${succeeded} refunds answered (a 409 is a stale or in-progress cancel, refused by design)`);
+    ctx.row({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds` });
+    // Requests still in flight when the load stopped finish on the server: let them, then check.
+    await sleep(1500);
+
+    // The money check: every unit agrees between PGB's rows, its derived balance and the TEST PG.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows: bad } = await client.query(`
+      SELECT p.id, p.status, cap.amount AS captured, coalesce(r.refunded, 0) AS refunded, t.refunded AS pg_refunded
+      FROM payments p
+      JOIN money_movements cap ON cap.payment_id = p.id AND cap.kind = 'CAPTURE'
+      LEFT JOIN (SELECT payment_id, sum(amount) AS refunded FROM money_movements WHERE kind = 'REFUND' AND status = 'SUCCEEDED' GROUP BY payment_id) r ON r.payment_id = p.id
+      JOIN test_pg_payments t ON t.id = p.pg_transaction_id
+      WHERE coalesce(r.refunded, 0) <> t.refunded OR coalesce(r.refunded, 0) > cap.amount
+         OR (coalesce(r.refunded, 0) > 0 AND p.status NOT IN ('PARTIALLY_CANCELLED', 'CANCELLED'))`);
+    const { rows: totals } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status = 'SUCCEEDED'",
+    );
+    const { rows: stuck } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status <> 'SUCCEEDED'",
+    );
+    const { rows: paid } = await client.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM payments WHERE status IN ('PAID','PARTIALLY_CANCELLED','CANCELLED')",
+    );
+    await client.end();
+    if (bad.length > 0) ctx.fail(`cancel storm: ${bad.length} orders whose money disagrees, e.g. ${JSON.stringify(bad[0])}`);
+    const refundRows = Number(totals[0]!.n);
+    // Each successful answer is one refund row; at most one request per connection was cut off unanswered.
+    if (refundRows < succeeded || refundRows > succeeded + ctx.connections)
+      ctx.fail(`cancel storm: ${succeeded} successful answers but ${refundRows} refund rows`);
+    if (Number(stuck[0]!.n) !== 0) ctx.fail(`cancel storm: ${stuck[0]!.n} refunds not settled`);
+    if (Number(paid[0]!.n) !== orders) ctx.fail(`cancel storm: ${paid[0]!.n} of ${orders} orders paid`);
+    ctx.log(`    balances checked: ${orders} orders, ${totals[0]!.n} refunds, PGB and the TEST PG agree to the unit: ${bad.length === 0 ? "yes" : "NO"}`);
+  } finally {
+    await pgb?.stop();
+    await host.close();
+    await db.drop();
+  }
+}
