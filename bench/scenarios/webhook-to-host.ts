@@ -142,6 +142,7 @@ export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
     /** The highest rate that kept up with notified p99 under 100 ms. */
     const fast = { pgb: 0, baseline: 0 };
     const going = { pgb: true, baseline: true };
+    const stillFast = { pgb: true, baseline: true };
     /** Rates on both ladders so far: which subject goes first alternates over these. */
     let shared = 0;
     for (const rate of rates) {
@@ -178,9 +179,12 @@ export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
           ...(subject === "pgb" && (rate === 500 || rate === 1000) ? { ratio: `p99 ${result.p99.toFixed(1)} ms (target < 100 ms at 1,000/s)` } : {}),
         });
         if (subject === "pgb" && result.missing > 0) ctx.fail(`webhook → host: ${result.missing} of ${count} paid orders never notified at ${rate}/s`);
+        // The ladder goes on while the backlog does not grow (the sustained rate); a p99 over 100 ms
+        // ends only the run of rates that meet the latency target, so one spike does not cut it short.
         if (result.keptUp) sustained[subject] = rate;
-        if (result.keptUp && result.p99 < 100) fast[subject] = rate;
         else going[subject] = false;
+        if (stillFast[subject] && result.keptUp && result.p99 < 100) fast[subject] = rate;
+        else stillFast[subject] = false;
       }
     }
     // Correctness: every webhooked payment is PAID once, notified once per event (duplicates by webhook-id only).
