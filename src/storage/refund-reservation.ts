@@ -16,7 +16,8 @@
 import { sql } from "kysely";
 import { CAPTURED_STATUSES, type EventSource } from "../core/payment-state.ts";
 import type { PaymentId } from "../core/ids.ts";
-import { toPayment, type Executor } from "./payment-repository.ts";
+import { paymentColumnsOf, toPayment, type Executor } from "./payment-repository.ts";
+import { runPrepared } from "./named-statements.ts";
 import { EXTERNAL_REFUND_FINGERPRINT, type NewRefund, type RefundRow } from "./money-movement-repository.ts";
 import { movementOf, movementsOf, type JsonMovement, type PaymentSnapshot } from "./refund-statements.ts";
 import type { PaymentRow } from "./schema.ts";
@@ -56,18 +57,23 @@ export async function readAndReserveRefund(
 ): Promise<SnapshotAndReservation | undefined> {
   const current = sql`${claims.current.toString()}::bigint`;
   const sameAmounts = claims.refund === undefined ? sql`m.balance_after = 0` : sql`m.amount = ${claims.refund.toString()}::bigint`;
-  const { rows } = await sql<
-    PaymentRow & {
-      row_version: string;
-      movements: JsonMovement[];
-      payment_version: string | null;
-      refund_payment_id: PaymentId | null;
-      refund_created_at: Date | null;
-      refund_updated_at: Date | null;
-    }
-  >`
+  // Prepared on PostgreSQL (named-statements.ts): the payment is reached by payments_one_captured's
+  // unique key (its statuses written as literals, so a generic plan can use that partial index), its
+  // movements by payment id, and every result column is named.
+  const { rows } = await runPrepared(
+    db,
+    sql<
+      PaymentRow & {
+        row_version: string;
+        movements: JsonMovement[];
+        payment_version: string | null;
+        refund_payment_id: PaymentId | null;
+        refund_created_at: Date | null;
+        refund_updated_at: Date | null;
+      }
+    >`
     WITH snapshot AS (
-      SELECT p.*, p.xmin::text AS row_version, ${movementsOf(sql`p.id`)} AS movements,
+      SELECT ${paymentColumnsOf("p")}, p.xmin::text AS row_version, ${movementsOf(sql`p.id`)} AS movements,
         (p.status <> 'CANCELLED' AND p.nation_code = ${claims.nationCode} AND p.currency = ${claims.currency}
           ${claims.expectPg === undefined ? sql`` : sql`AND p.pg = ${claims.expectPg}`}
           ${claims.expectPayType === undefined ? sql`` : sql`AND p.pay_type = ${claims.expectPayType}`}
@@ -84,7 +90,7 @@ export async function readAndReserveRefund(
                   AND m.balance_before = ${current} AND ${sameAmounts})))
         ) AS reservable
       FROM payments p
-      WHERE p.tenant = ${claims.tenant} AND p.order_id = ${claims.orderId} AND p.status IN (${sql.join([...CAPTURED_STATUSES])})
+      WHERE p.tenant = ${claims.tenant} AND p.order_id = ${claims.orderId} AND p.status IN (${sql.join(CAPTURED_STATUSES.map((s) => sql.lit(s)))})
       LIMIT 1
     ), touched AS (
       UPDATE payments SET status = payments.status FROM snapshot
@@ -102,22 +108,12 @@ export async function readAndReserveRefund(
       SELECT touched.id, touched.status, touched.status, 'REFUND_REQUESTED', ${event.source}, ${JSON.stringify(event.detail)}::jsonb
       FROM refund JOIN touched ON touched.id = refund.payment_id
     )
-    SELECT snapshot.*, touched.version AS payment_version, refund.payment_id AS refund_payment_id, refund.created_at AS refund_created_at, refund.updated_at AS refund_updated_at
-    FROM snapshot LEFT JOIN touched ON true LEFT JOIN refund ON true`.execute(db);
+    SELECT ${paymentColumnsOf("snapshot")}, snapshot.row_version, snapshot.movements, touched.version AS payment_version, refund.payment_id AS refund_payment_id, refund.created_at AS refund_created_at, refund.updated_at AS refund_updated_at
+    FROM snapshot LEFT JOIN touched ON true LEFT JOIN refund ON true`,
+  );
   const row = rows[0];
   if (row === undefined) return undefined;
-  const {
-    row_version,
-    movements,
-    reservable: _reservable,
-    payment_version,
-    refund_payment_id,
-    refund_created_at,
-    refund_updated_at,
-    ...payment
-  } = row as typeof row & {
-    reservable: boolean;
-  };
+  const { row_version, movements, payment_version, refund_payment_id, refund_created_at, refund_updated_at, ...payment } = row;
   const snapshot = { payment: toPayment(payment), version: row_version, movements: movements.map(movementOf) };
   if (payment_version === null || refund_payment_id === null || refund_created_at === null || refund_updated_at === null)
     return { snapshot, reserved: undefined };

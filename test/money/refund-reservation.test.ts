@@ -4,6 +4,7 @@
  * writes nothing, racing cancels never refund more than was captured, and one idempotency key refunds once.
  */
 import assert from "node:assert/strict";
+import { sql } from "kysely";
 import { after, before, describe, it } from "node:test";
 import { backends } from "../support/backends.ts";
 import { paidOrder } from "../support/checkout.ts";
@@ -141,6 +142,21 @@ for (const backend of backends()) {
       assert.deepEqual(await pgbBooks(pgb, orderId), { captured: 10000n, refunded });
       assert.deepEqual(await pgBooks(pgb, orderId), { captured: 10000n, refunded });
       assert.equal((await refundRows(paymentId)).length, 1);
+    });
+    it("runs as a named prepared statement on PostgreSQL, refusals and reservations alike", { skip: backend !== "postgres" }, async () => {
+      const { orderId } = await paidOrder(pgb, { TotalPrice: "10000" });
+      await pgb.database.db.connection().execute(async (conn) => {
+        const id = `mm_test_reservation_prepared_${Date.now()}` as RefundId;
+        const claims = { tenant: "DEMO", orderId, nationCode: "KR", currency: "KRW", expectPg: undefined, expectPayType: undefined, idempotencyKey: null };
+        const refund = { amount: 1000n, balanceBefore: 10000n, balanceAfter: 9000n, idempotencyKey: null, fingerprint: `test-${id}`, leaseToken: null };
+        const event = { source: "HOST_API" as const, detail: { refundId: id } };
+        assert.equal((await readAndReserveRefund(conn, { ...claims, current: 9000n, refund: 1000n }, { ...refund, id }, event))?.reserved, undefined);
+        assert.ok((await readAndReserveRefund(conn, { ...claims, current: 10000n, refund: 1000n }, { ...refund, id }, event))?.reserved);
+        const { rows } = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements WHERE NOT from_sql`.execute(conn);
+        // Each variant of the text (with a key, a named pay type...) is its own statement; an unnamed one is never listed.
+        const prepared = rows.filter((r) => r.statement.trimStart().startsWith("WITH snapshot AS"));
+        assert.ok(prepared.length >= 1, JSON.stringify(rows.map((r) => r.statement.slice(0, 40))));
+      });
     });
   });
 }
