@@ -14,7 +14,7 @@
  * balance only if no one wrote the row before its lock, and the cancel's own success moves the
  * payment in one statement only if the row is still the version its reservation wrote.
  */
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import { CAPTURED_STATUSES, guardOf, notificationFor, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
 import { newId, type RefundId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
@@ -40,15 +40,7 @@ export interface PaymentSnapshot {
  */
 export async function readCapturedPayment(db: Executor, tenant: string, orderId: number): Promise<PaymentSnapshot | undefined> {
   const { rows } = await sql<PaymentRow & { row_version: string; movements: JsonMovement[] }>`
-    SELECT p.*, p.xmin::text AS row_version,
-      (SELECT coalesce(json_agg(json_build_object(
-          'id', m.id, 'payment_id', m.payment_id, 'kind', m.kind, 'amount', m.amount::text, 'status', m.status,
-          'balance_before', m.balance_before::text, 'balance_after', m.balance_after::text,
-          'idempotency_key', m.idempotency_key, 'request_fingerprint', m.request_fingerprint,
-          'pg_reference', m.pg_reference, 'failure_code', m.failure_code, 'failure_message', m.failure_message,
-          'lease_token', m.lease_token, 'created_at', m.created_at, 'updated_at', m.updated_at
-        ) ORDER BY m.created_at, m.id), '[]'::json)
-       FROM money_movements m WHERE m.payment_id = p.id) AS movements
+    SELECT p.*, p.xmin::text AS row_version, ${movementsOf(sql`p.id`)} AS movements
     FROM payments p
     WHERE p.tenant = ${tenant} AND p.order_id = ${orderId} AND p.status IN (${sql.join([...CAPTURED_STATUSES])})`.execute(db);
   const row = rows[0];
@@ -57,10 +49,22 @@ export async function readCapturedPayment(db: Executor, tenant: string, orderId:
   return { payment: toPayment(payment), version: row_version, movements: movements.map(movementOf) };
 }
 
-/** A movement as json_build_object gives it: bigints as text (exact), timestamps as text. */
-type JsonMovement = Omit<MoneyMovementRow, "created_at" | "updated_at"> & { created_at: string; updated_at: string };
+/** A payment's movements (oldest first) as one json array, bigints as text so they stay exact. */
+export function movementsOf(paymentId: RawBuilder<unknown>): RawBuilder<JsonMovement[]> {
+  return sql`(SELECT coalesce(json_agg(json_build_object(
+          'id', m.id, 'payment_id', m.payment_id, 'kind', m.kind, 'amount', m.amount::text, 'status', m.status,
+          'balance_before', m.balance_before::text, 'balance_after', m.balance_after::text,
+          'idempotency_key', m.idempotency_key, 'request_fingerprint', m.request_fingerprint,
+          'pg_reference', m.pg_reference, 'failure_code', m.failure_code, 'failure_message', m.failure_message,
+          'lease_token', m.lease_token, 'created_at', m.created_at, 'updated_at', m.updated_at
+        ) ORDER BY m.created_at, m.id), '[]'::json)
+       FROM money_movements m WHERE m.payment_id = ${paymentId})`;
+}
 
-function movementOf(m: JsonMovement): MovementRow {
+/** A movement as json_build_object gives it: bigints as text (exact), timestamps as text. */
+export type JsonMovement = Omit<MoneyMovementRow, "created_at" | "updated_at"> & { created_at: string; updated_at: string };
+
+export function movementOf(m: JsonMovement): MovementRow {
   return { ...m, created_at: new Date(m.created_at), updated_at: new Date(m.updated_at) } as MovementRow;
 }
 

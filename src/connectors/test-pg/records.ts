@@ -104,3 +104,27 @@ export interface TestPgRefund {
   /** The merchant's idempotency key (PGB's refund row id); null for a refund made in the dashboard. */
   merchantKey: string | null;
 }
+
+/** test_pg_payments' columns by name: a prepared statement must not select `*` (named-statements.ts). */
+const TEST_PG_PAYMENT_COLUMNS = [
+  "id",
+  "tenant",
+  "merchant_reference",
+  "idempotency_key",
+  "amount",
+  "currency",
+  "pay_type",
+  "description",
+  "status",
+  "return_url",
+  "webhook_url",
+  "refunded",
+  "account",
+  "expires_at",
+  "created_at",
+  "updated_at",
+] as const;
+export const TEST_PG_PAYMENT_COLUMN_LIST = sql.join(TEST_PG_PAYMENT_COLUMNS.map((c) => sql.ref(c)));
+export function testPgPaymentColumnsOf(table: string) {
+  return sql.join(TEST_PG_PAYMENT_COLUMNS.map((c) => sql.ref(`${table}.${c}`)));
+}

@@ -7,7 +7,7 @@
  *
  * The refund row is written (reserving the amount) before the PG is called, either under the
  * payment's row lock or, in the common case, by a statement that succeeds only if the payment row is
- * still the version the cancel decided on (refund-statements.ts); and only one refund per payment may
+ * still the version the cancel decided on (refund-reservation.ts); and only one refund per payment may
  * wait for the PG at a time, so concurrent cancels can never together refund more than was paid.
  */
 import { createHash } from "node:crypto";
@@ -22,9 +22,26 @@ import { resumeLostRefund } from "./resume-refund.ts";
 import { sendRefund } from "./send-refund.ts";
 import type { RefundAsRead } from "./refund-outcome.ts";
 import { answerOf, outputOf, type CancelInput, type CancelOutput } from "./cancel-answer.ts";
-import { balanceFrom, findPayment, lockCapturedPayment, paymentsOfOrder, type Balance, type Executor, type Payment } from "../../storage/payment-repository.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, captureOf, movementsOf, type MovementRow, type RefundRow } from "../../storage/money-movement-repository.ts";
-import { readCapturedPayment, reserveRefund } from "../../storage/refund-statements.ts";
+import {
+  appendEvent,
+  balanceFrom,
+  findPayment,
+  lockCapturedPayment,
+  paymentsOfOrder,
+  type Balance,
+  type Executor,
+  type Payment,
+} from "../../storage/payment-repository.ts";
+import {
+  EXTERNAL_REFUND_FINGERPRINT,
+  captureOf,
+  movementsOf,
+  transitionRefund,
+  type MovementRow,
+  type RefundRow,
+} from "../../storage/money-movement-repository.ts";
+import { reserveRefund } from "../../storage/refund-statements.ts";
+import { readAndReserveRefund } from "../../storage/refund-reservation.ts";
 
 export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise<Result<CancelOutput>> {
   const currency = input.current.currency;
@@ -35,9 +52,9 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
     .update(JSON.stringify([input.current.minor.toString(), input.refund?.minor.toString() ?? "ALL", input.modified?.minor.toString() ?? "0", currency]))
     .digest("hex");
 
-  // Most cancels reserve in two statements without a transaction: read the payment and its movements,
-  // then insert the refund only if the payment row is unchanged (refund-statements.ts). When it
-  // changed, or the cancel names an attempt, the reservation runs under the payment's row lock.
+  // Most cancels read and reserve in one statement without a transaction (refund-reservation.ts), which
+  // inserts the refund only if the cancel's rules hold on its snapshot and the payment row is unchanged.
+  // When it changed, or the cancel names an attempt, the reservation runs under the payment's row lock.
   const reserved =
     (input.paymentId === undefined ? await reserveUnlocked(deps, input, fingerprint) : undefined) ?? (await reserveLocked(deps, input, fingerprint));
 
@@ -48,13 +65,76 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
   return executeRefund(deps, payment, refund, paid, input, asRead);
 }
 
-/** The reservation from one unlocked snapshot; undefined when the payment is not found or changed before the insert. */
+/**
+ * The reservation read and written in one statement (refund-reservation.ts), without a transaction;
+ * undefined when the payment is not found, or changed between the statement's snapshot and its write.
+ */
 async function reserveUnlocked(deps: CoreDeps, input: CancelInput, fingerprint: string): Promise<Result<Reservation> | undefined> {
-  const snapshot = await readCapturedPayment(deps.db, input.tenant, input.orderId);
-  if (snapshot === undefined) return undefined;
+  const currency = input.current.currency;
+  // When the statement reserves, the balance is the host's CurrentTotalPrice (a rule it checks).
+  const amount = input.refund?.minor ?? input.current.minor;
+  const id = newRefundId(deps.clock);
+  const read = await readAndReserveRefund(
+    deps.db,
+    {
+      tenant: input.tenant,
+      orderId: input.orderId,
+      nationCode: input.nationCode.toUpperCase(),
+      currency,
+      expectPg: input.expectPg?.toUpperCase(),
+      expectPayType: input.expectPayType?.toUpperCase(),
+      current: input.current.minor,
+      refund: input.refund?.minor,
+      idempotencyKey: input.idempotencyKey ?? null,
+    },
+    {
+      id,
+      amount,
+      balanceBefore: input.current.minor,
+      balanceAfter: input.current.minor - amount,
+      idempotencyKey: input.idempotencyKey ?? null,
+      fingerprint,
+      leaseToken: deps.leaseToken ?? null,
+    },
+    {
+      source: input.source ?? "HOST_API",
+      detail: { refundId: id, amount: formatMinor(amount, currency), balanceBefore: formatMinor(input.current.minor, currency) },
+    },
+  );
+  if (read === undefined) return undefined;
+  const { snapshot, reserved } = read;
   const decided = decide(snapshot.payment, snapshot.movements, input, fingerprint);
-  if (!decided.ok || decided.value.kind !== "reserve") return decided as Result<Reservation>;
-  return reserve(deps, deps.db, snapshot.version, snapshot.payment, decided.value, input, fingerprint);
+  if (reserved === undefined) return !decided.ok || decided.value.kind !== "reserve" ? (decided as Result<Reservation>) : undefined;
+  if (!decided.ok || decided.value.kind !== "reserve" || decided.value.amount !== amount) {
+    await releaseMisreserved(deps, snapshot.payment, reserved.refund);
+    throw new Error(`refund ${id} was reserved on order ${input.orderId} against the cancel's rules; released`);
+  }
+  const { balance } = decided.value;
+  const asRead = { version: reserved.paymentVersion, balance: { ...balance, refunded: balance.refunded + amount, remaining: balance.remaining - amount } };
+  return succeed({ kind: "new", payment: snapshot.payment, refund: reserved.refund, paid: balance.captured, asRead });
+}
+
+/** Fails a reservation the statement made where `decide` refuses: never sent, so no take-over sends it either. */
+async function releaseMisreserved(deps: CoreDeps, payment: Payment, refund: RefundRow): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    if (
+      (await transitionRefund(
+        trx,
+        refund.id,
+        { status: "FAILED", failure_code: "INTERNAL", failure_message: "reserved against the cancel's rules" },
+        "PENDING",
+      )) === undefined
+    )
+      return;
+    await appendEvent(trx, {
+      paymentId: payment.id,
+      from: payment.status,
+      to: payment.status,
+      event: "REFUND_FAILED",
+      source: "HOST_API",
+      detail: { refundId: refund.id, pgCode: "INTERNAL", message: "reserved against the cancel's rules" },
+    });
+  });
 }
 
 /** The reservation under the payment's row lock: movements read after the lock, so nothing can change them meanwhile. */

@@ -1,0 +1,138 @@
+/**
+ * A host's cancel read and reserved in one statement: the order's captured payment and its movements
+ * (one snapshot, as readCapturedPayment returns it), and, when that snapshot allows the cancel, the
+ * refund reserved with its REFUND_REQUESTED history row and the payment row written (see the top of
+ * refund-statements.ts), only if the payment row is still the version the snapshot read.
+ *
+ * The rules are the cancel's own (cancel-payment.ts `decide`), written here as a condition that reserves
+ * only when `decide` would: the payment paid in this nation and currency (and PG and pay type when
+ * named), not cancelled, its remaining balance exactly the host's CurrentTotalPrice and at least the
+ * refund, no refund waiting for the PG, and no earlier refund this cancel would replay (the same
+ * idempotency key, or a host refund of the same amounts from the same balance). The caller still runs
+ * `decide` on the snapshot returned: it answers every refusal and replay, and checks a reservation.
+ * When the snapshot allows the cancel but nothing was reserved, the payment changed since the snapshot
+ * and the caller takes the locked path.
+ */
+import { sql } from "kysely";
+import { CAPTURED_STATUSES, type EventSource } from "../core/payment-state.ts";
+import type { PaymentId } from "../core/ids.ts";
+import { paymentColumnsOf, toPayment, type Executor } from "./payment-repository.ts";
+import { runPrepared } from "./named-statements.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, type NewRefund, type RefundRow } from "./money-movement-repository.ts";
+import { movementOf, movementsOf, type JsonMovement, type PaymentSnapshot } from "./refund-statements.ts";
+import type { PaymentRow } from "./schema.ts";
+
+/** What the host's cancel claims about the order, checked against the snapshot before reserving. */
+export interface CancelClaims {
+  tenant: string;
+  orderId: number;
+  /** Upper case, as payments store it. */
+  nationCode: string;
+  currency: string;
+  expectPg: string | undefined;
+  expectPayType: string | undefined;
+  /** The host's CurrentTotalPrice: must be the remaining balance. */
+  current: bigint;
+  /** The refund asked for; undefined = the whole balance (FullCancel). */
+  refund: bigint | undefined;
+  idempotencyKey: string | null;
+}
+
+export interface SnapshotAndReservation {
+  snapshot: PaymentSnapshot;
+  /** The refund reserved, and the payment row's version after it; undefined when nothing was reserved. */
+  reserved: { refund: RefundRow; paymentVersion: string } | undefined;
+}
+
+/**
+ * Reads the order's captured payment and reserves `r` when the claims hold on that snapshot and the
+ * payment row is unchanged at the reservation; undefined when the order has no captured payment.
+ * `r.amount` must be the claimed refund (or the claimed balance) and `r.balanceBefore` the claimed balance.
+ */
+export async function readAndReserveRefund(
+  db: Executor,
+  claims: CancelClaims,
+  r: Omit<NewRefund, "paymentId">,
+  event: { source: EventSource; detail: Record<string, unknown> },
+): Promise<SnapshotAndReservation | undefined> {
+  const current = sql`${claims.current.toString()}::bigint`;
+  const sameAmounts = claims.refund === undefined ? sql`m.balance_after = 0` : sql`m.amount = ${claims.refund.toString()}::bigint`;
+  // Prepared on PostgreSQL (named-statements.ts): the payment is reached by payments_one_captured's
+  // unique key (its statuses written as literals, so a generic plan can use that partial index), its
+  // movements by payment id, and every result column is named.
+  const { rows } = await runPrepared(
+    db,
+    sql<
+      PaymentRow & {
+        row_version: string;
+        movements: JsonMovement[];
+        payment_version: string | null;
+        refund_payment_id: PaymentId | null;
+        refund_created_at: Date | null;
+        refund_updated_at: Date | null;
+      }
+    >`
+    WITH snapshot AS (
+      SELECT ${paymentColumnsOf("p")}, p.xmin::text AS row_version, ${movementsOf(sql`p.id`)} AS movements,
+        (p.status <> 'CANCELLED' AND p.nation_code = ${claims.nationCode} AND p.currency = ${claims.currency}
+          ${claims.expectPg === undefined ? sql`` : sql`AND p.pg = ${claims.expectPg}`}
+          ${claims.expectPayType === undefined ? sql`` : sql`AND p.pay_type = ${claims.expectPayType}`}
+          AND ${current} > 0 AND ${r.amount.toString()}::bigint <= ${current}
+          AND (SELECT coalesce(sum(m.amount) FILTER (WHERE m.kind = 'CAPTURE' AND m.status = 'SUCCEEDED'), 0)
+                    - coalesce(sum(m.amount) FILTER (WHERE m.kind = 'REFUND' AND m.status <> 'FAILED'), 0)
+               FROM money_movements m WHERE m.payment_id = p.id) = ${current}
+          AND NOT EXISTS (
+            SELECT 1 FROM money_movements m
+            WHERE m.payment_id = p.id AND m.kind = 'REFUND' AND (
+              m.status IN ('PENDING', 'UNKNOWN')
+              ${claims.idempotencyKey === null ? sql`` : sql`OR m.idempotency_key = ${claims.idempotencyKey}`}
+              OR (m.status <> 'FAILED' AND m.request_fingerprint IS DISTINCT FROM ${EXTERNAL_REFUND_FINGERPRINT}
+                  AND m.balance_before = ${current} AND ${sameAmounts})))
+        ) AS reservable
+      FROM payments p
+      WHERE p.tenant = ${claims.tenant} AND p.order_id = ${claims.orderId} AND p.status IN (${sql.join(CAPTURED_STATUSES.map((s) => sql.lit(s)))})
+      LIMIT 1
+    ), touched AS (
+      UPDATE payments SET status = payments.status FROM snapshot
+      WHERE payments.id = snapshot.id AND payments.xmin = snapshot.row_version::xid AND snapshot.reservable
+      RETURNING payments.id, payments.status, payments.xmin::text AS version
+    ), refund AS (
+      INSERT INTO money_movements
+        (id, payment_id, kind, amount, status, balance_before, balance_after, idempotency_key, request_fingerprint, lease_token, updated_at)
+      SELECT ${r.id}, touched.id, 'REFUND', ${r.amount.toString()}::bigint, 'PENDING', ${r.balanceBefore.toString()}::bigint,
+        ${r.balanceAfter.toString()}::bigint, ${r.idempotencyKey}, ${r.fingerprint}, ${r.leaseToken}, now()
+      FROM touched
+      RETURNING payment_id, created_at, updated_at
+    ), history AS (
+      INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
+      SELECT touched.id, touched.status, touched.status, 'REFUND_REQUESTED', ${event.source}, ${JSON.stringify(event.detail)}::jsonb
+      FROM refund JOIN touched ON touched.id = refund.payment_id
+    )
+    SELECT ${paymentColumnsOf("snapshot")}, snapshot.row_version, snapshot.movements, touched.version AS payment_version, refund.payment_id AS refund_payment_id, refund.created_at AS refund_created_at, refund.updated_at AS refund_updated_at
+    FROM snapshot LEFT JOIN touched ON true LEFT JOIN refund ON true`,
+  );
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { row_version, movements, payment_version, refund_payment_id, refund_created_at, refund_updated_at, ...payment } = row;
+  const snapshot = { payment: toPayment(payment), version: row_version, movements: movements.map(movementOf) };
+  if (payment_version === null || refund_payment_id === null || refund_created_at === null || refund_updated_at === null)
+    return { snapshot, reserved: undefined };
+  const refund = {
+    id: r.id,
+    payment_id: refund_payment_id,
+    kind: "REFUND",
+    amount: r.amount.toString(),
+    status: "PENDING",
+    balance_before: r.balanceBefore.toString(),
+    balance_after: r.balanceAfter.toString(),
+    idempotency_key: r.idempotencyKey,
+    request_fingerprint: r.fingerprint,
+    pg_reference: null,
+    failure_code: null,
+    failure_message: null,
+    lease_token: r.leaseToken,
+    created_at: new Date(refund_created_at),
+    updated_at: new Date(refund_updated_at),
+  } satisfies RefundRow;
+  return { snapshot, reserved: { refund, paymentVersion: payment_version } };
+}
