@@ -1,5 +1,5 @@
 /**
- * The outbox row of a one-statement move (payment-repository.ts transitionAsRead, refund-statements.ts
+ * The outbox row of a one-statement move (transition-as-read.ts transitionAsRead, refund-statements.ts
  * succeedRefundAsRead): a CTE `queued` that inserts the notification from the CTE naming the moved
  * payment row, and, with a hand-off, writes it born claimed by this process's dispatcher (migration
  * 0010) — unless the tenant's endpoint is down (an outage holds it back). The order's lock may still
