@@ -19,7 +19,7 @@ import type { PaymentId } from "../core/ids.ts";
 import { paymentColumnsOf, toPayment, type Executor } from "./payment-repository.ts";
 import { runPrepared } from "./named-statements.ts";
 import { EXTERNAL_REFUND_FINGERPRINT, type NewRefund, type RefundRow } from "./money-movement-repository.ts";
-import { movementOf, movementsOf, type JsonMovement, type PaymentSnapshot } from "./refund-statements.ts";
+import { movementOf, movementsOf, pendingRefundFromTouched, type JsonMovement, type PaymentSnapshot } from "./refund-statements.ts";
 import type { PaymentRow } from "./schema.ts";
 
 /** What the host's cancel claims about the order, checked against the snapshot before reserving. */
@@ -97,11 +97,7 @@ export async function readAndReserveRefund(
       WHERE payments.id = snapshot.id AND payments.xmin = snapshot.row_version::xid AND snapshot.reservable
       RETURNING payments.id, payments.status, payments.xmin::text AS version
     ), refund AS (
-      INSERT INTO money_movements
-        (id, payment_id, kind, amount, status, balance_before, balance_after, idempotency_key, request_fingerprint, lease_token, updated_at)
-      SELECT ${r.id}, touched.id, 'REFUND', ${r.amount.toString()}::bigint, 'PENDING', ${r.balanceBefore.toString()}::bigint,
-        ${r.balanceAfter.toString()}::bigint, ${r.idempotencyKey}, ${r.fingerprint}, ${r.leaseToken}, now()
-      FROM touched
+      ${pendingRefundFromTouched(r)}
       RETURNING payment_id, created_at, updated_at
     ), history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)

@@ -68,6 +68,15 @@ export function movementOf(m: JsonMovement): MovementRow {
   return { ...m, created_at: new Date(m.created_at), updated_at: new Date(m.updated_at) } as MovementRow;
 }
 
+/** The PENDING refund row's insert, for the payment row the statement's CTE `touched` wrote. */
+export function pendingRefundFromTouched(r: Omit<NewRefund, "paymentId">): RawBuilder<unknown> {
+  return sql`INSERT INTO money_movements
+        (id, payment_id, kind, amount, status, balance_before, balance_after, idempotency_key, request_fingerprint, lease_token, updated_at)
+      SELECT ${r.id}, touched.id, 'REFUND', ${r.amount.toString()}::bigint, 'PENDING', ${r.balanceBefore.toString()}::bigint,
+        ${r.balanceAfter.toString()}::bigint, ${r.idempotencyKey}, ${r.fingerprint}, ${r.leaseToken}, now()
+      FROM touched`;
+}
+
 /**
  * Reserves a refund (a PENDING row) and appends its REFUND_REQUESTED history row, in one statement
  * that also writes the payment row (see the top of this file). With `version`, only if the payment
@@ -86,11 +95,7 @@ export async function reserveRefund(
       WHERE id = ${r.paymentId} ${version === null ? sql`` : sql`AND xmin = ${version}::xid`}
       RETURNING id, xmin::text AS version
     ), refund AS (
-      INSERT INTO money_movements
-        (id, payment_id, kind, amount, status, balance_before, balance_after, idempotency_key, request_fingerprint, lease_token, updated_at)
-      SELECT ${r.id}, touched.id, 'REFUND', ${r.amount.toString()}::bigint, 'PENDING', ${r.balanceBefore.toString()}::bigint,
-        ${r.balanceAfter.toString()}::bigint, ${r.idempotencyKey}, ${r.fingerprint}, ${r.leaseToken}, now()
-      FROM touched
+      ${pendingRefundFromTouched(r)}
       RETURNING *
     ), history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
