@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { fail, succeed, type Result } from "../errors.ts";
 import { formatMinor, type Money } from "../money.ts";
+import type { CurrencyCode } from "../currency.ts";
 import type { CoreDeps } from "../deps.ts";
 import { newRefundId, type PaymentId, type RefundId } from "../ids.ts";
 import { isCaptured } from "../payment-state.ts";
@@ -70,36 +71,24 @@ export async function cancelPayment(deps: CoreDeps, input: CancelInput): Promise
  * undefined when the payment is not found, or changed between the statement's snapshot and its write.
  */
 async function reserveUnlocked(deps: CoreDeps, input: CancelInput, fingerprint: string): Promise<Result<Reservation> | undefined> {
-  const currency = input.current.currency;
   // When the statement reserves, the balance is the host's CurrentTotalPrice (a rule it checks).
   const amount = input.refund?.minor ?? input.current.minor;
-  const id = newRefundId(deps.clock);
+  const { refund, event } = newRefund(deps, input, fingerprint, input.current.currency, amount, input.current.minor);
   const read = await readAndReserveRefund(
     deps.db,
     {
       tenant: input.tenant,
       orderId: input.orderId,
       nationCode: input.nationCode.toUpperCase(),
-      currency,
+      currency: input.current.currency,
       expectPg: input.expectPg?.toUpperCase(),
       expectPayType: input.expectPayType?.toUpperCase(),
       current: input.current.minor,
       refund: input.refund?.minor,
       idempotencyKey: input.idempotencyKey ?? null,
     },
-    {
-      id,
-      amount,
-      balanceBefore: input.current.minor,
-      balanceAfter: input.current.minor - amount,
-      idempotencyKey: input.idempotencyKey ?? null,
-      fingerprint,
-      leaseToken: deps.leaseToken ?? null,
-    },
-    {
-      source: input.source ?? "HOST_API",
-      detail: { refundId: id, amount: formatMinor(amount, currency), balanceBefore: formatMinor(input.current.minor, currency) },
-    },
+    refund,
+    event,
   );
   if (read === undefined) return undefined;
   const { snapshot, reserved } = read;
@@ -107,11 +96,9 @@ async function reserveUnlocked(deps: CoreDeps, input: CancelInput, fingerprint: 
   if (reserved === undefined) return !decided.ok || decided.value.kind !== "reserve" ? (decided as Result<Reservation>) : undefined;
   if (!decided.ok || decided.value.kind !== "reserve" || decided.value.amount !== amount) {
     await releaseMisreserved(deps, snapshot.payment, reserved.refund);
-    throw new Error(`refund ${id} was reserved on order ${input.orderId} against the cancel's rules; released`);
+    throw new Error(`refund ${refund.id} was reserved on order ${input.orderId} against the cancel's rules; released`);
   }
-  const { balance } = decided.value;
-  const asRead = { version: reserved.paymentVersion, balance: { ...balance, refunded: balance.refunded + amount, remaining: balance.remaining - amount } };
-  return succeed({ kind: "new", payment: snapshot.payment, refund: reserved.refund, paid: balance.captured, asRead });
+  return reservationOf(snapshot.payment, reserved, decided.value.balance, amount);
 }
 
 /** Fails a reservation the statement made where `decide` refuses: never sent, so no take-over sends it either. */
@@ -152,7 +139,7 @@ async function reserveLocked(deps: CoreDeps, input: CancelInput, fingerprint: st
     }
     const decided = decide(payment, await movementsOf(trx, [payment.id]), input, fingerprint);
     if (!decided.ok || decided.value.kind !== "reserve") return decided as Result<Reservation>;
-    const reservation = await reserve(deps, trx, null, payment, decided.value, input, fingerprint);
+    const reservation = await reserve(deps, trx, payment, decided.value, input, fingerprint);
     if (reservation === undefined) throw new Error(`payment ${payment.id} vanished while locked`);
     return reservation;
   });
@@ -206,40 +193,46 @@ function decide(payment: Payment, movements: MovementRow[], input: CancelInput, 
   return succeed({ kind: "reserve", amount, balance });
 }
 
-/** Writes the refund row and its REFUND_REQUESTED history row; undefined when the payment row is no longer `version`. */
+/** Writes the refund row and its REFUND_REQUESTED history row, the payment row locked by the caller. */
 async function reserve(
   deps: CoreDeps,
-  db: Executor,
-  version: string | null,
+  trx: Executor,
   payment: Payment,
   decided: { amount: bigint; balance: Balance },
   input: CancelInput,
   fingerprint: string,
 ): Promise<Result<Reservation> | undefined> {
   const { amount, balance } = decided;
+  const { refund, event } = newRefund(deps, input, fingerprint, payment.currency, amount, balance.remaining);
+  const reserved = await reserveRefund(trx, null, { ...refund, paymentId: payment.id }, { ...event, status: payment.status });
+  return reserved && reservationOf(payment, reserved, balance, amount);
+}
+
+/** The refund a cancel reserves (`amount` of `balanceBefore`) and its REFUND_REQUESTED history row's source and detail. */
+function newRefund(deps: CoreDeps, input: CancelInput, fingerprint: string, currency: CurrencyCode, amount: bigint, balanceBefore: bigint) {
   const id = newRefundId(deps.clock);
-  const reserved = await reserveRefund(
-    db,
-    version,
-    {
+  return {
+    refund: {
       id,
-      paymentId: payment.id,
       amount,
-      balanceBefore: balance.remaining,
-      balanceAfter: balance.remaining - amount,
+      balanceBefore,
+      balanceAfter: balanceBefore - amount,
       idempotencyKey: input.idempotencyKey ?? null,
       fingerprint,
       leaseToken: deps.leaseToken ?? null,
     },
-    {
-      status: payment.status,
+    event: {
       source: input.source ?? "HOST_API",
-      detail: { refundId: id, amount: formatMinor(amount, payment.currency), balanceBefore: formatMinor(balance.remaining, payment.currency) },
+      detail: { refundId: id, amount: formatMinor(amount, currency), balanceBefore: formatMinor(balanceBefore, currency) },
     },
-  );
-  if (reserved === undefined) return undefined;
-  // The payment as this reservation left it, with the balance once this refund succeeds: what the
-  // refund's success may be written on in one statement (refund-outcome.ts), if nothing moves meanwhile.
+  };
+}
+
+/**
+ * A new reservation, with the payment as it left it and the balance once this refund succeeds: what
+ * the refund's success may be written on in one statement (refund-outcome.ts), if nothing moves meanwhile.
+ */
+function reservationOf(payment: Payment, reserved: { refund: RefundRow; paymentVersion: string }, balance: Balance, amount: bigint): Result<Reservation> {
   const asRead = { version: reserved.paymentVersion, balance: { ...balance, refunded: balance.refunded + amount, remaining: balance.remaining - amount } };
   return succeed({ kind: "new", payment, refund: reserved.refund, paid: balance.captured, asRead });
 }
