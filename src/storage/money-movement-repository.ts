@@ -23,7 +23,7 @@ function movementRow(row: MoneyMovementRow): MovementRow {
   return row as MovementRow;
 }
 
-function refundRow(row: MoneyMovementRow): RefundRow {
+export function refundRow(row: MoneyMovementRow): RefundRow {
   if (row.kind !== "REFUND") throw new Error(`money movement ${row.id} is a ${row.kind}, not a refund`);
   return row as RefundRow;
 }

@@ -15,11 +15,10 @@
  */
 import { sql } from "kysely";
 import { CAPTURED_STATUSES, type EventSource } from "../core/payment-state.ts";
-import type { PaymentId } from "../core/ids.ts";
 import { paymentColumnsOf, toPayment, type Executor } from "./payment-repository.ts";
 import { runPrepared } from "./named-statements.ts";
-import { EXTERNAL_REFUND_FINGERPRINT, type NewRefund, type RefundRow } from "./money-movement-repository.ts";
-import { movementOf, movementsOf, pendingRefundFromTouched, type JsonMovement, type PaymentSnapshot } from "./refund-statements.ts";
+import { EXTERNAL_REFUND_FINGERPRINT, refundRow, type NewRefund, type RefundRow } from "./money-movement-repository.ts";
+import { movementJson, movementOf, movementsOf, pendingRefundFromTouched, type JsonMovement, type PaymentSnapshot } from "./refund-statements.ts";
 import type { PaymentRow } from "./schema.ts";
 
 /** What the host's cancel claims about the order, checked against the snapshot before reserving. */
@@ -67,9 +66,7 @@ export async function readAndReserveRefund(
         row_version: string;
         movements: JsonMovement[];
         payment_version: string | null;
-        refund_payment_id: PaymentId | null;
-        refund_created_at: Date | null;
-        refund_updated_at: Date | null;
+        refund_movement: JsonMovement | null;
       }
     >`
     WITH snapshot AS (
@@ -98,37 +95,20 @@ export async function readAndReserveRefund(
       RETURNING payments.id, payments.status, payments.xmin::text AS version
     ), refund AS (
       ${pendingRefundFromTouched(r)}
-      RETURNING payment_id, created_at, updated_at
+      RETURNING payment_id, ${movementJson("money_movements")} AS movement
     ), history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
       SELECT touched.id, touched.status, touched.status, 'REFUND_REQUESTED', ${event.source}, ${JSON.stringify(event.detail)}::jsonb
       FROM refund JOIN touched ON touched.id = refund.payment_id
     )
-    SELECT ${paymentColumnsOf("snapshot")}, snapshot.row_version, snapshot.movements, touched.version AS payment_version, refund.payment_id AS refund_payment_id, refund.created_at AS refund_created_at, refund.updated_at AS refund_updated_at
+    SELECT ${paymentColumnsOf("snapshot")}, snapshot.row_version, snapshot.movements, touched.version AS payment_version, refund.movement AS refund_movement
     FROM snapshot LEFT JOIN touched ON true LEFT JOIN refund ON true`,
   );
   const row = rows[0];
   if (row === undefined) return undefined;
-  const { row_version, movements, payment_version, refund_payment_id, refund_created_at, refund_updated_at, ...payment } = row;
+  const { row_version, movements, payment_version, refund_movement, ...payment } = row;
   const snapshot = { payment: toPayment(payment), version: row_version, movements: movements.map(movementOf) };
-  if (payment_version === null || refund_payment_id === null || refund_created_at === null || refund_updated_at === null)
-    return { snapshot, reserved: undefined };
-  const refund = {
-    id: r.id,
-    payment_id: refund_payment_id,
-    kind: "REFUND",
-    amount: r.amount.toString(),
-    status: "PENDING",
-    balance_before: r.balanceBefore.toString(),
-    balance_after: r.balanceAfter.toString(),
-    idempotency_key: r.idempotencyKey,
-    request_fingerprint: r.fingerprint,
-    pg_reference: null,
-    failure_code: null,
-    failure_message: null,
-    lease_token: r.leaseToken,
-    created_at: new Date(refund_created_at),
-    updated_at: new Date(refund_updated_at),
-  } satisfies RefundRow;
+  if (payment_version === null || refund_movement === null) return { snapshot, reserved: undefined };
+  const refund = refundRow(movementOf(refund_movement));
   return { snapshot, reserved: { refund, paymentVersion: payment_version } };
 }

@@ -51,14 +51,19 @@ export async function readCapturedPayment(db: Executor, tenant: string, orderId:
 
 /** A payment's movements (oldest first) as one json array, bigints as text so they stay exact. */
 export function movementsOf(paymentId: RawBuilder<unknown>): RawBuilder<JsonMovement[]> {
-  return sql`(SELECT coalesce(json_agg(json_build_object(
-          'id', m.id, 'payment_id', m.payment_id, 'kind', m.kind, 'amount', m.amount::text, 'status', m.status,
-          'balance_before', m.balance_before::text, 'balance_after', m.balance_after::text,
-          'idempotency_key', m.idempotency_key, 'request_fingerprint', m.request_fingerprint,
-          'pg_reference', m.pg_reference, 'failure_code', m.failure_code, 'failure_message', m.failure_message,
-          'lease_token', m.lease_token, 'created_at', m.created_at, 'updated_at', m.updated_at
-        ) ORDER BY m.created_at, m.id), '[]'::json)
+  return sql`(SELECT coalesce(json_agg(${movementJson("m")} ORDER BY m.created_at, m.id), '[]'::json)
        FROM money_movements m WHERE m.payment_id = ${paymentId})`;
+}
+
+/** The money_movements row named `table` as one json object, bigints as text so they stay exact. */
+export function movementJson(table: string): RawBuilder<JsonMovement> {
+  const c = (column: string) => sql.ref(`${table}.${column}`);
+  return sql`json_build_object(
+          'id', ${c("id")}, 'payment_id', ${c("payment_id")}, 'kind', ${c("kind")}, 'amount', ${c("amount")}::text, 'status', ${c("status")},
+          'balance_before', ${c("balance_before")}::text, 'balance_after', ${c("balance_after")}::text,
+          'idempotency_key', ${c("idempotency_key")}, 'request_fingerprint', ${c("request_fingerprint")},
+          'pg_reference', ${c("pg_reference")}, 'failure_code', ${c("failure_code")}, 'failure_message', ${c("failure_message")},
+          'lease_token', ${c("lease_token")}, 'created_at', ${c("created_at")}, 'updated_at', ${c("updated_at")})`;
 }
 
 /** A movement as json_build_object gives it: bigints as text (exact), timestamps as text. */
