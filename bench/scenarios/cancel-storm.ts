@@ -5,32 +5,20 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { openCheckout, submitCheckoutForm } from "../../test/support/checkout.ts";
+import { submitCheckoutForm } from "../../test/support/checkout.ts";
+import { forNewOrders, openedCheckout } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { startFakeHost } from "../fake-host.ts";
-import { benchDatabase, fmt, load, payStartBodyFor, startServer, type Server } from "../lib.ts";
+import { benchDatabase, fmt, load, startServer, type Server } from "../lib.ts";
 
 /** Pays `count` orders through the TEST PG's checkout page, as customers would. */
-async function paidOrders(ctx: BenchContext, pgb: Server, count: number, price: number): Promise<number[]> {
-  const ids: number[] = [];
-  const batch = 16;
-  for (let start = 0; start < count; start += batch) {
-    await Promise.all(
-      Array.from({ length: Math.min(batch, count - start) }, async () => {
-        const orderId = ctx.nextOrderId();
-        const r = await fetch(`${pgb.url}/PGB/PayStart`, {
-          method: "POST",
-          headers: ctx.headers,
-          body: payStartBodyFor(orderId, price),
-        });
-        const body = (await r.json()) as { RedirectUrl: string };
-        const pay = await submitCheckoutForm(`${body.RedirectUrl}/pay`, "pay", await openCheckout(body.RedirectUrl));
-        await fetch(new URL(pay.headers.get("location")!, pgb.url), { redirect: "manual" });
-        ids.push(orderId);
-      }),
-    );
-  }
-  return ids;
+function paidOrders(ctx: BenchContext, pgb: Server, count: number, price: number): Promise<number[]> {
+  return forNewOrders(ctx, count, 16, async (orderId) => {
+    const { checkoutUrl, page } = await openedCheckout(ctx, pgb, orderId, price);
+    const pay = await submitCheckoutForm(`${checkoutUrl}/pay`, "pay", page);
+    await fetch(new URL(pay.headers.get("location")!, pgb.url), { redirect: "manual" });
+    return orderId;
+  });
 }
 
 export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {

@@ -12,10 +12,10 @@ import { Agent, request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { openCheckout } from "../../test/support/checkout.ts";
+import { forNewOrders, openedCheckout } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { startFakeHost } from "../fake-host.ts";
-import { benchDatabase, payStartBodyFor, percentile, startServer, type Server } from "../lib.ts";
+import { benchDatabase, percentile, startServer, type Server } from "../lib.ts";
 
 interface OpenCheckout {
   orderId: number;
@@ -51,27 +51,13 @@ function pressPay(checkout: OpenCheckout): Promise<number> {
 }
 
 /** PayStart and the checkout page for `count` orders, 50 at a time. */
-async function openCheckouts(ctx: BenchContext, pgb: Server, count: number): Promise<OpenCheckout[]> {
-  const out: OpenCheckout[] = [];
-  for (let i = 0; i < count; i += 50) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(50, count - i) }, async () => {
-        const orderId = ctx.nextOrderId();
-        const started = await fetch(`${pgb.url}/PGB/PayStart`, {
-          method: "POST",
-          headers: ctx.headers,
-          body: payStartBodyFor(orderId, 15000),
-        });
-        const { RedirectUrl } = (await started.json()) as { RedirectUrl: string };
-        const page = await openCheckout(RedirectUrl);
-        const action = /action="([^"]+\/pay)"/.exec(page.html)?.[1];
-        if (action === undefined) throw new Error(`no Pay button on ${RedirectUrl}`);
-        return { orderId, payUrl: new URL(action, RedirectUrl), cookie: page.cookie, token: page.token };
-      }),
-    );
-    out.push(...batch);
-  }
-  return out;
+function openCheckouts(ctx: BenchContext, pgb: Server, count: number): Promise<OpenCheckout[]> {
+  return forNewOrders(ctx, count, 50, async (orderId) => {
+    const { checkoutUrl, page } = await openedCheckout(ctx, pgb, orderId, 15000);
+    const action = /action="([^"]+\/pay)"/.exec(page.html)?.[1];
+    if (action === undefined) throw new Error(`no Pay button on ${checkoutUrl}`);
+    return { orderId, payUrl: new URL(action, checkoutUrl), cookie: page.cookie, token: page.token };
+  });
 }
 
 export async function scenarioCustomerPays(ctx: BenchContext): Promise<void> {

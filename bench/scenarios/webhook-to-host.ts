@@ -9,37 +9,24 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { Webhook } from "standardwebhooks";
-import { openCheckout, submitCheckoutForm } from "../../test/support/checkout.ts";
+import { submitCheckoutForm } from "../../test/support/checkout.ts";
+import { forNewOrders, openedCheckout } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { summariseProfile } from "../cpu-profile.ts";
 import { startFakeHost, type FakeHost } from "../fake-host.ts";
-import { benchDatabase, payStartBodyFor, percentile, startServer, type Server } from "../lib.ts";
+import { benchDatabase, percentile, startServer, type Server } from "../lib.ts";
 import { BENCH_NOTIFY_SECRET, BENCH_TEST_PG_SECRET, postRaw, signedWebhook, type SignedWebhook } from "../webhooks.ts";
 
 /** PGB's paid-at-the-TEST-PG orders and the signed webhooks the TEST PG would send for them. */
-async function paidAtTestPg(ctx: BenchContext, pgb: Server, count: number, signer: Webhook): Promise<SignedWebhook[]> {
-  const out: SignedWebhook[] = [];
-  for (let i = 0; i < count; i += 50) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(50, count - i) }, async () => {
-        const orderId = ctx.nextOrderId();
-        const r = await fetch(`${pgb.url}/PGB/PayStart`, {
-          method: "POST",
-          headers: ctx.headers,
-          body: payStartBodyFor(orderId, 15000),
-        });
-        const body = (await r.json()) as { PaymentId: string; RedirectUrl: string };
-        const tp = body.RedirectUrl.split("/").pop()!;
-        const form = await openCheckout(`${pgb.url}/test-pg/checkout/${tp}`);
-        const paid = await submitCheckoutForm(`${pgb.url}/test-pg/checkout/${tp}/pay`, "pay", form);
-        await paid.arrayBuffer();
-        if (paid.status !== 303) ctx.fail(`paying order ${orderId} on the TEST page answered ${paid.status}`);
-        return signedWebhook(signer, orderId, `evt_bench_${body.PaymentId}`, { paymentId: tp, merchantReference: body.PaymentId, status: "PAID" });
-      }),
-    );
-    out.push(...batch);
-  }
-  return out;
+function paidAtTestPg(ctx: BenchContext, pgb: Server, count: number, signer: Webhook): Promise<SignedWebhook[]> {
+  return forNewOrders(ctx, count, 50, async (orderId) => {
+    const { paymentId, checkoutUrl, page } = await openedCheckout(ctx, pgb, orderId, 15000);
+    const paid = await submitCheckoutForm(`${checkoutUrl}/pay`, "pay", page);
+    await paid.arrayBuffer();
+    if (paid.status !== 303) ctx.fail(`paying order ${orderId} on the TEST page answered ${paid.status}`);
+    const tp = checkoutUrl.split("/").pop()!;
+    return signedWebhook(signer, orderId, `evt_bench_${paymentId}`, { paymentId: tp, merchantReference: paymentId, status: "PAID" });
+  });
 }
 
 interface DriveResult {
