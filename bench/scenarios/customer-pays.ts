@@ -11,8 +11,7 @@ import { mkdirSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import pg from "pg";
-import { forNewOrders, openedCheckout } from "../checkouts.ts";
+import { forNewOrders, openedCheckout, paymentStatesAndDoubles } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { startFakeHost } from "../fake-host.ts";
 import { benchDatabase, percentile, startServer, type Server } from "../lib.ts";
@@ -116,16 +115,10 @@ export async function scenarioCustomerPays(ctx: BenchContext): Promise<void> {
       if (p99 < TARGET_P99_MS) best = rate;
     }
     // Every order paid once and notified once.
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    const { rows: states } = await client.query<{ status: string; n: string }>("SELECT status, count(*)::text AS n FROM payments GROUP BY status");
-    const { rows: doubles } = await client.query<{ n: string }>(
-      "SELECT count(*)::text AS n FROM (SELECT payment_id FROM notifications GROUP BY payment_id HAVING count(*) > 1) d",
-    );
-    await client.end();
+    const { states, doubles } = await paymentStatesAndDoubles(db.url);
     const notPaid = states.filter((s) => s.status !== "PAID" && s.status !== "READY");
     if (notPaid.length > 0) ctx.fail(`customer pays: payments neither PAID nor READY: ${JSON.stringify(notPaid)}`);
-    if (Number(doubles[0]!.n) > 0) ctx.fail(`customer pays: ${doubles[0]!.n} payments with more than one notification`);
+    if (doubles > 0) ctx.fail(`customer pays: ${doubles} payments with more than one notification`);
     const figure = best > 0 ? `${best}/s` : `below ${rates[0]}/s`;
     ctx.log(`    highest rate with host notified p99 < ${TARGET_P99_MS} ms and no growing backlog: ${figure} (target: 500/s)`);
     ctx.row({

@@ -7,10 +7,9 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import pg from "pg";
 import { Webhook } from "standardwebhooks";
 import { submitCheckoutForm } from "../../test/support/checkout.ts";
-import { forNewOrders, openedCheckout } from "../checkouts.ts";
+import { forNewOrders, openedCheckout, paymentStatesAndDoubles } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { summariseProfile } from "../cpu-profile.ts";
 import { startFakeHost, type FakeHost } from "../fake-host.ts";
@@ -182,22 +181,16 @@ export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
       }
     }
     // Correctness: every webhooked payment is PAID once, notified once per event (duplicates by webhook-id only).
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    const { rows: states } = await client.query<{ status: string; n: string }>("SELECT status, count(*)::text AS n FROM payments GROUP BY status");
-    const { rows: doubles } = await client.query<{ n: string }>(
-      "SELECT count(*)::text AS n FROM (SELECT payment_id FROM notifications GROUP BY payment_id HAVING count(*) > 1) d",
-    );
-    await client.end();
+    const { states, doubles } = await paymentStatesAndDoubles(db.url);
     const notPaid = states.filter((s) => s.status !== "PAID");
     if (notPaid.length > 0) ctx.fail(`webhook → host: payments not PAID: ${JSON.stringify(notPaid)}`);
-    if (Number(doubles[0]!.n) > 0) ctx.fail(`webhook → host: ${doubles[0]!.n} payments with more than one notification`);
+    if (doubles > 0) ctx.fail(`webhook → host: ${doubles} payments with more than one notification`);
     if (host.duplicates > 0) ctx.note(`the fake host saw ${host.duplicates} redelivered notifications (at-least-once; deduplicated by webhook-id)`);
     const ratio = sustained.baseline > 0 ? sustained.pgb / sustained.baseline : NaN;
     const capped = (subject: Subject, s: number) =>
       s === ladders[subject].at(-1) ? `≥ ${s}/s (the highest rate tried)` : s > 0 ? `${s}/s` : "below the lowest rate tried";
     ctx.log(
-      `    highest rate with no growing backlog: PGB ${capped("pgb", sustained.pgb)}, pipeline baseline ${capped("baseline", sustained.baseline)} → PGB ${ratio.toFixed(2)}× the baseline (target ≥ 0.5×); all payments PAID and notified once: ${notPaid.length === 0 && Number(doubles[0]!.n) === 0 ? "yes" : "NO"}`,
+      `    highest rate with no growing backlog: PGB ${capped("pgb", sustained.pgb)}, pipeline baseline ${capped("baseline", sustained.baseline)} → PGB ${ratio.toFixed(2)}× the baseline (target ≥ 0.5×); all payments PAID and notified once: ${notPaid.length === 0 && doubles === 0 ? "yes" : "NO"}`,
     );
     if (profileDir) {
       await pgb.stop();
