@@ -1,6 +1,6 @@
 /** Process, database and load helpers for the benchmark. Loopback only; every loop is bounded. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import pg from "pg";
@@ -173,6 +173,42 @@ export function cpuMs(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU time (user + system, ms) each PostgreSQL server process on this machine has used so far, by pid. */
+export function postgresCpu(): Map<string, number> {
+  const byPid = new Map<string, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return byPid; // no /proc: nothing to count
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone since the listing
+    }
+    if (!stat.includes(" (postgres) ")) continue;
+    const fields = stat.split(") ")[1]!.split(" ");
+    byPid.set(entry, (Number(fields[11]) + Number(fields[12])) * 10);
+  }
+  return byPid;
+}
+
+/**
+ * PostgreSQL's CPU (ms) since `before` (postgresCpu): what its processes still running used since then,
+ * and all of what new ones used. A process that ended in between is not counted (NaN without /proc).
+ */
+export function postgresCpuSince(before: Map<string, number>): number {
+  const now = postgresCpu();
+  if (now.size === 0) return NaN;
+  let total = 0;
+  for (const [pid, ms] of now) total += ms - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** A TEST-PG card PayStart for the benchmark's tenant, as the host sends it. */

@@ -13,7 +13,7 @@ import { forNewOrders, openedCheckout, paymentStatesAndDoubles } from "../checko
 import type { BenchContext } from "../context.ts";
 import { summariseProfile } from "../cpu-profile.ts";
 import { startFakeHost, type FakeHost } from "../fake-host.ts";
-import { benchDatabase, percentile, startServer, type Server } from "../lib.ts";
+import { benchDatabase, cpuMs, percentile, postgresCpu, postgresCpuSince, startServer, type Server } from "../lib.ts";
 import { BENCH_NOTIFY_SECRET, BENCH_TEST_PG_SECRET, postRaw, signedWebhook, type SignedWebhook } from "../webhooks.ts";
 
 /** PGB's paid-at-the-TEST-PG orders and the signed webhooks the TEST PG would send for them. */
@@ -36,11 +36,22 @@ interface DriveResult {
   drainSeconds: number;
   missing: number;
   keptUp: boolean;
+  /** CPU (ms) per webhook from the first send to the last notification: the subject's server, and PostgreSQL's processes. */
+  cpu: { server: number; postgres: number };
 }
 
 /** Sends the webhooks at `rate`/s and waits until the host has heard of every order (or 30 s). */
-async function driveWebhooks(ctx: BenchContext, target: string, hooks: SignedWebhook[], rate: number, host: FakeHost, label: string): Promise<DriveResult> {
-  const url = new URL(target);
+async function driveWebhooks(
+  ctx: BenchContext,
+  server: Server,
+  path: string,
+  hooks: SignedWebhook[],
+  rate: number,
+  host: FakeHost,
+  label: string,
+): Promise<DriveResult> {
+  const url = new URL(path, server.url);
+  const cpuBefore = { server: cpuMs(server.process.pid), postgres: postgresCpu() };
   // From the moment the webhook is sent: PGB may notify the host before its answer to the PG is back.
   const sentAt = new Map<number, number>();
   const accepted = new Set<number>();
@@ -63,6 +74,10 @@ async function driveWebhooks(ctx: BenchContext, target: string, hooks: SignedWeb
   const deadline = Date.now() + 30_000;
   while (hooks.some((h) => !host.received.has(h.orderId)) && Date.now() < deadline) await sleep(20);
   const drainSeconds = (performance.now() - started) / 1000 - sendSeconds;
+  const cpu = {
+    server: (cpuMs(server.process.pid) - cpuBefore.server) / hooks.length,
+    postgres: postgresCpuSince(cpuBefore.postgres) / hooks.length,
+  };
   const latencies = hooks
     .filter((h) => host.received.has(h.orderId) && accepted.has(h.orderId))
     .map((h) => host.received.get(h.orderId)! - sentAt.get(h.orderId)!)
@@ -77,6 +92,7 @@ async function driveWebhooks(ctx: BenchContext, target: string, hooks: SignedWeb
     drainSeconds,
     missing,
     keptUp: missing === 0 && drainSeconds <= 1 && sent >= rate * 0.9,
+    cpu,
   };
 }
 
@@ -94,7 +110,7 @@ const LADDERS: Record<Subject, number[]> = {
 };
 
 function fmtDrive(r: DriveResult, count: number): string {
-  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
+  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms, PostgreSQL ${r.cpu.postgres.toFixed(2)} ms${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
 }
 
 export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
@@ -130,7 +146,7 @@ export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
       if (subject === "pgb") {
         const hooks = await paidAtTestPg(ctx, pgbServer, count, signer);
         await sleep(300);
-        return driveWebhooks(ctx, `${pgbServer.url}/PGBReturn/test/webhook/BENCH`, hooks, rate, host, "PGB webhook");
+        return driveWebhooks(ctx, pgbServer, "/PGBReturn/test/webhook/BENCH", hooks, rate, host, "PGB webhook");
       } else {
         const first = ctx.reserveOrderIds(count);
         const seeded = await fetch(`${baselineServer.url}/seed`, {
@@ -142,7 +158,7 @@ export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
         const hooks = Array.from({ length: count }, (_, i) =>
           signedWebhook(signer, first + i, `evt_base_${first + i}`, { paymentId: `tp_${first + i}`, merchantReference: String(first + i), status: "PAID" }),
         );
-        return driveWebhooks(ctx, `${baselineServer.url}/webhook`, hooks, rate, host, "baseline webhook");
+        return driveWebhooks(ctx, baselineServer, "/webhook", hooks, rate, host, "baseline webhook");
       }
     };
     // Warm-up, not reported: the first rung would otherwise carry each server's JIT warm-up and first
