@@ -4,6 +4,7 @@
  * host deduplicates), POSTed over keep-alive connections (host-poster.ts), bounded by the attempt's
  * time-out. What happens next (recording, backoff, outage) is the dispatcher's business.
  */
+import { setMaxListeners } from "node:events";
 import { Webhook } from "standardwebhooks";
 import type { CoreDeps } from "../core/deps.ts";
 import type { ClaimedNotification } from "../storage/notification-repository.ts";
@@ -14,7 +15,8 @@ export type AttemptResult = { ok: true; statusCode: number } | { ok: false; stat
 const USER_AGENT = "PGB-Notifier/1 (+Standard Webhooks)";
 
 export class NotificationSender {
-  readonly #aborts = new Set<AbortController>();
+  /** Aborted (and replaced) by abortAll: one signal every attempt under way listens to. */
+  #abort = sharedAbort();
   /** Signers by secret: the secret is decoded once, not per notification. */
   readonly #signers = new Map<string, Webhook>();
   /** Keep-alive connections to the hosts, at most `concurrency` per origin. */
@@ -44,8 +46,6 @@ export class NotificationSender {
     } catch (error) {
       return { ok: false, statusCode: null, error: `cannot sign: ${(error as Error).message}` };
     }
-    const abort = new AbortController();
-    this.#aborts.add(abort);
     try {
       const headers = {
         "content-type": "application/json; charset=utf-8",
@@ -54,25 +54,31 @@ export class NotificationSender {
         "webhook-timestamp": Math.floor(timestamp.getTime() / 1000).toString(),
         "webhook-signature": signature,
       };
-      const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
-      const { status, text } = await this.#poster.post(tenant.notifyUrl, headers, body, signal);
+      const { status, text } = await this.#poster.post(tenant.notifyUrl, headers, body, this.settings.timeoutMs, this.#abort.signal);
       if (status >= 200 && status < 300) return { ok: true, statusCode: status };
       return { ok: false, statusCode: status, error: `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ""}` };
     } catch (error) {
       return { ok: false, statusCode: null, error: describeSendError(error, this.settings.timeoutMs) };
-    } finally {
-      this.#aborts.delete(abort);
     }
   }
 
   /** Ends every attempt still waiting for its host (shutdown after the grace period). */
   abortAll(reason: Error): void {
-    for (const abort of this.#aborts) abort.abort(reason);
+    const abort = this.#abort;
+    this.#abort = sharedAbort();
+    abort.abort(reason);
   }
 
   close(): void {
     this.#poster.close();
   }
+}
+
+/** Every attempt under way listens to it: as many listeners as attempts is no leak. */
+function sharedAbort(): AbortController {
+  const abort = new AbortController();
+  setMaxListeners(0, abort.signal);
+  return abort;
 }
 
 function describeSendError(error: unknown, timeoutMs: number): string {

@@ -25,10 +25,30 @@ export type WebhookReply = { status: number; body: { received: boolean; duplicat
  * (capabilities.webhookHeaders); anything else (cookies, auth) is not stored.
  */
 const KEPT_HEADERS = ["content-type", "user-agent", "x-forwarded-for"];
+const NO_HEADERS: readonly string[] = [];
+
+/** The kept prefixes per PG's declared list, built once (the list is a PG's constant capability). */
+const keptPrefixes = new WeakMap<readonly string[], readonly string[]>();
 
 function keptHeaders(headers: WebhookInput["headers"], pgHeaders: readonly string[]): string {
-  const prefixes = [...KEPT_HEADERS, ...pgHeaders];
-  return JSON.stringify(Object.fromEntries(Object.entries(headers).filter(([k]) => prefixes.some((prefix) => k.toLowerCase().startsWith(prefix)))));
+  let prefixes = keptPrefixes.get(pgHeaders);
+  if (prefixes === undefined) {
+    prefixes = [...KEPT_HEADERS, ...pgHeaders];
+    keptPrefixes.set(pgHeaders, prefixes);
+  }
+  // Runs on every webhook: no arrays of entries, no closure per header.
+  const kept: Record<string, string | string[] | undefined> = Object.create(null);
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    const lower = name.toLowerCase();
+    for (const prefix of prefixes) {
+      if (lower.startsWith(prefix)) {
+        kept[name] = headers[name];
+        break;
+      }
+    }
+  }
+  return JSON.stringify(kept);
 }
 
 /**
@@ -48,7 +68,7 @@ function kept(raw: Buffer, whole: boolean): { body: string; body_sha256: string;
 export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string, input: WebhookInput): Promise<WebhookReply> {
   const connector = deps.connectorFor(tenant, pg);
   if (connector === undefined) return { status: 404, body: { received: false, error: "unknown PG or tenant" } };
-  const headers = keptHeaders(input.headers, deps.capabilitiesOf(pg)?.webhookHeaders ?? []);
+  const headers = keptHeaders(input.headers, deps.capabilitiesOf(pg)?.webhookHeaders ?? NO_HEADERS);
   const action = await connector.parseWebhook(input);
 
   if (action.kind === "rejected") {
