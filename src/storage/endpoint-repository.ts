@@ -44,25 +44,28 @@ export async function recordEndpointAnswered(db: Executor, tenant: string): Prom
  * definition of it, used by that function and by recordDeliveredAttempts. An endpoint row is touched, and
  * locked, only if it has failures or is down; FOR UPDATE reads its latest state, so of concurrent
  * callers only one sees it down and releases. Answers a row (tenant, released) per endpoint that was
- * down, with how many notifications were released.
+ * down, with how many notifications were released. Written so that even a plan built on empty tables
+ * reaches each table by a key (recordDeliveredAttempts is prepared): tenants as `= ANY(ARRAY(...))`,
+ * and the held notifications by tenant among the undelivered ones (status `<> 'DELIVERED'`), never
+ * through the index of every PENDING notification (hence `status || ''`).
  */
 export function clearAnsweredEndpoints(tenants: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`
     troubled AS (
       SELECT h.tenant, h.down_since FROM notify_endpoints h
-      WHERE h.tenant IN (${tenants}) AND (h.failures > 0 OR h.down_since IS NOT NULL)
+      WHERE h.tenant = ANY(ARRAY(${tenants})) AND (h.failures > 0 OR h.down_since IS NOT NULL)
       ORDER BY h.tenant
       FOR UPDATE),
     cleared AS (
       UPDATE notify_endpoints e SET failures = 0, down_since = NULL, next_probe_at = NULL
-      FROM troubled t WHERE e.tenant = t.tenant
+      FROM troubled t WHERE e.tenant = ANY(ARRAY(SELECT tenant FROM troubled)) AND e.tenant = t.tenant
       RETURNING e.tenant, t.down_since IS NOT NULL AS was_down),
     released AS (
       UPDATE notifications r SET next_attempt_at = now(), outage_hold = false
-      WHERE r.tenant IN (SELECT tenant FROM cleared WHERE was_down)
-        AND r.status = 'PENDING' AND r.outage_hold AND r.claim_token IS NULL AND r.next_attempt_at > now()
+      WHERE r.tenant = ANY(ARRAY(SELECT tenant FROM cleared WHERE was_down))
+        AND r.status <> 'DELIVERED' AND r.status || '' = 'PENDING' AND r.outage_hold AND r.claim_token IS NULL AND r.next_attempt_at > now()
       RETURNING r.tenant)
-    SELECT c.tenant, (SELECT count(*)::int FROM released x WHERE x.tenant = c.tenant) AS released, pg_notify('pgb_delivery', 'release')
+    SELECT c.tenant, (SELECT count(x.tenant)::int FROM released x WHERE x.tenant = c.tenant) AS released, pg_notify('pgb_delivery', 'release')
     FROM cleared c WHERE c.was_down`;
 }
 

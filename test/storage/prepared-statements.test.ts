@@ -3,12 +3,15 @@
  * prepared statements on PostgreSQL (storage/named-statements.ts). What that must not change: the read
  * returns the order's attempts of its own tenant only, in the order they were made; a plan built
  * before payments has statistics still probes an index; an instance keeps working when a later
- * release's migration adds a column while it runs.
+ * release's migration adds a column while it runs. The dispatcher's record of a delivered batch
+ * (recordDeliveredAttempts) is one prepared statement for every batch size, its plan built on empty
+ * tables reaching each table by a key.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql, type Kysely } from "kysely";
 import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
+import { recordDeliveredAttempts, type AttemptRecord } from "../../src/storage/notification-repository.ts";
 import { paymentsOfOrder } from "../../src/storage/payment-repository.ts";
 import type { Database } from "../../src/storage/schema.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
@@ -87,6 +90,78 @@ for (const backend of backends()) {
           const text = plan.rows.map((r) => r["QUERY PLAN"]).join("\n");
           assert.match(text, /Index Scan using payments_by_order_id/, text);
           assert.match(text, /Index Cond: \(order_id = \$1\)/, text);
+          await sql`RESET plan_cache_mode`.execute(conn);
+        });
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    it("records delivered batches of every size with one prepared statement", async () => {
+      await handle.db.connection().execute(async (conn) => {
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++) {
+          const paymentId = await attempt(conn, "SHOP", 801 + i, "READY");
+          const id = `ntf_prep_${paymentId}`;
+          await conn
+            .insertInto("notifications")
+            .values({
+              id,
+              tenant: "SHOP",
+              payment_id: paymentId,
+              order_id: 801 + i,
+              type: "PAYMENT",
+              payload: "{}",
+              status: "PENDING",
+              next_attempt_at: new Date(),
+              claim_token: "batcher",
+            } as never)
+            .execute();
+          ids.push(id);
+        }
+        const delivered = (id: string): AttemptRecord => ({
+          notificationId: id,
+          startedAt: new Date(),
+          durationMs: 2,
+          statusCode: 204,
+          error: null,
+          outcome: "DELIVERED",
+          nextAttemptAt: null,
+          worker: "batcher",
+        });
+        for (const batch of [ids.slice(0, 1), ids.slice(1, 4), [], ids.slice(4, 6)]) await recordDeliveredAttempts(conn, batch.map(delivered), "batcher");
+        const { rows } = await sql<{
+          statement: string;
+        }>`SELECT statement FROM pg_prepared_statements WHERE NOT from_sql AND statement LIKE '%INSERT INTO notification_attempts%'`.execute(conn);
+        assert.equal(rows.length, 1, JSON.stringify(rows));
+        const statuses = await conn.selectFrom("notifications").select("status").where("id", "in", ids).execute();
+        assert.deepEqual(
+          statuses.map((r) => r.status),
+          ids.map(() => "DELIVERED"),
+        );
+      });
+    });
+
+    it("plans the delivered batch's record by keys only, on new, empty tables without statistics", async () => {
+      const fresh = await openTestDatabase("postgres");
+      try {
+        await migrate(fresh.db);
+        await fresh.db.connection().execute(async (conn) => {
+          await recordDeliveredAttempts(conn, [], "batcher");
+          const { rows } = await sql<{
+            name: string;
+          }>`SELECT name FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO notification_attempts%'`.execute(conn);
+          assert.equal(rows.length, 1);
+          await sql`SET plan_cache_mode = force_generic_plan`.execute(conn);
+          const plan = await sql<{ "QUERY PLAN": string }>`EXPLAIN EXECUTE ${sql.raw(rows[0]!.name)}('{}', '{}', '{}', '{}', '{}', 'batcher')`.execute(conn);
+          const text = plan.rows.map((r) => r["QUERY PLAN"]).join("\n");
+          // The notifications marked, their tenants, the attempts counted, the endpoints cleared, and what an outage held back.
+          assert.doesNotMatch(text, /Seq Scan/, text);
+          assert.match(text, /Bitmap Index Scan on notifications_pkey[^\n]*\n\s+Index Cond: \(id = ANY/, text);
+          assert.match(text, /Index Scan using notifications_pkey on notifications n[^\n]*\n\s+Index Cond: \(id = /, text);
+          assert.match(text, /Index Scan on notification_attempts_by_notification[^\n]*\n\s+Index Cond: \(notification_id = /, text);
+          assert.equal(text.match(/Index Scan on notify_endpoints_pkey[^\n]*\n\s+Index Cond: \(tenant = ANY/g)?.length, 2, text);
+          assert.match(text, /Index Scan on notifications_undelivered_by_order[^\n]*\n\s+Index Cond: \(tenant = ANY/, text);
           await sql`RESET plan_cache_mode`.execute(conn);
         });
       } finally {

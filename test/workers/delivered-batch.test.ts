@@ -103,6 +103,55 @@ for (const backend of backends()) {
       assert.equal((await recordDeliveredAttempts(db, [delivered(held!.id, "nobody")], "nobody")).size, 0);
     });
 
+    it("records a batch of several as given: each attempt's own time, duration, status and worker, DELIVERED only where the claim is the batch's", async () => {
+      const db = pgb.database.db;
+      const orders = [await paidOrder(pgb), await paidOrder(pgb), await paidOrder(pgb)];
+      const ids = [];
+      for (const { orderId } of orders) ids.push((await outbox(orderId))[0]!.id);
+      await db.updateTable("notifications").set({ claim_token: "batch" }).where("id", "in", ids.slice(0, 2)).execute();
+      await db.updateTable("notifications").set({ claim_token: "someone-else" }).where("id", "=", ids[2]!).execute();
+      const startedAt = [new Date("2026-03-01T10:00:00.123Z"), new Date("2026-03-01T10:00:01.456Z"), new Date("2026-03-01T10:00:02.789Z")];
+      const batch: AttemptRecord[] = ids.map((id, i) => ({
+        ...delivered(id, `worker-${i}`),
+        startedAt: startedAt[i]!,
+        durationMs: 10 + i,
+        statusCode: 200 + i,
+      }));
+      assert.equal((await recordDeliveredAttempts(db, batch, "batch")).size, 0);
+
+      const rows = await db.selectFrom("notifications").select(["id", "status", "claim_token"]).where("id", "in", ids).execute();
+      const byId = new Map(rows.map((r) => [r.id, [r.status, r.claim_token]]));
+      assert.deepEqual(
+        ids.map((id) => byId.get(id)),
+        [
+          ["DELIVERED", null],
+          ["DELIVERED", null],
+          ["PENDING", "someone-else"],
+        ],
+      );
+      const attempts = await db
+        .selectFrom("notification_attempts")
+        .select(["notification_id", "attempt", "started_at", "duration_ms", "status_code", "error", "outcome", "next_attempt_at", "worker"])
+        .where("notification_id", "in", ids)
+        .orderBy("id")
+        .execute();
+      assert.deepEqual(
+        attempts.map((a) => [
+          a.notification_id,
+          a.attempt,
+          new Date(a.started_at).toISOString(),
+          a.duration_ms,
+          a.status_code,
+          a.error,
+          a.outcome,
+          a.next_attempt_at,
+          a.worker,
+        ]),
+        ids.map((id, i) => [id, 1, startedAt[i]!.toISOString(), 10 + i, 200 + i, null, "DELIVERED", null, `worker-${i}`]),
+      );
+      await db.updateTable("notifications").set({ status: "DELIVERED", claim_token: null }).where("id", "=", ids[2]!).execute();
+    });
+
     it("records an answer outside a delivered batch (a probe, a 4xx) with the same endpoint clear: failures reset, a down endpoint's held notifications released, once", async () => {
       const db = pgb.database.db;
       const { orderId } = await paidOrder(pgb);

@@ -19,7 +19,15 @@ import type { Logger } from "pino";
 import { newId } from "../../core/ids.ts";
 import { registerNamedStatement } from "../../storage/named-statements.ts";
 import type { Clock } from "../../core/ports/clock.ts";
-import { TEST_PG_PAYMENT_COLUMN_LIST, testPgPaymentColumnsOf, type TestPgPayment, type TestPgRefund, type TestPgStatus, type TestPgTables } from "./records.ts";
+import {
+  TEST_PG_PAYMENT_COLUMN_LIST,
+  testPgPaymentById,
+  testPgPaymentColumnsOf,
+  type TestPgPayment,
+  type TestPgRefund,
+  type TestPgStatus,
+  type TestPgTables,
+} from "./records.ts";
 import { TestPgWebhookSender, type WebhookTarget } from "./webhook-sender.ts";
 import { CheckoutIds, type CheckoutClaims } from "./checkout-ids.ts";
 
@@ -83,10 +91,15 @@ export class FakeTestPg {
   }
 
   async findById(id: string): Promise<TestPgPayment | undefined> {
-    const row = await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", id).executeTakeFirst();
+    const row = await this.record(id);
     if (row !== undefined) return this.expireIfDue(this.toPayment(row));
     const claims = this.checkoutIds.verify(id);
     return claims && this.fromClaims(id, claims);
+  }
+
+  private async record(id: string): Promise<TestPgTables["test_pg_payments"] | undefined> {
+    const { rows } = await this.db.executeQuery<TestPgTables["test_pg_payments"]>(testPgPaymentById.compiled(this.db, id, [id]));
+    return rows[0];
   }
 
   async get(tenant: string, id: string): Promise<TestPgPayment> {
@@ -105,9 +118,8 @@ export class FakeTestPg {
   /** Writes the record of a checkout that so far exists only as its signed id. */
   private async store(payment: TestPgPayment, claims: CheckoutClaims): Promise<TestPgPayment> {
     if (payment.stored) return payment;
-    const row =
-      (await this.insertRecord(payment.id, claims)) ??
-      (await this.db.selectFrom("test_pg_payments").selectAll().where("id", "=", payment.id).executeTakeFirstOrThrow());
+    const row = (await this.insertRecord(payment.id, claims)) ?? (await this.record(payment.id));
+    if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${payment.id}`, 404);
     return this.expireIfDue(this.toPayment(row));
   }
 

@@ -1,5 +1,6 @@
 /** The TEST PG's own records (tables test_pg_*), as a real PG keeps them on its side. */
 import { sql, type Kysely } from "kysely";
+import { Precompiled } from "../../storage/precompiled.ts";
 
 export type TestPgStatus = "OPEN" | "WAITING_FOR_DEPOSIT" | "PAID" | "FAILED" | "CANCELLED_BY_CUSTOMER" | "EXPIRED";
 
@@ -128,3 +129,12 @@ export const TEST_PG_PAYMENT_COLUMN_LIST = sql.join(TEST_PG_PAYMENT_COLUMNS.map(
 export function testPgPaymentColumnsOf(table: string) {
   return sql.join(TEST_PG_PAYMENT_COLUMNS.map((c) => sql.ref(`${table}.${c}`)));
 }
+
+/**
+ * The record's read, on every webhook PGB checks against the TEST PG: compiled once, and prepared on
+ * PostgreSQL (storage/named-statements.ts: reached by its key, columns by name).
+ */
+export const testPgPaymentById = new Precompiled(
+  (db: Kysely<TestPgTables>, id: string) => db.selectFrom("test_pg_payments").select(TEST_PG_PAYMENT_COLUMNS).where("id", "=", id),
+  { prepared: true },
+);
