@@ -14,9 +14,12 @@
  *   adds a column makes PostgreSQL refuse the prepared statement ("cached plan must not change result
  *   type"), so instances still on the old release would fail during a rolling deploy. Such a text is
  *   never registered.
+ *
+ * The hot statements register their text once per shape (precompiled.ts) and then send that same
+ * string every time: V8 keeps a string's hash with it and compares a string with itself by identity,
+ * so finding its name costs nothing like hashing the long text anew.
  */
-import type { Kysely, PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult, QueryResult, RawBuilder, Transaction } from "kysely";
-import type { Database } from "./schema.ts";
+import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from "kysely";
 import type pg from "pg";
 
 const names = new Map<string, string>();
@@ -64,15 +67,4 @@ class NamingClient implements PostgresPoolClient {
   release(destroy?: boolean): void {
     this.#client.release(destroy);
   }
-}
-
-/**
- * Runs a statement built with Kysely's `sql` as a named prepared statement (on PostgreSQL): for the
- * hot one-statement moves, whose texts are long and whose parse and plan would otherwise be paid on
- * every call. The rules above apply: every table reached by a unique key, result columns by name.
- */
-export async function runPrepared<R>(db: Kysely<Database> | Transaction<Database>, query: RawBuilder<R>): Promise<QueryResult<R>> {
-  const compiled = query.compile(db);
-  registerNamedStatement(compiled.sql);
-  return db.executeQuery(compiled);
 }

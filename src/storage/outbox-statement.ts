@@ -24,6 +24,16 @@ export function queuedNotification(notification: HostNotification, moved: string
     RETURNING claim_token IS NOT NULL AS born_claimed, CASE WHEN claim_token IS NOT NULL THEN payload END AS born_payload)`;
 }
 
+/** queuedNotification's parameters, in the order its text takes them (precompiled.ts checks this). */
+export function queuedNotificationParameters(notification: HostNotification, handOff: NotificationHandOff | undefined): unknown[] {
+  return [notification.NotificationId, notification.Type, JSON.stringify(notification), (handOff?.claimMs ?? 0) / 1000, handOff?.claimToken ?? null];
+}
+
+/** What changes queuedNotification's text: whether it may be born claimed. Part of a statement's shape. */
+export function queuedNotificationShape(handOff: NotificationHandOff | undefined): string {
+  return handOff === undefined ? "queued" : "queued, born claimed";
+}
+
 /**
  * The select-list columns saying whether `queued` wrote its row born claimed, and then its payload as
  * stored: what is sent must be what a later claim would send, byte for byte (jsonb orders its keys).

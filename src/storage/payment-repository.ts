@@ -5,7 +5,7 @@
  * change may start from. A guard that matches nothing means
  * another actor got there first: the caller learns that and does nothing twice.
  */
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { Precompiled } from "./precompiled.ts";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
@@ -103,9 +103,14 @@ const paymentColumns = Object.keys({
 } satisfies Record<keyof PaymentRow, true>) as Array<keyof PaymentRow>;
 
 /** The payment row's columns by name, read from `table` (a prepared statement must not say `*`). */
-export function paymentColumnsOf(table: string) {
-  return sql.join(paymentColumns.map((column) => sql.ref(`${table}.${column}`)));
+export function paymentColumnsOf(table: string): RawBuilder<unknown> {
+  // Built once per table name: the hot statements ask for it on every build, and it never changes.
+  let columns = paymentColumnsByTable.get(table);
+  if (columns === undefined) paymentColumnsByTable.set(table, (columns = sql.join(paymentColumns.map((column) => sql.ref(`${table}.${column}`)))));
+  return columns;
 }
+
+const paymentColumnsByTable = new Map<string, RawBuilder<unknown>>();
 
 // PayStart reads this on every request: compiled once and prepared (precompiled.ts). The prepared
 // plan may be built before payments has statistics, when every index looks alike. Indexes led by

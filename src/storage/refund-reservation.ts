@@ -13,12 +13,20 @@
  * When the snapshot allows the cancel but nothing was reserved, the payment changed since the snapshot
  * and the caller takes the locked path.
  */
-import { sql } from "kysely";
+import { sql, type CompiledQuery } from "kysely";
 import { CAPTURED_STATUSES, type EventSource } from "../core/payment-state.ts";
 import { paymentColumnsOf, toPayment, type Executor } from "./payment-repository.ts";
-import { runPrepared } from "./named-statements.ts";
+import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
 import { EXTERNAL_REFUND_FINGERPRINT, refundRow, type NewRefund, type RefundRow } from "./money-movement-repository.ts";
-import { movementJson, movementOf, movementsOf, pendingRefundFromTouched, type JsonMovement, type PaymentSnapshot } from "./refund-statements.ts";
+import {
+  movementJson,
+  movementOf,
+  movementsOf,
+  pendingRefundFromTouched,
+  pendingRefundFromTouchedParameters,
+  type JsonMovement,
+  type PaymentSnapshot,
+} from "./refund-statements.ts";
 import type { PaymentRow } from "./schema.ts";
 
 /** What the host's cancel claims about the order, checked against the snapshot before reserving. */
@@ -54,21 +62,86 @@ export async function readAndReserveRefund(
   r: Omit<NewRefund, "paymentId">,
   event: { source: EventSource; detail: Record<string, unknown> },
 ): Promise<SnapshotAndReservation | undefined> {
+  const { rows } = await db.executeQuery(readAndReserveStatement(db, { claims, r, event: { source: event.source, detail: JSON.stringify(event.detail) } }));
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const { row_version, movements, payment_version, refund_movement, ...payment } = row;
+  const snapshot = { payment: toPayment(payment), version: row_version, movements: movements.map(movementOf) };
+  if (payment_version === null || refund_movement === null) return { snapshot, reserved: undefined };
+  const refund = refundRow(movementOf(refund_movement));
+  return { snapshot, reserved: { refund, paymentVersion: payment_version } };
+}
+
+/** What readAndReserveRefund's statement says. */
+export interface ReadAndReserve {
+  claims: CancelClaims;
+  r: Omit<NewRefund, "paymentId">;
+  /** The history row's source, and its detail as JSON text. */
+  event: { source: EventSource; detail: string };
+}
+
+type ReadAndReserveRow = PaymentRow & {
+  row_version: string;
+  movements: JsonMovement[];
+  payment_version: string | null;
+  refund_movement: JsonMovement | null;
+};
+
+// Compiled once per shape and prepared on PostgreSQL (named-statements.ts): the payment is reached by
+// payments_one_captured's unique key (its statuses written as literals, so a generic plan can use that
+// partial index), its movements by payment id, and every result column is named.
+export const readAndReserveStatements = new PrecompiledShapes(buildReadAndReserve, { prepared: true });
+
+/** readAndReserveRefund's statement, its text reused for every cancel that claims the same things. */
+export function readAndReserveStatement(db: Executor, statement: ReadAndReserve): CompiledQuery<ReadAndReserveRow> {
+  return readAndReserveStatements.compiled(
+    db,
+    readAndReserveShape(statement),
+    statement,
+    readAndReserveParameters(statement),
+  ) as CompiledQuery<ReadAndReserveRow>;
+}
+
+/** What changes the statement's text: which optional claims the cancel makes. */
+export function readAndReserveShape({ claims }: ReadAndReserve): string {
+  return [
+    claims.expectPg === undefined ? "" : "pg",
+    claims.expectPayType === undefined ? "" : "pay type",
+    claims.idempotencyKey === null ? "" : "key",
+    claims.refund === undefined ? "full" : "partial",
+  ].join(";");
+}
+
+/** buildReadAndReserve's parameters, in the order its text takes them. */
+function readAndReserveParameters({ claims, r, event }: ReadAndReserve): unknown[] {
+  const current = claims.current.toString();
+  return [
+    claims.nationCode,
+    claims.currency,
+    ...(claims.expectPg === undefined ? [] : [claims.expectPg]),
+    ...(claims.expectPayType === undefined ? [] : [claims.expectPayType]),
+    current,
+    r.amount.toString(),
+    current,
+    current,
+    ...(claims.idempotencyKey === null ? [] : [claims.idempotencyKey]),
+    EXTERNAL_REFUND_FINGERPRINT,
+    current,
+    ...(claims.refund === undefined ? [] : [claims.refund.toString()]),
+    claims.tenant,
+    claims.orderId,
+    ...pendingRefundFromTouchedParameters(r),
+    event.source,
+    event.detail,
+  ];
+}
+
+function buildReadAndReserve(db: Executor, { claims, r, event }: ReadAndReserve) {
   const current = sql`${claims.current.toString()}::bigint`;
   const sameAmounts = claims.refund === undefined ? sql`m.balance_after = 0` : sql`m.amount = ${claims.refund.toString()}::bigint`;
-  // Prepared on PostgreSQL (named-statements.ts): the payment is reached by payments_one_captured's
-  // unique key (its statuses written as literals, so a generic plan can use that partial index), its
-  // movements by payment id, and every result column is named.
-  const { rows } = await runPrepared(
+  return compilableSql(
     db,
-    sql<
-      PaymentRow & {
-        row_version: string;
-        movements: JsonMovement[];
-        payment_version: string | null;
-        refund_movement: JsonMovement | null;
-      }
-    >`
+    sql<ReadAndReserveRow>`
     WITH snapshot AS (
       SELECT ${paymentColumnsOf("p")}, p.xmin::text AS row_version, ${movementsOf(sql`p.id`)} AS movements,
         (p.status <> 'CANCELLED' AND p.nation_code = ${claims.nationCode} AND p.currency = ${claims.currency}
@@ -98,17 +171,10 @@ export async function readAndReserveRefund(
       RETURNING payment_id, ${movementJson("money_movements")} AS movement
     ), history AS (
       INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
-      SELECT touched.id, touched.status, touched.status, 'REFUND_REQUESTED', ${event.source}, ${JSON.stringify(event.detail)}::jsonb
+      SELECT touched.id, touched.status, touched.status, 'REFUND_REQUESTED', ${event.source}, ${event.detail}::jsonb
       FROM refund JOIN touched ON touched.id = refund.payment_id
     )
     SELECT ${paymentColumnsOf("snapshot")}, snapshot.row_version, snapshot.movements, touched.version AS payment_version, refund.movement AS refund_movement
     FROM snapshot LEFT JOIN touched ON true LEFT JOIN refund ON true`,
   );
-  const row = rows[0];
-  if (row === undefined) return undefined;
-  const { row_version, movements, payment_version, refund_movement, ...payment } = row;
-  const snapshot = { payment: toPayment(payment), version: row_version, movements: movements.map(movementOf) };
-  if (payment_version === null || refund_movement === null) return { snapshot, reserved: undefined };
-  const refund = refundRow(movementOf(refund_movement));
-  return { snapshot, reserved: { refund, paymentVersion: payment_version } };
 }

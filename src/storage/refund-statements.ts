@@ -14,14 +14,21 @@
  * balance only if no one wrote the row before its lock, and the cancel's own success moves the
  * payment in one statement only if the row is still the version its reservation wrote.
  */
-import { sql, type RawBuilder } from "kysely";
+import { sql, type CompiledQuery, type RawBuilder } from "kysely";
 import { CAPTURED_STATUSES, guardOf, notificationFor, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
-import { newId, type RefundId } from "../core/ids.ts";
+import { newId, type PaymentId, type RefundId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { NotificationHandOff } from "../core/deps.ts";
-import { BORN_CLAIMED, handOver, queuedNotification, type BornClaimedColumns } from "./outbox-statement.ts";
-import { stateNotification, type FieldsOnEntering, type StateNotificationFields } from "../core/host-notification.ts";
-import { runPrepared } from "./named-statements.ts";
+import {
+  BORN_CLAIMED,
+  handOver,
+  queuedNotification,
+  queuedNotificationParameters,
+  queuedNotificationShape,
+  type BornClaimedColumns,
+} from "./outbox-statement.ts";
+import { stateNotification, type FieldsOnEntering, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
+import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
 import { balanceFrom, paymentColumnsOf, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
 import type { MovementRow, NewRefund, RefundRow } from "./money-movement-repository.ts";
 import type { MoneyMovementRow, PaymentRow } from "./schema.ts";
@@ -80,6 +87,11 @@ export function pendingRefundFromTouched(r: Omit<NewRefund, "paymentId">): RawBu
       SELECT ${r.id}, touched.id, 'REFUND', ${r.amount.toString()}::bigint, 'PENDING', ${r.balanceBefore.toString()}::bigint,
         ${r.balanceAfter.toString()}::bigint, ${r.idempotencyKey}, ${r.fingerprint}, ${r.leaseToken}, now()
       FROM touched`;
+}
+
+/** pendingRefundFromTouched's parameters, in the order its text takes them (precompiled.ts checks this). */
+export function pendingRefundFromTouchedParameters(r: Omit<NewRefund, "paymentId">): unknown[] {
+  return [r.id, r.amount.toString(), r.balanceBefore.toString(), r.balanceAfter.toString(), r.idempotencyKey, r.fingerprint, r.leaseToken];
 }
 
 /**
@@ -188,35 +200,99 @@ export async function succeedRefundAsRead(
     type === undefined
       ? undefined
       : stateNotification(type, after, change.balance, change.notification as StateNotificationFields[typeof type], newId("msg", clock), clock.now());
-  const outbox = notification === undefined ? sql`` : sql`, ${queuedNotification(notification, "paid", change.handOff)}`;
-  // Prepared on PostgreSQL (named-statements.ts): every row it reaches is by its key.
-  const { rows } = await runPrepared(
-    db,
-    sql<PaymentRow & BornClaimedColumns>`
-    WITH refund_locked AS (
-      SELECT id, payment_id FROM money_movements
-      WHERE id = ${change.refundId} AND kind = 'REFUND' AND payment_id = ${read.id} AND status IN (${sql.join([...change.openStatuses])})
-      FOR UPDATE
-    ), payment_locked AS (
-      SELECT p.id FROM payments p JOIN refund_locked r ON r.payment_id = p.id
-      WHERE p.xmin = ${version}::xid AND p.status = ${from}
-      FOR UPDATE OF p
-    ), moved AS (
-      UPDATE money_movements m SET status = 'SUCCEEDED', pg_reference = ${change.pgRefundId}, updated_at = now()
-      FROM payment_locked WHERE m.id = ${change.refundId} AND m.payment_id = payment_locked.id
-      RETURNING m.payment_id
-    ), paid AS (
-      UPDATE payments SET status = ${change.to}, updated_at = now()
-      FROM moved WHERE payments.id = moved.payment_id AND payments.status = ${from}
-      RETURNING ${paymentColumnsOf("payments")}
-    ), history AS (
-      INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
-      SELECT paid.id, ${from}, ${change.to}, ${REFUNDED_EVENT}, ${change.source}, ${JSON.stringify(change.detail)}::jsonb FROM paid)${outbox}
-    SELECT ${paymentColumnsOf("paid")}${notification === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM paid`,
+  const { rows } = await db.executeQuery(
+    refundSuccessAsReadStatement(db, {
+      refundId: change.refundId,
+      paymentId: read.id,
+      openStatuses: change.openStatuses,
+      version,
+      from: from!,
+      to: change.to,
+      pgRefundId: change.pgRefundId,
+      source: change.source,
+      detail: JSON.stringify(change.detail),
+      ...(notification === undefined ? {} : { outbox: { notification, handOff: change.handOff } }),
+    }),
   );
   const row = rows[0];
   if (row === undefined) return undefined;
   const { born_claimed, born_payload, ...paymentRow } = row;
   if (notification !== undefined) handOver(notification, row, { born_claimed, born_payload }, change.handOff);
   return toPayment(paymentRow);
+}
+
+/** Everything succeedRefundAsRead's statement says, decided before it is built. */
+export interface RefundSuccessAsRead {
+  refundId: RefundId;
+  paymentId: PaymentId;
+  openStatuses: readonly string[];
+  /** The payment row's version the move was decided on. */
+  version: string;
+  from: PaymentStatus;
+  to: PaymentStatus;
+  pgRefundId: string;
+  source: EventSource;
+  /** The history row's detail, as JSON text. */
+  detail: string;
+  outbox?: { notification: HostNotification; handOff: NotificationHandOff | undefined };
+}
+
+// Compiled once per shape and prepared on PostgreSQL (named-statements.ts): every row it reaches is
+// by its key.
+export const refundSuccessAsReadStatements = new PrecompiledShapes(buildRefundSuccessAsRead, { prepared: true });
+
+/** succeedRefundAsRead's statement, its text reused for every refund success of the same shape. */
+export function refundSuccessAsReadStatement(db: Executor, statement: RefundSuccessAsRead): CompiledQuery<PaymentRow & BornClaimedColumns> {
+  return refundSuccessAsReadStatements.compiled(db, refundSuccessAsReadShape(statement), statement, refundSuccessAsReadParameters(statement)) as CompiledQuery<
+    PaymentRow & BornClaimedColumns
+  >;
+}
+
+/** What changes the statement's text: how many open statuses, and the outbox row (if any). */
+export function refundSuccessAsReadShape(statement: RefundSuccessAsRead): string {
+  const outbox = statement.outbox === undefined ? "" : queuedNotificationShape(statement.outbox.handOff);
+  return `${statement.openStatuses.length}; ${outbox}`;
+}
+
+/** buildRefundSuccessAsRead's parameters, in the order its text takes them. */
+function refundSuccessAsReadParameters(statement: RefundSuccessAsRead): unknown[] {
+  const { refundId, paymentId, openStatuses, version, from, to, pgRefundId, source, detail, outbox } = statement;
+  // One line per CTE, in the text's order.
+  return [
+    ...[refundId, paymentId, ...openStatuses],
+    ...[version, from],
+    ...[pgRefundId, refundId],
+    ...[to, from],
+    ...[from, to, REFUNDED_EVENT, source, detail],
+    ...(outbox === undefined ? [] : queuedNotificationParameters(outbox.notification, outbox.handOff)),
+  ];
+}
+
+function buildRefundSuccessAsRead(db: Executor, statement: RefundSuccessAsRead) {
+  const { refundId, paymentId, openStatuses, version, from, to, pgRefundId, source, detail, outbox } = statement;
+  const queued = outbox === undefined ? sql`` : sql`, ${queuedNotification(outbox.notification, "paid", outbox.handOff)}`;
+  return compilableSql(
+    db,
+    sql<PaymentRow & BornClaimedColumns>`
+    WITH refund_locked AS (
+      SELECT id, payment_id FROM money_movements
+      WHERE id = ${refundId} AND kind = 'REFUND' AND payment_id = ${paymentId} AND status IN (${sql.join([...openStatuses])})
+      FOR UPDATE
+    ), payment_locked AS (
+      SELECT p.id FROM payments p JOIN refund_locked r ON r.payment_id = p.id
+      WHERE p.xmin = ${version}::xid AND p.status = ${from}
+      FOR UPDATE OF p
+    ), moved AS (
+      UPDATE money_movements m SET status = 'SUCCEEDED', pg_reference = ${pgRefundId}, updated_at = now()
+      FROM payment_locked WHERE m.id = ${refundId} AND m.payment_id = payment_locked.id
+      RETURNING m.payment_id
+    ), paid AS (
+      UPDATE payments SET status = ${to}, updated_at = now()
+      FROM moved WHERE payments.id = moved.payment_id AND payments.status = ${from}
+      RETURNING ${paymentColumnsOf("payments")}
+    ), history AS (
+      INSERT INTO payment_events (payment_id, from_status, to_status, event, source, detail)
+      SELECT paid.id, ${from}, ${to}, ${REFUNDED_EVENT}, ${source}, ${detail}::jsonb FROM paid)${queued}
+    SELECT ${paymentColumnsOf("paid")}${outbox === undefined ? sql`` : sql`, ${BORN_CLAIMED}`} FROM paid`,
+  );
 }

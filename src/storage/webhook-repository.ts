@@ -3,10 +3,11 @@
  * otherwise), deduplicated by the PG's event id, and what acting on it came to; the webhook retrier's
  * claims, and the retention purge of what was never acted on.
  */
-import { sql, type RawBuilder } from "kysely";
+import { sql, type CompiledQuery, type Insertable } from "kysely";
 import { leaseIsDead } from "./lease-repository.ts";
 import { paymentColumnsOf, toPayment, type Executor, type Payment } from "./payment-repository.ts";
-import { runPrepared } from "./named-statements.ts";
+import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
+import type { AlongsideWrite } from "./transition-as-read.ts";
 import type { PaymentRow, PgWebhooksTable } from "./schema.ts";
 
 type PgWebhookStatus = PgWebhooksTable["status"];
@@ -41,20 +42,25 @@ export interface NewWebhook {
   claimToken: string | null;
 }
 
-function storing(db: Executor, w: NewWebhook) {
+/** The row an accepted webhook is stored as. */
+function storedRow(w: NewWebhook) {
+  return {
+    pg: w.pg,
+    tenant: w.tenant,
+    event_id: w.eventId,
+    status: w.status,
+    headers: w.headers,
+    ...w.kept,
+    error: w.error,
+    action: w.action,
+    claim_token: w.claimToken,
+  } satisfies Insertable<PgWebhooksTable>;
+}
+
+function storing(db: Executor, row: ReturnType<typeof storedRow>) {
   return db
     .insertInto("pg_webhooks")
-    .values({
-      pg: w.pg,
-      tenant: w.tenant,
-      event_id: w.eventId,
-      status: w.status,
-      headers: w.headers,
-      ...w.kept,
-      error: w.error,
-      action: w.action,
-      claim_token: w.claimToken,
-    })
+    .values(row)
     .onConflict((oc) => oc.columns(["pg", "tenant", "event_id"]).doNothing())
     .returning("id");
 }
@@ -64,7 +70,7 @@ function storing(db: Executor, w: NewWebhook) {
  * PG sent this event before.
  */
 export async function insertWebhook(db: Executor, w: NewWebhook): Promise<string | undefined> {
-  const stored = await storing(db, w).executeTakeFirst();
+  const stored = await storing(db, storedRow(w)).executeTakeFirst();
   return stored === undefined ? undefined : String(stored.id);
 }
 
@@ -77,17 +83,44 @@ export async function insertWebhookReadingPayment(
   w: NewWebhook,
   reference: string,
 ): Promise<{ id: string; payment: Payment | undefined } | undefined> {
-  // Prepared on PostgreSQL (named-statements.ts): the insert and the payment are each reached by a key.
-  const { rows } = await runPrepared(
-    db,
-    sql<PaymentRow & { stored_id: string }>`
-    WITH stored AS (${storing(db, w)})
-    SELECT ${paymentColumnsOf("p")}, stored.id::text AS stored_id FROM stored LEFT JOIN payments p ON p.id = ${reference} AND p.pg = ${w.pg}`,
-  );
+  const { rows } = await db.executeQuery(storingReadingPaymentStatement(db, { row: storedRow(w), reference }));
   const row = rows[0];
   if (row === undefined) return undefined;
   const { stored_id: id, ...payment } = row;
   return { id, payment: payment.id === null ? undefined : toPayment(payment) };
+}
+
+/** What insertWebhookReadingPayment's statement says: the row to store, and the payment's id. */
+export interface StoringReadingPayment {
+  row: ReturnType<typeof storedRow>;
+  reference: string;
+}
+
+// Compiled once per set of columns stored and prepared on PostgreSQL (named-statements.ts): the
+// insert and the payment are each reached by a key.
+export const storingReadingPaymentStatements = new PrecompiledShapes(
+  (db: Executor, { row, reference }: StoringReadingPayment) =>
+    compilableSql(
+      db,
+      sql<PaymentRow & { stored_id: string }>`
+    WITH stored AS (${storing(db, row)})
+    SELECT ${paymentColumnsOf("p")}, stored.id::text AS stored_id FROM stored LEFT JOIN payments p ON p.id = ${reference} AND p.pg = ${row.pg}`,
+    ),
+  { prepared: true },
+);
+
+/** insertWebhookReadingPayment's statement, its text reused for every webhook stored with the same columns. */
+export function storingReadingPaymentStatement(db: Executor, statement: StoringReadingPayment): CompiledQuery<PaymentRow & { stored_id: string }> {
+  // Kysely inserts the columns that have a value, in the row's order, each value a parameter.
+  const columns: string[] = [];
+  const parameters: unknown[] = [];
+  for (const [column, value] of Object.entries(statement.row)) {
+    if (value === undefined) continue;
+    columns.push(column);
+    parameters.push(value);
+  }
+  parameters.push(statement.reference, statement.row.pg);
+  return storingReadingPaymentStatements.compiled(db, columns.join(","), statement, parameters) as CompiledQuery<PaymentRow & { stored_id: string }>;
 }
 
 export async function findStoredWebhook(db: Executor, id: string) {
@@ -107,8 +140,13 @@ export async function markWebhook(db: Executor, id: string, status: "PROCESSED" 
  * The webhook's PROCESSED mark as one more write of the payment move it caused (transitionAsRead's
  * `alongside`): it applies only when the move did, so the two commit or fail together.
  */
-export function processedWithMove(id: string): RawBuilder<unknown> {
-  return sql`UPDATE pg_webhooks SET ${outcome("PROCESSED", null)} WHERE id = ${id} AND EXISTS (SELECT 1 FROM moved)`;
+export function processedWithMove(id: string): AlongsideWrite {
+  return {
+    shape: "webhook processed",
+    statement: () => sql`UPDATE pg_webhooks SET ${outcome("PROCESSED", null)} WHERE id = ${id} AND EXISTS (SELECT 1 FROM moved)`,
+    // outcome's status and error, then the id.
+    parameters: ["PROCESSED", null, id],
+  };
 }
 
 /**

@@ -1,0 +1,253 @@
+/**
+ * The hot one-statement moves compile their SQL text once per shape and reuse it with each call's
+ * parameters (storage/precompiled.ts). For every shape each can take, the reused text and the listed
+ * parameters must be exactly what a fresh compile of the same call gives; and a statement whose listed
+ * parameters do not match Kysely's must never reuse its text.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { sql, type CompiledQuery } from "kysely";
+import type { DatabaseHandle } from "../../src/storage/database.ts";
+import type { HostNotification } from "../../src/core/host-notification.ts";
+import type { NotificationHandOff } from "../../src/core/deps.ts";
+import type { PaymentId, RefundId } from "../../src/core/ids.ts";
+import { compilableSql, PrecompiledShapes } from "../../src/storage/precompiled.ts";
+import { moveAsReadShape, moveAsReadStatement, moveAsReadStatements, type MoveAsRead } from "../../src/storage/transition-as-read.ts";
+import {
+  processedWithMove,
+  storingReadingPaymentStatement,
+  storingReadingPaymentStatements,
+  type StoringReadingPayment,
+} from "../../src/storage/webhook-repository.ts";
+import { readAndReserveShape, readAndReserveStatement, readAndReserveStatements, type ReadAndReserve } from "../../src/storage/refund-reservation.ts";
+import {
+  refundSuccessAsReadShape,
+  refundSuccessAsReadStatement,
+  refundSuccessAsReadStatements,
+  type RefundSuccessAsRead,
+} from "../../src/storage/refund-statements.ts";
+import { backends, openTestDatabase } from "../support/backends.ts";
+
+/** Each call gives values no other call gave, so a parameter in the wrong place cannot go unseen. */
+let seq = 0;
+const unique = (prefix: string) => `${prefix}_${++seq}`;
+
+function notification(): HostNotification {
+  return { Type: "PAID", NotificationId: unique("msg"), OrderId: ++seq } as unknown as HostNotification;
+}
+
+function handOff(): NotificationHandOff {
+  return { claimToken: unique("claim"), claimMs: ++seq * 1000, deliver: () => undefined };
+}
+
+/** Every outbox form: none, queued, queued and possibly born claimed. */
+const outboxForms = ["none", "queued", "handed off"] as const;
+function outbox(form: (typeof outboxForms)[number]) {
+  if (form === "none") return {};
+  return { outbox: { notification: notification(), handOff: form === "handed off" ? handOff() : undefined } };
+}
+
+/** Asserts the shape's text is reused, and that a reused call is exactly a fresh compile of it. */
+function assertReusedAsFresh(reused: CompiledQuery, fresh: CompiledQuery, isReused: boolean): void {
+  assert.ok(isReused, "the shape's listed parameters should match Kysely's");
+  assert.equal(reused.sql, fresh.sql);
+  assert.deepStrictEqual(reused.parameters, fresh.parameters);
+}
+
+for (const backend of backends()) {
+  describe(`hot statements compiled once per shape, on ${backend}`, () => {
+    let handle: DatabaseHandle;
+    before(async () => {
+      handle = await openTestDatabase(backend);
+    });
+    after(async () => handle.close());
+
+    it("transitionAsRead: every patch, capture, outbox and alongside form", () => {
+      const patches: Array<(n: number) => Array<[string, unknown]>> = [
+        () => [],
+        (n) => [
+          ["paid_at", new Date(n)],
+          ["pg_transaction_id", unique("tx")],
+        ],
+        (n) => [
+          ["paid_at", new Date(n)],
+          ["pg_transaction_id", unique("tx")],
+          ["pg_details", JSON.stringify({ n })],
+        ],
+        () => [
+          ["pg_transaction_id", null],
+          ["checkout_url", unique("url")],
+          ["failure_code", unique("code")],
+          ["failure_message", unique("why")],
+        ],
+      ];
+      let shapes = 0;
+      for (const patch of patches)
+        for (const capture of [false, true])
+          for (const form of outboxForms)
+            for (const alongside of [false, true]) {
+              const move = (): MoveAsRead => ({
+                paymentId: unique("pay") as PaymentId,
+                from: "READY",
+                to: "PAID",
+                event: unique("event"),
+                source: "WEBHOOK",
+                detail: JSON.stringify({ n: ++seq }),
+                assignments: [...patch(++seq), ["status", "PAID"]],
+                ...(capture ? { capture: { id: unique("mm"), pgReference: unique("ref") } } : {}),
+                ...outbox(form),
+                ...(alongside ? { alongside: processedWithMove(unique("hook")) } : {}),
+              });
+              moveAsReadStatement(handle.db, move());
+              const second = move();
+              const reused = moveAsReadStatement(handle.db, second);
+              assertReusedAsFresh(reused, moveAsReadStatements.fresh(handle.db, second), moveAsReadStatements.reused(moveAsReadShape(second)));
+              shapes++;
+            }
+      assert.equal(shapes, 48);
+    });
+
+    it("insertWebhookReadingPayment: the webhook row's columns", () => {
+      const statement = (withError: boolean, withClaim: boolean): StoringReadingPayment => ({
+        row: {
+          pg: unique("pg"),
+          tenant: unique("tenant"),
+          event_id: unique("event"),
+          status: "RECEIVED",
+          headers: unique("headers"),
+          body: unique("body"),
+          body_sha256: unique("sha"),
+          body_bytes: ++seq,
+          error: withError ? unique("error") : null,
+          action: JSON.stringify({ n: ++seq }),
+          claim_token: withClaim ? unique("claim") : null,
+        },
+        reference: unique("pay"),
+      });
+      for (const withError of [false, true])
+        for (const withClaim of [false, true]) {
+          storingReadingPaymentStatement(handle.db, statement(withError, withClaim));
+          const second = statement(withError, withClaim);
+          const reused = storingReadingPaymentStatement(handle.db, second);
+          assertReusedAsFresh(
+            reused,
+            storingReadingPaymentStatements.fresh(handle.db, second),
+            storingReadingPaymentStatements.reused(Object.keys(second.row).join(",")),
+          );
+        }
+      // A column without a value is left out of the insert (Kysely's rule), and so out of the shape.
+      const withoutError = () => {
+        const s = statement(false, true);
+        return { ...s, row: { ...s.row, error: undefined as unknown as null } };
+      };
+      storingReadingPaymentStatement(handle.db, withoutError());
+      const second = withoutError();
+      const fresh = storingReadingPaymentStatements.fresh(handle.db, second);
+      assert.doesNotMatch(fresh.sql, /"error"/);
+      const shape = Object.keys(second.row)
+        .filter((column) => column !== "error")
+        .join(",");
+      assertReusedAsFresh(storingReadingPaymentStatement(handle.db, second), fresh, storingReadingPaymentStatements.reused(shape));
+    });
+
+    it("readAndReserveRefund: every combination of optional claims", () => {
+      let shapes = 0;
+      for (const expectPg of [false, true])
+        for (const expectPayType of [false, true])
+          for (const idempotencyKey of [false, true])
+            for (const partial of [false, true]) {
+              const statement = (): ReadAndReserve => ({
+                claims: {
+                  tenant: unique("tenant"),
+                  orderId: ++seq,
+                  nationCode: unique("KR"),
+                  currency: unique("KRW"),
+                  expectPg: expectPg ? unique("pg") : undefined,
+                  expectPayType: expectPayType ? unique("paytype") : undefined,
+                  current: BigInt(++seq),
+                  refund: partial ? BigInt(++seq) : undefined,
+                  idempotencyKey: idempotencyKey ? unique("key") : null,
+                },
+                r: {
+                  id: unique("rf") as RefundId,
+                  amount: BigInt(++seq),
+                  balanceBefore: BigInt(++seq),
+                  balanceAfter: BigInt(++seq),
+                  idempotencyKey: idempotencyKey ? unique("key") : null,
+                  fingerprint: unique("fp"),
+                  leaseToken: unique("lease"),
+                },
+                event: { source: "HOST_API", detail: JSON.stringify({ n: ++seq }) },
+              });
+              readAndReserveStatement(handle.db, statement());
+              const second = statement();
+              const reused = readAndReserveStatement(handle.db, second);
+              assertReusedAsFresh(reused, readAndReserveStatements.fresh(handle.db, second), readAndReserveStatements.reused(readAndReserveShape(second)));
+              shapes++;
+            }
+      assert.equal(shapes, 16);
+    });
+
+    it("succeedRefundAsRead: every number of open statuses and outbox form", () => {
+      for (const statuses of [["PENDING"], ["PENDING", "UNKNOWN"], ["PENDING", "UNKNOWN", "SENT"]])
+        for (const form of outboxForms) {
+          const statement = (): RefundSuccessAsRead => ({
+            refundId: unique("rf") as RefundId,
+            paymentId: unique("pay") as PaymentId,
+            openStatuses: statuses.map((status) => `${status}_${++seq}`),
+            version: String(++seq),
+            from: "PAID",
+            to: "PARTIALLY_CANCELLED",
+            pgRefundId: unique("pgref"),
+            source: "WEBHOOK",
+            detail: JSON.stringify({ n: ++seq }),
+            ...outbox(form),
+          });
+          refundSuccessAsReadStatement(handle.db, statement());
+          const second = statement();
+          const reused = refundSuccessAsReadStatement(handle.db, second);
+          assertReusedAsFresh(
+            reused,
+            refundSuccessAsReadStatements.fresh(handle.db, second),
+            refundSuccessAsReadStatements.reused(refundSuccessAsReadShape(second)),
+          );
+        }
+    });
+
+    it("a shape whose listed parameters are not Kysely's compiles afresh every time, even when values line up", () => {
+      const pair = new PrecompiledShapes((db: DatabaseHandle["db"], { a, b }: { a: string; b: string }) =>
+        compilableSql(db, sql`SELECT ${a}::text, ${b}::text`),
+      );
+      // Listed in the wrong order.
+      const first = pair.compiled(handle.db, "pair", { a: "x", b: "y" }, ["y", "x"]);
+      assert.deepStrictEqual(first.parameters, ["x", "y"]);
+      assert.equal(pair.reused("pair"), false);
+      // Equal values would pass the check; the shape must stay unreused all the same.
+      pair.compiled(handle.db, "pair", { a: "z", b: "z" }, ["z", "z"]);
+      assert.equal(pair.reused("pair"), false);
+      const later = pair.compiled(handle.db, "pair", { a: "p", b: "q" }, ["q", "p"]);
+      assert.deepStrictEqual(later.parameters, ["p", "q"]);
+    });
+
+    it("a real statement listed wrongly falls back to fresh compiles", () => {
+      const move = (): MoveAsRead => ({
+        paymentId: unique("pay") as PaymentId,
+        from: "READY",
+        to: "PAID",
+        event: unique("event"),
+        source: "WEBHOOK",
+        detail: JSON.stringify({ n: ++seq }),
+        assignments: [["status", "PAID"]],
+      });
+      for (let i = 0; i < 3; i++) {
+        const m = move();
+        const fresh = moveAsReadStatements.fresh(handle.db, m);
+        const wrong = [...fresh.parameters].reverse();
+        const compiled = moveAsReadStatements.compiled(handle.db, "listed wrongly", m, wrong);
+        assert.equal(compiled.sql, fresh.sql);
+        assert.deepStrictEqual(compiled.parameters, fresh.parameters);
+        assert.equal(moveAsReadStatements.reused("listed wrongly"), false);
+      }
+    });
+  });
+}
