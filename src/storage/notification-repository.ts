@@ -6,7 +6,7 @@
 import { sql, type Kysely } from "kysely";
 import { leaseIsDead } from "./lease-repository.ts";
 import { clearAnsweredEndpoints, endpointDown } from "./endpoint-repository.ts";
-import { runPrepared } from "./named-statements.ts";
+import { compilableSql, Precompiled } from "./precompiled.ts";
 import type { Database, NotificationRow } from "./schema.ts";
 
 type Executor = Kysely<Database>;
@@ -158,24 +158,50 @@ export async function markNotificationsDelivered(db: Executor, ids: readonly str
  * compared as an expression, or the index of every PENDING notification looks cheapest.
  */
 export async function recordDeliveredAttempts(db: Executor, attempts: readonly AttemptRecord[], token: string): Promise<Map<string, number>> {
-  const result = await runPrepared(
-    db,
-    sql<{ tenant: string; released: number }>`
+  const batch: DeliveredBatch = {
+    ids: attempts.map((a) => a.notificationId),
+    startedAt: attempts.map((a) => a.startedAt),
+    durationMs: attempts.map((a) => a.durationMs),
+    statusCode: attempts.map((a) => a.statusCode),
+    worker: attempts.map((a) => a.worker),
+    token,
+  };
+  const statement = deliveredBatchStatement.compiled(db, batch, [batch.ids, batch.startedAt, batch.durationMs, batch.statusCode, batch.worker, token]);
+  const result = await db.executeQuery<{ tenant: string; released: number }>(statement);
+  return new Map(result.rows.map((r) => [r.tenant, Number(r.released)]));
+}
+
+/** A delivered batch, one array per field: the parameters of recordDeliveredAttempts' statement, in order. */
+interface DeliveredBatch {
+  ids: string[];
+  startedAt: Date[];
+  durationMs: number[];
+  statusCode: Array<number | null>;
+  worker: string[];
+  token: string;
+}
+
+// One text for every batch size, compiled once and prepared (precompiled.ts).
+const deliveredBatchStatement = new Precompiled(
+  (db: Executor, b: DeliveredBatch) =>
+    compilableSql(
+      db,
+      sql<{ tenant: string; released: number }>`
     WITH batch AS (
       SELECT b.notification_id, b.started_at, b.duration_ms, b.status_code, b.worker
-      FROM unnest(${attempts.map((a) => a.notificationId)}::text[], ${attempts.map((a) => a.startedAt)}::timestamptz[], ${attempts.map((a) => a.durationMs)}::int[],
-        ${attempts.map((a) => a.statusCode)}::int[], ${attempts.map((a) => a.worker)}::text[]) AS b (notification_id, started_at, duration_ms, status_code, worker)),
+      FROM unnest(${b.ids}::text[], ${b.startedAt}::timestamptz[], ${b.durationMs}::int[],
+        ${b.statusCode}::int[], ${b.worker}::text[]) AS b (notification_id, started_at, duration_ms, status_code, worker)),
     delivered AS (
       UPDATE notifications d SET status = 'DELIVERED', delivered_at = now(), last_error = NULL, claim_token = NULL
-      WHERE d.id = ANY(ARRAY(SELECT notification_id FROM batch)) AND d.claim_token = ${token} AND d.status || '' = 'PENDING'),
+      WHERE d.id = ANY(ARRAY(SELECT notification_id FROM batch)) AND d.claim_token = ${b.token} AND d.status || '' = 'PENDING'),
     recorded AS (
       INSERT INTO notification_attempts (notification_id, attempt, started_at, duration_ms, status_code, error, outcome, next_attempt_at, worker)
       SELECT b.notification_id, (SELECT count(p.id)::int + 1 FROM notification_attempts p WHERE p.notification_id = b.notification_id),
         b.started_at, b.duration_ms, b.status_code, NULL, 'DELIVERED', NULL, b.worker
       FROM batch b),${clearAnsweredEndpoints(sql`SELECT (SELECT n.tenant FROM notifications n WHERE n.id = b.notification_id) FROM batch b`)}`,
-  );
-  return new Map(result.rows.map((r) => [r.tenant, Number(r.released)]));
-}
+    ),
+  { prepared: true },
+);
 
 /**
  * Records one attempt's outcome on its notification and releases the claim, guarded by `token`'s claim.
