@@ -63,3 +63,17 @@ export function handOver(
       later_pending: false,
     });
 }
+
+/**
+ * A one-statement move's answer row: hands over its notification if it was written born claimed
+ * (handOver), and gives the row without the outbox's columns.
+ */
+export function handedOver<R extends BornClaimedColumns & { id: string; tenant: string }>(
+  row: R,
+  notification: HostNotification | undefined,
+  handOff: NotificationHandOff | undefined,
+): Omit<R, keyof BornClaimedColumns> {
+  const { born_claimed, born_payload, ...rest } = row;
+  if (notification !== undefined) handOver(notification, row, { born_claimed, born_payload }, handOff);
+  return rest;
+}

@@ -21,7 +21,7 @@ import type { Clock } from "../core/ports/clock.ts";
 import type { NotificationHandOff } from "../core/deps.ts";
 import {
   BORN_CLAIMED,
-  handOver,
+  handedOver,
   queuedNotification,
   queuedNotificationParameters,
   queuedNotificationShape,
@@ -215,10 +215,7 @@ export async function succeedRefundAsRead(
     }),
   );
   const row = rows[0];
-  if (row === undefined) return undefined;
-  const { born_claimed, born_payload, ...paymentRow } = row;
-  if (notification !== undefined) handOver(notification, row, { born_claimed, born_payload }, change.handOff);
-  return toPayment(paymentRow);
+  return row === undefined ? undefined : toPayment(handedOver(row, notification, change.handOff));
 }
 
 /** Everything succeedRefundAsRead's statement says, decided before it is built. */

@@ -13,7 +13,7 @@ import type { PaymentRow } from "./schema.ts";
 import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
 import {
   BORN_CLAIMED,
-  handOver,
+  handedOver,
   queuedNotification,
   queuedNotificationParameters,
   queuedNotificationShape,
@@ -82,10 +82,7 @@ export async function transitionAsRead<To extends PaymentStatus>(
   };
   const result = await db.executeQuery<PaymentRow & BornClaimedColumns>(moveAsReadStatement(db, move));
   const row = result.rows[0];
-  if (row === undefined) return undefined;
-  const { born_claimed, born_payload, ...paymentRow } = row;
-  if (notification !== undefined) handOver(notification, row, { born_claimed, born_payload }, input.handOff);
-  return toPayment(paymentRow);
+  return row === undefined ? undefined : toPayment(handedOver(row, notification, input.handOff));
 }
 
 /** Everything transitionAsRead's statement says, decided before it is built. */
