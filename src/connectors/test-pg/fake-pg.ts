@@ -21,6 +21,8 @@ import { registerNamedStatement } from "../../storage/named-statements.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import {
   TEST_PG_PAYMENT_COLUMN_LIST,
+  insertTestPgPayment,
+  setTestPgStatus,
   testPgPaymentById,
   testPgPaymentColumnsOf,
   type TestPgPayment,
@@ -124,10 +126,9 @@ export class FakeTestPg {
   }
 
   /** The record's first write; undefined when it was written before. */
-  private insertRecord(id: string, claims: CheckoutClaims) {
-    return this.db
-      .insertInto("test_pg_payments")
-      .values({
+  private async insertRecord(id: string, claims: CheckoutClaims) {
+    const { rows } = await this.db.executeQuery(
+      insertTestPgPayment.compiled(this.db, {
         id,
         tenant: claims.t,
         merchant_reference: claims.r,
@@ -144,10 +145,9 @@ export class FakeTestPg {
         expires_at: new Date(claims.e),
         created_at: this.clock.now(),
         updated_at: this.clock.now(),
-      })
-      .onConflict((oc) => oc.column("id").doNothing())
-      .returningAll()
-      .executeTakeFirst();
+      }),
+    );
+    return rows[0];
   }
 
   private async stored(id: string): Promise<TestPgPayment | undefined> {
@@ -331,13 +331,8 @@ export class FakeTestPg {
   }
 
   private async setStatus(payment: TestPgPayment, to: TestPgStatus, from: TestPgStatus[], extra: { account?: string } = {}): Promise<TestPgPayment> {
-    const row = await this.db
-      .updateTable("test_pg_payments")
-      .set({ status: to, updated_at: this.clock.now(), ...extra })
-      .where("id", "=", payment.id)
-      .where("status", "in", from)
-      .returningAll()
-      .executeTakeFirst();
+    const { rows } = await this.db.executeQuery(setTestPgStatus.compiled(this.db, { id: payment.id, to, from, at: this.clock.now(), ...extra }));
+    const row = rows[0];
     if (row === undefined) throw new TestPgError("INVALID_STATE", `payment is ${payment.status}; cannot become ${to}`, 409);
     const updated = this.toPayment(row);
     this.webhooks.send(updated);

@@ -1,6 +1,6 @@
 /** The TEST PG's own records (tables test_pg_*), as a real PG keeps them on its side. */
-import { sql, type Kysely } from "kysely";
-import { Precompiled } from "../../storage/precompiled.ts";
+import { sql, type Insertable, type Kysely } from "kysely";
+import { insertedColumns, Precompiled } from "../../storage/precompiled.ts";
 
 export type TestPgStatus = "OPEN" | "WAITING_FOR_DEPOSIT" | "PAID" | "FAILED" | "CANCELLED_BY_CUSTOMER" | "EXPIRED";
 
@@ -137,5 +137,41 @@ export function testPgPaymentColumnsOf(table: string) {
 export const testPgPaymentById = new Precompiled({
   build: (db: Kysely<TestPgTables>, id: string) => db.selectFrom("test_pg_payments").select(TEST_PG_PAYMENT_COLUMNS).where("id", "=", id),
   parameters: (id) => [id],
+  prepared: true,
+});
+
+/** A record's first write, on the customer's first action: compiled once, prepared (reached by its key). */
+export const insertTestPgPayment = new Precompiled({
+  build: (db: Kysely<TestPgTables>, row: Insertable<TestPgTables["test_pg_payments"]>) =>
+    db
+      .insertInto("test_pg_payments")
+      .values(row)
+      .onConflict((oc) => oc.column("id").doNothing())
+      .returning(TEST_PG_PAYMENT_COLUMNS),
+  shape: (row) => insertedColumns(row).join(","),
+  parameters: (row) => insertedColumns(row).map((column) => row[column]),
+  prepared: true,
+});
+
+/** A record's status change, guarded by the statuses it may come from. */
+export interface TestPgStatusChange {
+  id: string;
+  to: TestPgStatus;
+  from: readonly TestPgStatus[];
+  at: Date;
+  account?: string;
+}
+
+/** Every status change of a record (a customer's pay, say): compiled once per shape, prepared (by its key). */
+export const setTestPgStatus = new Precompiled({
+  build: (db: Kysely<TestPgTables>, c: TestPgStatusChange) =>
+    db
+      .updateTable("test_pg_payments")
+      .set({ status: c.to, updated_at: c.at, ...(c.account === undefined ? {} : { account: c.account }) })
+      .where("id", "=", c.id)
+      .where("status", "in", [...c.from])
+      .returning(TEST_PG_PAYMENT_COLUMNS),
+  shape: (c) => `${c.from.length};${c.account === undefined ? "" : "account"}`,
+  parameters: (c) => [c.to, c.at, ...(c.account === undefined ? [] : [c.account]), c.id, ...c.from],
   prepared: true,
 });
