@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { sql, type CompiledQuery } from "kysely";
+import { sql, type CompiledQuery, type Kysely } from "kysely";
 import type { DatabaseHandle } from "../../src/storage/database.ts";
 import type { HostNotification } from "../../src/core/host-notification.ts";
 import type { NotificationHandOff } from "../../src/core/deps.ts";
@@ -16,6 +16,7 @@ import { moveAsReadStatements, type MoveAsRead } from "../../src/storage/transit
 import { processedWithMove, storingReadingPaymentStatements, type StoringReadingPayment } from "../../src/storage/webhook-repository.ts";
 import { readAndReserveStatements, type ReadAndReserve } from "../../src/storage/refund-reservation.ts";
 import { refundSuccessAsReadStatements, type RefundSuccessAsRead } from "../../src/storage/refund-statements.ts";
+import { insertTestPgPayment, setTestPgStatus, testPgRefundStatement, type TestPgTables } from "../../src/connectors/test-pg/records.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
 
 /** Each call gives values no other call gave, so a parameter in the wrong place cannot go unseen. */
@@ -43,7 +44,7 @@ type Db = DatabaseHandle["db"];
  * Compiles `first`, then `second` of the same shape: the second must reuse the shape's text, and be
  * exactly a fresh compile of it (text and parameters).
  */
-function assertReusedAsFresh<Input>(statement: Precompiled<Db, Input>, db: Db, first: Input, second: Input): CompiledQuery {
+function assertReusedAsFresh<D, Input>(statement: Precompiled<D, Input>, db: D, first: Input, second: Input): CompiledQuery {
   statement.compiled(db, first);
   const reused = statement.compiled(db, second);
   assert.ok(statement.reused(second), "the shape's listed parameters should match Kysely's");
@@ -185,6 +186,49 @@ for (const backend of backends()) {
           });
           assertReusedAsFresh(refundSuccessAsReadStatements, handle.db, statement(), statement());
         }
+    });
+
+    it("the TEST PG's record insert, status changes and refund", () => {
+      const db = handle.db as unknown as Kysely<TestPgTables>;
+      const record = () => ({
+        id: unique("tpay"),
+        tenant: unique("tenant"),
+        merchant_reference: unique("ref"),
+        idempotency_key: unique("key"),
+        amount: String(++seq),
+        currency: unique("KRW"),
+        pay_type: unique("CARD"),
+        description: unique("desc"),
+        status: unique("OPEN"),
+        return_url: unique("return"),
+        webhook_url: unique("hook"),
+        refunded: String(++seq),
+        account: null,
+        expires_at: new Date(++seq),
+        created_at: new Date(++seq),
+        updated_at: new Date(++seq),
+      });
+      assertReusedAsFresh(insertTestPgPayment, db, record(), record());
+      for (const from of [["OPEN"], ["OPEN", "WAITING_FOR_DEPOSIT"]] as const)
+        for (const account of [false, true]) {
+          const change = () => ({
+            id: unique("tpay"),
+            to: "PAID" as const,
+            from: [...from],
+            at: new Date(++seq),
+            ...(account ? { account: unique("account") } : {}),
+          });
+          assertReusedAsFresh(setTestPgStatus, db, change(), change());
+        }
+      const refund = () => ({
+        key: unique("key"),
+        amount: String(++seq),
+        now: new Date(++seq),
+        id: unique("tpay"),
+        tenant: unique("tenant"),
+        refundId: unique("tprf"),
+      });
+      assertReusedAsFresh(testPgRefundStatement, db, refund(), refund());
     });
 
     it("a shape whose listed parameters are not Kysely's compiles afresh every time, even when values line up", () => {

@@ -17,14 +17,12 @@ import { sql, type Kysely } from "kysely";
 import type { ConnectorStorage } from "../../core/ports/connector-storage.ts";
 import type { Logger } from "pino";
 import { newId } from "../../core/ids.ts";
-import { registerNamedStatement } from "../../storage/named-statements.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import {
-  TEST_PG_PAYMENT_COLUMN_LIST,
   insertTestPgPayment,
   setTestPgStatus,
   testPgPaymentById,
-  testPgPaymentColumnsOf,
+  testPgRefundStatement,
   type TestPgPayment,
   type TestPgRefund,
   type TestPgStatus,
@@ -232,38 +230,7 @@ export class FakeTestPg {
     const amount = amountMinor.toString();
     const refundId = newId("tprf", this.clock);
     const now = this.clock.now();
-    type Answer = TestPgTables["test_pg_payments"] & {
-      outcome: "refunded" | "earlier" | "refused";
-      refund_id: string | null;
-      refund_payment_id: string | null;
-      refund_amount: string | null;
-    };
-    // Prepared on PostgreSQL (storage/named-statements.ts): every row reached by its key, columns by name.
-    const query = sql<Answer>`
-      WITH earlier AS (
-        SELECT id, payment_id, amount FROM test_pg_refunds WHERE idempotency_key = ${key}
-      ), raised AS (
-        UPDATE test_pg_payments SET refunded = refunded + ${amount}::bigint, updated_at = ${now}
-        WHERE id = ${id} AND tenant = ${tenant} AND status = 'PAID' AND ${amount}::bigint > 0 AND refunded + ${amount}::bigint <= amount
-          AND NOT EXISTS (SELECT 1 FROM earlier)
-        RETURNING ${TEST_PG_PAYMENT_COLUMN_LIST}
-      ), inserted AS (
-        INSERT INTO test_pg_refunds (id, payment_id, idempotency_key, amount, status, failure_code, created_at)
-        SELECT ${refundId}, raised.id, ${key}, ${amount}::bigint, 'SUCCEEDED', NULL, ${now} FROM raised
-        RETURNING id
-      )
-      SELECT 'refunded' AS outcome, inserted.id AS refund_id, NULL AS refund_payment_id, NULL AS refund_amount, ${testPgPaymentColumnsOf("raised")}
-      FROM raised CROSS JOIN inserted
-      UNION ALL
-      SELECT 'earlier', earlier.id, earlier.payment_id, earlier.amount::text, ${testPgPaymentColumnsOf("p")}
-      FROM earlier LEFT JOIN test_pg_payments p ON p.id = ${id}
-      UNION ALL
-      SELECT 'refused', NULL, NULL, NULL, ${testPgPaymentColumnsOf("p")}
-      FROM test_pg_payments p
-      WHERE p.id = ${id} AND p.tenant = ${tenant} AND NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM raised)`;
-    const compiled = query.compile(this.db);
-    registerNamedStatement(compiled.sql);
-    const { rows } = await this.db.executeQuery(compiled);
+    const { rows } = await this.db.executeQuery(testPgRefundStatement.compiled(this.db, { key, amount, now, id, tenant, refundId }));
     const row = rows[0];
     if (row === undefined) throw new TestPgError("NOT_FOUND", `no TEST payment ${id}`, 404);
     const { outcome, refund_id, refund_payment_id, refund_amount, ...stored } = row;

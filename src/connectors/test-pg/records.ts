@@ -1,6 +1,6 @@
 /** The TEST PG's own records (tables test_pg_*), as a real PG keeps them on its side. */
 import { sql, type Insertable, type Kysely } from "kysely";
-import { insertedColumns, Precompiled } from "../../storage/precompiled.ts";
+import { compilableSql, insertedColumns, Precompiled } from "../../storage/precompiled.ts";
 
 export type TestPgStatus = "OPEN" | "WAITING_FOR_DEPOSIT" | "PAID" | "FAILED" | "CANCELLED_BY_CUSTOMER" | "EXPIRED";
 
@@ -125,8 +125,8 @@ const TEST_PG_PAYMENT_COLUMNS = [
   "created_at",
   "updated_at",
 ] as const;
-export const TEST_PG_PAYMENT_COLUMN_LIST = sql.join(TEST_PG_PAYMENT_COLUMNS.map((c) => sql.ref(c)));
-export function testPgPaymentColumnsOf(table: string) {
+const TEST_PG_PAYMENT_COLUMN_LIST = sql.join(TEST_PG_PAYMENT_COLUMNS.map((c) => sql.ref(c)));
+function testPgPaymentColumnsOf(table: string) {
   return sql.join(TEST_PG_PAYMENT_COLUMNS.map((c) => sql.ref(`${table}.${c}`)));
 }
 
@@ -173,5 +173,64 @@ export const setTestPgStatus = new Precompiled({
       .returning(TEST_PG_PAYMENT_COLUMNS),
   shape: (c) => `${c.from.length};${c.account === undefined ? "" : "account"}`,
   parameters: (c) => [c.to, c.at, ...(c.account === undefined ? [] : [c.account]), c.id, ...c.from],
+  prepared: true,
+});
+
+/** What one refund attempt says: the PG's own refund id, under the merchant's key. */
+export interface TestPgRefundAttempt {
+  /** `tenant:idempotencyKey` */
+  key: string;
+  /** Minor units, as decimal text. */
+  amount: string;
+  now: Date;
+  id: string;
+  tenant: string;
+  refundId: string;
+}
+
+type RefundAnswer = TestPgTables["test_pg_payments"] & {
+  outcome: "refunded" | "earlier" | "refused";
+  refund_id: string | null;
+  refund_payment_id: string | null;
+  refund_amount: string | null;
+};
+
+// Compiled once and prepared on PostgreSQL (storage/named-statements.ts): every row reached by its
+// key, columns by name.
+export const testPgRefundStatement = new Precompiled({
+  build: (db: Kysely<TestPgTables>, { key, amount, now, id, tenant, refundId }: TestPgRefundAttempt) =>
+    compilableSql(
+      db,
+      sql<RefundAnswer>`
+      WITH earlier AS (
+        SELECT id, payment_id, amount FROM test_pg_refunds WHERE idempotency_key = ${key}
+      ), raised AS (
+        UPDATE test_pg_payments SET refunded = refunded + ${amount}::bigint, updated_at = ${now}
+        WHERE id = ${id} AND tenant = ${tenant} AND status = 'PAID' AND ${amount}::bigint > 0 AND refunded + ${amount}::bigint <= amount
+          AND NOT EXISTS (SELECT 1 FROM earlier)
+        RETURNING ${TEST_PG_PAYMENT_COLUMN_LIST}
+      ), inserted AS (
+        INSERT INTO test_pg_refunds (id, payment_id, idempotency_key, amount, status, failure_code, created_at)
+        SELECT ${refundId}, raised.id, ${key}, ${amount}::bigint, 'SUCCEEDED', NULL, ${now} FROM raised
+        RETURNING id
+      )
+      SELECT 'refunded' AS outcome, inserted.id AS refund_id, NULL AS refund_payment_id, NULL AS refund_amount, ${testPgPaymentColumnsOf("raised")}
+      FROM raised CROSS JOIN inserted
+      UNION ALL
+      SELECT 'earlier', earlier.id, earlier.payment_id, earlier.amount::text, ${testPgPaymentColumnsOf("p")}
+      FROM earlier LEFT JOIN test_pg_payments p ON p.id = ${id}
+      UNION ALL
+      SELECT 'refused', NULL, NULL, NULL, ${testPgPaymentColumnsOf("p")}
+      FROM test_pg_payments p
+      WHERE p.id = ${id} AND p.tenant = ${tenant} AND NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM raised)`,
+    ),
+  // In the text's order, one line per CTE and branch.
+  parameters: ({ key, amount, now, id, tenant, refundId }) => [
+    ...[key],
+    ...[amount, now, id, tenant, amount, amount],
+    ...[refundId, key, amount, now],
+    ...[id],
+    ...[id, tenant],
+  ],
   prepared: true,
 });
