@@ -24,11 +24,19 @@ import type pg from "pg";
 
 const names = new Map<string, string>();
 
-/** Sends `text` as a named prepared statement from now on. Any text with a `*` is left unnamed, to be safe. */
-export function registerNamedStatement(text: string): void {
-  if (names.has(text) || /\*/.test(text)) return;
+/**
+ * Sends `text` as a named prepared statement from now on, unless it has a `*` result column (`select *`,
+ * `returning *`, `t.*`); `count(*)` and multiplication are fine. Answers whether the text is named.
+ */
+export function registerNamedStatement(text: string): boolean {
+  if (names.has(text)) return true;
+  if (STAR_COLUMN.test(text)) return false;
   names.set(text, `pgb_${names.size + 1}`);
+  return true;
 }
+
+/** A `*` where a result column goes: right after SELECT (DISTINCT), RETURNING or a comma, bare or qualified. */
+const STAR_COLUMN = /(?:\bselect(?:\s+distinct)?|\breturning|,)\s*(?:(?:"[^"]+"|\w+)\.)?\*/i;
 
 /**
  * The pool Kysely is given on PostgreSQL: node-postgres' own pool, whose clients send registered

@@ -166,8 +166,7 @@ export async function recordDeliveredAttempts(db: Executor, attempts: readonly A
     worker: attempts.map((a) => a.worker),
     token,
   };
-  const statement = deliveredBatchStatement.compiled(db, batch, [batch.ids, batch.startedAt, batch.durationMs, batch.statusCode, batch.worker, token]);
-  const result = await db.executeQuery<{ tenant: string; released: number }>(statement);
+  const result = await db.executeQuery(deliveredBatchStatement.compiled(db, batch));
   return new Map(result.rows.map((r) => [r.tenant, Number(r.released)]));
 }
 
@@ -182,8 +181,8 @@ interface DeliveredBatch {
 }
 
 // One text for every batch size, compiled once and prepared (precompiled.ts).
-const deliveredBatchStatement = new Precompiled(
-  (db: Executor, b: DeliveredBatch) =>
+const deliveredBatchStatement = new Precompiled({
+  build: (db: Executor, b: DeliveredBatch) =>
     compilableSql(
       db,
       sql<{ tenant: string; released: number }>`
@@ -200,8 +199,9 @@ const deliveredBatchStatement = new Precompiled(
         b.started_at, b.duration_ms, b.status_code, NULL, 'DELIVERED', NULL, b.worker
       FROM batch b),${clearAnsweredEndpoints(sql`SELECT (SELECT n.tenant FROM notifications n WHERE n.id = b.notification_id) FROM batch b`)}`,
     ),
-  { prepared: true },
-);
+  parameters: (b) => [b.ids, b.startedAt, b.durationMs, b.statusCode, b.worker, b.token],
+  prepared: true,
+});
 
 /**
  * Records one attempt's outcome on its notification and releases the claim, guarded by `token`'s claim.

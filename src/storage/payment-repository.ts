@@ -6,7 +6,7 @@
  * another actor got there first: the caller learns that and does nothing twice.
  */
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
-import { Precompiled } from "./precompiled.ts";
+import { insertedColumns, Precompiled } from "./precompiled.ts";
 import { isCurrencyCode, type CurrencyCode } from "../core/currency.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
@@ -71,7 +71,7 @@ export function toPayment(row: PaymentRow): Payment {
 }
 
 export async function paymentsOfOrder(db: Executor, tenant: string, orderId: number): Promise<Payment[]> {
-  const { rows } = await db.executeQuery<PaymentRow>(paymentsOfOrderStatement.compiled(db, { tenant, orderId }, [orderId, tenant]));
+  const { rows } = await db.executeQuery<PaymentRow>(paymentsOfOrderStatement.compiled(db, { tenant, orderId }));
   return rows.map(toPayment);
 }
 
@@ -116,8 +116,8 @@ const paymentColumnsByTable = new Map<string, RawBuilder<unknown>>();
 // plan may be built before payments has statistics, when every index looks alike. Indexes led by
 // tenant would then scan the whole tenant for each order. So tenant is compared as an expression that
 // no index serves: only payments_by_order_id (or a scan) remains, and the index wins even then.
-const paymentsOfOrderStatement = new Precompiled(
-  (db: Executor, { tenant, orderId }: { tenant: string; orderId: number }) =>
+const paymentsOfOrderStatement = new Precompiled({
+  build: (db: Executor, { tenant, orderId }: { tenant: string; orderId: number }) =>
     db
       .selectFrom("payments")
       .select(paymentColumns)
@@ -125,8 +125,9 @@ const paymentsOfOrderStatement = new Precompiled(
       .where(sql`tenant || ''`, "=", tenant)
       .orderBy("created_at", "asc")
       .orderBy("id", "asc"),
-  { prepared: true },
-);
+  parameters: ({ tenant, orderId }) => [orderId, tenant],
+  prepared: true,
+});
 
 /** Whether `tenant` has any payment for the order. */
 export async function orderHasPayment(db: Executor, tenant: string, orderId: number): Promise<boolean> {
@@ -166,29 +167,29 @@ export async function lockCapturedPayment(trx: Transaction<Database>, tenant: st
  * values only, no SQL expressions: the statement's text is reused for every payment with its columns.
  */
 export async function insertPayment(db: Executor, payment: NewPayment, event: FirstEvent): Promise<void> {
-  // Compiled once per set of columns and first state, and prepared (precompiled.ts): PayStart runs it
-  // every time. An insert has a single plan shape, so a generic plan is safe.
-  const columns: string[] = [];
-  const parameters: unknown[] = [];
-  for (const column in payment) {
-    const value = payment[column as keyof NewPayment];
-    if (value === undefined) continue;
-    columns.push(column);
-    parameters.push(value);
-  }
-  parameters.push(event.event, event.source, JSON.stringify(event.detail));
-  const shape = `${event.to} ${columns.join(",")}`;
-  let statement = insertPaymentStatements.get(shape);
-  if (statement === undefined) insertPaymentStatements.set(shape, (statement = new Precompiled(buildInsertPayment, { prepared: true })));
-  await db.executeQuery(statement.compiled(db, { payment, event }, parameters));
+  await db.executeQuery(insertPaymentStatements.compiled(db, { payment, event }));
 }
 
 type FirstEvent = { to: PaymentStatus; event: string; source: EventSource; detail: Record<string, unknown> };
-const insertPaymentStatements = new Map<string, Precompiled<Executor, { payment: NewPayment; event: FirstEvent }>>();
+type PaymentInsert = { payment: NewPayment; event: FirstEvent };
+
+// Compiled once per set of columns and first state, and prepared (precompiled.ts): PayStart runs it
+// every time. An insert has a single plan shape, so a generic plan is safe.
+const insertPaymentStatements = new Precompiled({
+  build: buildInsertPayment,
+  shape: ({ payment, event }: PaymentInsert) => `${event.to} ${insertedColumns(payment).join(",")}`,
+  parameters: ({ payment, event }: PaymentInsert) => [
+    ...insertedColumns(payment).map((column) => payment[column]),
+    event.event,
+    event.source,
+    JSON.stringify(event.detail),
+  ],
+  prepared: true,
+});
 
 // One statement, so it is atomic without a transaction of its own: the payment and its first
 // history row exist together or not at all.
-function buildInsertPayment(db: Executor, { payment, event }: { payment: NewPayment; event: FirstEvent }) {
+function buildInsertPayment(db: Executor, { payment, event }: PaymentInsert) {
   return db
     .with("created", (q) => q.insertInto("payments").values(payment).returning("id"))
     .insertInto("payment_events")

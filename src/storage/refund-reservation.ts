@@ -13,10 +13,10 @@
  * When the snapshot allows the cancel but nothing was reserved, the payment changed since the snapshot
  * and the caller takes the locked path.
  */
-import { sql, type CompiledQuery } from "kysely";
+import { sql } from "kysely";
 import { CAPTURED_STATUSES, type EventSource } from "../core/payment-state.ts";
 import { paymentColumnsOf, toPayment, type Executor } from "./payment-repository.ts";
-import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
+import { compilableSql, Precompiled } from "./precompiled.ts";
 import { EXTERNAL_REFUND_FINGERPRINT, refundRow, type NewRefund, type RefundRow } from "./money-movement-repository.ts";
 import {
   movementJson,
@@ -62,7 +62,9 @@ export async function readAndReserveRefund(
   r: Omit<NewRefund, "paymentId">,
   event: { source: EventSource; detail: Record<string, unknown> },
 ): Promise<SnapshotAndReservation | undefined> {
-  const { rows } = await db.executeQuery(readAndReserveStatement(db, { claims, r, event: { source: event.source, detail: JSON.stringify(event.detail) } }));
+  const { rows } = await db.executeQuery(
+    readAndReserveStatements.compiled(db, { claims, r, event: { source: event.source, detail: JSON.stringify(event.detail) } }),
+  );
   const row = rows[0];
   if (row === undefined) return undefined;
   const { row_version, movements, payment_version, refund_movement, ...payment } = row;
@@ -90,20 +92,15 @@ type ReadAndReserveRow = PaymentRow & {
 // Compiled once per shape and prepared on PostgreSQL (named-statements.ts): the payment is reached by
 // payments_one_captured's unique key (its statuses written as literals, so a generic plan can use that
 // partial index), its movements by payment id, and every result column is named.
-export const readAndReserveStatements = new PrecompiledShapes(buildReadAndReserve, { prepared: true });
-
-/** readAndReserveRefund's statement, its text reused for every cancel that claims the same things. */
-export function readAndReserveStatement(db: Executor, statement: ReadAndReserve): CompiledQuery<ReadAndReserveRow> {
-  return readAndReserveStatements.compiled(
-    db,
-    readAndReserveShape(statement),
-    statement,
-    readAndReserveParameters(statement),
-  ) as CompiledQuery<ReadAndReserveRow>;
-}
+export const readAndReserveStatements = new Precompiled({
+  build: buildReadAndReserve,
+  shape: readAndReserveShape,
+  parameters: readAndReserveParameters,
+  prepared: true,
+});
 
 /** What changes the statement's text: which optional claims the cancel makes. */
-export function readAndReserveShape({ claims }: ReadAndReserve): string {
+function readAndReserveShape({ claims }: ReadAndReserve): string {
   return [
     claims.expectPg === undefined ? "" : "pg",
     claims.expectPayType === undefined ? "" : "pay type",

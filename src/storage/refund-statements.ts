@@ -14,7 +14,7 @@
  * balance only if no one wrote the row before its lock, and the cancel's own success moves the
  * payment in one statement only if the row is still the version its reservation wrote.
  */
-import { sql, type CompiledQuery, type RawBuilder } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import { CAPTURED_STATUSES, guardOf, notificationFor, type EventSource, type PaymentStatus } from "../core/payment-state.ts";
 import { newId, type PaymentId, type RefundId } from "../core/ids.ts";
 import type { Clock } from "../core/ports/clock.ts";
@@ -28,7 +28,7 @@ import {
   type BornClaimedColumns,
 } from "./outbox-statement.ts";
 import { stateNotification, type FieldsOnEntering, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
-import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
+import { compilableSql, Precompiled } from "./precompiled.ts";
 import { balanceFrom, paymentColumnsOf, toPayment, type Balance, type Executor, type Payment } from "./payment-repository.ts";
 import type { MovementRow, NewRefund, RefundRow } from "./money-movement-repository.ts";
 import type { MoneyMovementRow, PaymentRow } from "./schema.ts";
@@ -201,7 +201,7 @@ export async function succeedRefundAsRead(
       ? undefined
       : stateNotification(type, after, change.balance, change.notification as StateNotificationFields[typeof type], newId("msg", clock), clock.now());
   const { rows } = await db.executeQuery(
-    refundSuccessAsReadStatement(db, {
+    refundSuccessAsReadStatements.compiled(db, {
       refundId: change.refundId,
       paymentId: read.id,
       openStatuses: change.openStatuses,
@@ -236,17 +236,15 @@ export interface RefundSuccessAsRead {
 
 // Compiled once per shape and prepared on PostgreSQL (named-statements.ts): every row it reaches is
 // by its key.
-export const refundSuccessAsReadStatements = new PrecompiledShapes(buildRefundSuccessAsRead, { prepared: true });
-
-/** succeedRefundAsRead's statement, its text reused for every refund success of the same shape. */
-export function refundSuccessAsReadStatement(db: Executor, statement: RefundSuccessAsRead): CompiledQuery<PaymentRow & BornClaimedColumns> {
-  return refundSuccessAsReadStatements.compiled(db, refundSuccessAsReadShape(statement), statement, refundSuccessAsReadParameters(statement)) as CompiledQuery<
-    PaymentRow & BornClaimedColumns
-  >;
-}
+export const refundSuccessAsReadStatements = new Precompiled({
+  build: buildRefundSuccessAsRead,
+  shape: refundSuccessAsReadShape,
+  parameters: refundSuccessAsReadParameters,
+  prepared: true,
+});
 
 /** What changes the statement's text: how many open statuses, and the outbox row (if any). */
-export function refundSuccessAsReadShape(statement: RefundSuccessAsRead): string {
+function refundSuccessAsReadShape(statement: RefundSuccessAsRead): string {
   const outbox = statement.outbox === undefined ? "" : queuedNotificationShape(statement.outbox.handOff);
   return `${statement.openStatuses.length}; ${outbox}`;
 }

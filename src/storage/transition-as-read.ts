@@ -10,7 +10,7 @@ import { notificationFor, guardOf, type EventSource, type PaymentStatus } from "
 import { stateNotification, type HostNotification, type StateNotificationFields } from "../core/host-notification.ts";
 import type { NotificationHandOff } from "../core/deps.ts";
 import type { PaymentRow } from "./schema.ts";
-import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
+import { compilableSql, Precompiled } from "./precompiled.ts";
 import {
   BORN_CLAIMED,
   handedOver,
@@ -80,7 +80,7 @@ export async function transitionAsRead<To extends PaymentStatus>(
     ...(notification === undefined ? {} : { outbox: { notification, handOff: input.handOff } }),
     ...(input.alongside === undefined ? {} : { alongside: input.alongside }),
   };
-  const result = await db.executeQuery<PaymentRow & BornClaimedColumns>(moveAsReadStatement(db, move));
+  const result = await db.executeQuery(moveAsReadStatements.compiled(db, move));
   const row = result.rows[0];
   return row === undefined ? undefined : toPayment(handedOver(row, notification, input.handOff));
 }
@@ -103,15 +103,15 @@ export interface MoveAsRead {
 
 // Compiled once per shape and prepared on PostgreSQL (named-statements.ts): every row it reaches is
 // by its key.
-export const moveAsReadStatements = new PrecompiledShapes(buildMoveAsRead, { prepared: true });
-
-/** transitionAsRead's statement for `move`, its text reused for every move of the same shape. */
-export function moveAsReadStatement(db: Executor, move: MoveAsRead) {
-  return moveAsReadStatements.compiled(db, moveAsReadShape(move), move, moveAsReadParameters(move));
-}
+export const moveAsReadStatements = new Precompiled({
+  build: buildMoveAsRead,
+  shape: moveAsReadShape,
+  parameters: moveAsReadParameters,
+  prepared: true,
+});
 
 /** What changes the statement's text: the columns set, and which optional parts it has. */
-export function moveAsReadShape(move: MoveAsRead): string {
+function moveAsReadShape(move: MoveAsRead): string {
   const columns = move.assignments.map(([column]) => column).join(",");
   const capture = move.capture === undefined ? "" : "captured";
   const outbox = move.outbox === undefined ? "" : queuedNotificationShape(move.outbox.handOff);

@@ -3,10 +3,10 @@
  * otherwise), deduplicated by the PG's event id, and what acting on it came to; the webhook retrier's
  * claims, and the retention purge of what was never acted on.
  */
-import { sql, type CompiledQuery, type Insertable } from "kysely";
+import { sql, type Insertable } from "kysely";
 import { leaseIsDead } from "./lease-repository.ts";
 import { paymentColumnsOf, toPayment, type Executor, type Payment } from "./payment-repository.ts";
-import { compilableSql, PrecompiledShapes } from "./precompiled.ts";
+import { compilableSql, insertedColumns, Precompiled } from "./precompiled.ts";
 import type { AlongsideWrite } from "./transition-as-read.ts";
 import type { PaymentRow, PgWebhooksTable } from "./schema.ts";
 
@@ -83,7 +83,7 @@ export async function insertWebhookReadingPayment(
   w: NewWebhook,
   reference: string,
 ): Promise<{ id: string; payment: Payment | undefined } | undefined> {
-  const { rows } = await db.executeQuery(storingReadingPaymentStatement(db, { row: storedRow(w), reference }));
+  const { rows } = await db.executeQuery(storingReadingPaymentStatements.compiled(db, { row: storedRow(w), reference }));
   const row = rows[0];
   if (row === undefined) return undefined;
   const { stored_id: id, ...payment } = row;
@@ -98,30 +98,18 @@ export interface StoringReadingPayment {
 
 // Compiled once per set of columns stored and prepared on PostgreSQL (named-statements.ts): the
 // insert and the payment are each reached by a key.
-export const storingReadingPaymentStatements = new PrecompiledShapes(
-  (db: Executor, { row, reference }: StoringReadingPayment) =>
+export const storingReadingPaymentStatements = new Precompiled({
+  build: (db: Executor, { row, reference }: StoringReadingPayment) =>
     compilableSql(
       db,
       sql<PaymentRow & { stored_id: string }>`
     WITH stored AS (${storing(db, row)})
     SELECT ${paymentColumnsOf("p")}, stored.id::text AS stored_id FROM stored LEFT JOIN payments p ON p.id = ${reference} AND p.pg = ${row.pg}`,
     ),
-  { prepared: true },
-);
-
-/** insertWebhookReadingPayment's statement, its text reused for every webhook stored with the same columns. */
-export function storingReadingPaymentStatement(db: Executor, statement: StoringReadingPayment): CompiledQuery<PaymentRow & { stored_id: string }> {
-  // Kysely inserts the columns that have a value, in the row's order, each value a parameter.
-  const columns: string[] = [];
-  const parameters: unknown[] = [];
-  for (const [column, value] of Object.entries(statement.row)) {
-    if (value === undefined) continue;
-    columns.push(column);
-    parameters.push(value);
-  }
-  parameters.push(statement.reference, statement.row.pg);
-  return storingReadingPaymentStatements.compiled(db, columns.join(","), statement, parameters) as CompiledQuery<PaymentRow & { stored_id: string }>;
-}
+  shape: ({ row }) => insertedColumns(row).join(","),
+  parameters: ({ row, reference }) => [...insertedColumns(row).map((column) => row[column]), reference, row.pg],
+  prepared: true,
+});
 
 export async function findStoredWebhook(db: Executor, id: string) {
   return db.selectFrom("pg_webhooks").select(["id", "pg", "tenant", "event_id", "action"]).where("id", "=", id).executeTakeFirst();

@@ -11,21 +11,11 @@ import type { DatabaseHandle } from "../../src/storage/database.ts";
 import type { HostNotification } from "../../src/core/host-notification.ts";
 import type { NotificationHandOff } from "../../src/core/deps.ts";
 import type { PaymentId, RefundId } from "../../src/core/ids.ts";
-import { compilableSql, PrecompiledShapes } from "../../src/storage/precompiled.ts";
-import { moveAsReadShape, moveAsReadStatement, moveAsReadStatements, type MoveAsRead } from "../../src/storage/transition-as-read.ts";
-import {
-  processedWithMove,
-  storingReadingPaymentStatement,
-  storingReadingPaymentStatements,
-  type StoringReadingPayment,
-} from "../../src/storage/webhook-repository.ts";
-import { readAndReserveShape, readAndReserveStatement, readAndReserveStatements, type ReadAndReserve } from "../../src/storage/refund-reservation.ts";
-import {
-  refundSuccessAsReadShape,
-  refundSuccessAsReadStatement,
-  refundSuccessAsReadStatements,
-  type RefundSuccessAsRead,
-} from "../../src/storage/refund-statements.ts";
+import { compilableSql, Precompiled } from "../../src/storage/precompiled.ts";
+import { moveAsReadStatements, type MoveAsRead } from "../../src/storage/transition-as-read.ts";
+import { processedWithMove, storingReadingPaymentStatements, type StoringReadingPayment } from "../../src/storage/webhook-repository.ts";
+import { readAndReserveStatements, type ReadAndReserve } from "../../src/storage/refund-reservation.ts";
+import { refundSuccessAsReadStatements, type RefundSuccessAsRead } from "../../src/storage/refund-statements.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
 
 /** Each call gives values no other call gave, so a parameter in the wrong place cannot go unseen. */
@@ -47,11 +37,20 @@ function outbox(form: (typeof outboxForms)[number]) {
   return { outbox: { notification: notification(), handOff: form === "handed off" ? handOff() : undefined } };
 }
 
-/** Asserts the shape's text is reused, and that a reused call is exactly a fresh compile of it. */
-function assertReusedAsFresh(reused: CompiledQuery, fresh: CompiledQuery, isReused: boolean): void {
-  assert.ok(isReused, "the shape's listed parameters should match Kysely's");
+type Db = DatabaseHandle["db"];
+
+/**
+ * Compiles `first`, then `second` of the same shape: the second must reuse the shape's text, and be
+ * exactly a fresh compile of it (text and parameters).
+ */
+function assertReusedAsFresh<Input>(statement: Precompiled<Db, Input>, db: Db, first: Input, second: Input): CompiledQuery {
+  statement.compiled(db, first);
+  const reused = statement.compiled(db, second);
+  assert.ok(statement.reused(second), "the shape's listed parameters should match Kysely's");
+  const fresh = statement.fresh(db, second);
   assert.equal(reused.sql, fresh.sql);
   assert.deepStrictEqual(reused.parameters, fresh.parameters);
+  return fresh;
 }
 
 for (const backend of backends()) {
@@ -98,10 +97,7 @@ for (const backend of backends()) {
                 ...outbox(form),
                 ...(alongside ? { alongside: processedWithMove(unique("hook")) } : {}),
               });
-              moveAsReadStatement(handle.db, move());
-              const second = move();
-              const reused = moveAsReadStatement(handle.db, second);
-              assertReusedAsFresh(reused, moveAsReadStatements.fresh(handle.db, second), moveAsReadStatements.reused(moveAsReadShape(second)));
+              assertReusedAsFresh(moveAsReadStatements, handle.db, move(), move());
               shapes++;
             }
       assert.equal(shapes, 48);
@@ -126,28 +122,15 @@ for (const backend of backends()) {
       });
       for (const withError of [false, true])
         for (const withClaim of [false, true]) {
-          storingReadingPaymentStatement(handle.db, statement(withError, withClaim));
-          const second = statement(withError, withClaim);
-          const reused = storingReadingPaymentStatement(handle.db, second);
-          assertReusedAsFresh(
-            reused,
-            storingReadingPaymentStatements.fresh(handle.db, second),
-            storingReadingPaymentStatements.reused(Object.keys(second.row).join(",")),
-          );
+          assertReusedAsFresh(storingReadingPaymentStatements, handle.db, statement(withError, withClaim), statement(withError, withClaim));
         }
       // A column without a value is left out of the insert (Kysely's rule), and so out of the shape.
       const withoutError = () => {
         const s = statement(false, true);
         return { ...s, row: { ...s.row, error: undefined as unknown as null } };
       };
-      storingReadingPaymentStatement(handle.db, withoutError());
-      const second = withoutError();
-      const fresh = storingReadingPaymentStatements.fresh(handle.db, second);
+      const fresh = assertReusedAsFresh(storingReadingPaymentStatements, handle.db, withoutError(), withoutError());
       assert.doesNotMatch(fresh.sql, /"error"/);
-      const shape = Object.keys(second.row)
-        .filter((column) => column !== "error")
-        .join(",");
-      assertReusedAsFresh(storingReadingPaymentStatement(handle.db, second), fresh, storingReadingPaymentStatements.reused(shape));
     });
 
     it("readAndReserveRefund: every combination of optional claims", () => {
@@ -179,10 +162,7 @@ for (const backend of backends()) {
                 },
                 event: { source: "HOST_API", detail: JSON.stringify({ n: ++seq }) },
               });
-              readAndReserveStatement(handle.db, statement());
-              const second = statement();
-              const reused = readAndReserveStatement(handle.db, second);
-              assertReusedAsFresh(reused, readAndReserveStatements.fresh(handle.db, second), readAndReserveStatements.reused(readAndReserveShape(second)));
+              assertReusedAsFresh(readAndReserveStatements, handle.db, statement(), statement());
               shapes++;
             }
       assert.equal(shapes, 16);
@@ -203,29 +183,23 @@ for (const backend of backends()) {
             detail: JSON.stringify({ n: ++seq }),
             ...outbox(form),
           });
-          refundSuccessAsReadStatement(handle.db, statement());
-          const second = statement();
-          const reused = refundSuccessAsReadStatement(handle.db, second);
-          assertReusedAsFresh(
-            reused,
-            refundSuccessAsReadStatements.fresh(handle.db, second),
-            refundSuccessAsReadStatements.reused(refundSuccessAsReadShape(second)),
-          );
+          assertReusedAsFresh(refundSuccessAsReadStatements, handle.db, statement(), statement());
         }
     });
 
     it("a shape whose listed parameters are not Kysely's compiles afresh every time, even when values line up", () => {
-      const pair = new PrecompiledShapes((db: DatabaseHandle["db"], { a, b }: { a: string; b: string }) =>
-        compilableSql(db, sql`SELECT ${a}::text, ${b}::text`),
-      );
-      // Listed in the wrong order.
-      const first = pair.compiled(handle.db, "pair", { a: "x", b: "y" }, ["y", "x"]);
+      const pair = new Precompiled({
+        build: (db: Db, { a, b }: { a: string; b: string }) => compilableSql(db, sql`SELECT ${a}::text, ${b}::text`),
+        // Listed in the wrong order.
+        parameters: ({ a, b }) => [b, a],
+      });
+      const first = pair.compiled(handle.db, { a: "x", b: "y" });
       assert.deepStrictEqual(first.parameters, ["x", "y"]);
-      assert.equal(pair.reused("pair"), false);
+      assert.equal(pair.reused({ a: "x", b: "y" }), false);
       // Equal values would pass the check; the shape must stay unreused all the same.
-      pair.compiled(handle.db, "pair", { a: "z", b: "z" }, ["z", "z"]);
-      assert.equal(pair.reused("pair"), false);
-      const later = pair.compiled(handle.db, "pair", { a: "p", b: "q" }, ["q", "p"]);
+      pair.compiled(handle.db, { a: "z", b: "z" });
+      assert.equal(pair.reused({ a: "z", b: "z" }), false);
+      const later = pair.compiled(handle.db, { a: "p", b: "q" });
       assert.deepStrictEqual(later.parameters, ["p", "q"]);
     });
 
@@ -239,14 +213,18 @@ for (const backend of backends()) {
         detail: JSON.stringify({ n: ++seq }),
         assignments: [["status", "PAID"]],
       });
+      // The move's own text, with its parameters listed in reverse.
+      const listedWrongly = new Precompiled({
+        build: (db: Db, m: MoveAsRead) => ({ compile: () => moveAsReadStatements.fresh(db, m) }),
+        parameters: (m) => [...moveAsReadStatements.fresh(handle.db, m).parameters].reverse(),
+      });
       for (let i = 0; i < 3; i++) {
         const m = move();
         const fresh = moveAsReadStatements.fresh(handle.db, m);
-        const wrong = [...fresh.parameters].reverse();
-        const compiled = moveAsReadStatements.compiled(handle.db, "listed wrongly", m, wrong);
+        const compiled = listedWrongly.compiled(handle.db, m);
         assert.equal(compiled.sql, fresh.sql);
         assert.deepStrictEqual(compiled.parameters, fresh.parameters);
-        assert.equal(moveAsReadStatements.reused("listed wrongly"), false);
+        assert.equal(listedWrongly.reused(m), false);
       }
     });
   });

@@ -98,7 +98,7 @@ export class FakeTestPg {
   }
 
   private async record(id: string): Promise<TestPgTables["test_pg_payments"] | undefined> {
-    const { rows } = await this.db.executeQuery<TestPgTables["test_pg_payments"]>(testPgPaymentById.compiled(this.db, id, [id]));
+    const { rows } = await this.db.executeQuery(testPgPaymentById.compiled(this.db, id));
     return rows[0];
   }
 

@@ -134,7 +134,8 @@ export function testPgPaymentColumnsOf(table: string) {
  * The record's read, on every webhook PGB checks against the TEST PG: compiled once, and prepared on
  * PostgreSQL (storage/named-statements.ts: reached by its key, columns by name).
  */
-export const testPgPaymentById = new Precompiled(
-  (db: Kysely<TestPgTables>, id: string) => db.selectFrom("test_pg_payments").select(TEST_PG_PAYMENT_COLUMNS).where("id", "=", id),
-  { prepared: true },
-);
+export const testPgPaymentById = new Precompiled({
+  build: (db: Kysely<TestPgTables>, id: string) => db.selectFrom("test_pg_payments").select(TEST_PG_PAYMENT_COLUMNS).where("id", "=", id),
+  parameters: (id) => [id],
+  prepared: true,
+});
