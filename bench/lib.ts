@@ -224,3 +224,33 @@ export function payStartBodyFor(orderId: number, price: number): string {
     NationCode: "KR",
   });
 }
+
+/**
+ * CPU time (user + system, ms) of the PostgreSQL backends serving `database`, by pid: postgresCpu
+ * without the server's shared processes (WAL writer, checkpointer, …) and without other databases'
+ * backends, so that other work on a shared machine does not count. Backends are told apart by the
+ * title PostgreSQL gives them ("postgres: … <user> <database> <client> <state>").
+ */
+export function postgresCpuOf(database: string): Map<string, number> {
+  const all = postgresCpu();
+  const mine = new Map<string, number>();
+  for (const [pid, ms] of all) {
+    let title: string;
+    try {
+      title = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    } catch {
+      continue; // gone since the listing
+    }
+    if (title.includes(` ${database} `)) mine.set(pid, ms);
+  }
+  return mine;
+}
+
+/** postgresCpuSince for the backends of one database (postgresCpuOf). */
+export function postgresCpuOfSince(database: string, before: Map<string, number>): number {
+  const now = postgresCpuOf(database);
+  if (now.size === 0) return NaN;
+  let total = 0;
+  for (const [pid, ms] of now) total += ms - (before.get(pid) ?? 0);
+  return total;
+}

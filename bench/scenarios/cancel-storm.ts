@@ -9,7 +9,7 @@ import { submitCheckoutForm } from "../../test/support/checkout.ts";
 import { forNewOrders, openedCheckout } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { startFakeHost } from "../fake-host.ts";
-import { benchDatabase, fmt, load, startServer, type Server } from "../lib.ts";
+import { benchDatabase, cpuMs, fmt, load, postgresCpu, postgresCpuOf, postgresCpuOfSince, postgresCpuSince, startServer, type Server } from "../lib.ts";
 
 /** Pays `count` orders through the TEST PG's checkout page, as customers would. */
 function paidOrders(ctx: BenchContext, pgb: Server, count: number, price: number): Promise<number[]> {
@@ -39,6 +39,8 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
     const balance = new Map(ids.map((id) => [id, price]));
     let next = 0;
     let succeeded = 0;
+    const database = new URL(db.url).pathname.slice(1);
+    const cpuBefore = { server: cpuMs(pgb.process.pid), postgres: postgresCpu(), backends: postgresCpuOf(database) };
     const result = await load({
       url: pgb.url,
       path: "/PGB/PartialCancel",
@@ -64,10 +66,21 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
         if (body.RemainingPrice !== null && body.OrderId) balance.set(body.OrderId, Number(body.RemainingPrice));
       },
     });
-    ctx.log(`    PGB: ${fmt(result)} — ${succeeded} refunds answered (a 409 is a stale or in-progress cancel, refused by design)`);
-    ctx.row({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds` });
-    // Requests still in flight when the load stopped finish on the server: let them, then check.
+    // Requests still in flight when the load stopped finish on the server, and their notifications
+    // reach the host: let them, then count the CPU and check the money.
     await sleep(1500);
+    // CPU per completed cancel, from the first request to 1.5 s after the last: PGB's process (the
+    // TEST PG's refund and the notifications to the host included) and PostgreSQL's processes: all of
+    // them, and only this database's backends (which other work on a shared machine does not add to).
+    // The refused cancels (409s) are in it too, divided over the refunds that went through.
+    const cpu = {
+      server: (cpuMs(pgb.process.pid) - cpuBefore.server) / succeeded,
+      postgres: postgresCpuSince(cpuBefore.postgres) / succeeded,
+      backends: postgresCpuOfSince(database, cpuBefore.backends) / succeeded,
+    };
+    const cpuLine = `CPU per completed cancel: PGB ${cpu.server.toFixed(2)} ms, PostgreSQL ${cpu.postgres.toFixed(2)} ms (this database's backends ${cpu.backends.toFixed(2)} ms)`;
+    ctx.log(`    PGB: ${fmt(result)} — ${succeeded} refunds answered (a 409 is a stale or in-progress cancel, refused by design); ${cpuLine}`);
+    ctx.row({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds; ${cpuLine}` });
 
     // The money check: every unit agrees between PGB's rows, its derived balance and the TEST PG.
     const client = new pg.Client({ connectionString: db.url });
