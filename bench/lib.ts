@@ -200,11 +200,11 @@ export function postgresCpu(): Map<string, number> {
 }
 
 /**
- * PostgreSQL's CPU (ms) since `before` (postgresCpu): what its processes still running used since then,
- * and all of what new ones used. A process that ended in between is not counted (NaN without /proc).
+ * PostgreSQL's CPU (ms) since `before` (postgresCpu, or postgresCpuOf with `now` from it too): what its
+ * processes still running used since then, and all of what new ones used. A process that ended in
+ * between is not counted (NaN without /proc).
  */
-export function postgresCpuSince(before: Map<string, number>): number {
-  const now = postgresCpu();
+export function postgresCpuSince(before: Map<string, number>, now: Map<string, number> = postgresCpu()): number {
   if (now.size === 0) return NaN;
   let total = 0;
   for (const [pid, ms] of now) total += ms - (before.get(pid) ?? 0);
@@ -244,13 +244,4 @@ export function postgresCpuOf(database: string): Map<string, number> {
     if (title.includes(` ${database} `)) mine.set(pid, ms);
   }
   return mine;
-}
-
-/** postgresCpuSince for the backends of one database (postgresCpuOf). */
-export function postgresCpuOfSince(database: string, before: Map<string, number>): number {
-  const now = postgresCpuOf(database);
-  if (now.size === 0) return NaN;
-  let total = 0;
-  for (const [pid, ms] of now) total += ms - (before.get(pid) ?? 0);
-  return total;
 }

@@ -9,7 +9,7 @@ import { submitCheckoutForm } from "../../test/support/checkout.ts";
 import { forNewOrders, openedCheckout } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { startFakeHost } from "../fake-host.ts";
-import { benchDatabase, cpuMs, fmt, load, postgresCpu, postgresCpuOf, postgresCpuOfSince, postgresCpuSince, startServer, type Server } from "../lib.ts";
+import { benchDatabase, cpuMs, fmt, load, postgresCpu, postgresCpuOf, postgresCpuSince, startServer, type Server } from "../lib.ts";
 
 /** Pays `count` orders through the TEST PG's checkout page, as customers would. */
 function paidOrders(ctx: BenchContext, pgb: Server, count: number, price: number): Promise<number[]> {
@@ -76,7 +76,7 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
     const cpu = {
       server: (cpuMs(pgb.process.pid) - cpuBefore.server) / succeeded,
       postgres: postgresCpuSince(cpuBefore.postgres) / succeeded,
-      backends: postgresCpuOfSince(database, cpuBefore.backends) / succeeded,
+      backends: postgresCpuSince(cpuBefore.backends, postgresCpuOf(database)) / succeeded,
     };
     const cpuLine = `CPU per completed cancel: PGB ${cpu.server.toFixed(2)} ms, PostgreSQL ${cpu.postgres.toFixed(2)} ms (this database's backends ${cpu.backends.toFixed(2)} ms)`;
     ctx.log(`    PGB: ${fmt(result)} — ${succeeded} refunds answered (a 409 is a stale or in-progress cancel, refused by design); ${cpuLine}`);
