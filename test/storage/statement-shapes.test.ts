@@ -31,6 +31,20 @@ function handOff(): NotificationHandOff {
   return { claimToken: unique("claim"), claimMs: ++seq * 1000, deliver: () => undefined };
 }
 
+/** A webhook's READY → PAID move setting `assignments`, with `parts` added; its values unique. */
+function paidMove(assignments: MoveAsRead["assignments"], parts: Partial<MoveAsRead> = {}): MoveAsRead {
+  return {
+    paymentId: unique("pay") as PaymentId,
+    from: "READY",
+    to: "PAID",
+    event: unique("event"),
+    source: "WEBHOOK",
+    detail: JSON.stringify({ n: ++seq }),
+    assignments,
+    ...parts,
+  };
+}
+
 /** Every outbox form: none, queued, queued and possibly born claimed. */
 const outboxForms = ["none", "queued", "handed off"] as const;
 function outbox(form: (typeof outboxForms)[number]) {
@@ -86,18 +100,12 @@ for (const backend of backends()) {
         for (const capture of [false, true])
           for (const form of outboxForms)
             for (const alongside of [false, true]) {
-              const move = (): MoveAsRead => ({
-                paymentId: unique("pay") as PaymentId,
-                from: "READY",
-                to: "PAID",
-                event: unique("event"),
-                source: "WEBHOOK",
-                detail: JSON.stringify({ n: ++seq }),
-                assignments: [...patch(++seq), ["status", "PAID"]],
-                ...(capture ? { capture: { id: unique("mm"), pgReference: unique("ref") } } : {}),
-                ...outbox(form),
-                ...(alongside ? { alongside: processedWithMove(unique("hook")) } : {}),
-              });
+              const move = () =>
+                paidMove([...patch(++seq), ["status", "PAID"]], {
+                  ...(capture ? { capture: { id: unique("mm"), pgReference: unique("ref") } } : {}),
+                  ...outbox(form),
+                  ...(alongside ? { alongside: processedWithMove(unique("hook")) } : {}),
+                });
               assertReusedAsFresh(moveAsReadStatements, handle.db, move(), move());
               shapes++;
             }
@@ -248,15 +256,7 @@ for (const backend of backends()) {
     });
 
     it("a real statement listed wrongly falls back to fresh compiles", () => {
-      const move = (): MoveAsRead => ({
-        paymentId: unique("pay") as PaymentId,
-        from: "READY",
-        to: "PAID",
-        event: unique("event"),
-        source: "WEBHOOK",
-        detail: JSON.stringify({ n: ++seq }),
-        assignments: [["status", "PAID"]],
-      });
+      const move = () => paidMove([["status", "PAID"]]);
       // The move's own text, with its parameters listed in reverse.
       const listedWrongly = new Precompiled({
         build: (db: Db, m: MoveAsRead) => ({ compile: () => moveAsReadStatements.fresh(db, m) }),
