@@ -51,7 +51,9 @@ export class FakeHost {
   }
 
   async up(): Promise<void> {
-    const server = createServer((req, res) => void this.#handle(req, res));
+    // A sender killed mid-request (the crash tests SIGKILL PGB processes) aborts the body: that
+    // notification was not delivered, and left unhandled the rejection would fail the test file.
+    const server = createServer((req, res) => void this.#handle(req, res).catch(() => res.destroy()));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(this.#port, "127.0.0.1", () => resolve());
