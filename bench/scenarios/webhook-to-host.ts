@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
 import { Webhook } from "standardwebhooks";
 import { submitCheckoutForm } from "../../test/support/checkout.ts";
 import { forNewOrders, openedCheckout, paymentStatesAndDoubles } from "../checkouts.ts";
@@ -38,6 +39,8 @@ interface DriveResult {
   keptUp: boolean;
   /** CPU (ms) per webhook from the first send to the last notification: the subject's server, and PostgreSQL's processes. */
   cpu: { server: number; postgres: number };
+  /** Write-ahead log per webhook (bytes, the whole server's): what the writes cost, steadier than CPU on a shared machine. */
+  walBytes: number;
 }
 
 /** Sends the webhooks at `rate`/s and waits until the host has heard of every order (or 30 s). */
@@ -52,6 +55,7 @@ async function driveWebhooks(
 ): Promise<DriveResult> {
   const url = new URL(path, server.url);
   const cpuBefore = { server: cpuMs(server.process.pid), postgres: postgresCpu() };
+  const walBefore = await walPosition(ctx.adminUrl);
   // From the moment the webhook is sent: PGB may notify the host before its answer to the PG is back.
   const sentAt = new Map<number, number>();
   const accepted = new Set<number>();
@@ -78,6 +82,7 @@ async function driveWebhooks(
     server: (cpuMs(server.process.pid) - cpuBefore.server) / hooks.length,
     postgres: postgresCpuSince(cpuBefore.postgres) / hooks.length,
   };
+  const walBytes = (await walBefore.bytesSince()) / hooks.length;
   const latencies = hooks
     .filter((h) => host.received.has(h.orderId) && accepted.has(h.orderId))
     .map((h) => host.received.get(h.orderId)! - sentAt.get(h.orderId)!)
@@ -93,6 +98,25 @@ async function driveWebhooks(
     missing,
     keptUp: missing === 0 && drainSeconds <= 1 && sent >= rate * 0.9,
     cpu,
+    walBytes,
+  };
+}
+
+/** The server's WAL position now, and with `since` the bytes of WAL written after it. */
+async function walPosition(adminUrl: string): Promise<{ lsn: string; bytesSince(this: void): Promise<number> }> {
+  const query = async <T extends object>(text: string, values: unknown[] = []): Promise<T> => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      return (await client.query<T>(text, values)).rows[0]!;
+    } finally {
+      await client.end();
+    }
+  };
+  const { lsn } = await query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+  return {
+    lsn,
+    bytesSince: async () => Number((await query<{ bytes: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::text AS bytes", [lsn])).bytes),
   };
 }
 
@@ -110,7 +134,7 @@ const LADDERS: Record<Subject, number[]> = {
 };
 
 function fmtDrive(r: DriveResult, count: number): string {
-  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms, PostgreSQL ${r.cpu.postgres.toFixed(2)} ms${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
+  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms, PostgreSQL ${r.cpu.postgres.toFixed(2)} ms; WAL ${(r.walBytes / 1024).toFixed(1)} KiB${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
 }
 
 export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
