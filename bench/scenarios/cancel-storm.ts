@@ -21,6 +21,9 @@ function paidOrders(ctx: BenchContext, pgb: Server, count: number, price: number
   });
 }
 
+/** How long the money check waits for refunds left open (a PG call that timed out) to settle. */
+const SETTLE_DEADLINE_MS = 60_000;
+
 export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
   const orders = ctx.smoke ? 40 : 600;
   ctx.log(`\n[4] Cancel storm: partial cancels spread over ${orders} paid orders (${ctx.connections} connections, ${ctx.duration} s)`);
@@ -83,8 +86,20 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
     ctx.row({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds; ${cpuLine}` });
 
     // The money check: every unit agrees between PGB's rows, its derived balance and the TEST PG.
+    // It applies to settled books: a refund whose PG call timed out under load is UNKNOWN until the
+    // reconciler looks it up, so the check waits for that (bounded) and says how long it took.
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
+    const settleStarted = performance.now();
+    const open = async () =>
+      Number(
+        (await client.query<{ n: string }>("SELECT count(*)::text AS n FROM money_movements WHERE kind = 'REFUND' AND status IN ('PENDING','UNKNOWN')"))
+          .rows[0]!.n,
+      );
+    for (let left = await open(); left > 0 && performance.now() - settleStarted < SETTLE_DEADLINE_MS; left = await open()) await sleep(200);
+    const settleSeconds = (performance.now() - settleStarted) / 1000;
+    if (settleSeconds >= 0.2)
+      ctx.log(`    refunds open 1.5 s after the last request: waited ${settleSeconds.toFixed(1)} s for them to settle before the money check`);
     const { rows: bad } = await client.query(`
       SELECT p.id, p.status, cap.amount AS captured, coalesce(r.refunded, 0) AS refunded, t.refunded AS pg_refunded
       FROM payments p
