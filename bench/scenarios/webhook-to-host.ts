@@ -102,8 +102,8 @@ async function driveWebhooks(
   };
 }
 
-/** The server's WAL position now, and with `since` the bytes of WAL written after it. */
-async function walPosition(adminUrl: string): Promise<{ lsn: string; bytesSince(this: void): Promise<number> }> {
+/** Marks the server's WAL position now; `bytesSince()` answers how many bytes of WAL were written after it. */
+async function walPosition(adminUrl: string): Promise<{ bytesSince(this: void): Promise<number> }> {
   const query = async <T extends object>(text: string, values: unknown[] = []): Promise<T> => {
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
@@ -115,7 +115,6 @@ async function walPosition(adminUrl: string): Promise<{ lsn: string; bytesSince(
   };
   const { lsn } = await query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
   return {
-    lsn,
     bytesSince: async () => Number((await query<{ bytes: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::text AS bytes", [lsn])).bytes),
   };
 }
