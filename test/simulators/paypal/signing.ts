@@ -46,8 +46,12 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
-function positiveInteger(bytes: Buffer): Buffer {
-  return tlv(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/** A DER INTEGER from unsigned big-endian bytes, in its shortest form (OpenSSL refuses a needless leading zero). */
+export function positiveInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const body = bytes.subarray(start);
+  return tlv(0x02, body[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), body]) : body);
 }
 
 function time(date: Date): Buffer {
@@ -68,14 +72,14 @@ export interface SigningIdentity {
 }
 
 /** A fresh RSA-2048 key and a self-signed certificate for it, valid from a day ago for ten years. */
-export function makeSigningIdentity(commonName = "messageverificationcerts.paypal.com"): SigningIdentity {
+export function makeSigningIdentity(commonName = "messageverificationcerts.paypal.com", serial: Buffer = randomBytes(12)): SigningIdentity {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const notBefore = new Date(Date.now() - 86_400_000);
   const notAfter = new Date(notBefore.getTime() + 10 * 365 * 86_400_000);
   const subject = name(commonName);
   const tbs = seq(
     explicit(0, tlv(0x02, Buffer.from([2]))), // v3
-    positiveInteger(randomBytes(12)),
+    positiveInteger(serial),
     SHA256_WITH_RSA,
     subject,
     seq(time(notBefore), time(notAfter)),
