@@ -155,7 +155,10 @@ export async function markNotificationsDelivered(db: Executor, ids: readonly str
  * prepared statement on PostgreSQL (named-statements.ts): planning it each time cost three times its
  * execution. Its plan may be built on empty tables, so each table is reached only through a key: ids
  * as `= ANY(ARRAY(...))` or one probe per row (a join would scan the "small" table), and status
- * compared as an expression, or the index of every PENDING notification looks cheapest.
+ * compared as an expression, or the index of every PENDING notification looks cheapest. Each array is
+ * read through a subquery so that the planner cannot see its length: where it could, a custom plan for
+ * the usual one-row batch always looked cheaper than the generic plan, and PostgreSQL planned the
+ * statement afresh on every run (0.25 ms, more than the 0.22 ms the run itself took).
  */
 export async function recordDeliveredAttempts(db: Executor, attempts: readonly AttemptRecord[], token: string): Promise<Map<string, number>> {
   const batch: DeliveredBatch = {
@@ -188,8 +191,8 @@ const deliveredBatchStatement = new Precompiled({
       sql<{ tenant: string; released: number }>`
     WITH batch AS (
       SELECT b.notification_id, b.started_at, b.duration_ms, b.status_code, b.worker
-      FROM unnest(${b.ids}::text[], ${b.startedAt}::timestamptz[], ${b.durationMs}::int[],
-        ${b.statusCode}::int[], ${b.worker}::text[]) AS b (notification_id, started_at, duration_ms, status_code, worker)),
+      FROM unnest((SELECT ${b.ids}::text[]), (SELECT ${b.startedAt}::timestamptz[]), (SELECT ${b.durationMs}::int[]),
+        (SELECT ${b.statusCode}::int[]), (SELECT ${b.worker}::text[])) AS b (notification_id, started_at, duration_ms, status_code, worker)),
     delivered AS (
       UPDATE notifications d SET status = 'DELIVERED', delivered_at = now(), last_error = NULL, claim_token = NULL
       WHERE d.id = ANY(ARRAY(SELECT notification_id FROM batch)) AND d.claim_token = ${b.token} AND d.status || '' = 'PENDING'),
