@@ -166,12 +166,18 @@ export function percentile(sorted: number[], q: number): number {
 
 /** CPU time (user + system, ms) a process has used so far, from /proc; NaN where there is none. */
 export function cpuMs(pid: number | undefined): number {
+  return cpuSplitMs(pid).total;
+}
+
+/** CPU time (ms) a process has used so far, in all and in the kernel (system time), from /proc; NaN where there is none. */
+export function cpuSplitMs(pid: number | undefined): { total: number; kernel: number } {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
     // utime and stime are fields 14 and 15 of stat, counted from the state field (3) here; 100 ticks/s.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    const kernel = Number(fields[12]) * 10;
+    return { total: Number(fields[11]) * 10 + kernel, kernel };
   } catch {
-    return NaN;
+    return { total: NaN, kernel: NaN };
   }
 }
 

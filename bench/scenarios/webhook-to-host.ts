@@ -14,7 +14,7 @@ import { forNewOrders, openedCheckout, paymentStatesAndDoubles } from "../checko
 import type { BenchContext } from "../context.ts";
 import { summariseProfile } from "../cpu-profile.ts";
 import { startFakeHost, type FakeHost } from "../fake-host.ts";
-import { benchDatabase, cpuMs, percentile, postgresCpu, postgresCpuSince, startServer, type Server } from "../lib.ts";
+import { benchDatabase, cpuSplitMs, percentile, postgresCpu, postgresCpuSince, startServer, type Server } from "../lib.ts";
 import { BENCH_NOTIFY_SECRET, BENCH_TEST_PG_SECRET, postRaw, signedWebhook, type SignedWebhook } from "../webhooks.ts";
 
 /** PGB's paid-at-the-TEST-PG orders and the signed webhooks the TEST PG would send for them. */
@@ -37,8 +37,12 @@ interface DriveResult {
   drainSeconds: number;
   missing: number;
   keptUp: boolean;
-  /** CPU (ms) per webhook from the first send to the last notification: the subject's server, and PostgreSQL's processes. */
-  cpu: { server: number; postgres: number };
+  /**
+   * CPU (ms) per webhook from the first send to the last notification: the subject's server (and the
+   * kernel's part of it, which says whether a difference is system calls or the server's own code),
+   * and PostgreSQL's processes.
+   */
+  cpu: { server: number; serverKernel: number; postgres: number };
   /** Write-ahead log per webhook (bytes, the whole server's): what the writes cost, steadier than CPU on a shared machine. */
   walBytes: number;
 }
@@ -54,7 +58,7 @@ async function driveWebhooks(
   label: string,
 ): Promise<DriveResult> {
   const url = new URL(path, server.url);
-  const cpuBefore = { server: cpuMs(server.process.pid), postgres: postgresCpu() };
+  const cpuBefore = { server: cpuSplitMs(server.process.pid), postgres: postgresCpu() };
   const walBefore = await walPosition(ctx.adminUrl);
   // From the moment the webhook is sent: PGB may notify the host before its answer to the PG is back.
   const sentAt = new Map<number, number>();
@@ -78,8 +82,10 @@ async function driveWebhooks(
   const deadline = Date.now() + 30_000;
   while (hooks.some((h) => !host.received.has(h.orderId)) && Date.now() < deadline) await sleep(20);
   const drainSeconds = (performance.now() - started) / 1000 - sendSeconds;
+  const serverAfter = cpuSplitMs(server.process.pid);
   const cpu = {
-    server: (cpuMs(server.process.pid) - cpuBefore.server) / hooks.length,
+    server: (serverAfter.total - cpuBefore.server.total) / hooks.length,
+    serverKernel: (serverAfter.kernel - cpuBefore.server.kernel) / hooks.length,
     postgres: postgresCpuSince(cpuBefore.postgres) / hooks.length,
   };
   const walBytes = (await walBefore.bytesSince()) / hooks.length;
@@ -133,7 +139,7 @@ const LADDERS: Record<Subject, number[]> = {
 };
 
 function fmtDrive(r: DriveResult, count: number): string {
-  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms, PostgreSQL ${r.cpu.postgres.toFixed(2)} ms; WAL ${(r.walBytes / 1024).toFixed(1)} KiB${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
+  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms (kernel ${r.cpu.serverKernel.toFixed(2)} ms), PostgreSQL ${r.cpu.postgres.toFixed(2)} ms; WAL ${(r.walBytes / 1024).toFixed(1)} KiB${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
 }
 
 export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
