@@ -45,6 +45,7 @@ import { DueTimes } from "./due-times.ts";
 import type { PgbMetrics } from "./metrics.ts";
 import { NotificationSender, type AttemptResult } from "./notification-sender.ts";
 import { WorkerLoop } from "./worker-loop.ts";
+import { fulfilled, NextBatch } from "../core/next-batch.ts";
 
 interface Claimed extends ClaimedNotification {
   probe?: boolean;
@@ -62,7 +63,6 @@ interface Finished {
   result: AttemptResult;
   startedAt: Date;
   durationMs: number;
-  done: { resolve(recorded: Recorded): void; reject(error: unknown): void };
 }
 
 /** Room left after an attempt's time-out before another process may take the notification over. */
@@ -76,8 +76,7 @@ export class NotificationDispatcher {
   readonly #token: string;
   readonly #logger: Logger;
   /** Attempts whose HTTP exchange is over, waiting to be recorded together (one transaction per batch). */
-  #finished: Finished[] = [];
-  #recording: Promise<void> | undefined;
+  readonly #finished = new NextBatch<Finished, Recorded>(async (batch) => fulfilled(await this.#recordBatch(batch)));
   /** Signs and POSTs each attempt (notification-sender.ts). */
   readonly #sender: NotificationSender;
   /**
@@ -269,26 +268,8 @@ export class NotificationDispatcher {
    * many notifications instead of a transaction each. A notification stays claimed (PENDING) until its
    * batch commits, so a crash before that only means it is sent again under the same id.
    */
-  #record(attempt: Omit<Finished, "done">): Promise<Recorded> {
-    return new Promise<Recorded>((resolve, reject) => {
-      this.#finished.push({ ...attempt, done: { resolve, reject } });
-      this.#recording ??= this.#recordAll().finally(() => {
-        this.#recording = undefined;
-      });
-    });
-  }
-
-  async #recordAll(): Promise<void> {
-    while (this.#finished.length > 0) {
-      const batch = this.#finished;
-      this.#finished = [];
-      try {
-        const recorded = await this.#recordBatch(batch);
-        batch.forEach((f, i) => f.done.resolve(recorded[i]!));
-      } catch (error) {
-        for (const f of batch) f.done.reject(error);
-      }
-    }
+  #record(attempt: Finished): Promise<Recorded> {
+    return this.#finished.add(attempt);
   }
 
   async #recordBatch(batch: Finished[]): Promise<Recorded[]> {
