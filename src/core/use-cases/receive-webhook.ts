@@ -11,7 +11,8 @@ import { connectorOf, type CoreDeps } from "../deps.ts";
 import { brand, newId, type PaymentId, type PgTransactionId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, type Payment } from "../../storage/payment-repository.ts";
 import { refundsOf } from "../../storage/money-movement-repository.ts";
-import { findStoredWebhook, insertRejectedWebhook, insertWebhook, insertWebhookReadingPayment, markWebhook } from "../../storage/webhook-repository.ts";
+import { findStoredWebhook, insertRejectedWebhook, insertWebhook, markWebhook } from "../../storage/webhook-repository.ts";
+import { storeWebhookReadingPayment } from "../../storage/webhook-intake.ts";
 import { settleRefund } from "./settle-refund.ts";
 import { reconcilePgRefunds } from "./pg-refunds.ts";
 import { settlePayment } from "./settle-payment.ts";
@@ -100,12 +101,13 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
     const stored = await insertWebhook(deps.db, webhook);
     return { status: 200, body: { received: true, ...(stored === undefined ? { duplicate: true } : {}) } };
   }
-  // The payment the event names by PGB's own reference is read by the statement that stores it.
+  // The payment the event names by PGB's own reference is read by the statement that stores it, which
+  // stores the webhooks arriving meanwhile too.
   const reference = action.paymentReference;
   const stored =
     reference === undefined
       ? await insertWebhook(deps.db, webhook).then((id) => (id === undefined ? undefined : { id, payment: undefined }))
-      : await insertWebhookReadingPayment(deps.db, webhook, reference);
+      : await storeWebhookReadingPayment(deps.db, webhook, reference);
   if (stored === undefined) return { status: 200, body: { received: true, duplicate: true } };
 
   // Acted on at once, in this request, with the action just parsed: no poll, no second read of the row.

@@ -1,0 +1,111 @@
+/**
+ * The intake of accepted webhooks that name a PGB payment, batched: each is stored (deduplicated by
+ * the PG's event id) and the payment it names read in the statement that stores it, as
+ * insertWebhookReadingPayment does for one. Webhooks that arrive while a batch is being written are
+ * stored together by the next one: at the pipeline's edge that is one statement and one commit for
+ * several webhooks instead of one each. Nothing waits for a batch to fill: the first webhook after a
+ * quiet spell is written at once, alone.
+ *
+ * A webhook is answered only once its own batch has committed, so "stored before 2xx" holds as for one
+ * row. A batch whose statement fails is written again one webhook at a time, so one bad webhook fails
+ * only its own request.
+ */
+import { sql } from "kysely";
+import { fulfilled, NextBatch } from "../core/next-batch.ts";
+import { paymentColumnsOf, toPayment, type Executor, type Payment } from "./payment-repository.ts";
+import { compilableSql, Precompiled } from "./precompiled.ts";
+import type { PaymentRow } from "./schema.ts";
+import { insertWebhookReadingPayment, type NewWebhook } from "./webhook-repository.ts";
+
+/** What storing one webhook came to: its id and the payment it names (undefined: the PG sent this event before). */
+export type StoredReadingPayment = { id: string; payment: Payment | undefined } | undefined;
+
+/** The most webhooks one statement stores: bounds a statement's size (bodies are up to a PG's limit each). */
+export const MAX_INTAKE_BATCH = 64;
+
+interface Arrived {
+  webhook: NewWebhook;
+  reference: string;
+}
+
+/** A batch, or each webhook alone when the batch's statement failed (one webhook's row may be why). */
+function storeEach(db: Executor): (batch: Arrived[]) => Promise<Array<PromiseSettledResult<StoredReadingPayment>>> {
+  return async (batch) => {
+    const alone = () => Promise.allSettled(batch.map((w) => insertWebhookReadingPayment(db, w.webhook, w.reference)));
+    if (batch.length === 1) return alone();
+    try {
+      return fulfilled(await storeBatch(db, batch));
+    } catch {
+      return alone();
+    }
+  };
+}
+
+const intakes = new WeakMap<object, NextBatch<Arrived, StoredReadingPayment>>();
+
+/**
+ * Stores an accepted webhook once per (pg, tenant, event id) and reads the payment `reference` names
+ * if it is this PG's, batched with the webhooks arriving meanwhile. Answers undefined when the PG sent
+ * this event before (also within the same batch: the first to arrive is stored).
+ */
+export function storeWebhookReadingPayment(db: Executor, webhook: NewWebhook, reference: string): Promise<StoredReadingPayment> {
+  let intake = intakes.get(db);
+  if (intake === undefined) intakes.set(db, (intake = new NextBatch(storeEach(db), MAX_INTAKE_BATCH)));
+  return intake.add({ webhook, reference });
+}
+
+/** The batch's fields, one array each, in the statement's parameter order. */
+function columnsOf(batch: readonly Arrived[]) {
+  return {
+    pg: batch.map((w) => w.webhook.pg),
+    tenant: batch.map((w) => w.webhook.tenant),
+    eventId: batch.map((w) => w.webhook.eventId),
+    status: batch.map((w) => w.webhook.status),
+    headers: batch.map((w) => w.webhook.headers),
+    body: batch.map((w) => w.webhook.kept.body),
+    bodySha256: batch.map((w) => w.webhook.kept.body_sha256),
+    bodyBytes: batch.map((w) => w.webhook.kept.body_bytes),
+    error: batch.map((w) => w.webhook.error),
+    action: batch.map((w) => w.webhook.action),
+    claimToken: batch.map((w) => w.webhook.claimToken),
+    reference: batch.map((w) => w.reference),
+  };
+}
+type BatchColumns = ReturnType<typeof columnsOf>;
+
+async function storeBatch(db: Executor, batch: readonly Arrived[]): Promise<StoredReadingPayment[]> {
+  const { rows } = await db.executeQuery(storeBatchStatement.compiled(db, columnsOf(batch)));
+  const stored: StoredReadingPayment[] = batch.map(() => undefined);
+  for (const { ord, stored_id: id, ...payment } of rows) stored[Number(ord) - 1] = { id, payment: payment.id === null ? undefined : toPayment(payment) };
+  return stored;
+}
+
+// One text for every batch size, prepared (named-statements.ts). Each array is read through a
+// subquery so that PostgreSQL keeps one generic plan rather than planning each batch by its length.
+// Rows are inserted in key order, so two instances storing the same events never wait on each other
+// in a cycle; a repeated event within the batch is stored from its first arrival.
+const storeBatchStatement = new Precompiled({
+  build: (db: Executor, b: BatchColumns) =>
+    compilableSql(
+      db,
+      sql<PaymentRow & { ord: string; stored_id: string }>`
+    WITH arrived AS (
+      SELECT pg, tenant, event_id, status, headers, body, body_sha256, body_bytes, error, action, claim_token, reference, ord
+      FROM unnest((SELECT ${b.pg}::text[]), (SELECT ${b.tenant}::text[]), (SELECT ${b.eventId}::text[]), (SELECT ${b.status}::text[]),
+        (SELECT ${b.headers}::text[]), (SELECT ${b.body}::text[]), (SELECT ${b.bodySha256}::text[]), (SELECT ${b.bodyBytes}::int[]),
+        (SELECT ${b.error}::text[]), (SELECT ${b.action}::text[]), (SELECT ${b.claimToken}::text[]), (SELECT ${b.reference}::text[]))
+        WITH ORDINALITY AS a (pg, tenant, event_id, status, headers, body, body_sha256, body_bytes, error, action, claim_token, reference, ord)),
+    stored AS (
+      INSERT INTO pg_webhooks (pg, tenant, event_id, status, headers, body, body_sha256, body_bytes, error, action, claim_token)
+      SELECT pg, tenant, event_id, status, headers::jsonb, body, body_sha256, body_bytes, error, action::jsonb, claim_token
+      FROM arrived ORDER BY pg, tenant, event_id, ord
+      ON CONFLICT (pg, tenant, event_id) DO NOTHING
+      RETURNING id, pg, tenant, event_id)
+    SELECT DISTINCT ON (s.id) a.ord::text AS ord, s.id::text AS stored_id, ${paymentColumnsOf("p")}
+    FROM stored s JOIN arrived a ON a.pg = s.pg AND a.tenant = s.tenant AND a.event_id = s.event_id
+    LEFT JOIN payments p ON p.id = a.reference AND p.pg = s.pg
+    ORDER BY s.id, a.ord`,
+    ),
+  parameters: (b) => [b.pg, b.tenant, b.eventId, b.status, b.headers, b.body, b.bodySha256, b.bodyBytes, b.error, b.action, b.claimToken, b.reference],
+  prepared: true,
+});

@@ -1,0 +1,137 @@
+/**
+ * Webhooks that arrive together are stored together (storage/webhook-intake.ts). What a PG and PGB
+ * rely on must not change with the batch: each webhook is stored once per event id (a repeat within
+ * the same batch too), each request learns its own stored id and the payment it names (only this PG's),
+ * and one webhook whose row cannot be stored fails alone while the others of its batch are stored.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { sql } from "kysely";
+import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
+import { storeWebhookReadingPayment, MAX_INTAKE_BATCH } from "../../src/storage/webhook-intake.ts";
+import type { NewWebhook } from "../../src/storage/webhook-repository.ts";
+import { backends, openTestDatabase } from "../support/backends.ts";
+import { insertCheckout } from "../support/payment-rows.ts";
+
+let seq = 0;
+
+function webhook(eventId: string, parts: Partial<NewWebhook> = {}): NewWebhook {
+  const body = JSON.stringify({ id: eventId, n: ++seq });
+  return {
+    pg: "TEST",
+    tenant: "DEMO",
+    eventId,
+    status: "RECEIVED",
+    headers: JSON.stringify({ "content-type": "application/json" }),
+    kept: { body, body_sha256: `sha_${seq}`, body_bytes: body.length },
+    error: null,
+    action: JSON.stringify({ kind: "payment", eventId }),
+    claimToken: `lease_${seq}`,
+    ...parts,
+  };
+}
+
+for (const backend of backends()) {
+  describe(`webhook intake on ${backend}`, () => {
+    let handle: DatabaseHandle;
+    before(async () => {
+      handle = await openTestDatabase(backend);
+      await migrate(handle.db);
+      await insertCheckout(handle.db, { id: "pay_intake_1", order_id: 1 });
+      await insertCheckout(handle.db, { id: "pay_intake_2", order_id: 2, pg: "TOSS" });
+    });
+    after(async () => handle?.close());
+
+    const stored = async (eventId: string) =>
+      (
+        await sql<{ n: string; body: string; claim_token: string | null }>`
+          SELECT count(*) OVER ()::text AS n, body, claim_token FROM pg_webhooks WHERE event_id = ${eventId}`.execute(handle.db)
+      ).rows;
+
+    it("stores webhooks arriving together once each, and answers each its own id and payment", async () => {
+      const first = webhook("evt_together_1");
+      const repeat = webhook("evt_together_1");
+      const arriving = [
+        storeWebhookReadingPayment(handle.db, webhook("evt_together_0"), "pay_intake_1"),
+        storeWebhookReadingPayment(handle.db, first, "pay_intake_1"),
+        storeWebhookReadingPayment(handle.db, webhook("evt_together_2"), "pay_missing"),
+        // Names a payment of another PG: not this PG's to act on.
+        storeWebhookReadingPayment(handle.db, webhook("evt_together_3"), "pay_intake_2"),
+        storeWebhookReadingPayment(handle.db, repeat, "pay_intake_1"),
+      ];
+      const [zero, one, missing, otherPg, again] = await Promise.all(arriving);
+      assert.equal(zero?.payment?.id, "pay_intake_1");
+      assert.equal(one?.payment?.id, "pay_intake_1");
+      assert.equal(missing?.payment, undefined);
+      assert.notEqual(missing, undefined);
+      assert.equal(otherPg?.payment, undefined);
+      assert.notEqual(otherPg, undefined);
+      // The same event twice in one batch: stored once, from its first arrival; the second is a repeat.
+      assert.equal(again, undefined);
+      const rows = await stored("evt_together_1");
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.body, first.kept.body);
+      assert.equal(rows[0]!.claim_token, first.claimToken);
+      const ids = [zero, one, missing, otherPg].map((s) => s!.id);
+      assert.equal(new Set(ids).size, 4);
+      const byId = await sql<{ id: string; event_id: string }>`SELECT id::text AS id, event_id FROM pg_webhooks WHERE id = ANY(${ids}::bigint[])`.execute(
+        handle.db,
+      );
+      assert.deepEqual(
+        new Map(byId.rows.map((r) => [r.id, r.event_id])),
+        new Map(ids.map((id, i) => [id, ["evt_together_0", "evt_together_1", "evt_together_2", "evt_together_3"][i]])),
+      );
+    });
+
+    it("stores webhooks that arrive while one is being written with one statement", async () => {
+      // Counts the statements sent through this handle (a plugin sees each result).
+      let statements = 0;
+      const counted = handle.db.withPlugin({
+        transformQuery: (args) => args.node,
+        transformResult: async (args) => {
+          statements++;
+          return args.result;
+        },
+      });
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => storeWebhookReadingPayment(counted, webhook(`evt_counted_${i}`), "pay_intake_1")));
+      assert.equal(results.filter((r) => r?.payment?.id === "pay_intake_1").length, 6);
+      // The first is written at once, alone; the five that came meanwhile together.
+      assert.equal(statements, 2);
+    });
+
+    it("answers an event stored before as a repeat", async () => {
+      assert.notEqual(await storeWebhookReadingPayment(handle.db, webhook("evt_earlier"), "pay_intake_1"), undefined);
+      const [again, other] = await Promise.all([
+        storeWebhookReadingPayment(handle.db, webhook("evt_earlier"), "pay_intake_1"),
+        storeWebhookReadingPayment(handle.db, webhook("evt_later"), "pay_intake_1"),
+      ]);
+      assert.equal(again, undefined);
+      assert.equal(other?.payment?.id, "pay_intake_1");
+    });
+
+    it("fails only the webhook whose row cannot be stored", async () => {
+      const results = await Promise.allSettled([
+        storeWebhookReadingPayment(handle.db, webhook("evt_fine_0"), "pay_intake_1"),
+        storeWebhookReadingPayment(handle.db, webhook("evt_fine_1"), "pay_intake_1"),
+        storeWebhookReadingPayment(handle.db, webhook("evt_broken", { headers: "not json" }), "pay_intake_1"),
+        storeWebhookReadingPayment(handle.db, webhook("evt_fine_2"), "pay_intake_1"),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "fulfilled", "rejected", "fulfilled"],
+      );
+      for (const eventId of ["evt_fine_0", "evt_fine_1", "evt_fine_2"]) assert.equal((await stored(eventId)).length, 1, eventId);
+      assert.equal((await stored("evt_broken")).length, 0);
+    });
+
+    it("stores more webhooks than one statement takes", async () => {
+      const count = MAX_INTAKE_BATCH * 2 + 5;
+      const results = await Promise.all(
+        Array.from({ length: count }, (_, i) => storeWebhookReadingPayment(handle.db, webhook(`evt_many_${i}`), "pay_intake_1")),
+      );
+      assert.equal(results.filter((r) => r?.payment?.id === "pay_intake_1").length, count);
+      const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM pg_webhooks WHERE event_id LIKE 'evt\\_many\\_%'`.execute(handle.db);
+      assert.equal(rows[0]!.n, String(count));
+    });
+  });
+}
