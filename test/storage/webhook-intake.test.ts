@@ -124,6 +124,33 @@ for (const backend of backends()) {
       assert.equal((await stored("evt_broken")).length, 0);
     });
 
+    it("stores batches of every size with one prepared statement, planned once and then reused", async (t) => {
+      if (backend !== "postgres") return t.skip("prepared statements are PostgreSQL's");
+      await handle.db.connection().execute(async (conn) => {
+        // Each round: the first webhook alone, the rest as one batch of 2 to 9.
+        const rounds = [3, 10, 4, 5, 6, 7, 8, 3];
+        for (const [r, size] of rounds.entries()) {
+          await Promise.all(Array.from({ length: size }, (_, i) => storeWebhookReadingPayment(conn, webhook(`evt_plan_${r}_${i}`), "pay_intake_1")));
+        }
+        const { rows } = await sql<{ name: string; generic_plans: string; custom_plans: string }>`
+          SELECT name, generic_plans::text, custom_plans::text FROM pg_prepared_statements
+          WHERE NOT from_sql AND statement LIKE '%WITH ORDINALITY AS a%'`.execute(conn);
+        assert.equal(rows.length, 1, JSON.stringify(rows));
+        // Planned for its first five runs' parameters, then on the generic plan: not planned per batch length.
+        assert.equal(Number(rows[0]!.generic_plans), rounds.length - 5, JSON.stringify(rows));
+        await sql`SET plan_cache_mode = force_generic_plan`.execute(conn);
+        const empty = sql.raw(`'{}'`);
+        const plan = await sql<{
+          "QUERY PLAN": string;
+        }>`EXPLAIN EXECUTE ${sql.raw(rows[0]!.name)}(${sql.join(Array.from({ length: 12 }, () => empty))})`.execute(conn);
+        await sql`RESET plan_cache_mode`.execute(conn);
+        const text = plan.rows.map((r) => r["QUERY PLAN"]).join("\n");
+        // The payment each webhook names is found by its key.
+        assert.doesNotMatch(text, /Seq Scan/, text);
+        assert.match(text, /Index Scan using payments_pkey on payments p/, text);
+      });
+    });
+
     it("stores more webhooks than one statement takes", async () => {
       const count = MAX_INTAKE_BATCH * 2 + 5;
       const results = await Promise.all(
