@@ -28,14 +28,18 @@ interface Arrived {
   reference: string;
 }
 
+/** Told when a batch's statement failed and its webhooks are stored one at a time instead. */
+export type OnBatchFailed = (error: unknown, webhooks: number) => void;
+
 /** A batch, or each webhook alone when the batch's statement failed (one webhook's row may be why). */
-function storeEach(db: Executor): (batch: Arrived[]) => Promise<Array<PromiseSettledResult<StoredReadingPayment>>> {
+function storeEach(db: Executor, onBatchFailed: OnBatchFailed): (batch: Arrived[]) => Promise<Array<PromiseSettledResult<StoredReadingPayment>>> {
   return async (batch) => {
     const alone = () => Promise.allSettled(batch.map((w) => insertWebhookReadingPayment(db, w.webhook, w.reference)));
     if (batch.length === 1) return alone();
     try {
       return fulfilled(await storeBatch(db, batch));
-    } catch {
+    } catch (error) {
+      onBatchFailed(error, batch.length);
       return alone();
     }
   };
@@ -46,11 +50,12 @@ const intakes = new WeakMap<object, NextBatch<Arrived, StoredReadingPayment>>();
 /**
  * Stores an accepted webhook once per (pg, tenant, event id) and reads the payment `reference` names
  * if it is this PG's, batched with the webhooks arriving meanwhile. Answers undefined when the PG sent
- * this event before (also within the same batch: the first to arrive is stored).
+ * this event before (also within the same batch: the first to arrive is stored). `onBatchFailed`: the
+ * first caller's for this database is the one kept.
  */
-export function storeWebhookReadingPayment(db: Executor, webhook: NewWebhook, reference: string): Promise<StoredReadingPayment> {
+export function storeWebhookReadingPayment(db: Executor, webhook: NewWebhook, reference: string, onBatchFailed: OnBatchFailed): Promise<StoredReadingPayment> {
   let intake = intakes.get(db);
-  if (intake === undefined) intakes.set(db, (intake = new NextBatch(storeEach(db), MAX_INTAKE_BATCH)));
+  if (intake === undefined) intakes.set(db, (intake = new NextBatch(storeEach(db, onBatchFailed), MAX_INTAKE_BATCH)));
   return intake.add({ webhook, reference });
 }
 

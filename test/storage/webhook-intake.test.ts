@@ -8,12 +8,17 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
-import { storeWebhookReadingPayment, MAX_INTAKE_BATCH } from "../../src/storage/webhook-intake.ts";
+import { storeWebhookReadingPayment as storeWith, MAX_INTAKE_BATCH } from "../../src/storage/webhook-intake.ts";
 import type { NewWebhook } from "../../src/storage/webhook-repository.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
 import { insertCheckout } from "../support/payment-rows.ts";
 
 let seq = 0;
+
+/** The size of each batch whose statement failed, so that its webhooks were stored one at a time. */
+const batchesFailed: number[] = [];
+const storeWebhookReadingPayment = (db: Parameters<typeof storeWith>[0], webhook: NewWebhook, reference: string) =>
+  storeWith(db, webhook, reference, (_error, webhooks) => batchesFailed.push(webhooks));
 
 function webhook(eventId: string, parts: Partial<NewWebhook> = {}): NewWebhook {
   const body = JSON.stringify({ id: eventId, n: ++seq });
@@ -120,6 +125,8 @@ for (const backend of backends()) {
         results.map((r) => r.status),
         ["fulfilled", "fulfilled", "rejected", "fulfilled"],
       );
+      // The first went alone; the three that came meanwhile failed as a batch, and were then stored one at a time.
+      assert.deepEqual(batchesFailed.splice(0), [3]);
       for (const eventId of ["evt_fine_0", "evt_fine_1", "evt_fine_2"]) assert.equal((await stored(eventId)).length, 1, eventId);
       assert.equal((await stored("evt_broken")).length, 0);
     });

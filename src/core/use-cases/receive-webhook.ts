@@ -107,7 +107,10 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
   const stored =
     reference === undefined
       ? await insertWebhook(deps.db, webhook).then((id) => (id === undefined ? undefined : { id, payment: undefined }))
-      : await storeWebhookReadingPayment(deps.db, webhook, reference);
+      : await storeWebhookReadingPayment(deps.db, webhook, reference, (error, webhooks) =>
+          // Each is stored alone instead, so nothing is lost; a batch that keeps failing would quietly cost the shared commits.
+          deps.logger.warn({ err: (error as Error).message, webhooks }, "a batch of webhooks could not be stored by one statement; stored one at a time"),
+        );
   if (stored === undefined) return { status: 200, body: { received: true, duplicate: true } };
 
   // Acted on at once, in this request, with the action just parsed: no poll, no second read of the row.
