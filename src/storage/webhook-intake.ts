@@ -15,7 +15,7 @@ import { fulfilled, NextBatch } from "../core/next-batch.ts";
 import { paymentColumnsOf, toPayment, type Executor, type Payment } from "./payment-repository.ts";
 import { compilableSql, Precompiled } from "./precompiled.ts";
 import type { PaymentRow } from "./schema.ts";
-import { insertWebhookReadingPayment, type NewWebhook } from "./webhook-repository.ts";
+import { insertWebhookReadingPayment, storedRow, type NewWebhook } from "./webhook-repository.ts";
 
 /** What storing one webhook came to: its id and the payment it names (undefined: the PG sent this event before). */
 export type StoredReadingPayment = { id: string; payment: Payment | undefined } | undefined;
@@ -45,34 +45,42 @@ function storeEach(db: Executor, onBatchFailed: OnBatchFailed): (batch: Arrived[
   };
 }
 
-const intakes = new WeakMap<object, NextBatch<Arrived, StoredReadingPayment>>();
-
 /**
- * Stores an accepted webhook once per (pg, tenant, event id) and reads the payment `reference` names
- * if it is this PG's, batched with the webhooks arriving meanwhile. Answers undefined when the PG sent
- * this event before (also within the same batch: the first to arrive is stored). `onBatchFailed`: the
- * first caller's for this database is the one kept.
+ * Stores accepted webhooks that name a PGB payment, those that arrive together by one statement. One
+ * per database: the batches are that database's.
  */
-export function storeWebhookReadingPayment(db: Executor, webhook: NewWebhook, reference: string, onBatchFailed: OnBatchFailed): Promise<StoredReadingPayment> {
-  let intake = intakes.get(db);
-  if (intake === undefined) intakes.set(db, (intake = new NextBatch(storeEach(db, onBatchFailed), MAX_INTAKE_BATCH)));
-  return intake.add({ webhook, reference });
+export class WebhookIntake {
+  readonly #batches: NextBatch<Arrived, StoredReadingPayment>;
+
+  constructor(db: Executor, onBatchFailed: OnBatchFailed) {
+    this.#batches = new NextBatch(storeEach(db, onBatchFailed), MAX_INTAKE_BATCH);
+  }
+
+  /**
+   * Stores an accepted webhook once per (pg, tenant, event id) and reads the payment `reference` names
+   * if it is this PG's. Answers undefined when the PG sent this event before (also within the same
+   * batch: the first to arrive is stored).
+   */
+  store(webhook: NewWebhook, reference: string): Promise<StoredReadingPayment> {
+    return this.#batches.add({ webhook, reference });
+  }
 }
 
-/** The batch's fields, one array each, in the statement's parameter order. */
+/** The batch's rows, one array per column, in the statement's parameter order. */
 function columnsOf(batch: readonly Arrived[]) {
+  const rows = batch.map((w) => storedRow(w.webhook));
   return {
-    pg: batch.map((w) => w.webhook.pg),
-    tenant: batch.map((w) => w.webhook.tenant),
-    eventId: batch.map((w) => w.webhook.eventId),
-    status: batch.map((w) => w.webhook.status),
-    headers: batch.map((w) => w.webhook.headers),
-    body: batch.map((w) => w.webhook.kept.body),
-    bodySha256: batch.map((w) => w.webhook.kept.body_sha256),
-    bodyBytes: batch.map((w) => w.webhook.kept.body_bytes),
-    error: batch.map((w) => w.webhook.error),
-    action: batch.map((w) => w.webhook.action),
-    claimToken: batch.map((w) => w.webhook.claimToken),
+    pg: rows.map((r) => r.pg),
+    tenant: rows.map((r) => r.tenant),
+    eventId: rows.map((r) => r.event_id),
+    status: rows.map((r) => r.status),
+    headers: rows.map((r) => r.headers),
+    body: rows.map((r) => r.body),
+    bodySha256: rows.map((r) => r.body_sha256),
+    bodyBytes: rows.map((r) => r.body_bytes),
+    error: rows.map((r) => r.error),
+    action: rows.map((r) => r.action),
+    claimToken: rows.map((r) => r.claim_token),
     reference: batch.map((w) => w.reference),
   };
 }

@@ -42,8 +42,8 @@ export interface NewWebhook {
   claimToken: string | null;
 }
 
-/** The row an accepted webhook is stored as. */
-function storedRow(w: NewWebhook) {
+/** The row an accepted webhook is stored as (one at a time here, or in a batch by webhook-intake.ts). */
+export function storedRow(w: NewWebhook) {
   return {
     pg: w.pg,
     tenant: w.tenant,

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import { migrate, type DatabaseHandle } from "../../src/storage/database.ts";
-import { storeWebhookReadingPayment as storeWith, MAX_INTAKE_BATCH } from "../../src/storage/webhook-intake.ts";
+import { MAX_INTAKE_BATCH, WebhookIntake } from "../../src/storage/webhook-intake.ts";
+import type { Executor } from "../../src/storage/payment-repository.ts";
 import type { NewWebhook } from "../../src/storage/webhook-repository.ts";
 import { backends, openTestDatabase } from "../support/backends.ts";
 import { insertCheckout } from "../support/payment-rows.ts";
@@ -17,8 +18,13 @@ let seq = 0;
 
 /** The size of each batch whose statement failed, so that its webhooks were stored one at a time. */
 const batchesFailed: number[] = [];
-const storeWebhookReadingPayment = (db: Parameters<typeof storeWith>[0], webhook: NewWebhook, reference: string) =>
-  storeWith(db, webhook, reference, (_error, webhooks) => batchesFailed.push(webhooks));
+/** One intake per database handle, as PGB keeps one per database. */
+const intakes = new Map<object, WebhookIntake>();
+function storeWebhookReadingPayment(db: Executor, webhook: NewWebhook, reference: string) {
+  let intake = intakes.get(db);
+  if (intake === undefined) intakes.set(db, (intake = new WebhookIntake(db, (_error, webhooks) => batchesFailed.push(webhooks))));
+  return intake.store(webhook, reference);
+}
 
 function webhook(eventId: string, parts: Partial<NewWebhook> = {}): NewWebhook {
   const body = JSON.stringify({ id: eventId, n: ++seq });

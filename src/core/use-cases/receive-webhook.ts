@@ -12,7 +12,7 @@ import { brand, newId, type PaymentId, type PgTransactionId } from "../ids.ts";
 import { findPayment, findPaymentByPgTransaction, type Payment } from "../../storage/payment-repository.ts";
 import { refundsOf } from "../../storage/money-movement-repository.ts";
 import { findStoredWebhook, insertRejectedWebhook, insertWebhook, markWebhook } from "../../storage/webhook-repository.ts";
-import { storeWebhookReadingPayment } from "../../storage/webhook-intake.ts";
+import { WebhookIntake } from "../../storage/webhook-intake.ts";
 import { settleRefund } from "./settle-refund.ts";
 import { reconcilePgRefunds } from "./pg-refunds.ts";
 import { settlePayment } from "./settle-payment.ts";
@@ -107,10 +107,7 @@ export async function receiveWebhook(deps: CoreDeps, pg: string, tenant: string,
   const stored =
     reference === undefined
       ? await insertWebhook(deps.db, webhook).then((id) => (id === undefined ? undefined : { id, payment: undefined }))
-      : await storeWebhookReadingPayment(deps.db, webhook, reference, (error, webhooks) =>
-          // Each is stored alone instead, so nothing is lost; a batch that keeps failing would quietly cost the shared commits.
-          deps.logger.warn({ err: (error as Error).message, webhooks }, "a batch of webhooks could not be stored by one statement; stored one at a time"),
-        );
+      : await webhookIntake(deps).store(webhook, reference);
   if (stored === undefined) return { status: 200, body: { received: true, duplicate: true } };
 
   // Acted on at once, in this request, with the action just parsed: no poll, no second read of the row.
@@ -201,15 +198,34 @@ const StoredActionSchema = z.object({
   unsigned: z.literal(true).optional(),
 });
 
+/** One `T` per database (so per PGB app in tests), made by `create` on first use. */
+function perDatabase<T>(made: WeakMap<object, T>, deps: CoreDeps, create: () => T): T {
+  let one = made.get(deps.db);
+  if (one === undefined) made.set(deps.db, (one = create()));
+  return one;
+}
+
 const throttles = new WeakMap<object, ReadThrottle>();
-/** One per database (so per PGB app in tests), like the database it guards the PG's quota for. */
+/** One per database, like the database it guards the PG's quota for. */
 function unsignedReadThrottle(deps: CoreDeps): ReadThrottle {
-  let throttle = throttles.get(deps.db);
-  if (throttle === undefined) {
-    throttle = new ReadThrottle(deps.config.workers?.webhooks.unsignedReadWindowMs ?? 10_000, deps.clock);
-    throttles.set(deps.db, throttle);
-  }
-  return throttle;
+  return perDatabase(throttles, deps, () => new ReadThrottle(deps.config.workers?.webhooks.unsignedReadWindowMs ?? 10_000, deps.clock));
+}
+
+const intakes = new WeakMap<object, WebhookIntake>();
+/**
+ * One per database: webhooks that arrive together share its statement. A batch whose statement fails is logged: each of
+ * its webhooks is stored alone instead, so nothing is lost, but a batch statement that kept failing
+ * would quietly cost the shared commits.
+ */
+function webhookIntake(deps: CoreDeps): WebhookIntake {
+  return perDatabase(
+    intakes,
+    deps,
+    () =>
+      new WebhookIntake(deps.db, (error, webhooks) =>
+        deps.logger.warn({ err: (error as Error).message, webhooks }, "a batch of webhooks could not be stored by one statement; stored one at a time"),
+      ),
+  );
 }
 
 /**
