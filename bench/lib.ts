@@ -69,16 +69,10 @@ export async function startServer(script: string, env: Record<string, string>, r
   };
 }
 
-/** utime + stime of a process from /proc/<pid>/stat, in milliseconds (clock ticks are 1/100 s on Linux). */
+/** cpuMs, or undefined where there is no /proc. */
 function cpuMsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    // After "pid (comm) ", utime and stime are fields 12 and 13 (counting from 0 at the state field).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
+  const ms = cpuMs(pid);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 async function probe(url: string): Promise<boolean> {
@@ -171,14 +165,20 @@ export function cpuMs(pid: number | undefined): number {
 
 /** CPU time (ms) a process has used so far, in all and in the kernel (system time), from /proc; NaN where there is none. */
 export function cpuSplitMs(pid: number | undefined): { total: number; kernel: number } {
+  if (pid === undefined) return { total: NaN, kernel: NaN };
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    // utime and stime are fields 14 and 15 of stat, counted from the state field (3) here; 100 ticks/s.
-    const kernel = Number(fields[12]) * 10;
-    return { total: Number(fields[11]) * 10 + kernel, kernel };
+    return statCpuMs(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return { total: NaN, kernel: NaN };
   }
+}
+
+/** The CPU time (ms) in a /proc/<pid>/stat line: in all (utime + stime) and in the kernel (stime). */
+function statCpuMs(stat: string): { total: number; kernel: number } {
+  const fields = stat.split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of stat, counted from the state field (3) here; 100 ticks/s.
+  const kernel = Number(fields[12]) * 10;
+  return { total: Number(fields[11]) * 10 + kernel, kernel };
 }
 
 /** CPU time (user + system, ms) each PostgreSQL server process on this machine has used so far, by pid. */
@@ -199,8 +199,7 @@ export function postgresCpu(): Map<string, number> {
       continue; // gone since the listing
     }
     if (!stat.includes(" (postgres) ")) continue;
-    const fields = stat.split(") ")[1]!.split(" ");
-    byPid.set(entry, (Number(fields[11]) + Number(fields[12])) * 10);
+    byPid.set(entry, statCpuMs(stat).total);
   }
   return byPid;
 }
