@@ -9,7 +9,7 @@ import { submitCheckoutForm } from "../../test/support/checkout.ts";
 import { forNewOrders, openedCheckout } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { startFakeHost } from "../fake-host.ts";
-import { benchDatabase, cpuMs, fmt, load, postgresCpu, postgresCpuOf, postgresCpuSince, startServer, type Server } from "../lib.ts";
+import { benchDatabase, cpuMs, fmt, load, machineMark, machineSince, postgresCpu, postgresCpuOf, postgresCpuSince, startServer, type Server } from "../lib.ts";
 
 /** Pays `count` orders through the TEST PG's checkout page, as customers would. */
 function paidOrders(ctx: BenchContext, pgb: Server, count: number, price: number): Promise<number[]> {
@@ -43,7 +43,7 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
     let next = 0;
     let succeeded = 0;
     const database = new URL(db.url).pathname.slice(1);
-    const cpuBefore = { server: cpuMs(pgb.process.pid), postgres: postgresCpu(), backends: postgresCpuOf(database) };
+    const cpuBefore = { server: cpuMs(pgb.process.pid), postgres: postgresCpu(), backends: postgresCpuOf(database), machine: machineMark() };
     const result = await load({
       url: pgb.url,
       path: "/PGB/PartialCancel",
@@ -69,6 +69,8 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
         if (body.RemainingPrice !== null && body.OrderId) balance.set(body.OrderId, Number(body.RemainingPrice));
       },
     });
+    // The machine while the load ran (the driver's CPU per refund answered, the share left idle).
+    const machine = machineSince(cpuBefore.machine, succeeded);
     // Requests still in flight when the load stopped finish on the server, and their notifications
     // reach the host: let them, then count the CPU and check the money.
     await sleep(1500);
@@ -81,7 +83,7 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
       postgres: postgresCpuSince(cpuBefore.postgres) / succeeded,
       backends: postgresCpuSince(cpuBefore.backends, postgresCpuOf(database)) / succeeded,
     };
-    const cpuLine = `CPU per completed cancel: PGB ${cpu.server.toFixed(2)} ms, PostgreSQL ${cpu.postgres.toFixed(2)} ms (this database's backends ${cpu.backends.toFixed(2)} ms)`;
+    const cpuLine = `CPU per completed cancel: PGB ${cpu.server.toFixed(2)} ms, PostgreSQL ${cpu.postgres.toFixed(2)} ms (this database's backends ${cpu.backends.toFixed(2)} ms), ${machine.line}`;
     ctx.log(`    PGB: ${fmt(result)} — ${succeeded} refunds answered (a 409 is a stale or in-progress cancel, refused by design); ${cpuLine}`);
     ctx.row({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds; ${cpuLine}` });
 

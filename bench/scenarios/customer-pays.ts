@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { forNewOrders, openedCheckout, paymentStatesAndDoubles } from "../checkouts.ts";
 import type { BenchContext } from "../context.ts";
 import { startFakeHost } from "../fake-host.ts";
-import { benchDatabase, percentile, startServer, type Server } from "../lib.ts";
+import { benchDatabase, machineMark, machineSince, percentile, startServer, type Server } from "../lib.ts";
 
 interface OpenCheckout {
   orderId: number;
@@ -81,6 +81,7 @@ export async function scenarioCustomerPays(ctx: BenchContext): Promise<void> {
       const checkouts = await openCheckouts(ctx, pgb, Math.round(rate * seconds));
       await sleep(300);
       const pressedAt = new Map<number, number>();
+      const mark = machineMark();
       const started = performance.now();
       const presses: Array<Promise<void>> = [];
       for (const [i, checkout] of checkouts.entries()) {
@@ -98,6 +99,7 @@ export async function scenarioCustomerPays(ctx: BenchContext): Promise<void> {
       const deadline = Date.now() + 30_000;
       while (checkouts.some((c) => !host.received.has(c.orderId)) && Date.now() < deadline) await sleep(20);
       const drainSeconds = (performance.now() - started) / 1000 - sendSeconds;
+      const machine = machineSince(mark, checkouts.length);
       const latencies = checkouts
         .filter((c) => host.received.has(c.orderId))
         .map((c) => host.received.get(c.orderId)! - pressedAt.get(c.orderId)!)
@@ -107,7 +109,7 @@ export async function scenarioCustomerPays(ctx: BenchContext): Promise<void> {
       const keptUp = missing === 0 && drainSeconds <= 1 && sent >= rate * 0.9;
       const p50 = percentile(latencies, 0.5);
       const p99 = percentile(latencies, 0.99);
-      const line = `${rate}/s offered (${sent.toFixed(0)}/s pressed): ${checkouts.length} payments, host notified p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms after Pay; backlog drained ${drainSeconds.toFixed(1)} s after the last Pay${missing ? `; ${missing} NOT NOTIFIED` : ""}${keptUp ? "" : " — did not keep up"}`;
+      const line = `${rate}/s offered (${sent.toFixed(0)}/s pressed): ${checkouts.length} payments, host notified p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms after Pay; backlog drained ${drainSeconds.toFixed(1)} s after the last Pay; per payment ${machine.line}${missing ? `; ${missing} NOT NOTIFIED` : ""}${keptUp ? "" : " — did not keep up"}`;
       ctx.log(`    PGB: ${line}`);
       ctx.row({ scenario: "3c Customer pays → host notified", subject: `PGB ${rate}/s`, figures: line });
       if (missing > 0) ctx.fail(`customer pays: ${missing} of ${checkouts.length} paid orders never notified at ${rate}/s`);

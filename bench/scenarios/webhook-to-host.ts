@@ -14,7 +14,7 @@ import { forNewOrders, openedCheckout, paymentStatesAndDoubles } from "../checko
 import type { BenchContext } from "../context.ts";
 import { summariseProfile } from "../cpu-profile.ts";
 import { startFakeHost, type FakeHost } from "../fake-host.ts";
-import { benchDatabase, cpuSplitMs, percentile, postgresCpu, postgresCpuSince, startServer, type Server } from "../lib.ts";
+import { benchDatabase, cpuSplitMs, machineMark, machineSince, percentile, postgresCpu, postgresCpuSince, startServer, type Server } from "../lib.ts";
 import { BENCH_NOTIFY_SECRET, BENCH_TEST_PG_SECRET, postRaw, signedWebhook, type SignedWebhook } from "../webhooks.ts";
 
 /** PGB's paid-at-the-TEST-PG orders and the signed webhooks the TEST PG would send for them. */
@@ -43,6 +43,8 @@ interface DriveResult {
    * and PostgreSQL's processes.
    */
   cpu: { server: number; serverKernel: number; postgres: number };
+  /** This process's CPU per webhook (the load generator and the fake host) and the machine's idle and stolen shares. */
+  machine: ReturnType<typeof machineSince>;
   /** Write-ahead log per webhook (bytes, the whole server's): what the writes cost, steadier than CPU on a shared machine. */
   walBytes: number;
 }
@@ -58,7 +60,7 @@ async function driveWebhooks(
   label: string,
 ): Promise<DriveResult> {
   const url = new URL(path, server.url);
-  const cpuBefore = { server: cpuSplitMs(server.process.pid), postgres: postgresCpu() };
+  const cpuBefore = { server: cpuSplitMs(server.process.pid), postgres: postgresCpu(), machine: machineMark() };
   const walBefore = await walPosition(ctx.adminUrl);
   // From the moment the webhook is sent: PGB may notify the host before its answer to the PG is back.
   const sentAt = new Map<number, number>();
@@ -88,6 +90,7 @@ async function driveWebhooks(
     serverKernel: (serverAfter.kernel - cpuBefore.server.kernel) / hooks.length,
     postgres: postgresCpuSince(cpuBefore.postgres) / hooks.length,
   };
+  const machine = machineSince(cpuBefore.machine, hooks.length);
   const walBytes = (await walBefore.bytesSince()) / hooks.length;
   const latencies = hooks
     .filter((h) => host.received.has(h.orderId) && accepted.has(h.orderId))
@@ -104,6 +107,7 @@ async function driveWebhooks(
     missing,
     keptUp: missing === 0 && drainSeconds <= 1 && sent >= rate * 0.9,
     cpu,
+    machine,
     walBytes,
   };
 }
@@ -139,7 +143,7 @@ const LADDERS: Record<Subject, number[]> = {
 };
 
 function fmtDrive(r: DriveResult, count: number): string {
-  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms (kernel ${r.cpu.serverKernel.toFixed(2)} ms), PostgreSQL ${r.cpu.postgres.toFixed(2)} ms; WAL ${(r.walBytes / 1024).toFixed(1)} KiB${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
+  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms (kernel ${r.cpu.serverKernel.toFixed(2)} ms), PostgreSQL ${r.cpu.postgres.toFixed(2)} ms, ${r.machine.line}; WAL ${(r.walBytes / 1024).toFixed(1)} KiB${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
 }
 
 export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
