@@ -251,13 +251,17 @@ export function postgresCpuOf(database: string): Map<string, number> {
   return mine;
 }
 
-/** The whole machine's CPU time so far (ms, all cores), from /proc/stat: busy, idle (with I/O wait) and stolen by the hypervisor. */
-export function machineCpuMs(): { busy: number; idle: number; steal: number } {
+/**
+ * The whole machine's CPU time so far (ms, all cores), from /proc/stat: busy, of which softirq (the
+ * kernel's network work that no process is charged for, loopback TCP included), idle (with I/O wait)
+ * and stolen by the hypervisor.
+ */
+export function machineCpuMs(): { busy: number; softirq: number; idle: number; steal: number } {
   let line: string;
   try {
     line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
   } catch {
-    return { busy: NaN, idle: NaN, steal: NaN };
+    return { busy: NaN, softirq: NaN, idle: NaN, steal: NaN };
   }
   // cpu  user nice system idle iowait irq softirq steal …, in ticks of 10 ms.
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line
@@ -265,16 +269,16 @@ export function machineCpuMs(): { busy: number; idle: number; steal: number } {
     .split(/\s+/)
     .slice(1, 9)
     .map((t) => Number(t) * 10) as [number, number, number, number, number, number, number, number];
-  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+  return { busy: user + nice + system + irq + softirq, softirq, idle: idle + iowait, steal };
 }
 
 /**
- * What the machine did between two machineCpuMs readings, as shares of its cores: how much was left
- * idle, and how much the hypervisor took (a slow rung with much stolen time is the machine's, not the subject's).
+ * What the machine did between two machineCpuMs readings, as shares of its cores: softirq, left idle,
+ * and taken by the hypervisor (a slow rung with much stolen time is the machine's, not the subject's).
  */
-function machineShares(before: ReturnType<typeof machineCpuMs>, after = machineCpuMs()): { idle: number; steal: number } {
+function machineShares(before: ReturnType<typeof machineCpuMs>, after = machineCpuMs()): { softirq: number; idle: number; steal: number } {
   const total = after.busy - before.busy + (after.idle - before.idle) + (after.steal - before.steal);
-  return { idle: (after.idle - before.idle) / total, steal: (after.steal - before.steal) / total };
+  return { softirq: (after.softirq - before.softirq) / total, idle: (after.idle - before.idle) / total, steal: (after.steal - before.steal) / total };
 }
 
 /** A mark of the machine's CPU and of this process's (the benchmark's driver: load generator, fake host, browsers). */
@@ -283,14 +287,23 @@ export function machineMark(): { machine: ReturnType<typeof machineCpuMs>; drive
 }
 
 /**
- * Since `mark`: the driver's CPU per operation (ms) and the machine's idle and stolen shares, as a
+ * Since `mark`: the driver's CPU per operation (ms) and the machine's idle, softirq and stolen shares, as a
  * figure. On this shared 2-core machine the driver competes with the subject; with little idle left
  * a latency says as much about the machine as about the subject.
  */
-export function machineSince(mark: ReturnType<typeof machineMark>, operations: number): { driverMs: number; idle: number; steal: number; line: string } {
+export function machineSince(
+  mark: ReturnType<typeof machineMark>,
+  operations: number,
+): { driverMs: number; softirq: number; idle: number; steal: number; line: string } {
   const { user, system } = process.cpuUsage(mark.driver);
   const driverMs = (user + system) / 1000 / operations;
-  const { idle, steal } = machineShares(mark.machine);
+  const { softirq, idle, steal } = machineShares(mark.machine);
   const pct = (share: number) => `${(share * 100).toFixed(0)} %`;
-  return { driverMs, idle, steal, line: `the benchmark's driver ${driverMs.toFixed(2)} ms; machine idle ${pct(idle)}, stolen ${pct(steal)}` };
+  return {
+    driverMs,
+    softirq,
+    idle,
+    steal,
+    line: `the benchmark's driver ${driverMs.toFixed(2)} ms; machine idle ${pct(idle)}, softirq ${pct(softirq)}, stolen ${pct(steal)}`,
+  };
 }
