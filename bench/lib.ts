@@ -251,59 +251,52 @@ export function postgresCpuOf(database: string): Map<string, number> {
   return mine;
 }
 
-/**
- * The whole machine's CPU time so far (ms, all cores), from /proc/stat: busy, of which softirq (the
- * kernel's network work that no process is charged for, loopback TCP included), idle (with I/O wait)
- * and stolen by the hypervisor.
- */
-export function machineCpuMs(): { busy: number; softirq: number; idle: number; steal: number } {
-  let line: string;
-  try {
-    line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
-  } catch {
-    return { busy: NaN, softirq: NaN, idle: NaN, steal: NaN };
-  }
-  // cpu  user nice system idle iowait irq softirq steal …, in ticks of 10 ms.
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
-    .trim()
-    .split(/\s+/)
-    .slice(1, 9)
-    .map((t) => Number(t) * 10) as [number, number, number, number, number, number, number, number];
-  return { busy: user + nice + system + irq + softirq, softirq, idle: idle + iowait, steal };
-}
+/** The fields of /proc/stat's first line: the whole machine's CPU time so far (ms, all cores). */
+const MACHINE_FIELDS = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"] as const;
+type MachineCpu = Record<(typeof MACHINE_FIELDS)[number], number>;
 
-/**
- * What the machine did between two machineCpuMs readings, as shares of its cores: softirq, left idle,
- * and taken by the hypervisor (a slow rung with much stolen time is the machine's, not the subject's).
- */
-function machineShares(before: ReturnType<typeof machineCpuMs>, after = machineCpuMs()): { softirq: number; idle: number; steal: number } {
-  const total = after.busy - before.busy + (after.idle - before.idle) + (after.steal - before.steal);
-  return { softirq: (after.softirq - before.softirq) / total, idle: (after.idle - before.idle) / total, steal: (after.steal - before.steal) / total };
+/** The whole machine's CPU time so far, by kind (ms, all cores), from /proc/stat; NaN where there is none. */
+function machineCpuMs(): MachineCpu {
+  let ticks: number[] = [];
+  try {
+    // cpu  user nice system idle iowait irq softirq steal …, in ticks of 10 ms.
+    ticks = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  } catch {
+    // no /proc: every field NaN
+  }
+  return Object.fromEntries(MACHINE_FIELDS.map((field, i) => [field, (ticks[i] ?? NaN) * 10])) as MachineCpu;
 }
 
 /** A mark of the machine's CPU and of this process's (the benchmark's driver: load generator, fake host, browsers). */
-export function machineMark(): { machine: ReturnType<typeof machineCpuMs>; driver: NodeJS.CpuUsage } {
+export function machineMark(): { machine: MachineCpu; driver: NodeJS.CpuUsage } {
   return { machine: machineCpuMs(), driver: process.cpuUsage() };
 }
 
 /**
- * Since `mark`: the driver's CPU per operation (ms) and the machine's idle, softirq and stolen shares, as a
- * figure. On this shared 2-core machine the driver competes with the subject; with little idle left
- * a latency says as much about the machine as about the subject.
+ * Since `mark`: the driver's CPU per operation (ms), and how the machine spent the time as shares of
+ * its cores: idle (of which waiting for I/O, such as commits waiting for the disk), softirq (the
+ * kernel's network work that no process is charged for, loopback TCP included) and stolen by the
+ * hypervisor. On this shared 2-core machine the driver competes with the subject; with little idle
+ * left a latency says as much about the machine as about the subject.
  */
 export function machineSince(
   mark: ReturnType<typeof machineMark>,
   operations: number,
-): { driverMs: number; softirq: number; idle: number; steal: number; line: string } {
+): { driverMs: number; idle: number; ioWait: number; softirq: number; steal: number; line: string } {
   const { user, system } = process.cpuUsage(mark.driver);
   const driverMs = (user + system) / 1000 / operations;
-  const { softirq, idle, steal } = machineShares(mark.machine);
-  const pct = (share: number) => `${(share * 100).toFixed(0)} %`;
+  const now = machineCpuMs();
+  const spent = (field: keyof MachineCpu) => now[field] - mark.machine[field];
+  const total = MACHINE_FIELDS.reduce((sum, field) => sum + spent(field), 0);
+  const share = (field: keyof MachineCpu) => spent(field) / total;
+  const [idle, ioWait, softirq, steal] = [share("idle") + share("iowait"), share("iowait"), share("softirq"), share("steal")];
+  const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
   return {
     driverMs,
-    softirq,
     idle,
+    ioWait,
+    softirq,
     steal,
-    line: `the benchmark's driver ${driverMs.toFixed(2)} ms; machine idle ${pct(idle)}, softirq ${pct(softirq)}, stolen ${pct(steal)}`,
+    line: `the benchmark's driver ${driverMs.toFixed(2)} ms; machine idle ${pct(idle)} (I/O wait ${pct(ioWait)}), softirq ${pct(softirq)}, stolen ${pct(steal)}`,
   };
 }
