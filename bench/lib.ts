@@ -273,30 +273,18 @@ export function machineMark(): { machine: MachineCpu; driver: NodeJS.CpuUsage } 
 }
 
 /**
- * Since `mark`: the driver's CPU per operation (ms), and how the machine spent the time as shares of
- * its cores: idle (of which waiting for I/O, such as commits waiting for the disk), softirq (the
- * kernel's network work that no process is charged for, loopback TCP included) and stolen by the
- * hypervisor. On this shared 2-core machine the driver competes with the subject; with little idle
- * left a latency says as much about the machine as about the subject.
+ * Since `mark`, as a figure: the driver's CPU per operation (ms), and how the machine spent the time
+ * as shares of its cores: idle (of which waiting for I/O, such as commits waiting for the disk),
+ * softirq (the kernel's network work that no process is charged for, loopback TCP included) and
+ * stolen by the hypervisor. On this shared 2-core machine the driver competes with the subject; with
+ * little idle left a latency says as much about the machine as about the subject.
  */
-export function machineSince(
-  mark: ReturnType<typeof machineMark>,
-  operations: number,
-): { driverMs: number; idle: number; ioWait: number; softirq: number; steal: number; line: string } {
+export function machineSince(mark: ReturnType<typeof machineMark>, operations: number): string {
   const { user, system } = process.cpuUsage(mark.driver);
   const driverMs = (user + system) / 1000 / operations;
   const now = machineCpuMs();
   const spent = (field: keyof MachineCpu) => now[field] - mark.machine[field];
   const total = MACHINE_FIELDS.reduce((sum, field) => sum + spent(field), 0);
-  const share = (field: keyof MachineCpu) => spent(field) / total;
-  const [idle, ioWait, softirq, steal] = [share("idle") + share("iowait"), share("iowait"), share("softirq"), share("steal")];
-  const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
-  return {
-    driverMs,
-    idle,
-    ioWait,
-    softirq,
-    steal,
-    line: `the benchmark's driver ${driverMs.toFixed(2)} ms; machine idle ${pct(idle)} (I/O wait ${pct(ioWait)}), softirq ${pct(softirq)}, stolen ${pct(steal)}`,
-  };
+  const pct = (...fields: Array<keyof MachineCpu>) => `${((fields.reduce((sum, field) => sum + spent(field), 0) / total) * 100).toFixed(0)} %`;
+  return `the benchmark's driver ${driverMs.toFixed(2)} ms; machine idle ${pct("idle", "iowait")} (I/O wait ${pct("iowait")}), softirq ${pct("softirq")}, stolen ${pct("steal")}`;
 }

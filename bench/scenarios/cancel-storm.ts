@@ -83,7 +83,7 @@ export async function scenarioCancelStorm(ctx: BenchContext): Promise<void> {
       postgres: postgresCpuSince(cpuBefore.postgres) / succeeded,
       backends: postgresCpuSince(cpuBefore.backends, postgresCpuOf(database)) / succeeded,
     };
-    const cpuLine = `CPU per completed cancel: PGB ${cpu.server.toFixed(2)} ms, PostgreSQL ${cpu.postgres.toFixed(2)} ms (this database's backends ${cpu.backends.toFixed(2)} ms), ${machine.line}`;
+    const cpuLine = `CPU per completed cancel: PGB ${cpu.server.toFixed(2)} ms, PostgreSQL ${cpu.postgres.toFixed(2)} ms (this database's backends ${cpu.backends.toFixed(2)} ms), ${machine}`;
     ctx.log(`    PGB: ${fmt(result)} — ${succeeded} refunds answered (a 409 is a stale or in-progress cancel, refused by design); ${cpuLine}`);
     ctx.row({ scenario: "4 Cancel storm", subject: "PGB", figures: `${fmt(result)}; ${succeeded} refunds; ${cpuLine}` });
 

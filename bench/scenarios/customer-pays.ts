@@ -109,7 +109,7 @@ export async function scenarioCustomerPays(ctx: BenchContext): Promise<void> {
       const keptUp = missing === 0 && drainSeconds <= 1 && sent >= rate * 0.9;
       const p50 = percentile(latencies, 0.5);
       const p99 = percentile(latencies, 0.99);
-      const line = `${rate}/s offered (${sent.toFixed(0)}/s pressed): ${checkouts.length} payments, host notified p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms after Pay; backlog drained ${drainSeconds.toFixed(1)} s after the last Pay; per payment ${machine.line}${missing ? `; ${missing} NOT NOTIFIED` : ""}${keptUp ? "" : " — did not keep up"}`;
+      const line = `${rate}/s offered (${sent.toFixed(0)}/s pressed): ${checkouts.length} payments, host notified p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms after Pay; backlog drained ${drainSeconds.toFixed(1)} s after the last Pay; per payment ${machine}${missing ? `; ${missing} NOT NOTIFIED` : ""}${keptUp ? "" : " — did not keep up"}`;
       ctx.log(`    PGB: ${line}`);
       ctx.row({ scenario: "3c Customer pays → host notified", subject: `PGB ${rate}/s`, figures: line });
       if (missing > 0) ctx.fail(`customer pays: ${missing} of ${checkouts.length} paid orders never notified at ${rate}/s`);

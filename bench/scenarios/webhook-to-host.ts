@@ -43,8 +43,8 @@ interface DriveResult {
    * and PostgreSQL's processes.
    */
   cpu: { server: number; serverKernel: number; postgres: number };
-  /** This process's CPU per webhook (the load generator and the fake host) and the machine's idle and stolen shares. */
-  machine: ReturnType<typeof machineSince>;
+  /** This process's CPU per webhook (the load generator and the fake host) and how the machine spent the rung (machineSince). */
+  machine: string;
   /** Write-ahead log per webhook (bytes, the whole server's): what the writes cost, steadier than CPU on a shared machine. */
   walBytes: number;
 }
@@ -143,7 +143,7 @@ const LADDERS: Record<Subject, number[]> = {
 };
 
 function fmtDrive(r: DriveResult, count: number): string {
-  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms (kernel ${r.cpu.serverKernel.toFixed(2)} ms), PostgreSQL ${r.cpu.postgres.toFixed(2)} ms, ${r.machine.line}; WAL ${(r.walBytes / 1024).toFixed(1)} KiB${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
+  return `${r.offered}/s offered (${r.sent.toFixed(0)}/s sent): ${count} webhooks, notified p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms after the webhook was sent; backlog drained ${r.drainSeconds.toFixed(1)} s after the last webhook; CPU per webhook: server ${r.cpu.server.toFixed(2)} ms (kernel ${r.cpu.serverKernel.toFixed(2)} ms), PostgreSQL ${r.cpu.postgres.toFixed(2)} ms, ${r.machine}; WAL ${(r.walBytes / 1024).toFixed(1)} KiB${r.missing ? `; ${r.missing} NOT NOTIFIED` : ""}${r.keptUp ? "" : " — did not keep up"}`;
 }
 
 export async function scenarioWebhookToHost(ctx: BenchContext): Promise<void> {
